@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Configuration: /etc/sensorgw/sensorgw.conf (ini, read with libinih) becomes an immutable,
+ * fully validated struct gw_config. Validation collects every problem, each as
+ * "FILE:LINE: message", before giving up, so one run of --check-config shows them all.
+ *
+ * Sections (see conf/sensorgw.conf and man/sensorgw.conf.5):
+ *   [gateway]        state_dir, device_name, log_level
+ *   [port NAME]      one per serial port
+ *   [uplink NAME]    one per uplink (type = mqtt today)
+ *   [map FIELD]      optional mapping of a frame field to a thing-model identifier
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gw/frame.h"
+
+#define GW_CONFIG_DEFAULT_PATH "/etc/sensorgw/sensorgw.conf"
+#define GW_CONFIG_MAX_PORTS 32
+#define GW_CONFIG_MAX_UPLINKS 8
+#define GW_CONFIG_MAX_MAPS 128
+#define GW_CONFIG_NAME_MAX 32 /* section names: [A-Za-z0-9_.-], 1..31 bytes */
+#define GW_CONFIG_EX_CONFIG 78 /* EX_CONFIG from sysexits.h */
+
+enum gw_parity {
+	GW_PARITY_NONE,
+	GW_PARITY_ODD,
+	GW_PARITY_EVEN,
+};
+
+enum gw_flow {
+	GW_FLOW_NONE,
+	GW_FLOW_RTSCTS,
+	GW_FLOW_XONXOFF,
+};
+
+enum gw_uplink_type {
+	GW_UPLINK_MQTT,
+};
+
+struct gw_config_port {
+	char name[GW_CONFIG_NAME_MAX];
+	unsigned line; /* line of the section header, for later messages */
+	/* Exactly one way to find the device: a path (/dev/ttyAMA0, /dev/serial/by-id/..., a pty)
+	 * or a USB match (any of vid/pid/serial/description; libserialport enumerates). */
+	char *path;
+	int match_vid; /* -1 = any */
+	int match_pid; /* -1 = any */
+	char *match_serial;
+	char *match_description; /* substring of the libserialport description */
+	uint32_t baud;   /* 50..921600, a rate termios knows; default 115200 */
+	uint8_t data_bits; /* 5..8; default 8 */
+	enum gw_parity parity;
+	uint8_t stop_bits; /* 1 or 2 */
+	enum gw_flow flow;
+	enum gw_framing framing; /* default text */
+	uint32_t reopen_min_ms; /* backoff while the device is absent: default 500 */
+	uint32_t reopen_max_ms; /* default 30000 */
+};
+
+struct gw_config_uplink {
+	char name[GW_CONFIG_NAME_MAX];
+	unsigned line;
+	enum gw_uplink_type type;
+	char *host;  /* default 127.0.0.1 */
+	uint16_t port; /* default 8883 with TLS, 1883 without */
+	bool tls;      /* default: true when ca_file is set */
+	char *ca_file; /* must exist and be readable */
+	char *tls_hostname; /* name to verify; default host */
+	char *cert_file; /* client certificate (optional; needs key_file) */
+	char *key_file;
+	char *username;
+	char *password; /* the secret itself, loaded from password, password_file or
+			 * password_credential; never logged */
+	char *client_id; /* default "sensorgw-<hostname>-<uplink name>" */
+	uint8_t qos;    /* 0 or 1; default 1 */
+	uint32_t keepalive; /* seconds, 5..65535; default 60 */
+	bool clean_session; /* default true */
+	char *topic; /* template; default "sensorgw/{device}/telemetry" */
+	uint32_t reconnect_min_ms; /* default 1000 */
+	uint32_t reconnect_max_ms; /* default 60000 */
+};
+
+enum gw_map_type {
+	GW_MAP_TYPE_AUTO, /* keep the decoded type (scaled ints become doubles) */
+	GW_MAP_TYPE_INT,
+	GW_MAP_TYPE_FLOAT,
+	GW_MAP_TYPE_BOOL,
+	GW_MAP_TYPE_STRING,
+};
+
+struct gw_config_map {
+	char field[GW_KEY_MAX]; /* the section name: the key as it arrives in frames */
+	unsigned line;
+	char identifier[GW_KEY_MAX * 2]; /* thing-model identifier; default = field */
+	double scale;  /* default 1 */
+	double offset; /* default 0: value = raw * scale + offset */
+	enum gw_map_type type;
+	char port[GW_CONFIG_NAME_MAX]; /* empty = every port */
+};
+
+struct gw_config {
+	char *path; /* the file it came from */
+	/* [gateway] */
+	char *state_dir;   /* default /var/lib/sensorgw */
+	char *device_name; /* template, default "stm32-{uid}"; placeholders {uid} {port} {addr} */
+	int log_level;     /* LOG_ERR..LOG_DEBUG (syslog levels); default LOG_INFO */
+	size_t n_ports;
+	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
+	size_t n_uplinks;
+	struct gw_config_uplink uplinks[GW_CONFIG_MAX_UPLINKS];
+	size_t n_maps;
+	struct gw_config_map maps[GW_CONFIG_MAX_MAPS];
+};
+
+/*
+ * Loads and validates path. On success returns 0 and a new config in *ret. On failure returns
+ * -EINVAL (or -ENOENT/-EACCES when the file itself cannot be read) and writes every problem to
+ * diag, one per line, as "PATH:LINE: message" (LINE 0 when no line applies). diag may be NULL.
+ * Secrets named by *_file and *_credential are read here ($CREDENTIALS_DIRECTORY for the
+ * latter). A file that holds an inline secret and is group- or world-readable is refused.
+ */
+int gw_config_load(const char *path, FILE *diag, struct gw_config **ret);
+/* Accepts NULL; wipes secrets before freeing; returns NULL. */
+struct gw_config *gw_config_free(struct gw_config *c);
+
+const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const char *port,
+					       const char *field);
+const char *gw_parity_to_string(enum gw_parity p);
+const char *gw_flow_to_string(enum gw_flow f);
+const char *gw_framing_to_string(enum gw_framing f);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Small helpers shared by every module: allocation, backoff, string templates, time. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Our own allocations abort on OOM (systemd's Restart= brings the daemon back). */
+void *gw_malloc0(size_t size);
+char *gw_strdup(const char *s); /* NULL stays NULL */
+#define gw_new0(type, n) ((type *)gw_malloc0(sizeof(type) * (n)))
+
+/* Frees *p and sets it to NULL; for __attribute__((cleanup)). */
+void gw_freep(void *p);
+#define _cleanup_free_ __attribute__((cleanup(gw_freep)))
+
+/* Wipes and frees a secret string. Accepts NULL; returns NULL. */
+char *gw_secret_free(char *s);
+
+/*
+ * Exponential backoff: the next delay after prev (0 = first failure gives min), doubled and
+ * capped at max. With jitter, the result is drawn uniformly from [d/2, d] so that many clients
+ * that lost the same server do not return in step.
+ */
+uint32_t gw_backoff_next(uint32_t prev, uint32_t min, uint32_t max);
+uint32_t gw_backoff_jitter(uint32_t delay);
+
+/* CLOCK_REALTIME in milliseconds since the epoch; CLOCK_MONOTONIC in microseconds. */
+int64_t gw_now_wall_ms(void);
+uint64_t gw_now_mono_us(void);
+
+/*
+ * Expands a template: every "{name}" is replaced by lookup(name); unknown names and a '{'
+ * without '}' make it fail with -EINVAL. Writes at most size bytes including the NUL; -ENOBUFS
+ * when the result does not fit. Returns the length written.
+ */
+typedef const char *(*gw_template_lookup_fn)(const char *name, size_t len, void *user_data);
+int gw_template_expand(const char *tmpl, gw_template_lookup_fn lookup, void *user_data, char *buf,
+		       size_t size);
+/* Checks that tmpl uses only the names in allowed (NULL-terminated); -EINVAL otherwise. */
+int gw_template_check(const char *tmpl, const char *const *allowed);

@@ -1,0 +1,1 @@
+#include "sgw_node.h"

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/* Allocation, backoff, time and template helpers shared by every module. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "gw/util.h"
+
+void *gw_malloc0(size_t size)
+{
+	void *p = calloc(1, size ? size : 1);
+
+	if (!p) {
+		fputs("sensorgw: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+char *gw_strdup(const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d) {
+		fputs("sensorgw: out of memory\n", stderr);
+		abort();
+	}
+	return d;
+}
+
+void gw_freep(void *p)
+{
+	void **pp = p;
+
+	free(*pp);
+	*pp = NULL;
+}
+
+char *gw_secret_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+	return NULL;
+}
+
+uint32_t gw_backoff_next(uint32_t prev, uint32_t min, uint32_t max)
+{
+	uint64_t d;
+
+	if (min == 0)
+		min = 1;
+	if (max < min)
+		max = min;
+	d = prev == 0 ? min : (uint64_t)prev * 2;
+	if (d < min)
+		d = min;
+	if (d > max)
+		d = max;
+	return (uint32_t)d;
+}
+
+uint32_t gw_backoff_jitter(uint32_t delay)
+{
+	uint32_t r = 0;
+	uint32_t half = delay / 2;
+	uint32_t span = delay - half;
+
+	/* getrandom() without flags never blocks after boot-time seeding; on failure the delay
+	 * simply has no jitter, which is still correct. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		return delay;
+	return half + r % (span + 1);
+}
+
+int64_t gw_now_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t gw_now_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int gw_template_expand(const char *tmpl, gw_template_lookup_fn lookup, void *user_data, char *buf,
+		       size_t size)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return -ENOBUFS;
+	for (const char *p = tmpl; *p;) {
+		const char *val;
+		const char *end;
+		size_t vlen;
+
+		if (*p != '{') {
+			if (n + 1 >= size)
+				return -ENOBUFS;
+			buf[n++] = *p++;
+			continue;
+		}
+		end = strchr(p, '}');
+		if (!end)
+			return -EINVAL;
+		val = lookup(p + 1, (size_t)(end - p - 1), user_data);
+		if (!val)
+			return -EINVAL;
+		vlen = strlen(val);
+		if (n + vlen >= size)
+			return -ENOBUFS;
+		memcpy(buf + n, val, vlen);
+		n += vlen;
+		p = end + 1;
+	}
+	buf[n] = '\0';
+	return (int)n;
+}
+
+struct check_ctx {
+	const char *const *allowed;
+};
+
+static const char *check_lookup(const char *name, size_t len, void *user_data)
+{
+	const struct check_ctx *ctx = user_data;
+
+	for (const char *const *a = ctx->allowed; *a; a++)
+		if (strlen(*a) == len && memcmp(*a, name, len) == 0)
+			return "";
+	return NULL;
+}
+
+int gw_template_check(const char *tmpl, const char *const *allowed)
+{
+	struct check_ctx ctx = { .allowed = allowed };
+	char buf[1024];
+	int r;
+
+	r = gw_template_expand(tmpl, check_lookup, &ctx, buf, sizeof(buf));
+	return r == -ENOBUFS ? -EINVAL : (r < 0 ? r : 0);
+}
