@@ -1,2 +1,340 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The gateway: frames from ports become records for the uplinks. Decides what to log about
+ * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "gw/gateway.h"
+#include "gw/log.h"
+#include "gw/mapping.h"
+#include "gw/mqtt.h"
+#include "gw/node.h"
+#include "gw/payload.h"
+#include "gw/port.h"
 #include "gw/util.h"
+
+struct gw_gateway {
+	sd_event *event;
+	const struct gw_config *cfg;
+	struct gw_nodes *nodes;
+	size_t n_ports;
+	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
+	size_t n_uplinks;
+	struct gw_mqtt *uplinks[GW_CONFIG_MAX_UPLINKS];
+	uint64_t next_seq;
+	uint64_t records;
+	uint64_t records_unmapped; /* frames whose values could not be mapped */
+	bool stopping;
+	gw_gateway_stopped_fn stopped_fn;
+	void *stopped_ud;
+	sd_event_source *stop_timer;
+};
+
+static void notify_status(struct gw_gateway *g)
+{
+	char status[256];
+
+	gw_gateway_status(g, status, sizeof(status));
+	(void)sd_notifyf(0, "STATUS=%s", status);
+}
+
+void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
+{
+	size_t open = 0, online = 0, pending = 0;
+
+	for (size_t i = 0; i < g->n_ports; i++)
+		open += gw_port_state(g->ports[i]) == GW_SERIAL_OPEN;
+	for (size_t i = 0; i < g->n_uplinks; i++) {
+		online += gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED;
+		pending += gw_mqtt_pending(g->uplinks[i]);
+	}
+	snprintf(buf, size, "%s; ports %zu/%zu open; uplinks %zu/%zu online; %zu nodes; "
+		 "%llu records; %zu pending",
+		 g->stopping ? "stopping" : "running", open, g->n_ports, online, g->n_uplinks,
+		 gw_nodes_count(g->nodes), (unsigned long long)g->records, pending);
+}
+
+static void deliver(struct gw_gateway *g, const struct gw_record *rec)
+{
+	_cleanup_free_ char *payload = NULL;
+	size_t len;
+	int r;
+
+	r = gw_payload_json(rec, &payload, &len);
+	if (r < 0) {
+		gw_log_node(LOG_ERR, rec->node->port, rec->node->id, "cannot build payload: %s",
+			    strerror(-r));
+		return;
+	}
+	for (size_t i = 0; i < g->n_uplinks; i++) {
+		const struct gw_config_uplink *u = &g->cfg->uplinks[i];
+		char topic[512];
+
+		r = gw_payload_topic(u->topic, rec, u->name, topic, sizeof(topic));
+		if (r < 0) {
+			gw_log_ctx(LOG_ERR,
+				   &(const struct gw_log_ctx){ .uplink = u->name,
+							       .node_uid = rec->node->id },
+				   "topic template '%s' cannot be expanded: %s", u->topic,
+				   strerror(-r));
+			continue;
+		}
+		gw_mqtt_enqueue(g->uplinks[i], topic,
+				i + 1 == g->n_uplinks ? gw_steal_str(&payload) : gw_strdup(payload),
+				len);
+	}
+}
+
+static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *node,
+		     const struct gw_frame *f)
+{
+	char old_id[GW_NODE_ID_MAX];
+	int r;
+
+	snprintf(old_id, sizeof(old_id), "%s", node->id);
+	r = gw_node_hello(g->nodes, node, f);
+	if (r < 0) {
+		gw_log_node(LOG_ERR, gw_port_name(p), old_id,
+			    "device name template cannot be expanded: %s", strerror(-r));
+		return;
+	}
+	gw_log_node(LOG_INFO, gw_port_name(p), node->id,
+		    "node %s: hello from %s, firmware '%s', boot %u, device '%s'",
+		    r ? "identified" : "rebooted", old_id, node->fw_version, node->boot_counter,
+		    node->device);
+}
+
+static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_error err,
+		     void *ud)
+{
+	struct gw_gateway *g = ud;
+	const char *port = gw_port_name(p);
+	struct gw_record rec = { 0 };
+	struct gw_node *node;
+	bool created;
+	int r;
+
+	if (g->stopping)
+		return;
+	if (err != GW_FRAME_OK) {
+		/* The address in a damaged frame may itself be damaged: only count it against
+		 * a node we already know. */
+		for (size_t i = 0; f && f->has_addr && i < gw_nodes_count(g->nodes); i++) {
+			node = gw_nodes_at(g->nodes, i);
+			if (node->has_addr && node->addr == f->addr && strcmp(node->port, port) == 0)
+				node->errors++;
+		}
+		gw_log_port(LOG_WARNING, port, "skipped a bad frame: %s",
+			    gw_frame_error_to_string(err));
+		return;
+	}
+
+	r = gw_nodes_get(g->nodes, port, f->has_addr, f->addr, &node, &created);
+	if (r == -ENOSPC) {
+		gw_log_port(LOG_WARNING, port, "node table full (%d nodes): frame from address %u "
+			    "dropped", GW_NODES_MAX, f->addr);
+		return;
+	}
+	if (r < 0) {
+		gw_log_port(LOG_ERR, port, "cannot name node: %s", strerror(-r));
+		return;
+	}
+	if (created)
+		gw_log_node(LOG_INFO, port, node->id, "new node on port %s, device '%s'", port,
+			    node->device);
+	node->last_seen_ms = gw_now_wall_ms();
+
+	switch (f->type) {
+	case GW_FRAME_HELLO:
+		on_hello(g, p, node, f);
+		return;
+	case GW_FRAME_TELEMETRY:
+	case GW_FRAME_EVENT:
+		break;
+	case GW_FRAME_COMMAND_REPLY:
+		gw_log_node(LOG_INFO, port, node->id, "command %u answered with code %u",
+			    f->cmd_id, f->code);
+		return;
+	case GW_FRAME_ACK:
+	case GW_FRAME_COMMAND:
+		gw_log_node(LOG_DEBUG, port, node->id, "ignored a %s frame from a node",
+			    gw_frame_type_to_string(f->type));
+		return;
+	}
+
+	node->frames++;
+	if (f->has_seq) {
+		uint32_t missing = gw_node_seq(node, f->seq);
+
+		if (missing)
+			gw_log_node(LOG_NOTICE, port, node->id,
+				    "%u frame(s) missing before sequence %u", missing, f->seq);
+	}
+	rec.seq = ++g->next_seq;
+	rec.ts_ms = node->last_seen_ms;
+	rec.type = f->type;
+	rec.node = node;
+	rec.has_node_seq = f->has_seq;
+	rec.node_seq = f->seq;
+	if (f->type == GW_FRAME_EVENT)
+		snprintf(rec.event, sizeof(rec.event), "%s", f->name);
+	r = gw_mapping_params(g->cfg, port, f, &rec.params);
+	if (r < 0) {
+		g->records_unmapped++;
+		gw_log_node(LOG_WARNING, port, node->id,
+			    "frame skipped: a value cannot be converted as its [map] section says");
+		return;
+	}
+	g->records++;
+	deliver(g, &rec);
+	json_decref(rec.params);
+}
+
+static void on_port_state(struct gw_port *p, enum gw_serial_state state, void *ud)
+{
+	notify_status(ud);
+}
+
+static void maybe_stopped(struct gw_gateway *g)
+{
+	gw_gateway_stopped_fn fn = g->stopped_fn;
+
+	if (!g->stopping || !fn)
+		return;
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		if (gw_mqtt_pending(g->uplinks[i]) > 0 &&
+		    gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED)
+			return;
+	g->stopped_fn = NULL;
+	fn(g, g->stopped_ud);
+}
+
+static void on_uplink_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *reason,
+			    uint32_t retry_ms, void *ud)
+{
+	struct gw_gateway *g = ud;
+	const char *name = gw_mqtt_name(m);
+
+	switch (state) {
+	case GW_MQTT_CONNECTED:
+		gw_log_uplink(LOG_INFO, name, "connected, %zu message(s) waiting",
+			      gw_mqtt_pending(m));
+		break;
+	case GW_MQTT_CONNECTING:
+		gw_log_uplink(LOG_DEBUG, name, "connecting");
+		break;
+	case GW_MQTT_DISCONNECTED:
+		gw_log_uplink(LOG_WARNING, name, "%s; reconnecting in %.1f s", reason,
+			      retry_ms / 1000.0);
+		break;
+	}
+	notify_status(g);
+	maybe_stopped(g);
+}
+
+static void on_uplink_idle(struct gw_mqtt *m, void *ud)
+{
+	maybe_stopped(ud);
+}
+
+int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gateway **ret)
+{
+	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
+	int r;
+
+	g->event = sd_event_ref(event);
+	g->cfg = cfg;
+	r = gw_nodes_new(cfg->device_name, &g->nodes);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_uplinks; i++) {
+		r = gw_mqtt_new(event, &cfg->uplinks[i], on_uplink_state, on_uplink_idle, g,
+				&g->uplinks[i]);
+		if (r < 0)
+			goto fail;
+		g->n_uplinks++;
+	}
+	*ret = g;
+	return 0;
+fail:
+	gw_gateway_free(g);
+	return r;
+}
+
+int gw_gateway_start(struct gw_gateway *g)
+{
+	int r;
+
+	/* Uplinks first, so the first frames find a connection attempt under way. */
+	for (size_t i = 0; i < g->n_uplinks; i++) {
+		r = gw_mqtt_start(g->uplinks[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < g->cfg->n_ports; i++) {
+		r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g,
+				&g->ports[i]);
+		if (r < 0) {
+			gw_log_port(LOG_ERR, g->cfg->ports[i].name, "cannot set up: %s",
+				    strerror(-r));
+			return r;
+		}
+		g->n_ports++;
+	}
+	notify_status(g);
+	return 0;
+}
+
+static int stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+	gw_gateway_stopped_fn fn = g->stopped_fn;
+	size_t pending = 0;
+
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		pending += gw_mqtt_pending(g->uplinks[i]);
+	if (!fn)
+		return 0;
+	gw_log(LOG_WARNING, "stopping with %zu message(s) not acknowledged by the uplinks",
+	       pending);
+	g->stopped_fn = NULL;
+	fn(g, g->stopped_ud);
+	return 0;
+}
+
+void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_stopped_fn done,
+		     void *user_data)
+{
+	g->stopping = true;
+	g->stopped_fn = done;
+	g->stopped_ud = user_data;
+	/* Stop reading first: nothing new enters while the uplinks drain. */
+	for (size_t i = 0; i < g->n_ports; i++)
+		g->ports[i] = gw_port_free(g->ports[i]);
+	g->n_ports = 0;
+	notify_status(g);
+	if (sd_event_add_time_relative(g->event, &g->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
+				       stop_timeout, g) < 0)
+		g->stop_timer = NULL;
+	maybe_stopped(g);
+}
+
+struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
+{
+	if (!g)
+		return NULL;
+	for (size_t i = 0; i < g->n_ports; i++)
+		gw_port_free(g->ports[i]);
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		gw_mqtt_free(g->uplinks[i]);
+	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
+	gw_nodes_free(g->nodes);
+	sd_event_unref(g->event);
+	free(g);
+	return NULL;
+}

@@ -1,2 +1,149 @@
 /* SPDX-License-Identifier: MIT */
+/* The node table: identity (UID or port/address), device names, per-node link health. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gw/node.h"
 #include "gw/util.h"
+
+struct gw_nodes {
+	char *template;
+	size_t n;
+	struct gw_node *nodes[GW_NODES_MAX];
+};
+
+int gw_nodes_new(const char *device_template, struct gw_nodes **ret)
+{
+	struct gw_nodes *n = gw_new0(struct gw_nodes, 1);
+
+	n->template = gw_strdup(device_template);
+	*ret = n;
+	return 0;
+}
+
+struct gw_nodes *gw_nodes_free(struct gw_nodes *n)
+{
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->n; i++)
+		free(n->nodes[i]);
+	free(n->template);
+	free(n);
+	return NULL;
+}
+
+struct name_ctx {
+	const struct gw_node *node;
+	char addr[8];
+};
+
+static const char *name_lookup(const char *name, size_t len, void *user_data)
+{
+	struct name_ctx *c = user_data;
+
+	if (len == 3 && memcmp(name, "uid", 3) == 0)
+		return c->node->id;
+	if (len == 4 && memcmp(name, "port", 4) == 0)
+		return c->node->port;
+	if (len == 4 && memcmp(name, "addr", 4) == 0)
+		return c->addr;
+	return NULL;
+}
+
+static int update_identity(struct gw_nodes *n, struct gw_node *node)
+{
+	struct name_ctx c = { .node = node };
+	int r;
+
+	if (node->has_uid)
+		gw_uid_to_hex(node->uid, node->id);
+	else if (node->has_addr)
+		snprintf(node->id, sizeof(node->id), "%s-%u", node->port, node->addr);
+	else
+		snprintf(node->id, sizeof(node->id), "%s", node->port);
+	if (node->has_addr)
+		snprintf(c.addr, sizeof(c.addr), "%u", node->addr);
+	r = gw_template_expand(n->template, name_lookup, &c, node->device, sizeof(node->device));
+	return r < 0 ? r : 0;
+}
+
+int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t addr,
+		 struct gw_node **ret, bool *ret_created)
+{
+	struct gw_node *node;
+	int r;
+
+	for (size_t i = 0; i < n->n; i++) {
+		node = n->nodes[i];
+		if (node->has_addr == has_addr && (!has_addr || node->addr == addr) &&
+		    strcmp(node->port, port) == 0) {
+			*ret = node;
+			if (ret_created)
+				*ret_created = false;
+			return 0;
+		}
+	}
+	if (n->n >= GW_NODES_MAX)
+		return -ENOSPC;
+	node = gw_new0(struct gw_node, 1);
+	snprintf(node->port, sizeof(node->port), "%s", port);
+	node->has_addr = has_addr;
+	node->addr = addr;
+	r = update_identity(n, node);
+	if (r < 0) {
+		free(node);
+		return r;
+	}
+	n->nodes[n->n++] = node;
+	*ret = node;
+	if (ret_created)
+		*ret_created = true;
+	return 0;
+}
+
+int gw_node_hello(struct gw_nodes *n, struct gw_node *node, const struct gw_frame *hello)
+{
+	bool same = node->has_uid && memcmp(node->uid, hello->uid, GW_UID_SIZE) == 0;
+	int r;
+
+	memcpy(node->uid, hello->uid, GW_UID_SIZE);
+	node->has_uid = true;
+	node->has_boot = true;
+	node->boot_counter = hello->boot_counter;
+	snprintf(node->fw_version, sizeof(node->fw_version), "%s", hello->fw_version);
+	/* A new boot restarts the node's sequence numbers: not a gap. */
+	node->has_last_seq = false;
+	r = update_identity(n, node);
+	if (r < 0)
+		return r;
+	return same ? 0 : 1;
+}
+
+uint32_t gw_node_seq(struct gw_node *node, uint16_t seq)
+{
+	uint16_t expected = (uint16_t)(node->last_seq + 1);
+	uint16_t ahead = (uint16_t)(seq - expected);
+	uint32_t missing = 0;
+
+	/* Half the sequence space ahead counts as a gap; behind it is a duplicate or a
+	 * reordered retransmission, which is not a gap. */
+	if (node->has_last_seq && ahead != 0 && ahead < 0x8000)
+		missing = ahead;
+	if (!node->has_last_seq || (uint16_t)(seq - node->last_seq) < 0x8000)
+		node->last_seq = seq;
+	node->has_last_seq = true;
+	node->seq_gaps += missing;
+	return missing;
+}
+
+size_t gw_nodes_count(const struct gw_nodes *n)
+{
+	return n->n;
+}
+
+struct gw_node *gw_nodes_at(const struct gw_nodes *n, size_t i)
+{
+	return i < n->n ? n->nodes[i] : NULL;
+}

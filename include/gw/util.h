@@ -41,3 +41,12 @@ int gw_template_expand(const char *tmpl, gw_template_lookup_fn lookup, void *use
 		       size_t size);
 /* Checks that tmpl uses only the names in allowed (NULL-terminated); -EINVAL otherwise. */
 int gw_template_check(const char *tmpl, const char *const *allowed);
+
+/* Returns *p and sets it to NULL: hands ownership on (ell's l_steal_ptr). */
+static inline char *gw_steal_str(char **p)
+{
+	char *t = *p;
+
+	*p = NULL;
+	return t;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Logging. Under systemd (stderr connected to the journal, as JOURNAL_STREAM says) every line
+ * goes to journald with structured fields: PRIORITY, MESSAGE, and PORT=, NODE_UID=, UPLINK=
+ * where they apply, so `journalctl -u sensorgw PORT=uart1` answers "what happened on this
+ * port". In a terminal or a test, readable lines go to stderr.
+ *
+ * Identical warnings and errors are rate-limited: after GW_LOG_BURST repeats of one message
+ * within GW_LOG_INTERVAL_S seconds the rest are counted, and one line reports how many were
+ * suppressed when the window ends. Secrets are never passed to these functions.
+ */
+
+#include <stdarg.h>
+#include <syslog.h>
+
+#define GW_LOG_BURST 5
+#define GW_LOG_INTERVAL_S 30
+
+/* The context a line is about; any member may be NULL. */
+struct gw_log_ctx {
+	const char *port;
+	const char *node_uid;
+	const char *uplink;
+};
+
+void gw_log_init(const char *ident);
+void gw_log_set_level(int level); /* LOG_ERR .. LOG_DEBUG */
+int gw_log_get_level(void);
+/* Parses "error", "warning", "notice", "info", "debug" (or 3..7); -EINVAL otherwise. */
+int gw_log_level_from_string(const char *s);
+/* True when lines go to the journal rather than to stderr. */
+int gw_log_to_journal(void);
+
+void gw_log_ctx(int level, const struct gw_log_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void gw_log_ctxv(int level, const struct gw_log_ctx *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+#define gw_log(level, ...) gw_log_ctx(level, NULL, __VA_ARGS__)
+#define gw_log_port(level, port_, ...) \
+	gw_log_ctx(level, &(const struct gw_log_ctx){ .port = (port_) }, __VA_ARGS__)
+#define gw_log_node(level, port_, uid_, ...) \
+	gw_log_ctx(level, &(const struct gw_log_ctx){ .port = (port_), .node_uid = (uid_) }, __VA_ARGS__)
+#define gw_log_uplink(level, uplink_, ...) \
+	gw_log_ctx(level, &(const struct gw_log_ctx){ .uplink = (uplink_) }, __VA_ARGS__)

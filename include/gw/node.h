@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The node table: every STM32 node the gateway has heard, keyed by (port, bus address).
+ * A node is known by its 96-bit UID once it sent a hello, otherwise by "<port>" (text frames
+ * without an address) or "<port>-<addr>". Its device name comes from the [gateway]
+ * device_name template ({uid} {port} {addr}), so each node can become its own cloud device.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gw/frame.h"
+
+#define GW_NODE_ID_MAX 48
+#define GW_DEVICE_NAME_MAX 128
+#define GW_NODES_MAX 256 /* a peer that invents addresses cannot grow the table without bound */
+
+struct gw_node {
+	char id[GW_NODE_ID_MAX];          /* UID hex, or "<port>" / "<port>-<addr>" */
+	char device[GW_DEVICE_NAME_MAX]; /* from the template */
+	char port[GW_KEY_MAX];
+	bool has_addr;
+	uint8_t addr;
+	bool has_uid;
+	uint8_t uid[GW_UID_SIZE];
+	bool has_boot;
+	uint32_t boot_counter;
+	char fw_version[GW_NAME_MAX];
+	/* link health, per node */
+	uint64_t frames;
+	uint64_t errors; /* bad frames whose address byte pointed at this node */
+	uint64_t seq_gaps; /* frames missing according to the 16-bit sequence */
+	bool has_last_seq;
+	uint16_t last_seq;
+	int64_t last_seen_ms;
+};
+
+struct gw_nodes;
+
+/* template is copied. Returns 0 or -ENOMEM. */
+int gw_nodes_new(const char *device_template, struct gw_nodes **ret);
+struct gw_nodes *gw_nodes_free(struct gw_nodes *n);
+
+/* Finds or creates the node at (port, addr). Returns 0, or -ENOSPC when the table is full,
+ * or -EINVAL when the device name template cannot be expanded. *ret stays valid until the
+ * table is freed. *ret_created tells whether it is new (may be NULL). */
+int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t addr,
+		 struct gw_node **ret, bool *ret_created);
+/* Records a hello: the node is now known by its UID; its device name is recomputed.
+ * Returns 1 when the identity changed, 0 when it is the same node again (a reboot), or
+ * -EINVAL when the template cannot be expanded. */
+int gw_node_hello(struct gw_nodes *n, struct gw_node *node, const struct gw_frame *hello);
+/* Records a received sequence number; returns how many were missing before it (0 for the
+ * first frame, a duplicate or an in-order frame). */
+uint32_t gw_node_seq(struct gw_node *node, uint16_t seq);
+
+size_t gw_nodes_count(const struct gw_nodes *n);
+struct gw_node *gw_nodes_at(const struct gw_nodes *n, size_t i);

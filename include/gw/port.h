@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * A configured port: the serial device plus its frame decoder. It reports decoded frames
+ * (and bad ones) to its owner, logs the device coming and going, and resets the decoder
+ * whenever the device is reopened so no half frame from before an unplug is glued to new
+ * bytes.
+ */
+
+#include <systemd/sd-event.h>
+
+#include "gw/config.h"
+#include "gw/frame.h"
+#include "gw/serial.h"
+
+struct gw_port;
+
+typedef void (*gw_port_frame_fn)(struct gw_port *p, const struct gw_frame *f,
+				 enum gw_frame_error err, void *user_data);
+typedef void (*gw_port_state_fn)(struct gw_port *p, enum gw_serial_state state, void *user_data);
+
+/* cfg is borrowed and must outlive the port. */
+int gw_port_new(sd_event *event, const struct gw_config_port *cfg, gw_port_frame_fn frame_fn,
+		gw_port_state_fn state_fn, void *user_data, struct gw_port **ret);
+struct gw_port *gw_port_free(struct gw_port *p);
+
+const char *gw_port_name(const struct gw_port *p);
+enum gw_serial_state gw_port_state(const struct gw_port *p);
+int gw_port_write(struct gw_port *p, const uint8_t *buf, size_t len);
+const struct gw_frame_stats *gw_port_frame_stats(const struct gw_port *p);
+const struct gw_serial_stats *gw_port_serial_stats(const struct gw_port *p);

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the node table, the payload/topic builder and the util helpers. */
+
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw/node.h"
+#include "gw/payload.h"
+#include "gw/util.h"
+
+static const uint8_t uid[GW_UID_SIZE] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+					  0xcd, 0xef, 0x01, 0x23, 0x45, 0x67 };
+
+START_TEST(test_node_identity)
+{
+	struct gw_nodes *n;
+	struct gw_node *a, *b, *c;
+	struct gw_frame hello = { .type = GW_FRAME_HELLO, .has_addr = true, .addr = 3 };
+	bool created;
+
+	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_get(n, "txt", false, 0, &a, &created), 0);
+	ck_assert(created);
+	ck_assert_str_eq(a->id, "txt");
+	ck_assert_str_eq(a->device, "stm32-txt");
+	ck_assert_int_eq(gw_nodes_get(n, "bin", true, 3, &b, &created), 0);
+	ck_assert(created);
+	ck_assert_str_eq(b->id, "bin-3");
+	ck_assert_int_eq(gw_nodes_get(n, "bin", true, 3, &c, &created), 0);
+	ck_assert(!created);
+	ck_assert_ptr_eq(b, c);
+	ck_assert_uint_eq(gw_nodes_count(n), 2);
+
+	memcpy(hello.uid, uid, sizeof(uid));
+	hello.boot_counter = 7;
+	strcpy(hello.fw_version, "1.2.3");
+	ck_assert_int_eq(gw_node_hello(n, b, &hello), 1);
+	ck_assert_str_eq(b->id, "0123456789abcdef01234567");
+	ck_assert_str_eq(b->device, "stm32-0123456789abcdef01234567");
+	ck_assert(b->has_boot);
+	ck_assert_uint_eq(b->boot_counter, 7);
+	ck_assert_str_eq(b->fw_version, "1.2.3");
+	/* the same UID again is a reboot, not a new identity */
+	hello.boot_counter = 8;
+	ck_assert_int_eq(gw_node_hello(n, b, &hello), 0);
+	ck_assert_uint_eq(b->boot_counter, 8);
+	gw_nodes_free(n);
+}
+END_TEST
+
+START_TEST(test_node_template)
+{
+	struct gw_nodes *n;
+	struct gw_node *a;
+
+	ck_assert_int_eq(gw_nodes_new("{port}/{addr}/{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_get(n, "p", true, 254, &a, NULL), 0);
+	ck_assert_str_eq(a->device, "p/254/p-254");
+	gw_nodes_free(n);
+
+	ck_assert_int_eq(gw_nodes_new("x-{nope}", &n), 0);
+	ck_assert_int_eq(gw_nodes_get(n, "p", false, 0, &a, NULL), -EINVAL);
+	ck_assert_uint_eq(gw_nodes_count(n), 0);
+	gw_nodes_free(n);
+}
+END_TEST
+
+START_TEST(test_node_table_bound)
+{
+	struct gw_nodes *n;
+	struct gw_node *a;
+	char port[16];
+
+	ck_assert_int_eq(gw_nodes_new("d-{uid}", &n), 0);
+	for (int i = 0; i < GW_NODES_MAX; i++) {
+		snprintf(port, sizeof(port), "p%d", i / 200);
+		ck_assert_int_eq(gw_nodes_get(n, port, true, (uint8_t)(i % 200), &a, NULL), 0);
+	}
+	ck_assert_int_eq(gw_nodes_get(n, "other", false, 0, &a, NULL), -ENOSPC);
+	gw_nodes_free(n);
+}
+END_TEST
+
+START_TEST(test_node_seq_gaps)
+{
+	struct gw_node node = { 0 };
+
+	ck_assert_uint_eq(gw_node_seq(&node, 10), 0); /* first */
+	ck_assert_uint_eq(gw_node_seq(&node, 11), 0);
+	ck_assert_uint_eq(gw_node_seq(&node, 14), 2); /* 12, 13 missing */
+	ck_assert_uint_eq(gw_node_seq(&node, 14), 0); /* duplicate */
+	ck_assert_uint_eq(gw_node_seq(&node, 12), 0); /* late: not a gap */
+	ck_assert_uint_eq(node.last_seq, 14);
+	node.last_seq = 65535;
+	ck_assert_uint_eq(gw_node_seq(&node, 0), 0); /* wrap */
+	ck_assert_uint_eq(gw_node_seq(&node, 2), 1);
+	ck_assert_uint_eq(node.seq_gaps, 3);
+}
+END_TEST
+
+START_TEST(test_payload)
+{
+	struct gw_nodes *n;
+	struct gw_node *node;
+	struct gw_frame hello = { .type = GW_FRAME_HELLO, .boot_counter = 5 };
+	struct gw_record r = { 0 };
+	json_t *params = json_pack("{s:i, s:f, s:b, s:s}", "MQ2", 30, "DHT11_T", 21.5, "ok", 1,
+				   "state", "idle");
+	json_t *got, *want;
+	json_error_t err;
+	char *s;
+	size_t len;
+	char topic[128];
+
+	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_get(n, "bin", true, 2, &node, NULL), 0);
+	memcpy(hello.uid, uid, sizeof(uid));
+	ck_assert_int_eq(gw_node_hello(n, node, &hello), 1);
+
+	r.seq = 42;
+	r.ts_ms = 1763761800123;
+	r.type = GW_FRAME_TELEMETRY;
+	r.node = node;
+	r.has_node_seq = true;
+	r.node_seq = 41;
+	r.params = params;
+	ck_assert_int_eq(gw_payload_json(&r, &s, &len), 0);
+	ck_assert_uint_eq(len, strlen(s));
+	/* exact text: key order and number formatting are part of the contract */
+	ck_assert_str_eq(s, "{\"device\":\"stm32-0123456789abcdef01234567\","
+			    "\"node\":\"0123456789abcdef01234567\",\"port\":\"bin\",\"addr\":2,"
+			    "\"seq\":42,\"node_seq\":41,\"boot\":5,\"ts\":1763761800123,"
+			    "\"params\":{\"MQ2\":30,\"DHT11_T\":21.5,\"ok\":true,\"state\":\"idle\"}}");
+	free(s);
+
+	ck_assert_int_eq(gw_payload_topic("sensorgw/{device}/{kind}", &r, "up", topic,
+					  sizeof(topic)), (int)strlen("sensorgw/stm32-0123456789abcdef01234567/telemetry"));
+	ck_assert_str_eq(topic, "sensorgw/stm32-0123456789abcdef01234567/telemetry");
+	ck_assert_int_eq(gw_payload_topic("{uplink}/{port}/{addr}/{uid}", &r, "up", topic,
+					  sizeof(topic)), 33);
+	ck_assert_str_eq(topic, "up/bin/2/0123456789abcdef01234567");
+	ck_assert_int_eq(gw_payload_topic("{bogus}", &r, "up", topic, sizeof(topic)), -EINVAL);
+	ck_assert_int_eq(gw_payload_topic("sensorgw/{device}", &r, "up", topic, 10), -ENOBUFS);
+
+	/* event, no params, a scaled value that is not exact in binary */
+	r.type = GW_FRAME_EVENT;
+	strcpy(r.event, "overheat");
+	r.has_node_seq = false;
+	json_decref(params);
+	r.params = json_pack("{s:f}", "t", 215 * 0.1);
+	ck_assert_int_eq(gw_payload_json(&r, &s, NULL), 0);
+	got = json_loads(s, 0, &err);
+	ck_assert_ptr_nonnull(got);
+	want = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:I, s:s, s:{s:f}}", "device",
+			 node->device, "node", node->id, "port", "bin", "addr", 2, "seq",
+			 (json_int_t)42, "boot", 5, "ts", (json_int_t)1763761800123, "event",
+			 "overheat", "params", "t", 21.5);
+	ck_assert(json_equal(got, want));
+	ck_assert_ptr_null(strstr(s, "node_seq"));
+	ck_assert_ptr_nonnull(strstr(s, "\"t\":21.5}"));
+	ck_assert_int_eq(gw_payload_topic("{kind}", &r, "up", topic, sizeof(topic)), 5);
+	ck_assert_str_eq(topic, "event");
+	free(s);
+	json_decref(got);
+	json_decref(want);
+	json_decref(r.params);
+	gw_nodes_free(n);
+}
+END_TEST
+
+START_TEST(test_backoff)
+{
+	uint32_t d = 0;
+	uint32_t seen[8];
+
+	for (int i = 0; i < 8; i++)
+		seen[i] = d = gw_backoff_next(d, 100, 2000);
+	ck_assert_uint_eq(seen[0], 100);
+	ck_assert_uint_eq(seen[1], 200);
+	ck_assert_uint_eq(seen[4], 1600);
+	ck_assert_uint_eq(seen[5], 2000);
+	ck_assert_uint_eq(seen[7], 2000);
+	ck_assert_uint_eq(gw_backoff_next(0, 0, 0), 1);
+	ck_assert_uint_eq(gw_backoff_next(UINT32_MAX, 1, UINT32_MAX), UINT32_MAX);
+	for (int i = 0; i < 1000; i++) {
+		uint32_t j = gw_backoff_jitter(1000);
+
+		ck_assert_uint_ge(j, 500);
+		ck_assert_uint_le(j, 1000);
+	}
+	ck_assert_uint_eq(gw_backoff_jitter(0), 0);
+	ck_assert_uint_le(gw_backoff_jitter(1), 1);
+}
+END_TEST
+
+static const char *lookup(const char *name, size_t len, void *ud)
+{
+	if (len == 1 && name[0] == 'a')
+		return "AAA";
+	if (len == 0)
+		return "empty";
+	return NULL;
+}
+
+START_TEST(test_template)
+{
+	static const char *const allowed[] = { "a", "b", NULL };
+	char buf[16];
+
+	ck_assert_int_eq(gw_template_expand("x{a}y{a}", lookup, NULL, buf, sizeof(buf)), 8);
+	ck_assert_str_eq(buf, "xAAAyAAA");
+	ck_assert_int_eq(gw_template_expand("{}", lookup, NULL, buf, sizeof(buf)), 5);
+	ck_assert_int_eq(gw_template_expand("{a", lookup, NULL, buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(gw_template_expand("{c}", lookup, NULL, buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(gw_template_expand("{a}{a}{a}{a}{a}{a}", lookup, NULL, buf, sizeof(buf)),
+			 -ENOBUFS);
+	ck_assert_int_eq(gw_template_expand("0123456789abcdef", lookup, NULL, buf, sizeof(buf)),
+			 -ENOBUFS);
+	ck_assert_int_eq(gw_template_check("t/{a}/{b}", allowed), 0);
+	ck_assert_int_eq(gw_template_check("t/{c}", allowed), -EINVAL);
+	ck_assert_int_eq(gw_template_check("t/{a", allowed), -EINVAL);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_node_identity);
+	tcase_add_test(tc, test_node_template);
+	tcase_add_test(tc, test_node_table_bound);
+	tcase_add_test(tc, test_node_seq_gaps);
+	tcase_add_test(tc, test_payload);
+	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_template);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(core_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

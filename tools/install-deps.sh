@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs everything sensorgw needs to build, run its demo and pass its tests on Debian 12 /
+# Raspberry Pi OS (bookworm). Run as root (or through sudo).
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: run as root, e.g. sudo $0" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+	build-essential meson ninja-build pkg-config \
+	libmosquitto-dev mosquitto mosquitto-clients \
+	libssl-dev openssl ca-certificates libcurl4-openssl-dev libjansson-dev \
+	libserialport-dev libsystemd-dev systemd libinih-dev check \
+	socat python3 iproute2 man-db

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Builds sensorgw twice (plain, and with ASan+UBSan) and runs every test in both builds.
+# Ends with Check's summary lines and one "N passed, N failed" line.
+set -u
+cd "$(dirname "$0")/.."
+rc=0
+summary=()
+for variant in plain asan; do
+	dir=build-test-$variant
+	opts=()
+	[ "$variant" = asan ] && opts=(-Db_sanitize=address,undefined -Db_lundef=false)
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "${opts[@]}" >/dev/null || { echo "meson setup $dir failed"; exit 1; }
+	fi
+	meson compile -C "$dir" || { echo "build $dir failed"; exit 1; }
+	# Sanitizer reports must fail the test that triggers them.
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=1
+	while IFS= read -r l; do summary+=("$variant: $l"); done < <(
+		grep -hE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' \
+			"$dir/meson-logs/testlog.txt")
+done
+printf '%s\n' "${summary[@]}"
+printf '%s\n' "${summary[@]}" | awk -F'[ ,]+' '
+	{ for (i = 1; i <= NF; i++) { if ($i == "Checks:") c += $(i+1); if ($i == "Failures:") f += $(i+1); if ($i == "Errors:") e += $(i+1) } }
+	END { printf "%d passed, %d failed\n", c - f - e, f + e }'
+exit $rc
