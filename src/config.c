@@ -1,2 +1,1545 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Configuration loading and validation. libinih splits the file into sections and
+ * key = value pairs; this module numbers the lines (through its own reader, because Debian
+ * builds inih without INI_HANDLER_LINENO), drives every key through one table per section,
+ * runs the cross-key checks when a section ends and the whole-file checks at the end, and
+ * reads secrets. Every problem is collected and printed sorted by line, so one run shows all.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "gw/config.h"
 #include "gw/util.h"
+
+#define MAX_SECTION_KEYS 32
+#define SECRET_MAX 4096 /* bytes in a password file or credential */
+#define CLIENT_ID_MAX 64
+#define STRING_MAX 255 /* host names, user names, USB strings */
+#define TITLE_MAX (GW_CONFIG_NAME_MAX + 16)
+
+/* The section-name charset is also the map FIELD charset and the port-reference charset. */
+#define NAME_HELP "1..31 of A-Z a-z 0-9 _ . -"
+#define IDENT_HELP "1..63 of A-Z a-z 0-9 _"
+
+_Static_assert(sizeof(enum gw_parity) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_flow) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_framing) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_uplink_type) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_map_type) == sizeof(int), "enums are stored as int");
+
+struct parser;
+struct key_def;
+
+typedef bool (*setter_fn)(struct parser *p, const struct key_def *k, void *obj, const char *v);
+
+struct word {
+	const char *word;
+	int value;
+};
+
+enum key_flags {
+	KF_ABSOLUTE = 1 << 0,    /* path: must start with '/' */
+	KF_TOPIC = 1 << 1,       /* template: no MQTT wildcards */
+	KF_TOPIC_LEVEL = 1 << 2, /* template: no wildcards and no '/' (one topic level) */
+	KF_NONZERO = 1 << 3,     /* double: 0 is refused */
+	KF_EMPTY_OK = 1 << 4,    /* an empty value is meaningful */
+};
+
+/*
+ * One row per key: its name, the setter that parses and stores it, the default (applied
+ * through the same setter when the section opens, so defaults obey the same rules; NULL when
+ * there is none or it depends on other keys and is computed when the section closes), the
+ * bounds (numbers: min..max; strings: max length), the accepted words and where it is stored.
+ */
+struct key_def {
+	const char *name;
+	setter_fn set;
+	const char *def;
+	unsigned long min;
+	unsigned long max;
+	const struct word *words;
+	const char *const *placeholders;
+	size_t offset;
+	size_t size;
+	unsigned flags;
+};
+
+enum section_kind {
+	SEC_GATEWAY,
+	SEC_PORT,
+	SEC_UPLINK,
+	SEC_MAP,
+};
+
+struct section_def {
+	const char *kind;
+	enum section_kind id;
+	const struct key_def *keys;
+	size_t n_keys;
+	void (*close)(struct parser *p);
+};
+
+struct diag_entry {
+	unsigned line;
+	unsigned seq;
+	char *text;
+};
+
+struct parser {
+	const char *path;
+	struct gw_config *c;
+	mode_t mode; /* of the config file itself, for the inline-secret rule */
+
+	/* reader */
+	FILE *f;
+	char *buf;
+	size_t buf_size;
+	unsigned line;
+	int read_errno;
+	bool key_pending; /* the last line handed to inih should produce a key */
+	bool key_handled; /* ... and the handler saw it */
+
+	/* current section */
+	bool in_section;
+	bool skip; /* the section header was refused: its keys are ignored */
+	const struct section_def *sec;
+	void *obj;
+	unsigned sec_line;
+	char title[TITLE_MAX];
+	unsigned key_lines[MAX_SECTION_KEYS]; /* 0: not given */
+	bool key_bad[MAX_SECTION_KEYS];       /* given, but refused */
+
+	unsigned gateway_line;
+	unsigned map_port_line[GW_CONFIG_MAX_MAPS];
+
+	struct diag_entry *diags;
+	size_t n_diags;
+	size_t diag_alloc;
+};
+
+static _Noreturn void oom(void)
+{
+	fputs("sensorgw: out of memory\n", stderr);
+	abort();
+}
+
+static void report(struct parser *p, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	struct diag_entry *d;
+	va_list ap;
+	char *text;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		oom();
+	if (p->n_diags == p->diag_alloc) {
+		p->diag_alloc = p->diag_alloc ? p->diag_alloc * 2 : 16;
+		d = reallocarray(p->diags, p->diag_alloc, sizeof(*d));
+		if (!d)
+			oom();
+		p->diags = d;
+	}
+	d = &p->diags[p->n_diags];
+	d->line = line;
+	d->seq = (unsigned)p->n_diags;
+	d->text = text;
+	p->n_diags++;
+}
+
+/* Line 0 (nothing applies) sorts last: those are whole-file summaries. */
+static int diag_cmp(const void *a, const void *b)
+{
+	const struct diag_entry *x = a;
+	const struct diag_entry *y = b;
+	unsigned lx = x->line ? x->line : UINT_MAX;
+	unsigned ly = y->line ? y->line : UINT_MAX;
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static void flush_diags(struct parser *p, FILE *diag)
+{
+	if (p->n_diags > 1)
+		qsort(p->diags, p->n_diags, sizeof(*p->diags), diag_cmp);
+	for (size_t i = 0; i < p->n_diags; i++) {
+		if (diag)
+			fprintf(diag, "%s:%u: %s\n", p->path, p->diags[i].line, p->diags[i].text);
+		free(p->diags[i].text);
+	}
+	if (diag)
+		fflush(diag);
+	free(p->diags);
+	p->diags = NULL;
+	p->n_diags = 0;
+	p->diag_alloc = 0;
+}
+
+/* Suggestions */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	size_t lb = strlen(b);
+	size_t row[65];
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+struct suggestion {
+	const char *word;
+	const char *close;     /* within edit distance 2 */
+	size_t dist;
+	const char *contained; /* one contains the other, e.g. baudrate and baud */
+};
+
+static void suggest_consider(struct suggestion *s, const char *cand)
+{
+	size_t d = edit_distance(s->word, cand);
+	size_t lw = strlen(s->word);
+	size_t lc = strlen(cand);
+
+	if (d <= 2 && d < lw && d < lc && (!s->close || d < s->dist)) {
+		s->close = cand;
+		s->dist = d;
+	}
+	if (!s->contained && (lw < lc ? lw : lc) >= 4 &&
+	    (strstr(s->word, cand) || strstr(cand, s->word)))
+		s->contained = cand;
+}
+
+static const char *suggest_result(const struct suggestion *s)
+{
+	return s->close ? s->close : s->contained;
+}
+
+/* Value helpers */
+
+static void *field_at(void *obj, const struct key_def *k)
+{
+	return (char *)obj + k->offset;
+}
+
+static void store_uint(void *dst, size_t size, unsigned long v)
+{
+	if (size == sizeof(uint8_t)) {
+		uint8_t x = (uint8_t)v;
+
+		memcpy(dst, &x, sizeof(x));
+	} else if (size == sizeof(uint16_t)) {
+		uint16_t x = (uint16_t)v;
+
+		memcpy(dst, &x, sizeof(x));
+	} else if (size == sizeof(uint32_t)) {
+		uint32_t x = (uint32_t)v;
+
+		memcpy(dst, &x, sizeof(x));
+	} else {
+		abort();
+	}
+}
+
+static void store_string(void *obj, const struct key_def *k, const char *v)
+{
+	char **dst = field_at(obj, k);
+
+	free(*dst);
+	*dst = gw_strdup(v);
+}
+
+static bool is_name_char(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '_' || ch == '.' || ch == '-';
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= GW_CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_name_char(s[i]))
+			return false;
+	return true;
+}
+
+static bool valid_identifier(const char *s, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= size)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return false;
+	return true;
+}
+
+/* Accepts only plain decimal digits, so "-1", "+1", " 1" and "1k" are all refused. */
+static bool parse_ulong(const char *v, unsigned long *ret)
+{
+	unsigned long x;
+	char *end;
+
+	if (!isdigit((unsigned char)v[0]))
+		return false;
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (*end)
+		return false;
+	*ret = errno == ERANGE ? ULONG_MAX : x;
+	return true;
+}
+
+static bool is_negative_integer(const char *v)
+{
+	unsigned long ignored;
+
+	return v[0] == '-' && parse_ulong(v + 1, &ignored);
+}
+
+static void join_words(const struct word *w, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (; w->word && n < size; w++) {
+		int r = snprintf(buf + n, size - n, "%s%s", n ? ", " : "", w->word);
+
+		if (r < 0)
+			break;
+		n += (size_t)r;
+	}
+}
+
+/* Setters: each parses v, reports a problem at the current line, or stores the value. */
+
+static bool set_string(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (k->max && n > k->max) {
+		report(p, p->line, "%s: too long (%zu bytes, max %lu)", k->name, n, k->max);
+		return false;
+	}
+	store_string(obj, k, v);
+	return true;
+}
+
+static bool set_path(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if ((k->flags & KF_ABSOLUTE) && v[0] != '/') {
+		report(p, p->line, "%s: '%s' is not an absolute path", k->name, v);
+		return false;
+	}
+	store_string(obj, k, v);
+	return true;
+}
+
+/*
+ * O_NONBLOCK so that a FIFO cannot stall the loader; the type is checked right after.
+ * Returns the fd or -1 after reporting.
+ */
+static int open_regular(struct parser *p, const struct key_def *k, const char *path,
+			struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		report(p, p->line, "%s: cannot read %s: %s", k->name, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) < 0) {
+		report(p, p->line, "%s: cannot read %s: %s", k->name, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		report(p, p->line, "%s: %s is not a regular file", k->name, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool set_readable_file(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct stat st;
+	int fd = open_regular(p, k, v, &st);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	store_string(obj, k, v);
+	return true;
+}
+
+struct template_ctx {
+	const char *const *allowed;
+	char bad[64];
+};
+
+static const char *template_lookup(const char *name, size_t len, void *user_data)
+{
+	struct template_ctx *ctx = user_data;
+
+	for (const char *const *a = ctx->allowed; *a; a++)
+		if (strlen(*a) == len && memcmp(*a, name, len) == 0)
+			return "";
+	snprintf(ctx->bad, sizeof(ctx->bad), "%.*s", (int)(len < 60 ? len : 60), name);
+	return NULL;
+}
+
+static bool set_template(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct template_ctx ctx = { .allowed = k->placeholders };
+	char allowed[128] = "";
+	char buf[1024];
+	size_t n = 0;
+	int r;
+
+	r = gw_template_expand(v, template_lookup, &ctx, buf, sizeof(buf));
+	if (r < 0 && ctx.bad[0]) {
+		for (const char *const *a = k->placeholders; *a && n < sizeof(allowed); a++) {
+			int w = snprintf(allowed + n, sizeof(allowed) - n, "%s{%s}", n ? " " : "",
+					 *a);
+
+			if (w < 0)
+				break;
+			n += (size_t)w;
+		}
+		report(p, p->line, "%s: unknown placeholder '{%s}' (allowed: %s)", k->name, ctx.bad,
+		       allowed);
+		return false;
+	}
+	if (r < 0) {
+		report(p, p->line, "%s: '{' without a matching '}'", k->name);
+		return false;
+	}
+	if ((k->flags & KF_TOPIC_LEVEL) && strpbrk(v, "/+#")) {
+		report(p, p->line, "%s: must not contain '/', '+' or '#' (it is one topic level)",
+		       k->name);
+		return false;
+	}
+	if ((k->flags & KF_TOPIC) && strpbrk(v, "+#")) {
+		report(p, p->line, "%s: must not contain the MQTT wildcards '+' or '#'", k->name);
+		return false;
+	}
+	store_string(obj, k, v);
+	return true;
+}
+
+static bool set_uint(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	unsigned long x;
+
+	if (is_negative_integer(v)) {
+		report(p, p->line, "%s: %s is out of range (%lu..%lu)", k->name, v, k->min, k->max);
+		return false;
+	}
+	if (!parse_ulong(v, &x)) {
+		report(p, p->line, "%s: '%s' is not an integer (expected %lu..%lu)", k->name, v,
+		       k->min, k->max);
+		return false;
+	}
+	if (x < k->min || x > k->max) {
+		report(p, p->line, "%s: %s is out of range (%lu..%lu)", k->name, v, k->min, k->max);
+		return false;
+	}
+	store_uint(field_at(obj, k), k->size, x);
+	return true;
+}
+
+/* The rates every Linux termios knows as Bnnn constants. */
+static const uint32_t baud_rates[] = {
+	50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400,
+	57600, 115200, 230400, 460800, 500000, 576000, 921600,
+};
+
+#define BAUD_HELP "50..921600, e.g. 9600, 115200, 921600"
+
+static bool set_baud(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	unsigned long x;
+
+	if (!parse_ulong(v, &x)) {
+		report(p, p->line, "%s: '%s' is not an integer (" BAUD_HELP ")", k->name, v);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(baud_rates) / sizeof(baud_rates[0]); i++) {
+		if (baud_rates[i] == x) {
+			store_uint(field_at(obj, k), k->size, x);
+			return true;
+		}
+	}
+	report(p, p->line, "%s: %s is not a supported rate (" BAUD_HELP ")", k->name, v);
+	return false;
+}
+
+static bool set_hex16(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	int x;
+
+	if (strlen(v) != 4 || !isxdigit((unsigned char)v[0]) || !isxdigit((unsigned char)v[1]) ||
+	    !isxdigit((unsigned char)v[2]) || !isxdigit((unsigned char)v[3])) {
+		report(p, p->line, "%s: '%s' is not 4 hex digits (e.g. 0483)", k->name, v);
+		return false;
+	}
+	x = (int)strtol(v, NULL, 16);
+	memcpy(field_at(obj, k), &x, sizeof(x));
+	return true;
+}
+
+static bool set_enum(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct suggestion s = { .word = v };
+	char list[128];
+	const char *hint;
+
+	for (const struct word *w = k->words; w->word; w++) {
+		if (strcmp(w->word, v) == 0) {
+			memcpy(field_at(obj, k), &w->value, sizeof(w->value));
+			return true;
+		}
+		suggest_consider(&s, w->word);
+	}
+	join_words(k->words, list, sizeof(list));
+	hint = suggest_result(&s);
+	if (hint)
+		report(p, p->line, "%s: '%s' is not one of %s (did you mean '%s'?)", k->name, v,
+		       list, hint);
+	else
+		report(p, p->line, "%s: '%s' is not one of %s", k->name, v, list);
+	return false;
+}
+
+static const struct word bool_words[] = {
+	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+	{ "on", 1 },  { "off", 0 }, { "1", 1 },   { "0", 0 },
+	{ NULL, 0 },
+};
+
+static bool set_bool(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	char list[128];
+
+	for (const struct word *w = bool_words; w->word; w++) {
+		if (strcmp(w->word, v) == 0) {
+			bool b = w->value;
+
+			memcpy(field_at(obj, k), &b, sizeof(b));
+			return true;
+		}
+	}
+	join_words(bool_words, list, sizeof(list));
+	report(p, p->line, "%s: '%s' is not a boolean (%s)", k->name, v, list);
+	return false;
+}
+
+static bool set_double(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (end == v || *end) {
+		report(p, p->line, "%s: '%s' is not a number", k->name, v);
+		return false;
+	}
+	if (!isfinite(x)) {
+		report(p, p->line, "%s: '%s' is not a finite number", k->name, v);
+		return false;
+	}
+	if ((k->flags & KF_NONZERO) && x == 0) {
+		report(p, p->line, "%s: must not be 0", k->name);
+		return false;
+	}
+	memcpy(field_at(obj, k), &x, sizeof(x));
+	return true;
+}
+
+static bool set_identifier(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if (!valid_identifier(v, k->size)) {
+		report(p, p->line, "%s: '%s' is not valid (" IDENT_HELP ")", k->name, v);
+		return false;
+	}
+	memcpy(field_at(obj, k), v, strlen(v) + 1);
+	return true;
+}
+
+static bool set_name_ref(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if (v[0] && !valid_name(v)) {
+		report(p, p->line, "%s: '%s' is not a valid port name (" NAME_HELP ")", k->name, v);
+		return false;
+	}
+	memcpy(field_at(obj, k), v, strlen(v) + 1);
+	return true;
+}
+
+static void store_secret(struct gw_config_uplink *u, char *secret)
+{
+	u->password = gw_secret_free(u->password);
+	u->password = secret;
+}
+
+static bool set_password(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if (p->mode & 077) {
+		report(p, p->line,
+		       "%s: %s holds an inline password but is readable by group or others "
+		       "(mode %04o); use password_file or password_credential, or chmod 600 %s",
+		       k->name, p->path, (unsigned)(p->mode & 07777), p->path);
+		return false;
+	}
+	store_secret(obj, gw_strdup(v));
+	return true;
+}
+
+/* Reads a secret; one trailing newline is not part of it (echo adds one). */
+static bool read_secret(struct parser *p, const struct key_def *k, const char *path,
+			bool check_mode, char **ret)
+{
+	char buf[SECRET_MAX + 1];
+	struct stat st;
+	size_t n = 0;
+	bool ok = false;
+	int fd;
+
+	fd = open_regular(p, k, path, &st);
+	if (fd < 0)
+		return false;
+	if (check_mode && (st.st_mode & 077)) {
+		report(p, p->line,
+		       "%s: %s is readable by group or others (mode %04o); chmod 600 it", k->name,
+		       path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	while (n < sizeof(buf)) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			report(p, p->line, "%s: cannot read %s: %s", k->name, path,
+			       strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > SECRET_MAX) {
+		report(p, p->line, "%s: %s is too large (max %d bytes)", k->name, path, SECRET_MAX);
+		goto out;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n == 0) {
+		report(p, p->line, "%s: %s is empty", k->name, path);
+		goto out;
+	}
+	if (memchr(buf, '\0', n)) {
+		report(p, p->line, "%s: %s contains a NUL byte", k->name, path);
+		goto out;
+	}
+	*ret = gw_malloc0(n + 1);
+	memcpy(*ret, buf, n);
+	ok = true;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return ok;
+}
+
+static bool set_password_file(struct parser *p, const struct key_def *k, void *obj,
+			      const char *v)
+{
+	char *secret = NULL;
+
+	if (!read_secret(p, k, v, true, &secret))
+		return false;
+	store_secret(obj, secret);
+	return true;
+}
+
+static bool set_password_credential(struct parser *p, const struct key_def *k, void *obj,
+				    const char *v)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char *secret = NULL;
+	char *path;
+	bool ok;
+
+	if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0 || strlen(v) > 255) {
+		report(p, p->line, "%s: '%s' is not a valid credential name", k->name, v);
+		return false;
+	}
+	if (!dir || !dir[0]) {
+		report(p, p->line,
+		       "%s: CREDENTIALS_DIRECTORY is not set (run under systemd with "
+		       "LoadCredential=%s:PATH, or use password_file)",
+		       k->name, v);
+		return false;
+	}
+	if (asprintf(&path, "%s/%s", dir, v) < 0)
+		oom();
+	/* systemd creates credentials 0400 and owns that directory: no mode rule here */
+	ok = read_secret(p, k, path, false, &secret);
+	free(path);
+	if (ok)
+		store_secret(obj, secret);
+	return ok;
+}
+
+/* Tables */
+
+#define KEY(n, fn, st, fld, d, lo, hi, fl)                                                 \
+	{ .name = (n), .set = (fn), .def = (d), .min = (lo), .max = (hi),                     \
+	  .offset = offsetof(st, fld), .size = sizeof(((st *)NULL)->fld), .flags = (fl) }
+#define KEY_ENUM(n, st, fld, d, w)                                                         \
+	{ .name = (n), .set = set_enum, .def = (d), .words = (w), .offset = offsetof(st, fld), \
+	  .size = sizeof(((st *)NULL)->fld) }
+#define KEY_TEMPLATE(n, st, fld, d, ph, fl)                                                \
+	{ .name = (n), .set = set_template, .def = (d), .placeholders = (ph),                 \
+	  .offset = offsetof(st, fld), .size = sizeof(((st *)NULL)->fld), .flags = (fl) }
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct word log_level_words[] = {
+	{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+	{ "info", LOG_INFO }, { "debug", LOG_DEBUG },     { NULL, 0 },
+};
+static const char *const device_placeholders[] = { "uid", "port", "addr", NULL };
+
+static const struct key_def gateway_keys[] = {
+	KEY("state_dir", set_path, struct gw_config, state_dir, "/var/lib/sensorgw", 0, 0,
+	    KF_ABSOLUTE),
+	KEY_TEMPLATE("device_name", struct gw_config, device_name, "stm32-{uid}",
+		     device_placeholders, KF_TOPIC_LEVEL),
+	KEY_ENUM("log_level", struct gw_config, log_level, "info", log_level_words),
+};
+
+static const struct word parity_words[] = {
+	{ "none", GW_PARITY_NONE }, { "odd", GW_PARITY_ODD }, { "even", GW_PARITY_EVEN },
+	{ NULL, 0 },
+};
+static const struct word flow_words[] = {
+	{ "none", GW_FLOW_NONE }, { "rtscts", GW_FLOW_RTSCTS }, { "xonxoff", GW_FLOW_XONXOFF },
+	{ NULL, 0 },
+};
+static const struct word framing_words[] = {
+	{ "text", GW_FRAMING_TEXT }, { "binary", GW_FRAMING_BINARY }, { NULL, 0 },
+};
+
+#define PORT_T struct gw_config_port
+static const struct key_def port_keys[] = {
+	KEY("path", set_path, PORT_T, path, NULL, 0, 0, 0),
+	KEY("match_vid", set_hex16, PORT_T, match_vid, NULL, 0, 0, 0),
+	KEY("match_pid", set_hex16, PORT_T, match_pid, NULL, 0, 0, 0),
+	KEY("match_serial", set_string, PORT_T, match_serial, NULL, 0, STRING_MAX, 0),
+	KEY("match_description", set_string, PORT_T, match_description, NULL, 0, STRING_MAX, 0),
+	KEY("baud", set_baud, PORT_T, baud, "115200", 0, 0, 0),
+	KEY("data_bits", set_uint, PORT_T, data_bits, "8", 5, 8, 0),
+	KEY_ENUM("parity", PORT_T, parity, "none", parity_words),
+	KEY("stop_bits", set_uint, PORT_T, stop_bits, "1", 1, 2, 0),
+	KEY_ENUM("flow_control", PORT_T, flow, "none", flow_words),
+	KEY_ENUM("framing", PORT_T, framing, "text", framing_words),
+	KEY("reopen_min_ms", set_uint, PORT_T, reopen_min_ms, "500", 10, 600000, 0),
+	KEY("reopen_max_ms", set_uint, PORT_T, reopen_max_ms, "30000", 10, 3600000, 0),
+};
+
+static const struct word uplink_type_words[] = { { "mqtt", GW_UPLINK_MQTT }, { NULL, 0 } };
+static const char *const topic_placeholders[] = {
+	"device", "uid", "port", "addr", "kind", "uplink", NULL,
+};
+
+#define UPLINK_T struct gw_config_uplink
+/* port, tls and client_id have no default here: they derive from other keys. */
+static const struct key_def uplink_keys[] = {
+	KEY_ENUM("type", UPLINK_T, type, NULL, uplink_type_words),
+	KEY("host", set_string, UPLINK_T, host, "127.0.0.1", 0, STRING_MAX, 0),
+	KEY("port", set_uint, UPLINK_T, port, NULL, 1, 65535, 0),
+	KEY("tls", set_bool, UPLINK_T, tls, NULL, 0, 0, 0),
+	KEY("ca_file", set_readable_file, UPLINK_T, ca_file, NULL, 0, 0, 0),
+	KEY("cert_file", set_readable_file, UPLINK_T, cert_file, NULL, 0, 0, 0),
+	KEY("key_file", set_readable_file, UPLINK_T, key_file, NULL, 0, 0, 0),
+	KEY("username", set_string, UPLINK_T, username, NULL, 0, STRING_MAX, 0),
+	KEY("password", set_password, UPLINK_T, password, NULL, 0, 0, 0),
+	KEY("password_file", set_password_file, UPLINK_T, password, NULL, 0, 0, 0),
+	KEY("password_credential", set_password_credential, UPLINK_T, password, NULL, 0, 0, 0),
+	KEY("client_id", set_string, UPLINK_T, client_id, NULL, 0, CLIENT_ID_MAX, 0),
+	KEY("qos", set_uint, UPLINK_T, qos, "1", 0, 1, 0),
+	KEY("keepalive", set_uint, UPLINK_T, keepalive, "60", 5, 65535, 0),
+	KEY("clean_session", set_bool, UPLINK_T, clean_session, "yes", 0, 0, 0),
+	KEY_TEMPLATE("topic", UPLINK_T, topic, "sensorgw/{device}/{kind}", topic_placeholders,
+		     KF_TOPIC),
+	KEY("reconnect_min_ms", set_uint, UPLINK_T, reconnect_min_ms, "1000", 100, 600000, 0),
+	KEY("reconnect_max_ms", set_uint, UPLINK_T, reconnect_max_ms, "60000", 100, 3600000, 0),
+};
+
+static const struct word map_type_words[] = {
+	{ "auto", GW_MAP_TYPE_AUTO },	  { "int", GW_MAP_TYPE_INT },
+	{ "float", GW_MAP_TYPE_FLOAT },	  { "bool", GW_MAP_TYPE_BOOL },
+	{ "string", GW_MAP_TYPE_STRING }, { NULL, 0 },
+};
+
+#define MAP_T struct gw_config_map
+/* identifier defaults to the section's FIELD, which the table cannot know. */
+static const struct key_def map_keys[] = {
+	KEY("identifier", set_identifier, MAP_T, identifier, NULL, 0, 0, 0),
+	KEY("scale", set_double, MAP_T, scale, "1", 0, 0, KF_NONZERO),
+	KEY("offset", set_double, MAP_T, offset, "0", 0, 0, 0),
+	KEY_ENUM("type", MAP_T, type, "auto", map_type_words),
+	KEY("port", set_name_ref, MAP_T, port, "", 0, 0, KF_EMPTY_OK),
+};
+
+_Static_assert(N_ELEMENTS(uplink_keys) <= MAX_SECTION_KEYS, "raise MAX_SECTION_KEYS");
+_Static_assert(N_ELEMENTS(port_keys) <= MAX_SECTION_KEYS, "raise MAX_SECTION_KEYS");
+
+static void apply_defaults(const struct key_def *keys, size_t n, void *obj)
+{
+	/* Defaults are constants of this file: a parse error here is a bug, so no parser. */
+	struct parser quiet = { .path = "(defaults)" };
+
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].def && !keys[i].set(&quiet, &keys[i], obj, keys[i].def))
+			abort();
+}
+
+/* Section checks, run when the section ends */
+
+static size_t key_index(const struct parser *p, const char *name)
+{
+	for (size_t i = 0; i < p->sec->n_keys; i++)
+		if (strcmp(p->sec->keys[i].name, name) == 0)
+			return i;
+	abort();
+}
+
+/* The line the key was given on, 0 when it was not given. */
+static unsigned given(const struct parser *p, const char *name)
+{
+	return p->key_lines[key_index(p, name)];
+}
+
+static bool given_ok(const struct parser *p, const char *name)
+{
+	size_t i = key_index(p, name);
+
+	return p->key_lines[i] && !p->key_bad[i];
+}
+
+static bool bad(const struct parser *p, const char *name)
+{
+	return p->key_bad[key_index(p, name)];
+}
+
+static void check_min_max(struct parser *p, const char *min_name, uint32_t min,
+			  const char *max_name, uint32_t max)
+{
+	unsigned line;
+
+	if (max >= min || bad(p, min_name) || bad(p, max_name))
+		return;
+	line = given(p, max_name) ? given(p, max_name) : given(p, min_name);
+	report(p, line, "%s: %" PRIu32 " is less than %s (%" PRIu32 ")", max_name, max, min_name,
+	       min);
+}
+
+/* Returns the path both names resolve to (to be freed), or NULL for different devices. */
+static char *same_device(const char *a, const char *b)
+{
+	char *ra = realpath(a, NULL);
+	char *rb = realpath(b, NULL);
+
+	if (!ra || !rb || strcmp(ra, rb) != 0) {
+		free(ra);
+		ra = NULL;
+	}
+	free(rb);
+	return ra;
+}
+
+static void close_port(struct parser *p)
+{
+	static const char *const match_keys[] = {
+		"match_vid", "match_pid", "match_serial", "match_description",
+	};
+	struct gw_config_port *port = p->obj;
+	const char *match = NULL;
+	unsigned match_line = 0;
+
+	for (size_t i = 0; i < N_ELEMENTS(match_keys) && !match; i++) {
+		match_line = given(p, match_keys[i]);
+		if (match_line)
+			match = match_keys[i];
+	}
+	if (!given(p, "path") && !match)
+		report(p, p->sec_line,
+		       "%s needs either path or a USB match (match_vid, match_pid, match_serial, "
+		       "match_description)",
+		       p->title);
+	if (given(p, "path") && match)
+		report(p, given(p, "path"),
+		       "path: cannot be combined with %s (line %u); use either a path or a "
+		       "USB match",
+		       match, match_line);
+	check_min_max(p, "reopen_min_ms", port->reopen_min_ms, "reopen_max_ms",
+		      port->reopen_max_ms);
+
+	if (!port->path)
+		return;
+	for (size_t i = 0; i + 1 < p->c->n_ports; i++) {
+		const struct gw_config_port *other = &p->c->ports[i];
+
+		char *real;
+
+		if (!other->path)
+			continue;
+		if (strcmp(other->path, port->path) == 0) {
+			report(p, given(p, "path"),
+			       "duplicate port: path %s already used by [port %s] at line %u",
+			       port->path, other->name, other->line);
+			break;
+		}
+		/* /dev/serial/by-id/... and /dev/ttyUSB0 may well be the same device */
+		real = same_device(other->path, port->path);
+		if (real) {
+			report(p, given(p, "path"),
+			       "duplicate port: path %s already used by [port %s] at line %u "
+			       "(both are %s)",
+			       port->path, other->name, other->line, real);
+			free(real);
+			break;
+		}
+	}
+}
+
+static void default_client_id(struct gw_config_uplink *u)
+{
+	char host[HOST_NAME_MAX + 1] = "localhost";
+	char *id;
+
+	if (gethostname(host, sizeof(host)) < 0 || !host[0])
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	if (asprintf(&id, "sensorgw-%s-%s", host, u->name) < 0)
+		oom();
+	/* The broker limit we promise is 64 bytes; a long host name is cut, not refused. */
+	if (strlen(id) > CLIENT_ID_MAX)
+		id[CLIENT_ID_MAX] = '\0';
+	u->client_id = id;
+}
+
+static void close_uplink(struct parser *p)
+{
+	static const char *const sources[] = { "password", "password_file", "password_credential" };
+	struct gw_config_uplink *u = p->obj;
+	const char *first = NULL;
+
+	if (!given(p, "type"))
+		report(p, p->sec_line, "%s needs type = mqtt", p->title);
+
+	if (!given(p, "tls"))
+		u->tls = u->ca_file != NULL;
+	else if (u->tls && !given(p, "ca_file") && !bad(p, "tls"))
+		report(p, given(p, "tls"), "tls: yes requires ca_file");
+	if (!given(p, "port"))
+		u->port = u->tls ? 8883 : 1883;
+
+	if (given(p, "cert_file") && !given(p, "key_file"))
+		report(p, given(p, "cert_file"), "cert_file: needs key_file");
+	if (given(p, "key_file") && !given(p, "cert_file"))
+		report(p, given(p, "key_file"), "key_file: needs cert_file");
+	if (given(p, "cert_file") && given_ok(p, "tls") && !u->tls)
+		report(p, given(p, "cert_file"), "cert_file: a client certificate needs tls = yes");
+
+	for (size_t i = 0; i < N_ELEMENTS(sources); i++) {
+		if (!given(p, sources[i]))
+			continue;
+		if (!first) {
+			first = sources[i];
+			continue;
+		}
+		report(p, given(p, sources[i]),
+		       "%s: only one of password, password_file and password_credential may be set "
+		       "(%s at line %u)",
+		       sources[i], first, given(p, first));
+	}
+	if (first && !given(p, "username"))
+		report(p, given(p, first), "%s: needs username", first);
+
+	if (!u->client_id)
+		default_client_id(u);
+	check_min_max(p, "reconnect_min_ms", u->reconnect_min_ms, "reconnect_max_ms",
+		      u->reconnect_max_ms);
+}
+
+static void close_map(struct parser *p)
+{
+	struct gw_config_map *m = p->obj;
+
+	/* the port must exist, but ports may follow: check_file() needs this line later */
+	p->map_port_line[m - p->c->maps] = given(p, "port");
+	if (given(p, "identifier"))
+		return;
+	if (valid_identifier(m->field, sizeof(m->identifier)))
+		memcpy(m->identifier, m->field, strlen(m->field) + 1);
+	else
+		report(p, p->sec_line,
+		       "%s: '%s' is not a valid identifier, so identifier must be set (" IDENT_HELP
+		       ")",
+		       p->title, m->field);
+}
+
+static const struct section_def sections[] = {
+	{ "gateway", SEC_GATEWAY, gateway_keys, N_ELEMENTS(gateway_keys), NULL },
+	{ "port", SEC_PORT, port_keys, N_ELEMENTS(port_keys), close_port },
+	{ "uplink", SEC_UPLINK, uplink_keys, N_ELEMENTS(uplink_keys), close_uplink },
+	{ "map", SEC_MAP, map_keys, N_ELEMENTS(map_keys), close_map },
+};
+
+static void close_section(struct parser *p)
+{
+	if (p->in_section && !p->skip && p->sec->close)
+		p->sec->close(p);
+	p->in_section = false;
+	p->skip = false;
+	p->sec = NULL;
+	p->obj = NULL;
+}
+
+static void *new_section_object(struct parser *p, const char *name)
+{
+	switch (p->sec->id) {
+	case SEC_GATEWAY:
+		p->gateway_line = p->line;
+		return p->c;
+	case SEC_PORT: {
+		struct gw_config_port *port;
+
+		for (size_t i = 0; i < p->c->n_ports; i++) {
+			if (strcmp(p->c->ports[i].name, name) == 0) {
+				report(p, p->line, "duplicate section %s (first at line %u)",
+				       p->title, p->c->ports[i].line);
+				return NULL;
+			}
+		}
+		if (p->c->n_ports == GW_CONFIG_MAX_PORTS) {
+			report(p, p->line, "too many [port] sections (max %d)",
+			       GW_CONFIG_MAX_PORTS);
+			return NULL;
+		}
+		port = &p->c->ports[p->c->n_ports++];
+		strcpy(port->name, name);
+		port->line = p->line;
+		port->match_vid = -1;
+		port->match_pid = -1;
+		return port;
+	}
+	case SEC_UPLINK: {
+		struct gw_config_uplink *u;
+
+		for (size_t i = 0; i < p->c->n_uplinks; i++) {
+			if (strcmp(p->c->uplinks[i].name, name) == 0) {
+				report(p, p->line, "duplicate section %s (first at line %u)",
+				       p->title, p->c->uplinks[i].line);
+				return NULL;
+			}
+		}
+		if (p->c->n_uplinks == GW_CONFIG_MAX_UPLINKS) {
+			report(p, p->line, "too many [uplink] sections (max %d)",
+			       GW_CONFIG_MAX_UPLINKS);
+			return NULL;
+		}
+		u = &p->c->uplinks[p->c->n_uplinks++];
+		strcpy(u->name, name);
+		u->line = p->line;
+		return u;
+	}
+	case SEC_MAP: {
+		struct gw_config_map *m;
+
+		/* The same FIELD may appear once per port: duplicates are judged at the end. */
+		if (p->c->n_maps == GW_CONFIG_MAX_MAPS) {
+			report(p, p->line, "too many [map] sections (max %d)", GW_CONFIG_MAX_MAPS);
+			return NULL;
+		}
+		m = &p->c->maps[p->c->n_maps++];
+		strcpy(m->field, name);
+		m->line = p->line;
+		return m;
+	}
+	}
+	abort();
+}
+
+/* text is what stands between '[' and ']'. */
+static void open_section(struct parser *p, const char *text, size_t len)
+{
+	struct suggestion s;
+	char buf[128];
+	char *kind;
+	char *name;
+	char *end;
+
+	close_section(p);
+	p->in_section = true;
+	p->skip = true;
+	p->sec_line = p->line;
+	memset(p->key_lines, 0, sizeof(p->key_lines));
+	memset(p->key_bad, 0, sizeof(p->key_bad));
+
+	if (len >= sizeof(buf)) {
+		report(p, p->line, "section header too long");
+		return;
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	kind = buf;
+	while (isspace((unsigned char)*kind))
+		kind++;
+	end = kind + strlen(kind);
+	while (end > kind && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	name = kind + strcspn(kind, " \t");
+	if (*name) {
+		*name++ = '\0';
+		while (isspace((unsigned char)*name))
+			name++;
+	}
+
+	for (size_t i = 0; i < N_ELEMENTS(sections); i++)
+		if (strcmp(sections[i].kind, kind) == 0)
+			p->sec = &sections[i];
+	if (!p->sec) {
+		s = (struct suggestion){ .word = kind };
+		for (size_t i = 0; i < N_ELEMENTS(sections); i++)
+			suggest_consider(&s, sections[i].kind);
+		if (suggest_result(&s))
+			report(p, p->line,
+			       "unknown section [%s%s%s]: expected [gateway], [port NAME], "
+			       "[uplink NAME] or [map FIELD] (did you mean '%s'?)",
+			       kind, *name ? " " : "", name, suggest_result(&s));
+		else
+			report(p, p->line,
+			       "unknown section [%s%s%s]: expected [gateway], [port NAME], "
+			       "[uplink NAME] or [map FIELD]",
+			       kind, *name ? " " : "", name);
+		return;
+	}
+	if (p->sec->id == SEC_GATEWAY) {
+		if (*name) {
+			report(p, p->line, "[gateway %s]: [gateway] takes no name", name);
+			return;
+		}
+		snprintf(p->title, sizeof(p->title), "[gateway]");
+		if (p->gateway_line) {
+			report(p, p->line, "duplicate section [gateway] (first at line %u)",
+			       p->gateway_line);
+			return;
+		}
+	} else {
+		const char *what = p->sec->id == SEC_MAP ? "FIELD" : "NAME";
+
+		if (!*name) {
+			report(p, p->line, "[%s] needs a name: [%s %s]", kind, kind, what);
+			return;
+		}
+		if (!valid_name(name)) {
+			report(p, p->line, "invalid name '%s' in [%s %s] (" NAME_HELP ")", name,
+			       kind, name);
+			return;
+		}
+		snprintf(p->title, sizeof(p->title), "[%.8s %.31s]", kind, name);
+	}
+	p->obj = new_section_object(p, name);
+	if (!p->obj)
+		return;
+	if (p->sec->id != SEC_GATEWAY)
+		apply_defaults(p->sec->keys, p->sec->n_keys, p->obj);
+	p->skip = false;
+}
+
+/* Reader: the only place that knows line numbers */
+
+static void check_key_handled(struct parser *p)
+{
+	if (p->key_pending && !p->key_handled)
+		report(p, p->line,
+		       "syntax error: expected 'key = value', '[section]' or a comment");
+	p->key_pending = false;
+}
+
+/* Ends the current section and ignores the keys up to the next header. */
+static void skip_section(struct parser *p)
+{
+	close_section(p);
+	p->in_section = true;
+	p->skip = true;
+}
+
+static char *blank_line(char *str)
+{
+	str[0] = '\n';
+	str[1] = '\0';
+	return str;
+}
+
+/*
+ * Hands inih one whole line per call, so its line count and ours agree: the handler for a key
+ * runs before the next call. Lines are passed left-trimmed, so inih never sees an indented
+ * line and never glues it to the previous value as a continuation.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	bool has_nul;
+	size_t len;
+	ssize_t n;
+	char *s;
+
+	check_key_handled(p);
+	if (num < 3)
+		return NULL;
+	errno = 0;
+	n = getline(&p->buf, &p->buf_size, p->f);
+	if (n < 0) {
+		if (ferror(p->f))
+			p->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	p->line++;
+	s = p->buf;
+	len = (size_t)n;
+	has_nul = memchr(s, '\0', len) != NULL;
+	if (p->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		s[--len] = '\0';
+	while (len > 0 && isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	/* Room for the newline and the NUL; longer lines would be split by inih. */
+	if (has_nul || len + 2 > (size_t)num) {
+		if (has_nul)
+			report(p, p->line, "line contains a NUL byte");
+		else
+			report(p, p->line, "line too long (max %d characters)", num - 2);
+		/* a lost section header must not let its keys land in the previous section */
+		if (*s == '[')
+			skip_section(p);
+		return blank_line(str);
+	}
+
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end) {
+			open_section(p, s + 1, (size_t)(end - s - 1));
+		} else {
+			report(p, p->line, "syntax error: '[' without ']'");
+			skip_section(p);
+		}
+	} else if (*s && *s != ';' && *s != '#') {
+		p->key_pending = true;
+		p->key_handled = false;
+	}
+	memcpy(str, s, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+/*
+ * inih's section argument is not used: the reader already knows the section, including empty
+ * ones and refused ones, and the line of its header.
+ */
+static int handle_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	const struct key_def *k = NULL;
+	struct suggestion s = { .word = name };
+	size_t i;
+
+	p->key_handled = true;
+	if (!name[0]) {
+		report(p, p->line, "syntax error: missing key name before '='");
+		return 1;
+	}
+	if (!p->in_section) {
+		report(p, p->line, "key '%s' outside of any section", name);
+		return 1;
+	}
+	if (p->skip)
+		return 1;
+	for (i = 0; i < p->sec->n_keys; i++) {
+		if (strcmp(p->sec->keys[i].name, name) == 0) {
+			k = &p->sec->keys[i];
+			break;
+		}
+		suggest_consider(&s, p->sec->keys[i].name);
+	}
+	if (!k) {
+		if (suggest_result(&s))
+			report(p, p->line, "unknown key '%s' in %s (did you mean '%s'?)", name,
+			       p->title, suggest_result(&s));
+		else
+			report(p, p->line, "unknown key '%s' in %s", name, p->title);
+		return 1;
+	}
+	if (p->key_lines[i]) {
+		report(p, p->line, "duplicate key '%s' in %s (first at line %u)", name, p->title,
+		       p->key_lines[i]);
+		return 1;
+	}
+	p->key_lines[i] = p->line;
+	if (!value[0] && !(k->flags & KF_EMPTY_OK)) {
+		if (k->set == set_uint)
+			report(p, p->line, "%s: empty value (expected %lu..%lu)", name, k->min,
+			       k->max);
+		else if (k->set == set_baud)
+			report(p, p->line, "%s: empty value (" BAUD_HELP ")", name);
+		else
+			report(p, p->line, "%s: empty value", name);
+		p->key_bad[i] = true;
+		return 1;
+	}
+	if (!k->set(p, k, p->obj, value))
+		p->key_bad[i] = true;
+	return 1;
+}
+
+/* Whole-file checks */
+
+static bool port_exists(const struct gw_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_ports; i++)
+		if (strcmp(c->ports[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void check_file(struct parser *p)
+{
+	struct gw_config *c = p->c;
+
+	for (size_t i = 0; i < c->n_maps; i++) {
+		const struct gw_config_map *m = &c->maps[i];
+
+		if (m->port[0] && !port_exists(c, m->port))
+			report(p, p->map_port_line[i], "port: no [port %s] section (in [map %s])",
+			       m->port, m->field);
+		for (size_t j = 0; j < i; j++) {
+			const struct gw_config_map *o = &c->maps[j];
+
+			if (strcmp(o->field, m->field) || strcmp(o->port, m->port))
+				continue;
+			if (m->port[0])
+				report(p, m->line,
+				       "duplicate map: [map %s] for port %s already defined at "
+				       "line %u",
+				       m->field, m->port, o->line);
+			else
+				report(p, m->line,
+				       "duplicate map: [map %s] for every port already defined at "
+				       "line %u",
+				       m->field, o->line);
+			break;
+		}
+	}
+	if (c->n_ports == 0)
+		report(p, 0, "no [port NAME] section: at least one port is required");
+	if (c->n_uplinks == 0)
+		report(p, 0, "no [uplink NAME] section: at least one uplink is required");
+}
+
+int gw_config_load(const char *path, FILE *diag, struct gw_config **ret)
+{
+	struct parser p = { .path = path };
+	struct stat st;
+	int r;
+
+	p.f = fopen(path, "re");
+	if (!p.f) {
+		r = -errno;
+		if (diag)
+			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = fstat(fileno(p.f), &st) < 0 ? -errno : 0;
+	if (r == 0 && S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	if (r < 0) {
+		if (diag)
+			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
+		fclose(p.f);
+		return r;
+	}
+	p.mode = st.st_mode;
+	p.c = gw_new0(struct gw_config, 1);
+	p.c->path = gw_strdup(path);
+	apply_defaults(gateway_keys, N_ELEMENTS(gateway_keys), p.c);
+
+	r = ini_parse_stream(read_line, &p, handle_key, &p);
+	check_key_handled(&p);
+	close_section(&p);
+	if (p.buf) {
+		/* the buffer held the last line, which may have been a password */
+		explicit_bzero(p.buf, p.buf_size);
+		free(p.buf);
+	}
+	fclose(p.f);
+	if (r == -2) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (p.read_errno) {
+		report(&p, 0, "cannot read: %s", strerror(p.read_errno));
+		r = -p.read_errno;
+		goto fail;
+	}
+	if (r > 0 && p.n_diags == 0)
+		report(&p, (unsigned)r, "syntax error");
+	check_file(&p);
+	if (p.n_diags > 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+	flush_diags(&p, diag);
+	*ret = p.c;
+	return 0;
+fail:
+	flush_diags(&p, diag);
+	gw_config_free(p.c);
+	return r;
+}
+
+struct gw_config *gw_config_free(struct gw_config *c)
+{
+	if (!c)
+		return NULL;
+	free(c->path);
+	free(c->state_dir);
+	free(c->device_name);
+	for (size_t i = 0; i < c->n_ports; i++) {
+		free(c->ports[i].path);
+		free(c->ports[i].match_serial);
+		free(c->ports[i].match_description);
+	}
+	for (size_t i = 0; i < c->n_uplinks; i++) {
+		struct gw_config_uplink *u = &c->uplinks[i];
+
+		free(u->host);
+		free(u->ca_file);
+		free(u->cert_file);
+		free(u->key_file);
+		free(u->username);
+		u->password = gw_secret_free(u->password);
+		free(u->client_id);
+		free(u->topic);
+	}
+	free(c);
+	return NULL;
+}
+
+const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const char *port,
+					       const char *field)
+{
+	const struct gw_config_map *any = NULL;
+
+	for (size_t i = 0; i < c->n_maps; i++) {
+		const struct gw_config_map *m = &c->maps[i];
+
+		if (strcmp(m->field, field) != 0)
+			continue;
+		if (!m->port[0])
+			any = m;
+		else if (port && strcmp(m->port, port) == 0)
+			return m;
+	}
+	return any;
+}
+
+const char *gw_parity_to_string(enum gw_parity p)
+{
+	switch (p) {
+	case GW_PARITY_NONE:
+		return "none";
+	case GW_PARITY_ODD:
+		return "odd";
+	case GW_PARITY_EVEN:
+		return "even";
+	}
+	return "invalid";
+}
+
+const char *gw_flow_to_string(enum gw_flow f)
+{
+	switch (f) {
+	case GW_FLOW_NONE:
+		return "none";
+	case GW_FLOW_RTSCTS:
+		return "rtscts";
+	case GW_FLOW_XONXOFF:
+		return "xonxoff";
+	}
+	return "invalid";
+}
+
+const char *gw_framing_to_string(enum gw_framing f)
+{
+	switch (f) {
+	case GW_FRAMING_TEXT:
+		return "text";
+	case GW_FRAMING_BINARY:
+		return "binary";
+	}
+	return "invalid";
+}

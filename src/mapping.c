@@ -1,2 +1,301 @@
 /* SPDX-License-Identifier: MIT */
-#include "gw/util.h"
+/*
+ * Mapping: decoded frame fields become thing-model params. Pure: no I/O, no logging. The map
+ * lookup is repeated here instead of calling gw_config_find_map() so that this protocol
+ * library does not depend on the config library (which is built on top of it).
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gw/mapping.h"
+
+/* Port-specific map first, then one for every port. */
+static const struct gw_config_map *find_map(const struct gw_config *c, const char *port,
+					    const char *field)
+{
+	const struct gw_config_map *any = NULL;
+
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_maps; i++) {
+		const struct gw_config_map *m = &c->maps[i];
+
+		if (strcmp(m->field, field) != 0)
+			continue;
+		if (!m->port[0])
+			any = m;
+		else if (port && strcmp(m->port, port) == 0)
+			return m;
+	}
+	return any;
+}
+
+static bool identity(const struct gw_config_map *m)
+{
+	return m->scale == 1 && m->offset == 0;
+}
+
+/* A whole string that strtod() accepts, e.g. "21.5" from a text frame. */
+static int parse_number(const char *s, double *ret)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(s, &end);
+	if (end == s || *end || errno == ERANGE)
+		return -EINVAL;
+	*ret = x;
+	return 0;
+}
+
+/*
+ * The numeric value of v after scale and offset. Booleans count as 0 and 1 without scaling:
+ * the scale of a sensor reading has no meaning for an on/off state.
+ */
+static int scaled(const struct gw_config_map *m, const struct gw_value *v, double *ret)
+{
+	double raw = NAN;
+	int r;
+
+	switch (v->type) {
+	case GW_VALUE_BOOL:
+		*ret = v->b ? 1 : 0;
+		return 0;
+	case GW_VALUE_INT:
+		raw = (double)v->i;
+		break;
+	case GW_VALUE_DOUBLE:
+		raw = v->d;
+		break;
+	case GW_VALUE_STRING:
+		r = parse_number(v->s, &raw);
+		if (r < 0)
+			return r;
+		break;
+	}
+	/* NaN stays NaN here, so a corrupt type is refused below */
+	raw = raw * m->scale + m->offset;
+	if (!isfinite(raw))
+		return -EINVAL;
+	*ret = raw;
+	return 0;
+}
+
+static int new_real(double d, json_t **ret)
+{
+	if (!isfinite(d))
+		return -EINVAL;
+	*ret = json_real(d);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int new_integer(long long i, json_t **ret)
+{
+	*ret = json_integer(i);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* jansson refuses strings that are not valid UTF-8 with NULL, as it does on OOM. */
+static int new_string(const char *s, json_t **ret)
+{
+	*ret = json_string(s);
+	return *ret ? 0 : -EINVAL;
+}
+
+static int pass_through(const struct gw_value *v, json_t **ret)
+{
+	switch (v->type) {
+	case GW_VALUE_BOOL:
+		*ret = json_boolean(v->b);
+		return 0;
+	case GW_VALUE_INT:
+		return new_integer(v->i, ret);
+	case GW_VALUE_DOUBLE:
+		return new_real(v->d, ret);
+	case GW_VALUE_STRING:
+		return new_string(v->s, ret);
+	}
+	return -EINVAL;
+}
+
+static int to_int(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+{
+	double d;
+	int r;
+
+	/* exact for the whole int64 range, which a detour through double is not */
+	if (v->type == GW_VALUE_INT && identity(m))
+		return new_integer(v->i, ret);
+	r = scaled(m, v, &d);
+	if (r < 0)
+		return r;
+	if (!(d >= -0x1p63 && d < 0x1p63))
+		return -EINVAL;
+	return new_integer(llround(d), ret);
+}
+
+static int to_bool(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+{
+	static const char *const truthy[] = { "true", "on", "yes", "1" };
+	static const char *const falsy[] = { "false", "off", "no", "0" };
+	double d;
+	int r;
+
+	if (v->type == GW_VALUE_STRING) {
+		for (size_t i = 0; i < sizeof(truthy) / sizeof(truthy[0]); i++) {
+			if (strcasecmp(v->s, truthy[i]) == 0) {
+				*ret = json_true();
+				return 0;
+			}
+			if (strcasecmp(v->s, falsy[i]) == 0) {
+				*ret = json_false();
+				return 0;
+			}
+		}
+		return -EINVAL;
+	}
+	r = scaled(m, v, &d);
+	if (r < 0)
+		return r;
+	*ret = json_boolean(d != 0);
+	return 0;
+}
+
+static int to_string(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+{
+	char buf[64];
+	double d;
+	int r;
+
+	switch (v->type) {
+	case GW_VALUE_BOOL:
+		return new_string(v->b ? "true" : "false", ret);
+	case GW_VALUE_STRING:
+		return new_string(v->s, ret);
+	case GW_VALUE_INT:
+		if (identity(m)) {
+			snprintf(buf, sizeof(buf), "%lld", (long long)v->i);
+			return new_string(buf, ret);
+		}
+		break;
+	case GW_VALUE_DOUBLE:
+		break;
+	}
+	r = scaled(m, v, &d);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%.15g", d);
+	return new_string(buf, ret);
+}
+
+/* Numbers are scaled; an INT stays INT only when the map leaves it unchanged. */
+static int to_auto(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+{
+	double d;
+	int r;
+
+	switch (v->type) {
+	case GW_VALUE_BOOL:
+	case GW_VALUE_STRING:
+		return pass_through(v, ret);
+	case GW_VALUE_INT:
+		if (identity(m))
+			return new_integer(v->i, ret);
+		break;
+	case GW_VALUE_DOUBLE:
+		break;
+	}
+	r = scaled(m, v, &d);
+	if (r < 0)
+		return r;
+	return new_real(d, ret);
+}
+
+int gw_mapping_value(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+{
+	json_t *j = NULL;
+	double d;
+	int r = -EINVAL;
+
+	if (!m) {
+		r = pass_through(v, &j);
+	} else {
+		switch (m->type) {
+		case GW_MAP_TYPE_AUTO:
+			r = to_auto(m, v, &j);
+			break;
+		case GW_MAP_TYPE_INT:
+			r = to_int(m, v, &j);
+			break;
+		case GW_MAP_TYPE_FLOAT:
+			r = scaled(m, v, &d);
+			if (r >= 0)
+				r = new_real(d, &j);
+			break;
+		case GW_MAP_TYPE_BOOL:
+			r = to_bool(m, v, &j);
+			break;
+		case GW_MAP_TYPE_STRING:
+			r = to_string(m, v, &j);
+			break;
+		}
+	}
+	if (r < 0)
+		return r;
+	*ret = j;
+	return 0;
+}
+
+static bool has_fields(enum gw_frame_type type)
+{
+	switch (type) {
+	case GW_FRAME_TELEMETRY:
+	case GW_FRAME_EVENT:
+	case GW_FRAME_COMMAND_REPLY:
+		return true;
+	case GW_FRAME_HELLO:
+	case GW_FRAME_COMMAND:
+	case GW_FRAME_ACK:
+		return false;
+	}
+	return false;
+}
+
+int gw_mapping_params(const struct gw_config *c, const char *port, const struct gw_frame *f,
+		      json_t **ret)
+{
+	json_t *params = json_object();
+	size_t n;
+	int r;
+
+	if (!params)
+		return -ENOMEM;
+	n = has_fields(f->type) ? f->n_fields : 0;
+	if (n > GW_FRAME_MAX_FIELDS)
+		n = GW_FRAME_MAX_FIELDS;
+	for (size_t i = 0; i < n; i++) {
+		const struct gw_field *field = &f->fields[i];
+		const struct gw_config_map *m = find_map(c, port, field->key);
+		json_t *v;
+
+		r = gw_mapping_value(m, &field->value, &v);
+		if (r < 0)
+			goto fail;
+		/* json_object_set_new() takes v even when it fails (e.g. a non-UTF-8 key) */
+		if (json_object_set_new(params, m ? m->identifier : field->key, v) < 0) {
+			r = -EINVAL;
+			goto fail;
+		}
+	}
+	*ret = params;
+	return 0;
+fail:
+	json_decref(params);
+	return r;
+}

@@ -70,7 +70,6 @@ struct gw_config_uplink {
 	uint16_t port; /* default 8883 with TLS, 1883 without */
 	bool tls;      /* default: true when ca_file is set */
 	char *ca_file; /* must exist and be readable */
-	char *tls_hostname; /* name to verify; default host */
 	char *cert_file; /* client certificate (optional; needs key_file) */
 	char *key_file;
 	char *username;
@@ -80,7 +79,8 @@ struct gw_config_uplink {
 	uint8_t qos;    /* 0 or 1; default 1 */
 	uint32_t keepalive; /* seconds, 5..65535; default 60 */
 	bool clean_session; /* default true */
-	char *topic; /* template; default "sensorgw/{device}/telemetry" */
+	char *topic; /* template; default "sensorgw/{device}/{kind}"; placeholders {device} {uid}
+		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
 };
@@ -119,17 +119,23 @@ struct gw_config {
 
 /*
  * Loads and validates path. On success returns 0 and a new config in *ret. On failure returns
- * -EINVAL (or -ENOENT/-EACCES when the file itself cannot be read) and writes every problem to
- * diag, one per line, as "PATH:LINE: message" (LINE 0 when no line applies). diag may be NULL.
- * Secrets named by *_file and *_credential are read here ($CREDENTIALS_DIRECTORY for the
- * latter). A file that holds an inline secret and is group- or world-readable is refused.
+ * -EINVAL (or -ENOENT/-EACCES/-EISDIR/... when the file itself cannot be read; then the one
+ * message is "PATH:0: cannot open: <strerror>") and writes every problem to diag, one per line,
+ * as "PATH:LINE: message", sorted by line, LINE 0 (nothing applies) last. diag may be NULL.
+ * *ret is untouched on failure. Secrets named by *_file and *_credential are read here
+ * ($CREDENTIALS_DIRECTORY for the latter); no message ever contains a secret. A file that holds
+ * an inline secret and is group- or world-readable is refused.
  */
 int gw_config_load(const char *path, FILE *diag, struct gw_config **ret);
 /* Accepts NULL; wipes secrets before freeing; returns NULL. */
 struct gw_config *gw_config_free(struct gw_config *c);
 
+/*
+ * The map for field on port: a [map] with port = that port first, then one without a port.
+ * port may be NULL (only maps for every port match). NULL when field has no map.
+ */
 const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const char *port,
 					       const char *field);
 const char *gw_parity_to_string(enum gw_parity p);
 const char *gw_flow_to_string(enum gw_flow f);
-const char *gw_framing_to_string(enum gw_framing f);
+const char *gw_framing_to_string(enum gw_framing f); /* the config words: "text", "binary" */

@@ -15,10 +15,19 @@
 /*
  * Builds the params object for frame f (telemetry, event, command reply) received on the port
  * named port. Returns 0 and a new reference in *ret, -ENOMEM, or -EINVAL when a mapped value
- * cannot be converted (e.g. the string "abc" to int); then *ret is untouched.
+ * cannot be converted (e.g. the string "abc" to int), is not finite, or is a string that is
+ * not valid UTF-8; then *ret is untouched. Other frame types give an empty object. c may be
+ * NULL (no maps: every field passes through), and so may port (only maps for every port).
  */
 int gw_mapping_params(const struct gw_config *c, const char *port, const struct gw_frame *f,
 		      json_t **ret);
 
-/* Converts one value by map m (NULL = pass through) to a new JSON value; -EINVAL as above. */
+/*
+ * Converts one value by map m (NULL = pass through) to a new JSON value; -EINVAL as above.
+ * value = raw * scale + offset for numbers (and for numeric strings when the type is int or
+ * float). auto: an INT stays an integer when the map leaves it unchanged, other numbers become
+ * reals, bools and strings pass through. int: rounded (llround), refused outside int64. bool:
+ * numbers are true when nonzero; strings true/false/on/off/yes/no/1/0 (any case). string: ints
+ * as %lld, reals as %.15g, bools as true/false. A bool counts as 0/1 for int and float.
+ */
 int gw_mapping_value(const struct gw_config_map *m, const struct gw_value *v, json_t **ret);

@@ -34,6 +34,10 @@
  *   field          key str8 (1..31, [A-Za-z0-9_.-]) | vtype u8 (enum sgw_vtype) | value
  *   value          bool: 1 byte 0/1; i32: 4 bytes; i64: 8 bytes; f32: IEEE-754 binary32, 4 bytes;
  *                  f64: IEEE-754 binary64, 8 bytes; str: str8 (0..63)
+ *
+ * Every str8 (keys, string values, fw_version, event_id, name) holds printable ASCII only
+ * (0x20..0x7e); the builder refuses anything else with SGW_E_ARG and so does the reader.
+ * Signed integers are two's complement. A bool byte other than 0 or 1 is malformed.
  */
 #ifndef SGW_NODE_H
 #define SGW_NODE_H
@@ -112,6 +116,9 @@ struct sgw_builder {
 	int err; /* first error seen; sticky, so callers may check once at the end */
 };
 
+/* Starts a packet. Every sgw_put_* below either appends one whole item or records the first
+ * error in b->err (SGW_E_SPACE when the payload would exceed SGW_MAX_PAYLOAD, SGW_E_ARG for a
+ * bad key or string, SGW_E_TYPE for an unknown packet type) and then ignores later calls. */
 void sgw_begin(struct sgw_builder *b, enum sgw_type type, uint8_t addr, uint16_t seq);
 void sgw_put_u8(struct sgw_builder *b, uint8_t v);
 void sgw_put_u16(struct sgw_builder *b, uint16_t v);
@@ -124,7 +131,8 @@ void sgw_put_f32(struct sgw_builder *b, const char *key, float v);
 void sgw_put_f64(struct sgw_builder *b, const char *key, double v);
 void sgw_put_str(struct sgw_builder *b, const char *key, const char *v);
 /* Append the CRC, COBS-encode and append the 0x00 delimiter into out. Returns the number of
- * bytes to send (<= SGW_MAX_WIRE) or a negative sgw_err (including b->err). */
+ * bytes to send (<= SGW_MAX_WIRE) or a negative sgw_err (including b->err). b is left as it
+ * was, so finishing again gives the same bytes. */
 int sgw_finish(struct sgw_builder *b, uint8_t *out, size_t cap);
 
 /* Convenience: a complete hello. */
@@ -143,8 +151,9 @@ struct sgw_packet {
 	size_t payload_len;
 };
 
-/* Verify a packet already COBS-decoded (without delimiter): version, length, CRC.
- * Returns SGW_OK, SGW_E_SHORT, SGW_E_CRC or SGW_E_VERSION. The type is not checked. */
+/* Verify a packet already COBS-decoded (without delimiter): length, CRC, then version, in that
+ * order. Returns SGW_OK, SGW_E_SHORT (shorter than header + CRC), SGW_E_SPACE (longer than
+ * SGW_MAX_PACKET), SGW_E_CRC or SGW_E_VERSION. The type is not checked. */
 int sgw_packet_parse(const uint8_t *pkt, size_t len, struct sgw_packet *ret);
 
 /* One field value, as read from a payload. Strings point into the payload (not NUL-terminated). */
@@ -177,14 +186,18 @@ void sgw_reader_init(struct sgw_reader *r, const uint8_t *payload, size_t len);
 uint8_t sgw_get_u8(struct sgw_reader *r);
 uint16_t sgw_get_u16(struct sgw_reader *r);
 uint32_t sgw_get_u32(struct sgw_reader *r);
-/* Reads a str8 into (ret_s, ret_len) pointing into the payload; maxlen bounds it (SGW_E_ARG). */
+/* The getters return 0 and set r->err to SGW_E_SHORT when the payload ends early; once
+ * r->err is set every getter returns 0 without moving. */
+/* Reads a str8 into (ret_s, ret_len) pointing into the payload; maxlen bounds it (SGW_E_ARG),
+ * as does a byte outside 0x20..0x7e. On error *ret_s is "" and *ret_len 0. */
 void sgw_get_str8(struct sgw_reader *r, const char **ret_s, size_t *ret_len, size_t maxlen);
 /* Returns 1 and fills f when a field was read, 0 at the end of the payload, or a negative
  * sgw_err for a malformed field (r->err is set too). */
 int sgw_get_field(struct sgw_reader *r, struct sgw_field *f);
 
 /* Node side of commands: parse a command payload header. Fields follow; read them with
- * sgw_get_field on the same reader. */
+ * sgw_get_field on the same reader. Returns SGW_OK or r->err. The kind is not checked, so a
+ * node can answer a kind it does not know with an error code. */
 int sgw_read_command(struct sgw_reader *r, uint16_t *ret_cmd_id, uint8_t *ret_kind,
 		     const char **ret_name, size_t *ret_name_len);
 
@@ -201,7 +214,10 @@ struct sgw_rx {
 void sgw_rx_init(struct sgw_rx *rx);
 /* Feed one byte. Returns 1 when a valid packet is ready (filled into *ret, pointing into
  * rx->pkt and valid until the next call), 0 when more bytes are needed, or a negative
- * sgw_err when a delimiter ended a bad packet (the receiver is already resynchronised). */
+ * sgw_err when a delimiter ended a bad packet (the receiver is already resynchronised):
+ * SGW_E_SPACE when more than SGW_MAX_ENCODED bytes came before it, otherwise as
+ * sgw_cobs_decode and sgw_packet_parse. Empty packets (two 0x00 in a row) are skipped. The
+ * packet type and address are not checked: filtering is the caller's job. */
 int sgw_rx_byte(struct sgw_rx *rx, uint8_t byte, struct sgw_packet *ret);
 
 #endif

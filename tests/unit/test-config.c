@@ -1,6 +1,893 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Config loader: the shipped example, a fixture with every key, the defaults, and one fixture
+ * per kind of error in tests/data/config, each checked for the exact "FILE:LINE: message" text.
+ * Fixtures named *.in mention files: they are written into a temporary directory first, with
+ * @DIR@ replaced by that directory, so the results do not depend on the checkout location.
+ */
+
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "gw/config.h"
+
+static char tmp[64];
+
+static void write_file(const char *name, const char *content, mode_t mode)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(content, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	/* chmod, not the umask, decides: git does not keep modes, and umasks differ */
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/test-config-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	write_file("ca.crt", "not really a certificate\n", 0644);
+	write_file("client.crt", "not really a certificate\n", 0644);
+	write_file("client.key", "not really a key\n", 0600);
+	write_file("password", "hunter2\n", 0600);
+	write_file("empty", "", 0600);
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	size_t n = 0;
+	char *out;
+	char *o;
+
+	for (const char *p = strstr(s, from); p; p = strstr(p + strlen(from), from))
+		n++;
+	out = malloc(strlen(s) + n * strlen(to) + 1);
+	ck_assert_ptr_nonnull(out);
+	o = out;
+	for (const char *p; (p = strstr(s, from)); s = p + strlen(from)) {
+		memcpy(o, s, (size_t)(p - s));
+		o += p - s;
+		memcpy(o, to, strlen(to));
+		o += strlen(to);
+	}
+	strcpy(o, s);
+	return out;
+}
+
+static char *data_path(const char *name)
+{
+	const char *data = getenv("GW_TEST_DATA");
+	char *path;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_ge(asprintf(&path, "%s/config/%s", data, name), 0);
+	return path;
+}
+
+static char *read_all(const char *path)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = fopen(path, "re");
+	FILE *out = open_memstream(&text, &size);
+	int ch;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(out);
+	while ((ch = fgetc(f)) != EOF)
+		fputc(ch, out);
+	fclose(f);
+	fclose(out);
+	return text;
+}
+
+/* Copies fixture name into the temporary directory, with @DIR@ replaced, at the given mode. */
+static char *install(const char *fixture, const char *name, mode_t mode)
+{
+	char *src = data_path(fixture);
+	char *text = read_all(src);
+	char *rendered = replace_all(text, "@DIR@", tmp);
+	char *path;
+
+	write_file(name, rendered, mode);
+	ck_assert_int_ge(asprintf(&path, "%s/%s", tmp, name), 0);
+	free(src);
+	free(text);
+	free(rendered);
+	return path;
+}
+
+/* tests/data/config/NAME.in, rendered to a 0600 file NAME in the temporary directory. */
+static char *render(const char *name)
+{
+	char in[128];
+
+	snprintf(in, sizeof(in), "%s.in", name);
+	return install(in, name, 0600);
+}
+
+static int load(const char *path, struct gw_config **ret, char **diag)
+{
+	size_t size;
+	FILE *f = open_memstream(diag, &size);
+	int r;
+
+	ck_assert_ptr_nonnull(f);
+	r = gw_config_load(path, f, ret);
+	fclose(f);
+	return r;
+}
+
+static struct gw_config *load_ok(const char *path)
+{
+	struct gw_config *c = NULL;
+	char *diag = NULL;
+	int r = load(path, &c, &diag);
+
+	ck_assert_str_eq(diag, "");
+	ck_assert_int_eq(r, 0);
+	ck_assert_ptr_nonnull(c);
+	free(diag);
+	return c;
+}
+
+/*
+ * expected holds "LINE: message" lines; each gets "PATH:" in front, and @DIR@ stands for the
+ * temporary directory.
+ */
+static void assert_fails(const char *path, const char *expected)
+{
+	struct gw_config *c = NULL;
+	char *want_raw = NULL;
+	size_t want_size = 0;
+	FILE *want_f = open_memstream(&want_raw, &want_size);
+	char *want;
+	char *diag = NULL;
+	const char *line = expected;
+	int r;
+
+	ck_assert_ptr_nonnull(want_f);
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		fprintf(want_f, "%s:%.*s\n", path, (int)len, line);
+		line += len + (nl ? 1 : 0);
+	}
+	fclose(want_f);
+	want = replace_all(want_raw, "@DIR@", tmp);
+
+	r = load(path, &c, &diag);
+	ck_assert_str_eq(diag, want);
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_ptr_null(c);
+	free(diag);
+	free(want);
+	free(want_raw);
+}
+
+static void assert_fixture_fails(const char *fixture, const char *expected)
+{
+	char *path = data_path(fixture);
+
+	assert_fails(path, expected);
+	free(path);
+}
+
+START_TEST(test_shipped_example)
+{
+	const char *data = getenv("GW_TEST_DATA");
+	const struct gw_config_map *m;
+	struct gw_config *c;
+	char *path;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_ge(asprintf(&path, "%s/../../conf/sensorgw.conf", data), 0);
+	c = load_ok(path);
+
+	ck_assert_int_eq(c->log_level, LOG_INFO);
+	ck_assert_uint_eq(c->n_ports, 2);
+	ck_assert_str_eq(c->ports[0].name, "uart0");
+	ck_assert_str_eq(c->ports[0].path, "/dev/ttyAMA0");
+	ck_assert_int_eq(c->ports[0].framing, GW_FRAMING_TEXT);
+	ck_assert_str_eq(c->ports[1].name, "usb0");
+	ck_assert_ptr_null(c->ports[1].path);
+	ck_assert_int_eq(c->ports[1].match_vid, 0x0483);
+	ck_assert_int_eq(c->ports[1].match_pid, 0x5740);
+	ck_assert_int_eq(c->ports[1].framing, GW_FRAMING_BINARY);
+	ck_assert_uint_eq(c->ports[1].baud, 921600);
+
+	ck_assert_uint_eq(c->n_uplinks, 1);
+	ck_assert_str_eq(c->uplinks[0].host, "127.0.0.1");
+	ck_assert_uint_eq(c->uplinks[0].port, 1883);
+	ck_assert(!c->uplinks[0].tls);
+	ck_assert_ptr_null(c->uplinks[0].password);
+
+	ck_assert_uint_eq(c->n_maps, 6);
+	m = gw_config_find_map(c, "uart0", "DHT11_T");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(m->identifier, "temperature");
+	ck_assert_double_eq_tol(m->scale, 0.1, 1e-12);
+	ck_assert_int_eq(m->type, GW_MAP_TYPE_FLOAT);
+	ck_assert_ptr_nonnull(gw_config_find_map(c, "uart0", "DHT11_H"));
+	ck_assert_ptr_null(gw_config_find_map(c, "usb0", "DHT11_H"));
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_full)
+{
+	char *path = render("full.conf");
+	struct gw_config *c = load_ok(path);
+	const struct gw_config_port *p;
+	const struct gw_config_uplink *u;
+	const struct gw_config_map *m;
+	char *file;
+
+	ck_assert_str_eq(c->path, path);
+	ck_assert_str_eq(c->state_dir, "/srv/sensorgw");
+	ck_assert_str_eq(c->device_name, "node-{port}-{addr}");
+	ck_assert_int_eq(c->log_level, LOG_DEBUG);
+
+	ck_assert_uint_eq(c->n_ports, 2);
+	p = &c->ports[0];
+	ck_assert_str_eq(p->name, "uart1");
+	ck_assert_uint_eq(p->line, 8);
+	ck_assert_str_eq(p->path, "/dev/ttyS1");
+	ck_assert_int_eq(p->match_vid, -1);
+	ck_assert_int_eq(p->match_pid, -1);
+	ck_assert_ptr_null(p->match_serial);
+	ck_assert_ptr_null(p->match_description);
+	ck_assert_uint_eq(p->baud, 9600);
+	ck_assert_uint_eq(p->data_bits, 7);
+	ck_assert_int_eq(p->parity, GW_PARITY_EVEN);
+	ck_assert_uint_eq(p->stop_bits, 2);
+	ck_assert_int_eq(p->flow, GW_FLOW_RTSCTS);
+	ck_assert_int_eq(p->framing, GW_FRAMING_BINARY);
+	ck_assert_uint_eq(p->reopen_min_ms, 50);
+	ck_assert_uint_eq(p->reopen_max_ms, 5000);
+	p = &c->ports[1];
+	ck_assert_str_eq(p->name, "usb");
+	ck_assert_uint_eq(p->line, 19);
+	ck_assert_ptr_null(p->path);
+	ck_assert_int_eq(p->match_vid, 0x0483);
+	ck_assert_int_eq(p->match_pid, 0x5740);
+	ck_assert_str_eq(p->match_serial, "206A36A84E4D");
+	ck_assert_str_eq(p->match_description, "STM32 Virtual ComPort");
+	ck_assert_int_eq(p->flow, GW_FLOW_XONXOFF);
+	ck_assert_int_eq(p->parity, GW_PARITY_ODD);
+
+	ck_assert_uint_eq(c->n_uplinks, 1);
+	u = &c->uplinks[0];
+	ck_assert_str_eq(u->name, "cloud");
+	ck_assert_uint_eq(u->line, 27);
+	ck_assert_int_eq(u->type, GW_UPLINK_MQTT);
+	ck_assert_str_eq(u->host, "broker.example.net");
+	ck_assert_uint_eq(u->port, 8884);
+	ck_assert(u->tls);
+	ck_assert_int_ge(asprintf(&file, "%s/ca.crt", tmp), 0);
+	ck_assert_str_eq(u->ca_file, file);
+	free(file);
+	ck_assert_int_ge(asprintf(&file, "%s/client.crt", tmp), 0);
+	ck_assert_str_eq(u->cert_file, file);
+	free(file);
+	ck_assert_int_ge(asprintf(&file, "%s/client.key", tmp), 0);
+	ck_assert_str_eq(u->key_file, file);
+	free(file);
+	ck_assert_str_eq(u->username, "gw17");
+	ck_assert_str_eq(u->password, "hunter2");
+	ck_assert_str_eq(u->client_id, "gw17-client");
+	ck_assert_uint_eq(u->qos, 0);
+	ck_assert_uint_eq(u->keepalive, 120);
+	ck_assert(!u->clean_session);
+	ck_assert_str_eq(u->topic, "site/{uplink}/{device}/{uid}/{port}/{addr}/{kind}");
+	ck_assert_uint_eq(u->reconnect_min_ms, 250);
+	ck_assert_uint_eq(u->reconnect_max_ms, 4000);
+
+	ck_assert_uint_eq(c->n_maps, 4);
+	m = &c->maps[0];
+	ck_assert_str_eq(m->field, "DHT11_T");
+	ck_assert_uint_eq(m->line, 46);
+	ck_assert_str_eq(m->identifier, "temperature");
+	ck_assert_double_eq(m->scale, 0.1);
+	ck_assert_double_eq(m->offset, -2.5);
+	ck_assert_int_eq(m->type, GW_MAP_TYPE_FLOAT);
+	ck_assert_str_eq(m->port, "uart1");
+	m = &c->maps[1];
+	ck_assert_str_eq(m->field, "MQ2");
+	ck_assert_str_eq(m->identifier, "smoke");
+	ck_assert_double_eq(m->scale, 0.2);
+	ck_assert_double_eq(m->offset, 10);
+	ck_assert_int_eq(m->type, GW_MAP_TYPE_INT);
+	ck_assert_str_eq(m->port, "");
+	ck_assert_int_eq(c->maps[2].type, GW_MAP_TYPE_BOOL);
+	ck_assert_str_eq(c->maps[2].field, "door.open");
+	ck_assert_str_eq(c->maps[2].identifier, "door_open");
+	ck_assert_int_eq(c->maps[3].type, GW_MAP_TYPE_STRING);
+
+	ck_assert_ptr_eq(gw_config_find_map(c, "uart1", "DHT11_T"), &c->maps[0]);
+	ck_assert_ptr_null(gw_config_find_map(c, "usb", "DHT11_T"));
+	ck_assert_ptr_null(gw_config_find_map(c, NULL, "DHT11_T"));
+	ck_assert_ptr_eq(gw_config_find_map(c, "usb", "MQ2"), &c->maps[1]);
+	ck_assert_ptr_eq(gw_config_find_map(c, NULL, "MQ2"), &c->maps[1]);
+	ck_assert_ptr_null(gw_config_find_map(c, "uart1", "MQ9"));
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	char *path = data_path("defaults.conf");
+	struct gw_config *c = load_ok(path);
+	const struct gw_config_port *p = &c->ports[0];
+	const struct gw_config_uplink *u = &c->uplinks[0];
+	const struct gw_config_map *m = &c->maps[0];
+	char host[256] = "";
+	char id[300];
+
+	ck_assert_str_eq(c->state_dir, "/var/lib/sensorgw");
+	ck_assert_str_eq(c->device_name, "stm32-{uid}");
+	ck_assert_int_eq(c->log_level, LOG_INFO);
+
+	ck_assert_uint_eq(c->n_ports, 1);
+	ck_assert_str_eq(p->path, "/dev/ttyUSB0");
+	ck_assert_int_eq(p->match_vid, -1);
+	ck_assert_int_eq(p->match_pid, -1);
+	ck_assert_uint_eq(p->baud, 115200);
+	ck_assert_uint_eq(p->data_bits, 8);
+	ck_assert_int_eq(p->parity, GW_PARITY_NONE);
+	ck_assert_uint_eq(p->stop_bits, 1);
+	ck_assert_int_eq(p->flow, GW_FLOW_NONE);
+	ck_assert_int_eq(p->framing, GW_FRAMING_TEXT);
+	ck_assert_uint_eq(p->reopen_min_ms, 500);
+	ck_assert_uint_eq(p->reopen_max_ms, 30000);
+
+	ck_assert_uint_eq(c->n_uplinks, 1);
+	ck_assert_str_eq(u->host, "127.0.0.1");
+	ck_assert_uint_eq(u->port, 1883);
+	ck_assert(!u->tls);
+	ck_assert_ptr_null(u->ca_file);
+	ck_assert_ptr_null(u->cert_file);
+	ck_assert_ptr_null(u->key_file);
+	ck_assert_ptr_null(u->username);
+	ck_assert_ptr_null(u->password);
+	ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
+	snprintf(id, sizeof(id), "sensorgw-%s-b", host);
+	id[64] = '\0';
+	ck_assert_str_eq(u->client_id, id);
+	ck_assert_uint_eq(u->qos, 1);
+	ck_assert_uint_eq(u->keepalive, 60);
+	ck_assert(u->clean_session);
+	ck_assert_str_eq(u->topic, "sensorgw/{device}/{kind}");
+	ck_assert_uint_eq(u->reconnect_min_ms, 1000);
+	ck_assert_uint_eq(u->reconnect_max_ms, 60000);
+
+	ck_assert_uint_eq(c->n_maps, 1);
+	ck_assert_str_eq(m->field, "MQ2");
+	ck_assert_str_eq(m->identifier, "MQ2");
+	ck_assert_double_eq(m->scale, 1);
+	ck_assert_double_eq(m->offset, 0);
+	ck_assert_int_eq(m->type, GW_MAP_TYPE_AUTO);
+	ck_assert_str_eq(m->port, "");
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_tls_default)
+{
+	char *path = render("tls-default.conf");
+	struct gw_config *c = load_ok(path);
+
+	ck_assert_str_eq(c->ports[0].path, "/dev/ttyUSB0");
+	ck_assert(c->uplinks[0].tls);
+	ck_assert_uint_eq(c->uplinks[0].port, 8883);
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_acceptance)
+{
+	assert_fixture_fails("acceptance.conf",
+			     "4: unknown key 'baudrate' in [port uart1] (did you mean 'baud'?)\n"
+			     "5: baud: 115201 is not a supported rate (50..921600, e.g. 9600, "
+			     "115200, 921600)\n");
+}
+END_TEST
+
+START_TEST(test_cannot_open)
+{
+	struct gw_config *c = NULL;
+	char *path;
+	char *diag = NULL;
+	char *want;
+
+	ck_assert_int_ge(asprintf(&path, "%s/absent.conf", tmp), 0);
+	ck_assert_int_eq(load(path, &c, &diag), -ENOENT);
+	ck_assert_ptr_null(c);
+	ck_assert_int_ge(asprintf(&want, "%s:0: cannot open: No such file or directory\n", path),
+			 0);
+	ck_assert_str_eq(diag, want);
+	free(diag);
+	free(want);
+	free(path);
+
+	ck_assert_int_eq(load(tmp, &c, &diag), -EISDIR);
+	ck_assert_int_ge(asprintf(&want, "%s:0: cannot open: Is a directory\n", tmp), 0);
+	ck_assert_str_eq(diag, want);
+	free(diag);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_null_diag)
+{
+	struct gw_config *c = NULL;
+	char *path = data_path("acceptance.conf");
+
+	ck_assert_int_eq(gw_config_load(path, NULL, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_unknown_section)
+{
+	assert_fixture_fails("unknown-section.conf",
+			     "4: unknown section [ports uart1]: expected [gateway], [port NAME], "
+			     "[uplink NAME] or [map FIELD] (did you mean 'port'?)\n"
+			     "7: unknown section [serial x]: expected [gateway], [port NAME], "
+			     "[uplink NAME] or [map FIELD]\n");
+}
+END_TEST
+
+START_TEST(test_unknown_key)
+{
+	assert_fixture_fails("unknown-key.conf",
+			     "3: unknown key 'baudrate' in [port uart1] (did you mean 'baud'?)\n"
+			     "4: unknown key 'pariti' in [port uart1] (did you mean 'parity'?)\n"
+			     "5: unknown key 'colour' in [port uart1]\n"
+			     "9: unknown key 'hostname' in [uplink up] (did you mean 'host'?)\n"
+			     "12: unknown key 'loglevel' in [gateway] (did you mean "
+			     "'log_level'?)\n");
+}
+END_TEST
+
+START_TEST(test_duplicate_key)
+{
+	assert_fixture_fails("duplicate-key.conf",
+			     "4: duplicate key 'baud' in [port uart1] (first at line 3)\n"
+			     "9: duplicate key 'host' in [uplink up] (first at line 8)\n");
+}
+END_TEST
+
+START_TEST(test_duplicate_section)
+{
+	assert_fixture_fails("duplicate-section.conf",
+			     "10: duplicate section [port uart1] (first at line 4)\n"
+			     "13: duplicate section [gateway] (first at line 1)\n"
+			     "16: duplicate section [uplink up] (first at line 7)\n");
+}
+END_TEST
+
+START_TEST(test_bad_baud)
+{
+	assert_fixture_fails("bad-baud.conf",
+			     "3: baud: 115201 is not a supported rate (50..921600, e.g. 9600, "
+			     "115200, 921600)\n"
+			     "7: baud: 'fast' is not an integer (50..921600, e.g. 9600, 115200, "
+			     "921600)\n"
+			     "11: baud: 1000000 is not a supported rate (50..921600, e.g. 9600, "
+			     "115200, 921600)\n");
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+	assert_fixture_fails("out-of-range.conf",
+			     "3: data_bits: 9 is out of range (5..8)\n"
+			     "4: stop_bits: 0 is out of range (1..2)\n"
+			     "5: reopen_min_ms: 5 is out of range (10..600000)\n"
+			     "6: reopen_max_ms: 99999999999999999999999 is out of range "
+			     "(10..3600000)\n"
+			     "10: port: 0 is out of range (1..65535)\n"
+			     "11: qos: 2 is out of range (0..1)\n"
+			     "12: keepalive: 4 is out of range (5..65535)\n"
+			     "13: reconnect_min_ms: -100 is out of range (100..600000)\n"
+			     "14: reconnect_max_ms: 3600001 is out of range (100..3600000)\n"
+			     "18: port: 65536 is out of range (1..65535)\n");
+}
+END_TEST
+
+START_TEST(test_trailing_garbage)
+{
+	assert_fixture_fails("trailing-garbage.conf",
+			     "3: reopen_min_ms: '500ms' is not an integer (expected 10..600000)\n"
+			     "4: data_bits: '8 bits' is not an integer (expected 5..8)\n"
+			     "5: baud: empty value (50..921600, e.g. 9600, 115200, 921600)\n"
+			     "6: stop_bits: '+1' is not an integer (expected 1..2)\n"
+			     "9: match_vid: '0x483' is not 4 hex digits (e.g. 0483)\n"
+			     "10: match_pid: '57400' is not 4 hex digits (e.g. 0483)\n"
+			     "14: keepalive: '0x3c' is not an integer (expected 5..65535)\n"
+			     "15: port: '18 83' is not an integer (expected 1..65535)\n"
+			     "18: scale: '1.5x' is not a number\n"
+			     "19: offset: empty value\n"
+			     "21: scale: 'inf' is not a finite number\n"
+			     "22: offset: 'nan' is not a finite number\n"
+			     "24: scale: must not be 0\n"
+			     "25: offset: '1e999' is not a finite number\n");
+}
+END_TEST
+
+START_TEST(test_bad_enum)
+{
+	assert_fixture_fails(
+		"bad-enum.conf",
+		"2: log_level: 'warn' is not one of error, warning, notice, info, debug (did you "
+		"mean 'warning'?)\n"
+		"6: parity: 'mark' is not one of none, odd, even\n"
+		"7: flow_control: 'hardware' is not one of none, rtscts, xonxoff\n"
+		"8: framing: 'txt' is not one of text, binary (did you mean 'text'?)\n"
+		"9: stop_bits: '1.5' is not an integer (expected 1..2)\n"
+		"12: type: 'amqp' is not one of mqtt\n"
+		"13: tls: 'maybe' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
+		"14: clean_session: 'Yes' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
+		"17: type: 'double' is not one of auto, int, float, bool, string\n");
+}
+END_TEST
+
+START_TEST(test_bad_template)
+{
+	assert_fixture_fails(
+		"bad-template.conf",
+		"2: device_name: unknown placeholder '{device}' (allowed: {uid} {port} {addr})\n"
+		"9: topic: unknown placeholder '{foo}' (allowed: {device} {uid} {port} {addr} "
+		"{kind} {uplink})\n"
+		"13: topic: '{' without a matching '}'\n"
+		"17: topic: must not contain the MQTT wildcards '+' or '#'\n"
+		"21: topic: must not contain the MQTT wildcards '+' or '#'\n");
+}
+END_TEST
+
+START_TEST(test_duplicate_port_path)
+{
+	char *tty;
+	char *link;
+
+	assert_fixture_fails("duplicate-port-path.conf",
+			     "8: duplicate port: path /dev/ttyUSB0 already used by [port a] at "
+			     "line 1\n");
+
+	/* different names, one device: compared through realpath() */
+	write_file("tty", "", 0600);
+	ck_assert_int_ge(asprintf(&tty, "%s/tty", tmp), 0);
+	ck_assert_int_ge(asprintf(&link, "%s/link", tmp), 0);
+	ck_assert_int_eq(symlink(tty, link), 0);
+	free(tty);
+	free(link);
+	link = render("duplicate-port-realpath.conf");
+	assert_fails(link, "6: duplicate port: path @DIR@/link already used by [port a] at line 2 "
+			   "(both are @DIR@/tty)\n");
+	free(link);
+}
+END_TEST
+
+START_TEST(test_missing_ca_file)
+{
+	char *path = render("missing-ca-file.conf");
+
+	assert_fails(path, "6: tls: yes requires ca_file\n"
+			   "10: ca_file: cannot read @DIR@/missing.crt: No such file or directory\n"
+			   "14: ca_file: @DIR@ is not a regular file\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_cert_without_key)
+{
+	char *path = render("cert-without-key.conf");
+
+	assert_fails(path, "7: cert_file: needs key_file\n"
+			   "12: key_file: needs cert_file\n"
+			   "17: cert_file: a client certificate needs tls = yes\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_password_without_username)
+{
+	char *path = render("password-without-username.conf");
+
+	assert_fails(path, "6: password_file: needs username\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_two_password_sources)
+{
+	char *path = render("two-password-sources.conf");
+	char *diag = NULL;
+	struct gw_config *c = NULL;
+
+	assert_fails(path,
+		     "8: password_file: only one of password, password_file and "
+		     "password_credential may be set (password at line 7)\n"
+		     "9: password_credential: CREDENTIALS_DIRECTORY is not set (run under systemd "
+		     "with LoadCredential=mqtt:PATH, or use password_file)\n"
+		     "9: password_credential: only one of password, password_file and "
+		     "password_credential may be set (password at line 7)\n");
+	/* the secrets themselves never appear */
+	load(path, &c, &diag);
+	ck_assert_ptr_null(strstr(diag, "inline-secret-value"));
+	ck_assert_ptr_null(strstr(diag, "hunter2"));
+	free(diag);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_password_file_mode)
+{
+	char *path = render("password-file-mode.conf");
+	char *secret;
+
+	ck_assert_int_ge(asprintf(&secret, "%s/password", tmp), 0);
+	ck_assert_int_eq(chmod(secret, 0640), 0);
+	assert_fails(path, "7: password_file: @DIR@/password is readable by group or others "
+			   "(mode 0640); chmod 600 it\n"
+			   "12: password_file: @DIR@/empty is empty\n"
+			   "17: password_file: cannot read @DIR@/nothing-here: No such file or "
+			   "directory\n");
+	free(secret);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_password_file_newline)
+{
+	char *path = render("full.conf");
+	struct gw_config *c;
+
+	/* only one trailing newline is stripped; a lone newline is an empty secret */
+	write_file("password", "two\n\n", 0600);
+	c = load_ok(path);
+	ck_assert_str_eq(c->uplinks[0].password, "two\n");
+	gw_config_free(c);
+	write_file("password", "\n", 0600);
+	assert_fails(path, "37: password_file: @DIR@/password is empty\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_inline_password)
+{
+	char *path = install("inline-password.conf", "inline-password.conf", 0644);
+	struct gw_config *c = NULL;
+	char *diag = NULL;
+
+	assert_fails(path, "8: password: @DIR@/inline-password.conf holds an inline password but "
+			   "is readable by group or others (mode 0644); use password_file or "
+			   "password_credential, or chmod 600 @DIR@/inline-password.conf\n");
+	load(path, &c, &diag);
+	ck_assert_ptr_null(strstr(diag, "s3cret-inline"));
+	free(diag);
+
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	c = load_ok(path);
+	ck_assert_str_eq(c->uplinks[0].username, "gw");
+	ck_assert_str_eq(c->uplinks[0].password, "s3cret-inline");
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_password_credential)
+{
+	char *path = data_path("password-credential.conf");
+	struct gw_config *c;
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_fails(path, "7: password_credential: CREDENTIALS_DIRECTORY is not set (run under "
+			   "systemd with LoadCredential=mqtt-password:PATH, or use "
+			   "password_file)\n");
+
+	setenv("CREDENTIALS_DIRECTORY", tmp, 1);
+	assert_fails(path, "7: password_credential: cannot read @DIR@/mqtt-password: No such "
+			   "file or directory\n");
+
+	write_file("mqtt-password", "from-systemd\n", 0400);
+	c = load_ok(path);
+	ck_assert_str_eq(c->uplinks[0].password, "from-systemd");
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_no_port_no_uplink)
+{
+	assert_fixture_fails("no-port-no-uplink.conf",
+			     "0: no [port NAME] section: at least one port is required\n"
+			     "0: no [uplink NAME] section: at least one uplink is required\n");
+}
+END_TEST
+
+START_TEST(test_map_unknown_port)
+{
+	assert_fixture_fails(
+		"map-unknown-port.conf",
+		"3: port: no [port uart9] section (in [map MQ2])\n"
+		"15: duplicate map: [map MQ2] for port uart1 already defined at line 8\n"
+		"19: duplicate map: [map MQ2] for every port already defined at line 12\n"
+		"22: [map temp.1]: 'temp.1' is not a valid identifier, so identifier must be set "
+		"(1..63 of A-Z a-z 0-9 _)\n"
+		"25: identifier: 'bad-identifier' is not valid (1..63 of A-Z a-z 0-9 _)\n"
+		"26: port: 'uart 1' is not a valid port name (1..31 of A-Z a-z 0-9 _ . -)\n");
+}
+END_TEST
+
+START_TEST(test_syntax)
+{
+	assert_fixture_fails(
+		"syntax.conf",
+		"1: key 'orphan' outside of any section\n"
+		"2: syntax error: '[' without ']'\n"
+		"3: syntax error: expected 'key = value', '[section]' or a comment\n"
+		"6: syntax error: expected 'key = value', '[section]' or a comment\n"
+		"7: syntax error: missing key name before '='\n"
+		"9: [port] needs a name: [port NAME]\n"
+		"11: invalid name 'a b' in [port a b] (1..31 of A-Z a-z 0-9 _ . -)\n"
+		"12: invalid name 'way-too-long-name-for-a-port-section' in [port "
+		"way-too-long-name-for-a-port-section] (1..31 of A-Z a-z 0-9 _ . -)\n"
+		"13: [gateway extra]: [gateway] takes no name\n");
+}
+END_TEST
+
+START_TEST(test_long_and_nul_lines)
+{
+	static const char tail[] = "[port b]\npath = /dev/tty\0S0\n[uplink u]\ntype = mqtt\n";
+	struct gw_config *c = NULL;
+	char long_line[1024];
+	char *diag = NULL;
+	char *path;
+	char *want;
+	FILE *f;
+
+	memset(long_line, 'x', sizeof(long_line));
+	memcpy(long_line, "path = /", 8);
+	long_line[sizeof(long_line) - 1] = '\n';
+	ck_assert_int_ge(asprintf(&path, "%s/long.conf", tmp), 0);
+	f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs("[port a]\n", f);
+	fwrite(long_line, 1, sizeof(long_line), f);
+	fwrite(tail, 1, sizeof(tail) - 1, f);
+	fclose(f);
+
+	ck_assert_int_eq(load(path, &c, &diag), -EINVAL);
+	/* the limit is libinih's (ini_max_line), so only the start of the message is fixed */
+	ck_assert_int_ge(asprintf(&want, "%s:2: line too long (max ", path), 0);
+	ck_assert_ptr_nonnull(strstr(diag, want));
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "%s:4: line contains a NUL byte\n", path), 0);
+	ck_assert_ptr_nonnull(strstr(diag, want));
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "%s:1: [port a] needs either path", path), 0);
+	ck_assert_ptr_nonnull(strstr(diag, want));
+	free(want);
+	free(diag);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_port_device)
+{
+	assert_fixture_fails("port-device.conf",
+			     "1: [port none] needs either path or a USB match (match_vid, "
+			     "match_pid, match_serial, match_description)\n"
+			     "5: path: cannot be combined with match_vid (line 6); use either a "
+			     "path or a USB match\n"
+			     "11: reopen_max_ms: 500 is less than reopen_min_ms (1000)\n"
+			     "15: reconnect_max_ms: 60000 is less than reconnect_min_ms (600000)\n"
+			     "17: [uplink notype] needs type = mqtt\n");
+}
+END_TEST
+
+START_TEST(test_to_string)
+{
+	ck_assert_str_eq(gw_parity_to_string(GW_PARITY_NONE), "none");
+	ck_assert_str_eq(gw_parity_to_string(GW_PARITY_ODD), "odd");
+	ck_assert_str_eq(gw_parity_to_string(GW_PARITY_EVEN), "even");
+	ck_assert_str_eq(gw_flow_to_string(GW_FLOW_NONE), "none");
+	ck_assert_str_eq(gw_flow_to_string(GW_FLOW_RTSCTS), "rtscts");
+	ck_assert_str_eq(gw_flow_to_string(GW_FLOW_XONXOFF), "xonxoff");
+	ck_assert_str_eq(gw_framing_to_string(GW_FRAMING_TEXT), "text");
+	ck_assert_str_eq(gw_framing_to_string(GW_FRAMING_BINARY), "binary");
+	ck_assert_ptr_null(gw_config_free(NULL));
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_shipped_example);
+	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_tls_default);
+	tcase_add_test(tc, test_acceptance);
+	tcase_add_test(tc, test_cannot_open);
+	tcase_add_test(tc, test_null_diag);
+	tcase_add_test(tc, test_to_string);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_unknown_section);
+	tcase_add_test(tc, test_unknown_key);
+	tcase_add_test(tc, test_duplicate_key);
+	tcase_add_test(tc, test_duplicate_section);
+	tcase_add_test(tc, test_bad_baud);
+	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_trailing_garbage);
+	tcase_add_test(tc, test_bad_enum);
+	tcase_add_test(tc, test_bad_template);
+	tcase_add_test(tc, test_duplicate_port_path);
+	tcase_add_test(tc, test_missing_ca_file);
+	tcase_add_test(tc, test_cert_without_key);
+	tcase_add_test(tc, test_no_port_no_uplink);
+	tcase_add_test(tc, test_map_unknown_port);
+	tcase_add_test(tc, test_syntax);
+	tcase_add_test(tc, test_long_and_nul_lines);
+	tcase_add_test(tc, test_port_device);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("secrets");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_password_without_username);
+	tcase_add_test(tc, test_two_password_sources);
+	tcase_add_test(tc, test_password_file_mode);
+	tcase_add_test(tc, test_password_file_newline);
+	tcase_add_test(tc, test_inline_password);
+	tcase_add_test(tc, test_password_credential);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int main(void)
 {
-	return EXIT_SUCCESS;
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Integration test fixtures: everything a test needs to drive the real sensorgwd against real
+ * parts. A temporary directory, a CA and server certificate made with the openssl CLI, a
+ * mosquitto broker with TLS and a password file, ptys that can be "replugged", the daemon
+ * itself, and an independent MQTT subscriber that records every message.
+ *
+ * Use with Check's fork mode: fx_setup()/fx_teardown() as a checked fixture. Every process is
+ * started as a direct child of the test process and reaped with waitpid(). A watchdog process
+ * removes the temporary directory and kills the children even when a failed assertion ends
+ * the test process before fx_teardown() can run.
+ *
+ * Fixture functions fail the running test (ck_abort_msg) when a fixture cannot be set up: a
+ * missing tool or a broker that does not start is a test failure, never a skip.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FX_WAIT_MS 10000 /* default deadline for fixture waits */
+
+/* ---- environment ---- */
+
+/* Creates the temporary directory and the watchdog. Checked-fixture setup. */
+void fx_setup(void);
+/* Stops the daemon, the simulators, the subscriber and the broker, closes ptys and removes
+ * the directory (kept when GW_KEEP_TMP is set). Checked-fixture teardown. */
+void fx_teardown(void);
+
+const char *fx_dir(void);
+/* "<dir>/<name>" in a static rotating buffer (valid for the next 8 calls). */
+const char *fx_path(const char *name);
+/* A required environment variable (GW_SENSORGWD, GW_SIM, GW_SOURCE_ROOT). */
+const char *fx_env(const char *name);
+
+int64_t fx_now_ms(void);   /* CLOCK_REALTIME, ms */
+int64_t fx_mono_ms(void);  /* CLOCK_MONOTONIC, ms */
+void fx_sleep_ms(int ms);
+
+/* Writes a file with the given mode (replacing it). */
+void fx_write_file(const char *path, const char *text, unsigned mode);
+/* Reads a whole file; NULL when it does not exist. Free the result. */
+char *fx_read_file(const char *path);
+
+/*
+ * Runs argv[0] (a path) to completion with stdin from /dev/null. The output of stdout and
+ * stderr goes to *out and *err when those are non-NULL (free them), else to the test's
+ * stderr. Returns the wait status; fails the test after timeout_ms.
+ */
+int fx_run(const char *const argv[], char **out, char **err, int timeout_ms);
+
+/* ---- certificates ---- */
+
+/* Makes broker/ca.crt, broker/server.{crt,key} (SAN DNS:localhost, IP:127.0.0.1) signed by
+ * that CA, and broker/wrongca.crt, an unrelated CA. */
+void fx_make_certs(void);
+
+/* ---- broker ---- */
+
+/* An unused TCP port on 127.0.0.1 at the time of the call. */
+int fx_free_port(void);
+
+#define FX_MQTT_USER "gw"
+#define FX_OBSERVER_USER "observer"
+
+/* Starts mosquitto (TLS only, password file with users gw and observer, no persistence,
+ * max_queued_messages 0) on a free port and waits until it accepts connections. Makes the
+ * certificates first when needed. */
+void fx_broker_start(void);
+void fx_broker_stop(void);
+int fx_broker_port(void);
+const char *fx_mqtt_password(void); /* gw's password; also in fx_path("mqtt.pass"), 0600 */
+int fx_broker_log_count(const char *needle);
+/* Waits until the broker log contains needle; false at the deadline. */
+bool fx_broker_wait_log(const char *needle, int timeout_ms);
+
+/* ---- ptys ---- */
+
+struct fx_pty {
+	int master; /* non-blocking, close-on-exec */
+	char slave[64];
+	char link[4096]; /* stable name in the test directory, a symlink to slave */
+	unsigned generation; /* incremented by each replug */
+};
+
+/* A new raw pty and the symlink fx_path(linkname) pointing at its slave. */
+void fx_pty_new(struct fx_pty *p, const char *linkname);
+/* "Unplug and plug back": closes the master (the reader sees a hangup), makes a new pty and
+ * atomically re-points the symlink at the new slave. */
+void fx_pty_replug(struct fx_pty *p);
+void fx_pty_close(struct fx_pty *p);
+/* Whether process pid has p's current slave open (from /proc/PID/fd); waits up to
+ * timeout_ms. */
+bool fx_pty_wait_opened(const struct fx_pty *p, pid_t pid, int timeout_ms);
+/* Writes all bytes to the master; fails the test when the reader stops reading for 5 s. */
+void fx_pty_write(const struct fx_pty *p, const void *buf, size_t len);
+/*
+ * Writes like a UART bridge delivers: in chunks of random length (1..97 bytes, so frames are
+ * split at odd boundaries), with a short pause after some chunks.
+ */
+void fx_pty_write_chunked(const struct fx_pty *p, const void *buf, size_t len, uint64_t *rng);
+
+/* ---- sensorgwd ---- */
+
+/*
+ * The contract configuration: [gateway], [port txt] (text) on fx_path("tty-txt"), [port bin]
+ * (binary) on fx_path("tty-bin"), and [uplink local] to the broker with ca_file. extra is
+ * appended verbatim (may be NULL). Free the result.
+ */
+char *fx_config(const char *ca_file, const char *extra);
+/* Writes config to fx_path("sensorgw.conf") (0600) and starts
+ * `sensorgwd -c FILE --log-level debug`, stdout and stderr to fx_path("daemon.log"). */
+pid_t fx_daemon_start(const char *config);
+pid_t fx_daemon_pid(void);
+bool fx_daemon_running(void);
+/* Sends SIGTERM and waits (SIGKILL after 10 s). Returns the wait status and the time from the
+ * signal to the exit in *ret_ms. */
+int fx_daemon_stop(int64_t *ret_ms);
+bool fx_daemon_log_contains(const char *needle);
+/* Whether one line of the daemon log contains every one of the NULL-terminated needles,
+ * ignoring case. */
+bool fx_daemon_log_line_has(const char *const needles[]);
+/* Waits until fx_daemon_log_line_has(needles); false at the deadline. */
+bool fx_daemon_wait_log_line(const char *const needles[], int timeout_ms);
+/* Waits until the daemon's MQTT connection to the broker was accepted. */
+bool fx_daemon_wait_connected(int timeout_ms);
+/* Dumps the daemon and broker logs to stderr (for failing tests). */
+void fx_dump_logs(void);
+
+/* ---- simulator ---- */
+
+/* Starts sensorgw-sim with the given extra arguments (NULL-terminated), stdout to
+ * fx_path("sim.out"), stderr to fx_path("sim.log"). */
+pid_t fx_sim_start(const char *const args[]);
+/* Waits for it to exit by itself (SIGTERM at the deadline). Returns the wait status. */
+int fx_sim_wait(int timeout_ms);
+void fx_sim_stop(void);
+
+/* ---- subscriber ---- */
+
+struct fx_msg {
+	char *topic;
+	char *payload; /* NUL-terminated */
+	size_t len;
+	int64_t rx_ms;
+};
+
+/* Connects a separate libmosquitto client (user observer, TLS, the right CA) and subscribes to
+ * topic with QoS 1; returns after the SUBACK. */
+void fx_subscriber_start(const char *topic);
+size_t fx_subscriber_count(void);
+/* Waits until at least n messages arrived; false at the deadline. */
+bool fx_subscriber_wait_count(size_t n, int timeout_ms);
+/* A copy of the messages received so far, in arrival order (free with fx_msgs_free). */
+struct fx_msg *fx_subscriber_messages(size_t *ret_n);
+void fx_msgs_free(struct fx_msg *m, size_t n);
+void fx_subscriber_stop(void);
+
+/* ---- binary frames (node library) ---- */
+
+/* Encodes a hello into out (>= 250 bytes); returns the length. */
+size_t fx_bin_hello(uint8_t *out, uint8_t addr, uint16_t seq, const uint8_t uid[12],
+		    uint32_t boot, const char *fw);
+
+/* ---- randomness ---- */
+
+uint64_t fx_rand(uint64_t *state);
+uint32_t fx_rand_below(uint64_t *state, uint32_t n);
