@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The durable spool: every decoded record is appended here before any uplink sees it, and
+ * each uplink reads it through its own persistent cursor. Design: docs/reliability.md and
+ * ../shared/design/reliability.md §2.
+ *
+ * On disk, in <state_dir>/spool/:
+ *   seg-<first_seq as 16 hex digits>.log   segments, GW_SPOOL_SEGMENT header then records
+ *   cursor-<reader name>                   the reader's cursor: lowest seq not yet acked
+ *   *.corrupt                              quarantined segments (mid-log damage)
+ *   deadletter-<reader name>.log           records a reader gave up on (same record format)
+ *
+ * Segment header (32 bytes): magic "GWQ1" | u32 version (1) | u64 first_seq | u64 reserved 0 |
+ *   u32 crc32c of the preceding 24 bytes | u32 reserved 0.
+ * Record: u32 len (of seq..payload, i.e. 17 + payload length) | u32 crc32c(seq..payload) |
+ *   u64 seq | i64 ts_ms | u8 type | payload. Integers little-endian.
+ *
+ * Sequence numbers are persistent and strictly increasing by one: the newest segment is never
+ * deleted, so its header (or its last record) always tells the next seq after a restart.
+ *
+ * Durability: gw_spool_append() write()s the record at once (a crash of the process loses
+ * nothing written); gw_spool_sync() fdatasync()s, the owner calls it every N records or T ms
+ * (group commit), so a power cut loses at most one window.
+ *
+ * Recovery (gw_spool_open) never refuses to start: a torn or CRC-failing tail of the newest
+ * segment is truncated (counted in recovered_torn_tail); damage inside an older segment moves
+ * that segment aside as *.corrupt and counts the records it held after the damage as
+ * lost_corrupt; a seq gap is counted, not fatal.
+ *
+ * Bounds: when appending would make the spool larger than max_bytes, or leave less than
+ * min_free_bytes free on its file system, the oldest whole segment is dropped (never the
+ * newest) and every reader whose cursor was inside it counts the records it lost as
+ * dropped_overflow. On ENOSPC (or EIO) from write, the record is not stored, counted as
+ * dropped_enospc, and -ENOSPC returned; the spool stays usable.
+ *
+ * Pure storage: no event loop, no logging above debug.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_SPOOL_MAX_PAYLOAD 65536
+
+struct gw_spool;
+struct gw_spool_reader;
+
+struct gw_spool_options {
+	const char *dir;          /* created 0700 if missing (the parent must exist) */
+	uint64_t segment_bytes;   /* rotate when a segment reaches this size; default 1 MiB */
+	uint64_t max_bytes;       /* 0 = no limit */
+	uint64_t min_free_bytes;  /* 0 = no reserve */
+};
+
+struct gw_spool_stats {
+	uint64_t appended;           /* records appended since open */
+	uint64_t bytes;              /* bytes on disk in live segments */
+	uint64_t segments;           /* live segments */
+	uint64_t syncs;
+	uint64_t recovered_torn_tail; /* tails truncated at open */
+	uint64_t segments_quarantined;
+	uint64_t records_lost_corrupt;
+	uint64_t seq_gaps;
+	uint64_t dropped_overflow;    /* records in segments dropped for the bounds */
+	uint64_t dropped_enospc;      /* records that could not be written */
+};
+
+struct gw_spool_reader_stats {
+	uint64_t dropped_overflow; /* records this reader had not acked when dropped */
+	uint64_t dropped_enospc;   /* records never stored while this reader existed */
+	uint64_t lost_corrupt;     /* records past this reader's cursor lost to damage */
+	uint64_t deadlettered;
+};
+
+struct gw_spool_record {
+	uint64_t seq;
+	int64_t ts_ms;
+	uint8_t type;
+	const uint8_t *payload; /* valid until the next call on the same reader */
+	size_t len;
+};
+
+/* Opens (creating if needed) and recovers the spool. Returns 0, or -errno when the directory
+ * cannot be created or opened (damage inside it is never an error). */
+int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret);
+/* Syncs and closes; readers must have been freed. Accepts NULL; returns NULL. */
+struct gw_spool *gw_spool_close(struct gw_spool *s);
+
+/* Appends one record; *ret_seq gets its seq (may be NULL). Returns 0, -EMSGSIZE for a payload
+ * over GW_SPOOL_MAX_PAYLOAD, or -ENOSPC (counted; see above). */
+int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void *payload,
+		    size_t len, uint64_t *ret_seq);
+/* fdatasync()s what was appended since the last sync (and the directory after a segment was
+ * created or removed). Returns 0 or -errno; a failed sync is not retried on the same data:
+ * the segment is closed and a new one begun. */
+int gw_spool_sync(struct gw_spool *s);
+/* Records appended and not yet synced. */
+size_t gw_spool_unsynced(const struct gw_spool *s);
+
+uint64_t gw_spool_first_seq(const struct gw_spool *s); /* oldest seq still stored */
+uint64_t gw_spool_next_seq(const struct gw_spool *s);  /* seq the next append gets */
+const struct gw_spool_stats *gw_spool_stats(const struct gw_spool *s);
+
+/*
+ * A reader (one per uplink): name is [A-Za-z0-9_.-]{1,31}. Its cursor is loaded from
+ * cursor-<name>; a new reader starts at next_seq (it does not replay what existed before it
+ * was configured) unless from_start is true. A cursor below first_seq is raised to it and the
+ * difference counted as dropped_overflow.
+ */
+int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
+			struct gw_spool_reader **ret);
+/* Saves the cursor and frees. Accepts NULL; returns NULL. */
+struct gw_spool_reader *gw_spool_reader_free(struct gw_spool_reader *r);
+
+/* Reads the record at the read position and advances it. Returns 1 (rec filled), 0 at the end,
+ * or -errno on an I/O error. Records lost to damage or dropped segments are skipped. */
+int gw_spool_reader_next(struct gw_spool_reader *r, struct gw_spool_record *rec);
+/* Moves the read position back (or forward) to seq, e.g. to the cursor after a reconnect. */
+void gw_spool_reader_seek(struct gw_spool_reader *r, uint64_t seq);
+uint64_t gw_spool_reader_position(const struct gw_spool_reader *r);
+
+/* Sets the cursor: every record below seq is delivered. Never moves backwards. Segments every
+ * reader has passed are deleted. The cursor file is rewritten atomically by
+ * gw_spool_reader_save (the owner calls it every second or so, and at exit). */
+void gw_spool_reader_ack(struct gw_spool_reader *r, uint64_t seq);
+uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *r);
+int gw_spool_reader_save(struct gw_spool_reader *r);
+/* Records between the cursor and the end of the spool. */
+uint64_t gw_spool_reader_backlog(const struct gw_spool_reader *r);
+/* Age in ms of the oldest record not yet acked (0 when none), against now_ms. */
+int64_t gw_spool_reader_oldest_age(struct gw_spool_reader *r, int64_t now_ms);
+
+/* Appends rec to deadletter-<name>.log (synced) and counts it. */
+int gw_spool_reader_deadletter(struct gw_spool_reader *r, const struct gw_spool_record *rec);
+const struct gw_spool_reader_stats *gw_spool_reader_stats(const struct gw_spool_reader *r);
+
+/* CRC-32C (Castagnoli), exposed for tests. */
+uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len);
