@@ -274,6 +274,10 @@ static void store_uint(void *dst, size_t size, unsigned long v)
 		uint32_t x = (uint32_t)v;
 
 		memcpy(dst, &x, sizeof(x));
+	} else if (size == sizeof(uint64_t)) {
+		uint64_t x = (uint64_t)v;
+
+		memcpy(dst, &x, sizeof(x));
 	} else {
 		abort();
 	}
@@ -485,6 +489,43 @@ static bool set_uint(struct parser *p, const struct key_def *k, void *obj, const
 	}
 	if (x < k->min || x > k->max) {
 		report(p, p->line, "%s: %s is out of range (%lu..%lu)", k->name, v, k->min, k->max);
+		return false;
+	}
+	store_uint(field_at(obj, k), k->size, x);
+	return true;
+}
+
+/* A byte count: an integer with an optional K, M or G suffix (powers of 1024). 0 is allowed
+ * where min is 0 (meaning "no limit"). */
+static bool set_size(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	char num[32];
+	size_t n = strlen(v);
+	unsigned long mult = 1, x;
+
+	if (n > 0 && n < sizeof(num)) {
+		char last = v[n - 1];
+
+		if (last == 'K' || last == 'k')
+			mult = 1024UL;
+		else if (last == 'M' || last == 'm')
+			mult = 1024UL * 1024;
+		else if (last == 'G' || last == 'g')
+			mult = 1024UL * 1024 * 1024;
+		memcpy(num, v, n + 1);
+		if (mult != 1)
+			num[n - 1] = '\0';
+	}
+	if (n == 0 || n >= sizeof(num) || is_negative_integer(num) || !parse_ulong(num, &x) ||
+	    (x != 0 && mult > ULONG_MAX / x)) {
+		report(p, p->line, "%s: '%s' is not a size (a number of bytes, optionally with K, M "
+		       "or G, e.g. 64M)", k->name, v);
+		return false;
+	}
+	x *= mult;
+	if ((x != 0 || k->min != 0) && (x < k->min || x > k->max)) {
+		report(p, p->line, "%s: %s is out of range (%lu..%lu bytes%s)", k->name, v, k->min,
+		       k->max, k->min == 0 ? ", 0 = no limit" : "");
 		return false;
 	}
 	store_uint(field_at(obj, k), k->size, x);
@@ -760,6 +801,13 @@ static const struct key_def gateway_keys[] = {
 	KEY_TEMPLATE("device_name", struct gw_config, device_name, "stm32-{uid}",
 		     device_placeholders, KF_TOPIC_LEVEL),
 	KEY_ENUM("log_level", struct gw_config, log_level, "info", log_level_words),
+	KEY("spool_max_bytes", set_size, struct gw_config, spool_max_bytes, "64M", 0,
+	    1UL << 40, 0),
+	KEY("min_free_bytes", set_size, struct gw_config, min_free_bytes, "16M", 0, 1UL << 40, 0),
+	KEY("spool_segment_bytes", set_size, struct gw_config, spool_segment_bytes, "1M", 4096,
+	    64UL << 20, 0),
+	KEY("sync_records", set_uint, struct gw_config, sync_records, "100", 1, 100000, 0),
+	KEY("sync_ms", set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
 };
 
 static const struct word parity_words[] = {
@@ -792,6 +840,9 @@ static const struct key_def port_keys[] = {
 };
 
 static const struct word uplink_type_words[] = { { "mqtt", GW_UPLINK_MQTT }, { NULL, 0 } };
+static const struct word order_words[] = {
+	{ "fifo", GW_ORDER_FIFO }, { "live-first", GW_ORDER_LIVE_FIRST }, { NULL, 0 },
+};
 static const char *const topic_placeholders[] = {
 	"device", "uid", "port", "addr", "kind", "uplink", NULL,
 };
@@ -818,6 +869,10 @@ static const struct key_def uplink_keys[] = {
 		     KF_TOPIC),
 	KEY("reconnect_min_ms", set_uint, UPLINK_T, reconnect_min_ms, "1000", 100, 600000, 0),
 	KEY("reconnect_max_ms", set_uint, UPLINK_T, reconnect_max_ms, "60000", 100, 3600000, 0),
+	KEY("max_inflight", set_uint, UPLINK_T, max_inflight, "64", 1, 1000, 0),
+	KEY("max_rate", set_uint, UPLINK_T, max_rate, "0", 0, 100000, 0),
+	KEY_ENUM("order", UPLINK_T, order, "fifo", order_words),
+	KEY("deadletter_after", set_uint, UPLINK_T, deadletter_after, "5", 1, 100, 0),
 };
 
 static const struct word map_type_words[] = {

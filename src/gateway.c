@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "gw/gateway.h"
@@ -16,18 +17,22 @@
 #include "gw/node.h"
 #include "gw/payload.h"
 #include "gw/port.h"
+#include "gw/spool.h"
 #include "gw/util.h"
 
 struct gw_gateway {
 	sd_event *event;
 	const struct gw_config *cfg;
 	struct gw_nodes *nodes;
+	struct gw_spool *spool;
+	sd_event_source *sync_timer;
+	uint64_t records_enospc;
 	size_t n_ports;
 	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;
 	struct gw_mqtt *uplinks[GW_CONFIG_MAX_UPLINKS];
-	uint64_t next_seq;
 	uint64_t records;
+	uint64_t duplicates;
 	uint64_t records_unmapped; /* frames whose values could not be mapped */
 	bool stopping;
 	gw_gateway_stopped_fn stopped_fn;
@@ -45,49 +50,121 @@ static void notify_status(struct gw_gateway *g)
 
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
 {
-	size_t open = 0, online = 0, pending = 0;
+	size_t open = 0, online = 0;
+	uint64_t backlog = 0;
 
 	for (size_t i = 0; i < g->n_ports; i++)
 		open += gw_port_state(g->ports[i]) == GW_SERIAL_OPEN;
 	for (size_t i = 0; i < g->n_uplinks; i++) {
+		struct gw_mqtt_stats st;
+
 		online += gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED;
-		pending += gw_mqtt_pending(g->uplinks[i]);
+		gw_mqtt_get_stats(g->uplinks[i], &st);
+		backlog += st.queued;
 	}
 	snprintf(buf, size, "%s; ports %zu/%zu open; uplinks %zu/%zu online; %zu nodes; "
-		 "%llu records; %zu pending",
+		 "%llu records; backlog %llu",
 		 g->stopping ? "stopping" : "running", open, g->n_ports, online, g->n_uplinks,
-		 gw_nodes_count(g->nodes), (unsigned long long)g->records, pending);
+		 gw_nodes_count(g->nodes), (unsigned long long)g->records,
+		 (unsigned long long)backlog);
 }
 
-static void deliver(struct gw_gateway *g, const struct gw_record *rec)
+void gw_gateway_log_stats(const struct gw_gateway *g)
 {
-	_cleanup_free_ char *payload = NULL;
-	size_t len;
+	const struct gw_spool_stats *s = gw_spool_stats(g->spool);
+
+	gw_log(LOG_INFO, "spool: next_seq=%llu first_seq=%llu appended=%llu bytes=%llu "
+	       "segments=%llu syncs=%llu torn_tail=%llu quarantined=%llu lost_corrupt=%llu "
+	       "dropped_overflow=%llu dropped_enospc=%llu duplicates=%llu",
+	       (unsigned long long)gw_spool_next_seq(g->spool),
+	       (unsigned long long)gw_spool_first_seq(g->spool), (unsigned long long)s->appended,
+	       (unsigned long long)s->bytes, (unsigned long long)s->segments,
+	       (unsigned long long)s->syncs, (unsigned long long)s->recovered_torn_tail,
+	       (unsigned long long)s->segments_quarantined,
+	       (unsigned long long)s->records_lost_corrupt,
+	       (unsigned long long)s->dropped_overflow, (unsigned long long)s->dropped_enospc,
+	       (unsigned long long)g->duplicates);
+	for (size_t i = 0; i < g->n_uplinks; i++) {
+		struct gw_mqtt_stats st;
+
+		gw_mqtt_get_stats(g->uplinks[i], &st);
+		gw_log_uplink(LOG_INFO, gw_mqtt_name(g->uplinks[i]),
+			      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
+			      "dropped_enospc=%llu rejected=%llu lost_corrupt=%llu inflight=%llu "
+			      "resent=%llu connects=%llu connection_losses=%llu",
+			      (unsigned long long)st.produced, (unsigned long long)st.acked,
+			      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
+			      (unsigned long long)st.dropped_enospc, (unsigned long long)st.rejected,
+			      (unsigned long long)st.lost_corrupt, (unsigned long long)st.inflight,
+			      (unsigned long long)st.resent, (unsigned long long)st.connects,
+			      (unsigned long long)st.connection_losses);
+	}
+}
+
+static int sync_spool(struct gw_gateway *g)
+{
+	int r = gw_spool_sync(g->spool);
+
+	if (r < 0)
+		gw_log(LOG_ERR, "spool sync failed: %s; records since the last sync may not survive "
+		       "a power cut", strerror(-r));
+	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
+	return r;
+}
+
+static int sync_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)sync_spool(ud);
+	return 0;
+}
+
+/* Group commit: every sync_records records, or sync_ms after the first unsynced one. */
+static void schedule_sync(struct gw_gateway *g)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (gw_spool_unsynced(g->spool) >= g->cfg->sync_records) {
+		(void)sync_spool(g);
+		return;
+	}
+	(void)sd_event_source_get_enabled(g->sync_timer, &enabled);
+	if (enabled == SD_EVENT_OFF) {
+		(void)sd_event_source_set_time_relative(g->sync_timer,
+							(uint64_t)g->cfg->sync_ms * 1000);
+		(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_ONESHOT);
+	}
+}
+
+/* The record goes to disk first; only then do the uplinks hear of it. */
+static void deliver(struct gw_gateway *g, struct gw_record *rec)
+{
+	_cleanup_free_ char *json = NULL;
+	_cleanup_free_ uint8_t *packed = NULL;
+	size_t len, plen;
+	uint64_t seq;
 	int r;
 
-	r = gw_payload_json(rec, &payload, &len);
+	rec->seq = gw_spool_next_seq(g->spool);
+	r = gw_payload_json(rec, &json, &len);
+	if (r >= 0)
+		r = gw_payload_pack(rec, json, len, &packed, &plen);
 	if (r < 0) {
 		gw_log_node(LOG_ERR, rec->node->port, rec->node->id, "cannot build payload: %s",
 			    strerror(-r));
 		return;
 	}
-	for (size_t i = 0; i < g->n_uplinks; i++) {
-		const struct gw_config_uplink *u = &g->cfg->uplinks[i];
-		char topic[512];
-
-		r = gw_payload_topic(u->topic, rec, u->name, topic, sizeof(topic));
-		if (r < 0) {
-			gw_log_ctx(LOG_ERR,
-				   &(const struct gw_log_ctx){ .uplink = u->name,
-							       .node_uid = rec->node->id },
-				   "topic template '%s' cannot be expanded: %s", u->topic,
-				   strerror(-r));
-			continue;
-		}
-		gw_mqtt_enqueue(g->uplinks[i], topic,
-				i + 1 == g->n_uplinks ? gw_steal_str(&payload) : gw_strdup(payload),
-				len);
+	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, packed, plen, &seq);
+	if (r < 0) {
+		g->records_enospc++;
+		gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+			    "record dropped: the spool cannot store it (%s); the gateway keeps "
+			    "running and counts the drop", strerror(-r));
+		return;
 	}
+	g->records++;
+	schedule_sync(g);
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		gw_mqtt_kick(g->uplinks[i], seq);
 }
 
 static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *node,
@@ -167,15 +244,22 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 		return;
 	}
 
-	node->frames++;
 	if (f->has_seq) {
-		uint32_t missing = gw_node_seq(node, f->seq);
+		bool dup;
+		uint32_t missing = gw_node_seq(node, f->seq, &dup);
 
+		if (dup) {
+			/* The node re-sent a frame we already have (it missed our ack). */
+			g->duplicates++;
+			gw_log_node(LOG_DEBUG, port, node->id, "duplicate of sequence %u dropped",
+				    f->seq);
+			return;
+		}
 		if (missing)
 			gw_log_node(LOG_NOTICE, port, node->id,
 				    "%u frame(s) missing before sequence %u", missing, f->seq);
 	}
-	rec.seq = ++g->next_seq;
+	node->frames++;
 	rec.ts_ms = node->last_seen_ms;
 	rec.type = f->type;
 	rec.node = node;
@@ -190,7 +274,6 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 			    "frame skipped: a value cannot be converted as its [map] section says");
 		return;
 	}
-	g->records++;
 	deliver(g, &rec);
 	json_decref(rec.params);
 }
@@ -206,8 +289,10 @@ static void maybe_stopped(struct gw_gateway *g)
 
 	if (!g->stopping || !fn)
 		return;
+	/* Stored records are safe on disk; only what is in flight is worth a moment's wait,
+	 * so the next start does not send it twice. */
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		if (gw_mqtt_pending(g->uplinks[i]) > 0 &&
+		if (gw_mqtt_inflight(g->uplinks[i]) > 0 &&
 		    gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED)
 			return;
 	g->stopped_fn = NULL;
@@ -222,8 +307,13 @@ static void on_uplink_state(struct gw_mqtt *m, enum gw_mqtt_state state, const c
 
 	switch (state) {
 	case GW_MQTT_CONNECTED:
-		gw_log_uplink(LOG_INFO, name, "connected, %zu message(s) waiting",
-			      gw_mqtt_pending(m));
+		{
+			struct gw_mqtt_stats st;
+
+			gw_mqtt_get_stats(m, &st);
+			gw_log_uplink(LOG_INFO, name, "connected, %llu record(s) to send",
+				      (unsigned long long)st.queued);
+		}
 		break;
 	case GW_MQTT_CONNECTING:
 		gw_log_uplink(LOG_DEBUG, name, "connecting");
@@ -247,16 +337,63 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
 	int r;
 
+	_cleanup_free_ char *spool_dir = NULL;
+	struct gw_spool_options so = {
+		.segment_bytes = cfg->spool_segment_bytes,
+		.max_bytes = cfg->spool_max_bytes,
+		.min_free_bytes = cfg->min_free_bytes,
+	};
+
 	g->event = sd_event_ref(event);
 	g->cfg = cfg;
 	r = gw_nodes_new(cfg->device_name, &g->nodes);
 	if (r < 0)
 		goto fail;
+	/* systemd's StateDirectory= makes it; by hand, the parent must exist. */
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		gw_log(LOG_ERR, "cannot create the state directory %s: %s", cfg->state_dir,
+		       strerror(errno));
+		goto fail;
+	}
+	if (asprintf(&spool_dir, "%s/spool", cfg->state_dir) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	so.dir = spool_dir;
+	r = gw_spool_open(&so, &g->spool);
+	if (r < 0) {
+		gw_log(LOG_ERR, "cannot open the spool in %s: %s", spool_dir, strerror(-r));
+		goto fail;
+	}
+	{
+		const struct gw_spool_stats *st = gw_spool_stats(g->spool);
+
+		if (st->recovered_torn_tail || st->segments_quarantined || st->seq_gaps)
+			gw_log(LOG_WARNING, "spool recovered: %llu torn tail(s) truncated, %llu "
+			       "damaged segment(s) quarantined (%llu records lost), %llu sequence "
+			       "gap(s)", (unsigned long long)st->recovered_torn_tail,
+			       (unsigned long long)st->segments_quarantined,
+			       (unsigned long long)st->records_lost_corrupt,
+			       (unsigned long long)st->seq_gaps);
+		gw_log(LOG_INFO, "spool %s: records %llu..%llu, %llu bytes in %llu segment(s)",
+		       spool_dir, (unsigned long long)gw_spool_first_seq(g->spool),
+		       (unsigned long long)gw_spool_next_seq(g->spool),
+		       (unsigned long long)st->bytes, (unsigned long long)st->segments);
+	}
+	r = sd_event_add_time_relative(event, &g->sync_timer, CLOCK_MONOTONIC, 1000000, 1000,
+				       sync_cb, g);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
-		r = gw_mqtt_new(event, &cfg->uplinks[i], on_uplink_state, on_uplink_idle, g,
-				&g->uplinks[i]);
-		if (r < 0)
+		r = gw_mqtt_new(event, &cfg->uplinks[i], g->spool, on_uplink_state, on_uplink_idle,
+				g, &g->uplinks[i]);
+		if (r < 0) {
+			gw_log_uplink(LOG_ERR, cfg->uplinks[i].name, "cannot set up its cursor: %s",
+				      strerror(-r));
 			goto fail;
+		}
 		g->n_uplinks++;
 	}
 	*ret = g;
@@ -297,11 +434,11 @@ static int stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
 	size_t pending = 0;
 
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		pending += gw_mqtt_pending(g->uplinks[i]);
+		pending += gw_mqtt_inflight(g->uplinks[i]);
 	if (!fn)
 		return 0;
-	gw_log(LOG_WARNING, "stopping with %zu message(s) not acknowledged by the uplinks",
-	       pending);
+	gw_log(LOG_NOTICE, "stopping with %zu record(s) in flight; they stay in the spool and are "
+	       "sent again at the next start", pending);
 	g->stopped_fn = NULL;
 	fn(g, g->stopped_ud);
 	return 0;
@@ -317,6 +454,9 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	for (size_t i = 0; i < g->n_ports; i++)
 		g->ports[i] = gw_port_free(g->ports[i]);
 	g->n_ports = 0;
+	(void)sync_spool(g);
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		(void)gw_mqtt_save(g->uplinks[i]);
 	notify_status(g);
 	if (sd_event_add_time_relative(g->event, &g->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
 				       stop_timeout, g) < 0)
@@ -333,6 +473,8 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		gw_mqtt_free(g->uplinks[i]);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
+	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
+	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	sd_event_unref(g->event);
 	free(g);

@@ -46,8 +46,8 @@ static void help(void)
 	       "  -h, --help              show this help\n"
 	       "  -V, --version           show the version\n"
 	       "\n"
-	       "Signals: SIGTERM and SIGINT stop in order and exit 0; SIGHUP is reserved for\n"
-	       "reloading the configuration.\n"
+	       "Signals: SIGTERM and SIGINT stop in order and exit 0; SIGUSR1 logs the spool's\n"
+	       "and every uplink's counters; SIGHUP is reserved for reloading the configuration.\n"
 	       "See sensorgwd(8) and sensorgw.conf(5).\n",
 	       GW_CONFIG_DEFAULT_PATH);
 }
@@ -63,6 +63,10 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
 	struct daemon *d = ud;
 
+	if (si->ssi_signo == SIGUSR1) {
+		gw_gateway_log_stats(d->gateway);
+		return 0;
+	}
 	if (si->ssi_signo == SIGHUP) {
 		/* Reload is not part of this version: keep running on the config we have. */
 		gw_log(LOG_NOTICE, "SIGHUP received: configuration reload is not supported by this "
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* A broker that closes the socket must not kill us on the next TLS write. */
 	signal(SIGPIPE, SIG_IGN);
@@ -167,7 +172,8 @@ int main(int argc, char **argv)
 	}
 	if (sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d) < 0 ||
 	    sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d) < 0 ||
-	    sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d) < 0) {
+	    sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d) < 0 ||
+	    sd_event_add_signal(d.event, NULL, SIGUSR1, on_signal, &d) < 0) {
 		gw_log(LOG_ERR, "cannot watch signals");
 		goto out;
 	}
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	exit_code = EXIT_SUCCESS;
+	gw_gateway_log_stats(d.gateway);
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.gateway = gw_gateway_free(d.gateway);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * MQTT uplink: libmosquitto on the sd-event loop, with our own bounded FIFO and in-flight
- * window. See include/gw/mqtt.h for the contract.
+ * MQTT uplink: libmosquitto on the sd-event loop, fed from the spool through a cursor, with a
+ * bounded in-flight window. See include/gw/mqtt.h for the contract.
  */
 
 #include <errno.h>
@@ -13,15 +13,12 @@
 
 #include "gw/log.h"
 #include "gw/mqtt.h"
+#include "gw/payload.h"
 #include "gw/util.h"
 
-struct msg {
-	struct msg *prev, *next;
-	char *topic;
-	char *payload;
-	size_t len;
+struct flight {
+	uint64_t seq;
 	int mid;
-	bool inflight;
 };
 
 struct gw_mqtt {
@@ -43,15 +40,45 @@ struct gw_mqtt {
 	int connack_rc; /* last CONNACK refusal, 0 if none */
 	char last_error[256];
 
-	struct msg *head, *tail;
-	struct msg *next_send; /* first message not yet handed to libmosquitto */
-	size_t n_queued;
+	struct gw_spool *spool;
+	struct gw_spool_reader *reader;
+	struct flight *inflight; /* cfg->max_inflight slots, unordered */
 	size_t n_inflight;
-	struct gw_mqtt_stats stats;
+	/* Records at or above the cursor that need no sending: acknowledged out of order, or
+	 * dead-lettered. Sorted; pruned as the cursor passes them. */
+	uint64_t *skip;
+	size_t n_skip, cap_skip;
+	/* live-first: new records to send before the backlog */
+	uint64_t live[GW_MQTT_LIVE_QUEUE];
+	size_t live_head, n_live;
+	/* last time the in-flight window made progress: an ack, or the first record into an
+	 * empty window */
+	uint64_t progress_us;
+	bool stalled;
+	/* poison detection */
+	uint64_t acks_this_conn;
+	uint64_t suspect_seq;
+	uint32_t suspect_tries;
+	/* pacing */
+	double tokens;
+	uint64_t tokens_at_us;
+	sd_event_source *rate_timer;
+	/* cursor persistence */
+	sd_event_source *save_timer;
+	bool cursor_dirty;
+
+	/* counters: see the conservation law in mqtt.h */
+	uint64_t initial_backlog;
+	uint64_t appended_at_start;
+	uint64_t acked;
+	uint64_t resent;
+	uint64_t connects;
+	uint64_t connection_losses;
 };
 
 static void schedule_retry(struct gw_mqtt *m, const char *reason);
 static void update_interest(struct gw_mqtt *m);
+int gw_mqtt_save(struct gw_mqtt *m);
 
 void gw_mqtt_lib_init(void)
 {
@@ -63,30 +90,6 @@ void gw_mqtt_lib_cleanup(void)
 	mosquitto_lib_cleanup();
 }
 
-static void msg_free(struct msg *x)
-{
-	free(x->topic);
-	free(x->payload);
-	free(x);
-}
-
-static void msg_unlink(struct gw_mqtt *m, struct msg *x)
-{
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		m->head = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	else
-		m->tail = x->prev;
-	if (m->next_send == x)
-		m->next_send = x->next;
-	if (x->inflight)
-		m->n_inflight--;
-	m->n_queued--;
-}
-
 static void set_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *reason,
 		      uint32_t retry_ms)
 {
@@ -95,46 +98,280 @@ static void set_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *r
 		m->state_fn(m, state, reason, retry_ms, m->user_data);
 }
 
-/* Hands queued messages to libmosquitto while the window has room. */
+/* ---- the skip set: records at or above the cursor that are already taken care of ---- */
+
+static size_t skip_find(const struct gw_mqtt *m, uint64_t seq)
+{
+	size_t lo = 0, hi = m->n_skip;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->skip[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool skip_has(const struct gw_mqtt *m, uint64_t seq)
+{
+	size_t i = skip_find(m, seq);
+
+	return i < m->n_skip && m->skip[i] == seq;
+}
+
+static void skip_add(struct gw_mqtt *m, uint64_t seq)
+{
+	size_t i = skip_find(m, seq);
+
+	if (i < m->n_skip && m->skip[i] == seq)
+		return;
+	if (m->n_skip == m->cap_skip) {
+		m->cap_skip = m->cap_skip ? m->cap_skip * 2 : 64;
+		m->skip = realloc(m->skip, m->cap_skip * sizeof(*m->skip));
+		if (!m->skip)
+			abort();
+	}
+	memmove(m->skip + i + 1, m->skip + i, (m->n_skip - i) * sizeof(*m->skip));
+	m->skip[i] = seq;
+	m->n_skip++;
+}
+
+static void skip_prune(struct gw_mqtt *m, uint64_t below)
+{
+	size_t i = skip_find(m, below);
+
+	memmove(m->skip, m->skip + i, (m->n_skip - i) * sizeof(*m->skip));
+	m->n_skip -= i;
+}
+
+static bool in_flight(const struct gw_mqtt *m, uint64_t seq)
+{
+	for (size_t i = 0; i < m->n_inflight; i++)
+		if (m->inflight[i].seq == seq)
+			return true;
+	return false;
+}
+
+/* The cursor: the lowest record neither acknowledged nor dead-lettered. Everything below the
+ * read position was sent; of that, what is still in flight holds the cursor back. */
+static void update_cursor(struct gw_mqtt *m)
+{
+	uint64_t c = gw_spool_reader_position(m->reader);
+
+	for (size_t i = 0; i < m->n_inflight; i++)
+		if (m->inflight[i].seq < c)
+			c = m->inflight[i].seq;
+	/* skipped records directly at the cursor are done too */
+	while (m->n_skip && m->skip[0] <= c) {
+		if (m->skip[0] == c)
+			c++;
+		skip_prune(m, c);
+	}
+	if (c > gw_spool_reader_cursor(m->reader)) {
+		gw_spool_reader_ack(m->reader, c);
+		m->cursor_dirty = true;
+		if (m->save_timer)
+			(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+	}
+	skip_prune(m, gw_spool_reader_cursor(m->reader));
+}
+
+static void acknowledge(struct gw_mqtt *m, uint64_t seq)
+{
+	/* A record below the cursor was dropped for the spool's bounds while in flight; it is
+	 * counted there already. */
+	if (seq < gw_spool_reader_cursor(m->reader))
+		return;
+	m->acked++;
+	m->acks_this_conn++;
+	m->progress_us = gw_now_mono_us();
+	if (seq == m->suspect_seq)
+		m->suspect_tries = 0;
+	skip_add(m, seq);
+	update_cursor(m);
+}
+
+/* Moves the record at seq to the dead-letter file; it counts as rejected. */
+static void deadletter(struct gw_mqtt *m, uint64_t seq, const char *why)
+{
+	struct gw_spool_record rec;
+	uint64_t pos = gw_spool_reader_position(m->reader);
+	int r;
+
+	gw_spool_reader_seek(m->reader, seq);
+	r = gw_spool_reader_next(m->reader, &rec);
+	if (r > 0 && rec.seq == seq)
+		r = gw_spool_reader_deadletter(m->reader, &rec);
+	gw_spool_reader_seek(m->reader, pos);
+	gw_log_uplink(LOG_WARNING, m->cfg->name, "record %llu moved to the dead-letter file: %s%s",
+		      (unsigned long long)seq, why, r < 0 ? " (and writing it there failed)" : "");
+	skip_add(m, seq);
+	update_cursor(m);
+}
+
+/*
+ * Called when a connection is lost. A poison record kills the connection right after its
+ * PUBLISH, before any acknowledgement: if this connection acknowledged nothing, the oldest
+ * record in flight is suspect, and after deadletter_after such losses in a row it goes to the
+ * dead-letter file. A connection that made progress clears suspicion, so a broker that merely
+ * restarts never costs a record.
+ */
+static void suspect_poison(struct gw_mqtt *m)
+{
+	uint64_t head = UINT64_MAX;
+
+	if (m->state != GW_MQTT_CONNECTED || m->n_inflight == 0)
+		return;
+	if (m->acks_this_conn > 0) {
+		m->suspect_tries = 0;
+		return;
+	}
+	for (size_t i = 0; i < m->n_inflight; i++)
+		if (m->inflight[i].seq < head)
+			head = m->inflight[i].seq;
+	if (head != m->suspect_seq) {
+		m->suspect_seq = head;
+		m->suspect_tries = 0;
+	}
+	if (++m->suspect_tries >= m->cfg->deadletter_after) {
+		m->n_inflight = 0;
+		deadletter(m, head, "the connection was lost after each attempt to send it");
+		m->suspect_tries = 0;
+	}
+}
+
+/* Token bucket: max_rate per second, at most one second's worth of burst. */
+static bool take_token(struct gw_mqtt *m)
+{
+	uint64_t now;
+	double rate = m->cfg->max_rate;
+
+	if (m->cfg->max_rate == 0)
+		return true;
+	now = gw_now_mono_us();
+	m->tokens += (double)(now - m->tokens_at_us) * rate / 1e6;
+	m->tokens_at_us = now;
+	if (m->tokens > rate)
+		m->tokens = rate;
+	if (m->tokens < 1.0) {
+		uint64_t wait = (uint64_t)((1.0 - m->tokens) * 1e6 / rate) + 1;
+
+		(void)sd_event_source_set_time_relative(m->rate_timer, wait);
+		(void)sd_event_source_set_enabled(m->rate_timer, SD_EVENT_ONESHOT);
+		return false;
+	}
+	m->tokens -= 1.0;
+	return true;
+}
+
+/* Next record to send: a live one first under live-first, else the next from the cursor. */
+static int next_record(struct gw_mqtt *m, struct gw_spool_record *rec)
+{
+	int r;
+
+	while (m->n_live) {
+		uint64_t seq = m->live[m->live_head];
+		uint64_t pos = gw_spool_reader_position(m->reader);
+
+		m->live_head = (m->live_head + 1) % GW_MQTT_LIVE_QUEUE;
+		m->n_live--;
+		if (seq < pos || skip_has(m, seq) || in_flight(m, seq))
+			continue;
+		gw_spool_reader_seek(m->reader, seq);
+		r = gw_spool_reader_next(m->reader, rec);
+		gw_spool_reader_seek(m->reader, pos);
+		if (r > 0 && rec->seq == seq)
+			return 1;
+	}
+	for (;;) {
+		r = gw_spool_reader_next(m->reader, rec);
+		if (r <= 0)
+			return r;
+		if (!skip_has(m, rec->seq) && !in_flight(m, rec->seq))
+			return 1;
+	}
+}
+
+/* Hands records to libmosquitto while the window has room. */
 static void pump(struct gw_mqtt *m)
 {
-	while (m->state == GW_MQTT_CONNECTED && m->mosq && !m->lost && m->next_send &&
-	       m->n_inflight < GW_MQTT_WINDOW) {
-		struct msg *x = m->next_send;
+	while (m->state == GW_MQTT_CONNECTED && m->mosq && !m->lost &&
+	       m->n_inflight < m->cfg->max_inflight) {
+		struct gw_spool_record rec;
+		struct gw_payload_view v;
+		char topic[512];
 		int mid = 0;
-		int rc;
+		int rc, r;
 
-		rc = mosquitto_publish(m->mosq, &mid, x->topic, (int)x->len, x->payload,
-				       m->cfg->qos, false);
-		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO)
+		if (!take_token(m))
 			break;
-		m->next_send = x->next;
+		r = next_record(m, &rec);
+		if (r < 0) {
+			gw_log_uplink(LOG_ERR, m->cfg->name, "cannot read the spool: %s",
+				      strerror(-r));
+			break;
+		}
+		if (r == 0) {
+			m->tokens += m->cfg->max_rate ? 1.0 : 0.0; /* nothing sent: give it back */
+			break;
+		}
+		if (gw_payload_unpack(rec.payload, rec.len, rec.type, &v) < 0) {
+			deadletter(m, rec.seq, "not a record this version can send");
+			continue;
+		}
+		r = gw_payload_topic(m->cfg->topic, &v, m->cfg->name, topic, sizeof(topic));
+		if (r < 0) {
+			deadletter(m, rec.seq, "the topic template cannot be expanded for it");
+			continue;
+		}
+		rc = mosquitto_publish(m->mosq, &mid, topic, (int)v.json_len, v.json, m->cfg->qos,
+				       false);
+		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
+			/* not sent: read it again after the reconnect */
+			gw_spool_reader_seek(m->reader, gw_spool_reader_cursor(m->reader));
+			break;
+		}
 		if (rc != MOSQ_ERR_SUCCESS) {
-			/* A message libmosquitto refuses now will be refused forever: drop it
-			 * rather than block the head of the queue. */
-			gw_log_uplink(LOG_WARNING, m->cfg->name,
-				      "message for topic '%s' refused by libmosquitto: %s, dropped",
-				      x->topic, mosquitto_strerror(rc));
-			m->stats.rejected++;
-			msg_unlink(m, x);
-			msg_free(x);
+			/* What libmosquitto refuses now (too large, bad topic) it refuses forever. */
+			char why[128];
+
+			snprintf(why, sizeof(why), "libmosquitto refused it: %s",
+				 mosquitto_strerror(rc));
+			deadletter(m, rec.seq, why);
 			continue;
 		}
 		if (m->cfg->qos == 0) {
 			/* No acknowledgement exists at QoS 0: handing it over is all we get. */
-			m->stats.acked++;
-			msg_unlink(m, x);
-			msg_free(x);
+			acknowledge(m, rec.seq);
 			continue;
 		}
-		x->mid = mid;
-		x->inflight = true;
-		m->n_inflight++;
+		if (m->n_inflight == 0)
+			m->progress_us = gw_now_mono_us();
+		m->inflight[m->n_inflight++] = (struct flight){ .seq = rec.seq, .mid = mid };
 	}
-	if (m->n_queued == 0 && m->idle_fn)
+	if (m->n_inflight == 0 && m->idle_fn)
 		m->idle_fn(m, m->user_data);
 }
 
+static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_mqtt *m = ud;
+
+	pump(m);
+	update_interest(m);
+	return 0;
+}
+
+static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_mqtt *m = ud;
+
+	(void)gw_mqtt_save(m);
+	return 0;
+}
 static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 {
 	struct gw_mqtt *m = ud;
@@ -146,7 +383,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	}
 	m->connack_rc = 0;
 	m->connected_at_us = gw_now_mono_us();
-	m->stats.connects++;
+	m->acks_this_conn = 0;
+	m->connects++;
 	m->last_error[0] = '\0';
 	set_state(m, GW_MQTT_CONNECTED, NULL, 0);
 }
@@ -164,13 +402,12 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 {
 	struct gw_mqtt *m = ud;
 
-	/* The window is small, and PUBACKs arrive nearly in order: a scan from the head is
-	 * short. Acks are tracked as a set all the same. */
-	for (struct msg *x = m->head; x && x != m->next_send; x = x->next) {
-		if (x->inflight && x->mid == mid) {
-			m->stats.acked++;
-			msg_unlink(m, x);
-			msg_free(x);
+	for (size_t i = 0; i < m->n_inflight; i++) {
+		if (m->inflight[i].mid == mid) {
+			uint64_t seq = m->inflight[i].seq;
+
+			m->inflight[i] = m->inflight[--m->n_inflight];
+			acknowledge(m, seq);
 			return;
 		}
 	}
@@ -195,6 +432,9 @@ static const char *describe_rc(struct gw_mqtt *m, int rc, char *buf, size_t size
 	else if (rc == MOSQ_ERR_TLS)
 		snprintf(buf, size, "TLS failure: %s",
 			 m->last_error[0] ? m->last_error : "handshake failed");
+	else if (rc == MOSQ_ERR_KEEPALIVE && m->stalled)
+		snprintf(buf, size, "no acknowledgement from the broker within the keepalive "
+			 "(%u s) while records were in flight", m->cfg->keepalive);
 	else if (rc == MOSQ_ERR_KEEPALIVE)
 		snprintf(buf, size, "no answer from the broker within the keepalive");
 	else if (rc == MOSQ_ERR_ERRNO)
@@ -216,14 +456,11 @@ static void teardown(struct gw_mqtt *m)
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;
 	}
-	for (struct msg *x = m->head; x && x != m->next_send; x = x->next) {
-		if (x->inflight) {
-			x->inflight = false;
-			m->stats.resent++;
-		}
-	}
+	/* Everything in flight goes out again from the cursor after the reconnect. */
+	m->resent += m->n_inflight;
 	m->n_inflight = 0;
-	m->next_send = m->head;
+	m->n_live = 0;
+	gw_spool_reader_seek(m->reader, gw_spool_reader_cursor(m->reader));
 	m->lost = false;
 }
 
@@ -232,8 +469,9 @@ static void handle_lost(struct gw_mqtt *m, int rc)
 	char reason[384];
 
 	describe_rc(m, rc, reason, sizeof(reason));
+	suspect_poison(m);
 	if (m->state == GW_MQTT_CONNECTED) {
-		m->stats.connection_losses++;
+		m->connection_losses++;
 		/* A connection that stayed up for a while was healthy: start backing off
 		 * from the minimum again. */
 		if (gw_now_mono_us() - m->connected_at_us >= (uint64_t)GW_MQTT_STABLE_S * 1000000)
@@ -241,6 +479,7 @@ static void handle_lost(struct gw_mqtt *m, int rc)
 	}
 	teardown(m);
 	m->connack_rc = 0;
+	m->stalled = false;
 	schedule_retry(m, reason);
 }
 
@@ -294,13 +533,11 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
  * ping in time and leaves the loop asleep in between (no 1 s polling). */
 static uint64_t tick_usec(const struct gw_mqtt *m)
 {
-	uint64_t s = m->cfg->keepalive / 4;
+	uint64_t us = (uint64_t)m->cfg->keepalive * 250000;
 
-	if (s < 1)
-		s = 1;
-	if (s > 15)
-		s = 15;
-	return s * 1000000;
+	if (us > 15000000)
+		us = 15000000;
+	return us;
 }
 
 static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
@@ -308,6 +545,17 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
 	struct gw_mqtt *m = ud;
 	int rc;
 
+	/*
+	 * A link cut silently (no RST) leaves TCP waiting for minutes and libmosquitto's ping
+	 * needs up to two keepalives to notice. Records in flight with no acknowledgement for a
+	 * whole keepalive tell us sooner: the broker answers a PUBLISH at once when it can.
+	 */
+	if (m->state == GW_MQTT_CONNECTED && m->n_inflight > 0 &&
+	    gw_now_mono_us() - m->progress_us >= (uint64_t)m->cfg->keepalive * 1000000) {
+		m->stalled = true;
+		handle_lost(m, MOSQ_ERR_KEEPALIVE);
+		return 0;
+	}
 	rc = mosquitto_loop_misc(m->mosq);
 	if (m->lost || (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) < 0)) {
 		handle_lost(m, rc);
@@ -336,7 +584,7 @@ static int connect_now(struct gw_mqtt *m)
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_publish_callback_set(m->mosq, on_publish);
 	mosquitto_log_callback_set(m->mosq, on_log);
-	mosquitto_max_inflight_messages_set(m->mosq, GW_MQTT_WINDOW);
+	mosquitto_max_inflight_messages_set(m->mosq, m->cfg->max_inflight);
 	if (c->username) {
 		rc = mosquitto_username_pw_set(m->mosq, c->username, c->password);
 		if (rc != MOSQ_ERR_SUCCESS)
@@ -402,25 +650,70 @@ static void schedule_retry(struct gw_mqtt *m, const char *reason)
 	set_state(m, GW_MQTT_DISCONNECTED, reason, delay);
 }
 
-int gw_mqtt_new(sd_event *event, const struct gw_config_uplink *cfg, gw_mqtt_state_fn state_fn,
-		gw_mqtt_idle_fn idle_fn, void *user_data, struct gw_mqtt **ret)
+int gw_mqtt_new(sd_event *event, const struct gw_config_uplink *cfg, struct gw_spool *spool,
+		gw_mqtt_state_fn state_fn, gw_mqtt_idle_fn idle_fn, void *user_data,
+		struct gw_mqtt **ret)
 {
 	struct gw_mqtt *m = gw_new0(struct gw_mqtt, 1);
+	int r;
 
 	m->event = sd_event_ref(event);
 	m->cfg = cfg;
+	m->spool = spool;
 	m->state_fn = state_fn;
 	m->idle_fn = idle_fn;
 	m->user_data = user_data;
 	m->fd = -1;
 	m->state = GW_MQTT_DISCONNECTED;
+	m->inflight = gw_new0(struct flight, cfg->max_inflight);
+	m->tokens = cfg->max_rate;
+	m->tokens_at_us = gw_now_mono_us();
+	r = gw_spool_reader_new(spool, cfg->name, false, &m->reader);
+	if (r < 0)
+		goto fail;
+	m->initial_backlog = gw_spool_reader_backlog(m->reader);
+	m->appended_at_start = gw_spool_stats(spool)->appended;
+	r = sd_event_add_time_relative(event, &m->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,
+				       rate_cb, m);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(m->rate_timer, SD_EVENT_OFF);
+	/* The cursor is saved at most once a second: a crash re-sends at most that much. */
+	r = sd_event_add_time_relative(event, &m->save_timer, CLOCK_MONOTONIC, 1000000, 100000,
+				       save_cb, m);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
 	*ret = m;
 	return 0;
+fail:
+	gw_mqtt_free(m);
+	return r;
 }
 
 int gw_mqtt_start(struct gw_mqtt *m)
 {
 	return connect_now(m);
+}
+
+int gw_mqtt_save(struct gw_mqtt *m)
+{
+	int r;
+
+	if (!m->cursor_dirty)
+		return 0;
+	r = gw_spool_reader_save(m->reader);
+	if (r < 0) {
+		gw_log_uplink(LOG_ERR, m->cfg->name, "cannot save the cursor: %s; retrying",
+			      strerror(-r));
+		(void)sd_event_source_set_time_relative(m->save_timer, 1000000);
+		(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+		return r;
+	}
+	m->cursor_dirty = false;
+	(void)sd_event_source_set_time_relative(m->save_timer, 1000000);
+	(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
+	return 0;
 }
 
 struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
@@ -434,50 +727,38 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 	}
 	m->state_fn = NULL;
 	m->idle_fn = NULL;
-	teardown(m);
-	m->retry = sd_event_source_disable_unref(m->retry);
-	while (m->head) {
-		struct msg *x = m->head;
-
-		msg_unlink(m, x);
-		msg_free(x);
+	if (m->reader) {
+		m->cursor_dirty = true;
+		teardown(m);
+		(void)gw_mqtt_save(m);
 	}
+	m->retry = sd_event_source_disable_unref(m->retry);
+	m->rate_timer = sd_event_source_disable_unref(m->rate_timer);
+	m->save_timer = sd_event_source_disable_unref(m->save_timer);
+	gw_spool_reader_free(m->reader);
+	free(m->inflight);
+	free(m->skip);
 	sd_event_unref(m->event);
 	free(m);
 	return NULL;
 }
 
-int gw_mqtt_enqueue(struct gw_mqtt *m, const char *topic, char *payload, size_t len)
+void gw_mqtt_kick(struct gw_mqtt *m, uint64_t seq)
 {
-	struct msg *x;
-
-	if (m->n_queued >= GW_MQTT_QUEUE_MAX && m->next_send) {
-		/* Full: the oldest message that is not in flight makes room. */
-		struct msg *old = m->next_send;
-
-		msg_unlink(m, old);
-		msg_free(old);
-		m->stats.dropped_overflow++;
+	if (m->cfg->order == GW_ORDER_LIVE_FIRST && seq > gw_spool_reader_position(m->reader)) {
+		/* Replaying: remember the new record so it goes out before the backlog. The
+		 * oldest live entry makes room; the backlog reaches it anyway. */
+		if (m->n_live == GW_MQTT_LIVE_QUEUE) {
+			m->live_head = (m->live_head + 1) % GW_MQTT_LIVE_QUEUE;
+			m->n_live--;
+		}
+		m->live[(m->live_head + m->n_live) % GW_MQTT_LIVE_QUEUE] = seq;
+		m->n_live++;
 	}
-	x = gw_new0(struct msg, 1);
-	x->topic = gw_strdup(topic);
-	x->payload = payload;
-	x->len = len;
-	x->prev = m->tail;
-	if (m->tail)
-		m->tail->next = x;
-	else
-		m->head = x;
-	m->tail = x;
-	if (!m->next_send)
-		m->next_send = x;
-	m->n_queued++;
-	m->stats.enqueued++;
 	if (m->state == GW_MQTT_CONNECTED) {
 		pump(m);
 		update_interest(m);
 	}
-	return 0;
 }
 
 enum gw_mqtt_state gw_mqtt_get_state(const struct gw_mqtt *m)
@@ -485,14 +766,31 @@ enum gw_mqtt_state gw_mqtt_get_state(const struct gw_mqtt *m)
 	return m->state;
 }
 
-size_t gw_mqtt_pending(const struct gw_mqtt *m)
+size_t gw_mqtt_inflight(const struct gw_mqtt *m)
 {
-	return m->n_queued;
+	return m->n_inflight;
 }
 
-const struct gw_mqtt_stats *gw_mqtt_stats(const struct gw_mqtt *m)
+void gw_mqtt_get_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *ret)
 {
-	return &m->stats;
+	const struct gw_spool_reader_stats *rs = gw_spool_reader_stats(m->reader);
+	uint64_t backlog = gw_spool_reader_backlog(m->reader);
+
+	*ret = (struct gw_mqtt_stats){
+		.produced = m->initial_backlog + gw_spool_stats(m->spool)->appended -
+			    m->appended_at_start + rs->dropped_enospc,
+		.acked = m->acked,
+		/* acknowledged or dead-lettered out of order: stored, but no longer queued */
+		.queued = backlog > m->n_skip ? backlog - m->n_skip : 0,
+		.dropped_overflow = rs->dropped_overflow,
+		.dropped_enospc = rs->dropped_enospc,
+		.rejected = rs->deadlettered,
+		.lost_corrupt = rs->lost_corrupt,
+		.inflight = m->n_inflight,
+		.resent = m->resent,
+		.connects = m->connects,
+		.connection_losses = m->connection_losses,
+	};
 }
 
 const char *gw_mqtt_name(const struct gw_mqtt *m)

@@ -121,18 +121,25 @@ int gw_node_hello(struct gw_nodes *n, struct gw_node *node, const struct gw_fram
 	return same ? 0 : 1;
 }
 
-uint32_t gw_node_seq(struct gw_node *node, uint16_t seq)
+uint32_t gw_node_seq(struct gw_node *node, uint16_t seq, bool *ret_duplicate)
 {
 	uint16_t expected = (uint16_t)(node->last_seq + 1);
 	uint16_t ahead = (uint16_t)(seq - expected);
+	uint16_t behind = (uint16_t)(node->last_seq - seq);
 	uint32_t missing = 0;
 
-	/* Half the sequence space ahead counts as a gap; behind it is a duplicate or a
-	 * reordered retransmission, which is not a gap. */
+	*ret_duplicate = false;
+	if (node->has_last_seq && behind < GW_NODE_DUP_WINDOW) {
+		/* the newest again, or a little behind it: the node re-sent what we have */
+		*ret_duplicate = true;
+		node->duplicates++;
+		return 0;
+	}
+	/* Up to half the sequence space ahead counts as a gap; far behind means the node
+	 * started counting again (a reset without a hello), which is not a gap. */
 	if (node->has_last_seq && ahead != 0 && ahead < 0x8000)
 		missing = ahead;
-	if (!node->has_last_seq || (uint16_t)(seq - node->last_seq) < 0x8000)
-		node->last_seq = seq;
+	node->last_seq = seq;
 	node->has_last_seq = true;
 	node->seq_gaps += missing;
 	return missing;

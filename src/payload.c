@@ -8,15 +8,14 @@
 #include "gw/payload.h"
 #include "gw/util.h"
 
-const char *gw_payload_kind(const struct gw_record *r)
+const char *gw_payload_kind(enum gw_frame_type type)
 {
-	return r->type == GW_FRAME_EVENT ? "event" : "telemetry";
+	return type == GW_FRAME_EVENT ? "event" : "telemetry";
 }
 
 struct topic_ctx {
-	const struct gw_record *r;
+	const struct gw_payload_view *v;
 	const char *uplink;
-	char addr[8];
 };
 
 static const char *topic_lookup(const char *name, size_t len, void *user_data)
@@ -25,29 +24,78 @@ static const char *topic_lookup(const char *name, size_t len, void *user_data)
 
 #define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
 	if (IS("device"))
-		return c->r->node->device;
+		return c->v->device;
 	if (IS("uid"))
-		return c->r->node->id;
+		return c->v->node;
 	if (IS("port"))
-		return c->r->node->port;
+		return c->v->port;
 	if (IS("addr"))
-		return c->addr;
+		return c->v->addr;
 	if (IS("kind"))
-		return gw_payload_kind(c->r);
+		return gw_payload_kind(c->v->type);
 	if (IS("uplink"))
 		return c->uplink;
 #undef IS
 	return NULL;
 }
 
-int gw_payload_topic(const char *tmpl, const struct gw_record *r, const char *uplink, char *buf,
-		     size_t size)
+int gw_payload_topic(const char *tmpl, const struct gw_payload_view *v, const char *uplink,
+		     char *buf, size_t size)
 {
-	struct topic_ctx c = { .r = r, .uplink = uplink };
+	struct topic_ctx c = { .v = v, .uplink = uplink };
 
-	if (r->node->has_addr)
-		snprintf(c.addr, sizeof(c.addr), "%u", r->node->addr);
 	return gw_template_expand(tmpl, topic_lookup, &c, buf, size);
+}
+
+int gw_payload_pack(const struct gw_record *r, const char *json, size_t json_len, uint8_t **ret,
+		    size_t *ret_len)
+{
+	const struct gw_node *n = r->node;
+	char addr[8] = "";
+	size_t ld = strlen(n->device) + 1, ln = strlen(n->id) + 1, lp = strlen(n->port) + 1, la;
+	uint8_t *b, *p;
+
+	if (n->has_addr)
+		snprintf(addr, sizeof(addr), "%u", n->addr);
+	la = strlen(addr) + 1;
+	p = b = gw_malloc0(ld + ln + lp + la + json_len);
+	memcpy(p, n->device, ld);
+	p += ld;
+	memcpy(p, n->id, ln);
+	p += ln;
+	memcpy(p, n->port, lp);
+	p += lp;
+	memcpy(p, addr, la);
+	p += la;
+	memcpy(p, json, json_len);
+	*ret = b;
+	*ret_len = ld + ln + lp + la + json_len;
+	return 0;
+}
+
+int gw_payload_unpack(const uint8_t *buf, size_t len, uint8_t type, struct gw_payload_view *v)
+{
+	const char *s[4];
+	size_t off = 0;
+
+	if (type != GW_FRAME_TELEMETRY && type != GW_FRAME_EVENT)
+		return -EBADMSG;
+	for (size_t i = 0; i < 4; i++) {
+		const uint8_t *nul = memchr(buf + off, '\0', len - off);
+
+		if (!nul)
+			return -EBADMSG;
+		s[i] = (const char *)buf + off;
+		off = (size_t)(nul - buf) + 1;
+	}
+	v->device = s[0];
+	v->node = s[1];
+	v->port = s[2];
+	v->addr = s[3];
+	v->type = type;
+	v->json = (const char *)buf + off;
+	v->json_len = len - off;
+	return 0;
 }
 
 int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len)

@@ -1,2 +1,1509 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The durable spool: append-only segment files of CRC-framed records, read by each uplink
+ * through its own persistent cursor. On-disk format and recovery rules: docs/spool-format.md.
+ *
+ * In memory we keep one index entry per live segment (seq range, valid length, a sparse offset
+ * index every IDX_STRIDE records) so that reading, seeking and dropping never rescan a file.
+ * The active segment is always the newest one and the only one ever written.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include "gw/spool.h"
+#include "gw/util.h"
+
+#define SEG_MAGIC "GWQ1"
+#define SEG_VERSION 1u
+#define SEG_HDR_SIZE 32u
+#define REC_HDR_SIZE 8u /* len | crc */
+#define REC_FIXED 17u   /* seq | ts_ms | type: the part of len before the payload */
+#define REC_PREFIX (REC_HDR_SIZE + REC_FIXED)
+#define REC_MAX_LEN (REC_FIXED + GW_SPOOL_MAX_PAYLOAD)
+#define IDX_STRIDE 64u
+#define STATVFS_EVERY 64u
+#define DEFAULT_SEGMENT_BYTES (1024u * 1024u)
+#define MIN_SEGMENT_BYTES 64u
+/* Large enough for any record, so one window read always covers a whole record. */
+#define WIN_CAP (2u * (REC_HDR_SIZE + REC_MAX_LEN))
+#define COPY_CHUNK (64u * 1024u)
+#define NAME_MAX_LEN 31u
+#define TMP_PREFIX ".tmp-"
+
+struct seg {
+	uint64_t first_seq;
+	uint64_t last_seq; /* first_seq - 1 while empty */
+	uint64_t records;
+	uint64_t bytes;    /* valid length of the file, header included */
+	int rfd;           /* read fd, opened when a reader first needs it */
+	uint64_t *idx;     /* offset of record number k * IDX_STRIDE */
+	size_t nidx;
+	size_t idx_cap;
+};
+
+/* A read-ahead window over one file: records are parsed in place, one pread per ~128 KiB. */
+struct win {
+	const void *key; /* whose bytes buf holds; NULL when it holds nothing */
+	uint8_t *buf;
+	uint64_t off;
+	size_t len;
+};
+
+struct lost_range {
+	uint64_t lo;
+	uint64_t hi;
+};
+
+struct gw_spool {
+	int dfd;
+	int wfd; /* the active segment, segs[nsegs - 1]; -1 when it has to be (re)created */
+	uint64_t segment_bytes;
+	uint64_t max_bytes;
+	uint64_t min_free_bytes;
+	struct seg **segs;
+	size_t nsegs;
+	size_t segs_cap;
+	uint64_t next_seq;
+	size_t unsynced;
+	bool dir_dirty;
+	bool free_known;
+	unsigned int since_statvfs;
+	uint64_t free_est;
+	struct lost_range *lost; /* seq ranges found missing at open */
+	size_t nlost;
+	struct gw_spool_reader *readers;
+	struct gw_spool_stats stats;
+};
+
+struct gw_spool_reader {
+	struct gw_spool *s;
+	struct gw_spool_reader *next;
+	char name[NAME_MAX_LEN + 1];
+	uint64_t cursor;
+	uint64_t saved_cursor;
+	bool saved_valid; /* the cursor file holds saved_cursor */
+	uint64_t pos;
+	struct seg *loc_seg; /* where record loc_seq starts: loc_off in loc_seg */
+	uint64_t loc_off;
+	uint64_t loc_seq;
+	struct win win;
+	bool oldest_valid;
+	uint64_t oldest_for;
+	int64_t oldest_ts;
+	int dl_fd;
+	struct gw_spool_reader_stats stats;
+};
+
+/* CRC-32C, slicing by 8. */
+static uint32_t crc_tab[8][256];
+
+__attribute__((constructor)) static void crc32c_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+		crc_tab[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_tab[t][i] =
+				(crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	crc = ~crc;
+	while (len >= 8) {
+		uint32_t lo = crc ^ get_le32(p);
+		uint32_t hi = get_le32(p + 4);
+
+		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
+		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
+		      crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
+		      crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+static void seg_name(char *buf, size_t size, uint64_t first_seq)
+{
+	snprintf(buf, size, "seg-%016" PRIx64 ".log", first_seq);
+}
+
+/* Accepts exactly what seg_name() writes, so that the name is always rebuilt byte for byte. */
+static bool seg_name_parse(const char *name, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != 24 || strncmp(name, "seg-", 4) || strcmp(name + 20, ".log"))
+		return false;
+	for (int i = 4; i < 20; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	/* seq 0 is never used: first_seq - 1 must not wrap */
+	if (v == 0)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static void seg_header_build(uint8_t *h, uint64_t first_seq)
+{
+	memset(h, 0, SEG_HDR_SIZE);
+	memcpy(h, SEG_MAGIC, 4);
+	put_le32(h + 4, SEG_VERSION);
+	put_le64(h + 8, first_seq);
+	put_le32(h + 24, gw_crc32c(0, h, 24));
+}
+
+static bool seg_header_ok(const uint8_t *h, uint64_t first_seq)
+{
+	return !memcmp(h, SEG_MAGIC, 4) && get_le32(h + 4) == SEG_VERSION &&
+	       get_le64(h + 8) == first_seq && get_le32(h + 24) == gw_crc32c(0, h, 24);
+}
+
+static void rec_header_build(uint8_t *h, uint64_t seq, int64_t ts_ms, uint8_t type,
+			     const void *payload, size_t len)
+{
+	put_le32(h, (uint32_t)(REC_FIXED + len));
+	put_le64(h + 8, seq);
+	put_le64(h + 16, (uint64_t)ts_ms);
+	h[24] = type;
+	put_le32(h + 4, gw_crc32c(gw_crc32c(0, h + REC_HDR_SIZE, REC_FIXED), payload, len));
+}
+
+static struct seg *seg_new(uint64_t first_seq)
+{
+	struct seg *seg = gw_new0(struct seg, 1);
+
+	seg->first_seq = first_seq;
+	seg->last_seq = first_seq - 1;
+	seg->bytes = SEG_HDR_SIZE;
+	seg->rfd = -1;
+	return seg;
+}
+
+static void seg_free(struct seg *seg)
+{
+	if (!seg)
+		return;
+	if (seg->rfd >= 0)
+		close(seg->rfd);
+	free(seg->idx);
+	free(seg);
+}
+
+/* Accounts a record of length len (seq..payload) stored at off. */
+static void seg_add_record(struct seg *seg, uint64_t off, uint32_t len)
+{
+	if (seg->records % IDX_STRIDE == 0) {
+		if (seg->nidx == seg->idx_cap) {
+			seg->idx_cap = seg->idx_cap ? seg->idx_cap * 2 : 8;
+			seg->idx = realloc(seg->idx, seg->idx_cap * sizeof(*seg->idx));
+			if (!seg->idx) {
+				fputs("sensorgw: out of memory\n", stderr);
+				abort();
+			}
+		}
+		seg->idx[seg->nidx++] = off;
+	}
+	seg->records++;
+	seg->last_seq = seg->first_seq + seg->records - 1;
+	seg->bytes = off + REC_HDR_SIZE + len;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t k = write(fd, p, len);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return -EIO;
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+static int writev_full(int fd, struct iovec *iov, int cnt)
+{
+	while (cnt > 0) {
+		ssize_t k = writev(fd, iov, cnt);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return -EIO;
+		while (cnt > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Makes bytes [off, off + n) of fd available in w and points *ret at them. limit is the valid
+ * length of the file: nothing beyond it is ever read. -ENODATA when the file ends first.
+ */
+static int win_get(struct win *w, const void *key, int fd, uint64_t limit, uint64_t off,
+		   size_t n, const uint8_t **ret)
+{
+	size_t want, got = 0;
+
+	if (off > limit || n > limit - off || n > WIN_CAP)
+		return -ENODATA;
+	if (w->key == key && off >= w->off && off + n <= w->off + w->len) {
+		*ret = w->buf + (off - w->off);
+		return 0;
+	}
+	if (!w->buf) {
+		/* not gw_malloc0: zeroing 128 KiB that pread overwrites is wasted work */
+		w->buf = malloc(WIN_CAP);
+		if (!w->buf) {
+			fputs("sensorgw: out of memory\n", stderr);
+			abort();
+		}
+	}
+	w->key = NULL;
+	want = limit - off < WIN_CAP ? (size_t)(limit - off) : WIN_CAP;
+	while (got < want) {
+		ssize_t k = pread(fd, w->buf + got, want - got, (off_t)(off + got));
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got < n)
+		return -ENODATA;
+	w->key = key;
+	w->off = off;
+	w->len = got;
+	*ret = w->buf;
+	return 0;
+}
+
+/*
+ * Walks the records of a segment file from its header on, expecting seqs from seg->first_seq,
+ * and indexes every valid one; stops at the first record that is short, out of bounds, fails
+ * its CRC or breaks the seq sequence. seg->bytes ends up at the end of the valid prefix.
+ */
+static void seg_scan(struct seg *seg, struct win *w, int fd, uint64_t size)
+{
+	uint64_t off = SEG_HDR_SIZE;
+
+	while (off < size) {
+		const uint8_t *p;
+		uint32_t len;
+
+		if (win_get(w, seg, fd, size, off, REC_HDR_SIZE, &p) < 0)
+			break;
+		len = get_le32(p);
+		if (len < REC_FIXED || len > REC_MAX_LEN)
+			break;
+		if (win_get(w, seg, fd, size, off, REC_HDR_SIZE + len, &p) < 0)
+			break;
+		if (gw_crc32c(0, p + REC_HDR_SIZE, len) != get_le32(p + 4))
+			break;
+		if (get_le64(p + REC_HDR_SIZE) != seg->first_seq + seg->records)
+			break;
+		seg_add_record(seg, off, len);
+		off += REC_HDR_SIZE + len;
+	}
+	w->key = NULL;
+}
+
+static void spool_add_lost(struct gw_spool *s, uint64_t lo, uint64_t hi)
+{
+	s->lost = realloc(s->lost, (s->nlost + 1) * sizeof(*s->lost));
+	if (!s->lost) {
+		fputs("sensorgw: out of memory\n", stderr);
+		abort();
+	}
+	s->lost[s->nlost].lo = lo;
+	s->lost[s->nlost].hi = hi;
+	s->nlost++;
+	s->stats.seq_gaps++;
+	s->stats.records_lost_corrupt += hi - lo + 1;
+}
+
+/* Seqs in [lo, hi] that were found missing at open. */
+static uint64_t spool_lost_between(const struct gw_spool *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->nlost; i++) {
+		uint64_t a = s->lost[i].lo > lo ? s->lost[i].lo : lo;
+		uint64_t b = s->lost[i].hi < hi ? s->lost[i].hi : hi;
+
+		if (a <= b)
+			n += b - a + 1;
+	}
+	return n;
+}
+
+static void spool_push_seg(struct gw_spool *s, struct seg *seg)
+{
+	if (s->nsegs == s->segs_cap) {
+		s->segs_cap = s->segs_cap ? s->segs_cap * 2 : 16;
+		s->segs = realloc(s->segs, s->segs_cap * sizeof(*s->segs));
+		if (!s->segs) {
+			fputs("sensorgw: out of memory\n", stderr);
+			abort();
+		}
+	}
+	s->segs[s->nsegs++] = seg;
+	s->stats.segments = s->nsegs;
+	s->stats.bytes += seg->bytes;
+}
+
+/* Unlinks segment i and forgets it; readers looking at it find their place again by seq. */
+static void spool_unlink_seg(struct gw_spool *s, size_t i)
+{
+	struct seg *seg = s->segs[i];
+	char name[64];
+
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next) {
+		if (rd->loc_seg == seg)
+			rd->loc_seg = NULL;
+		if (rd->win.key == seg)
+			rd->win.key = NULL;
+	}
+	seg_name(name, sizeof(name), seg->first_seq);
+	/* close first: a file still open somewhere keeps its blocks allocated */
+	if (seg->rfd >= 0) {
+		close(seg->rfd);
+		seg->rfd = -1;
+	}
+	unlinkat(s->dfd, name, 0);
+	s->stats.bytes -= seg->bytes;
+	memmove(s->segs + i, s->segs + i + 1, (s->nsegs - i - 1) * sizeof(*s->segs));
+	s->nsegs--;
+	s->stats.segments = s->nsegs;
+	s->dir_dirty = true;
+	s->since_statvfs = STATVFS_EVERY;
+	seg_free(seg);
+}
+
+/* Renames name to name.corrupt (or name.N.corrupt), never over an earlier quarantined file. */
+static int rename_aside(int dfd, const char *name)
+{
+	char bad[96];
+
+	for (int i = 0; i < 100; i++) {
+		if (i == 0)
+			snprintf(bad, sizeof(bad), "%s.corrupt", name);
+		else
+			snprintf(bad, sizeof(bad), "%s.%d.corrupt", name, i);
+		if (renameat2(dfd, name, dfd, bad, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EEXIST)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		/* a file system without RENAME_NOREPLACE: check, then rename */
+		if (faccessat(dfd, bad, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (renameat(dfd, name, dfd, bad) < 0)
+			return -errno;
+		return 0;
+	}
+	return -EEXIST;
+}
+
+/*
+ * Moves a damaged segment aside as *.corrupt and writes its valid prefix (seg's index, read
+ * from fd) back under the segment's name with a fresh header, so that damage costs only the
+ * records from the damaged one on. Returns 0 when seg is live again, or -errno.
+ */
+static int seg_quarantine(struct gw_spool *s, struct seg *seg, int fd, bool salvage)
+{
+	char name[64], tmp[80];
+	uint8_t hdr[SEG_HDR_SIZE];
+	uint8_t *buf = NULL;
+	int out = -1, r;
+
+	seg_name(name, sizeof(name), seg->first_seq);
+	s->stats.segments_quarantined++;
+	s->dir_dirty = true;
+	r = rename_aside(s->dfd, name);
+	if (r < 0)
+		return r;
+	if (!salvage || seg->records == 0)
+		return -ENOENT;
+
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
+	unlinkat(s->dfd, tmp, 0);
+	out = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	seg_header_build(hdr, seg->first_seq);
+	r = write_full(out, hdr, sizeof(hdr));
+	buf = gw_malloc0(COPY_CHUNK);
+	for (uint64_t off = SEG_HDR_SIZE; r == 0 && off < seg->bytes;) {
+		uint64_t left = seg->bytes - off;
+		size_t want = left < COPY_CHUNK ? (size_t)left : COPY_CHUNK;
+		ssize_t k = pread(fd, buf, want, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : -EIO;
+			break;
+		}
+		r = write_full(out, buf, (size_t)k);
+		off += (uint64_t)k;
+	}
+	free(buf);
+	if (r == 0 && fsync(out) < 0)
+		r = -errno;
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(s->dfd, tmp, s->dfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(s->dfd, tmp, 0);
+	return r;
+}
+
+/* Cursor file: "<seq in decimal> <crc32c of those digits, 8 hex digits>\n". */
+static int cursor_parse(const char *buf, size_t n, uint64_t *ret)
+{
+	const char *sp = memchr(buf, ' ', n);
+	size_t digits;
+	uint64_t v = 0;
+	uint32_t crc = 0;
+
+	if (!sp)
+		return -EBADMSG;
+	digits = (size_t)(sp - buf);
+	if (digits < 1 || digits > 20 || n != digits + 1 + 8 + 1 || buf[n - 1] != '\n')
+		return -EBADMSG;
+	for (size_t i = 0; i < digits; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return -EBADMSG;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	}
+	for (size_t i = digits + 1; i < digits + 9; i++) {
+		char c = buf[i];
+
+		if (c >= '0' && c <= '9')
+			crc = crc << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			crc = crc << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return -EBADMSG;
+	}
+	if (crc != gw_crc32c(0, buf, digits) || v == 0)
+		return -EBADMSG;
+	*ret = v;
+	return 0;
+}
+
+static int cursor_load(int dfd, const char *fname, uint64_t *ret)
+{
+	char buf[64];
+	size_t n = 0;
+	int fd = openat(dfd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < sizeof(buf)) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	return cursor_parse(buf, n, ret);
+}
+
+/* The §3 recipe: fresh tmp file, write, fsync, rename over name, fsync the directory. */
+static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
+{
+	char tmp[96];
+	int fd, r;
+
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
+	/* a stale tmp may be a hard link to something live: never write through it */
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, buf, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	if (fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
+static struct seg *spool_active(const struct gw_spool *s)
+{
+	return s->nsegs ? s->segs[s->nsegs - 1] : NULL;
+}
+
+/*
+ * Starts a new active segment at next_seq (rotation). The old one is synced first so that it
+ * is complete on disk before a newer segment exists: recovery treats damage in any but the
+ * newest segment as media damage.
+ */
+static int spool_begin_segment(struct gw_spool *s)
+{
+	struct seg *last = spool_active(s);
+	struct seg *seg;
+	uint8_t hdr[SEG_HDR_SIZE];
+	char name[64];
+	int fd, r;
+
+	if (s->wfd >= 0) {
+		if (s->unsynced && fdatasync(s->wfd) == 0)
+			s->stats.syncs++;
+		close(s->wfd);
+		s->wfd = -1;
+		s->unsynced = 0;
+	}
+	seg_name(name, sizeof(name), s->next_seq);
+	if (last && last->records == 0 && last->first_seq == s->next_seq) {
+		/* the empty newest segment already has the right name: reuse it, cutting off
+		 * whatever a failed append may have left behind its header */
+		fd = openat(s->dfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, SEG_HDR_SIZE) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		s->wfd = fd;
+		return 0;
+	}
+
+	fd = openat(s->dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+	if (fd < 0 && errno == EEXIST && rename_aside(s->dfd, name) == 0) {
+		/* a file we do not index holds the name: keep it for inspection */
+		s->stats.segments_quarantined++;
+		fd = openat(s->dfd, name,
+			    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		return -errno;
+	seg_header_build(hdr, s->next_seq);
+	r = write_full(fd, hdr, sizeof(hdr));
+	if (r < 0) {
+		unlinkat(s->dfd, name, 0);
+		close(fd);
+		return r;
+	}
+	s->dir_dirty = true;
+	s->since_statvfs = STATVFS_EVERY;
+	seg = seg_new(s->next_seq);
+	spool_push_seg(s, seg);
+	s->wfd = fd;
+	/* an empty older segment (left by a seq jump at open) holds nothing */
+	if (last && last->records == 0)
+		spool_unlink_seg(s, s->nsegs - 2);
+	return 0;
+}
+
+static void spool_refresh_free(struct gw_spool *s)
+{
+	struct statvfs v;
+
+	s->since_statvfs = 0;
+	s->free_known = fstatvfs(s->dfd, &v) == 0;
+	if (s->free_known)
+		s->free_est = (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+static bool spool_over_bounds(struct gw_spool *s, uint64_t reclen)
+{
+	if (s->max_bytes && s->stats.bytes + reclen > s->max_bytes)
+		return true;
+	if (s->min_free_bytes) {
+		if (s->since_statvfs >= STATVFS_EVERY)
+			spool_refresh_free(s);
+		if (s->free_known &&
+		    (s->free_est < reclen || s->free_est - reclen < s->min_free_bytes))
+			return true;
+	}
+	return false;
+}
+
+static void spool_drop_oldest(struct gw_spool *s)
+{
+	struct seg *seg = s->segs[0];
+
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next) {
+		if (seg->records && rd->cursor <= seg->last_seq) {
+			uint64_t from = rd->cursor > seg->first_seq ? rd->cursor : seg->first_seq;
+
+			rd->stats.dropped_overflow += seg->last_seq - from + 1;
+			rd->cursor = seg->last_seq + 1;
+		}
+	}
+	s->stats.dropped_overflow += seg->records;
+	spool_unlink_seg(s, 0);
+}
+
+/* Even with every older segment dropped the record would not fit: drop nothing for it. */
+static bool spool_never_fits(const struct gw_spool *s, uint64_t reclen)
+{
+	if (s->max_bytes && SEG_HDR_SIZE + reclen > s->max_bytes)
+		return true;
+	/* the disk is full of someone else's files: our data would not make the difference */
+	if (s->min_free_bytes && s->free_known &&
+	    s->free_est + s->stats.bytes < reclen + s->min_free_bytes + SEG_HDR_SIZE)
+		return true;
+	return false;
+}
+
+/*
+ * Drops oldest segments until a record of reclen bytes fits the bounds. -ENOSPC when it
+ * cannot fit at all (then nothing is dropped for it), or when only an empty active segment is
+ * left.
+ */
+static int spool_make_room(struct gw_spool *s, uint64_t reclen)
+{
+	if (spool_over_bounds(s, reclen) && spool_never_fits(s, reclen))
+		return -ENOSPC;
+	while (spool_over_bounds(s, reclen)) {
+		int r;
+
+		if (s->nsegs >= 2) {
+			spool_drop_oldest(s);
+			continue;
+		}
+		if (s->nsegs == 1 && s->segs[0]->records > 0) {
+			/* the newest segment is never dropped: make it an older one first */
+			r = spool_begin_segment(s);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static void spool_free(struct gw_spool *s)
+{
+	if (s->wfd >= 0)
+		close(s->wfd);
+	for (size_t i = 0; i < s->nsegs; i++)
+		seg_free(s->segs[i]);
+	free(s->segs);
+	free(s->lost);
+	if (s->dfd >= 0)
+		close(s->dfd);
+	free(s);
+}
+
+static int seqcmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Lists the directory: segment seqs (sorted), the highest valid cursor; removes tmp files. */
+static int spool_list(struct gw_spool *s, uint64_t **ret, size_t *ret_n, uint64_t *cursor_max)
+{
+	uint64_t *seqs = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(s->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*cursor_max = 0;
+	while ((de = readdir(d))) {
+		uint64_t v;
+
+		if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX))) {
+			unlinkat(s->dfd, de->d_name, 0);
+			s->dir_dirty = true;
+		} else if (seg_name_parse(de->d_name, &v)) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				seqs = realloc(seqs, cap * sizeof(*seqs));
+				if (!seqs) {
+					fputs("sensorgw: out of memory\n", stderr);
+					abort();
+				}
+			}
+			seqs[n++] = v;
+		} else if (!strncmp(de->d_name, "cursor-", 7)) {
+			if (cursor_load(s->dfd, de->d_name, &v) == 0 && v > *cursor_max)
+				*cursor_max = v;
+		}
+	}
+	closedir(d);
+	if (n)
+		qsort(seqs, n, sizeof(*seqs), seqcmp);
+	*ret = seqs;
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * Scans one segment file and decides its fate; returns the live index entry or NULL.
+ * *seq_floor is raised past every seq the file shows was handed out.
+ */
+static struct seg *spool_recover_seg(struct gw_spool *s, uint64_t name_seq, bool newest,
+				     uint64_t prev_end, struct win *w, uint64_t *seq_floor)
+{
+	uint8_t hdr[SEG_HDR_SIZE];
+	const uint8_t *p;
+	struct seg *seg;
+	struct stat st;
+	char name[64];
+	bool hdr_ok;
+	int fd;
+
+	seg_name(name, sizeof(name), name_seq);
+	if (name_seq > *seq_floor)
+		*seq_floor = name_seq;
+	fd = -1;
+	if (newest)
+		fd = openat(s->dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	/* read-only is enough to index it; the cut of a torn tail then fails (see below) */
+	if (fd < 0)
+		fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	if (newest && (uint64_t)st.st_size < SEG_HDR_SIZE) {
+		/* a crash while the segment was being created: nothing was ever in it */
+		unlinkat(s->dfd, name, 0);
+		s->dir_dirty = true;
+		s->stats.recovered_torn_tail++;
+		close(fd);
+		return NULL;
+	}
+	hdr_ok = win_get(w, hdr, fd, (uint64_t)st.st_size, 0, SEG_HDR_SIZE, &p) == 0 &&
+		 seg_header_ok(p, name_seq);
+	w->key = NULL;
+	seg = seg_new(name_seq);
+	/* with a bad header the records still carry their own CRC and seq: scan them anyway */
+	seg_scan(seg, w, fd, (uint64_t)st.st_size);
+	if (seg->records && seg->last_seq + 1 > *seq_floor)
+		*seq_floor = seg->last_seq + 1;
+
+	if (seg->first_seq < prev_end) {
+		/* overlaps the segment before it: nothing here can be trusted to be new */
+		seg_quarantine(s, seg, fd, false);
+		goto drop;
+	}
+	if (!hdr_ok || (!newest && seg->bytes < (uint64_t)st.st_size)) {
+		if (seg_quarantine(s, seg, fd, true) < 0)
+			goto drop;
+	} else if (seg->bytes < (uint64_t)st.st_size) {
+		/* the torn tail of the newest segment: a write the crash interrupted */
+		if (ftruncate(fd, (off_t)seg->bytes) == 0 && fsync(fd) == 0)
+			s->stats.recovered_torn_tail++;
+		/* if the cut fails the garbage stays behind the valid prefix; a new active
+		 * segment is begun (below) and the next open salvages this one */
+	}
+	if (seg->records == 0 && !newest) {
+		unlinkat(s->dfd, name, 0);
+		s->dir_dirty = true;
+		goto drop;
+	}
+	close(fd);
+	return seg;
+drop:
+	close(fd);
+	seg_free(seg);
+	return NULL;
+}
+
+static int spool_recover(struct gw_spool *s)
+{
+	struct win w = { 0 };
+	uint64_t *seqs = NULL;
+	uint64_t seq_floor = 1, cursor_max, expect, tail_file_bytes = 0;
+	bool tail_ok = false;
+	size_t n;
+	int r;
+
+	r = spool_list(s, &seqs, &n, &cursor_max);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct seg *prev = spool_active(s);
+		uint64_t prev_end = prev ? prev->last_seq + 1 : 0;
+		struct seg *seg = spool_recover_seg(s, seqs[i], i == n - 1, prev_end, &w,
+						     &seq_floor);
+
+		if (!seg)
+			continue;
+		spool_push_seg(s, seg);
+		if (i == n - 1) {
+			struct stat st;
+			char name[64];
+
+			/* appendable only when nothing invalid follows the valid prefix */
+			seg_name(name, sizeof(name), seg->first_seq);
+			tail_ok = fstatat(s->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				  (uint64_t)st.st_size == seg->bytes;
+			tail_file_bytes = seg->bytes;
+		}
+	}
+	free(w.buf);
+
+	/* every seq from the oldest segment's name on was handed out once: what is not in a
+	 * live segment now was lost to damage */
+	expect = n ? seqs[0] : 1;
+	for (size_t i = 0; i < s->nsegs; i++) {
+		struct seg *seg = s->segs[i];
+
+		if (seg->first_seq > expect)
+			spool_add_lost(s, expect, seg->first_seq - 1);
+		if (seg->last_seq + 1 > expect)
+			expect = seg->last_seq + 1;
+	}
+	free(seqs);
+	/* a cursor beyond the stored records means they were delivered and then lost (power
+	 * cut before a sync): never hand their seqs out again */
+	s->next_seq = seq_floor > cursor_max ? seq_floor : cursor_max;
+	if (expect > s->next_seq)
+		s->next_seq = expect;
+	if (s->next_seq > expect)
+		spool_add_lost(s, expect, s->next_seq - 1);
+
+	if (tail_ok && s->nsegs) {
+		struct seg *last = spool_active(s);
+		char name[64];
+
+		seg_name(name, sizeof(name), last->first_seq);
+		if (last->last_seq + 1 == s->next_seq && tail_file_bytes < s->segment_bytes)
+			s->wfd = openat(s->dfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	}
+	/* failing to begin a segment (a full disk) is not fatal: append retries */
+	if (s->wfd < 0)
+		spool_begin_segment(s);
+	if (s->dir_dirty && fsync(s->dfd) == 0)
+		s->dir_dirty = false;
+	s->since_statvfs = STATVFS_EVERY;
+	return 0;
+}
+
+/* After mkdir: the new directory entry must survive a power cut like the files in it. */
+static void fsync_parent(const char *dir)
+{
+	char *copy = gw_strdup(dir);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret)
+{
+	struct gw_spool *s;
+	bool created = false;
+	int r;
+
+	if (!o || !o->dir || !*o->dir || !ret)
+		return -EINVAL;
+	s = gw_new0(struct gw_spool, 1);
+	s->dfd = -1;
+	s->wfd = -1;
+	s->segment_bytes = o->segment_bytes ? o->segment_bytes : DEFAULT_SEGMENT_BYTES;
+	if (s->segment_bytes < MIN_SEGMENT_BYTES)
+		s->segment_bytes = MIN_SEGMENT_BYTES;
+	s->max_bytes = o->max_bytes;
+	s->min_free_bytes = o->min_free_bytes;
+
+	if (mkdir(o->dir, 0700) == 0)
+		created = true;
+	else if (errno != EEXIST) {
+		r = -errno;
+		goto fail;
+	}
+	s->dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (created)
+		fsync_parent(o->dir);
+	r = spool_recover(s);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	spool_free(s);
+	return r;
+}
+
+int gw_spool_sync(struct gw_spool *s)
+{
+	int r = 0;
+
+	if (s->wfd >= 0 && s->unsynced) {
+		if (fdatasync(s->wfd) < 0) {
+			r = -errno;
+			/* after a failed fsync the kernel may have dropped the dirty pages; a retry
+			 * could report success over lost data, so this segment is finished */
+			close(s->wfd);
+			s->wfd = -1;
+			s->unsynced = 0;
+			spool_begin_segment(s);
+		} else {
+			s->stats.syncs++;
+			s->unsynced = 0;
+		}
+	}
+	if (s->dir_dirty) {
+		if (fsync(s->dfd) < 0) {
+			if (r == 0)
+				r = -errno;
+		} else {
+			s->dir_dirty = false;
+		}
+	}
+	return r;
+}
+
+struct gw_spool *gw_spool_close(struct gw_spool *s)
+{
+	if (!s)
+		return NULL;
+	gw_spool_sync(s);
+	spool_free(s);
+	return NULL;
+}
+
+int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void *payload,
+		    size_t len, uint64_t *ret_seq)
+{
+	uint8_t h[REC_PREFIX];
+	struct iovec iov[2];
+	struct seg *seg;
+	uint64_t reclen = REC_PREFIX + len;
+	int r;
+
+	if (len > GW_SPOOL_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (len && !payload)
+		return -EINVAL;
+	seg = spool_active(s);
+	if (s->wfd < 0 || (seg->bytes >= s->segment_bytes && seg->records > 0)) {
+		r = spool_begin_segment(s);
+		if (r < 0)
+			goto fail;
+	}
+	r = spool_make_room(s, reclen);
+	if (r < 0)
+		goto fail;
+	seg = spool_active(s);
+
+	rec_header_build(h, s->next_seq, ts_ms, type, payload, len);
+	iov[0].iov_base = h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = len;
+	r = writev_full(s->wfd, iov, 2);
+	if (r < 0) {
+		/* cut a partial record off at once: the next append would land behind it. If
+		 * that fails, or the device reported EIO, this segment takes no more writes. */
+		if (ftruncate(s->wfd, (off_t)seg->bytes) < 0 || r == -EIO) {
+			close(s->wfd);
+			s->wfd = -1;
+		}
+		goto fail;
+	}
+	seg_add_record(seg, seg->bytes, (uint32_t)(REC_FIXED + len));
+	s->stats.bytes += reclen;
+	s->stats.appended++;
+	if (ret_seq)
+		*ret_seq = s->next_seq;
+	s->next_seq++;
+	s->unsynced++;
+	s->since_statvfs++;
+	s->free_est = s->free_est > reclen ? s->free_est - reclen : 0;
+	return 0;
+fail:
+	s->stats.dropped_enospc++;
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next)
+		rd->stats.dropped_enospc++;
+	return -ENOSPC;
+}
+
+size_t gw_spool_unsynced(const struct gw_spool *s)
+{
+	return s->unsynced;
+}
+
+uint64_t gw_spool_first_seq(const struct gw_spool *s)
+{
+	for (size_t i = 0; i < s->nsegs; i++)
+		if (s->segs[i]->records)
+			return s->segs[i]->first_seq;
+	return s->next_seq;
+}
+
+uint64_t gw_spool_next_seq(const struct gw_spool *s)
+{
+	return s->next_seq;
+}
+
+const struct gw_spool_stats *gw_spool_stats(const struct gw_spool *s)
+{
+	return &s->stats;
+}
+
+static bool reader_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 1 || n > NAME_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
+			struct gw_spool_reader **ret)
+{
+	struct gw_spool_reader *rd;
+	uint64_t first = gw_spool_first_seq(s);
+	uint64_t c = 0;
+	char fname[64];
+	int r;
+
+	if (!reader_name_ok(name))
+		return -EINVAL;
+	for (rd = s->readers; rd; rd = rd->next)
+		if (!strcmp(rd->name, name))
+			return -EEXIST;
+
+	rd = gw_new0(struct gw_spool_reader, 1);
+	rd->s = s;
+	rd->dl_fd = -1;
+	strcpy(rd->name, name);
+	snprintf(fname, sizeof(fname), "cursor-%s", name);
+	r = cursor_load(s->dfd, fname, &c);
+	if (r == 0) {
+		rd->saved_valid = true;
+		rd->saved_cursor = c;
+		if (c > s->next_seq)
+			c = s->next_seq;
+		rd->stats.lost_corrupt = spool_lost_between(s, c, UINT64_MAX);
+		if (c < first) {
+			rd->stats.dropped_overflow =
+				first - c - spool_lost_between(s, c, first - 1);
+			c = first;
+		}
+	} else if (r == -ENOENT) {
+		c = from_start ? first : s->next_seq;
+	} else {
+		/* unreadable or damaged: replay everything stored (duplicates, never loss) */
+		c = first;
+	}
+	rd->cursor = c;
+	rd->pos = c;
+	rd->next = s->readers;
+	s->readers = rd;
+	*ret = rd;
+	return 0;
+}
+
+struct gw_spool_reader *gw_spool_reader_free(struct gw_spool_reader *rd)
+{
+	struct gw_spool_reader **pp;
+
+	if (!rd)
+		return NULL;
+	gw_spool_reader_save(rd);
+	for (pp = &rd->s->readers; *pp; pp = &(*pp)->next) {
+		if (*pp == rd) {
+			*pp = rd->next;
+			break;
+		}
+	}
+	if (rd->dl_fd >= 0)
+		close(rd->dl_fd);
+	free(rd->win.buf);
+	free(rd);
+	return NULL;
+}
+
+static int reader_get(struct gw_spool_reader *rd, struct seg *seg, uint64_t off, size_t n,
+		      const uint8_t **p)
+{
+	int r;
+
+	if (seg->rfd < 0) {
+		char name[64];
+
+		seg_name(name, sizeof(name), seg->first_seq);
+		seg->rfd = openat(rd->s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (seg->rfd < 0)
+			return -errno;
+	}
+	r = win_get(&rd->win, seg, seg->rfd, seg->bytes, off, n, p);
+	/* the index says the bytes are there: a shorter file is an I/O problem */
+	return r == -ENODATA ? -EIO : r;
+}
+
+/* Finds the first stored record with seq >= want. Returns 1, 0 when there is none, -errno. */
+static int reader_locate(struct gw_spool_reader *rd, uint64_t want, struct seg **ret_seg,
+			 uint64_t *ret_off, uint64_t *ret_seq)
+{
+	struct gw_spool *s = rd->s;
+	size_t lo = 0, hi = s->nsegs;
+	struct seg *seg;
+	uint64_t off, cur, k;
+
+	/* last_seq never decreases along segs (an empty segment has first_seq - 1, the last
+	 * seq of the one before it), so the first segment ending at or after want is found by
+	 * bisection; empty ones are then stepped over */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->segs[mid]->last_seq < want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo < s->nsegs && !s->segs[lo]->records)
+		lo++;
+	if (lo == s->nsegs)
+		return 0;
+	seg = s->segs[lo];
+	if (want < seg->first_seq)
+		want = seg->first_seq;
+	k = (want - seg->first_seq) / IDX_STRIDE;
+	off = seg->idx[k];
+	for (cur = seg->first_seq + k * IDX_STRIDE; cur < want; cur++) {
+		const uint8_t *p;
+		int r = reader_get(rd, seg, off, REC_HDR_SIZE, &p);
+
+		if (r < 0)
+			return r;
+		off += REC_HDR_SIZE + get_le32(p);
+	}
+	*ret_seg = seg;
+	*ret_off = off;
+	*ret_seq = want;
+	return 1;
+}
+
+/* Reads and checks the record seq at off in seg. */
+static int reader_read_at(struct gw_spool_reader *rd, struct seg *seg, uint64_t off,
+			  uint64_t seq, struct gw_spool_record *rec)
+{
+	const uint8_t *p;
+	uint32_t len;
+	int r;
+
+	r = reader_get(rd, seg, off, REC_HDR_SIZE, &p);
+	if (r < 0)
+		return r;
+	len = get_le32(p);
+	if (len < REC_FIXED || len > REC_MAX_LEN)
+		return -EIO;
+	r = reader_get(rd, seg, off, REC_HDR_SIZE + len, &p);
+	if (r < 0)
+		return r;
+	/* checked again: the disk or the page cache may have changed since we wrote it */
+	if (gw_crc32c(0, p + REC_HDR_SIZE, len) != get_le32(p + 4) ||
+	    get_le64(p + REC_HDR_SIZE) != seq)
+		return -EIO;
+	rec->seq = seq;
+	rec->ts_ms = (int64_t)get_le64(p + 16);
+	rec->type = p[24];
+	rec->payload = p + REC_PREFIX;
+	rec->len = len - REC_FIXED;
+	return 0;
+}
+
+int gw_spool_reader_next(struct gw_spool_reader *rd, struct gw_spool_record *rec)
+{
+	struct gw_spool *s = rd->s;
+	int r;
+
+	if (rd->pos >= s->next_seq)
+		return 0;
+	if (!rd->loc_seg || rd->loc_seq != rd->pos || rd->pos > rd->loc_seg->last_seq) {
+		struct seg *seg;
+		uint64_t off, seq;
+
+		r = reader_locate(rd, rd->pos, &seg, &off, &seq);
+		if (r <= 0)
+			return r;
+		rd->loc_seg = seg;
+		rd->loc_off = off;
+		rd->loc_seq = seq;
+		rd->pos = seq;
+	}
+	r = reader_read_at(rd, rd->loc_seg, rd->loc_off, rd->pos, rec);
+	if (r < 0)
+		return r;
+	rd->loc_off += REC_PREFIX + rec->len;
+	rd->pos++;
+	rd->loc_seq = rd->pos;
+	return 1;
+}
+
+void gw_spool_reader_seek(struct gw_spool_reader *rd, uint64_t seq)
+{
+	rd->pos = seq < rd->s->next_seq ? seq : rd->s->next_seq;
+	rd->loc_seg = NULL;
+}
+
+uint64_t gw_spool_reader_position(const struct gw_spool_reader *rd)
+{
+	return rd->pos;
+}
+
+/*
+ * Deletes the oldest segments every reader's cursor has passed. The cursor files are written
+ * first: a cursor file left below a deleted segment would read back as a loss after a crash.
+ * On a full disk that write may fail; the segments go anyway, space matters more.
+ */
+static void spool_gc(struct gw_spool *s)
+{
+	uint64_t min = UINT64_MAX;
+	bool saved = false;
+
+	if (!s->readers)
+		return;
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next)
+		if (rd->cursor < min)
+			min = rd->cursor;
+	while (s->nsegs >= 2 && s->segs[0]->last_seq < min) {
+		if (!saved) {
+			for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next)
+				gw_spool_reader_save(rd);
+			saved = true;
+		}
+		spool_unlink_seg(s, 0);
+	}
+}
+
+void gw_spool_reader_ack(struct gw_spool_reader *rd, uint64_t seq)
+{
+	struct gw_spool *s = rd->s;
+
+	if (seq > s->next_seq)
+		seq = s->next_seq;
+	if (seq <= rd->cursor)
+		return;
+	rd->cursor = seq;
+	spool_gc(s);
+}
+
+uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *rd)
+{
+	return rd->cursor;
+}
+
+int gw_spool_reader_save(struct gw_spool_reader *rd)
+{
+	char fname[64], buf[40];
+	int n, r;
+
+	if (rd->saved_valid && rd->saved_cursor == rd->cursor)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "%" PRIu64, rd->cursor);
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
+		      gw_crc32c(0, buf, (size_t)n));
+	snprintf(fname, sizeof(fname), "cursor-%s", rd->name);
+	r = write_atomic(rd->s->dfd, fname, buf, (size_t)n);
+	if (r < 0)
+		return r;
+	rd->saved_valid = true;
+	rd->saved_cursor = rd->cursor;
+	return 0;
+}
+
+uint64_t gw_spool_reader_backlog(const struct gw_spool_reader *rd)
+{
+	const struct gw_spool *s = rd->s;
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->nsegs; i++) {
+		const struct seg *seg = s->segs[i];
+
+		if (seg->records && seg->last_seq >= rd->cursor)
+			n += seg->last_seq -
+			     (rd->cursor > seg->first_seq ? rd->cursor : seg->first_seq) + 1;
+	}
+	return n;
+}
+
+int64_t gw_spool_reader_oldest_age(struct gw_spool_reader *rd, int64_t now_ms)
+{
+	if (rd->cursor >= rd->s->next_seq)
+		return 0;
+	if (!rd->oldest_valid || rd->oldest_for != rd->cursor) {
+		struct gw_spool_record rec;
+		struct seg *seg;
+		uint64_t off, seq;
+
+		if (reader_locate(rd, rd->cursor, &seg, &off, &seq) <= 0 ||
+		    reader_read_at(rd, seg, off, seq, &rec) < 0)
+			return 0;
+		rd->oldest_valid = true;
+		rd->oldest_for = rd->cursor;
+		rd->oldest_ts = rec.ts_ms;
+	}
+	return now_ms > rd->oldest_ts ? now_ms - rd->oldest_ts : 0;
+}
+
+int gw_spool_reader_deadletter(struct gw_spool_reader *rd, const struct gw_spool_record *rec)
+{
+	uint8_t h[REC_PREFIX];
+	struct iovec iov[2];
+	struct stat st;
+	int r;
+
+	if (rec->len > GW_SPOOL_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (rd->dl_fd < 0) {
+		char fname[64];
+
+		snprintf(fname, sizeof(fname), "deadletter-%s.log", rd->name);
+		rd->dl_fd = openat(rd->s->dfd, fname,
+				   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (rd->dl_fd < 0)
+			return -errno;
+		/* the file may be new: its directory entry must be durable too */
+		fsync(rd->s->dfd);
+	}
+	if (fstat(rd->dl_fd, &st) < 0)
+		return -errno;
+	rec_header_build(h, rec->seq, rec->ts_ms, rec->type, rec->payload, rec->len);
+	iov[0].iov_base = h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)rec->payload;
+	iov[1].iov_len = rec->len;
+	r = writev_full(rd->dl_fd, iov, 2);
+	if (r < 0) {
+		/* no torn record left for the next one to follow */
+		if (ftruncate(rd->dl_fd, st.st_size) < 0) {
+			close(rd->dl_fd);
+			rd->dl_fd = -1;
+		}
+		return r;
+	}
+	if (fdatasync(rd->dl_fd) < 0)
+		return -errno;
+	rd->stats.deadlettered++;
+	return 0;
+}
+
+const struct gw_spool_reader_stats *gw_spool_reader_stats(const struct gw_spool_reader *rd)
+{
+	return &rd->stats;
+}

@@ -13,4 +13,4 @@ apt-get install -y --no-install-recommends \
 	libmosquitto-dev mosquitto mosquitto-clients \
 	libssl-dev openssl ca-certificates libcurl4-openssl-dev libjansson-dev \
 	libserialport-dev libsystemd-dev systemd libinih-dev check \
-	socat python3 iproute2 man-db
+	socat python3 iproute2 iptables nftables man-db

@@ -42,6 +42,11 @@ enum gw_uplink_type {
 	GW_UPLINK_MQTT,
 };
 
+enum gw_order {
+	GW_ORDER_FIFO,       /* oldest first: the backlog drains before live records */
+	GW_ORDER_LIVE_FIRST, /* the newest record goes out at once; the backlog fills the gaps */
+};
+
 struct gw_config_port {
 	char name[GW_CONFIG_NAME_MAX];
 	unsigned line; /* line of the section header, for later messages */
@@ -83,6 +88,10 @@ struct gw_config_uplink {
 		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
+	uint32_t max_inflight;     /* 1..1000 messages awaiting PUBACK; default 64 */
+	uint32_t max_rate;         /* messages per second, 0 = unlimited (default) */
+	enum gw_order order;       /* default fifo */
+	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 };
 
 enum gw_map_type {
@@ -109,6 +118,11 @@ struct gw_config {
 	char *state_dir;   /* default /var/lib/sensorgw */
 	char *device_name; /* template, default "stm32-{uid}"; placeholders {uid} {port} {addr} */
 	int log_level;     /* LOG_ERR..LOG_DEBUG (syslog levels); default LOG_INFO */
+	uint64_t spool_max_bytes;     /* default 64 MiB; 0 = no limit */
+	uint64_t min_free_bytes;      /* default 16 MiB */
+	uint64_t spool_segment_bytes; /* default 1 MiB */
+	uint32_t sync_records;        /* fdatasync after this many records; default 100 */
+	uint32_t sync_ms;             /* ... or this long after the first unsynced one; 200 */
 	size_t n_ports;
 	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;

@@ -2,7 +2,9 @@
 #pragma once
 /*
  * The gateway: ports in, uplinks out. Every good telemetry or event frame becomes a record
- * (node identity, gateway sequence, timestamp, mapped params) that each uplink receives.
+ * (node identity, sequence, timestamp, mapped params) that is appended to the durable spool
+ * before any uplink sees it; each uplink then reads the spool through its own cursor. The
+ * spool is synced every sync_records records or sync_ms milliseconds (group commit).
  * It decides what is logged; the adapters below it only report.
  */
 
@@ -27,3 +29,5 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 		     void *user_data);
 /* One line for sd_notify STATUS= */
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size);
+/* Logs the spool's and every uplink's counters (at exit, and on SIGUSR1). */
+void gw_gateway_log_stats(const struct gw_gateway *g);

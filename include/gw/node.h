@@ -31,6 +31,7 @@ struct gw_node {
 	uint64_t frames;
 	uint64_t errors; /* bad frames whose address byte pointed at this node */
 	uint64_t seq_gaps; /* frames missing according to the 16-bit sequence */
+	uint64_t duplicates; /* retransmissions dropped */
 	bool has_last_seq;
 	uint16_t last_seq;
 	int64_t last_seen_ms;
@@ -52,8 +53,11 @@ int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t ad
  * -EINVAL when the template cannot be expanded. */
 int gw_node_hello(struct gw_nodes *n, struct gw_node *node, const struct gw_frame *hello);
 /* Records a received sequence number; returns how many were missing before it (0 for the
- * first frame, a duplicate or an in-order frame). */
-uint32_t gw_node_seq(struct gw_node *node, uint16_t seq);
+ * first frame, a duplicate or an in-order frame). *ret_duplicate tells whether the node sent
+ * this frame before (its own retransmission): the same seq again, or one up to
+ * GW_NODE_DUP_WINDOW behind the newest. Further behind counts as the node starting over. */
+#define GW_NODE_DUP_WINDOW 256
+uint32_t gw_node_seq(struct gw_node *node, uint16_t seq, bool *ret_duplicate);
 
 size_t gw_nodes_count(const struct gw_nodes *n);
 struct gw_node *gw_nodes_at(const struct gw_nodes *n, size_t i);

@@ -25,11 +25,34 @@ struct gw_record {
 	json_t *params; /* borrowed: mapped params (see mapping.h) */
 };
 
-/* "telemetry" or "event": the {kind} placeholder. */
-const char *gw_payload_kind(const struct gw_record *r);
-/* Expands tmpl ({device} {uid} {port} {addr} {kind} {uplink}) for r into buf. Returns the
- * length, -EINVAL for an unknown placeholder, -ENOBUFS when it does not fit. */
-int gw_payload_topic(const char *tmpl, const struct gw_record *r, const char *uplink, char *buf,
-		     size_t size);
 /* Serialises r as compact JSON. Returns 0 and a malloc'd NUL-terminated string, or -ENOMEM. */
 int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len);
+
+/*
+ * What the spool stores for a record: the identity an uplink needs for its topic, then the
+ * JSON payload, so that an MQTT uplink publishes the stored bytes as they are:
+ *   device NUL node NUL port NUL addr NUL json      (addr: decimal, or empty)
+ * The record type (telemetry or event) is the spool record's type byte.
+ */
+struct gw_payload_view {
+	const char *device;
+	const char *node;
+	const char *port;
+	const char *addr; /* "" when the node has no bus address */
+	enum gw_frame_type type;
+	const char *json; /* not NUL-terminated */
+	size_t json_len;
+};
+
+/* Packs r and its JSON; returns 0 and a malloc'd buffer. */
+int gw_payload_pack(const struct gw_record *r, const char *json, size_t json_len, uint8_t **ret,
+		    size_t *ret_len);
+/* Parses a stored record; v points into buf. -EBADMSG when it is not a packed payload. */
+int gw_payload_unpack(const uint8_t *buf, size_t len, uint8_t type, struct gw_payload_view *v);
+
+/* "telemetry" or "event": the {kind} placeholder. */
+const char *gw_payload_kind(enum gw_frame_type type);
+/* Expands tmpl ({device} {uid} {port} {addr} {kind} {uplink}) for v into buf. Returns the
+ * length, -EINVAL for an unknown placeholder, -ENOBUFS when it does not fit. */
+int gw_payload_topic(const char *tmpl, const struct gw_payload_view *v, const char *uplink,
+		     char *buf, size_t size);

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 /* mosquitto's stdout is block-buffered into a file; the tests read its log while it runs. */
 #define STDBUF_BIN "/usr/bin/stdbuf"
 #define FX_MAX_PTYS 8
+#define FX_MAX_EXTRA 8
 
 static struct {
 	char dir[64]; /* /tmp/sensorgw-it-XXXXXX */
@@ -42,11 +44,14 @@ static struct {
 	bool certs;
 	pid_t broker;
 	int port;
+	int obs_port; /* second listener for the observer, 0 when none */
+	char broker_conf[PATH_MAX];
 	char password[33];
 	char observer_password[33];
 
 	pid_t daemon;
 	pid_t sim;
+	pid_t extra[FX_MAX_EXTRA];
 
 	struct fx_pty *ptys[FX_MAX_PTYS];
 
@@ -495,6 +500,9 @@ void fx_teardown(void)
 
 	fx_subscriber_stop();
 	fx_sim_stop();
+	for (size_t i = 0; i < FX_MAX_EXTRA; i++)
+		if (fx.extra[i] > 0)
+			stop_child(&fx.extra[i], 5000);
 	if (fx.daemon > 0)
 		stop_child(&fx.daemon, 10000);
 	for (size_t i = 0; i < FX_MAX_PTYS; i++)
@@ -623,12 +631,50 @@ bool fx_broker_wait_log(const char *needle, int timeout_ms)
 	return true;
 }
 
-void fx_broker_start(void)
+/* Starts mosquitto on the configuration written by fx_broker_start_opts() and waits for
+ * the new process's "running" line (the log is appended across restarts). */
+static void broker_launch(void)
 {
-	char conf[8192], passwd[PATH_MAX], conf_path[PATH_MAX], secret[128];
 	const char *ready = "running";
+	int before = fx_broker_log_count(ready);
+	int64_t end = fx_mono_ms() + FX_WAIT_MS;
 	int log_fd, status;
 
+	ck_assert_msg(fx.broker <= 0, "the broker is already running");
+	log_fd = open_log("broker.log");
+	{
+		const char *const argv[] = { STDBUF_BIN, "-oL", MOSQUITTO_BIN, "-c",
+			fx.broker_conf, NULL };
+
+		fx.broker = spawn(argv, log_fd, log_fd);
+	}
+	close(log_fd);
+	/* mosquitto logs "mosquitto version X running" once every listener is open. */
+	while (fx_broker_log_count(ready) <= before) {
+		if (waitpid(fx.broker, &status, WNOHANG) == fx.broker) {
+			wd_send('U', fx.broker);
+			fx.broker = 0;
+			fx_dump_logs();
+			ck_abort_msg("mosquitto exited during start-up (status 0x%x)", status);
+		}
+		ck_assert_msg(fx_mono_ms() < end, "mosquitto not ready after %d ms", FX_WAIT_MS);
+		fx_sleep_ms(5);
+	}
+}
+
+void fx_broker_start(void)
+{
+	fx_broker_start_opts(NULL);
+}
+
+void fx_broker_prepare(const struct fx_broker_opts *o)
+{
+	static const struct fx_broker_opts defaults;
+	char conf[8192], passwd[PATH_MAX], secret[128], persist[PATH_MAX + 64];
+	size_t len;
+
+	if (!o)
+		o = &defaults;
 	fx_make_certs();
 	random_hex(fx.password, 16);
 	random_hex(fx.observer_password, 16);
@@ -648,49 +694,73 @@ void fx_broker_start(void)
 	snprintf(secret, sizeof(secret), "%s\n", fx.password);
 	fx_write_file(fx_path("mqtt.pass"), secret, 0600);
 
-	fx.port = fx_free_port();
-	snprintf(conf, sizeof(conf),
+	if (o->persistence) {
+		char db[PATH_MAX];
+		struct passwd *pw = getpwnam("mosquitto");
+
+		/* mosquitto drops root privileges to its own user before it writes the database,
+		 * so that user must own the directory. */
+		snprintf(db, sizeof(db), "%s/broker/db", fx.dir);
+		if (mkdir(db, 0700) < 0)
+			ck_assert_msg(errno == EEXIST, "mkdir %s: %s", db, strerror(errno));
+		ck_assert_msg(pw, "no user mosquitto: install the mosquitto package");
+		ck_assert(chown(db, pw->pw_uid, pw->pw_gid) == 0);
+		snprintf(persist, sizeof(persist),
+			 "persistence true\npersistence_location %s/\nautosave_interval 1\n", db);
+	} else {
+		snprintf(persist, sizeof(persist), "persistence false\n");
+	}
+
+	fx.port = o->port > 0 ? o->port : fx_free_port();
+	fx.obs_port = 0;
+	if (o->observer_listener)
+		do
+			fx.obs_port = fx_free_port();
+		while (fx.obs_port == fx.port);
+	len = (size_t)snprintf(conf, sizeof(conf),
 		 "per_listener_settings false\n"
 		 "allow_anonymous false\n"
 		 "password_file %s\n"
-		 "persistence false\n"
+		 "%s"
 		 "max_queued_messages 0\n"
 		 "log_dest stdout\n"
 		 "log_type all\n"
-		 "connection_messages true\n"
-		 "listener %d 127.0.0.1\n"
-		 "cafile %s/broker/ca.crt\n"
-		 "certfile %s/broker/server.crt\n"
-		 "keyfile %s/broker/server.key\n",
-		 passwd, fx.port, fx.dir, fx.dir, fx.dir);
-	snprintf(conf_path, sizeof(conf_path), "%s/broker/mosquitto.conf", fx.dir);
-	fx_write_file(conf_path, conf, 0644);
-
-	log_fd = open_log("broker.log");
-	{
-		const char *const argv[] = { STDBUF_BIN, "-oL", MOSQUITTO_BIN, "-c", conf_path,
-			NULL };
-
-		fx.broker = spawn(argv, log_fd, log_fd);
+		 "connection_messages true\n",
+		 passwd, persist);
+	/* The certificate settings belong to the listener line above them. */
+	for (int l = 0; l < (fx.obs_port ? 2 : 1); l++) {
+		ck_assert(len < sizeof(conf));
+		len += (size_t)snprintf(conf + len, sizeof(conf) - len,
+			"listener %d 127.0.0.1\n"
+			"cafile %s/broker/ca.crt\n"
+			"certfile %s/broker/server.crt\n"
+			"keyfile %s/broker/server.key\n",
+			l ? fx.obs_port : fx.port, fx.dir, fx.dir, fx.dir);
 	}
-	close(log_fd);
-	/* mosquitto logs "mosquitto version X running" once every listener is open. */
-	{
-		int64_t end = fx_mono_ms() + FX_WAIT_MS;
+	ck_assert(len < sizeof(conf));
+	snprintf(fx.broker_conf, sizeof(fx.broker_conf), "%s/broker/mosquitto.conf", fx.dir);
+	fx_write_file(fx.broker_conf, conf, 0644);
+}
+void fx_broker_start_opts(const struct fx_broker_opts *o)
+{
+	fx_broker_prepare(o);
+	broker_launch();
+}
 
-		while (fx_broker_log_count(ready) == 0) {
-			if (waitpid(fx.broker, &status, WNOHANG) == fx.broker) {
-				wd_send('U', fx.broker);
-				fx.broker = 0;
-				fx_dump_logs();
-				ck_abort_msg("mosquitto exited during start-up (status 0x%x)",
-					     status);
-			}
-			ck_assert_msg(fx_mono_ms() < end, "mosquitto not ready after %d ms",
-				      FX_WAIT_MS);
-			fx_sleep_ms(5);
-		}
-	}
+void fx_broker_relaunch(void)
+{
+	ck_assert_msg(fx.broker_conf[0], "fx_broker_prepare() first");
+	broker_launch();
+}
+
+bool fx_broker_running(void)
+{
+	return fx.broker > 0;
+}
+
+int fx_broker_observer_port(void)
+{
+	return fx.obs_port ? fx.obs_port : fx.port;
 }
 
 void fx_broker_stop(void)
@@ -935,6 +1005,23 @@ int fx_daemon_stop(int64_t *ret_ms)
 	return status;
 }
 
+int fx_daemon_kill(void)
+{
+	int status = 0;
+
+	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
+	ck_assert(kill(fx.daemon, SIGKILL) == 0);
+	ck_assert_msg(wait_exit(fx.daemon, 5000, &status), "sensorgwd survived SIGKILL");
+	fx.daemon = 0;
+	return status;
+}
+
+void fx_daemon_signal(int sig)
+{
+	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
+	ck_assert(kill(fx.daemon, sig) == 0);
+}
+
 bool fx_daemon_log_contains(const char *needle)
 {
 	char *text = fx_read_file(fx_path("daemon.log"));
@@ -985,6 +1072,46 @@ void fx_dump_logs(void)
 	dump_tail(fx_path("daemon.log"), 80);
 	dump_tail(fx_path("sim.log"), 20);
 	dump_tail(fx_path("broker.log"), 40);
+}
+
+/* ---- other children ---- */
+
+pid_t fx_spawn(const char *const argv[], const char *logname)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < FX_MAX_EXTRA && fx.extra[i] > 0; i++)
+		;
+	ck_assert_msg(i < FX_MAX_EXTRA, "too many extra children");
+	fd = open_log(logname);
+	fx.extra[i] = spawn(argv, fd, fd);
+	close(fd);
+	return fx.extra[i];
+}
+
+bool fx_child_running(pid_t pid)
+{
+	int status;
+
+	for (size_t i = 0; i < FX_MAX_EXTRA; i++) {
+		if (fx.extra[i] != pid || pid <= 0)
+			continue;
+		if (waitpid(pid, &status, WNOHANG) != pid)
+			return true;
+		wd_send('U', pid);
+		fx.extra[i] = 0;
+		return false;
+	}
+	return false;
+}
+
+int fx_child_stop(pid_t pid)
+{
+	for (size_t i = 0; i < FX_MAX_EXTRA; i++)
+		if (fx.extra[i] == pid && pid > 0)
+			return stop_child(&fx.extra[i], 5000);
+	return 0;
 }
 
 /* ---- simulator ---- */
@@ -1093,7 +1220,7 @@ static void abs_deadline(struct timespec *ts, int timeout_ms)
 	}
 }
 
-void fx_subscriber_start(const char *topic)
+static void subscriber_start(const char *topic, bool persistent)
 {
 	char id[64], ca[PATH_MAX];
 	struct timespec dl;
@@ -1102,8 +1229,13 @@ void fx_subscriber_start(const char *topic)
 	ck_assert_msg(fx.broker > 0, "start the broker first");
 	mosquitto_lib_init();
 	snprintf(id, sizeof(id), "it-observer-%ld", (long)getpid());
-	fx.mosq = mosquitto_new(id, true, NULL);
+	/* A persistent session keeps the subscription and the messages queued for the
+	 * observer while it is away: across its reconnects and, with broker persistence,
+	 * across broker restarts. */
+	fx.mosq = mosquitto_new(id, !persistent, NULL);
 	ck_assert(fx.mosq);
+	/* libmosquitto's own thread reconnects after a broker restart; keep that short. */
+	ck_assert(mosquitto_reconnect_delay_set(fx.mosq, 1, 1, false) == MOSQ_ERR_SUCCESS);
 	snprintf(ca, sizeof(ca), "%s/broker/ca.crt", fx.dir);
 	ck_assert(mosquitto_tls_set(fx.mosq, ca, NULL, NULL, NULL, NULL) == MOSQ_ERR_SUCCESS);
 	ck_assert(mosquitto_username_pw_set(fx.mosq, FX_OBSERVER_USER, fx.observer_password) ==
@@ -1111,7 +1243,7 @@ void fx_subscriber_start(const char *topic)
 	mosquitto_connect_callback_set(fx.mosq, on_connect);
 	mosquitto_subscribe_callback_set(fx.mosq, on_subscribe);
 	mosquitto_message_callback_set(fx.mosq, on_message);
-	rc = mosquitto_connect(fx.mosq, "localhost", fx.port, 10);
+	rc = mosquitto_connect(fx.mosq, "localhost", fx_broker_observer_port(), 10);
 	ck_assert_msg(rc == MOSQ_ERR_SUCCESS, "subscriber: connect: %s", mosquitto_strerror(rc));
 	ck_assert(mosquitto_loop_start(fx.mosq) == MOSQ_ERR_SUCCESS);
 
@@ -1134,6 +1266,16 @@ void fx_subscriber_start(const char *topic)
 	rc = fx.subscribed;
 	pthread_mutex_unlock(&fx.lock);
 	ck_assert_msg(rc, "subscriber: no SUBACK granting QoS 1 for %s", topic);
+}
+
+void fx_subscriber_start(const char *topic)
+{
+	subscriber_start(topic, false);
+}
+
+void fx_subscriber_start_persistent(const char *topic)
+{
+	subscriber_start(topic, true);
 }
 
 size_t fx_subscriber_count(void)

@@ -70,8 +70,27 @@ int fx_free_port(void);
  * max_queued_messages 0) on a free port and waits until it accepts connections. Makes the
  * certificates first when needed. */
 void fx_broker_start(void);
+
+struct fx_broker_opts {
+	int port;               /* the daemon's listener; 0 = a free port */
+	bool persistence;       /* persistence true (database saved on SIGTERM, loaded at start) */
+	bool observer_listener; /* a second listener for the subscriber, so a fault on the
+				 * daemon's port leaves the observer connected */
+};
+
+/* fx_broker_prepare() then starts it. opts may be NULL (the fx_broker_start() setup). */
+void fx_broker_start_opts(const struct fx_broker_opts *opts);
+/* Writes certificates, passwords and the broker configuration without starting it: the
+ * daemon can be pointed at a broker that is down, which fx_broker_relaunch() brings up. */
+void fx_broker_prepare(const struct fx_broker_opts *opts);
+/* Starts the broker again with the same configuration, port and passwords (after
+ * fx_broker_stop(), or for the first time after fx_broker_prepare()). */
+void fx_broker_relaunch(void);
+bool fx_broker_running(void);
 void fx_broker_stop(void);
 int fx_broker_port(void);
+/* The observer listener's port, or the daemon's port when there is no separate one. */
+int fx_broker_observer_port(void);
 const char *fx_mqtt_password(void); /* gw's password; also in fx_path("mqtt.pass"), 0600 */
 int fx_broker_log_count(const char *needle);
 /* Waits until the broker log contains needle; false at the deadline. */
@@ -119,6 +138,9 @@ bool fx_daemon_running(void);
 /* Sends SIGTERM and waits (SIGKILL after 10 s). Returns the wait status and the time from the
  * signal to the exit in *ret_ms. */
 int fx_daemon_stop(int64_t *ret_ms);
+/* SIGKILL and reap; returns the wait status. */
+int fx_daemon_kill(void);
+void fx_daemon_signal(int sig);
 bool fx_daemon_log_contains(const char *needle);
 /* Whether one line of the daemon log contains every one of the NULL-terminated needles,
  * ignoring case. */
@@ -129,6 +151,16 @@ bool fx_daemon_wait_log_line(const char *const needles[], int timeout_ms);
 bool fx_daemon_wait_connected(int timeout_ms);
 /* Dumps the daemon and broker logs to stderr (for failing tests). */
 void fx_dump_logs(void);
+
+/* ---- other children ---- */
+
+/* Starts argv[0] (a path) as a direct child, stdout and stderr appended to fx_path(logname).
+ * Teardown (or the watchdog) stops it. */
+pid_t fx_spawn(const char *const argv[], const char *logname);
+/* Whether the child still runs (reaps it when it exited). */
+bool fx_child_running(pid_t pid);
+/* SIGTERM (SIGKILL after 5 s) and reap; returns the wait status. */
+int fx_child_stop(pid_t pid);
 
 /* ---- simulator ---- */
 
@@ -151,6 +183,9 @@ struct fx_msg {
 /* Connects a separate libmosquitto client (user observer, TLS, the right CA) and subscribes to
  * topic with QoS 1; returns after the SUBACK. */
 void fx_subscriber_start(const char *topic);
+/* The same with a persistent session (clean_session false, a fixed client id) on the observer
+ * port: messages queued while the observer or the broker was away still reach it. */
+void fx_subscriber_start_persistent(const char *topic);
 size_t fx_subscriber_count(void);
 /* Waits until at least n messages arrived; false at the deadline. */
 bool fx_subscriber_wait_count(size_t n, int timeout_ms);

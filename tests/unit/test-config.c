@@ -832,6 +832,71 @@ START_TEST(test_to_string)
 }
 END_TEST
 
+#define SPOOL_BASE "[port p]\npath = /dev/ttyS0\n[uplink u]\ntype = mqtt\n"
+
+START_TEST(test_spool_keys)
+{
+	char path[128];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/spool.conf", tmp);
+	/* defaults */
+	write_file("spool.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->spool_max_bytes, 64ULL << 20);
+	ck_assert_uint_eq(c->min_free_bytes, 16ULL << 20);
+	ck_assert_uint_eq(c->spool_segment_bytes, 1ULL << 20);
+	ck_assert_uint_eq(c->sync_records, 100);
+	ck_assert_uint_eq(c->sync_ms, 200);
+	ck_assert_uint_eq(c->uplinks[0].max_inflight, 64);
+	ck_assert_uint_eq(c->uplinks[0].max_rate, 0);
+	ck_assert_int_eq(c->uplinks[0].order, GW_ORDER_FIFO);
+	ck_assert_uint_eq(c->uplinks[0].deadletter_after, 5);
+	gw_config_free(c);
+
+	/* every form of a size, and the uplink keys */
+	write_file("spool.conf",
+		   "[gateway]\nspool_max_bytes = 2G\nmin_free_bytes = 0\nspool_segment_bytes = 4k\n"
+		   "sync_records = 1\nsync_ms = 60000\n" SPOOL_BASE
+		   "max_inflight = 1\nmax_rate = 30\norder = live-first\ndeadletter_after = 1\n",
+		   0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->spool_max_bytes, 2ULL << 30);
+	ck_assert_uint_eq(c->min_free_bytes, 0);
+	ck_assert_uint_eq(c->spool_segment_bytes, 4096);
+	ck_assert_uint_eq(c->sync_records, 1);
+	ck_assert_uint_eq(c->sync_ms, 60000);
+	ck_assert_uint_eq(c->uplinks[0].max_inflight, 1);
+	ck_assert_uint_eq(c->uplinks[0].max_rate, 30);
+	ck_assert_int_eq(c->uplinks[0].order, GW_ORDER_LIVE_FIRST);
+	ck_assert_uint_eq(c->uplinks[0].deadletter_after, 1);
+	gw_config_free(c);
+
+	/* 0 = no limit for spool_max_bytes; 1 byte is not a usable spool */
+	write_file("spool.conf",
+		   "[gateway]\nspool_max_bytes = 0\nspool_segment_bytes = 64M\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->spool_max_bytes, 0);
+	ck_assert_uint_eq(c->spool_segment_bytes, 64ULL << 20);
+	gw_config_free(c);
+
+	write_file("spool.conf",
+		   "[gateway]\nspool_max_bytes = 12X\nmin_free_bytes = -1M\n"
+		   "spool_segment_bytes = 1K\nsync_records = 0\n" SPOOL_BASE
+		   "max_inflight = 1001\norder = lifo\n",
+		   0600);
+	assert_fails(path,
+		     "2: spool_max_bytes: '12X' is not a size (a number of bytes, optionally with K, "
+		     "M or G, e.g. 64M)\n"
+		     "3: min_free_bytes: '-1M' is not a size (a number of bytes, optionally with K, "
+		     "M or G, e.g. 64M)\n"
+		     "4: spool_segment_bytes: 1K is out of range (4096..67108864 bytes)\n"
+		     "5: sync_records: 0 is out of range (1..100000)\n"
+		     "10: max_inflight: 1001 is out of range (1..1000)\n"
+		     "11: order: 'lifo' is not one of fifo, live-first (did you mean 'fifo'?)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -846,6 +911,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_cannot_open);
 	tcase_add_test(tc, test_null_diag);
 	tcase_add_test(tc, test_to_string);
+	tcase_add_test(tc, test_spool_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

@@ -87,16 +87,28 @@ END_TEST
 START_TEST(test_node_seq_gaps)
 {
 	struct gw_node node = { 0 };
+	bool dup;
 
-	ck_assert_uint_eq(gw_node_seq(&node, 10), 0); /* first */
-	ck_assert_uint_eq(gw_node_seq(&node, 11), 0);
-	ck_assert_uint_eq(gw_node_seq(&node, 14), 2); /* 12, 13 missing */
-	ck_assert_uint_eq(gw_node_seq(&node, 14), 0); /* duplicate */
-	ck_assert_uint_eq(gw_node_seq(&node, 12), 0); /* late: not a gap */
+	ck_assert_uint_eq(gw_node_seq(&node, 10, &dup), 0); /* first */
+	ck_assert(!dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 11, &dup), 0);
+	ck_assert(!dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 14, &dup), 2); /* 12, 13 missing */
+	ck_assert(!dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 14, &dup), 0); /* retransmission */
+	ck_assert(dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 12, &dup), 0); /* late copy: a duplicate, no gap */
+	ck_assert(dup);
 	ck_assert_uint_eq(node.last_seq, 14);
+	ck_assert_uint_eq(node.duplicates, 2);
 	node.last_seq = 65535;
-	ck_assert_uint_eq(gw_node_seq(&node, 0), 0); /* wrap */
-	ck_assert_uint_eq(gw_node_seq(&node, 2), 1);
+	ck_assert_uint_eq(gw_node_seq(&node, 0, &dup), 0); /* wrap */
+	ck_assert(!dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 2, &dup), 1);
+	ck_assert(!dup);
+	ck_assert_uint_eq(gw_node_seq(&node, 65535 - 1000, &dup), 0); /* node started over */
+	ck_assert(!dup);
+	ck_assert_uint_eq(node.last_seq, 65535 - 1000);
 	ck_assert_uint_eq(node.seq_gaps, 3);
 }
 END_TEST
@@ -136,14 +148,43 @@ START_TEST(test_payload)
 			    "\"params\":{\"MQ2\":30,\"DHT11_T\":21.5,\"ok\":true,\"state\":\"idle\"}}");
 	free(s);
 
-	ck_assert_int_eq(gw_payload_topic("sensorgw/{device}/{kind}", &r, "up", topic,
-					  sizeof(topic)), (int)strlen("sensorgw/stm32-0123456789abcdef01234567/telemetry"));
-	ck_assert_str_eq(topic, "sensorgw/stm32-0123456789abcdef01234567/telemetry");
-	ck_assert_int_eq(gw_payload_topic("{uplink}/{port}/{addr}/{uid}", &r, "up", topic,
-					  sizeof(topic)), 33);
-	ck_assert_str_eq(topic, "up/bin/2/0123456789abcdef01234567");
-	ck_assert_int_eq(gw_payload_topic("{bogus}", &r, "up", topic, sizeof(topic)), -EINVAL);
-	ck_assert_int_eq(gw_payload_topic("sensorgw/{device}", &r, "up", topic, 10), -ENOBUFS);
+	/* what the spool stores: identity for the topic, then the JSON as published */
+	{
+		uint8_t *packed;
+		size_t plen;
+		struct gw_payload_view v;
+
+		s = NULL;
+		ck_assert_int_eq(gw_payload_json(&r, &s, &len), 0);
+		ck_assert_int_eq(gw_payload_pack(&r, s, len, &packed, &plen), 0);
+		ck_assert_int_eq(gw_payload_unpack(packed, plen, GW_FRAME_TELEMETRY, &v), 0);
+		ck_assert_str_eq(v.device, "stm32-0123456789abcdef01234567");
+		ck_assert_str_eq(v.node, "0123456789abcdef01234567");
+		ck_assert_str_eq(v.port, "bin");
+		ck_assert_str_eq(v.addr, "2");
+		ck_assert_uint_eq(v.json_len, len);
+		ck_assert(memcmp(v.json, s, len) == 0);
+		ck_assert_int_eq(gw_payload_topic("sensorgw/{device}/{kind}", &v, "up", topic,
+						  sizeof(topic)),
+				 (int)strlen("sensorgw/stm32-0123456789abcdef01234567/telemetry"));
+		ck_assert_str_eq(topic, "sensorgw/stm32-0123456789abcdef01234567/telemetry");
+		ck_assert_int_eq(gw_payload_topic("{uplink}/{port}/{addr}/{uid}", &v, "up", topic,
+						  sizeof(topic)), 33);
+		ck_assert_str_eq(topic, "up/bin/2/0123456789abcdef01234567");
+		ck_assert_int_eq(gw_payload_topic("{bogus}", &v, "up", topic, sizeof(topic)),
+				 -EINVAL);
+		ck_assert_int_eq(gw_payload_topic("sensorgw/{device}", &v, "up", topic, 10),
+				 -ENOBUFS);
+		v.type = GW_FRAME_EVENT;
+		ck_assert_int_eq(gw_payload_topic("{kind}", &v, "up", topic, sizeof(topic)), 5);
+		ck_assert_str_eq(topic, "event");
+		/* damaged or foreign bytes are refused, never read past their end */
+		ck_assert_int_eq(gw_payload_unpack(packed, 10, GW_FRAME_TELEMETRY, &v), -EBADMSG);
+		ck_assert_int_eq(gw_payload_unpack(packed, plen, GW_FRAME_HELLO, &v), -EBADMSG);
+		ck_assert_int_eq(gw_payload_unpack(packed, 0, GW_FRAME_TELEMETRY, &v), -EBADMSG);
+		free(packed);
+		free(s);
+	}
 
 	/* event, no params, a scaled value that is not exact in binary */
 	r.type = GW_FRAME_EVENT;
@@ -161,8 +202,6 @@ START_TEST(test_payload)
 	ck_assert(json_equal(got, want));
 	ck_assert_ptr_null(strstr(s, "node_seq"));
 	ck_assert_ptr_nonnull(strstr(s, "\"t\":21.5}"));
-	ck_assert_int_eq(gw_payload_topic("{kind}", &r, "up", topic, sizeof(topic)), 5);
-	ck_assert_str_eq(topic, "event");
 	free(s);
 	json_decref(got);
 	json_decref(want);
