@@ -717,8 +717,8 @@ START_TEST(f2_publish_without_puback)
 	 * keeps a hundred faults within CI time. */
 	conf_uplink(&conf, "fake", port, false, 10,
 		    "reconnect_min_ms = 100\nreconnect_max_ms = 300\n");
-	/* About 0.4 s per fault (backoff, five PUBACKs); the traffic outlasts them. */
-	sim_start(rate, rate * (faults * 5 / 10 + 6), rng);
+	/* A fault costs about 0.25 s (backoff, five PUBACKs); the traffic outlasts them. */
+	sim_start(rate, rate * (faults * 3 / 10 + 5), rng);
 	daemon_start(conf);
 	free(conf);
 
