@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * HTTPS requests on the event loop: libcurl's multi socket API driven by sd-event (socket
+ * callback -> io sources, timer callback -> one time source), so a registration request never
+ * stalls serial reading. HTTPS only, peer and host verification on, redirects not followed,
+ * the response body capped in the write callback (libcurl 7.88's MAXFILESIZE does not stop a
+ * chunked body), a connect timeout, a total timeout and a low-speed limit against slow drips.
+ *
+ * An adapter: it never logs above debug; the caller decides.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#define GW_HTTP_MAX_BODY_DEFAULT (64 * 1024)
+
+struct gw_http;
+struct gw_http_request;
+
+struct gw_http_options {
+	const char *ca_file;     /* NULL: the system's CA bundle */
+	uint32_t timeout_ms;     /* whole request; default 15000 */
+	uint32_t connect_timeout_ms; /* default 5000 */
+	size_t max_body;         /* default GW_HTTP_MAX_BODY_DEFAULT */
+};
+
+struct gw_http_response {
+	int err;          /* 0, or -errno: -ETIMEDOUT, -EMSGSIZE (body over max_body), -ECONNREFUSED,
+			   * -EPROTO (TLS or protocol failure), -EPERM (not https), -EIO */
+	const char *error; /* libcurl's message when err != 0 (never holds request data) */
+	long status;       /* HTTP status, 0 when no response */
+	const char *body;  /* NUL-terminated, valid during the callback */
+	size_t len;
+};
+
+/* Called exactly once per request, from the loop, unless the request was cancelled. */
+typedef void (*gw_http_done_fn)(struct gw_http_request *req, const struct gw_http_response *resp,
+				void *user_data);
+
+/* Call curl_global_init() once before (gw_http_lib_init). */
+int gw_http_new(sd_event *event, struct gw_http **ret);
+/* Cancels every request still running (their callbacks are not called). Returns NULL. */
+struct gw_http *gw_http_free(struct gw_http *h);
+
+/* Starts a POST of body (copied) with the given Content-Type and extra headers (NULL-terminated
+ * "Name: value" strings, copied; may be NULL). Returns 0 and the request in *ret (may be
+ * NULL), or -EINVAL for a URL that is not https://, -ENOMEM. */
+int gw_http_post(struct gw_http *h, const char *url, const char *content_type,
+		 const char *const *headers, const void *body, size_t len,
+		 const struct gw_http_options *o, gw_http_done_fn done, void *user_data,
+		 struct gw_http_request **ret);
+/* Cancels a running request; its callback is not called. */
+void gw_http_cancel(struct gw_http_request *req);
+size_t gw_http_running(const struct gw_http *h);
+
+void gw_http_lib_init(void);
+void gw_http_lib_cleanup(void);

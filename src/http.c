@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HTTPS on the event loop: libcurl's multi socket API driven by sd-event. See
+ * include/gw/http.h for the contract.
+ */
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "gw/http.h"
+#include "gw/util.h"
+
+struct gw_http {
+	sd_event *event;
+	CURLM *multi;
+	sd_event_source *timer;
+	size_t running;
+	struct gw_http_request *requests; /* libcurl 7.88 cannot list its handles */
+};
+
+struct gw_http_request {
+	struct gw_http *h;
+	struct gw_http_request *prev, *next;
+	CURL *easy;
+	struct curl_slist *headers;
+	gw_http_done_fn done;
+	void *user_data;
+	char *body;
+	size_t len;
+	size_t max_body;
+	bool overflow;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+void gw_http_lib_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void gw_http_lib_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static void request_free(struct gw_http_request *req)
+{
+	if (!req)
+		return;
+	if (req->easy) {
+		curl_multi_remove_handle(req->h->multi, req->easy);
+		curl_easy_cleanup(req->easy);
+		req->h->running--;
+	}
+	if (req->prev)
+		req->prev->next = req->next;
+	else if (req->h->requests == req)
+		req->h->requests = req->next;
+	if (req->next)
+		req->next->prev = req->prev;
+	curl_slist_free_all(req->headers);
+	free(req->body);
+	free(req);
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+{
+	struct gw_http_request *req = ud;
+	size_t len = size * n;
+	char *p;
+
+	/* Cap the body here: a peer can send a chunked body of any size. Returning less than
+	 * len makes libcurl abort the transfer. */
+	if (req->len + len > req->max_body) {
+		req->overflow = true;
+		return 0;
+	}
+	p = realloc(req->body, req->len + len + 1);
+	if (!p)
+		return 0;
+	req->body = p;
+	memcpy(req->body + req->len, data, len);
+	req->len += len;
+	req->body[req->len] = '\0';
+	return len;
+}
+
+/* libcurl's error space is foreign and large: an if-chain, not a switch over its enum. */
+static int map_error(const struct gw_http_request *req, CURLcode c)
+{
+	if (c == CURLE_OK)
+		return 0;
+	if (c == CURLE_OPERATION_TIMEDOUT)
+		return -ETIMEDOUT;
+	if (c == CURLE_COULDNT_CONNECT)
+		return -ECONNREFUSED;
+	if (c == CURLE_COULDNT_RESOLVE_HOST)
+		return -EHOSTUNREACH;
+	if (c == CURLE_UNSUPPORTED_PROTOCOL)
+		return -EPERM;
+	if (c == CURLE_WRITE_ERROR)
+		return req->overflow ? -EMSGSIZE : -EIO;
+	if (c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CONNECT_ERROR ||
+	    c == CURLE_SSL_CERTPROBLEM || c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_CIPHER)
+		return -EPROTO;
+	return -EIO;
+}
+
+static void check_done(struct gw_http *h)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(h->multi, &left))) {
+		struct gw_http_request *req = NULL;
+		struct gw_http_response resp = { 0 };
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp.status);
+		resp.err = map_error(req, msg->data.result);
+		if (resp.err)
+			resp.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(msg->data.result);
+		if (req->overflow)
+			resp.error = "response body too large";
+		resp.body = req->body ? req->body : "";
+		resp.len = req->len;
+		req->done(req, &resp, req->user_data);
+		request_free(req);
+	}
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct gw_http *h = ud;
+	int flags = 0, running;
+
+	if (revents & EPOLLIN)
+		flags |= CURL_CSELECT_IN;
+	if (revents & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (revents & (EPOLLERR | EPOLLHUP))
+		flags |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(h->multi, fd, flags, &running);
+	check_done(h);
+	return 0;
+}
+
+static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_http *h = ud;
+	int running;
+
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(h);
+	return 0;
+}
+
+/* libcurl tells which sockets to watch; the io source is stored with the socket. */
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct gw_http *h = userp;
+	sd_event_source *src = socketp;
+	uint32_t events = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		/* libcurl has not closed the socket yet, so the epoll removal is clean. */
+		sd_event_source_disable_unref(src);
+		curl_multi_assign(h->multi, s, NULL);
+		return 0;
+	}
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= EPOLLIN;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= EPOLLOUT;
+	if (!src) {
+		if (sd_event_add_io(h->event, &src, s, events, io_cb, h) < 0)
+			return -1;
+		curl_multi_assign(h->multi, s, src);
+		return 0;
+	}
+	return sd_event_source_set_io_events(src, events) < 0 ? -1 : 0;
+}
+
+/* Only arms our timer: libcurl must not be called from inside this callback. */
+static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct gw_http *h = userp;
+
+	if (timeout_ms < 0)
+		return sd_event_source_set_enabled(h->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+	if (sd_event_source_set_time_relative(h->timer, (uint64_t)timeout_ms * 1000) < 0)
+		return -1;
+	return sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
+}
+
+int gw_http_new(sd_event *event, struct gw_http **ret)
+{
+	struct gw_http *h = gw_new0(struct gw_http, 1);
+	int r;
+
+	h->event = sd_event_ref(event);
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = sd_event_add_time_relative(event, &h->timer, CLOCK_MONOTONIC, 0, 1000, timer_cb, h);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	*ret = h;
+	return 0;
+fail:
+	gw_http_free(h);
+	return r;
+}
+
+struct gw_http *gw_http_free(struct gw_http *h)
+{
+	if (!h)
+		return NULL;
+	while (h->requests)
+		request_free(h->requests);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	h->timer = sd_event_source_disable_unref(h->timer);
+	sd_event_unref(h->event);
+	free(h);
+	return NULL;
+}
+
+int gw_http_post(struct gw_http *h, const char *url, const char *content_type,
+		 const char *const *headers, const void *body, size_t len,
+		 const struct gw_http_options *o, gw_http_done_fn done, void *user_data,
+		 struct gw_http_request **ret)
+{
+	struct gw_http_request *req;
+	char ct[128];
+	CURL *e;
+
+	if (strncmp(url, "https://", 8) != 0)
+		return -EINVAL;
+	req = gw_new0(struct gw_http_request, 1);
+	req->h = h;
+	req->done = done;
+	req->user_data = user_data;
+	req->max_body = o && o->max_body ? o->max_body : GW_HTTP_MAX_BODY_DEFAULT;
+	e = req->easy = curl_easy_init();
+	if (!e) {
+		free(req);
+		return -ENOMEM;
+	}
+	h->running++;
+	snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+	req->headers = curl_slist_append(NULL, ct);
+	for (size_t i = 0; headers && headers[i]; i++)
+		req->headers = curl_slist_append(req->headers, headers[i]);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(o && o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o && o->timeout_ms ? o->timeout_ms : 15000));
+	/* A peer that trickles a byte now and then is cut off, not waited for. */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 16L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 5L);
+	if (o && o->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		req->easy = NULL;
+		h->running--;
+		request_free(req);
+		return -ENOMEM;
+	}
+	req->next = h->requests;
+	if (h->requests)
+		h->requests->prev = req;
+	h->requests = req;
+	if (ret)
+		*ret = req;
+	return 0;
+}
+
+void gw_http_cancel(struct gw_http_request *req)
+{
+	request_free(req);
+}
+
+size_t gw_http_running(const struct gw_http *h)
+{
+	return h->running;
+}
