@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gw/log.h"
@@ -237,7 +238,8 @@ static void suspect_poison(struct gw_mqtt *m)
 		m->suspect_tries = 0;
 	}
 	if (++m->suspect_tries >= m->cfg->deadletter_after) {
-		m->n_inflight = 0;
+		/* The rest of the window stays in flight here so the cursor stops at it; the
+		 * teardown that follows sends it again. */
 		deadletter(m, head, "the connection was lost after each attempt to send it");
 		m->suspect_tries = 0;
 	}
@@ -466,9 +468,12 @@ static void teardown(struct gw_mqtt *m)
 
 static void handle_lost(struct gw_mqtt *m, int rc)
 {
-	char reason[384];
+	char why[384], reason[512];
 
-	describe_rc(m, rc, reason, sizeof(reason));
+	describe_rc(m, rc, why, sizeof(why));
+	snprintf(reason, sizeof(reason), "%s %s:%u %s: %s",
+		 m->state == GW_MQTT_CONNECTED ? "connection to" : "connecting to", m->cfg->host,
+		 m->cfg->port, m->state == GW_MQTT_CONNECTED ? "lost" : "failed", why);
 	suspect_poison(m);
 	if (m->state == GW_MQTT_CONNECTED) {
 		m->connection_losses++;
@@ -520,7 +525,21 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		rc = mosquitto_loop_read(m->mosq, 1);
 	if (!m->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
 		rc = mosquitto_loop_write(m->mosq, 1);
-	if (m->lost || (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) < 0)) {
+	/*
+	 * Any error from libmosquitto, or a hang-up, ends this connection. libmosquitto does not
+	 * always close the socket itself (a refused non-blocking connect leaves it open), and a
+	 * socket in hang-up would wake the loop forever: tear it down here.
+	 */
+	if (m->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
+		if (!m->last_error[0] && m->fd >= 0) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+				snprintf(m->last_error, sizeof(m->last_error), "%s", strerror(err));
+			else if (revents & (EPOLLHUP | EPOLLERR))
+				snprintf(m->last_error, sizeof(m->last_error), "connection closed");
+		}
 		handle_lost(m, rc);
 		return 0;
 	}
@@ -557,7 +576,7 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
 		return 0;
 	}
 	rc = mosquitto_loop_misc(m->mosq);
-	if (m->lost || (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) < 0)) {
+	if (m->lost || rc != MOSQ_ERR_SUCCESS) {
 		handle_lost(m, rc);
 		return 0;
 	}
