@@ -1,0 +1,759 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Self-test of the Aliyun test cloud (aliyun_cloud.py), stdlib unittest only.
+
+1. The signing rules are checked against the test vectors of shared/protocols/aliyun.md with an
+   HMAC written here from RFC 2104 (not hmac.new), and the cloud's own functions must produce
+   the same hex, so the gateway and the test cloud cannot share one mistake.
+2. The cloud is started as a separate process in a temporary directory with a CA and server
+   certificate made by the openssl CLI, and driven through its HTTPS endpoint, its MQTT
+   listeners (a minimal MQTT 3.1.1 client written below) and its control API.
+Every socket operation has a timeout; the whole run takes well under a minute.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+sys.dont_write_bytecode = True   # keep tests/cloud free of __pycache__
+sys.path.insert(0, HERE)
+import aliyun_cloud  # noqa: E402  (only its pure signing functions are used directly)
+
+PK = "a1m7er1nJbQ"
+PS = "testProductSecret123"
+PK_OFF = "a1noDynReg0"
+
+# ---------------------------------------------------------------------------------------------
+# Independent HMAC (RFC 2104) over hashlib's plain digests
+
+
+def my_hmac(method, key, msg):
+    h = {"hmacsha256": hashlib.sha256, "hmacsha1": hashlib.sha1, "hmacmd5": hashlib.md5}[method]
+    key, msg = key.encode(), msg.encode()
+    block = 64   # SHA-256, SHA-1 and MD5 all use 64-byte blocks
+    if len(key) > block:
+        key = h(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = h(bytes(k ^ 0x36 for k in key) + msg).digest()
+    return h(bytes(k ^ 0x5C for k in key) + inner).hexdigest()
+
+
+def reg_sign(method, secret, pk, dn, rnd):
+    return my_hmac(method, secret, "deviceName" + dn + "productKey" + pk + "random" + rnd)
+
+
+def dev_password(method, secret, cid, dn, pk, ts=None):
+    s = "clientId" + cid + "deviceName" + dn + "productKey" + pk
+    if ts is not None:
+        s += "timestamp" + ts
+    return my_hmac(method, secret, s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Minimal MQTT 3.1.1 client
+
+
+def _enc_len(n):
+    out = bytearray()
+    while True:
+        b, n = n % 128, n // 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _s(x):
+    b = x.encode() if isinstance(x, str) else x
+    return len(b).to_bytes(2, "big") + b
+
+
+class MQTT:
+    def __init__(self, port, tls_ctx=None, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls_ctx is not None:
+            s = tls_ctx.wrap_socket(s, server_hostname="localhost")
+        self.sock = s
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, first, body):
+        self.sock.sendall(bytes([first]) + _enc_len(len(body)) + body)
+
+    def _read(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("MQTT read timed out")
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError("MQTT read timed out")
+            except (ConnectionError, ssl.SSLError, OSError):
+                d = b""
+            if not d:
+                raise EOFError("closed by server")
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def packet(self, timeout=5.0):
+        dl = time.monotonic() + timeout
+        first = self._read(1, dl)[0]
+        n, mult = 0, 1
+        while True:
+            b = self._read(1, dl)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        return first >> 4, first & 15, self._read(n, dl)
+
+    def connect(self, client_id, username, password, keepalive=300, clean=True):
+        flags = 0x02 if clean else 0
+        payload = _s(client_id)
+        if username is not None:
+            flags |= 0x80
+            payload += _s(username)
+        if password is not None:
+            flags |= 0x40
+            payload += _s(password)
+        self.send(0x10, _s("MQTT") + bytes([4, flags]) + keepalive.to_bytes(2, "big") + payload)
+        t, _, body = self.packet()
+        assert t == 2 and len(body) == 2, (t, body)
+        return body[1]
+
+    def subscribe(self, filters, pid=1):
+        body = pid.to_bytes(2, "big") + b"".join(_s(f) + b"\x00" for f in filters)
+        self.send(0x82, body)
+        t, _, body = self.packet()
+        assert t == 9 and body[:2] == pid.to_bytes(2, "big"), (t, body)
+        return list(body[2:])
+
+    def publish(self, topic, payload, qos=0, pid=1):
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        body = _s(topic) + (pid.to_bytes(2, "big") if qos else b"") + payload
+        self.send(0x30 | (qos << 1), body)
+
+    def expect_publish(self, timeout=5.0):
+        """Next PUBLISH (PUBACKs in between are skipped); returns (topic, payload bytes)."""
+        dl = time.monotonic() + timeout
+        while True:
+            t, flags, body = self.packet(max(0.01, dl - time.monotonic()))
+            if t == 4:
+                continue
+            assert t == 3, "expected PUBLISH, got type %d" % t
+            n = int.from_bytes(body[:2], "big")
+            topic = body[2:2 + n].decode()
+            rest = body[2 + n:]
+            if (flags >> 1) & 3:
+                self.send(0x40, rest[:2])
+                rest = rest[2:]
+            return topic, rest
+
+    def closed_within(self, timeout):
+        """True if the server closes the connection within timeout (other packets ignored)."""
+        dl = time.monotonic() + timeout
+        try:
+            while True:
+                self.packet(max(0.01, dl - time.monotonic()))
+        except EOFError:
+            return True
+        except TimeoutError:
+            return False
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def make_certs(d):
+    def run(*args):
+        subprocess.run(args, cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", "3650", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=Test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "825", "-sha256", "-extfile", "server.ext", "-out", "server.crt")
+
+
+class VectorTests(unittest.TestCase):
+    """Fact sheet 'Test vectors', with the HMAC above and with the cloud's code."""
+
+    DYN = "deviceName222222productKeya1m7er1nJbQrandom8Ygb7ULYh53B6OA"
+    DYN_HEX = {"hmacsha256": "8e365e5891cb1ac119260f21d3f43738488ec6000ae25871b03580a57b668a9e",
+               "hmacmd5": "015ced26e6f38a9e3758edcb3ac77bbc",
+               "hmacsha1": "6ec99e340ea044f1a8c1165b7fff5bff8bd50d0f"}
+    DEV = "clientId222222deviceName222222productKeya1m7er1nJbQtimestamp1700000000000"
+    DEV_HEX = {"hmacsha256": "b9f9e4a922737331b05946fec3c8d3469f76c4a9a2952992113a6898f496b009",
+               "hmacsha1": "e0c46ec3d05bd7d247b4c8375f6e2b3a0581eff3",
+               "hmacmd5": "b003c8a8affc26e9d8beb0ab7f2d86a6"}
+    LINK_SDK_HEX = "2395a18e950ee17f8c376647a44f7d92216f821a316bc9f89ee71e51bb57b6b9"
+
+    def test_registration_sign(self):
+        self.assertEqual(aliyun_cloud.register_sign_content(PK, "222222", "8Ygb7ULYh53B6OA"), self.DYN)
+        for m, want in self.DYN_HEX.items():
+            self.assertEqual(my_hmac(m, PS, self.DYN), want, m)
+            self.assertEqual(reg_sign(m, PS, PK, "222222", "8Ygb7ULYh53B6OA"), want, m)
+            self.assertEqual(aliyun_cloud.hmac_hex(m, PS, self.DYN), want, m)
+        self.assertEqual(my_hmac("hmacsha256", PS, self.DYN).upper(),
+                         "8E365E5891CB1AC119260F21D3F43738488EC6000AE25871B03580A57B668A9E")
+        self.assertTrue(aliyun_cloud.hex_equal(self.DYN_HEX["hmacsha256"].upper(),
+                                               self.DYN_HEX["hmacsha256"]))
+        body = "productKey=%s&deviceName=222222&random=8Ygb7ULYh53B6OA&sign=%s&signMethod=hmacsha256" \
+            % (PK, self.DYN_HEX["hmacsha256"].upper())
+        self.assertTrue(body.startswith("productKey=a1m7er1nJbQ&deviceName=222222&random=8Ygb7ULYh53B6OA&sign=8E36"))
+        self.assertTrue(body.endswith("8A9E&signMethod=hmacsha256"))
+
+    def test_device_password(self):
+        self.assertEqual(aliyun_cloud.mqtt_sign_content("222222", "222222", PK, "1700000000000"), self.DEV)
+        for m, want in self.DEV_HEX.items():
+            self.assertEqual(my_hmac(m, "testDeviceSecret456", self.DEV), want, m)
+            self.assertEqual(dev_password(m, "testDeviceSecret456", "222222", "222222", PK,
+                                          "1700000000000"), want, m)
+            self.assertEqual(aliyun_cloud.hmac_hex(m, "testDeviceSecret456", self.DEV), want, m)
+        link = "clientIda1m7er1nJbQ.222222deviceName222222productKeya1m7er1nJbQtimestamp1700000000000"
+        self.assertEqual(aliyun_cloud.mqtt_sign_content(PK + ".222222", "222222", PK, "1700000000000"), link)
+        self.assertEqual(my_hmac("hmacsha256", "testDeviceSecret456", link), self.LINK_SDK_HEX)
+        self.assertEqual(aliyun_cloud.hmac_hex("hmacsha256", "testDeviceSecret456", link), self.LINK_SDK_HEX)
+
+    def test_hmac_matches_stdlib(self):
+        import hmac as std   # guards my_hmac itself (long keys included)
+        for m, h in (("hmacsha256", hashlib.sha256), ("hmacsha1", hashlib.sha1), ("hmacmd5", hashlib.md5)):
+            for key in ("k", "x" * 64, "y" * 100):
+                self.assertEqual(my_hmac(m, key, "msg"), std.new(key.encode(), b"msg", h).hexdigest())
+
+
+class CloudTests(unittest.TestCase):
+    proc = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="aliyun-cloud-")
+        make_certs(cls.dir)
+        products = {"products": [
+            {"productKey": PK, "productSecret": PS, "dynamicRegistration": True,
+             "registrationFree": True,
+             "devices": ["222222", "reg-sha1", "reg-md5", "reg-twice", "inj", "mqreg1",
+                         {"deviceName": "fixed", "deviceSecret": "testDeviceSecret456"}]},
+            {"productKey": PK_OFF, "productSecret": "offSecret", "dynamicRegistration": False,
+             "devices": ["d1"]}]}
+        with open(os.path.join(cls.dir, "products.json"), "w") as f:
+            json.dump(products, f)
+        cls.stderr = open(os.path.join(cls.dir, "cloud.stderr"), "w")
+        cls.proc = subprocess.Popen(
+            [PYTHON, os.path.join(HERE, "aliyun_cloud.py"), "--dir", cls.dir,
+             "--products", os.path.join(cls.dir, "products.json"),
+             "--cert", os.path.join(cls.dir, "server.crt"), "--key", os.path.join(cls.dir, "server.key")],
+            stdin=subprocess.DEVNULL, stdout=cls.stderr, stderr=cls.stderr)
+        pf = os.path.join(cls.dir, "ports.json")
+        dl = time.monotonic() + 15
+        while not os.path.exists(pf):
+            if cls.proc.poll() is not None or time.monotonic() > dl:
+                cls.tearDownClass()
+                raise RuntimeError("cloud did not start")
+            time.sleep(0.02)
+        with open(pf) as f:
+            cls.ports = json.load(f)
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.dir, "ca.crt"))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc is not None:
+            try:
+                cls.ctl("shutdown")
+            except Exception:
+                pass
+            try:
+                cls.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait(timeout=5)
+            cls.stderr.close()
+            with open(os.path.join(cls.dir, "cloud.stderr")) as f:
+                err = f.read()
+            if err.strip():
+                print("cloud stderr:\n" + err, file=sys.stderr)
+        if os.environ.get("KEEP_CLOUD_DIR"):
+            print("cloud dir kept: " + cls.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    # ---- helpers
+    @classmethod
+    def ctl(cls, name, expect_ok=True, timeout=15, **args):
+        c = http.client.HTTPConnection("127.0.0.1", cls.ports["control"], timeout=timeout)
+        try:
+            c.request("POST", "/" + name, json.dumps(args), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            out = json.loads(r.read())
+        finally:
+            c.close()
+        if expect_ok and not out.get("ok"):
+            raise AssertionError("control %s failed: %s" % (name, out))
+        return out
+
+    def https(self, body, ctype="application/x-www-form-urlencoded", method="POST",
+              path="/auth/register/device", timeout=10):
+        c = http.client.HTTPSConnection("localhost", self.ports["https"], context=self.ctx,
+                                        timeout=timeout)
+        try:
+            headers = {"Accept": "text/xml,text/javascript,text/html,application/json"}
+            if ctype:
+                headers["Content-Type"] = ctype
+            c.request(method, path, body, headers)
+            r = c.getresponse()
+            return r.status, r, r.read()
+        finally:
+            c.close()
+
+    def register(self, dn, method="hmacsha256", pk=PK, secret=PS, rnd="8Ygb7ULYh53B6OA", upper=False,
+                 sign=None):
+        s = sign if sign is not None else reg_sign(method, secret, pk, dn, rnd)
+        if upper:
+            s = s.upper()
+        body = urllib.parse.urlencode({"productKey": pk, "deviceName": dn, "random": rnd,
+                                       "sign": s, "signMethod": method})
+        st, r, raw = self.https(body)
+        return st, r, raw
+
+    def register_json(self, dn, **kw):
+        st, r, raw = self.register(dn, **kw)
+        self.assertEqual(st, 200, raw)
+        return json.loads(raw)
+
+    def mqtt(self, tls=True):
+        return MQTT(self.ports["mqtts" if tls else "mqtt"], self.ctx if tls else None)
+
+    def dev_connect(self, dn, secret, tls=True, method="hmacsha256", ts="2524608000000",
+                    cid=None, keepalive=300, username=None, extra=""):
+        cid = cid or dn
+        ext = "securemode=%s,signmethod=%s" % ("2" if tls else "3", method)
+        if ts is not None:
+            ext += ",timestamp=" + ts
+        ext += extra
+        m = self.mqtt(tls)
+        rc = m.connect("%s|%s|" % (cid, ext), username or "%s&%s" % (dn, PK),
+                       dev_password(method, secret, cid, dn, PK, ts), keepalive)
+        return m, rc
+
+    def device(self, dn, pk=PK):
+        return self.ctl("device", productKey=pk, deviceName=dn)
+
+    # ---- HTTPS registration
+    def test_https_register_success_all_methods(self):
+        for dn, method, upper in (("222222", "hmacsha256", True), ("reg-sha1", "hmacsha1", False),
+                                  ("reg-md5", "hmacmd5", False)):
+            out = self.register_json(dn, method=method, upper=upper)
+            self.assertEqual(out["code"], 200)
+            self.assertEqual(out["message"], "success")
+            self.assertEqual(out["data"]["productKey"], PK)
+            self.assertEqual(out["data"]["deviceName"], dn)
+            self.assertIsInstance(out["data"]["deviceSecret"], str)
+            self.assertEqual(self.device(dn)["deviceSecret"], out["data"]["deviceSecret"])
+
+    def test_https_last_secret_wins_then_activated_then_reset(self):
+        s1 = self.register_json("reg-twice")["data"]["deviceSecret"]
+        s2 = self.register_json("reg-twice", rnd="12345")["data"]["deviceSecret"]
+        self.assertNotEqual(s1, s2)
+        m, rc = self.dev_connect("reg-twice", s1)
+        m.close()
+        self.assertEqual(rc, 5, "an overwritten secret must be refused")
+        m, rc = self.dev_connect("reg-twice", s2)
+        self.assertEqual(rc, 0)
+        m.close()
+        self.assertTrue(self.device("reg-twice")["activated"])
+        out = self.register_json("reg-twice")
+        self.assertNotEqual(out["code"], 200)
+        self.assertIsInstance(out["message"], str)
+        self.assertNotIn("data", out)
+        self.ctl("reset_device", productKey=PK, deviceName="reg-twice")
+        self.assertEqual(self.register_json("reg-twice")["code"], 200)
+
+    def test_https_register_errors(self):
+        self.ctl("add_device", productKey=PK, deviceName="err-dev")
+        cases = {
+            "unknown product": dict(dn="err-dev", pk="a1nosuchPK0", secret=PS),
+            "bad sign": dict(dn="err-dev", secret="wrongSecret"),
+            "not pre-registered": dict(dn="never-added"),
+            "dynamic registration off": dict(dn="d1", pk=PK_OFF, secret="offSecret"),
+            "unsupported signMethod": dict(dn="err-dev", method="hmacsha256", sign="x"),
+        }
+        codes = {}
+        for what, kw in cases.items():
+            out = self.register_json(**kw)
+            self.assertNotEqual(out["code"], 200, what)
+            self.assertIsInstance(out["code"], int, what)
+            self.assertIsInstance(out["message"], str, what)
+            codes[what] = out["code"]
+        self.assertEqual(len(set(codes.values()) - {460}), 4, codes)
+        # bad signMethod value, missing field, wrong Content-Type, wrong verb, wrong path
+        body = urllib.parse.urlencode({"productKey": PK, "deviceName": "err-dev", "random": "1",
+                                       "sign": "00", "signMethod": "sha256"})
+        self.assertEqual(json.loads(self.https(body)[2])["code"], 460)
+        body = urllib.parse.urlencode({"productKey": PK, "deviceName": "err-dev", "random": "1"})
+        self.assertEqual(json.loads(self.https(body)[2])["code"], 460)
+        good = urllib.parse.urlencode({"productKey": PK, "deviceName": "err-dev", "random": "1",
+                                       "sign": reg_sign("hmacsha256", PS, PK, "err-dev", "1"),
+                                       "signMethod": "hmacsha256"})
+        self.assertEqual(json.loads(self.https(good, ctype="application/json")[2])["code"], 460)
+        self.assertEqual(self.https(None, method="GET")[0], 405)
+        self.assertEqual(self.https(good, path="/auth/register")[0], 404)
+        self.assertFalse(self.device("err-dev")["registered"])
+        self.assertEqual(json.loads(self.https(good)[2])["code"], 200)
+
+    def test_https_injected_failures(self):
+        dn = "inj"
+
+        def fail(mode, **kw):
+            self.ctl("https_fail", mode=mode, **kw)
+
+        try:
+            fail("http500")
+            self.assertEqual(self.register(dn)[0], 500)
+            fail("http503", retry_after=7)
+            st, r, _ = self.register(dn)
+            self.assertEqual((st, r.getheader("Retry-After")), (503, "7"))
+            fail("code_error", code=6100)
+            out = self.register_json(dn)
+            self.assertEqual(out["code"], 6100)
+            fail("truncated")
+            st, _, raw = self.register(dn)
+            self.assertEqual(st, 200)
+            self.assertRaises(ValueError, json.loads, raw)
+            fail("short_body")
+            self.assertRaises(http.client.IncompleteRead, self.register, dn)
+            fail("wrong_types")
+            out = self.register_json(dn)
+            self.assertEqual(out["code"], 200)
+            self.assertIsInstance(out["data"]["deviceSecret"], int)
+            fail("no_secret")
+            self.assertNotIn("deviceSecret", self.register_json(dn)["data"])
+            fail("redirect_http")
+            st, r, _ = self.register(dn)
+            self.assertEqual(st, 302)
+            self.assertEqual(r.getheader("Location"),
+                             "http://127.0.0.1:%d/auth/register/device" % self.ports["http"])
+            fail("huge", size=10 * 1024 * 1024)
+            t0 = time.monotonic()
+            st, r, raw = self.register(dn, )
+            self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+            self.assertGreaterEqual(len(raw), 10 * 1024 * 1024)
+            self.assertLess(time.monotonic() - t0, 20)
+            self.assertFalse(self.device(dn)["registered"], "injected replies must not register")
+            # slow drip: 1 byte/s after the headers
+            fail("drip", interval=1.0)
+            self.assertLessEqual(self.drip_bytes(dn, 2.5), 3)
+            # next N fail, then succeed
+            fail("http500", count=2)
+            self.assertEqual(self.register(dn)[0], 500)
+            self.assertEqual(self.register(dn)[0], 500)
+            self.assertEqual(self.register_json(dn)["code"], 200)
+            self.assertTrue(self.device(dn)["registered"])
+        finally:
+            fail("none")
+
+    def drip_bytes(self, dn, seconds):
+        body = urllib.parse.urlencode({"productKey": PK, "deviceName": dn, "random": "1",
+                                       "sign": reg_sign("hmacsha256", PS, PK, dn, "1"),
+                                       "signMethod": "hmacsha256"})
+        s = self.ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.ports["https"]), timeout=5),
+                                 server_hostname="localhost")
+        try:
+            s.sendall(("POST /auth/register/device HTTP/1.1\r\nHost: localhost\r\n"
+                       "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+                       % (len(body), body)).encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(4096)
+            got = len(buf.split(b"\r\n\r\n", 1)[1])
+            dl = time.monotonic() + seconds
+            while time.monotonic() < dl:
+                s.settimeout(max(0.01, dl - time.monotonic()))
+                try:
+                    d = s.recv(4096)
+                except socket.timeout:
+                    break
+                if not d:
+                    break
+                got += len(d)
+            return got
+        finally:
+            s.close()
+
+    # ---- MQTT CONNECT rules
+    def test_mqtt_connect_rules(self):
+        sec = "testDeviceSecret456"
+        before = self.device("fixed")["connectCount"]
+        for kw in (dict(tls=True), dict(tls=False), dict(method="hmacsha1"), dict(method="hmacmd5"),
+                   dict(ts=None), dict(cid=PK + ".fixed", extra=",_v=sdk-c-4.2.0,_ss=1,ext=3"),
+                   dict(keepalive=30), dict(keepalive=1200)):
+            m, rc = self.dev_connect("fixed", sec, **kw)
+            m.close()
+            self.assertEqual(rc, 0, kw)
+        self.assertEqual(self.device("fixed")["connectCount"], before + 8)
+        refused = (
+            (dict(secret="wrongSecret"), 5),
+            (dict(keepalive=29), 3),
+            (dict(keepalive=1201), 3),
+            (dict(keepalive=0), 3),
+            (dict(username="fixed"), 4),                    # not <DN>&<PK>
+            (dict(username="%s&fixed" % PK), 5),            # PK and DN swapped
+            (dict(tls=False, extra=",securemode=2"), 3),    # duplicate key: securemode now 2 on TCP
+            (dict(method="hmacsha512"), 3),
+            (dict(cid="x" * 65), 3),
+        )
+        for kw, want in refused:
+            secret = kw.pop("secret", sec)
+            if kw.get("method") == "hmacsha512":
+                m = self.mqtt()
+                rc = m.connect("fixed|securemode=2,signmethod=hmacsha512|", "fixed&" + PK, "00")
+            else:
+                m, rc = self.dev_connect("fixed", secret, **kw)
+            self.assertEqual(rc, want, kw)
+            self.assertTrue(m.closed_within(3), "refused session must be closed: %s" % kw)
+            m.close()
+        self.assertEqual(self.device("fixed")["lastConnack"], 3)
+        m = self.mqtt()   # clientId without the |...| part
+        self.assertEqual(m.connect("fixed", "fixed&" + PK, "00"), 3)
+        m.close()
+        m = self.mqtt()   # no password
+        self.assertEqual(m.connect("fixed|securemode=2,signmethod=hmacsha256|", "fixed&" + PK, None), 4)
+        m.close()
+
+    def test_mqtt_kick_same_credentials(self):
+        self.ctl("add_device", productKey=PK, deviceName="kick", deviceSecret="kickSecret")
+        a, rc = self.dev_connect("kick", "kickSecret")
+        self.assertEqual(rc, 0)
+        b, rc = self.dev_connect("kick", "kickSecret")
+        self.assertEqual(rc, 0)
+        try:
+            self.assertTrue(a.closed_within(3), "earlier session must be kicked")
+            b.send(0xC0, b"")
+            self.assertEqual(b.packet()[0], 13)   # PINGRESP: the newer one lives on
+            d = self.device("kick")
+            self.assertEqual((d["connected"], d["connectCount"]), (1, 2))
+        finally:
+            a.close()
+            b.close()
+
+    def test_mqtt_register_push(self):
+        dn = "mqreg1"
+
+        def reg(tls=True, auth="register", sm="2", secret=PS):
+            m = self.mqtt(tls)
+            rc = m.connect("%s.%s|random=4242,authType=%s,securemode=%s,signmethod=hmacsha256|"
+                           % (dn, PK, auth, sm), "%s&%s" % (dn, PK),
+                           reg_sign("hmacsha256", secret, PK, dn, "4242"), keepalive=0)
+            return m, rc
+
+        m, rc = reg(tls=False)
+        m.close()
+        self.assertEqual(rc, 3, "registration over plain TCP must be refused")
+        m, rc = reg(secret="wrong")
+        m.close()
+        self.assertEqual(rc, 5)
+        m, rc = reg()
+        try:
+            self.assertEqual(rc, 0)
+            topic, payload = m.expect_publish()
+            self.assertEqual(topic, "/ext/register")
+            secret = json.loads(payload)["deviceSecret"]
+            self.assertEqual(self.device(dn)["deviceSecret"], secret)
+            m.publish("/sys/%s/%s/thing/event/property/post" % (PK, dn), "{}")
+            self.assertTrue(m.closed_within(3), "registration connection must refuse traffic")
+        finally:
+            m.close()
+        n, rc = self.dev_connect(dn, secret)
+        n.close()
+        self.assertEqual(rc, 0)
+        m, rc = reg(sm="-2")
+        m.close()
+        self.assertEqual(rc, 5, "an activated device cannot register again")
+
+    def test_mqtt_regnwl_and_connwl(self):
+        dn = "nwl-dev-1"
+        m = self.mqtt()
+        rc = m.connect("%s.%s|random=99,authType=regnwl,securemode=-2,signmethod=hmacsha256|" % (dn, PK),
+                       "%s&%s" % (dn, PK), reg_sign("hmacsha256", PS, PK, dn, "99"), keepalive=0)
+        try:
+            self.assertEqual(rc, 0)
+            topic, payload = m.expect_publish()
+            self.assertEqual(topic, "/ext/regnwl")
+            info = json.loads(payload)
+            self.assertEqual(sorted(info), ["clientId", "deviceName", "deviceToken", "productKey"])
+            self.assertEqual((info["productKey"], info["deviceName"]), (PK, dn))
+            m.send(0xE0, b"")
+        finally:
+            m.close()
+        for token, want in (("wrong-token", 5), (info["deviceToken"], 0)):
+            c = self.mqtt()
+            rc = c.connect("%s|securemode=-2,authType=connwl|" % info["clientId"], "%s&%s" % (dn, PK),
+                           token, keepalive=300)
+            c.close()
+            self.assertEqual(rc, want)
+        c = self.mqtt(tls=False)
+        rc = c.connect("%s|securemode=-2,authType=connwl|" % info["clientId"], "%s&%s" % (dn, PK),
+                       info["deviceToken"], keepalive=300)
+        c.close()
+        self.assertEqual(rc, 3, "connwl over plain TCP must be refused")
+        self.assertTrue(self.device(dn)["tokens"][0]["activated"])
+
+    # ---- Alink
+    def test_property_post_and_replies(self):
+        dn = "prop1"
+        self.ctl("add_device", productKey=PK, deviceName=dn, deviceSecret="propSecret")
+        m, rc = self.dev_connect(dn, "propSecret")
+        self.assertEqual(rc, 0)
+        base = "/sys/%s/%s/" % (PK, dn)
+        post = base + "thing/event/property/post"
+        try:
+            self.assertEqual(m.subscribe([base + "thing/event/+/post_reply",
+                                          base + "thing/event/property/post_reply",
+                                          "/sys/%s/other/#" % PK, "/sys/+/%s/#" % dn]), [0, 0, 0x80, 0x80])
+
+            def post_and_reply(payload, topic=post):
+                m.publish(topic, payload, qos=1, pid=7)
+                t, body = m.expect_publish()
+                self.assertEqual(t, topic + "_reply")
+                return body
+
+            now = int(time.time() * 1000)
+            body = post_and_reply({"id": "1", "version": "1.0", "sys": {"ack": 1},
+                                   "params": {"temp": 23.5, "Power": {"value": "on", "time": now}},
+                                   "method": "thing.event.property.post"})
+            self.assertEqual(body, b'{"code":200,"data":{},"id":"1","message":"success","version":"1.0"}')
+            self.assertEqual(json.loads(post_and_reply(b"not json"))["code"], 6207)
+            far = now + 25 * 3600 * 1000
+            self.assertEqual(json.loads(post_and_reply(
+                {"id": "2", "version": "1.0", "params": {"temp": {"value": 1.0, "time": far}}}))["code"], 460)
+            self.assertEqual(json.loads(post_and_reply(
+                {"id": 3, "version": "1.0", "params": {"temp": 1.0}}))["code"], 460)
+            self.assertEqual(json.loads(post_and_reply(
+                {"id": "4", "version": "1.1", "params": {"temp": 1.0}}))["code"], 460)
+            self.assertEqual(json.loads(post_and_reply(
+                {"id": "5", "version": "1.0", "params": {}}))["code"], 460)
+            self.ctl("inject_reply", productKey=PK, deviceName=dn, code=429, count=2, kind="property")
+            codes = [json.loads(post_and_reply({"id": str(10 + i), "version": "1.0",
+                                                "params": {"hum": 40 + i}}))["code"] for i in range(3)]
+            self.assertEqual(codes, [429, 429, 200])
+            ev = post_and_reply({"id": "20", "version": "1.0", "params": {"value": {"level": 2}, "time": now},
+                                 "method": "thing.event.alarm.post"}, topic=base + "thing/event/alarm/post")
+            self.assertEqual(json.loads(ev)["code"], 200)
+            m.publish(post, {"id": "21", "version": "1.0", "sys": {"ack": 0}, "params": {"temp": 1.5}})
+            m.send(0xC0, b"")
+            self.assertEqual(m.packet()[0], 13, "ack=0 must get no reply")
+            props = self.ctl("properties", productKey=PK, deviceName=dn)["properties"]
+            self.assertEqual([(p["name"], p["value"], p["id"]) for p in props],
+                             [("temp", 23.5, "1"), ("Power", "on", "1"), ("hum", 42, "12"),
+                              ("temp", 1.5, "21")])
+            self.assertEqual(props[1]["time"], now)
+            events = self.ctl("events", productKey=PK, deviceName=dn)["events"]
+            self.assertEqual([(e["event"], e["id"]) for e in events], [("alarm", "20")])
+            # a thing model: float needs a decimal point
+            self.ctl("set_product", productKey=PK, schema={"temp": "float", "hum": "int", "Power": "text"})
+            try:
+                self.assertEqual(json.loads(post_and_reply(
+                    {"id": "30", "version": "1.0", "params": {"temp": 10}}))["code"], 460)
+                self.assertEqual(json.loads(post_and_reply(
+                    {"id": "31", "version": "1.0", "params": {"temp": 10.0, "hum": 3}}))["code"], 200)
+            finally:
+                self.ctl("set_product", productKey=PK, schema=None)
+            # ACL: publishing as another device closes the connection
+            m.publish("/sys/%s/other/thing/event/property/post" % PK, "{}")
+            self.assertTrue(m.closed_within(3))
+        finally:
+            m.close()
+
+    def test_downlinks(self):
+        dn = "dl1"
+        self.ctl("add_device", productKey=PK, deviceName=dn, deviceSecret="dlSecret")
+        m, rc = self.dev_connect(dn, "dlSecret")
+        self.assertEqual(rc, 0)
+        base = "/sys/%s/%s/" % (PK, dn)
+        try:
+            self.assertEqual(m.subscribe([base + "thing/service/#", base + "rrpc/request/+"]), [0, 0])
+            out = self.ctl("property_set", productKey=PK, deviceName=dn, params={"LightSwitch": 1})
+            self.assertEqual(len(out["deliveredTo"]), 1)
+            topic, payload = m.expect_publish()
+            self.assertEqual(topic, base + "thing/service/property/set")
+            req = json.loads(payload)
+            self.assertEqual(req, {"id": out["id"], "version": "1.0", "params": {"LightSwitch": 1},
+                                   "method": "thing.service.property.set"})
+            m.publish(topic + "_reply", {"id": req["id"], "code": 200, "data": {}})
+            ev = self.ctl("wait", match={"ev": "downlink_reply", "deviceName": dn, "id": req["id"]},
+                          timeout=5)["event"]
+            self.assertEqual((ev["code"], ev["matched"], ev["problems"]), (200, True, []))
+            self.assertLess(ev["latencyMs"], 8000)
+            reps = self.ctl("replies", productKey=PK, deviceName=dn)["replies"]
+            self.assertEqual(reps[-1]["kind"], "property_set")
+            # async service
+            out = self.ctl("service_call", productKey=PK, deviceName=dn, service="reboot", params={"delay": 1})
+            topic, payload = m.expect_publish()
+            self.assertEqual(topic, base + "thing/service/reboot")
+            self.assertEqual(json.loads(payload)["method"], "thing.service.reboot")
+            m.publish(topic + "_reply", {"id": out["id"], "code": 200, "data": {"ok": 1}})
+            ev = self.ctl("wait", match={"ev": "downlink_reply", "deviceName": dn, "id": out["id"]},
+                          timeout=5)["event"]
+            self.assertEqual((ev["kind"], ev["data"]), ("service", {"ok": 1}))
+            # RRPC: the control call blocks (wait) until the device answers
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "rrpc", productKey=PK, deviceName=dn, payload={"q": "ping"}, wait=8)))
+            th.start()
+            topic, payload = m.expect_publish()
+            self.assertTrue(topic.startswith(base + "rrpc/request/"), topic)
+            m.publish(topic.replace("/rrpc/request/", "/rrpc/response/"), b"pong")
+            th.join(10)
+            self.assertFalse(res["timedOut"])
+            self.assertEqual(res["reply"]["payload"], "pong")
+            self.assertLess(res["reply"]["latencyMs"], 8000)
+            # not subscribed -> not delivered
+            m.send(0xA2, (5).to_bytes(2, "big") + _s(base + "thing/service/#"))
+            self.assertEqual(m.packet()[0], 11)
+            self.assertEqual(self.ctl("property_set", productKey=PK, deviceName=dn,
+                                      params={"x": 1})["deliveredTo"], [])
+        finally:
+            m.close()
+
+    def test_control_and_log(self):
+        out = self.ctl("nonexistent", expect_ok=False)
+        self.assertFalse(out["ok"])
+        self.assertFalse(self.ctl("https_fail", expect_ok=False, mode="bogus")["ok"])
+        self.assertFalse(self.ctl("device", expect_ok=False, productKey=PK, deviceName="nope")["ok"])
+        with open(os.path.join(self.dir, "events.jsonl")) as f:
+            first = json.loads(f.readline())
+        self.assertIn("seq", first)
+        log = self.ctl("log", ev="ready")["events"]
+        self.assertEqual(log[0]["ports"]["mqtts"], self.ports["mqtts"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
