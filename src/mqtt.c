@@ -17,6 +17,9 @@
 #include "gw/payload.h"
 #include "gw/util.h"
 
+#define GW_MQTT_SAVE_ACKS 100
+#define GW_MQTT_SAVE_MIN_MS 50
+
 struct flight {
 	uint64_t seq;
 	int mid;
@@ -67,6 +70,8 @@ struct gw_mqtt {
 	/* cursor persistence */
 	sd_event_source *save_timer;
 	bool cursor_dirty;
+	uint64_t acks_unsaved;
+	uint64_t saved_at_us;
 
 	/* counters: see the conservation law in mqtt.h */
 	uint64_t initial_backlog;
@@ -172,9 +177,18 @@ static void update_cursor(struct gw_mqtt *m)
 		skip_prune(m, c);
 	}
 	if (c > gw_spool_reader_cursor(m->reader)) {
+		m->acks_unsaved += c - gw_spool_reader_cursor(m->reader);
 		gw_spool_reader_ack(m->reader, c);
 		m->cursor_dirty = true;
-		if (m->save_timer)
+		/*
+		 * Saved every GW_MQTT_SAVE_ACKS records or once a second, whichever comes first,
+		 * but not more often than every GW_MQTT_SAVE_MIN_MS: after a crash the uplink
+		 * resends at most that much, and a busy uplink does not turn into an fsync loop.
+		 */
+		if (m->acks_unsaved >= GW_MQTT_SAVE_ACKS &&
+		    gw_now_mono_us() - m->saved_at_us >= GW_MQTT_SAVE_MIN_MS * 1000)
+			(void)gw_mqtt_save(m);
+		else if (m->save_timer)
 			(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
 	}
 	skip_prune(m, gw_spool_reader_cursor(m->reader));
@@ -730,6 +744,8 @@ int gw_mqtt_save(struct gw_mqtt *m)
 		return r;
 	}
 	m->cursor_dirty = false;
+	m->acks_unsaved = 0;
+	m->saved_at_us = gw_now_mono_us();
 	(void)sd_event_source_set_time_relative(m->save_timer, 1000000);
 	(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
 	return 0;

@@ -1253,6 +1253,27 @@ END_TEST
 
 /* ---- F7: two uplinks, one down for the whole run ---- */
 
+/* CPU time (user + system) a process used so far, in ms. */
+static int64_t proc_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	const char *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "re");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	ck_assert(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* Fields after the command name, which may contain spaces: state is field 3,
+	 * utime and stime are fields 14 and 15. */
+	p = strrchr(buf, ')');
+	ck_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			      &ut, &st) == 2);
+	return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
 START_TEST(f7_one_uplink_down)
 {
 	unsigned seconds = knob("GW_FAULT_F7_SECONDS", 10, 60, 1, 36000);
@@ -1261,7 +1282,7 @@ START_TEST(f7_one_uplink_down)
 	struct sim_summary sim;
 	struct counters live, down;
 	struct seen s = { 0 };
-	int64_t p50, p99, pmax;
+	int64_t p50, p99, pmax, t0, cpu_ms, wall_ms;
 	char *conf;
 	int dead_port;
 	json_t *fig;
@@ -1277,8 +1298,12 @@ START_TEST(f7_one_uplink_down)
 	sim_start(rate, rate * seconds, rng);
 	daemon_start(conf);
 	free(conf);
+	t0 = fx_mono_ms();
 	sim_finish(&sim, (int)seconds * 1000 + 30000);
 	daemon_alive("after the run");
+	/* An uplink that cannot connect must wait for its next attempt, not spin. */
+	cpu_ms = proc_cpu_ms(fx_daemon_pid());
+	wall_ms = fx_mono_ms() - t0;
 	seen_wait_all(&s, sim.sent, false, 10000);
 	daemon_stop_ok();
 	last_counters("live", &live);
@@ -1291,6 +1316,7 @@ START_TEST(f7_one_uplink_down)
 	json_object_set_new(fig, "latency_ms_p50", json_integer(p50));
 	json_object_set_new(fig, "latency_ms_p99", json_integer(p99));
 	json_object_set_new(fig, "latency_ms_max", json_integer(pmax));
+	json_object_set_new(fig, "daemon_cpu_pct", json_integer(cpu_ms * 100 / wall_ms));
 	counters_to(fig, "counters_live", &live);
 	counters_to(fig, "counters_down", &down);
 	figure("F7", fig);
@@ -1299,6 +1325,9 @@ START_TEST(f7_one_uplink_down)
 		      s.keys_unique, (unsigned long long)sim.sent);
 	ck_assert_msg(pmax <= 1000, "a record took %lld ms to arrive (p99 %lld ms)",
 		      (long long)pmax, (long long)p99);
+	ck_assert_msg(cpu_ms * 100 / wall_ms < 50,
+		      "sensorgwd used %lld%% of a core at %u records/s with one uplink down",
+		      (long long)(cpu_ms * 100 / wall_ms), rate);
 	ck_assert_uint_eq(live.v[C_PRODUCED], sim.sent);
 	ck_assert_uint_eq(live.v[C_ACKED], sim.sent);
 	law_check("live", &live);
