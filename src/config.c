@@ -1544,24 +1544,6 @@ struct gw_config *gw_config_free(struct gw_config *c)
 	return NULL;
 }
 
-const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const char *port,
-					       const char *field)
-{
-	const struct gw_config_map *any = NULL;
-
-	for (size_t i = 0; i < c->n_maps; i++) {
-		const struct gw_config_map *m = &c->maps[i];
-
-		if (strcmp(m->field, field) != 0)
-			continue;
-		if (!m->port[0])
-			any = m;
-		else if (port && strcmp(m->port, port) == 0)
-			return m;
-	}
-	return any;
-}
-
 const char *gw_parity_to_string(enum gw_parity p)
 {
 	switch (p) {

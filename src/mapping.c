@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Mapping: decoded frame fields become thing-model params. Pure: no I/O, no logging. The map
- * lookup is repeated here instead of calling gw_config_find_map() so that this protocol
- * library does not depend on the config library (which is built on top of it).
+ * lookup, gw_config_find_map(), lives here rather than in config.c: this protocol library
+ * must not depend on the config library, which is built on top of it.
  */
 
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include "gw/mapping.h"
 
 /* Port-specific map first, then one for every port. */
-static const struct gw_config_map *find_map(const struct gw_config *c, const char *port,
-					    const char *field)
+const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const char *port,
+					       const char *field)
 {
 	const struct gw_config_map *any = NULL;
 
@@ -281,7 +281,7 @@ int gw_mapping_params(const struct gw_config *c, const char *port, const struct 
 		n = GW_FRAME_MAX_FIELDS;
 	for (size_t i = 0; i < n; i++) {
 		const struct gw_field *field = &f->fields[i];
-		const struct gw_config_map *m = find_map(c, port, field->key);
+		const struct gw_config_map *m = gw_config_find_map(c, port, field->key);
 		json_t *v;
 
 		r = gw_mapping_value(m, &field->value, &v);
