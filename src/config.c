@@ -24,7 +24,7 @@
 #include "gw/config.h"
 #include "gw/util.h"
 
-#define MAX_SECTION_KEYS 32
+#define MAX_SECTION_KEYS 40
 #define SECRET_MAX 4096 /* bytes in a password file or credential */
 #define CLIENT_ID_MAX 64
 #define STRING_MAX 255 /* host names, user names, USB strings */
@@ -39,6 +39,8 @@ _Static_assert(sizeof(enum gw_flow) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum gw_framing) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum gw_uplink_type) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum gw_map_type) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_cloud_auth) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum gw_aliyun_sign_method) == sizeof(int), "enums are stored as int");
 
 struct parser;
 struct key_def;
@@ -661,22 +663,27 @@ static bool set_name_ref(struct parser *p, const struct key_def *k, void *obj, c
 	return true;
 }
 
-static void store_secret(struct gw_config_uplink *u, char *secret)
+/* The secret keys share setters: the field they fill is the key's own (password or
+ * product_secret), and the messages name the sibling keys after the key's base name. */
+static void store_secret(void *obj, const struct key_def *k, char *secret)
 {
-	u->password = gw_secret_free(u->password);
-	u->password = secret;
+	char **dst = field_at(obj, k);
+
+	*dst = gw_secret_free(*dst);
+	*dst = secret;
 }
 
 static bool set_password(struct parser *p, const struct key_def *k, void *obj, const char *v)
 {
 	if (p->mode & 077) {
 		report(p, p->line,
-		       "%s: %s holds an inline password but is readable by group or others "
-		       "(mode %04o); use password_file or password_credential, or chmod 600 %s",
-		       k->name, p->path, (unsigned)(p->mode & 07777), p->path);
+		       "%s: %s holds an inline %s but is readable by group or others "
+		       "(mode %04o); use %s_file or %s_credential, or chmod 600 %s",
+		       k->name, p->path, k->name, (unsigned)(p->mode & 07777), k->name, k->name,
+		       p->path);
 		return false;
 	}
-	store_secret(obj, gw_strdup(v));
+	store_secret(obj, k, gw_strdup(v));
 	return true;
 }
 
@@ -743,7 +750,7 @@ static bool set_password_file(struct parser *p, const struct key_def *k, void *o
 
 	if (!read_secret(p, k, v, true, &secret))
 		return false;
-	store_secret(obj, secret);
+	store_secret(obj, k, secret);
 	return true;
 }
 
@@ -751,6 +758,8 @@ static bool set_password_credential(struct parser *p, const struct key_def *k, v
 				    const char *v)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	/* "password_credential" -> "password", for "or use password_file" */
+	int base = (int)(strlen(k->name) - strlen("_credential"));
 	char *secret = NULL;
 	char *path;
 	bool ok;
@@ -762,8 +771,8 @@ static bool set_password_credential(struct parser *p, const struct key_def *k, v
 	if (!dir || !dir[0]) {
 		report(p, p->line,
 		       "%s: CREDENTIALS_DIRECTORY is not set (run under systemd with "
-		       "LoadCredential=%s:PATH, or use password_file)",
-		       k->name, v);
+		       "LoadCredential=%s:PATH, or use %.*s_file)",
+		       k->name, v, base, k->name);
 		return false;
 	}
 	if (asprintf(&path, "%s/%s", dir, v) < 0)
@@ -772,8 +781,33 @@ static bool set_password_credential(struct parser *p, const struct key_def *k, v
 	ok = read_secret(p, k, path, false, &secret);
 	free(path);
 	if (ok)
-		store_secret(obj, secret);
+		store_secret(obj, k, secret);
 	return ok;
+}
+
+/* Aliyun ids (ProductKey, region, instance id) are DNS labels of the platform's hosts. */
+static bool set_aliyun_id(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)v[i]) && v[i] != '-') {
+			report(p, p->line, "%s: '%s' is not valid (1..%lu of A-Z a-z 0-9 -)",
+			       k->name, v, k->max);
+			return false;
+		}
+	}
+	return set_string(p, k, obj, v);
+}
+
+/* The registration request carries a sign that a man in the middle could replay: TLS only. */
+static bool set_https_url(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if (strncmp(v, "https://", strlen("https://")) != 0 || !v[strlen("https://")]) {
+		report(p, p->line, "%s: '%s' is not an https:// URL", k->name, v);
+		return false;
+	}
+	return set_string(p, k, obj, v);
 }
 
 /* Tables */
@@ -839,7 +873,17 @@ static const struct key_def port_keys[] = {
 	KEY("reopen_max_ms", set_uint, PORT_T, reopen_max_ms, "30000", 10, 3600000, 0),
 };
 
-static const struct word uplink_type_words[] = { { "mqtt", GW_UPLINK_MQTT }, { NULL, 0 } };
+static const struct word uplink_type_words[] = {
+	{ "mqtt", GW_UPLINK_MQTT }, { "aliyun", GW_UPLINK_ALIYUN }, { NULL, 0 },
+};
+static const struct word auth_words[] = {
+	{ "device-secret", GW_CLOUD_AUTH_DEVICE_SECRET }, { "register", GW_CLOUD_AUTH_REGISTER },
+	{ NULL, 0 },
+};
+static const struct word sign_method_words[] = {
+	{ "hmacsha256", GW_ALIYUN_HMAC_SHA256 }, { "hmacsha1", GW_ALIYUN_HMAC_SHA1 },
+	{ "hmacmd5", GW_ALIYUN_HMAC_MD5 }, { NULL, 0 },
+};
 static const struct word order_words[] = {
 	{ "fifo", GW_ORDER_FIFO }, { "live-first", GW_ORDER_LIVE_FIRST }, { NULL, 0 },
 };
@@ -873,6 +917,18 @@ static const struct key_def uplink_keys[] = {
 	KEY("max_rate", set_uint, UPLINK_T, max_rate, "0", 0, 100000, 0),
 	KEY_ENUM("order", UPLINK_T, order, "fifo", order_words),
 	KEY("deadletter_after", set_uint, UPLINK_T, deadletter_after, "5", 1, 100, 0),
+	KEY("product_key", set_aliyun_id, UPLINK_T, product_key, NULL, 0, GW_ALIYUN_ID_MAX - 1, 0),
+	KEY("region", set_aliyun_id, UPLINK_T, region, NULL, 0, GW_ALIYUN_ID_MAX - 1, 0),
+	KEY("instance_id", set_aliyun_id, UPLINK_T, instance_id, NULL, 0, GW_ALIYUN_ID_MAX - 1, 0),
+	KEY_ENUM("auth", UPLINK_T, auth, "device-secret", auth_words),
+	KEY("product_secret", set_password, UPLINK_T, product_secret, NULL, 0, 0, 0),
+	KEY("product_secret_file", set_password_file, UPLINK_T, product_secret, NULL, 0, 0, 0),
+	KEY("product_secret_credential", set_password_credential, UPLINK_T, product_secret, NULL,
+	    0, 0, 0),
+	KEY("register_url", set_https_url, UPLINK_T, register_url, NULL, 0, GW_ALIYUN_URL_MAX - 1,
+	    0),
+	KEY_ENUM("sign_method", UPLINK_T, sign_method, "hmacsha256", sign_method_words),
+	KEY("max_devices", set_uint, UPLINK_T, max_devices, "32", 1, 256, 0),
 };
 
 static const struct word map_type_words[] = {
@@ -1029,15 +1085,51 @@ static void default_client_id(struct gw_config_uplink *u)
 	u->client_id = id;
 }
 
-static void close_uplink(struct parser *p)
+/* At most one source of a secret; returns the key that was given first, or NULL. */
+static const char *one_source(struct parser *p, const char *const *sources, size_t n,
+			      const char *list)
+{
+	const char *first = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!given(p, sources[i]))
+			continue;
+		if (!first) {
+			first = sources[i];
+			continue;
+		}
+		report(p, given(p, sources[i]), "%s: only one of %s may be set (%s at line %u)",
+		       sources[i], list, first, given(p, first));
+	}
+	return first;
+}
+
+/* Keys one uplink type has no use for: refused, so a typo'd type never goes unnoticed. */
+static const char *const mqtt_only_keys[] = {
+	"tls", "cert_file", "key_file", "username", "password", "password_file",
+	"password_credential", "client_id", "qos", "clean_session", "topic", "order",
+	"deadletter_after",
+};
+static const char *const aliyun_only_keys[] = {
+	"product_key", "region", "instance_id", "auth", "product_secret", "product_secret_file",
+	"product_secret_credential", "register_url", "sign_method", "max_devices",
+};
+
+static void refuse_keys(struct parser *p, const char *const *keys, size_t n, const char *type)
+{
+	/* a value refused already has its message */
+	for (size_t i = 0; i < n; i++)
+		if (given_ok(p, keys[i]))
+			report(p, given(p, keys[i]), "%s: not used by type = %s", keys[i], type);
+}
+
+static void close_mqtt(struct parser *p)
 {
 	static const char *const sources[] = { "password", "password_file", "password_credential" };
 	struct gw_config_uplink *u = p->obj;
-	const char *first = NULL;
+	const char *first;
 
-	if (!given(p, "type"))
-		report(p, p->sec_line, "%s needs type = mqtt", p->title);
-
+	refuse_keys(p, aliyun_only_keys, N_ELEMENTS(aliyun_only_keys), "mqtt");
 	if (!given(p, "tls"))
 		u->tls = u->ca_file != NULL;
 	else if (u->tls && !given(p, "ca_file") && !bad(p, "tls"))
@@ -1052,23 +1144,75 @@ static void close_uplink(struct parser *p)
 	if (given(p, "cert_file") && given_ok(p, "tls") && !u->tls)
 		report(p, given(p, "cert_file"), "cert_file: a client certificate needs tls = yes");
 
-	for (size_t i = 0; i < N_ELEMENTS(sources); i++) {
-		if (!given(p, sources[i]))
-			continue;
-		if (!first) {
-			first = sources[i];
-			continue;
-		}
-		report(p, given(p, sources[i]),
-		       "%s: only one of password, password_file and password_credential may be set "
-		       "(%s at line %u)",
-		       sources[i], first, given(p, first));
-	}
+	first = one_source(p, sources, N_ELEMENTS(sources),
+			   "password, password_file and password_credential");
 	if (first && !given(p, "username"))
 		report(p, given(p, first), "%s: needs username", first);
 
 	if (!u->client_id)
 		default_client_id(u);
+}
+
+/*
+ * The platform's rules (fact sheet §4): TLS only here (plain TCP is closed to new devices),
+ * keepalive 30..1200 s, 30 messages per second per device. host and port default to the
+ * platform's endpoint, which the driver derives from region or instance_id.
+ */
+static void close_aliyun(struct parser *p)
+{
+	static const char *const sources[] = {
+		"product_secret", "product_secret_file", "product_secret_credential",
+	};
+	struct gw_config_uplink *u = p->obj;
+	const char *first;
+
+	refuse_keys(p, mqtt_only_keys, N_ELEMENTS(mqtt_only_keys), "aliyun");
+	u->tls = true;
+	if (!given(p, "product_key") && !bad(p, "product_key"))
+		report(p, p->sec_line, "%s needs product_key", p->title);
+	if (!given(p, "ca_file"))
+		report(p, p->sec_line, "%s needs ca_file (the platform's root CA; TLS is required)",
+		       p->title);
+	if (given(p, "region") && given(p, "instance_id"))
+		report(p, given(p, "instance_id"),
+		       "instance_id: cannot be combined with region (line %u)", given(p, "region"));
+	if (!given(p, "host")) {
+		free(u->host);
+		u->host = NULL;
+	}
+	if (!given(p, "keepalive"))
+		u->keepalive = 300;
+	else if (!bad(p, "keepalive") && (u->keepalive < 30 || u->keepalive > 1200))
+		report(p, given(p, "keepalive"),
+		       "keepalive: %" PRIu32 " is out of range for type = aliyun (30..1200)",
+		       u->keepalive);
+	if (!given(p, "max_rate"))
+		u->max_rate = 30;
+
+	first = one_source(p, sources, N_ELEMENTS(sources),
+			   "product_secret, product_secret_file and product_secret_credential");
+	if (bad(p, "auth"))
+		return;
+	if (u->auth == GW_CLOUD_AUTH_REGISTER && !first)
+		report(p, given(p, "auth"),
+		       "auth: register needs product_secret_file or product_secret_credential");
+	if (u->auth != GW_CLOUD_AUTH_REGISTER && first && given_ok(p, first))
+		report(p, given(p, first), "%s: only used with auth = register", first);
+	if (u->auth != GW_CLOUD_AUTH_REGISTER && given_ok(p, "register_url"))
+		report(p, given(p, "register_url"), "register_url: only used with auth = register");
+}
+
+static void close_uplink(struct parser *p)
+{
+	struct gw_config_uplink *u = p->obj;
+
+	if (!given(p, "type"))
+		report(p, p->sec_line, "%s needs type = mqtt or aliyun", p->title);
+	/* an unknown or missing type is judged as mqtt, so its other problems still show */
+	if (u->type == GW_UPLINK_ALIYUN)
+		close_aliyun(p);
+	else
+		close_mqtt(p);
 	check_min_max(p, "reconnect_min_ms", u->reconnect_min_ms, "reconnect_max_ms",
 		      u->reconnect_max_ms);
 }
@@ -1539,6 +1683,11 @@ struct gw_config *gw_config_free(struct gw_config *c)
 		u->password = gw_secret_free(u->password);
 		free(u->client_id);
 		free(u->topic);
+		free(u->product_key);
+		free(u->region);
+		free(u->instance_id);
+		u->product_secret = gw_secret_free(u->product_secret);
+		free(u->register_url);
 	}
 	free(c);
 	return NULL;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "gw/aliyun_uplink.h"
 #include "gw/gateway.h"
 #include "gw/log.h"
 #include "gw/mapping.h"
@@ -31,6 +32,9 @@ struct gw_gateway {
 	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;
 	struct gw_mqtt *uplinks[GW_CONFIG_MAX_UPLINKS];
+	/* cloud uplinks (type = aliyun): a session per device, so their own array */
+	size_t n_clouds;
+	struct gw_aliyun_uplink *clouds[GW_CONFIG_MAX_UPLINKS];
 	uint64_t records;
 	uint64_t duplicates;
 	uint64_t records_unmapped; /* frames whose values could not be mapped */
@@ -62,9 +66,18 @@ void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
 		gw_mqtt_get_stats(g->uplinks[i], &st);
 		backlog += st.queued;
 	}
+	for (size_t i = 0; i < g->n_clouds; i++) {
+		struct gw_aliyun_uplink_stats st;
+
+		gw_aliyun_uplink_get_stats(g->clouds[i], &st);
+		/* online when every device it knows has its session */
+		online += st.devices > 0 && st.online == st.devices;
+		backlog += st.queued;
+	}
 	snprintf(buf, size, "%s; ports %zu/%zu open; uplinks %zu/%zu online; %zu nodes; "
 		 "%llu records; backlog %llu",
-		 g->stopping ? "stopping" : "running", open, g->n_ports, online, g->n_uplinks,
+		 g->stopping ? "stopping" : "running", open, g->n_ports, online,
+		 g->n_uplinks + g->n_clouds,
 		 gw_nodes_count(g->nodes), (unsigned long long)g->records,
 		 (unsigned long long)backlog);
 }
@@ -98,6 +111,26 @@ void gw_gateway_log_stats(const struct gw_gateway *g)
 			      (unsigned long long)st.lost_corrupt, (unsigned long long)st.inflight,
 			      (unsigned long long)st.resent, (unsigned long long)st.connects,
 			      (unsigned long long)st.connection_losses);
+	}
+	for (size_t i = 0; i < g->n_clouds; i++) {
+		struct gw_aliyun_uplink_stats st;
+
+		gw_aliyun_uplink_get_stats(g->clouds[i], &st);
+		gw_log_uplink(LOG_INFO, gw_aliyun_uplink_name(g->clouds[i]),
+			      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
+			      "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
+			      "inflight=%llu resent=%llu devices=%llu online=%llu connects=%llu "
+			      "connection_losses=%llu registrations=%llu registration_failures=%llu",
+			      (unsigned long long)st.produced, (unsigned long long)st.acked,
+			      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
+			      (unsigned long long)st.dropped_enospc,
+			      (unsigned long long)st.deadlettered, (unsigned long long)st.lost_corrupt,
+			      (unsigned long long)st.rejected, (unsigned long long)st.inflight,
+			      (unsigned long long)st.resent, (unsigned long long)st.devices,
+			      (unsigned long long)st.online, (unsigned long long)st.connects,
+			      (unsigned long long)st.connection_losses,
+			      (unsigned long long)st.registrations,
+			      (unsigned long long)st.registration_failures);
 	}
 }
 
@@ -165,6 +198,8 @@ static void deliver(struct gw_gateway *g, struct gw_record *rec)
 	schedule_sync(g);
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		gw_mqtt_kick(g->uplinks[i], seq);
+	for (size_t i = 0; i < g->n_clouds; i++)
+		gw_aliyun_uplink_kick(g->clouds[i], seq);
 }
 
 static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *node,
@@ -295,6 +330,10 @@ static void maybe_stopped(struct gw_gateway *g)
 		if (gw_mqtt_inflight(g->uplinks[i]) > 0 &&
 		    gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED)
 			return;
+	/* a cloud uplink keeps in flight only what online sessions carry */
+	for (size_t i = 0; i < g->n_clouds; i++)
+		if (gw_aliyun_uplink_inflight(g->clouds[i]) > 0)
+			return;
 	g->stopped_fn = NULL;
 	fn(g, g->stopped_ud);
 }
@@ -329,6 +368,14 @@ static void on_uplink_state(struct gw_mqtt *m, enum gw_mqtt_state state, const c
 
 static void on_uplink_idle(struct gw_mqtt *m, void *ud)
 {
+	maybe_stopped(ud);
+}
+
+/* A cloud uplink logs its devices' state changes itself: there is one line per device. */
+static void on_cloud_notify(struct gw_aliyun_uplink *u, bool state_changed, void *ud)
+{
+	if (state_changed)
+		notify_status(ud);
 	maybe_stopped(ud);
 }
 
@@ -387,14 +434,26 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		goto fail;
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
-		r = gw_mqtt_new(event, &cfg->uplinks[i], g->spool, on_uplink_state, on_uplink_idle,
-				g, &g->uplinks[i]);
-		if (r < 0) {
-			gw_log_uplink(LOG_ERR, cfg->uplinks[i].name, "cannot set up its cursor: %s",
-				      strerror(-r));
-			goto fail;
+		switch (cfg->uplinks[i].type) {
+		case GW_UPLINK_MQTT:
+			r = gw_mqtt_new(event, &cfg->uplinks[i], g->spool, on_uplink_state,
+					on_uplink_idle, g, &g->uplinks[g->n_uplinks]);
+			if (r < 0) {
+				gw_log_uplink(LOG_ERR, cfg->uplinks[i].name,
+					      "cannot set up its cursor: %s", strerror(-r));
+				goto fail;
+			}
+			g->n_uplinks++;
+			break;
+		case GW_UPLINK_ALIYUN:
+			/* it logs what failed */
+			r = gw_aliyun_uplink_new(event, &cfg->uplinks[i], cfg->state_dir, g->spool,
+						 on_cloud_notify, g, &g->clouds[g->n_clouds]);
+			if (r < 0)
+				goto fail;
+			g->n_clouds++;
+			break;
 		}
-		g->n_uplinks++;
 	}
 	*ret = g;
 	return 0;
@@ -410,6 +469,11 @@ int gw_gateway_start(struct gw_gateway *g)
 	/* Uplinks first, so the first frames find a connection attempt under way. */
 	for (size_t i = 0; i < g->n_uplinks; i++) {
 		r = gw_mqtt_start(g->uplinks[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < g->n_clouds; i++) {
+		r = gw_aliyun_uplink_start(g->clouds[i]);
 		if (r < 0)
 			return r;
 	}
@@ -435,6 +499,8 @@ static int stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
 
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		pending += gw_mqtt_inflight(g->uplinks[i]);
+	for (size_t i = 0; i < g->n_clouds; i++)
+		pending += gw_aliyun_uplink_inflight(g->clouds[i]);
 	if (!fn)
 		return 0;
 	gw_log(LOG_NOTICE, "stopping with %zu record(s) in flight; they stay in the spool and are "
@@ -457,6 +523,8 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	(void)sync_spool(g);
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		(void)gw_mqtt_save(g->uplinks[i]);
+	for (size_t i = 0; i < g->n_clouds; i++)
+		(void)gw_aliyun_uplink_save(g->clouds[i]);
 	notify_status(g);
 	if (sd_event_add_time_relative(g->event, &g->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
 				       stop_timeout, g) < 0)
@@ -472,6 +540,8 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 		gw_port_free(g->ports[i]);
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		gw_mqtt_free(g->uplinks[i]);
+	for (size_t i = 0; i < g->n_clouds; i++)
+		gw_aliyun_uplink_free(g->clouds[i]);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
 	gw_spool_close(g->spool);

@@ -19,6 +19,7 @@
 #include "gw-build.h"
 #include "gw/config.h"
 #include "gw/gateway.h"
+#include "gw/http.h"
 #include "gw/log.h"
 #include "gw/mqtt.h"
 
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
 	(void)sd_event_set_watchdog(d.event, true);
 
 	gw_mqtt_lib_init();
+	gw_http_lib_init();
 	r = gw_gateway_new(d.event, cfg, &d.gateway);
 	if (r >= 0)
 		r = gw_gateway_start(d.gateway);
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.gateway = gw_gateway_free(d.gateway);
+	gw_http_lib_cleanup();
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);
 	gw_config_free(cfg);

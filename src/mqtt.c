@@ -50,8 +50,7 @@ struct gw_mqtt {
 	size_t n_inflight;
 	/* Records at or above the cursor that need no sending: acknowledged out of order, or
 	 * dead-lettered. Sorted; pruned as the cursor passes them. */
-	uint64_t *skip;
-	size_t n_skip, cap_skip;
+	struct gw_seqset skip;
 	/* live-first: new records to send before the backlog */
 	uint64_t live[GW_MQTT_LIVE_QUEUE];
 	size_t live_head, n_live;
@@ -64,8 +63,7 @@ struct gw_mqtt {
 	uint64_t suspect_seq;
 	uint32_t suspect_tries;
 	/* pacing */
-	double tokens;
-	uint64_t tokens_at_us;
+	struct gw_rate rate;
 	sd_event_source *rate_timer;
 	/* cursor persistence */
 	sd_event_source *save_timer;
@@ -106,53 +104,6 @@ static void set_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *r
 
 /* ---- the skip set: records at or above the cursor that are already taken care of ---- */
 
-static size_t skip_find(const struct gw_mqtt *m, uint64_t seq)
-{
-	size_t lo = 0, hi = m->n_skip;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->skip[mid] < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static bool skip_has(const struct gw_mqtt *m, uint64_t seq)
-{
-	size_t i = skip_find(m, seq);
-
-	return i < m->n_skip && m->skip[i] == seq;
-}
-
-static void skip_add(struct gw_mqtt *m, uint64_t seq)
-{
-	size_t i = skip_find(m, seq);
-
-	if (i < m->n_skip && m->skip[i] == seq)
-		return;
-	if (m->n_skip == m->cap_skip) {
-		m->cap_skip = m->cap_skip ? m->cap_skip * 2 : 64;
-		m->skip = realloc(m->skip, m->cap_skip * sizeof(*m->skip));
-		if (!m->skip)
-			abort();
-	}
-	memmove(m->skip + i + 1, m->skip + i, (m->n_skip - i) * sizeof(*m->skip));
-	m->skip[i] = seq;
-	m->n_skip++;
-}
-
-static void skip_prune(struct gw_mqtt *m, uint64_t below)
-{
-	size_t i = skip_find(m, below);
-
-	memmove(m->skip, m->skip + i, (m->n_skip - i) * sizeof(*m->skip));
-	m->n_skip -= i;
-}
-
 static bool in_flight(const struct gw_mqtt *m, uint64_t seq)
 {
 	for (size_t i = 0; i < m->n_inflight; i++)
@@ -171,10 +122,10 @@ static void update_cursor(struct gw_mqtt *m)
 		if (m->inflight[i].seq < c)
 			c = m->inflight[i].seq;
 	/* skipped records directly at the cursor are done too */
-	while (m->n_skip && m->skip[0] <= c) {
-		if (m->skip[0] == c)
+	while (m->skip.n && m->skip.v[0] <= c) {
+		if (m->skip.v[0] == c)
 			c++;
-		skip_prune(m, c);
+		gw_seqset_prune(&m->skip, c);
 	}
 	if (c > gw_spool_reader_cursor(m->reader)) {
 		m->acks_unsaved += c - gw_spool_reader_cursor(m->reader);
@@ -191,7 +142,7 @@ static void update_cursor(struct gw_mqtt *m)
 		else if (m->save_timer)
 			(void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
 	}
-	skip_prune(m, gw_spool_reader_cursor(m->reader));
+	gw_seqset_prune(&m->skip, gw_spool_reader_cursor(m->reader));
 }
 
 static void acknowledge(struct gw_mqtt *m, uint64_t seq)
@@ -205,7 +156,7 @@ static void acknowledge(struct gw_mqtt *m, uint64_t seq)
 	m->progress_us = gw_now_mono_us();
 	if (seq == m->suspect_seq)
 		m->suspect_tries = 0;
-	skip_add(m, seq);
+	gw_seqset_add(&m->skip, seq);
 	update_cursor(m);
 }
 
@@ -223,7 +174,7 @@ static void deadletter(struct gw_mqtt *m, uint64_t seq, const char *why)
 	gw_spool_reader_seek(m->reader, pos);
 	gw_log_uplink(LOG_WARNING, m->cfg->name, "record %llu moved to the dead-letter file: %s%s",
 		      (unsigned long long)seq, why, r < 0 ? " (and writing it there failed)" : "");
-	skip_add(m, seq);
+	gw_seqset_add(&m->skip, seq);
 	update_cursor(m);
 }
 
@@ -262,25 +213,13 @@ static void suspect_poison(struct gw_mqtt *m)
 /* Token bucket: max_rate per second, at most one second's worth of burst. */
 static bool take_token(struct gw_mqtt *m)
 {
-	uint64_t now;
-	double rate = m->cfg->max_rate;
+	uint64_t wait = gw_rate_take(&m->rate, gw_now_mono_us());
 
-	if (m->cfg->max_rate == 0)
+	if (wait == 0)
 		return true;
-	now = gw_now_mono_us();
-	m->tokens += (double)(now - m->tokens_at_us) * rate / 1e6;
-	m->tokens_at_us = now;
-	if (m->tokens > rate)
-		m->tokens = rate;
-	if (m->tokens < 1.0) {
-		uint64_t wait = (uint64_t)((1.0 - m->tokens) * 1e6 / rate) + 1;
-
-		(void)sd_event_source_set_time_relative(m->rate_timer, wait);
-		(void)sd_event_source_set_enabled(m->rate_timer, SD_EVENT_ONESHOT);
-		return false;
-	}
-	m->tokens -= 1.0;
-	return true;
+	(void)sd_event_source_set_time_relative(m->rate_timer, wait);
+	(void)sd_event_source_set_enabled(m->rate_timer, SD_EVENT_ONESHOT);
+	return false;
 }
 
 /* Next record to send: a live one first under live-first, else the next from the cursor. */
@@ -294,7 +233,7 @@ static int next_record(struct gw_mqtt *m, struct gw_spool_record *rec)
 
 		m->live_head = (m->live_head + 1) % GW_MQTT_LIVE_QUEUE;
 		m->n_live--;
-		if (seq < pos || skip_has(m, seq) || in_flight(m, seq))
+		if (seq < pos || gw_seqset_has(&m->skip, seq) || in_flight(m, seq))
 			continue;
 		gw_spool_reader_seek(m->reader, seq);
 		r = gw_spool_reader_next(m->reader, rec);
@@ -306,7 +245,7 @@ static int next_record(struct gw_mqtt *m, struct gw_spool_record *rec)
 		r = gw_spool_reader_next(m->reader, rec);
 		if (r <= 0)
 			return r;
-		if (!skip_has(m, rec->seq) && !in_flight(m, rec->seq))
+		if (!gw_seqset_has(&m->skip, rec->seq) && !in_flight(m, rec->seq))
 			return 1;
 	}
 }
@@ -331,7 +270,7 @@ static void pump(struct gw_mqtt *m)
 			break;
 		}
 		if (r == 0) {
-			m->tokens += m->cfg->max_rate ? 1.0 : 0.0; /* nothing sent: give it back */
+			gw_rate_give_back(&m->rate); /* nothing sent: give it back */
 			break;
 		}
 		if (gw_payload_unpack(rec.payload, rec.len, rec.type, &v) < 0) {
@@ -699,8 +638,7 @@ int gw_mqtt_new(sd_event *event, const struct gw_config_uplink *cfg, struct gw_s
 	m->fd = -1;
 	m->state = GW_MQTT_DISCONNECTED;
 	m->inflight = gw_new0(struct flight, cfg->max_inflight);
-	m->tokens = cfg->max_rate;
-	m->tokens_at_us = gw_now_mono_us();
+	gw_rate_init(&m->rate, cfg->max_rate, gw_now_mono_us());
 	r = gw_spool_reader_new(spool, cfg->name, false, &m->reader);
 	if (r < 0)
 		goto fail;
@@ -772,7 +710,7 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 	m->save_timer = sd_event_source_disable_unref(m->save_timer);
 	gw_spool_reader_free(m->reader);
 	free(m->inflight);
-	free(m->skip);
+	gw_seqset_free(&m->skip);
 	sd_event_unref(m->event);
 	free(m);
 	return NULL;
@@ -816,7 +754,7 @@ void gw_mqtt_get_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *ret)
 			    m->appended_at_start + rs->dropped_enospc,
 		.acked = m->acked,
 		/* acknowledged or dead-lettered out of order: stored, but no longer queued */
-		.queued = backlog > m->n_skip ? backlog - m->n_skip : 0,
+		.queued = backlog > m->skip.n ? backlog - m->skip.n : 0,
 		.dropped_overflow = rs->dropped_overflow,
 		.dropped_enospc = rs->dropped_enospc,
 		.rejected = rs->deadlettered,

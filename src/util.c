@@ -154,3 +154,87 @@ int gw_template_check(const char *tmpl, const char *const *allowed)
 	r = gw_template_expand(tmpl, check_lookup, &ctx, buf, sizeof(buf));
 	return r == -ENOBUFS ? -EINVAL : (r < 0 ? r : 0);
 }
+
+static size_t seqset_find(const struct gw_seqset *s, uint64_t seq)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->v[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool gw_seqset_has(const struct gw_seqset *s, uint64_t seq)
+{
+	size_t i = seqset_find(s, seq);
+
+	return i < s->n && s->v[i] == seq;
+}
+
+void gw_seqset_add(struct gw_seqset *s, uint64_t seq)
+{
+	size_t i = seqset_find(s, seq);
+
+	if (i < s->n && s->v[i] == seq)
+		return;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		if (!s->v) {
+			fputs("sensorgw: out of memory\n", stderr);
+			abort();
+		}
+	}
+	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
+	s->v[i] = seq;
+	s->n++;
+}
+
+void gw_seqset_prune(struct gw_seqset *s, uint64_t below)
+{
+	size_t i = seqset_find(s, below);
+
+	if (i == 0)
+		return; /* also keeps a never-allocated array away from memmove */
+	memmove(s->v, s->v + i, (s->n - i) * sizeof(*s->v));
+	s->n -= i;
+}
+
+void gw_seqset_free(struct gw_seqset *s)
+{
+	free(s->v);
+	*s = (struct gw_seqset){ 0 };
+}
+
+void gw_rate_init(struct gw_rate *r, uint32_t per_s, uint64_t now_us)
+{
+	*r = (struct gw_rate){ .per_s = per_s, .tokens = per_s, .at_us = now_us };
+}
+
+uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us)
+{
+	double rate = r->per_s;
+
+	if (r->per_s == 0)
+		return 0;
+	r->tokens += (double)(now_us - r->at_us) * rate / 1e6;
+	r->at_us = now_us;
+	if (r->tokens > rate)
+		r->tokens = rate;
+	if (r->tokens < 1.0)
+		return (uint64_t)((1.0 - r->tokens) * 1e6 / rate) + 1;
+	r->tokens -= 1.0;
+	return 0;
+}
+
+void gw_rate_give_back(struct gw_rate *r)
+{
+	if (r->per_s)
+		r->tokens += 1.0;
+}

@@ -8,7 +8,7 @@
  * Sections (see conf/sensorgw.conf and man/sensorgw.conf.5):
  *   [gateway]        state_dir, device_name, log_level
  *   [port NAME]      one per serial port
- *   [uplink NAME]    one per uplink (type = mqtt today)
+ *   [uplink NAME]    one per uplink: type = mqtt, or aliyun (Alibaba Cloud IoT Platform)
  *   [map FIELD]      optional mapping of a frame field to a thing-model identifier
  */
 
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gw/aliyun.h"
 #include "gw/frame.h"
 
 #define GW_CONFIG_DEFAULT_PATH "/etc/sensorgw/sensorgw.conf"
@@ -40,6 +41,13 @@ enum gw_flow {
 
 enum gw_uplink_type {
 	GW_UPLINK_MQTT,
+	GW_UPLINK_ALIYUN,
+};
+
+/* How an aliyun uplink gets each device's DeviceSecret. */
+enum gw_cloud_auth {
+	GW_CLOUD_AUTH_DEVICE_SECRET, /* provisioned beforehand into the credential store */
+	GW_CLOUD_AUTH_REGISTER,      /* HTTPS dynamic registration with the ProductSecret */
 };
 
 enum gw_order {
@@ -71,8 +79,10 @@ struct gw_config_uplink {
 	char name[GW_CONFIG_NAME_MAX];
 	unsigned line;
 	enum gw_uplink_type type;
-	char *host;  /* default 127.0.0.1 */
-	uint16_t port; /* default 8883 with TLS, 1883 without */
+	char *host;  /* default 127.0.0.1; aliyun: NULL, the platform's host for region or
+		      * instance_id */
+	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
+			* host kind */
 	bool tls;      /* default: true when ca_file is set */
 	char *ca_file; /* must exist and be readable */
 	char *cert_file; /* client certificate (optional; needs key_file) */
@@ -82,16 +92,26 @@ struct gw_config_uplink {
 			 * password_credential; never logged */
 	char *client_id; /* default "sensorgw-<hostname>-<uplink name>" */
 	uint8_t qos;    /* 0 or 1; default 1 */
-	uint32_t keepalive; /* seconds, 5..65535; default 60 */
+	uint32_t keepalive; /* seconds, 5..65535; default 60; aliyun: 30..1200, default 300 */
 	bool clean_session; /* default true */
 	char *topic; /* template; default "sensorgw/{device}/{kind}"; placeholders {device} {uid}
 		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
 	uint32_t max_inflight;     /* 1..1000 messages awaiting PUBACK; default 64 */
-	uint32_t max_rate;         /* messages per second, 0 = unlimited (default) */
+	uint32_t max_rate;         /* messages per second, 0 = unlimited (default; aliyun 30) */
 	enum gw_order order;       /* default fifo */
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
+
+	/* type = aliyun only (the MQTT-only keys above are refused for it, and these for mqtt) */
+	char *product_key;   /* required */
+	char *region;        /* default cn-shanghai unless instance_id is set */
+	char *instance_id;   /* the new public or an Enterprise instance's MQTT endpoint */
+	enum gw_cloud_auth auth; /* default device-secret */
+	char *product_secret; /* auth = register: from product_secret_file, _credential or inline */
+	char *register_url;  /* https:// only; default from region (fact sheet §2) */
+	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
+	uint32_t max_devices; /* device sessions at most, 1..256; default 32 */
 };
 
 enum gw_map_type {

@@ -50,3 +50,29 @@ static inline char *gw_steal_str(char **p)
 	*p = NULL;
 	return t;
 }
+
+/*
+ * A sorted set of sequence numbers (an uplink's records acknowledged out of order or
+ * dead-lettered, above its cursor). Zero-initialise; free with gw_seqset_free.
+ */
+struct gw_seqset {
+	uint64_t *v;
+	size_t n, cap;
+};
+bool gw_seqset_has(const struct gw_seqset *s, uint64_t seq);
+void gw_seqset_add(struct gw_seqset *s, uint64_t seq);
+/* Drops every member below `below`. */
+void gw_seqset_prune(struct gw_seqset *s, uint64_t below);
+void gw_seqset_free(struct gw_seqset *s);
+
+/* A token bucket: per_s tokens a second, at most one second's worth saved up; 0 = no limit. */
+struct gw_rate {
+	uint32_t per_s;
+	double tokens;
+	uint64_t at_us;
+};
+void gw_rate_init(struct gw_rate *r, uint32_t per_s, uint64_t now_us);
+/* Takes a token: returns 0, or the microseconds to wait until one is there. */
+uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us);
+/* Returns a token taken for nothing. */
+void gw_rate_give_back(struct gw_rate *r);

@@ -114,27 +114,29 @@ START_TEST(test_live_first)
 
 	fx_pty_new(&txt, "tty-txt");
 	fx_pty_new(&bin, "tty-bin");
-	conf = fx_config(fx_path("broker/ca.crt"), "max_rate = 20\norder = live-first\n");
+	conf = fx_config(fx_path("broker/ca.crt"), "max_rate = 10\norder = live-first\n");
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
-	write_frames(&txt, 0, 60); /* the backlog: 3 s at 20/s */
-	ck_assert(wait_spooled(60, FX_WAIT_MS));
+	write_frames(&txt, 0, 80); /* the backlog: 7 s at 10/s after a burst of 10 */
+	ck_assert(wait_spooled(80, FX_WAIT_MS));
 
 	fx_broker_relaunch();
 	fx_subscriber_start_persistent("sensorgw/#");
 	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
-	ck_assert(fx_subscriber_wait_count(25, FX_WAIT_MS));
+	/* The observer may lag the daemon by a second or two on a loaded machine: the backlog
+	 * is long enough that the live record must still overtake most of it. */
+	ck_assert(fx_subscriber_wait_count(10, FX_WAIT_MS));
 	write_frames(&txt, 1000, 1001); /* the live record */
-	ck_assert_msg(fx_subscriber_wait_count(61, 20000), "got %zu of 61",
+	ck_assert_msg(fx_subscriber_wait_count(81, 30000), "got %zu of 81",
 		      fx_subscriber_count());
 	m = fx_subscriber_messages(&n);
 	for (size_t i = 0; i < n; i++)
 		if (msg_index(&m[i]) == 1000)
 			live_pos = i;
 	ck_assert_msg(live_pos != SIZE_MAX, "the live record never arrived");
-	/* It overtook the rest of the backlog: at least 20 backlog records came after it. */
-	ck_assert_msg(live_pos + 20 < n, "live record at position %zu of %zu", live_pos, n);
+	/* It overtook the rest of the backlog: at least 30 backlog records came after it. */
+	ck_assert_msg(live_pos + 30 < n, "live record at position %zu of %zu", live_pos, n);
 	fx_msgs_free(m, n);
 	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
 }

@@ -556,7 +556,7 @@ START_TEST(test_bad_enum)
 		"7: flow_control: 'hardware' is not one of none, rtscts, xonxoff\n"
 		"8: framing: 'txt' is not one of text, binary (did you mean 'text'?)\n"
 		"9: stop_bits: '1.5' is not an integer (expected 1..2)\n"
-		"12: type: 'amqp' is not one of mqtt\n"
+		"12: type: 'amqp' is not one of mqtt, aliyun\n"
 		"13: tls: 'maybe' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
 		"14: clean_session: 'Yes' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
 		"17: type: 'double' is not one of auto, int, float, bool, string\n");
@@ -814,7 +814,7 @@ START_TEST(test_port_device)
 			     "path or a USB match\n"
 			     "11: reopen_max_ms: 500 is less than reopen_min_ms (1000)\n"
 			     "15: reconnect_max_ms: 60000 is less than reconnect_min_ms (600000)\n"
-			     "17: [uplink notype] needs type = mqtt\n");
+			     "17: [uplink notype] needs type = mqtt or aliyun\n");
 }
 END_TEST
 
@@ -897,6 +897,159 @@ START_TEST(test_spool_keys)
 }
 END_TEST
 
+/* ---- type = aliyun ---- */
+
+#define ALIYUN_HEAD "[port a]\npath = /dev/null\n\n"
+
+START_TEST(test_aliyun_defaults)
+{
+	char *path;
+	char *text;
+	struct gw_config *c;
+	const struct gw_config_uplink *u;
+
+	write_file("ps", "productSecret1\n", 0600);
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink ali]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		   "\n"
+		   "[uplink reg]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		   "instance_id = iot-06z00abc\nauth = register\nsign_method = hmacsha1\n"
+		   "register_url = https://localhost:4443/auth/register/device\n"
+		   "keepalive = 1200\nmax_rate = 0\nmax_devices = 4\nhost = localhost\nport = 8883\n",
+		   "@DIR@", tmp);
+	write_file("aliyun.conf", text, 0644);
+	free(text);
+	/* a product secret from a file (0600) in a world-readable config is fine */
+	{
+		char *p2 = replace_all("product_secret_file = @DIR@/ps\n", "@DIR@", tmp);
+		FILE *f = fopen(path, "ae");
+
+		ck_assert_ptr_nonnull(f);
+		fputs(p2, f);
+		fclose(f);
+		free(p2);
+	}
+	c = load_ok(path);
+	u = &c->uplinks[0];
+	ck_assert_int_eq(u->type, GW_UPLINK_ALIYUN);
+	ck_assert_str_eq(u->product_key, "a1B2c3D4e5F");
+	ck_assert_ptr_null(u->host);
+	ck_assert_uint_eq(u->port, 0);
+	ck_assert(u->tls);
+	ck_assert_ptr_null(u->region);
+	ck_assert_ptr_null(u->instance_id);
+	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_DEVICE_SECRET);
+	ck_assert_int_eq(u->sign_method, GW_ALIYUN_HMAC_SHA256);
+	ck_assert_uint_eq(u->keepalive, 300);
+	ck_assert_uint_eq(u->max_rate, 30);
+	ck_assert_uint_eq(u->max_devices, 32);
+	ck_assert_ptr_null(u->product_secret);
+	ck_assert_ptr_null(u->register_url);
+	u = &c->uplinks[1];
+	ck_assert_str_eq(u->instance_id, "iot-06z00abc");
+	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_REGISTER);
+	ck_assert_int_eq(u->sign_method, GW_ALIYUN_HMAC_SHA1);
+	ck_assert_str_eq(u->register_url, "https://localhost:4443/auth/register/device");
+	ck_assert_str_eq(u->product_secret, "productSecret1");
+	ck_assert_uint_eq(u->keepalive, 1200);
+	ck_assert_uint_eq(u->max_rate, 0);
+	ck_assert_uint_eq(u->max_devices, 4);
+	ck_assert_str_eq(u->host, "localhost");
+	ck_assert_uint_eq(u->port, 8883);
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_aliyun_errors)
+{
+	char *path;
+	char *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun-bad.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\n"             /* 4 */
+		   "type = aliyun\n"
+		   "topic = x/{device}\n"     /* 6 */
+		   "keepalive = 20\n"         /* 7 */
+		   "region = cn-shanghai\n"
+		   "instance_id = iot-1\n"    /* 9 */
+		   "auth = register\n"        /* 10 */
+		   "\n"
+		   "[uplink b]\n"             /* 12 */
+		   "type = aliyun\n"
+		   "product_key = a1/b\n"     /* 14 */
+		   "ca_file = @DIR@/ca.crt\n"
+		   "auth = device-secret\n"
+		   "product_secret = inline\n" /* 17 */
+		   "register_url = http://example.com/\n" /* 18 */
+		   "sign_method = sha256\n"   /* 19 */
+		   "\n"
+		   "[uplink c]\n"
+		   "type = mqtt\n"
+		   "product_key = a1B2c3D4e5F\n" /* 23 */
+		   "auth = foo\n",            /* 24 */
+		   "@DIR@", tmp);
+	write_file("aliyun-bad.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "4: [uplink a] needs product_key\n"
+		     "4: [uplink a] needs ca_file (the platform's root CA; TLS is required)\n"
+		     "6: topic: not used by type = aliyun\n"
+		     "7: keepalive: 20 is out of range for type = aliyun (30..1200)\n"
+		     "9: instance_id: cannot be combined with region (line 8)\n"
+		     "10: auth: register needs product_secret_file or product_secret_credential\n"
+		     "14: product_key: 'a1/b' is not valid (1..64 of A-Z a-z 0-9 -)\n"
+		     "17: product_secret: @DIR@/aliyun-bad.conf holds an inline product_secret but "
+		     "is readable by group or others (mode 0644); use product_secret_file or "
+		     "product_secret_credential, or chmod 600 @DIR@/aliyun-bad.conf\n"
+		     "18: register_url: 'http://example.com/' is not an https:// URL\n"
+		     "19: sign_method: 'sha256' is not one of hmacsha256, hmacsha1, hmacmd5 (did you "
+		     "mean 'hmacsha256'?)\n"
+		     "23: product_key: not used by type = mqtt\n"
+		     "24: auth: 'foo' is not one of device-secret, register\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_aliyun_secret_rules)
+{
+	char *path;
+	char *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun-secret.conf", tmp), 0);
+	write_file("ps", "productSecret1\n", 0644);
+	text = replace_all(ALIYUN_HEAD
+			   "[uplink a]\n"
+			   "type = aliyun\n"
+			   "product_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\n"
+			   "product_secret_file = @DIR@/ps\n" /* 8 */
+			   "product_secret_credential = ps\n" /* 9 */
+			   "\n"
+			   "[uplink b]\n"
+			   "type = aliyun\n"
+			   "product_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\n"
+			   "product_secret = s3cret\n" /* 15 */
+			   "register_url = https://x/\n", /* 16 */
+			   "@DIR@", tmp);
+	write_file("aliyun-secret.conf", text, 0600);
+	assert_fails(path,
+		     "8: product_secret_file: @DIR@/ps is readable by group or others (mode 0644); "
+		     "chmod 600 it\n"
+		     "9: product_secret_credential: CREDENTIALS_DIRECTORY is not set (run under "
+		     "systemd with LoadCredential=ps:PATH, or use product_secret_file)\n"
+		     "9: product_secret_credential: only one of product_secret, product_secret_file "
+		     "and product_secret_credential may be set (product_secret_file at line 8)\n"
+		     "15: product_secret: only used with auth = register\n"
+		     "16: register_url: only used with auth = register\n");
+	free(text);
+	free(path);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -943,6 +1096,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_file_newline);
 	tcase_add_test(tc, test_inline_password);
 	tcase_add_test(tc, test_password_credential);
+	tcase_add_test(tc, test_aliyun_defaults);
+	tcase_add_test(tc, test_aliyun_errors);
+	tcase_add_test(tc, test_aliyun_secret_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }

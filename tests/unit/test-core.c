@@ -264,6 +264,59 @@ START_TEST(test_template)
 }
 END_TEST
 
+START_TEST(test_seqset)
+{
+	struct gw_seqset s = { 0 };
+
+	ck_assert(!gw_seqset_has(&s, 1));
+	gw_seqset_prune(&s, 100); /* empty and never allocated */
+	for (uint64_t i = 200; i > 0; i -= 2)
+		gw_seqset_add(&s, i); /* out of order */
+	gw_seqset_add(&s, 50);    /* again */
+	ck_assert_uint_eq(s.n, 100);
+	for (size_t i = 1; i < s.n; i++)
+		ck_assert_uint_lt(s.v[i - 1], s.v[i]);
+	ck_assert(gw_seqset_has(&s, 2));
+	ck_assert(!gw_seqset_has(&s, 3));
+	gw_seqset_prune(&s, 101);
+	ck_assert_uint_eq(s.n, 50);
+	ck_assert_uint_eq(s.v[0], 102);
+	ck_assert(!gw_seqset_has(&s, 100));
+	gw_seqset_prune(&s, 1000);
+	ck_assert_uint_eq(s.n, 0);
+	gw_seqset_free(&s);
+	ck_assert_ptr_null(s.v);
+}
+END_TEST
+
+START_TEST(test_rate)
+{
+	struct gw_rate r;
+	uint64_t t = 1000000;
+	int taken = 0;
+
+	gw_rate_init(&r, 10, t);
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 10); /* one second's burst */
+	ck_assert_uint_gt(gw_rate_take(&r, t), 0);
+	ck_assert_uint_le(gw_rate_take(&r, t), 100001);
+	t += 100000; /* a tenth of a second: one more token */
+	ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+	ck_assert_uint_gt(gw_rate_take(&r, t), 0);
+	gw_rate_give_back(&r);
+	ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+	t += 60000000; /* a long pause saves up one second's worth only */
+	taken = 0;
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 10);
+	gw_rate_init(&r, 0, t); /* no limit */
+	for (int i = 0; i < 1000; i++)
+		ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -276,6 +329,8 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_payload);
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_template);
+	tcase_add_test(tc, test_seqset);
+	tcase_add_test(tc, test_rate);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * An Alibaba Cloud IoT Platform uplink ([uplink NAME] type = aliyun): one MQTT session per
+ * node device (the device name of its records), each with its own DeviceSecret, all fed from
+ * one spool reader with a persistent cursor, as an MQTT uplink is.
+ *
+ * Per device: needs credential -> (auth = register: HTTPS dynamic registration, the
+ * DeviceSecret stored in the credential store before it is ever used) -> CONNECT (signed as
+ * gw_aliyun_build_connect() says) -> SUBSCRIBE thing/event/+/post_reply -> online. New
+ * sessions are started at most one per GW_ALIYUN_UPLINK_PACE_MS, and at most max_devices
+ * devices get one; records of further devices go to the dead-letter file.
+ *
+ * A record goes out as an Alink property post (an event post for event frames) at QoS 1 with
+ * id = spool seq mod 2^32; a record older than GW_ALIYUN_UPLINK_REPLAY_MS carries its reading
+ * time per property. The PUBACK acknowledges it: that is the platform taking it, and the only
+ * answer that always comes (a post_reply depends on a subscription and may be lost with the
+ * session). A post_reply with a code other than 200 is logged and counted as rejected, never
+ * resent: the platform refuses that same message again.
+ *
+ * A record whose device is not online waits in the spool and never blocks other devices'
+ * records: the reader moves past it, remembers the lowest such record (which holds the cursor
+ * back) and reads again from there when a device comes online or loses its session.
+ * Acknowledged records above the cursor are kept in a skip set, as in mqtt.c.
+ *
+ * Registration failures: a refusal (a reply code other than 200) is recorded with
+ * gw_credstore_mark_refused() and retried slowly (1 min, 5 min, 15 min, then hourly, across
+ * restarts); a transport error or a malformed reply writes nothing and is retried with
+ * backoff (reconnect_min_ms .. reconnect_max_ms). Each failure is one log line.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "gw/config.h"
+#include "gw/spool.h"
+
+#define GW_ALIYUN_UPLINK_PACE_MS 200      /* between two new sessions or registrations */
+#define GW_ALIYUN_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
+#define GW_ALIYUN_UPLINK_RECHECK_MS 60000 /* a missing or unusable credential is looked for again */
+#define GW_ALIYUN_UPLINK_STABLE_S 30      /* a session up this long resets its backoff */
+
+struct gw_aliyun_uplink;
+
+/*
+ *   produced = acked + queued + dropped_overflow + dropped_enospc + deadlettered + lost_corrupt
+ * rejected is part of acked: the platform took the message and answered with an error code.
+ */
+struct gw_aliyun_uplink_stats {
+	uint64_t produced;
+	uint64_t acked;
+	uint64_t queued;
+	uint64_t dropped_overflow;
+	uint64_t dropped_enospc;
+	uint64_t deadlettered;
+	uint64_t lost_corrupt;
+	uint64_t rejected;
+	uint64_t inflight;
+	uint64_t resent;
+	uint64_t devices;
+	uint64_t online;
+	uint64_t connects;
+	uint64_t connection_losses;
+	uint64_t registrations;
+	uint64_t registration_failures;
+};
+
+/* state_changed: a device came online or lost its session; else: nothing is in flight now. */
+typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool state_changed,
+					   void *user_data);
+
+/* cfg (type = aliyun) and spool are borrowed and must outlive the object. Credentials live
+ * in <state_dir>/credentials/<uplink name>/. Call gw_mqtt_lib_init() and gw_http_lib_init()
+ * first. Returns 0 or -errno (cursor or credential store cannot be set up; logged). */
+int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
+			 const char *state_dir, struct gw_spool *spool,
+			 gw_aliyun_uplink_notify_fn notify, void *user_data,
+			 struct gw_aliyun_uplink **ret);
+/* Saves the cursor, disconnects every session. Accepts NULL; returns NULL. */
+struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u);
+/* Reads the backlog: its devices start getting their sessions. */
+int gw_aliyun_uplink_start(struct gw_aliyun_uplink *u);
+/* A new record (seq) was appended to the spool. */
+void gw_aliyun_uplink_kick(struct gw_aliyun_uplink *u, uint64_t seq);
+/* Saves the cursor now (also done every second and at free). */
+int gw_aliyun_uplink_save(struct gw_aliyun_uplink *u);
+
+size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u);
+void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
+				struct gw_aliyun_uplink_stats *ret);
+const char *gw_aliyun_uplink_name(const struct gw_aliyun_uplink *u);

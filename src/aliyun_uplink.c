@@ -1,0 +1,1103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Alibaba Cloud uplink: one libmosquitto session per node device on the sd-event loop, fed
+ * from one spool reader. See include/gw/aliyun_uplink.h for the contract.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gw/aliyun.h"
+#include "gw/aliyun_uplink.h"
+#include "gw/credstore.h"
+#include "gw/http.h"
+#include "gw/log.h"
+#include "gw/payload.h"
+#include "gw/util.h"
+
+enum dev_state {
+	DEV_IDLE,        /* its timer brings the next credential or connection attempt */
+	DEV_REGISTERING, /* the HTTPS registration request is running */
+	DEV_CONNECTING,  /* CONNECT sent */
+	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK of the post_reply filter */
+	DEV_ONLINE,
+};
+
+struct dev {
+	struct gw_aliyun_uplink *u;
+	char name[GW_ALIYUN_ID_MAX];
+	enum dev_state state;
+	char *secret; /* the DeviceSecret, once loaded or registered and stored */
+	struct gw_http_request *req;
+	uint32_t reg_backoff_ms;
+	uint32_t backoff_ms;
+	sd_event_source *timer;
+
+	struct mosquitto *mosq;
+	int fd;
+	sd_event_source *io;
+	sd_event_source *tick;
+	bool lost; /* set by callbacks, handled after the libmosquitto call returns */
+	int connack_rc;
+	int sub_mid;
+	uint64_t connected_at_us;
+	char last_error[256];
+};
+
+struct flight {
+	uint64_t seq;
+	int mid;
+	struct dev *dev;
+};
+
+struct gw_aliyun_uplink {
+	sd_event *event;
+	const struct gw_config_uplink *cfg;
+	gw_aliyun_uplink_notify_fn notify;
+	void *user_data;
+	char *cred_dir;
+	struct gw_credstore *store;
+	struct gw_http *http;
+
+	struct dev **devs; /* cfg->max_devices slots */
+	size_t n_devs;
+	uint64_t next_slot_us; /* pacing of new sessions and registrations */
+
+	struct gw_spool *spool;
+	struct gw_spool_reader *reader;
+	struct flight *inflight; /* cfg->max_inflight slots, unordered */
+	size_t n_inflight;
+	/* records at or above the cursor acknowledged (or dead-lettered) out of order; sorted */
+	struct gw_seqset skip;
+	/* the lowest record passed over because its device was not online, UINT64_MAX if none */
+	uint64_t waiting;
+
+	struct gw_rate rate;
+	sd_event_source *rate_timer;
+	sd_event_source *save_timer;
+	bool cursor_dirty;
+
+	uint64_t initial_backlog;
+	uint64_t appended_at_start;
+	uint64_t acked;
+	uint64_t rejected;
+	uint64_t resent;
+	uint64_t connects;
+	uint64_t connection_losses;
+	uint64_t registrations;
+	uint64_t registration_failures;
+};
+
+#define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
+
+static void pump(struct gw_aliyun_uplink *u);
+static void dev_update_interest(struct dev *d);
+static void dev_arm(struct dev *d, uint64_t delay_ms);
+
+static void notify(struct gw_aliyun_uplink *u, bool state_changed)
+{
+	if (u->notify)
+		u->notify(u, state_changed, u->user_data);
+}
+
+/* ---- the skip set, the cursor and the dead-letter file (as in mqtt.c) ---- */
+
+static bool in_flight(const struct gw_aliyun_uplink *u, uint64_t seq)
+{
+	for (size_t i = 0; i < u->n_inflight; i++)
+		if (u->inflight[i].seq == seq)
+			return true;
+	return false;
+}
+
+/* The lowest record neither acknowledged nor dead-lettered: below the read position,
+ * everything was sent except what is in flight or waits for its device. */
+static void update_cursor(struct gw_aliyun_uplink *u)
+{
+	uint64_t c = gw_spool_reader_position(u->reader);
+
+	if (u->waiting < c)
+		c = u->waiting;
+	for (size_t i = 0; i < u->n_inflight; i++)
+		if (u->inflight[i].seq < c)
+			c = u->inflight[i].seq;
+	while (u->skip.n && u->skip.v[0] <= c) {
+		if (u->skip.v[0] == c)
+			c++;
+		gw_seqset_prune(&u->skip, c);
+	}
+	if (c > gw_spool_reader_cursor(u->reader)) {
+		gw_spool_reader_ack(u->reader, c);
+		u->cursor_dirty = true;
+		(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_ONESHOT);
+	}
+	gw_seqset_prune(&u->skip, gw_spool_reader_cursor(u->reader));
+}
+
+static void acknowledge(struct gw_aliyun_uplink *u, uint64_t seq)
+{
+	/* dropped for the spool's bounds while in flight: counted there already */
+	if (seq < gw_spool_reader_cursor(u->reader))
+		return;
+	u->acked++;
+	gw_seqset_add(&u->skip, seq);
+	update_cursor(u);
+}
+
+static void deadletter(struct gw_aliyun_uplink *u, uint64_t seq, const char *why)
+{
+	struct gw_spool_record rec;
+	uint64_t pos = gw_spool_reader_position(u->reader);
+	int r;
+
+	gw_spool_reader_seek(u->reader, seq);
+	r = gw_spool_reader_next(u->reader, &rec);
+	if (r > 0 && rec.seq == seq)
+		r = gw_spool_reader_deadletter(u->reader, &rec);
+	gw_spool_reader_seek(u->reader, pos);
+	ulog(u, LOG_WARNING, "record %llu moved to the dead-letter file: %s%s",
+	     (unsigned long long)seq, why, r < 0 ? " (and writing it there failed)" : "");
+	gw_seqset_add(&u->skip, seq);
+	update_cursor(u);
+}
+
+/* Records that waited for a device are read again from the lowest of them. */
+static void rescan(struct gw_aliyun_uplink *u)
+{
+	if (u->waiting == UINT64_MAX)
+		return;
+	if (u->waiting < gw_spool_reader_position(u->reader))
+		gw_spool_reader_seek(u->reader, u->waiting);
+	u->waiting = UINT64_MAX;
+}
+
+static void wait_for_device(struct gw_aliyun_uplink *u, uint64_t seq)
+{
+	if (seq < u->waiting)
+		u->waiting = seq;
+}
+
+/* ---- sessions ---- */
+
+static void dev_teardown(struct dev *d)
+{
+	struct gw_aliyun_uplink *u = d->u;
+
+	d->io = sd_event_source_disable_unref(d->io);
+	d->tick = sd_event_source_disable_unref(d->tick);
+	d->fd = -1;
+	if (d->mosq) {
+		mosquitto_destroy(d->mosq);
+		d->mosq = NULL;
+	}
+	/* what was in flight waits in the spool and goes out again after the reconnect */
+	for (size_t i = 0; i < u->n_inflight;) {
+		if (u->inflight[i].dev != d) {
+			i++;
+			continue;
+		}
+		wait_for_device(u, u->inflight[i].seq);
+		u->resent++;
+		u->inflight[i] = u->inflight[--u->n_inflight];
+	}
+	d->lost = false;
+	d->connack_rc = 0;
+	d->state = DEV_IDLE;
+}
+
+static const char *describe(struct dev *d, int rc, char *buf, size_t size)
+{
+	if (d->connack_rc)
+		snprintf(buf, size, "the platform refused the connection: %s",
+			 mosquitto_connack_string(d->connack_rc));
+	else if (rc == MOSQ_ERR_TLS)
+		snprintf(buf, size, "TLS failure: %s",
+			 d->last_error[0] ? d->last_error : "handshake failed");
+	else if (rc == MOSQ_ERR_KEEPALIVE)
+		snprintf(buf, size, "no answer from the platform within the keepalive");
+	else if (d->last_error[0])
+		snprintf(buf, size, "%s", d->last_error);
+	else
+		snprintf(buf, size, "%s", mosquitto_strerror(rc));
+	return buf;
+}
+
+/* Ends the session and schedules the next attempt with backoff. */
+static void dev_lost(struct dev *d, int rc)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	const struct gw_config_uplink *c = u->cfg;
+	bool was_online = d->state == DEV_ONLINE;
+	char why[384];
+	uint32_t delay;
+
+	describe(d, rc, why, sizeof(why));
+	if (was_online) {
+		u->connection_losses++;
+		if (gw_now_mono_us() - d->connected_at_us >=
+		    (uint64_t)GW_ALIYUN_UPLINK_STABLE_S * 1000000)
+			d->backoff_ms = 0;
+	}
+	dev_teardown(d);
+	d->backoff_ms = gw_backoff_next(d->backoff_ms, c->reconnect_min_ms, c->reconnect_max_ms);
+	delay = gw_backoff_jitter(d->backoff_ms);
+	ulog(u, LOG_WARNING, "device %s: %s: %s; reconnecting in %.1f s", d->name,
+	     was_online ? "connection lost" : "connecting failed", why, delay / 1000.0);
+	dev_arm(d, delay);
+	/* its records wait now; other devices' records behind them may go on */
+	rescan(u);
+	notify(u, true);
+}
+
+static void dev_online(struct dev *d)
+{
+	struct gw_aliyun_uplink *u = d->u;
+
+	d->state = DEV_ONLINE;
+	ulog(u, LOG_INFO, "device %s: online", d->name);
+	rescan(u);
+	notify(u, true);
+}
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct dev *d = ud;
+	const struct gw_config_uplink *c = d->u->cfg;
+	char filter[GW_ALIYUN_TOPIC_MAX];
+	int r;
+
+	if (rc != 0) {
+		/* libmosquitto closes the connection after a refusal; on_disconnect follows */
+		d->connack_rc = rc;
+		return;
+	}
+	d->connected_at_us = gw_now_mono_us();
+	d->last_error[0] = '\0';
+	d->u->connects++;
+	/* "+" for the event id also matches the property post_reply (aliyun.h) */
+	r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST_REPLY, c->product_key, d->name, "+",
+				  filter, sizeof(filter));
+	if (r >= 0)
+		r = mosquitto_subscribe(mosq, &d->sub_mid, filter, 0);
+	if (r != MOSQ_ERR_SUCCESS) {
+		snprintf(d->last_error, sizeof(d->last_error),
+			 "cannot subscribe to the post replies");
+		d->lost = true;
+		return;
+	}
+	d->state = DEV_SUBSCRIBING;
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_count,
+			 const int *granted_qos)
+{
+	struct dev *d = ud;
+
+	if (mid != d->sub_mid || d->state != DEV_SUBSCRIBING)
+		return;
+	if (qos_count < 1 || granted_qos[0] == 0x80)
+		ulog(d->u, LOG_WARNING, "device %s: the platform refused the subscription to its "
+		     "post replies; rejected posts will not be noticed", d->name);
+	dev_online(d);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct dev *d = ud;
+
+	d->lost = true;
+	if (rc != 0 && !d->last_error[0])
+		snprintf(d->last_error, sizeof(d->last_error), "%s", mosquitto_strerror(rc));
+}
+
+static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+{
+	struct dev *d = ud;
+	struct gw_aliyun_uplink *u = d->u;
+
+	for (size_t i = 0; i < u->n_inflight; i++) {
+		if (u->inflight[i].dev == d && u->inflight[i].mid == mid) {
+			uint64_t seq = u->inflight[i].seq;
+
+			u->inflight[i] = u->inflight[--u->n_inflight];
+			acknowledge(u, seq);
+			return;
+		}
+	}
+}
+
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+{
+	struct dev *d = ud;
+	struct gw_aliyun_uplink *u = d->u;
+	struct gw_aliyun_post_reply reply;
+	enum gw_aliyun_topic kind;
+	char id[GW_ALIYUN_ID_MAX];
+	char reason[GW_ALIYUN_REASON_MAX];
+
+	if (gw_aliyun_classify_topic(msg->topic, u->cfg->product_key, d->name, &kind, id,
+				     sizeof(id)) < 0)
+		return;
+	if (kind != GW_ALIYUN_TOPIC_PROPERTY_POST_REPLY && kind != GW_ALIYUN_TOPIC_EVENT_POST_REPLY)
+		return;
+	if (gw_aliyun_parse_post_reply(msg->payload, (size_t)msg->payloadlen, &reply,
+				       reason) < 0) {
+		ulog(u, LOG_NOTICE, "device %s: ignored a malformed post_reply: %s", d->name,
+		     reason);
+		return;
+	}
+	if (reply.code == GW_ALIYUN_CODE_OK)
+		return;
+	/* The PUBACK acknowledged it already: the platform would refuse it again. */
+	u->rejected++;
+	ulog(u, LOG_WARNING, "device %s: the platform rejected post %" PRIu32 " with code %d: %s",
+	     d->name, reply.id, reply.code, reply.message[0] ? reply.message : "(no message)");
+}
+
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+{
+	struct dev *d = ud;
+
+	/* TLS and socket failures reach us only through the log; it never holds the password */
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		snprintf(d->last_error, sizeof(d->last_error), "%s", str);
+	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
+
+static void dev_update_interest(struct dev *d)
+{
+	int fd;
+	int r;
+
+	if (!d->mosq)
+		return;
+	fd = mosquitto_socket(d->mosq);
+	if (fd != d->fd) {
+		d->io = sd_event_source_disable_unref(d->io);
+		d->fd = fd;
+		if (fd < 0)
+			return;
+		r = sd_event_add_io(d->u->event, &d->io, fd, EPOLLIN, io_cb, d);
+		if (r < 0) {
+			ulog(d->u, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
+			     strerror(-r));
+			return;
+		}
+	}
+	(void)sd_event_source_set_io_events(d->io, EPOLLIN | (mosquitto_want_write(d->mosq) ?
+							      EPOLLOUT : 0));
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct dev *d = ud;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rc = mosquitto_loop_read(d->mosq, 1);
+	if (!d->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
+		rc = mosquitto_loop_write(d->mosq, 1);
+	/* as in mqtt.c: a hang-up would wake the loop forever, so any error ends the session */
+	if (d->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
+		if (!d->last_error[0] && d->fd >= 0) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+				snprintf(d->last_error, sizeof(d->last_error), "%s", strerror(err));
+			else
+				snprintf(d->last_error, sizeof(d->last_error), "connection closed");
+		}
+		dev_lost(d, rc);
+		pump(d->u);
+		return 0;
+	}
+	pump(d->u);
+	dev_update_interest(d);
+	return 0;
+}
+
+/* a quarter of the keepalive keeps libmosquitto's ping in time */
+static uint64_t tick_usec(const struct gw_aliyun_uplink *u)
+{
+	uint64_t us = (uint64_t)u->cfg->keepalive * 250000;
+
+	return us > 15000000 ? 15000000 : us;
+}
+
+static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dev *d = ud;
+	int rc = mosquitto_loop_misc(d->mosq);
+
+	if (d->lost || rc != MOSQ_ERR_SUCCESS) {
+		dev_lost(d, rc);
+		pump(d->u);
+		return 0;
+	}
+	(void)sd_event_source_set_time_relative(s, tick_usec(d->u));
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	dev_update_interest(d);
+	return 0;
+}
+
+static void dev_connect(struct dev *d)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	const struct gw_config_uplink *c = u->cfg;
+	struct gw_aliyun_login l = {
+		.auth = GW_ALIYUN_AUTH_DEVICE,
+		.product_key = c->product_key,
+		.device_name = d->name,
+		.region = c->region,
+		.instance_id = c->instance_id,
+		.port = c->port,
+		.sign_method = c->sign_method,
+		.secret = d->secret,
+	};
+	struct gw_aliyun_connect conn;
+	char reason[GW_ALIYUN_REASON_MAX];
+	int rc = MOSQ_ERR_NOMEM;
+	int r;
+
+	d->last_error[0] = '\0';
+	d->connack_rc = 0;
+	r = gw_aliyun_build_connect(&l, &conn, reason);
+	if (r < 0) {
+		ulog(u, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
+		     r == -EINVAL ? reason : strerror(-r), GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
+		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+		return;
+	}
+	d->mosq = mosquitto_new(conn.client_id, true, d);
+	if (!d->mosq)
+		goto fail;
+	mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_connect_callback_set(d->mosq, on_connect);
+	mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
+	mosquitto_publish_callback_set(d->mosq, on_publish);
+	mosquitto_subscribe_callback_set(d->mosq, on_subscribe);
+	mosquitto_message_callback_set(d->mosq, on_message);
+	mosquitto_log_callback_set(d->mosq, on_log);
+	mosquitto_max_inflight_messages_set(d->mosq, c->max_inflight);
+	rc = mosquitto_username_pw_set(d->mosq, conn.username, conn.password);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	rc = mosquitto_tls_set(d->mosq, c->ca_file, NULL, NULL, NULL, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	/* peer and host name verification stay on */
+	rc = mosquitto_tls_opts_set(d->mosq, 1, NULL, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	d->state = DEV_CONNECTING;
+	rc = mosquitto_connect_async(d->mosq, c->host ? c->host : conn.host, conn.port,
+				     (int)c->keepalive);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	explicit_bzero(&conn, sizeof(conn));
+	r = sd_event_add_time_relative(u->event, &d->tick, CLOCK_MONOTONIC, tick_usec(u), 0,
+				       tick_cb, d);
+	if (r < 0) {
+		snprintf(d->last_error, sizeof(d->last_error), "cannot arm its timer: %s",
+			 strerror(-r));
+		dev_lost(d, MOSQ_ERR_UNKNOWN);
+		return;
+	}
+	dev_update_interest(d);
+	return;
+fail:
+	explicit_bzero(&conn, sizeof(conn));
+	dev_lost(d, rc);
+}
+
+/* ---- credentials ---- */
+
+static void dev_arm_wall(struct dev *d, int64_t at_ms)
+{
+	int64_t now = gw_now_wall_ms();
+
+	dev_arm(d, at_ms > now ? (uint64_t)(at_ms - now) : 0);
+}
+
+/* The platform refused: it says why, and asking again soon would not change its mind. */
+static void registration_refused(struct dev *d, const char *why)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	struct gw_cred_state st;
+	int r;
+
+	u->registration_failures++;
+	r = gw_credstore_mark_refused(u->store, d->name, why, 0, &st);
+	if (r < 0) {
+		/* no marker: still wait as long as a first refusal would */
+		st.next_retry_ms = gw_now_wall_ms() + gw_credstore_retry_after(1);
+		ulog(u, LOG_ERR, "device %s: cannot record the refusal: %s", d->name,
+		     strerror(-r));
+	}
+	ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s); no "
+	     "credential written; next attempt in %lld s (an activated device needs ResetThing "
+	     "in the console)", d->name, why,
+	     (long long)((st.next_retry_ms - gw_now_wall_ms() + 999) / 1000));
+	dev_arm_wall(d, st.next_retry_ms);
+}
+
+/* A transport failure or a malformed reply: nothing was issued that we know of. */
+static void registration_failed(struct dev *d, const char *why)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	uint32_t delay;
+
+	u->registration_failures++;
+	d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, u->cfg->reconnect_min_ms,
+					    u->cfg->reconnect_max_ms);
+	delay = gw_backoff_jitter(d->reg_backoff_ms);
+	ulog(u, LOG_WARNING, "device %s: registration over HTTPS failed: %s; no credential "
+	     "written; retrying in %.1f s", d->name, why, delay / 1000.0);
+	dev_arm(d, delay);
+}
+
+static void on_registered(struct gw_http_request *req, const struct gw_http_response *resp,
+			  void *ud)
+{
+	struct dev *d = ud;
+	struct gw_aliyun_uplink *u = d->u;
+	struct gw_aliyun_credentials creds;
+	char reason[GW_CREDSTORE_REASON_MAX];
+	char why[GW_CREDSTORE_REASON_MAX + 64];
+	struct gw_cred cred;
+	int r;
+
+	d->req = NULL;
+	d->state = DEV_IDLE;
+	if (resp->err) {
+		registration_failed(d, resp->error ? resp->error : strerror(-resp->err));
+		return;
+	}
+	if (resp->status != 200) {
+		snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+		registration_failed(d, why);
+		return;
+	}
+	r = gw_aliyun_parse_https_register(resp->body, resp->len, &creds, reason);
+	if (r == -EREMOTEIO) {
+		snprintf(why, sizeof(why), "code %d: %s", creds.code,
+			 creds.message[0] ? creds.message : "(no message)");
+		registration_refused(d, why);
+		return;
+	}
+	if (r < 0) {
+		snprintf(why, sizeof(why), "malformed reply: %s",
+			 r == -EBADMSG ? reason : strerror(-r));
+		registration_failed(d, why);
+		return;
+	}
+	/* durably stored before its first use: losing an issued secret can brick the device */
+	cred = (struct gw_cred){
+		.cloud = GW_CRED_CLOUD_ALIYUN,
+		.kind = GW_CRED_DEVICE_SECRET,
+		.product = u->cfg->product_key,
+		.device = d->name,
+		.secret = creds.device_secret,
+	};
+	r = gw_credstore_save(u->store, &cred, reason, sizeof(reason));
+	if (r < 0) {
+		explicit_bzero(&creds, sizeof(creds));
+		snprintf(why, sizeof(why), "the issued DeviceSecret cannot be stored (%s), so it "
+			 "is not used", reason[0] ? reason : strerror(-r));
+		registration_failed(d, why);
+		return;
+	}
+	d->secret = gw_strdup(creds.device_secret);
+	explicit_bzero(&creds, sizeof(creds));
+	d->reg_backoff_ms = 0;
+	u->registrations++;
+	ulog(u, LOG_INFO, "device %s: registered over HTTPS; DeviceSecret stored in %s/%s.json",
+	     d->name, u->cred_dir, d->name);
+	dev_arm(d, 0);
+}
+
+static void dev_register(struct dev *d)
+{
+	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
+	struct gw_aliyun_uplink *u = d->u;
+	const struct gw_config_uplink *c = u->cfg;
+	struct gw_http_options o = { .ca_file = c->ca_file };
+	struct gw_aliyun_https_request req;
+	char rnd[GW_ALIYUN_RANDOM_MAX];
+	int r;
+
+	r = gw_aliyun_make_random(rnd, sizeof(rnd));
+	if (r >= 0)
+		/* the registration host is per region, the same for instance endpoints (§2) */
+		r = gw_aliyun_build_https_register(c->region, c->product_key, d->name,
+						   c->product_secret, rnd, c->sign_method, &req);
+	if (r < 0) {
+		ulog(u, LOG_ERR, "device %s: cannot build the registration request: %s; retrying "
+		     "in %d s", d->name, strerror(-r), GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
+		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+		return;
+	}
+	ulog(u, LOG_INFO, "device %s: registering over HTTPS", d->name);
+	r = gw_http_post(u->http, c->register_url ? c->register_url : req.url,
+			 GW_ALIYUN_REGISTER_CONTENT_TYPE, headers, req.body, strlen(req.body), &o,
+			 on_registered, d, &d->req);
+	explicit_bzero(&req, sizeof(req));
+	if (r < 0) {
+		registration_failed(d, strerror(-r));
+		return;
+	}
+	d->state = DEV_REGISTERING;
+}
+
+/* Finds the device's DeviceSecret: the store first, then registration when allowed. */
+static void dev_provision(struct dev *d)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	const struct gw_config_uplink *c = u->cfg;
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	struct gw_cred cred;
+	int r;
+
+	r = gw_credstore_load(u->store, d->name, &cred, reason, sizeof(reason));
+	if (r == 0) {
+		if (reason[0])
+			ulog(u, LOG_WARNING, "device %s: %s", d->name, reason);
+		if (cred.cloud != GW_CRED_CLOUD_ALIYUN || cred.kind != GW_CRED_DEVICE_SECRET ||
+		    strcmp(cred.product, c->product_key) != 0) {
+			ulog(u, LOG_ERR, "device %s: %s/%s.json is not an Aliyun DeviceSecret of "
+			     "product %s; not connecting", d->name, u->cred_dir, d->name,
+			     c->product_key);
+			gw_credstore_wipe(&cred);
+			dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+			return;
+		}
+		d->secret = gw_steal_str(&cred.secret);
+		gw_credstore_wipe(&cred);
+		dev_connect(d);
+		return;
+	}
+	if (r == -EBADMSG) {
+		ulog(u, LOG_WARNING, "device %s: %s", d->name, reason);
+	} else if (r != -ENOENT) {
+		ulog(u, LOG_ERR, "device %s: cannot load its credential: %s; retrying in %d s",
+		     d->name, reason[0] ? reason : strerror(-r), GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
+		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+		return;
+	}
+	if (c->auth != GW_CLOUD_AUTH_REGISTER) {
+		ulog(u, LOG_WARNING, "device %s: no DeviceSecret in %s/%s.json (auth = "
+		     "device-secret: provision it, see sensorgw.conf(5)); looking again in %d s",
+		     d->name, u->cred_dir, d->name, GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
+		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+		return;
+	}
+	r = gw_credstore_get_state(u->store, d->name, &st, reason, sizeof(reason));
+	if (r == 0 && st.status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
+	    st.next_retry_ms > gw_now_wall_ms()) {
+		ulog(u, LOG_NOTICE, "device %s: registration was refused before (%s); next "
+		     "attempt in %lld s", d->name, st.why,
+		     (long long)((st.next_retry_ms - gw_now_wall_ms() + 999) / 1000));
+		dev_arm_wall(d, st.next_retry_ms);
+		return;
+	}
+	dev_register(d);
+}
+
+/* Each attempt of a device waits for the next free pacing slot, so that a gateway with many
+ * nodes never opens its sessions (or registers) in one burst. */
+static int dev_timer_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dev *d = ud;
+	struct gw_aliyun_uplink *u = d->u;
+	uint64_t now = gw_now_mono_us();
+
+	if (now < u->next_slot_us) {
+		(void)sd_event_source_set_time(s, u->next_slot_us);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	u->next_slot_us = now + (uint64_t)GW_ALIYUN_UPLINK_PACE_MS * 1000;
+	if (d->secret)
+		dev_connect(d);
+	else
+		dev_provision(d);
+	return 0;
+}
+
+static void dev_arm(struct dev *d, uint64_t delay_ms)
+{
+	(void)sd_event_source_set_time_relative(d->timer, delay_ms * 1000);
+	(void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+}
+
+static struct dev *dev_find(struct gw_aliyun_uplink *u, const char *name)
+{
+	for (size_t i = 0; i < u->n_devs; i++)
+		if (strcmp(u->devs[i]->name, name) == 0)
+			return u->devs[i];
+	return NULL;
+}
+
+/* A device seen for the first time. NULL with why filled when it cannot have a session. */
+static struct dev *dev_add(struct gw_aliyun_uplink *u, const char *name, char *why, size_t size)
+{
+	struct dev *d;
+	int r;
+
+	if (!gw_credstore_name_valid(name)) {
+		snprintf(why, size, "device name '%s' is not valid for Aliyun (1..64 of A-Z a-z "
+			 "0-9 _ . @ -)", name);
+		return NULL;
+	}
+	if (u->n_devs == u->cfg->max_devices) {
+		snprintf(why, size, "device %s would exceed max_devices (%" PRIu32 ")", name,
+			 u->cfg->max_devices);
+		return NULL;
+	}
+	d = gw_new0(struct dev, 1);
+	d->u = u;
+	d->fd = -1;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	r = sd_event_add_time_relative(u->event, &d->timer, CLOCK_MONOTONIC, 0, 0, dev_timer_cb,
+				       d);
+	if (r < 0) {
+		snprintf(why, size, "cannot arm a timer for device %s: %s", name, strerror(-r));
+		free(d);
+		return NULL;
+	}
+	u->devs[u->n_devs++] = d;
+	ulog(u, LOG_INFO, "device %s: new, starting its session", name);
+	return d;
+}
+
+static void dev_free(struct dev *d)
+{
+	if (d->req)
+		gw_http_cancel(d->req);
+	if (d->mosq && d->state == DEV_ONLINE) {
+		/* best effort: a DISCONNECT tells the platform this was intended */
+		(void)mosquitto_disconnect(d->mosq);
+		(void)mosquitto_loop_write(d->mosq, 1);
+	}
+	dev_teardown(d);
+	d->timer = sd_event_source_disable_unref(d->timer);
+	d->secret = gw_secret_free(d->secret);
+	free(d);
+}
+
+/* ---- sending ---- */
+
+static bool take_token(struct gw_aliyun_uplink *u)
+{
+	uint64_t wait = gw_rate_take(&u->rate, gw_now_mono_us());
+
+	if (wait == 0)
+		return true;
+	(void)sd_event_source_set_time_relative(u->rate_timer, wait);
+	(void)sd_event_source_set_enabled(u->rate_timer, SD_EVENT_ONESHOT);
+	return false;
+}
+
+/* The Alink message for a record: topic and payload (malloc'd). why says what is wrong. */
+static int build_post(struct gw_aliyun_uplink *u, const struct gw_spool_record *rec,
+		      const struct gw_payload_view *v, struct dev *d, char *topic, size_t size,
+		      char **payload, size_t *len, char *why, size_t why_size)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(v->json, v->json_len, 0, &jerr);
+	json_t *params = json_object_get(o, "params");
+	json_t *ts = json_object_get(o, "ts");
+	const char *event = json_string_value(json_object_get(o, "event"));
+	uint32_t id = (uint32_t)rec->seq; /* seq mod 2^32: unique per device per day */
+	int64_t time_ms;
+	int r = -EBADMSG;
+
+	if (!json_is_object(params) || !json_is_integer(ts)) {
+		snprintf(why, why_size, "its payload has no params object or no ts");
+		goto out;
+	}
+	time_ms = json_integer_value(ts);
+	if (v->type == GW_FRAME_EVENT) {
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, u->cfg->product_key,
+					  d->name, event, topic, size);
+		if (r >= 0)
+			r = gw_aliyun_build_event_post(id, event, params, time_ms, true, payload,
+						       len);
+	} else {
+		/* live data is stamped by the platform; a replayed reading keeps its time */
+		if (gw_now_wall_ms() - time_ms <= GW_ALIYUN_UPLINK_REPLAY_MS)
+			time_ms = -1;
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, u->cfg->product_key,
+					  d->name, NULL, topic, size);
+		if (r >= 0)
+			r = gw_aliyun_build_property_post(id, params, time_ms, true, payload, len);
+	}
+	if (r < 0)
+		snprintf(why, why_size, "no Alink message can be built for it: %s",
+			 strerror(-r));
+out:
+	json_decref(o);
+	return r < 0 ? r : 0;
+}
+
+/* 1: handed to libmosquitto; 0: waits for its device or was dead-lettered. */
+static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record *rec)
+{
+	struct gw_payload_view v;
+	char topic[GW_ALIYUN_TOPIC_MAX];
+	char why[256];
+	char *payload = NULL;
+	size_t len = 0;
+	struct dev *d;
+	int mid = 0;
+	int rc;
+
+	if (gw_payload_unpack(rec->payload, rec->len, rec->type, &v) < 0) {
+		deadletter(u, rec->seq, "not a record this version can send");
+		return 0;
+	}
+	d = dev_find(u, v.device);
+	if (!d)
+		d = dev_add(u, v.device, why, sizeof(why));
+	if (!d) {
+		deadletter(u, rec->seq, why);
+		return 0;
+	}
+	if (d->state != DEV_ONLINE || d->lost) {
+		wait_for_device(u, rec->seq);
+		return 0;
+	}
+	if (build_post(u, rec, &v, d, topic, sizeof(topic), &payload, &len, why,
+		       sizeof(why)) < 0) {
+		deadletter(u, rec->seq, why);
+		return 0;
+	}
+	rc = mosquitto_publish(d->mosq, &mid, topic, (int)len, payload, 1, false);
+	free(payload);
+	if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
+		/* the session is going away: its io or tick callback tears it down */
+		d->lost = true;
+		wait_for_device(u, rec->seq);
+		return 0;
+	}
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(why, sizeof(why), "libmosquitto refused it: %s", mosquitto_strerror(rc));
+		deadletter(u, rec->seq, why);
+		return 0;
+	}
+	u->inflight[u->n_inflight++] = (struct flight){ .seq = rec->seq, .mid = mid, .dev = d };
+	dev_update_interest(d);
+	return 1;
+}
+
+static int next_record(struct gw_aliyun_uplink *u, struct gw_spool_record *rec)
+{
+	int r;
+
+	for (;;) {
+		r = gw_spool_reader_next(u->reader, rec);
+		if (r <= 0)
+			return r;
+		if (!gw_seqset_has(&u->skip, rec->seq) && !in_flight(u, rec->seq))
+			return 1;
+	}
+}
+
+static void pump(struct gw_aliyun_uplink *u)
+{
+	while (u->n_inflight < u->cfg->max_inflight) {
+		struct gw_spool_record rec;
+		int r;
+
+		if (!take_token(u))
+			break;
+		r = next_record(u, &rec);
+		if (r < 0)
+			ulog(u, LOG_ERR, "cannot read the spool: %s", strerror(-r));
+		if (r <= 0) {
+			gw_rate_give_back(&u->rate);
+			break;
+		}
+		if (send_record(u, &rec) == 0)
+			gw_rate_give_back(&u->rate);
+	}
+	update_cursor(u);
+	if (u->n_inflight == 0)
+		notify(u, false);
+}
+
+static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	pump(ud);
+	return 0;
+}
+
+static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)gw_aliyun_uplink_save(ud);
+	return 0;
+}
+
+/* ---- the object ---- */
+
+int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
+			 const char *state_dir, struct gw_spool *spool,
+			 gw_aliyun_uplink_notify_fn notify_fn, void *user_data,
+			 struct gw_aliyun_uplink **ret)
+{
+	struct gw_aliyun_uplink *u = gw_new0(struct gw_aliyun_uplink, 1);
+	char reason[GW_CREDSTORE_REASON_MAX];
+	int r;
+
+	u->event = sd_event_ref(event);
+	u->cfg = cfg;
+	u->spool = spool;
+	u->notify = notify_fn;
+	u->user_data = user_data;
+	u->waiting = UINT64_MAX;
+	u->devs = gw_new0(struct dev *, cfg->max_devices);
+	u->inflight = gw_new0(struct flight, cfg->max_inflight);
+	gw_rate_init(&u->rate, cfg->max_rate, gw_now_mono_us());
+	if (asprintf(&u->cred_dir, "%s/credentials/%s", state_dir, cfg->name) < 0) {
+		u->cred_dir = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = gw_credstore_open(u->cred_dir, &u->store, reason, sizeof(reason));
+	if (r < 0) {
+		ulog(u, LOG_ERR, "cannot open the credential store %s: %s", u->cred_dir,
+		     reason[0] ? reason : strerror(-r));
+		goto fail;
+	}
+	r = gw_http_new(event, &u->http);
+	if (r < 0)
+		goto fail;
+	r = gw_spool_reader_new(spool, cfg->name, false, &u->reader);
+	if (r < 0) {
+		ulog(u, LOG_ERR, "cannot set up its cursor: %s", strerror(-r));
+		goto fail;
+	}
+	u->initial_backlog = gw_spool_reader_backlog(u->reader);
+	u->appended_at_start = gw_spool_stats(spool)->appended;
+	r = sd_event_add_time_relative(event, &u->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,
+				       rate_cb, u);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(u->rate_timer, SD_EVENT_OFF);
+	/* the cursor is saved at most once a second: a crash re-sends at most that much */
+	r = sd_event_add_time_relative(event, &u->save_timer, CLOCK_MONOTONIC, 1000000, 100000,
+				       save_cb, u);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_OFF);
+	*ret = u;
+	return 0;
+fail:
+	gw_aliyun_uplink_free(u);
+	return r;
+}
+
+int gw_aliyun_uplink_start(struct gw_aliyun_uplink *u)
+{
+	pump(u);
+	return 0;
+}
+
+int gw_aliyun_uplink_save(struct gw_aliyun_uplink *u)
+{
+	int r;
+
+	if (!u->cursor_dirty)
+		return 0;
+	r = gw_spool_reader_save(u->reader);
+	if (r < 0) {
+		ulog(u, LOG_ERR, "cannot save the cursor: %s; retrying", strerror(-r));
+		(void)sd_event_source_set_time_relative(u->save_timer, 1000000);
+		(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_ONESHOT);
+		return r;
+	}
+	u->cursor_dirty = false;
+	(void)sd_event_source_set_time_relative(u->save_timer, 1000000);
+	(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_OFF);
+	return 0;
+}
+
+struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u)
+{
+	if (!u)
+		return NULL;
+	u->notify = NULL;
+	for (size_t i = 0; i < u->n_devs; i++)
+		dev_free(u->devs[i]);
+	if (u->reader) {
+		u->cursor_dirty = true;
+		(void)gw_aliyun_uplink_save(u);
+	}
+	u->rate_timer = sd_event_source_disable_unref(u->rate_timer);
+	u->save_timer = sd_event_source_disable_unref(u->save_timer);
+	gw_spool_reader_free(u->reader);
+	gw_http_free(u->http);
+	gw_credstore_close(u->store);
+	free(u->cred_dir);
+	free(u->devs);
+	free(u->inflight);
+	gw_seqset_free(&u->skip);
+	sd_event_unref(u->event);
+	free(u);
+	return NULL;
+}
+
+void gw_aliyun_uplink_kick(struct gw_aliyun_uplink *u, uint64_t seq)
+{
+	pump(u);
+}
+
+size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u)
+{
+	return u->n_inflight;
+}
+
+void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
+				struct gw_aliyun_uplink_stats *ret)
+{
+	const struct gw_spool_reader_stats *rs = gw_spool_reader_stats(u->reader);
+	uint64_t backlog = gw_spool_reader_backlog(u->reader);
+	uint64_t online = 0;
+
+	for (size_t i = 0; i < u->n_devs; i++)
+		online += u->devs[i]->state == DEV_ONLINE;
+	*ret = (struct gw_aliyun_uplink_stats){
+		.produced = u->initial_backlog + gw_spool_stats(u->spool)->appended -
+			    u->appended_at_start + rs->dropped_enospc,
+		.acked = u->acked,
+		.queued = backlog > u->skip.n ? backlog - u->skip.n : 0,
+		.dropped_overflow = rs->dropped_overflow,
+		.dropped_enospc = rs->dropped_enospc,
+		.deadlettered = rs->deadlettered,
+		.lost_corrupt = rs->lost_corrupt,
+		.rejected = u->rejected,
+		.inflight = u->n_inflight,
+		.resent = u->resent,
+		.devices = u->n_devs,
+		.online = online,
+		.connects = u->connects,
+		.connection_losses = u->connection_losses,
+		.registrations = u->registrations,
+		.registration_failures = u->registration_failures,
+	};
+}
+
+const char *gw_aliyun_uplink_name(const struct gw_aliyun_uplink *u)
+{
+	return u->cfg->name;
+}
