@@ -75,6 +75,7 @@ struct gw_aliyun_uplink {
 	size_t n_inflight;
 	/* records at or above the cursor acknowledged (or dead-lettered) out of order; sorted */
 	struct gw_seqset skip;
+	uint64_t overflow_acked; /* dropped by the spool while in flight, then acknowledged */
 	/* the lowest record passed over because its device was not online, UINT64_MAX if none */
 	uint64_t waiting;
 
@@ -142,9 +143,12 @@ static void update_cursor(struct gw_aliyun_uplink *u)
 
 static void acknowledge(struct gw_aliyun_uplink *u, uint64_t seq)
 {
-	/* dropped for the spool's bounds while in flight: counted there already */
-	if (seq < gw_spool_reader_cursor(u->reader))
+	/* dropped for the spool's bounds while in flight, then delivered after all: acked */
+	if (seq < gw_spool_reader_cursor(u->reader)) {
+		u->acked++;
+		u->overflow_acked++;
 		return;
+	}
 	u->acked++;
 	gw_seqset_add(&u->skip, seq);
 	update_cursor(u);
@@ -1081,7 +1085,7 @@ void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
 			    u->appended_at_start + rs->dropped_enospc,
 		.acked = u->acked,
 		.queued = backlog > u->skip.n ? backlog - u->skip.n : 0,
-		.dropped_overflow = rs->dropped_overflow,
+		.dropped_overflow = rs->dropped_overflow - u->overflow_acked,
 		.dropped_enospc = rs->dropped_enospc,
 		.deadlettered = rs->deadlettered,
 		.lost_corrupt = rs->lost_corrupt,

@@ -69,6 +69,7 @@ struct gw_mqtt {
 	sd_event_source *save_timer;
 	bool cursor_dirty;
 	uint64_t acks_unsaved;
+	uint64_t overflow_acked; /* dropped by the spool while in flight, then acknowledged */
 	uint64_t saved_at_us;
 
 	/* counters: see the conservation law in mqtt.h */
@@ -147,10 +148,14 @@ static void update_cursor(struct gw_mqtt *m)
 
 static void acknowledge(struct gw_mqtt *m, uint64_t seq)
 {
-	/* A record below the cursor was dropped for the spool's bounds while in flight; it is
-	 * counted there already. */
-	if (seq < gw_spool_reader_cursor(m->reader))
+	/* A record below the cursor was dropped for the spool's bounds while in flight, and the
+	 * spool counted it as dropped: it was delivered after all, so it moves over to acked
+	 * (the conservation law stays exact). */
+	if (seq < gw_spool_reader_cursor(m->reader)) {
+		m->acked++;
+		m->overflow_acked++;
 		return;
+	}
 	m->acked++;
 	m->acks_this_conn++;
 	m->progress_us = gw_now_mono_us();
@@ -755,7 +760,7 @@ void gw_mqtt_get_stats(const struct gw_mqtt *m, struct gw_mqtt_stats *ret)
 		.acked = m->acked,
 		/* acknowledged or dead-lettered out of order: stored, but no longer queued */
 		.queued = backlog > m->skip.n ? backlog - m->skip.n : 0,
-		.dropped_overflow = rs->dropped_overflow,
+		.dropped_overflow = rs->dropped_overflow - m->overflow_acked,
 		.dropped_enospc = rs->dropped_enospc,
 		.rejected = rs->deadlettered,
 		.lost_corrupt = rs->lost_corrupt,
