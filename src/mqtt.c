@@ -723,7 +723,10 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 
 void gw_mqtt_kick(struct gw_mqtt *m, uint64_t seq)
 {
-	if (m->cfg->order == GW_ORDER_LIVE_FIRST && seq > gw_spool_reader_position(m->reader)) {
+	/* Only while connected: what arrives during an outage is backlog like the rest, and
+	 * queueing it here would put the first record after a reconnect behind all of it. */
+	if (m->cfg->order == GW_ORDER_LIVE_FIRST && m->state == GW_MQTT_CONNECTED &&
+	    seq > gw_spool_reader_position(m->reader)) {
 		/* Replaying: remember the new record so it goes out before the backlog. The
 		 * oldest live entry makes room; the backlog reaches it anyway. */
 		if (m->n_live == GW_MQTT_LIVE_QUEUE) {
