@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/* The loopback Aliyun test cloud for the integration tests; see cloud.h. */
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cloud.h"
+
+int cl_ctl_port;
+int cl_https_port;
+int cl_mqtts_port;
+
+struct body {
+	char *p;
+	size_t n;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t n = size * nmemb;
+
+	b->p = realloc(b->p, b->n + n + 1);
+	ck_assert_ptr_nonnull(b->p);
+	memcpy(b->p + b->n, ptr, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+/* POSTs args (stolen) to the cloud's control API; returns its JSON reply (ok or not). */
+json_t *cl_ctl(const char *cmd, json_t *args)
+{
+	char url[128];
+	char *text = json_dumps(args, JSON_COMPACT);
+	struct body b = { 0 };
+	CURL *c = curl_easy_init();
+	json_error_t err;
+	json_t *reply;
+	CURLcode rc;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(c);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", cl_ctl_port, cmd);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 130L);
+	rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "control %s: %s", cmd, curl_easy_strerror(rc));
+	curl_easy_cleanup(c);
+	free(text);
+	json_decref(args);
+	reply = json_loads(b.p ? b.p : "", 0, &err);
+	ck_assert_msg(reply, "control %s: not JSON: %s", cmd, b.p ? b.p : "");
+	free(b.p);
+	return reply;
+}
+
+json_t *cl_dev_args(const char *dn)
+{
+	return json_pack("{s:s,s:s}", "productKey", CL_PK, "deviceName", dn);
+}
+
+/* Waits for a cloud event matching match (stolen); true when it came. */
+bool cl_wait(json_t *match, int timeout_s)
+{
+	json_t *r = cl_ctl("wait", json_pack("{s:o,s:i}", "match", match, "timeout", timeout_s));
+	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
+
+	json_decref(r);
+	return ok;
+}
+
+/* Number of cloud events named ev for which field (may be NULL) equals value. */
+size_t cl_count(const char *ev, const char *field, const char *value)
+{
+	json_t *r = cl_ctl("log", json_pack("{s:s}", "ev", ev));
+	json_t *events = json_object_get(r, "events");
+	size_t i, n = 0;
+	json_t *e;
+
+	json_array_foreach(events, i, e) {
+		if (!field || (json_is_string(json_object_get(e, field)) &&
+			       strcmp(json_string_value(json_object_get(e, field)), value) == 0))
+			n++;
+	}
+	json_decref(r);
+	return n;
+}
+
+json_int_t cl_device_field(const char *dn, const char *field)
+{
+	json_t *r = cl_ctl("device", cl_dev_args(dn));
+	json_int_t v = json_integer_value(json_object_get(r, field));
+
+	json_decref(r);
+	return v;
+}
+
+/* Whether the cloud recorded property name with exactly value (a real or an integer). */
+bool cl_has_property(const char *dn, const char *name, double value)
+{
+	json_t *r = cl_ctl("properties", json_pack("{s:s,s:s,s:s}", "productKey", CL_PK,
+						"deviceName", dn, "name", name));
+	json_t *props = json_object_get(r, "properties");
+	bool found = false;
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(props, i, p) {
+		if (json_number_value(json_object_get(p, "value")) == value)
+			found = true;
+	}
+	json_decref(r);
+	return found;
+}
+
+bool cl_wait_property(const char *dn, const char *name, double value, int timeout_ms)
+{
+	int64_t end = fx_mono_ms() + timeout_ms;
+
+	while (fx_mono_ms() < end) {
+		if (cl_has_property(dn, name, value))
+			return true;
+		fx_sleep_ms(200);
+	}
+	return false;
+}
+
+void cl_start_opts(const char *devices, bool registration_free)
+{
+	const char *root = fx_env("GW_SOURCE_ROOT");
+	char script[4096], products[8192];
+	const char *argv[12];
+	int64_t end;
+	json_error_t err;
+	json_t *ports = NULL;
+	char *text;
+
+	fx_make_certs();
+	ck_assert_int_eq(mkdir(fx_path("cloud"), 0700), 0);
+	snprintf(products, sizeof(products),
+		 "{\"products\": [{\"productKey\": \"" CL_PK "\", \"productSecret\": \"" CL_PS "\", "
+		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
+		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
+		 registration_free ? "true" : "false", devices);
+	fx_write_file(fx_path("cloud/products.json"), products, 0600);
+	snprintf(script, sizeof(script), "%s/tests/cloud/aliyun_cloud.py", root);
+	argv[0] = "/usr/bin/python3";
+	argv[1] = script;
+	argv[2] = "--dir";
+	argv[3] = fx_path("cloud");
+	argv[4] = "--cert";
+	argv[5] = fx_path("broker/server.crt");
+	argv[6] = "--key";
+	argv[7] = fx_path("broker/server.key");
+	argv[8] = "--products";
+	argv[9] = fx_path("cloud/products.json");
+	argv[10] = NULL;
+	fx_spawn(argv, "cloud.log");
+	end = fx_mono_ms() + FX_WAIT_MS;
+	while (!(text = fx_read_file(fx_path("cloud/ports.json")))) {
+		ck_assert_msg(fx_mono_ms() < end, "the test cloud did not start (see cloud.log)");
+		fx_sleep_ms(20);
+	}
+	ports = json_loads(text, 0, &err);
+	ck_assert_ptr_nonnull(ports);
+	cl_ctl_port = (int)json_integer_value(json_object_get(ports, "control"));
+	cl_https_port = (int)json_integer_value(json_object_get(ports, "https"));
+	cl_mqtts_port = (int)json_integer_value(json_object_get(ports, "mqtts"));
+	ck_assert(cl_ctl_port > 0 && cl_https_port > 0 && cl_mqtts_port > 0);
+	json_decref(ports);
+	free(text);
+}
+
+/* A gateway with one text port n1 and the aliyun uplink "ali"; extra holds the auth keys. */
+char *cl_aliyun_config(const char *extra)
+{
+	char *c = NULL;
+
+	ck_assert_int_gt(asprintf(&c,
+				  "[gateway]\n"
+				  "state_dir = %s\n"
+				  "device_name = dev-{port}\n"
+				  "\n"
+				  "[port n1]\n"
+				  "path = %s\n"
+				  "framing = text\n"
+				  "\n"
+				  "[uplink ali]\n"
+				  "type = aliyun\n"
+				  "product_key = " CL_PK "\n"
+				  "host = localhost\n"
+				  "port = %d\n"
+				  "ca_file = %s\n"
+				  "keepalive = 30\n"
+				  "reconnect_min_ms = 1000\n"
+				  "reconnect_max_ms = 8000\n"
+				  "%s",
+				  fx_path("state"), fx_path("tty-n1"), cl_mqtts_port,
+				  fx_path("broker/ca.crt"), extra), 0);
+	return c;
+}
+
+char *cl_register_config(void)
+{
+	char extra[512];
+
+	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+	snprintf(extra, sizeof(extra),
+		 "auth = register\n"
+		 "product_secret_file = %s\n"
+		 "register_url = https://localhost:%d/auth/register/device\n",
+		 fx_path("product.secret"), cl_https_port);
+	return cl_aliyun_config(extra);
+}
+
+void cl_write_line(const struct fx_pty *p, const char *line)
+{
+	fx_pty_write(p, line, strlen(line));
+}
+
+bool cl_file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+void cl_start(const char *devices)
+{
+	cl_start_opts(devices, false);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The loopback Aliyun test cloud (tests/cloud/aliyun_cloud.py) from the integration tests:
+ * start it with one product, drive its control API, and write the daemon's aliyun config.
+ * Every call fails the running Check test on error. Used with fixture.h (fx_setup/teardown).
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fixture.h"
+
+#define CL_PK "a1TestProd01"
+#define CL_PS "testProductSecret123"
+#define CL_DN "dev-n1" /* device_name = dev-{port} on [port n1] */
+#define CL_DS "testDeviceSecret456"
+
+/* Ports of the running cloud. */
+extern int cl_ctl_port;
+extern int cl_https_port;
+extern int cl_mqtts_port;
+
+/* Starts the cloud with product CL_PK (dynamic registration on, registration-free per
+ * regnwl, TLS only) whose devices are given as JSON array members. Needs fx_setup(). */
+void cl_start(const char *devices);
+void cl_start_opts(const char *devices, bool registration_free);
+/* POSTs args (stolen) to the control API; returns its JSON reply (ok or not). */
+json_t *cl_ctl(const char *cmd, json_t *args);
+/* {"productKey": CL_PK, "deviceName": dn} */
+json_t *cl_dev_args(const char *dn);
+/* Waits for a cloud event matching match (stolen); true when it came. */
+bool cl_wait(json_t *match, int timeout_s);
+/* Number of cloud events named ev for which field (may be NULL) equals value. */
+size_t cl_count(const char *ev, const char *field, const char *value);
+/* An integer field of the device summary of dn. */
+json_int_t cl_device_field(const char *dn, const char *field);
+/* Whether the cloud recorded property name of dn with exactly value; waiting up to timeout_ms. */
+bool cl_has_property(const char *dn, const char *name, double value);
+bool cl_wait_property(const char *dn, const char *name, double value, int timeout_ms);
+/* A gateway with one text port n1 and the aliyun uplink "ali"; extra holds the auth keys and
+ * may add sections. Returns a malloc'd config text. */
+char *cl_aliyun_config(const char *extra);
+/* cl_aliyun_config() for auth = register with the HTTPS registration URL of the cloud. */
+char *cl_register_config(void);
+/* Writes a whole line to the pty. */
+void cl_write_line(const struct fx_pty *p, const char *line);
+bool cl_file_exists(const char *path);
