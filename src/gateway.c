@@ -278,6 +278,20 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	case GW_FRAME_EVENT:
 		break;
 	case GW_FRAME_COMMAND_REPLY:
+		/* a reply takes a place in the node's sequence like any frame it sends */
+		if (f->has_seq) {
+			bool dup;
+			uint32_t missing = gw_node_seq(node, f->seq, &dup);
+
+			if (missing)
+				gw_log_node(LOG_NOTICE, port, node->id, "%u frame(s) missing before "
+					    "sequence %u", missing, f->seq);
+			if (dup) {
+				gw_log_node(LOG_DEBUG, port, node->id, "duplicate reply (sequence "
+					    "%u) dropped", f->seq);
+				return;
+			}
+		}
 		if (!gw_command_reply(g->commands, port, f))
 			gw_log_node(LOG_NOTICE, port, node->id, "reply to command %u (code %u) "
 				    "ignored: no such command is pending (it timed out, or was sent "
