@@ -380,10 +380,14 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 	size_t len = 0;
 	int r;
 
-	if (message)
+	if (message) {
 		r = gw_aliyun_build_reply_message(c->has_id ? c->id : NULL, code, data, message,
 						  &payload, &len);
-	else
+		/* a reason quoting a param cut mid-character is not UTF-8: answer all the same */
+		if (r == -EINVAL)
+			r = gw_aliyun_build_reply_message(c->has_id ? c->id : NULL, code, NULL,
+							  "see the gateway's log", &payload, &len);
+	} else
 		r = gw_aliyun_build_reply(c->id, code, data, &payload, &len);
 	if (r < 0) {
 		ulog(u, LOG_ERR, "device %s: %s: cannot build the answer: %s", d->name, c->what,
