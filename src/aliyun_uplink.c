@@ -25,7 +25,7 @@ enum dev_state {
 	DEV_IDLE,        /* its timer brings the next credential or connection attempt */
 	DEV_REGISTERING, /* the HTTPS registration request is running */
 	DEV_CONNECTING,  /* CONNECT sent */
-	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK of the post_reply and command filters */
+	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK (post_reply and command filters) */
 	DEV_ONLINE,
 };
 
@@ -277,7 +277,8 @@ static const struct {
 	const char *id;
 	const char *what; /* for the log when the platform refuses it */
 } subs[] = {
-	{ GW_ALIYUN_TOPIC_EVENT_POST_REPLY, "+", "post replies; rejected posts will not be noticed" },
+	{ GW_ALIYUN_TOPIC_EVENT_POST_REPLY, "+",
+	  "post replies; rejected posts will not be noticed" },
 	{ GW_ALIYUN_TOPIC_PROPERTY_SET, NULL, "property sets" },
 	{ GW_ALIYUN_TOPIC_SERVICE, "+", "service calls" },
 	{ GW_ALIYUN_TOPIC_RRPC_REQUEST, "+", "RRPC requests" },

@@ -111,8 +111,8 @@ static bool key_valid(const char *k, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		char ch = k[i];
 
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '.' || ch == '-'))
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
 			return false;
 	}
 	return true;
@@ -196,8 +196,8 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 	case JSON_STRING:
 		if (json_string_length(v) > SGW_MAX_STR ||
 		    !printable(json_string_value(v), json_string_length(v))) {
-			set_reason(reason, reason_size, "\"%.40s\" is not a string of 0..%d printable "
-				   "ASCII characters", name, SGW_MAX_STR);
+			set_reason(reason, reason_size, "\"%.40s\" is not a string of 0..%d "
+				   "printable ASCII characters", name, SGW_MAX_STR);
 			return -EINVAL;
 		}
 		sgw_put_str(b, key, json_string_value(v));
@@ -357,7 +357,8 @@ static struct gw_node *find_node(struct gw_command *c, const char *device)
 	for (size_t i = 0; i < gw_nodes_count(c->nodes); i++) {
 		struct gw_node *n = gw_nodes_at(c->nodes, i);
 
-		if (strcmp(n->device, device) == 0 && (!best || n->last_seen_ms > best->last_seen_ms))
+		if (strcmp(n->device, device) == 0 &&
+		    (!best || n->last_seen_ms > best->last_seen_ms))
 			best = n;
 	}
 	return best;
@@ -426,7 +427,8 @@ int gw_command_send(struct gw_command *c, const char *device, enum gw_command_ki
 	}
 	r = gw_port_write(port, wire, (size_t)len);
 	if (r < 0) {
-		snprintf(why, sizeof(why), "port %s refused the frame: %s", node->port, strerror(-r));
+		snprintf(why, sizeof(why), "port %s refused the frame: %s", node->port,
+			 strerror(-r));
 		return fail_now(done, user_data, r == -ENOTCONN ? GW_COMMAND_PORT_CLOSED :
 				GW_COMMAND_FAILED, node, why);
 	}
@@ -473,9 +475,9 @@ bool gw_command_reply(struct gw_command *c, const char *port, const struct gw_fr
 		r = gw_mapping_params(c->cfg, port, f, &params);
 		if (r < 0) {
 			/* the node answered: its code stands, only the values are lost */
-			gw_log_node(LOG_WARNING, port, p->node, "command %u: a reply value cannot be "
-				    "converted as its [map] section says; replying without values",
-				    f->cmd_id);
+			gw_log_node(LOG_WARNING, port, p->node, "command %u: a reply value "
+				    "cannot be converted as its [map] section says; replying "
+				    "without values", f->cmd_id);
 			params = json_object();
 		}
 		complete(p, GW_COMMAND_REPLIED, f->code, params, NULL);

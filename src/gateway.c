@@ -218,7 +218,8 @@ static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *no
 	if (node->has_addr && had_boot && (r != 0 || old_boot != node->boot_counter))
 		gw_command_node_reset(g->commands, node->port, node->addr,
 				      r != 0 ? "another node took its address while the command "
-				      "was pending" : "the node rebooted while the command was pending");
+				      "was pending" :
+				      "the node rebooted while the command was pending");
 	if (r < 0) {
 		gw_log_node(LOG_ERR, gw_port_name(p), old_id,
 			    "device name template cannot be expanded: %s", strerror(-r));

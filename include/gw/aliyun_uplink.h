@@ -109,8 +109,9 @@ typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool stat
  * Returns 0 or -errno (cursor or credential store cannot be set up; logged). */
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 			 const char *state_dir, struct gw_spool *spool,
-			 gw_aliyun_uplink_notify_fn notify, const struct gw_aliyun_commands *commands,
-			 void *user_data, struct gw_aliyun_uplink **ret);
+			 gw_aliyun_uplink_notify_fn notify,
+			 const struct gw_aliyun_commands *commands, void *user_data,
+			 struct gw_aliyun_uplink **ret);
 /* Saves the cursor, disconnects every session. Accepts NULL; returns NULL. */
 struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u);
 /* Reads the backlog: its devices start getting their sessions. */

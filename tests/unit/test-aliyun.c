@@ -950,7 +950,8 @@ END_TEST
 START_TEST(test_rrpc_request)
 {
 	static const char set[] = "{\"id\":\"5\",\"version\":\"1.0\","
-				  "\"method\":\"thing.service.property.set\",\"params\":{\"led\":true}}";
+				  "\"method\":\"thing.service.property.set\","
+				  "\"params\":{\"led\":true}}";
 	static const char call[] = "{\"id\":\"6\",\"method\":\"thing.service.ping\","
 				   "\"params\":{}}";
 	static const char *const bad[] = {
@@ -1000,7 +1001,8 @@ START_TEST(test_rrpc_request)
 	data = json_pack("{s:i}", "x", 1);
 	ck_assert_int_eq(gw_aliyun_build_reply_message("8", 422, data, "node said no", &s, NULL),
 			 0);
-	assert_json(s, "{\"id\":\"8\",\"code\":422,\"data\":{\"x\":1},\"message\":\"node said no\"}");
+	assert_json(s, "{\"id\":\"8\",\"code\":422,\"data\":{\"x\":1},"
+		    "\"message\":\"node said no\"}");
 	free(s);
 	ck_assert_int_eq(data->refcount, 1);
 	json_decref(data);
