@@ -25,7 +25,7 @@ enum dev_state {
 	DEV_IDLE,        /* its timer brings the next credential or connection attempt */
 	DEV_REGISTERING, /* the HTTPS registration request is running */
 	DEV_CONNECTING,  /* CONNECT sent */
-	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK (post_reply and command filters) */
+	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK of the post_reply filter */
 	DEV_ONLINE,
 };
 
