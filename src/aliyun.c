@@ -1191,3 +1191,82 @@ int gw_aliyun_parse_service_call(const char *service_id, const char *buf, size_t
 		return -EINVAL;
 	return parse_request(method, buf, len, ret, reason);
 }
+
+int gw_aliyun_build_reply_message(const char *id, int code, json_t *data, const char *message,
+				  char **ret, size_t *ret_len)
+{
+	json_t *o;
+	int fail = 0, r;
+
+	if ((id && !valid_msg_id(id, strlen(id), NULL)) || (data && !json_is_object(data)) ||
+	    !message)
+		return -EINVAL;
+	o = json_object();
+	if (!o)
+		return -ENOMEM;
+	if (id)
+		fail |= json_object_set_new(o, "id", json_string(id));
+	fail |= json_object_set_new(o, "code", json_integer(code));
+	fail |= json_object_set_new(o, "data", data ? json_incref(data) : json_object());
+	/* json_string refuses invalid UTF-8: the caller's text is ours, never the node's */
+	fail |= json_object_set_new(o, "message", json_string(message));
+	r = fail ? -EINVAL : dump(o, ret, ret_len);
+	json_decref(o);
+	return r;
+}
+
+int gw_aliyun_parse_rrpc_request(const char *buf, size_t len, struct gw_aliyun_request *ret,
+				 enum gw_aliyun_topic *kind, char *service_id, char *reason)
+{
+	static const char prefix[] = "thing.service.";
+	char method[METHOD_MAX];
+	const char *m;
+	json_t *root, *v;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	service_id[0] = '\0';
+	r = load_object(buf, len, GW_ALIYUN_DOWNLINK_MAX, &root, reason);
+	if (r < 0)
+		return r;
+	/* the id first, so that even a request with a bad method can be answered with it */
+	r = get_msg_id(root, ret->id, &ret->id_num, reason);
+	if (r < 0)
+		goto out;
+	v = json_object_get(root, "method");
+	if (!json_is_string(v)) {
+		set_reason(reason, v ? "\"method\" is not a string" : "no \"method\"");
+		r = -EBADMSG;
+		goto out;
+	}
+	m = json_string_value(v);
+	if (json_string_length(v) >= sizeof(method) || strlen(m) != json_string_length(v) ||
+	    strncmp(m, prefix, sizeof(prefix) - 1) != 0) {
+		set_reason(reason, "\"method\" is not thing.service.<id>");
+		r = -EBADMSG;
+		goto out;
+	}
+	m += sizeof(prefix) - 1;
+	if (strcmp(m, "property.set") == 0) {
+		*kind = GW_ALIYUN_TOPIC_PROPERTY_SET;
+	} else if (strncmp(m, "property.", 9) != 0 && valid_service_id(m, false)) {
+		*kind = GW_ALIYUN_TOPIC_SERVICE;
+		snprintf(service_id, GW_ALIYUN_ID_MAX, "%s", m);
+	} else {
+		set_reason(reason, "\"method\" names no service a device can offer");
+		r = -EBADMSG;
+		goto out;
+	}
+	v = json_object_get(root, "params");
+	if (!json_is_object(v)) {
+		set_reason(reason, v ? "\"params\" is not an object" : "no \"params\"");
+		r = -EBADMSG;
+		goto out;
+	}
+	ret->params = json_incref(v);
+out:
+	json_decref(root);
+	if (r < 0)
+		service_id[0] = '\0';
+	return r;
+}

@@ -61,6 +61,7 @@ struct gw_aliyun_uplink {
 	const struct gw_config_uplink *cfg;
 	gw_aliyun_uplink_notify_fn notify;
 	void *user_data;
+	struct gw_aliyun_commands commands;
 	char *cred_dir;
 	struct gw_credstore *store;
 	struct gw_http *http;
@@ -269,12 +270,28 @@ static void dev_online(struct dev *d)
 	notify(u, true);
 }
 
+/* What each session subscribes to: the post replies, and the commands a device must take
+ * (fact sheet §5). */
+static const struct {
+	enum gw_aliyun_topic kind;
+	const char *id;
+	const char *what; /* for the log when the platform refuses it */
+} subs[] = {
+	{ GW_ALIYUN_TOPIC_EVENT_POST_REPLY, "+",
+	  "post replies; rejected posts will not be noticed" },
+	{ GW_ALIYUN_TOPIC_PROPERTY_SET, NULL, "property sets" },
+	{ GW_ALIYUN_TOPIC_SERVICE, "+", "service calls" },
+	{ GW_ALIYUN_TOPIC_RRPC_REQUEST, "+", "RRPC requests" },
+};
+#define N_SUBS (sizeof(subs) / sizeof(subs[0]))
+
 static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 {
 	struct dev *d = ud;
 	const struct gw_config_uplink *c = d->u->cfg;
-	char filter[GW_ALIYUN_TOPIC_MAX];
-	int r;
+	char filter[N_SUBS][GW_ALIYUN_TOPIC_MAX];
+	char *filters[N_SUBS];
+	int r = 0;
 
 	if (rc != 0) {
 		/* libmosquitto closes the connection after a refusal; on_disconnect follows */
@@ -284,14 +301,20 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	d->connected_at_us = gw_now_mono_us();
 	d->last_error[0] = '\0';
 	d->u->connects++;
-	/* "+" for the event id also matches the property post_reply (aliyun.h) */
-	r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST_REPLY, c->product_key, d->name, "+",
-				  filter, sizeof(filter));
+	/* one SUBSCRIBE for all of them; "+" for the event id also matches the property
+	 * post_reply (aliyun.h) */
+	for (size_t i = 0; i < N_SUBS; i++) {
+		r = gw_aliyun_build_topic(subs[i].kind, c->product_key, d->name, subs[i].id,
+					  filter[i], sizeof(filter[i]));
+		if (r < 0)
+			break;
+		filters[i] = filter[i];
+	}
 	if (r >= 0)
-		r = mosquitto_subscribe(mosq, &d->sub_mid, filter, 0);
+		r = mosquitto_subscribe_multiple(mosq, &d->sub_mid, N_SUBS, filters, 0, 0, NULL);
 	if (r != MOSQ_ERR_SUCCESS) {
 		snprintf(d->last_error, sizeof(d->last_error),
-			 "cannot subscribe to the post replies");
+			 "cannot subscribe to the post replies and command topics");
 		d->lost = true;
 		return;
 	}
@@ -305,9 +328,10 @@ static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_coun
 
 	if (mid != d->sub_mid || d->state != DEV_SUBSCRIBING)
 		return;
-	if (qos_count < 1 || granted_qos[0] == 0x80)
-		ulog(d->u, LOG_WARNING, "device %s: the platform refused the subscription to its "
-		     "post replies; rejected posts will not be noticed", d->name);
+	for (size_t i = 0; i < N_SUBS; i++)
+		if (i >= (size_t)qos_count || granted_qos[i] == 0x80)
+			ulog(d->u, LOG_WARNING, "device %s: the platform refused the subscription "
+			     "to its %s", d->name, subs[i].what);
 	dev_online(d);
 }
 
@@ -336,6 +360,186 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 	}
 }
 
+/* ---- commands from the cloud ---- */
+
+/* A command on its way to the node; freed when answered. */
+struct cmd {
+	struct dev *d;
+	enum gw_aliyun_topic kind; /* PROPERTY_SET, SERVICE or RRPC_REQUEST: how to answer */
+	bool has_id;
+	char id[GW_ALIYUN_MSG_ID_MAX]; /* the request's Alink id */
+	char topic[GW_ALIYUN_TOPIC_MAX]; /* where the answer goes */
+	char what[GW_ALIYUN_ID_MAX + 64]; /* "property set 123", "service ping 123", ... */
+};
+
+/* Publishes the answer: QoS 0, as RRPC responses must be (§5) and SDKs send replies. */
+static void cmd_answer(struct cmd *c, int code, json_t *data, const char *message)
+{
+	struct dev *d = c->d;
+	struct gw_aliyun_uplink *u = d->u;
+	char *payload = NULL;
+	size_t len = 0;
+	int r;
+
+	if (message) {
+		r = gw_aliyun_build_reply_message(c->has_id ? c->id : NULL, code, data, message,
+						  &payload, &len);
+		/* a reason quoting a param cut mid-character is not UTF-8: answer all the same */
+		if (r == -EINVAL)
+			r = gw_aliyun_build_reply_message(c->has_id ? c->id : NULL, code, NULL,
+							  "see the gateway's log", &payload, &len);
+	} else
+		r = gw_aliyun_build_reply(c->id, code, data, &payload, &len);
+	if (r < 0) {
+		ulog(u, LOG_ERR, "device %s: %s: cannot build the answer: %s", d->name, c->what,
+		     strerror(-r));
+		return;
+	}
+	if (!d->mosq || d->state != DEV_ONLINE || d->lost) {
+		ulog(u, LOG_WARNING, "device %s: %s: the session ended before the answer (code %d) "
+		     "could be sent", d->name, c->what, code);
+		free(payload);
+		return;
+	}
+	r = mosquitto_publish(d->mosq, NULL, c->topic, (int)len, payload, 0, false);
+	free(payload);
+	if (r != MOSQ_ERR_SUCCESS)
+		ulog(u, LOG_WARNING, "device %s: %s: the answer (code %d) was not sent: %s",
+		     d->name, c->what, code, mosquitto_strerror(r));
+	dev_update_interest(d);
+}
+
+static int status_code(enum gw_command_status s)
+{
+	switch (s) {
+	case GW_COMMAND_REPLIED:
+		return GW_ALIYUN_CODE_OK;
+	case GW_COMMAND_ABSENT:
+	case GW_COMMAND_PORT_CLOSED:
+	case GW_COMMAND_NODE_GONE:
+		return GW_ALIYUN_CODE_NOT_FOUND;
+	case GW_COMMAND_NO_CHANNEL:
+	case GW_COMMAND_FAILED:
+		return GW_ALIYUN_CODE_BAD_REQUEST;
+	case GW_COMMAND_BUSY:
+		return GW_ALIYUN_CODE_THROTTLED;
+	case GW_COMMAND_INVALID:
+		return GW_ALIYUN_CODE_BAD_PARAMS;
+	case GW_COMMAND_TIMEOUT:
+	case GW_COMMAND_CANCELLED:
+		break;
+	}
+	return GW_ALIYUN_CODE_UNKNOWN;
+}
+
+static void cmd_done(const struct gw_command_result *res, void *ud)
+{
+	struct cmd *c = ud;
+	struct dev *d = c->d;
+	char msg[GW_COMMAND_REASON_MAX + 64];
+
+	if (res->status == GW_COMMAND_REPLIED) {
+		ulog(d->u, res->code == GW_ALIYUN_CODE_OK ? LOG_INFO : LOG_NOTICE,
+		     "device %s: %s: node %s answered with code %u in %llu ms", d->name, c->what,
+		     res->node, res->code, (unsigned long long)res->elapsed_ms);
+		if (res->code == GW_ALIYUN_CODE_OK) {
+			cmd_answer(c, res->code, res->params, NULL);
+		} else {
+			snprintf(msg, sizeof(msg), "the node answered with code %u", res->code);
+			cmd_answer(c, res->code, res->params, msg);
+		}
+	} else {
+		int code = status_code(res->status);
+
+		ulog(d->u, LOG_WARNING, "device %s: %s answered with code %d: %s", d->name,
+		     c->what, code, res->reason);
+		cmd_answer(c, code, NULL, res->reason);
+	}
+	free(c);
+}
+
+/* A request that cannot go to the node: answered at once with code and reason. */
+static void cmd_refuse(struct cmd *c, int code, const char *reason)
+{
+	ulog(c->d->u, LOG_WARNING, "device %s: %s answered with code %d: %s", c->d->name, c->what,
+	     code, reason);
+	cmd_answer(c, code, NULL, reason);
+	free(c);
+}
+
+static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
+		       const struct mosquitto_message *msg)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	const struct gw_config_uplink *cf = u->cfg;
+	struct cmd *c = gw_new0(struct cmd, 1);
+	struct gw_aliyun_request req;
+	enum gw_aliyun_topic what = kind;
+	char service[GW_ALIYUN_ID_MAX] = "";
+	char reason[GW_ALIYUN_REASON_MAX] = "";
+	int r, t;
+
+	c->d = d;
+	c->kind = kind;
+	if (kind == GW_ALIYUN_TOPIC_PROPERTY_SET) {
+		r = gw_aliyun_parse_property_set(msg->payload, (size_t)msg->payloadlen, &req,
+						 reason);
+		t = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_SET_REPLY, cf->product_key,
+					  d->name, NULL, c->topic, sizeof(c->topic));
+		snprintf(c->what, sizeof(c->what), "property set %s", req.id[0] ? req.id : "?");
+	} else if (kind == GW_ALIYUN_TOPIC_SERVICE) {
+		r = gw_aliyun_parse_service_call(id, msg->payload, (size_t)msg->payloadlen, &req,
+						 reason);
+		snprintf(service, sizeof(service), "%s", id);
+		t = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_SERVICE_REPLY, cf->product_key, d->name,
+					  id, c->topic, sizeof(c->topic));
+		snprintf(c->what, sizeof(c->what), "call of service %s %s", id,
+			 req.id[0] ? req.id : "?");
+	} else {
+		/* classic RRPC: the msgId in the topic names the response, whatever the payload */
+		r = gw_aliyun_parse_rrpc_request(msg->payload, (size_t)msg->payloadlen, &req, &what,
+						 service, reason);
+		t = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_RRPC_RESPONSE, cf->product_key, d->name,
+					  id, c->topic, sizeof(c->topic));
+		snprintf(c->what, sizeof(c->what), "RRPC %s (%s%s)", id,
+			 r < 0 ? "malformed" : what == GW_ALIYUN_TOPIC_SERVICE ? "service " :
+			 "property set", service);
+	}
+	c->has_id = req.id[0] != '\0';
+	snprintf(c->id, sizeof(c->id), "%s", req.id);
+	if (t < 0) {
+		/* classify_topic accepted these ids, so this cannot happen; never drop silently */
+		ulog(u, LOG_ERR, "device %s: %s: no reply topic can be built; not answered",
+		     d->name, c->what);
+		json_decref(req.params);
+		free(c);
+		return;
+	}
+	if (r < 0) {
+		if (!c->has_id && kind != GW_ALIYUN_TOPIC_RRPC_REQUEST) {
+			ulog(u, LOG_WARNING, "device %s: ignored a malformed %s: %s (without a "
+			     "readable id it cannot be answered)", d->name,
+			     kind == GW_ALIYUN_TOPIC_SERVICE ? "service call" : "property set",
+			     reason[0] ? reason : strerror(-r));
+			free(c);
+			return;
+		}
+		cmd_refuse(c, GW_ALIYUN_CODE_BAD_PARAMS, reason[0] ? reason : strerror(-r));
+		return;
+	}
+	if (!u->commands.send) {
+		json_decref(req.params);
+		cmd_refuse(c, GW_ALIYUN_CODE_BAD_REQUEST, "this gateway has no command path");
+		return;
+	}
+	/* completes through cmd_done, possibly before it returns */
+	u->commands.send(u->commands.user_data, d->name,
+			 what == GW_ALIYUN_TOPIC_PROPERTY_SET ? GW_COMMAND_PROPERTY_SET :
+			 GW_COMMAND_SERVICE, service, req.params,
+			 GW_ALIYUN_UPLINK_COMMAND_TIMEOUT_MS, cmd_done, c);
+	json_decref(req.params);
+}
+
 static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
 {
 	struct dev *d = ud;
@@ -348,6 +552,11 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	if (gw_aliyun_classify_topic(msg->topic, u->cfg->product_key, d->name, &kind, id,
 				     sizeof(id)) < 0)
 		return;
+	if (kind == GW_ALIYUN_TOPIC_PROPERTY_SET || kind == GW_ALIYUN_TOPIC_SERVICE ||
+	    kind == GW_ALIYUN_TOPIC_RRPC_REQUEST) {
+		on_command(d, kind, id, msg);
+		return;
+	}
 	if (kind != GW_ALIYUN_TOPIC_PROPERTY_POST_REPLY && kind != GW_ALIYUN_TOPIC_EVENT_POST_REPLY)
 		return;
 	if (gw_aliyun_parse_post_reply(msg->payload, (size_t)msg->payloadlen, &reply,
@@ -956,7 +1165,8 @@ static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
 
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 			 const char *state_dir, struct gw_spool *spool,
-			 gw_aliyun_uplink_notify_fn notify_fn, void *user_data,
+			 gw_aliyun_uplink_notify_fn notify_fn,
+			 const struct gw_aliyun_commands *commands, void *user_data,
 			 struct gw_aliyun_uplink **ret)
 {
 	struct gw_aliyun_uplink *u = gw_new0(struct gw_aliyun_uplink, 1);
@@ -968,6 +1178,8 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	u->spool = spool;
 	u->notify = notify_fn;
 	u->user_data = user_data;
+	if (commands)
+		u->commands = *commands;
 	u->waiting = UINT64_MAX;
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	u->inflight = gw_new0(struct flight, cfg->max_inflight);

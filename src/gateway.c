@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "gw/aliyun_uplink.h"
+#include "gw/command.h"
 #include "gw/gateway.h"
 #include "gw/log.h"
 #include "gw/mapping.h"
@@ -25,6 +26,7 @@ struct gw_gateway {
 	sd_event *event;
 	const struct gw_config *cfg;
 	struct gw_nodes *nodes;
+	struct gw_command *commands; /* downlink commands waiting for their node's reply */
 	struct gw_spool *spool;
 	sd_event_source *sync_timer;
 	uint64_t records_enospc;
@@ -206,10 +208,18 @@ static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *no
 		     const struct gw_frame *f)
 {
 	char old_id[GW_NODE_ID_MAX];
+	bool had_boot = node->has_boot;
+	uint32_t old_boot = node->boot_counter;
 	int r;
 
 	snprintf(old_id, sizeof(old_id), "%s", node->id);
 	r = gw_node_hello(g->nodes, node, f);
+	/* a node that rebooted or was replaced will not answer what was sent before */
+	if (node->has_addr && had_boot && (r != 0 || old_boot != node->boot_counter))
+		gw_command_node_reset(g->commands, node->port, node->addr,
+				      r != 0 ? "another node took its address while the command "
+				      "was pending" :
+				      "the node rebooted while the command was pending");
 	if (r < 0) {
 		gw_log_node(LOG_ERR, gw_port_name(p), old_id,
 			    "device name template cannot be expanded: %s", strerror(-r));
@@ -269,8 +279,24 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	case GW_FRAME_EVENT:
 		break;
 	case GW_FRAME_COMMAND_REPLY:
-		gw_log_node(LOG_INFO, port, node->id, "command %u answered with code %u",
-			    f->cmd_id, f->code);
+		/* a reply takes a place in the node's sequence like any frame it sends */
+		if (f->has_seq) {
+			bool dup;
+			uint32_t missing = gw_node_seq(node, f->seq, &dup);
+
+			if (missing)
+				gw_log_node(LOG_NOTICE, port, node->id, "%u frame(s) missing before "
+					    "sequence %u", missing, f->seq);
+			if (dup) {
+				gw_log_node(LOG_DEBUG, port, node->id, "duplicate reply (sequence "
+					    "%u) dropped", f->seq);
+				return;
+			}
+		}
+		if (!gw_command_reply(g->commands, port, f))
+			gw_log_node(LOG_NOTICE, port, node->id, "reply to command %u (code %u) "
+				    "ignored: no such command is pending (it timed out, or was sent "
+				    "before a restart)", f->cmd_id, f->code);
 		return;
 	case GW_FRAME_ACK:
 	case GW_FRAME_COMMAND:
@@ -315,7 +341,44 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 
 static void on_port_state(struct gw_port *p, enum gw_serial_state state, void *ud)
 {
-	notify_status(ud);
+	struct gw_gateway *g = ud;
+
+	if (state != GW_SERIAL_OPEN)
+		gw_command_port_closed(g->commands, gw_port_name(p));
+	notify_status(g);
+}
+
+/* The command path finds a node's port by its name. */
+static struct gw_port *command_port(const char *name, void *ud)
+{
+	struct gw_gateway *g = ud;
+
+	for (size_t i = 0; i < g->n_ports; i++)
+		if (strcmp(gw_port_name(g->ports[i]), name) == 0)
+			return g->ports[i];
+	return NULL;
+}
+
+/* What a cloud uplink calls for a command from the cloud (struct gw_aliyun_commands). */
+static int cloud_command(void *ud, const char *device, enum gw_command_kind kind,
+			 const char *name, json_t *params, uint32_t timeout_ms,
+			 gw_command_done_fn done, void *done_ud)
+{
+	struct gw_gateway *g = ud;
+
+	if (g->stopping) {
+		struct gw_command_result res = {
+			.status = GW_COMMAND_CANCELLED,
+			.reason = "the gateway is stopping",
+			.port = "",
+			.node = "",
+		};
+
+		done(&res, done_ud);
+		return 0;
+	}
+	return gw_command_send(g->commands, device, kind, name, params, timeout_ms, done,
+			       done_ud);
 }
 
 static void maybe_stopped(struct gw_gateway *g)
@@ -396,6 +459,9 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 	r = gw_nodes_new(cfg->device_name, &g->nodes);
 	if (r < 0)
 		goto fail;
+	r = gw_command_new(event, cfg, g->nodes, command_port, g, &g->commands);
+	if (r < 0)
+		goto fail;
 	/* systemd's StateDirectory= makes it; by hand, the parent must exist. */
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
 		r = -errno;
@@ -434,6 +500,8 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		goto fail;
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
+		const struct gw_aliyun_commands cmds = { .send = cloud_command, .user_data = g };
+
 		switch (cfg->uplinks[i].type) {
 		case GW_UPLINK_MQTT:
 			r = gw_mqtt_new(event, &cfg->uplinks[i], g->spool, on_uplink_state,
@@ -448,7 +516,8 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		case GW_UPLINK_ALIYUN:
 			/* it logs what failed */
 			r = gw_aliyun_uplink_new(event, &cfg->uplinks[i], cfg->state_dir, g->spool,
-						 on_cloud_notify, g, &g->clouds[g->n_clouds]);
+						 on_cloud_notify, &cmds, g,
+						 &g->clouds[g->n_clouds]);
 			if (r < 0)
 				goto fail;
 			g->n_clouds++;
@@ -516,6 +585,8 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	g->stopping = true;
 	g->stopped_fn = done;
 	g->stopped_ud = user_data;
+	/* Commands are not kept: the cloud hears now that they were not carried out. */
+	gw_command_cancel_all(g->commands);
 	/* Stop reading first: nothing new enters while the uplinks drain. */
 	for (size_t i = 0; i < g->n_ports; i++)
 		g->ports[i] = gw_port_free(g->ports[i]);
@@ -536,6 +607,8 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 {
 	if (!g)
 		return NULL;
+	/* pending commands are answered through the uplinks, so before those go */
+	g->commands = gw_command_free(g->commands);
 	for (size_t i = 0; i < g->n_ports; i++)
 		gw_port_free(g->ports[i]);
 	for (size_t i = 0; i < g->n_uplinks; i++)

@@ -341,3 +341,24 @@ int gw_aliyun_parse_property_set(const char *buf, size_t len, struct gw_aliyun_r
 				 char *reason);
 int gw_aliyun_parse_service_call(const char *service_id, const char *buf, size_t len,
 				 struct gw_aliyun_request *ret, char *reason);
+
+/*
+ * A reply that carries a message, as the platform's own replies do (§5 reply envelope):
+ * {"id":"<id>","code":<code>,"data":D,"message":"<message>"}. id NULL leaves "id" out (an
+ * RRPC request whose payload had none: the response topic names the request). data as for
+ * gw_aliyun_build_reply(). Returns 0, -EINVAL (bad id or data, message NULL or not UTF-8) or
+ * -ENOMEM.
+ */
+int gw_aliyun_build_reply_message(const char *id, int code, json_t *data, const char *message,
+				  char **ret, size_t *ret_len);
+
+/*
+ * Parses the payload of a classic RRPC request (rrpc/request/<msgId>, §5) as sensorgw expects
+ * it: an Alink request envelope whose "method" (required here: the topic does not say what is
+ * asked) is "thing.service.property.set" (*kind = GW_ALIYUN_TOPIC_PROPERTY_SET) or
+ * "thing.service.<serviceId>" (*kind = GW_ALIYUN_TOPIC_SERVICE, the id copied to service_id,
+ * GW_ALIYUN_ID_MAX bytes), with "id" and an object "params". Returns 0 with ret->params owned
+ * by the caller, or -EMSGSIZE / -EBADMSG with ret->id set when the id was readable.
+ */
+int gw_aliyun_parse_rrpc_request(const char *buf, size_t len, struct gw_aliyun_request *ret,
+				 enum gw_aliyun_topic *kind, char *service_id, char *reason);

@@ -23,6 +23,15 @@
  * back) and reads again from there when a device comes online or loses its session.
  * Acknowledged records above the cursor are kept in a skip set, as in mqtt.c.
  *
+ * Commands from the cloud: each session also subscribes to thing/service/property/set,
+ * thing/service/+ and rrpc/request/+ (fact sheet §5). A property set, a service call or an
+ * RRPC request (whose payload is an Alink request naming its method) is handed to the command
+ * path given to gw_aliyun_uplink_new(), and its result answered on set_reply, <id>_reply or
+ * rrpc/response/<msgId> at QoS 0: the node's code and values, or an error code with a message
+ * (docs/aliyun.md "Commands from the cloud" lists them). Each command is one log line. Commands
+ * are never spooled: one that cannot be carried out now is answered with an error, and none is
+ * replayed after a restart.
+ *
  * Registration failures: a refusal (a reply code other than 200) is recorded with
  * gw_credstore_mark_refused() and retried slowly (1 min, 5 min, 15 min, then hourly, across
  * restarts); a transport error or a malformed reply writes nothing and is retried with
@@ -34,6 +43,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "gw/command.h"
 #include "gw/config.h"
 #include "gw/spool.h"
 
@@ -41,6 +51,27 @@
 #define GW_ALIYUN_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
 #define GW_ALIYUN_UPLINK_RECHECK_MS 60000 /* a missing or unusable credential is looked for again */
 #define GW_ALIYUN_UPLINK_STABLE_S 30      /* a session up this long resets its backoff */
+/* How long a node gets to answer a command: below the 8 s in which an RRPC must be answered
+ * (fact sheet §5), with room for the serial line and the publish. */
+#define GW_ALIYUN_UPLINK_COMMAND_TIMEOUT_MS 5000
+
+/* Reply codes for commands the node did not answer itself (D120329's meanings). */
+#define GW_ALIYUN_CODE_BAD_REQUEST 400   /* processing error: the node has no command channel */
+#define GW_ALIYUN_CODE_THROTTLED 429     /* too many commands pending */
+#define GW_ALIYUN_CODE_BAD_PARAMS 460    /* malformed request, params a frame cannot carry */
+#define GW_ALIYUN_CODE_UNKNOWN 500       /* no answer in time: the outcome is unknown */
+#define GW_ALIYUN_CODE_NOT_FOUND 6100    /* no live node behind the device */
+
+/*
+ * The command path an uplink hands cloud commands to (the gateway's, see gw/command.h): send
+ * has the contract of gw_command_send() with user_data in front.
+ */
+struct gw_aliyun_commands {
+	int (*send)(void *user_data, const char *device, enum gw_command_kind kind,
+		    const char *name, json_t *params, uint32_t timeout_ms, gw_command_done_fn done,
+		    void *done_ud);
+	void *user_data;
+};
 
 struct gw_aliyun_uplink;
 
@@ -72,11 +103,14 @@ typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool stat
 					   void *user_data);
 
 /* cfg (type = aliyun) and spool are borrowed and must outlive the object. Credentials live
- * in <state_dir>/credentials/<uplink name>/. Call gw_mqtt_lib_init() and gw_http_lib_init()
- * first. Returns 0 or -errno (cursor or credential store cannot be set up; logged). */
+ * in <state_dir>/credentials/<uplink name>/. commands is copied; NULL (or a NULL send) means
+ * every command is answered with an error. Every command handed to it must have completed
+ * before gw_aliyun_uplink_free(). Call gw_mqtt_lib_init() and gw_http_lib_init() first.
+ * Returns 0 or -errno (cursor or credential store cannot be set up; logged). */
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 			 const char *state_dir, struct gw_spool *spool,
-			 gw_aliyun_uplink_notify_fn notify, void *user_data,
+			 gw_aliyun_uplink_notify_fn notify,
+			 const struct gw_aliyun_commands *commands, void *user_data,
 			 struct gw_aliyun_uplink **ret);
 /* Saves the cursor, disconnects every session. Accepts NULL; returns NULL. */
 struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u);

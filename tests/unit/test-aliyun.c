@@ -946,6 +946,71 @@ START_TEST(test_service_call)
 }
 END_TEST
 
+/* Classic RRPC payloads: an Alink request that names its method. */
+START_TEST(test_rrpc_request)
+{
+	static const char set[] = "{\"id\":\"5\",\"version\":\"1.0\","
+				  "\"method\":\"thing.service.property.set\","
+				  "\"params\":{\"led\":true}}";
+	static const char call[] = "{\"id\":\"6\",\"method\":\"thing.service.ping\","
+				   "\"params\":{}}";
+	static const char *const bad[] = {
+		"ping",
+		"{\"id\":\"7\",\"params\":{}}",
+		"{\"id\":\"7\",\"method\":\"thing.event.property.post\",\"params\":{}}",
+		"{\"id\":\"7\",\"method\":\"thing.service.property.get\",\"params\":{}}",
+		"{\"id\":\"7\",\"method\":\"thing.service.ping_reply\",\"params\":{}}",
+		"{\"id\":\"7\",\"method\":\"thing.service.ping\",\"params\":[]}",
+		"{\"method\":\"thing.service.ping\",\"params\":{}}",
+	};
+	struct gw_aliyun_request q;
+	enum gw_aliyun_topic kind;
+	char service[GW_ALIYUN_ID_MAX];
+	char reason[GW_ALIYUN_REASON_MAX];
+	char *s = NULL;
+	json_t *data;
+
+	ck_assert_int_eq(gw_aliyun_parse_rrpc_request(set, strlen(set), &q, &kind, service,
+						      reason), 0);
+	ck_assert_int_eq(kind, GW_ALIYUN_TOPIC_PROPERTY_SET);
+	ck_assert_str_eq(q.id, "5");
+	ck_assert_str_eq(service, "");
+	ck_assert(json_is_true(json_object_get(q.params, "led")));
+	json_decref(q.params);
+	ck_assert_int_eq(gw_aliyun_parse_rrpc_request(call, strlen(call), &q, &kind, service,
+						      reason), 0);
+	ck_assert_int_eq(kind, GW_ALIYUN_TOPIC_SERVICE);
+	ck_assert_str_eq(service, "ping");
+	json_decref(q.params);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(gw_aliyun_parse_rrpc_request(bad[i], strlen(bad[i]), &q, &kind,
+							      service, reason), -EBADMSG);
+		ck_assert_ptr_null(q.params);
+		ck_assert_str_eq(q.id, i == 0 || i == 6 ? "" : "7");
+		ck_assert_str_eq(service, "");
+		ck_assert(reason[0]);
+	}
+
+	ck_assert_int_eq(gw_aliyun_build_reply_message("7", 460, NULL, "no \"method\"", &s,
+						       NULL), 0);
+	assert_json(s, "{\"id\":\"7\",\"code\":460,\"data\":{},\"message\":\"no \\\"method\\\"\"}");
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_reply_message(NULL, 460, NULL, "not JSON", &s, NULL), 0);
+	assert_json(s, "{\"code\":460,\"data\":{},\"message\":\"not JSON\"}");
+	free(s);
+	data = json_pack("{s:i}", "x", 1);
+	ck_assert_int_eq(gw_aliyun_build_reply_message("8", 422, data, "node said no", &s, NULL),
+			 0);
+	assert_json(s, "{\"id\":\"8\",\"code\":422,\"data\":{\"x\":1},"
+		    "\"message\":\"node said no\"}");
+	free(s);
+	ck_assert_int_eq(data->refcount, 1);
+	json_decref(data);
+	ck_assert_int_eq(gw_aliyun_build_reply_message("x", 200, NULL, "m", &s, NULL), -EINVAL);
+	ck_assert_int_eq(gw_aliyun_build_reply_message("1", 200, NULL, NULL, &s, NULL), -EINVAL);
+}
+END_TEST
+
 static const char *topic(enum gw_aliyun_topic kind, const char *id)
 {
 	static char buf[GW_ALIYUN_TOPIC_MAX];
@@ -1307,6 +1372,7 @@ static Suite *aliyun_suite(bool cli)
 	tcase_add_test(tc, test_post_reply);
 	tcase_add_test(tc, test_property_set);
 	tcase_add_test(tc, test_service_call);
+	tcase_add_test(tc, test_rrpc_request);
 	tcase_add_test(tc, test_topics);
 	tcase_add_test(tc, test_classify);
 	suite_add_tcase(s, tc);

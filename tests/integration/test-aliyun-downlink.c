@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Commands from the cloud with the real daemon, the loopback Aliyun test cloud
+ * (tests/cloud/aliyun_cloud.py) and a node simulated by sensorgw-sim in binary framing on a
+ * pty: property sets, service calls and RRPC requests reach the node as command frames, and
+ * the cloud gets the node's code back, or an error code when no node can answer.
+ */
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cloud.h"
+#include "fixture.h"
+#include "gw/credstore.h"
+
+#define PK CL_PK
+#define DN CL_DN /* device_name = dev-{port}: the binary node on [port n1] */
+#define DS CL_DS
+#define DN2 "dev-n2" /* a text node on [port n2] */
+#define DS2 "testDeviceSecret789"
+
+static void provision(const char *dn, const char *ds)
+{
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_ALIYUN,
+		.kind = GW_CRED_DEVICE_SECRET,
+		.product = (char *)PK,
+		.device = (char *)dn,
+		.secret = (char *)ds,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/ali"), &store, reason,
+					   sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+/*
+ * The cloud with both devices, their secrets in the credential store, the simulated binary
+ * node on tty-n1 (two frames a second), a text pty on tty-n2 and the daemon; returns when
+ * dev-n1 is online. The simulator's pid goes to *sim.
+ */
+static void start_all(struct fx_pty *n2, pid_t *sim)
+{
+	char link[4096];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", "0123456789abcdef01234567", NULL };
+	const char *const online[] = { "device " DN ": online", NULL };
+	char extra[512];
+	char *text, *conf, *at;
+	json_t *r;
+
+	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}, "
+		 "{\"deviceName\": \"" DN2 "\", \"deviceSecret\": \"" DS2 "\"}");
+	/* the simulator's gas readings are not in the test product's schema */
+	r = cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", PK, "schema"));
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	provision(DN, DS);
+	provision(DN2, DS2);
+
+	/* fx_path() rotates its buffers: keep the link's name */
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	*sim = fx_sim_start(args);
+	fx_pty_new(n2, "tty-n2");
+	snprintf(extra, sizeof(extra), "auth = device-secret\n\n[port n2]\npath = %s\n"
+		 "framing = text\n", fx_path("tty-n2"));
+	text = cl_aliyun_config(extra);
+	/* [port n1] comes first: binary framing for the simulated node */
+	at = strstr(text, "framing = text\n");
+	ck_assert_ptr_nonnull(at);
+	ck_assert(strstr(text, "[port n1]") < at && strstr(text, "[port n2]") > at);
+	ck_assert_int_gt(asprintf(&conf, "%.*sframing = binary\n%s", (int)(at - text), text,
+				  at + strlen("framing = text\n")), 0);
+	free(text);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert(fx_pty_wait_opened(n2, fx_daemon_pid(), FX_WAIT_MS));
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	/* a text record makes dev-n2 a device with a session too */
+	cl_write_line(n2, "temp=5.5,hum=5\r\n");
+}
+
+/* Sends a downlink through the control API, waiting up to wait_s for the reply; returns the
+ * reply object (a new reference) and checks that the cloud delivered it to a session. */
+static json_t *downlink(const char *cmd, json_t *args, int wait_s)
+{
+	json_t *r, *reply;
+
+	json_object_set_new(args, "productKey", json_string(PK));
+	json_object_set_new(args, "wait", json_integer(wait_s));
+	r = cl_ctl(cmd, args);
+	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "%s refused: %s", cmd,
+		      json_string_value(json_object_get(r, "error")));
+	ck_assert_msg(json_array_size(json_object_get(r, "deliveredTo")) == 1,
+		      "%s was not delivered: the device is not subscribed", cmd);
+	ck_assert_msg(!json_is_true(json_object_get(r, "timedOut")), "%s: no reply in %d s", cmd,
+		      wait_s);
+	reply = json_incref(json_object_get(r, "reply"));
+	json_decref(r);
+	ck_assert(json_is_object(reply));
+	return reply;
+}
+
+static json_int_t reply_code(json_t *reply)
+{
+	return json_integer_value(json_object_get(reply, "code"));
+}
+
+static bool sim_log_has(const char *needle)
+{
+	char *log = fx_read_file(fx_path("sim.log"));
+	bool has = log && strstr(log, needle);
+
+	free(log);
+	return has;
+}
+
+START_TEST(test_commands)
+{
+	struct fx_pty n2;
+	json_t *reply, *payload;
+	pid_t sim;
+
+	start_all(&n2, &sim);
+
+	/* property set: the node applies it and answers with the value now in force */
+	reply = downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
+						   "report_interval_ms", 700), 10);
+	ck_assert_int_eq(reply_code(reply), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(reply, "data"),
+							    "report_interval_ms")), 700);
+	ck_assert_str_eq(json_string_value(json_object_get(reply, "topic")),
+			 "/sys/" PK "/" DN "/thing/service/property/set_reply");
+	ck_assert_msg(sim_log_has("property-set '' -> 200 report_interval_ms=700"),
+		      "the simulator did not get the value");
+	json_decref(reply);
+
+	/* the node refuses a property it does not have: its code reaches the cloud */
+	reply = downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
+						   "no_such_property", 1), 10);
+	ck_assert_int_eq(reply_code(reply), 422);
+	ck_assert(sim_log_has("-> 422 rejected=no_such_property"));
+	json_decref(reply);
+
+	/* asynchronous service call: the answer on thing/service/ping_reply */
+	reply = downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
+						   "ping", "params"), 10);
+	ck_assert_int_eq(reply_code(reply), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(reply, "topic")),
+			 "/sys/" PK "/" DN "/thing/service/ping_reply");
+	ck_assert(json_integer_value(json_object_get(json_object_get(reply, "data"),
+						     "uptime_ms")) > 0);
+	json_decref(reply);
+
+	/* a service the node does not offer */
+	reply = downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
+						   "selfdestruct", "params"), 10);
+	ck_assert_int_eq(reply_code(reply), 404);
+	json_decref(reply);
+
+	/* RRPC: answered on rrpc/response/<msgId> within the 8 s the platform waits */
+	reply = downlink("rrpc", json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{}}}", "deviceName", DN,
+					   "msgId", "1234567", "payload", "id", "42",
+					   "version", "1.0", "method", "thing.service.ping",
+					   "params"), 8);
+	ck_assert_int_lt(json_integer_value(json_object_get(reply, "latencyMs")), 8000);
+	ck_assert_str_eq(json_string_value(json_object_get(reply, "topic")),
+			 "/sys/" PK "/" DN "/rrpc/response/1234567");
+	payload = json_loads(json_string_value(json_object_get(reply, "payload")), 0, NULL);
+	ck_assert_ptr_nonnull(payload);
+	ck_assert_int_eq(json_integer_value(json_object_get(payload, "code")), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(payload, "id")), "42");
+	json_decref(payload);
+	json_decref(reply);
+
+	/* an RRPC payload that is no Alink request is answered at once, not dropped */
+	reply = downlink("rrpc", json_pack("{s:s,s:s}", "deviceName", DN, "payload", "ping"), 8);
+	payload = json_loads(json_string_value(json_object_get(reply, "payload")), 0, NULL);
+	ck_assert_ptr_nonnull(payload);
+	ck_assert_int_eq(json_integer_value(json_object_get(payload, "code")), 460);
+	ck_assert(json_is_string(json_object_get(payload, "message")));
+	json_decref(payload);
+	json_decref(reply);
+
+	/* a property set the frame cannot carry: refused with 460 and a reason */
+	reply = downlink("property_set", json_pack("{s:s,s:{s:{s:i}}}", "deviceName", DN,
+						   "params", "nested", "a", 1), 10);
+	ck_assert_int_eq(reply_code(reply), 460);
+	json_decref(reply);
+	ck_assert(fx_daemon_log_contains("answered with code 460"));
+
+	/* a text node has no command channel */
+	ck_assert(cl_wait(json_pack("{s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName", DN2,
+				       "rc", 0), 30));
+	ck_assert(cl_wait(json_pack("{s:s,s:s}", "ev", "mqtt_subscribe", "deviceName", DN2), 10));
+	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN2, "params",
+						   "led", 1), 10);
+	ck_assert_int_eq(reply_code(reply), 400);
+	json_decref(reply);
+	ck_assert(fx_daemon_log_contains("text framing, which has no command channel"));
+
+	fx_sim_stop();
+	fx_pty_close(&n2);
+}
+END_TEST
+
+START_TEST(test_no_answer)
+{
+	const char *const closed[] = { "port n1", "went away", NULL };
+	struct fx_pty n2;
+	json_t *reply;
+	json_int_t latency;
+	pid_t sim;
+
+	start_all(&n2, &sim);
+
+	/* a node that never answers: an error after the node timeout, still within 8 s */
+	ck_assert_int_eq(kill(sim, SIGSTOP), 0);
+	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
+						   "led", 1), 10);
+	ck_assert_int_eq(kill(sim, SIGCONT), 0);
+	ck_assert_int_eq(reply_code(reply), 500);
+	latency = json_integer_value(json_object_get(reply, "latencyMs"));
+	ck_assert_msg(latency >= 4500 && latency < 8000, "answered after %lld ms",
+		      (long long)latency);
+	json_decref(reply);
+	ck_assert(fx_daemon_log_contains("did not answer command"));
+	/* its late reply is noticed and dropped */
+	{
+		const char *const late[] = { "ignored: no such command is pending", NULL };
+
+		ck_assert(fx_daemon_wait_log_line(late, FX_WAIT_MS));
+	}
+
+	/* the node is unplugged: its device still has a session, the command an error */
+	fx_sim_stop();
+	ck_assert(fx_daemon_wait_log_line(closed, FX_WAIT_MS));
+	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
+						   "led", 0), 10);
+	ck_assert_int_eq(reply_code(reply), 6100);
+	ck_assert_int_lt(json_integer_value(json_object_get(reply, "latencyMs")), 4000);
+	json_decref(reply);
+	ck_assert(fx_daemon_log_contains("is closed (unplugged?)"));
+	fx_pty_close(&n2);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("aliyun-downlink");
+	TCase *tc = tcase_create("downlink");
+
+	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_commands);
+	tcase_add_test(tc, test_no_answer);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
