@@ -918,9 +918,9 @@ static int spool_recover(struct gw_spool *s)
 {
 	struct win w = { 0 };
 	uint64_t *seqs = NULL;
-	uint64_t seq_floor = 1, cursor_max, expect, tail_file_bytes = 0;
+	uint64_t seq_floor = 1, cursor_max = 0, expect, tail_file_bytes = 0;
 	bool tail_ok = false;
-	size_t n;
+	size_t n = 0;
 	int r;
 
 	r = spool_list(s, &seqs, &n, &cursor_max);

@@ -20,6 +20,12 @@ for variant in plain asan; do
 		grep -hE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' \
 			"$dir/meson-logs/testlog.txt")
 done
+# An optimised build must be warning-free too (-O3 finds uninitialised paths -O0 does not).
+if [ ! -d build-test-release ]; then
+	meson setup build-test-release --buildtype=release >/dev/null ||
+		{ echo "meson setup build-test-release failed"; exit 1; }
+fi
+meson compile -C build-test-release >/dev/null || { echo "release build failed"; rc=1; }
 printf '%s\n' "${summary[@]}"
 printf '%s\n' "${summary[@]}" | awk -F'[ ,]+' '
 	{ for (i = 1; i <= NF; i++) { if ($i == "Checks:") c += $(i+1); if ($i == "Failures:") f += $(i+1); if ($i == "Errors:") e += $(i+1) } }
