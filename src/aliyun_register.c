@@ -164,6 +164,7 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 		return;
 	}
 	if (r < 0) {
+		explicit_bzero(&creds, sizeof(creds));
 		snprintf(why, sizeof(why), "malformed reply: %s",
 			 r == -EBADMSG ? reason : strerror(-r));
 		https_failed(reg, why);
@@ -243,6 +244,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->cfg->product_key, reg->device,
 					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
 	if (r < 0) {
+		explicit_bzero(&creds, sizeof(creds));
 		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "malformed %s message: %s", topic,
 		       r == -EBADMSG ? reason : strerror(-r));
 		return;
