@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gw/aliyun.h"
+#include "gw/aliyun_register.h"
 #include "gw/aliyun_uplink.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
@@ -23,7 +24,7 @@
 
 enum dev_state {
 	DEV_IDLE,        /* its timer brings the next credential or connection attempt */
-	DEV_REGISTERING, /* the HTTPS registration request is running */
+	DEV_REGISTERING, /* its registration (HTTPS or MQTT, aliyun_register.c) is running */
 	DEV_CONNECTING,  /* CONNECT sent */
 	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACK of the post_reply filter */
 	DEV_ONLINE,
@@ -33,8 +34,9 @@ struct dev {
 	struct gw_aliyun_uplink *u;
 	char name[GW_ALIYUN_ID_MAX];
 	enum dev_state state;
-	char *secret; /* the DeviceSecret, once loaded or registered and stored */
-	struct gw_http_request *req;
+	char *secret; /* the DeviceSecret or DeviceToken, once loaded or registered and stored */
+	char *client_id; /* with a DeviceToken: the ClientID from /ext/regnwl (connwl login) */
+	struct gw_aliyun_register *reg;
 	uint32_t reg_backoff_ms;
 	uint32_t backoff_ms;
 	sd_event_source *timer;
@@ -234,6 +236,8 @@ static const char *describe(struct dev *d, int rc, char *buf, size_t size)
 }
 
 /* Ends the session and schedules the next attempt with backoff. */
+static bool login_refused(struct dev *d, int rc);
+
 static void dev_lost(struct dev *d, int rc)
 {
 	struct gw_aliyun_uplink *u = d->u;
@@ -242,6 +246,8 @@ static void dev_lost(struct dev *d, int rc)
 	char why[384];
 	uint32_t delay;
 
+	if (login_refused(d, rc))
+		return;
 	describe(d, rc, why, sizeof(why));
 	if (was_online) {
 		u->connection_losses++;
@@ -666,8 +672,9 @@ static void dev_connect(struct dev *d)
 {
 	struct gw_aliyun_uplink *u = d->u;
 	const struct gw_config_uplink *c = u->cfg;
+	/* a DeviceToken (regnwl) logs in with authType=connwl and its ClientID (§4) */
 	struct gw_aliyun_login l = {
-		.auth = GW_ALIYUN_AUTH_DEVICE,
+		.auth = d->client_id ? GW_ALIYUN_AUTH_CONNWL : GW_ALIYUN_AUTH_DEVICE,
 		.product_key = c->product_key,
 		.device_name = d->name,
 		.region = c->region,
@@ -675,6 +682,7 @@ static void dev_connect(struct dev *d)
 		.port = c->port,
 		.sign_method = c->sign_method,
 		.secret = d->secret,
+		.client_id = d->client_id,
 	};
 	struct gw_aliyun_connect conn;
 	char reason[GW_ALIYUN_REASON_MAX];
@@ -741,30 +749,51 @@ static void dev_arm_wall(struct dev *d, int64_t at_ms)
 	dev_arm(d, at_ms > now ? (uint64_t)(at_ms - now) : 0);
 }
 
-/* The platform refused: it says why, and asking again soon would not change its mind. */
-static void registration_refused(struct dev *d, const char *why)
+static bool dynamic_auth(const struct gw_config_uplink *c)
+{
+	return c->auth == GW_CLOUD_AUTH_REGISTER || c->auth == GW_CLOUD_AUTH_REGNWL;
+}
+
+static long long secs_until(int64_t at_ms)
+{
+	int64_t left = at_ms - gw_now_wall_ms();
+
+	return left > 0 ? (long long)((left + 999) / 1000) : 0;
+}
+
+/* Records a refusal in the device's needs-provisioning marker; st gets the next retry. */
+static void mark_refused(struct dev *d, const char *why, struct gw_cred_state *st)
 {
 	struct gw_aliyun_uplink *u = d->u;
-	struct gw_cred_state st;
 	int r;
 
-	u->registration_failures++;
-	r = gw_credstore_mark_refused(u->store, d->name, why, 0, &st);
+	r = gw_credstore_mark_refused(u->store, d->name, why, 0, st);
 	if (r < 0) {
 		/* no marker: still wait as long as a first refusal would */
-		st.next_retry_ms = gw_now_wall_ms() + gw_credstore_retry_after(1);
+		st->next_retry_ms = gw_now_wall_ms() + gw_credstore_retry_after(1);
 		ulog(u, LOG_ERR, "device %s: cannot record the refusal: %s", d->name,
 		     strerror(-r));
 	}
-	ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s); no "
+}
+
+/* The platform refused: it says why, and asking again soon would not change its mind. */
+static void registration_refused(struct dev *d, const char *via, const char *why)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	char marker[GW_CREDSTORE_WHY_MAX + 1];
+	struct gw_cred_state st;
+
+	u->registration_failures++;
+	snprintf(marker, sizeof(marker), "registration over %s refused: %s", via, why);
+	mark_refused(d, marker, &st);
+	ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s) over %s; no "
 	     "credential written; next attempt in %lld s (an activated device needs ResetThing "
-	     "in the console)", d->name, why,
-	     (long long)((st.next_retry_ms - gw_now_wall_ms() + 999) / 1000));
+	     "in the console)", d->name, why, via, secs_until(st.next_retry_ms));
 	dev_arm_wall(d, st.next_retry_ms);
 }
 
-/* A transport failure or a malformed reply: nothing was issued that we know of. */
-static void registration_failed(struct dev *d, const char *why)
+/* A transport failure or a malformed answer: nothing was issued that we know of. */
+static void registration_failed(struct dev *d, const char *via, const char *why)
 {
 	struct gw_aliyun_uplink *u = d->u;
 	uint32_t delay;
@@ -773,105 +802,124 @@ static void registration_failed(struct dev *d, const char *why)
 	d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, u->cfg->reconnect_min_ms,
 					    u->cfg->reconnect_max_ms);
 	delay = gw_backoff_jitter(d->reg_backoff_ms);
-	ulog(u, LOG_WARNING, "device %s: registration over HTTPS failed: %s; no credential "
-	     "written; retrying in %.1f s", d->name, why, delay / 1000.0);
+	ulog(u, LOG_WARNING, "device %s: registration over %s failed: %s; no credential "
+	     "written; retrying in %.1f s", d->name, via, why, delay / 1000.0);
 	dev_arm(d, delay);
 }
 
-static void on_registered(struct gw_http_request *req, const struct gw_http_response *resp,
-			  void *ud)
+/* A stored credential refused at login (CONNACK 4 or 5): the device was reset in the console
+ * or its secret replaced. Asking again at once would be refused again (fact sheet §4: do not
+ * hot-loop on 4/5), so the device goes on the slow schedule of a refused registration, and
+ * with register/regnwl registers again when that is due. The credential file stays until a
+ * new one is stored, which keeps it as .json.bak. True when the loss was such a refusal. */
+static bool login_refused(struct dev *d, int rc)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	int connack = d->connack_rc;
+	const char *what = d->client_id ? "DeviceToken" : "DeviceSecret";
+	char why[GW_CREDSTORE_WHY_MAX + 1];
+	struct gw_cred_state st;
+
+	if (d->state != DEV_CONNECTING || (connack != 4 && connack != 5))
+		return false;
+	dev_teardown(d);
+	d->secret = gw_secret_free(d->secret);
+	d->client_id = gw_secret_free(d->client_id);
+	snprintf(why, sizeof(why), "login with the stored %s refused: CONNACK %d: %s", what,
+		 connack, mosquitto_connack_string(connack));
+	mark_refused(d, why, &st);
+	if (dynamic_auth(u->cfg)) {
+		ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login "
+		     "(CONNACK %d: %s): the credential is stale (device reset or secret replaced "
+		     "in the console?); registering again in %lld s, keeping the old one until then",
+		     d->name, what, connack, mosquitto_connack_string(connack),
+		     secs_until(st.next_retry_ms));
+		dev_arm_wall(d, st.next_retry_ms);
+	} else {
+		ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login "
+		     "(CONNACK %d: %s): it needs provisioning (a new DeviceSecret in %s/%s.json); "
+		     "trying the old one again in %lld s", d->name, what, connack,
+		     mosquitto_connack_string(connack), u->cred_dir, d->name,
+		     secs_until(st.next_retry_ms));
+		/* a DeviceSecret provisioned meanwhile is picked up at the next look */
+		dev_arm(d, secs_until(st.next_retry_ms) * 1000 < GW_ALIYUN_UPLINK_RECHECK_MS ?
+				   (uint64_t)secs_until(st.next_retry_ms) * 1000 :
+				   GW_ALIYUN_UPLINK_RECHECK_MS);
+	}
+	rescan(u);
+	notify(u, true);
+	return true;
+}
+
+static void on_registered(struct gw_aliyun_register *reg,
+			  const struct gw_aliyun_register_outcome *o, void *ud)
 {
 	struct dev *d = ud;
 	struct gw_aliyun_uplink *u = d->u;
-	struct gw_aliyun_credentials creds;
-	char reason[GW_CREDSTORE_REASON_MAX];
-	char why[GW_CREDSTORE_REASON_MAX + 64];
-	struct gw_cred cred;
-	int r;
+	bool token;
 
-	d->req = NULL;
+	d->reg = NULL;
 	d->state = DEV_IDLE;
-	if (resp->err) {
-		registration_failed(d, resp->error ? resp->error : strerror(-resp->err));
+	switch (o->result) {
+	case GW_ALIYUN_REGISTER_STORED:
+		break;
+	case GW_ALIYUN_REGISTER_REFUSED:
+		registration_refused(d, o->via, o->why);
+		return;
+	case GW_ALIYUN_REGISTER_FAILED:
+		registration_failed(d, o->via, o->why);
 		return;
 	}
-	if (resp->status != 200) {
-		snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
-		registration_failed(d, why);
-		return;
-	}
-	r = gw_aliyun_parse_https_register(resp->body, resp->len, &creds, reason);
-	if (r == -EREMOTEIO) {
-		snprintf(why, sizeof(why), "code %d: %s", creds.code,
-			 creds.message[0] ? creds.message : "(no message)");
-		registration_refused(d, why);
-		return;
-	}
-	if (r < 0) {
-		snprintf(why, sizeof(why), "malformed reply: %s",
-			 r == -EBADMSG ? reason : strerror(-r));
-		registration_failed(d, why);
-		return;
-	}
-	/* durably stored before its first use: losing an issued secret can brick the device */
-	cred = (struct gw_cred){
-		.cloud = GW_CRED_CLOUD_ALIYUN,
-		.kind = GW_CRED_DEVICE_SECRET,
-		.product = u->cfg->product_key,
-		.device = d->name,
-		.secret = creds.device_secret,
-	};
-	r = gw_credstore_save(u->store, &cred, reason, sizeof(reason));
-	if (r < 0) {
-		explicit_bzero(&creds, sizeof(creds));
-		snprintf(why, sizeof(why), "the issued DeviceSecret cannot be stored (%s), so it "
-			 "is not used", reason[0] ? reason : strerror(-r));
-		registration_failed(d, why);
-		return;
-	}
-	d->secret = gw_strdup(creds.device_secret);
-	explicit_bzero(&creds, sizeof(creds));
+	/* aliyun_register.c stored it durably before handing it on */
+	token = o->cred->kind == GW_CRED_DEVICE_TOKEN;
+	d->secret = gw_secret_free(d->secret);
+	d->client_id = gw_secret_free(d->client_id);
+	d->secret = gw_strdup(token ? o->cred->token : o->cred->secret);
+	d->client_id = token ? gw_strdup(o->cred->client_id) : NULL;
 	d->reg_backoff_ms = 0;
 	u->registrations++;
-	ulog(u, LOG_INFO, "device %s: registered over HTTPS; DeviceSecret stored in %s/%s.json",
-	     d->name, u->cred_dir, d->name);
+	ulog(u, LOG_INFO, "device %s: registered over %s; %s stored in %s/%s.json", d->name,
+	     o->via, token ? "ClientID and DeviceToken" : "DeviceSecret", u->cred_dir, d->name);
 	dev_arm(d, 0);
 }
 
 static void dev_register(struct dev *d)
 {
-	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
 	struct gw_aliyun_uplink *u = d->u;
-	const struct gw_config_uplink *c = u->cfg;
-	struct gw_http_options o = { .ca_file = c->ca_file };
-	struct gw_aliyun_https_request req;
-	char rnd[GW_ALIYUN_RANDOM_MAX];
 	int r;
 
-	r = gw_aliyun_make_random(rnd, sizeof(rnd));
-	if (r >= 0)
-		/* the registration host is per region, the same for instance endpoints (§2) */
-		r = gw_aliyun_build_https_register(c->region, c->product_key, d->name,
-						   c->product_secret, rnd, c->sign_method, &req);
+	r = gw_aliyun_register_start(u->event, u->http, u->store, u->cfg, d->name, on_registered,
+				     d, &d->reg);
 	if (r < 0) {
-		ulog(u, LOG_ERR, "device %s: cannot build the registration request: %s; retrying "
-		     "in %d s", d->name, strerror(-r), GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
-		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
-		return;
-	}
-	ulog(u, LOG_INFO, "device %s: registering over HTTPS", d->name);
-	r = gw_http_post(u->http, c->register_url ? c->register_url : req.url,
-			 GW_ALIYUN_REGISTER_CONTENT_TYPE, headers, req.body, strlen(req.body), &o,
-			 on_registered, d, &d->req);
-	explicit_bzero(&req, sizeof(req));
-	if (r < 0) {
-		registration_failed(d, strerror(-r));
+		registration_failed(d, u->cfg->auth == GW_CLOUD_AUTH_REGNWL ? "MQTT" : "HTTPS",
+				    strerror(-r));
 		return;
 	}
 	d->state = DEV_REGISTERING;
 }
 
-/* Finds the device's DeviceSecret: the store first, then registration when allowed. */
+/*
+ * Whether the platform refused cred at login after it was obtained (login_refused() recorded
+ * it in the marker): then it is not tried again before the retry is due. A credential stored
+ * later, by a registration or by hand, is newer than the refusal and wins.
+ */
+static bool cred_refused(struct dev *d, const struct gw_cred *cred, struct gw_cred_state *st)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	char reason[GW_CREDSTORE_REASON_MAX];
+	int r;
+
+	r = gw_credstore_get_state(u->store, d->name, st, reason, sizeof(reason));
+	if (r < 0) {
+		ulog(u, LOG_WARNING, "device %s: %s", d->name,
+		     reason[0] ? reason : strerror(-r));
+		return false;
+	}
+	return st->status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
+	       st->last_attempt_ms >= cred->obtained_at_ms;
+}
+
+/* Finds the device's credential: the store first, then registration when allowed. */
 static void dev_provision(struct dev *d)
 {
 	struct gw_aliyun_uplink *u = d->u;
@@ -879,22 +927,45 @@ static void dev_provision(struct dev *d)
 	char reason[GW_CREDSTORE_REASON_MAX];
 	struct gw_cred_state st;
 	struct gw_cred cred;
+	bool token;
 	int r;
 
 	r = gw_credstore_load(u->store, d->name, &cred, reason, sizeof(reason));
 	if (r == 0) {
 		if (reason[0])
 			ulog(u, LOG_WARNING, "device %s: %s", d->name, reason);
-		if (cred.cloud != GW_CRED_CLOUD_ALIYUN || cred.kind != GW_CRED_DEVICE_SECRET ||
+		token = cred.kind == GW_CRED_DEVICE_TOKEN;
+		if (cred.cloud != GW_CRED_CLOUD_ALIYUN ||
+		    (cred.kind != GW_CRED_DEVICE_SECRET && !token) ||
 		    strcmp(cred.product, c->product_key) != 0) {
-			ulog(u, LOG_ERR, "device %s: %s/%s.json is not an Aliyun DeviceSecret of "
-			     "product %s; not connecting", d->name, u->cred_dir, d->name,
-			     c->product_key);
+			ulog(u, LOG_ERR, "device %s: %s/%s.json is not an Aliyun DeviceSecret or "
+			     "DeviceToken of product %s; not connecting", d->name, u->cred_dir,
+			     d->name, c->product_key);
 			gw_credstore_wipe(&cred);
 			dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
 			return;
 		}
-		d->secret = gw_steal_str(&cred.secret);
+		/* device-secret: once the retry is due, the old one is tried again, slowly */
+		if (cred_refused(d, &cred, &st) &&
+		    (dynamic_auth(c) || st.next_retry_ms > gw_now_wall_ms())) {
+			gw_credstore_wipe(&cred);
+			if (st.next_retry_ms > gw_now_wall_ms()) {
+				ulog(u, dynamic_auth(c) ? LOG_NOTICE : LOG_DEBUG, "device %s: its "
+				     "stored credential was refused (%s); next attempt in %lld s",
+				     d->name, st.why, secs_until(st.next_retry_ms));
+				if (dynamic_auth(c))
+					dev_arm_wall(d, st.next_retry_ms);
+				else
+					dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
+				return;
+			}
+			ulog(u, LOG_INFO, "device %s: registering again: its stored credential "
+			     "was refused (%s)", d->name, st.why);
+			dev_register(d);
+			return;
+		}
+		d->secret = gw_steal_str(token ? &cred.token : &cred.secret);
+		d->client_id = token ? gw_steal_str(&cred.client_id) : NULL;
 		gw_credstore_wipe(&cred);
 		dev_connect(d);
 		return;
@@ -907,7 +978,7 @@ static void dev_provision(struct dev *d)
 		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
 		return;
 	}
-	if (c->auth != GW_CLOUD_AUTH_REGISTER) {
+	if (!dynamic_auth(c)) {
 		ulog(u, LOG_WARNING, "device %s: no DeviceSecret in %s/%s.json (auth = "
 		     "device-secret: provision it, see sensorgw.conf(5)); looking again in %d s",
 		     d->name, u->cred_dir, d->name, GW_ALIYUN_UPLINK_RECHECK_MS / 1000);
@@ -918,8 +989,7 @@ static void dev_provision(struct dev *d)
 	if (r == 0 && st.status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
 	    st.next_retry_ms > gw_now_wall_ms()) {
 		ulog(u, LOG_NOTICE, "device %s: registration was refused before (%s); next "
-		     "attempt in %lld s", d->name, st.why,
-		     (long long)((st.next_retry_ms - gw_now_wall_ms() + 999) / 1000));
+		     "attempt in %lld s", d->name, st.why, secs_until(st.next_retry_ms));
 		dev_arm_wall(d, st.next_retry_ms);
 		return;
 	}
@@ -995,8 +1065,7 @@ static struct dev *dev_add(struct gw_aliyun_uplink *u, const char *name, char *w
 
 static void dev_free(struct dev *d)
 {
-	if (d->req)
-		gw_http_cancel(d->req);
+	d->reg = gw_aliyun_register_cancel(d->reg);
 	if (d->mosq && d->state == DEV_ONLINE) {
 		/* best effort: a DISCONNECT tells the platform this was intended */
 		(void)mosquitto_disconnect(d->mosq);
@@ -1005,6 +1074,7 @@ static void dev_free(struct dev *d)
 	dev_teardown(d);
 	d->timer = sd_event_source_disable_unref(d->timer);
 	d->secret = gw_secret_free(d->secret);
+	d->client_id = gw_secret_free(d->client_id);
 	free(d);
 }
 

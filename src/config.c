@@ -878,7 +878,11 @@ static const struct word uplink_type_words[] = {
 };
 static const struct word auth_words[] = {
 	{ "device-secret", GW_CLOUD_AUTH_DEVICE_SECRET }, { "register", GW_CLOUD_AUTH_REGISTER },
-	{ NULL, 0 },
+	{ "regnwl", GW_CLOUD_AUTH_REGNWL }, { NULL, 0 },
+};
+static const struct word register_via_words[] = {
+	{ "auto", GW_REGISTER_VIA_AUTO }, { "https", GW_REGISTER_VIA_HTTPS },
+	{ "mqtt", GW_REGISTER_VIA_MQTT }, { NULL, 0 },
 };
 static const struct word sign_method_words[] = {
 	{ "hmacsha256", GW_ALIYUN_HMAC_SHA256 }, { "hmacsha1", GW_ALIYUN_HMAC_SHA1 },
@@ -925,6 +929,7 @@ static const struct key_def uplink_keys[] = {
 	KEY("product_secret_file", set_password_file, UPLINK_T, product_secret, NULL, 0, 0, 0),
 	KEY("product_secret_credential", set_password_credential, UPLINK_T, product_secret, NULL,
 	    0, 0, 0),
+	KEY_ENUM("register_via", UPLINK_T, register_via, "auto", register_via_words),
 	KEY("register_url", set_https_url, UPLINK_T, register_url, NULL, 0, GW_ALIYUN_URL_MAX - 1,
 	    0),
 	KEY_ENUM("sign_method", UPLINK_T, sign_method, "hmacsha256", sign_method_words),
@@ -1112,7 +1117,7 @@ static const char *const mqtt_only_keys[] = {
 };
 static const char *const aliyun_only_keys[] = {
 	"product_key", "region", "instance_id", "auth", "product_secret", "product_secret_file",
-	"product_secret_credential", "register_url", "sign_method", "max_devices",
+	"product_secret_credential", "register_via", "register_url", "sign_method", "max_devices",
 };
 
 static void refuse_keys(struct parser *p, const char *const *keys, size_t n, const char *type)
@@ -1165,6 +1170,7 @@ static void close_aliyun(struct parser *p)
 	};
 	struct gw_config_uplink *u = p->obj;
 	const char *first;
+	bool dynamic;
 
 	refuse_keys(p, mqtt_only_keys, N_ELEMENTS(mqtt_only_keys), "aliyun");
 	u->tls = true;
@@ -1193,13 +1199,25 @@ static void close_aliyun(struct parser *p)
 			   "product_secret, product_secret_file and product_secret_credential");
 	if (bad(p, "auth"))
 		return;
-	if (u->auth == GW_CLOUD_AUTH_REGISTER && !first)
+	dynamic = u->auth == GW_CLOUD_AUTH_REGISTER || u->auth == GW_CLOUD_AUTH_REGNWL;
+	if (dynamic && !first)
 		report(p, given(p, "auth"),
-		       "auth: register needs product_secret_file or product_secret_credential");
-	if (u->auth != GW_CLOUD_AUTH_REGISTER && first && given_ok(p, first))
-		report(p, given(p, first), "%s: only used with auth = register", first);
+		       "auth: %s needs product_secret_file or product_secret_credential",
+		       u->auth == GW_CLOUD_AUTH_REGNWL ? "regnwl" : "register");
+	if (!dynamic && first && given_ok(p, first))
+		report(p, given(p, first), "%s: only used with auth = register or regnwl", first);
+	/* regnwl exists over MQTT only (fact sheet §1): no HTTPS endpoint to choose */
+	if (u->auth != GW_CLOUD_AUTH_REGISTER && given_ok(p, "register_via"))
+		report(p, given(p, "register_via"), "register_via: only used with auth = register%s",
+		       u->auth == GW_CLOUD_AUTH_REGNWL ? " (regnwl registers over MQTT only)" : "");
 	if (u->auth != GW_CLOUD_AUTH_REGISTER && given_ok(p, "register_url"))
-		report(p, given(p, "register_url"), "register_url: only used with auth = register");
+		report(p, given(p, "register_url"), "register_url: only used with auth = register%s",
+		       u->auth == GW_CLOUD_AUTH_REGNWL ? " (regnwl registers over MQTT only)" : "");
+	else if (u->register_via == GW_REGISTER_VIA_MQTT && given_ok(p, "register_url") &&
+		 !bad(p, "register_via"))
+		report(p, given(p, "register_url"),
+		       "register_url: not used with register_via = mqtt (line %u)",
+		       given(p, "register_via"));
 }
 
 static void close_uplink(struct parser *p)

@@ -5,9 +5,10 @@
  * node device (the device name of its records), each with its own DeviceSecret, all fed from
  * one spool reader with a persistent cursor, as an MQTT uplink is.
  *
- * Per device: needs credential -> (auth = register: HTTPS dynamic registration, the
- * DeviceSecret stored in the credential store before it is ever used) -> CONNECT (signed as
- * gw_aliyun_build_connect() says) -> SUBSCRIBE thing/event/+/post_reply -> online. New
+ * Per device: needs credential -> (auth = register or regnwl: dynamic registration over HTTPS
+ * or MQTT, aliyun_register.h, the DeviceSecret or ClientID + DeviceToken stored in the
+ * credential store before it is ever used) -> CONNECT (signed as gw_aliyun_build_connect()
+ * says; authType=connwl with a DeviceToken) -> SUBSCRIBE thing/event/+/post_reply -> online. New
  * sessions are started at most one per GW_ALIYUN_UPLINK_PACE_MS, and at most max_devices
  * devices get one; records of further devices go to the dead-letter file.
  *
@@ -32,10 +33,18 @@
  * are never spooled: one that cannot be carried out now is answered with an error, and none is
  * replayed after a restart.
  *
- * Registration failures: a refusal (a reply code other than 200) is recorded with
- * gw_credstore_mark_refused() and retried slowly (1 min, 5 min, 15 min, then hourly, across
- * restarts); a transport error or a malformed reply writes nothing and is retried with
- * backoff (reconnect_min_ms .. reconnect_max_ms). Each failure is one log line.
+ * Registration failures: a refusal (an HTTPS reply code other than 200, CONNACK 4/5 on the
+ * registration connection) is recorded with gw_credstore_mark_refused() and retried slowly
+ * (1 min, 5 min, 15 min, then hourly, across restarts); a transport error or a malformed reply
+ * writes nothing and is retried with backoff (reconnect_min_ms .. reconnect_max_ms). Each
+ * failure is one log line.
+ *
+ * A stored credential refused at login (CONNACK 4/5: reset or replaced in the console) is
+ * never retried in a fast loop: the refusal goes into the same marker, on the same schedule;
+ * a credential obtained before the marker's last refusal counts as refused. With register or
+ * regnwl the device then registers again (the new credential's save keeps the old as .bak);
+ * with device-secret it waits for a newer credential in the store, or retries the old one
+ * when the retry is due.
  */
 
 #include <stdbool.h>

@@ -44,10 +44,19 @@ enum gw_uplink_type {
 	GW_UPLINK_ALIYUN,
 };
 
-/* How an aliyun uplink gets each device's DeviceSecret. */
+/* How an aliyun uplink gets each device's credential. */
 enum gw_cloud_auth {
 	GW_CLOUD_AUTH_DEVICE_SECRET, /* provisioned beforehand into the credential store */
-	GW_CLOUD_AUTH_REGISTER,      /* HTTPS dynamic registration with the ProductSecret */
+	GW_CLOUD_AUTH_REGISTER,      /* 一型一密 pre-registered: DeviceSecret (HTTPS or MQTT) */
+	GW_CLOUD_AUTH_REGNWL,        /* 一型一密 without pre-registration: ClientID + DeviceToken
+				      * over MQTT, then logins with authType=connwl */
+};
+
+/* Which transport auth = register fetches the DeviceSecret over. */
+enum gw_register_via {
+	GW_REGISTER_VIA_AUTO,  /* HTTPS; MQTT when HTTPS fails without a refusal */
+	GW_REGISTER_VIA_HTTPS, /* HTTPS only */
+	GW_REGISTER_VIA_MQTT,  /* MQTT only */
 };
 
 enum gw_order {
@@ -108,8 +117,11 @@ struct gw_config_uplink {
 	char *region;        /* default cn-shanghai unless instance_id is set */
 	char *instance_id;   /* the new public or an Enterprise instance's MQTT endpoint */
 	enum gw_cloud_auth auth; /* default device-secret */
-	char *product_secret; /* auth = register: from product_secret_file, _credential or inline */
-	char *register_url;  /* https:// only; default from region (fact sheet §2) */
+	char *product_secret; /* auth = register or regnwl: from product_secret_file, _credential
+			       * or inline */
+	enum gw_register_via register_via; /* auth = register only; default auto */
+	char *register_url;  /* https:// only; default from region (fact sheet §2); not with
+			      * register_via = mqtt */
 	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
 	uint32_t max_devices; /* device sessions at most, 1..256; default 32 */
 };

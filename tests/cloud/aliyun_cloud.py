@@ -768,7 +768,10 @@ class Broker:
                     self.close(c, "read error: %s" % e)
                     return
                 if not data:
-                    self.close(c, "peer closed")
+                    # what came before the end (a DISCONNECT, then the close) still counts
+                    self.parse(c)
+                    if c.state != "closed":
+                        self.close(c, "peer closed")
                     return
                 c.inbuf += data
                 if len(c.inbuf) > self.MAX_PACKET + 8 and c.close_after_flush is None:

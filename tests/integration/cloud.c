@@ -210,17 +210,24 @@ char *cl_aliyun_config(const char *extra)
 	return c;
 }
 
-char *cl_register_config(void)
+char *cl_register_config_via(const char *via)
 {
-	char extra[512];
+	bool mqtt = via && strcmp(via, "mqtt") == 0;
+	char extra[512], url[128] = "";
 
 	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
-	snprintf(extra, sizeof(extra),
-		 "auth = register\n"
-		 "product_secret_file = %s\n"
-		 "register_url = https://localhost:%d/auth/register/device\n",
-		 fx_path("product.secret"), cl_https_port);
+	if (!mqtt)
+		snprintf(url, sizeof(url), "register_url = https://localhost:%d/auth/register/device\n",
+			 cl_https_port);
+	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n%s%s%s%s",
+		 fx_path("product.secret"), via ? "register_via = " : "", via ? via : "",
+		 via ? "\n" : "", url);
 	return cl_aliyun_config(extra);
+}
+
+char *cl_register_config(void)
+{
+	return cl_register_config_via(NULL);
 }
 
 void cl_write_line(const struct fx_pty *p, const char *line)

@@ -44,6 +44,8 @@ bool cl_wait_property(const char *dn, const char *name, double value, int timeou
 char *cl_aliyun_config(const char *extra);
 /* cl_aliyun_config() for auth = register with the HTTPS registration URL of the cloud. */
 char *cl_register_config(void);
+/* The same with register_via = via (NULL: not set, so auto); "mqtt" leaves out register_url. */
+char *cl_register_config_via(const char *via);
 /* Writes a whole line to the pty. */
 void cl_write_line(const struct fx_pty *p, const char *line);
 bool cl_file_exists(const char *path);

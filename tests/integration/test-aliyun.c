@@ -96,7 +96,7 @@ START_TEST(test_bad_registration_reply)
 	ck_assert(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
 	fx_pty_new(&n1, "tty-n1");
-	conf = cl_register_config();
+	conf = cl_register_config_via("https") /* no MQTT fallback */;
 	fx_daemon_start(conf);
 	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
 	cl_write_line(&n1, "temp=21.5,hum=40\r\n");

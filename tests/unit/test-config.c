@@ -946,6 +946,7 @@ START_TEST(test_aliyun_defaults)
 	ck_assert_uint_eq(u->max_devices, 32);
 	ck_assert_ptr_null(u->product_secret);
 	ck_assert_ptr_null(u->register_url);
+	ck_assert_int_eq(u->register_via, GW_REGISTER_VIA_AUTO);
 	u = &c->uplinks[1];
 	ck_assert_str_eq(u->instance_id, "iot-06z00abc");
 	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_REGISTER);
@@ -1008,7 +1009,7 @@ START_TEST(test_aliyun_errors)
 		     "19: sign_method: 'sha256' is not one of hmacsha256, hmacsha1, hmacmd5 (did you "
 		     "mean 'hmacsha256'?)\n"
 		     "23: product_key: not used by type = mqtt\n"
-		     "24: auth: 'foo' is not one of device-secret, register\n");
+		     "24: auth: 'foo' is not one of device-secret, register, regnwl\n");
 	free(path);
 }
 END_TEST
@@ -1043,9 +1044,81 @@ START_TEST(test_aliyun_secret_rules)
 		     "systemd with LoadCredential=ps:PATH, or use product_secret_file)\n"
 		     "9: product_secret_credential: only one of product_secret, product_secret_file "
 		     "and product_secret_credential may be set (product_secret_file at line 8)\n"
-		     "15: product_secret: only used with auth = register\n"
+		     "15: product_secret: only used with auth = register or regnwl\n"
 		     "16: register_url: only used with auth = register\n");
 	free(text);
+	free(path);
+}
+END_TEST
+
+/* auth = regnwl and register_via: which keys go with which mode. */
+START_TEST(test_aliyun_auth_modes)
+{
+	struct gw_config *c;
+	char *path;
+	char *text;
+
+	write_file("ps", "productSecret1\n", 0600);
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun-auth.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+			   "[uplink nwl]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\nauth = regnwl\nproduct_secret_file = @DIR@/ps\n"
+			   "\n"
+			   "[uplink mq]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\nauth = register\nregister_via = mqtt\n"
+			   "product_secret_file = @DIR@/ps\n"
+			   "\n"
+			   "[uplink hs]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\nauth = register\nregister_via = https\n"
+			   "register_url = https://localhost:4443/auth/register/device\n"
+			   "product_secret_file = @DIR@/ps\n",
+			   "@DIR@", tmp);
+	write_file("aliyun-auth.conf", text, 0644);
+	free(text);
+	c = load_ok(path);
+	ck_assert_int_eq(c->uplinks[0].auth, GW_CLOUD_AUTH_REGNWL);
+	ck_assert_str_eq(c->uplinks[0].product_secret, "productSecret1");
+	ck_assert_int_eq(c->uplinks[1].auth, GW_CLOUD_AUTH_REGISTER);
+	ck_assert_int_eq(c->uplinks[1].register_via, GW_REGISTER_VIA_MQTT);
+	ck_assert_int_eq(c->uplinks[2].register_via, GW_REGISTER_VIA_HTTPS);
+	gw_config_free(c);
+
+	text = replace_all(ALIYUN_HEAD
+			   "[uplink a]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 4 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "auth = regnwl\n"                      /* 8 */
+			   "register_via = https\n"               /* 9 */
+			   "register_url = https://x/\n"          /* 10 */
+			   "\n"
+			   "[uplink b]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 12 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "auth = register\n"
+			   "product_secret_file = @DIR@/ps\n"
+			   "register_via = mqtt\n"                /* 18 */
+			   "register_url = https://x/\n"          /* 21 */
+			   "\n"
+			   "[uplink c]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 19 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "register_via = mqtt\n"                /* 25 */
+			   "\n"
+			   "[uplink d]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 27 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "auth = register\n"
+			   "product_secret_file = @DIR@/ps\n"
+			   "register_via = http\n",               /* 33 */
+			   "@DIR@", tmp);
+	write_file("aliyun-auth.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "8: auth: regnwl needs product_secret_file or product_secret_credential\n"
+		     "9: register_via: only used with auth = register (regnwl registers over MQTT "
+		     "only)\n"
+		     "10: register_url: only used with auth = register (regnwl registers over MQTT "
+		     "only)\n"
+		     "19: register_url: not used with register_via = mqtt (line 18)\n"
+		     "25: register_via: only used with auth = register\n"
+		     "33: register_via: 'http' is not one of auto, https, mqtt (did you mean "
+		     "'https'?)\n");
 	free(path);
 }
 END_TEST
@@ -1099,6 +1172,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_aliyun_defaults);
 	tcase_add_test(tc, test_aliyun_errors);
 	tcase_add_test(tc, test_aliyun_secret_rules);
+	tcase_add_test(tc, test_aliyun_auth_modes);
 	suite_add_tcase(s, tc);
 	return s;
 }

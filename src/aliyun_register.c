@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Aliyun dynamic registration of one device over HTTPS or a short-lived MQTT session, the
+ * credential stored before it is handed on. See include/gw/aliyun_register.h.
+ */
+
+#include <errno.h>
+#include <mosquitto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "gw/aliyun.h"
+#include "gw/aliyun_register.h"
+#include "gw/log.h"
+#include "gw/util.h"
+
+enum phase {
+	PHASE_STARTING, /* the timer brings the first transport */
+	PHASE_HTTPS,    /* the POST is running */
+	PHASE_MQTT,     /* the registration connection is up or coming up; the timer bounds it */
+	PHASE_DONE,     /* the outcome is decided; the timer brings the callback */
+};
+
+struct gw_aliyun_register {
+	sd_event *event;
+	struct gw_http *http;
+	struct gw_credstore *store;
+	const struct gw_config_uplink *cfg;
+	char device[GW_ALIYUN_ID_MAX];
+	gw_aliyun_register_fn done;
+	void *user_data;
+
+	enum phase phase;
+	sd_event_source *timer;
+	struct gw_http_request *req;
+
+	enum gw_aliyun_auth mqtt_auth; /* REGISTER or REGNWL */
+	struct mosquitto *mosq;
+	int fd;
+	sd_event_source *io;
+	bool connected;  /* CONNACK 0 */
+	bool closed;     /* libmosquitto reported the connection gone */
+	bool answered;   /* the push was handled: the outcome is set */
+	int connack_rc;
+	char last_error[256];
+
+	enum gw_aliyun_register_result result;
+	const char *via;
+	char why[GW_CREDSTORE_REASON_MAX + 128];
+	struct gw_cred cred; /* STORED: a copy of what was stored */
+};
+
+#define rlog(reg, level, ...) gw_log_uplink(level, (reg)->cfg->name, __VA_ARGS__)
+
+static void start_mqtt(struct gw_aliyun_register *reg);
+
+static void mqtt_close(struct gw_aliyun_register *reg)
+{
+	reg->io = sd_event_source_disable_unref(reg->io);
+	reg->fd = -1;
+	if (reg->mosq) {
+		mosquitto_destroy(reg->mosq);
+		reg->mosq = NULL;
+	}
+}
+
+/* The outcome is decided: the callback runs from the timer, so never inside a library call
+ * and never inside gw_aliyun_register_start(). */
+static void finish(struct gw_aliyun_register *reg, enum gw_aliyun_register_result result,
+		   const char *via, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void finish(struct gw_aliyun_register *reg, enum gw_aliyun_register_result result,
+		   const char *via, const char *fmt, ...)
+{
+	va_list ap;
+
+	reg->result = result;
+	reg->via = via;
+	va_start(ap, fmt);
+	vsnprintf(reg->why, sizeof(reg->why), fmt, ap);
+	va_end(ap);
+	reg->phase = PHASE_DONE;
+	(void)sd_event_source_set_time_relative(reg->timer, 0);
+	(void)sd_event_source_set_enabled(reg->timer, SD_EVENT_ONESHOT);
+}
+
+/* Stores what the platform issued; it is used only once it is on disk. */
+static void store(struct gw_aliyun_register *reg, const char *via,
+		  const struct gw_aliyun_credentials *creds)
+{
+	bool token = reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL && strcmp(via, "MQTT") == 0;
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_ALIYUN,
+		.kind = token ? GW_CRED_DEVICE_TOKEN : GW_CRED_DEVICE_SECRET,
+		.product = reg->cfg->product_key,
+		.device = reg->device,
+		.secret = token ? NULL : (char *)creds->device_secret,
+		.token = token ? (char *)creds->device_token : NULL,
+		.client_id = token ? (char *)creds->client_id : NULL,
+	};
+	int r;
+
+	r = gw_credstore_save(reg->store, &cred, reason, sizeof(reason));
+	if (r < 0) {
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, via,
+		       "the issued %s cannot be stored (%s), so it is not used",
+		       token ? "DeviceToken" : "DeviceSecret", reason[0] ? reason : strerror(-r));
+		return;
+	}
+	reg->cred = (struct gw_cred){
+		.cloud = GW_CRED_CLOUD_ALIYUN,
+		.kind = cred.kind,
+		.product = gw_strdup(cred.product),
+		.device = gw_strdup(cred.device),
+		.secret = gw_strdup(cred.secret),
+		.token = gw_strdup(cred.token),
+		.client_id = gw_strdup(cred.client_id),
+	};
+	finish(reg, GW_ALIYUN_REGISTER_STORED, via, "%s", "");
+}
+
+/* ---- HTTPS (pre-registration only, fact sheet §2) ---- */
+
+/* A failure that is not the platform's refusal: with register_via = auto MQTT gets its turn. */
+static void https_failed(struct gw_aliyun_register *reg, const char *why)
+{
+	if (reg->cfg->register_via == GW_REGISTER_VIA_AUTO) {
+		rlog(reg, LOG_WARNING, "device %s: registration over HTTPS failed: %s; trying MQTT",
+		     reg->device, why);
+		start_mqtt(reg);
+		return;
+	}
+	finish(reg, GW_ALIYUN_REGISTER_FAILED, "HTTPS", "%s", why);
+}
+
+static void on_https_done(struct gw_http_request *req, const struct gw_http_response *resp,
+			  void *ud)
+{
+	struct gw_aliyun_register *reg = ud;
+	struct gw_aliyun_credentials creds;
+	char reason[GW_ALIYUN_REASON_MAX];
+	char why[GW_ALIYUN_REASON_MAX + 64];
+	int r;
+
+	reg->req = NULL;
+	if (resp->err) {
+		https_failed(reg, resp->error ? resp->error : strerror(-resp->err));
+		return;
+	}
+	if (resp->status != 200) {
+		snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+		https_failed(reg, why);
+		return;
+	}
+	r = gw_aliyun_parse_https_register(resp->body, resp->len, &creds, reason);
+	if (r == -EREMOTEIO) {
+		/* final: MQTT would hear the same from the same platform */
+		finish(reg, GW_ALIYUN_REGISTER_REFUSED, "HTTPS", "code %d: %s", creds.code,
+		       creds.message[0] ? creds.message : "(no message)");
+		return;
+	}
+	if (r < 0) {
+		explicit_bzero(&creds, sizeof(creds));
+		snprintf(why, sizeof(why), "malformed reply: %s",
+			 r == -EBADMSG ? reason : strerror(-r));
+		https_failed(reg, why);
+		return;
+	}
+	store(reg, "HTTPS", &creds);
+	explicit_bzero(&creds, sizeof(creds));
+}
+
+static void start_https(struct gw_aliyun_register *reg)
+{
+	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
+	const struct gw_config_uplink *c = reg->cfg;
+	struct gw_http_options o = { .ca_file = c->ca_file };
+	struct gw_aliyun_https_request req;
+	char rnd[GW_ALIYUN_RANDOM_MAX];
+	int r;
+
+	reg->phase = PHASE_HTTPS;
+	r = gw_aliyun_make_random(rnd, sizeof(rnd));
+	if (r >= 0)
+		/* the registration host is per region, the same for instance endpoints (§2) */
+		r = gw_aliyun_build_https_register(c->region, c->product_key, reg->device,
+						   c->product_secret, rnd, c->sign_method, &req);
+	if (r < 0) {
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "HTTPS",
+		       "cannot build the registration request: %s", strerror(-r));
+		return;
+	}
+	rlog(reg, LOG_INFO, "device %s: registering over HTTPS", reg->device);
+	r = gw_http_post(reg->http, c->register_url ? c->register_url : req.url,
+			 GW_ALIYUN_REGISTER_CONTENT_TYPE, headers, req.body, strlen(req.body), &o,
+			 on_https_done, reg, &reg->req);
+	explicit_bzero(&req, sizeof(req));
+	if (r < 0)
+		https_failed(reg, strerror(-r));
+}
+
+/* ---- MQTT (register and regnwl, fact sheet §3) ---- */
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct gw_aliyun_register *reg = ud;
+
+	/* after a refusal libmosquitto closes the connection; the io callback decides */
+	if (rc != 0)
+		reg->connack_rc = rc;
+	else
+		reg->connected = true;
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct gw_aliyun_register *reg = ud;
+
+	reg->closed = true;
+	if (rc != 0 && !reg->last_error[0])
+		snprintf(reg->last_error, sizeof(reg->last_error), "%s", mosquitto_strerror(rc));
+}
+
+/* The one push the platform sends without a SUBSCRIBE. */
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+{
+	struct gw_aliyun_register *reg = ud;
+	const char *topic = reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ? GW_ALIYUN_TOPIC_REGNWL :
+								       GW_ALIYUN_TOPIC_REGISTER;
+	struct gw_aliyun_credentials creds;
+	char reason[GW_ALIYUN_REASON_MAX];
+	int r;
+
+	if (reg->answered || strcmp(msg->topic, topic) != 0) {
+		rlog(reg, LOG_DEBUG, "device %s: ignored a message on %s during registration",
+		     reg->device, msg->topic);
+		return;
+	}
+	reg->answered = true;
+	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->cfg->product_key, reg->device,
+					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
+	if (r < 0) {
+		explicit_bzero(&creds, sizeof(creds));
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "malformed %s message: %s", topic,
+		       r == -EBADMSG ? reason : strerror(-r));
+		return;
+	}
+	store(reg, "MQTT", &creds);
+	explicit_bzero(&creds, sizeof(creds));
+}
+
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+{
+	struct gw_aliyun_register *reg = ud;
+
+	/* TLS and socket failures reach us only through the log; it never holds the password */
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		snprintf(reg->last_error, sizeof(reg->last_error), "%s", str);
+	rlog(reg, LOG_DEBUG, "device %s: registration: libmosquitto: %s", reg->device, str);
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
+
+static void update_interest(struct gw_aliyun_register *reg)
+{
+	int fd = mosquitto_socket(reg->mosq);
+	int r;
+
+	if (fd != reg->fd) {
+		reg->io = sd_event_source_disable_unref(reg->io);
+		reg->fd = fd;
+		if (fd < 0)
+			return;
+		r = sd_event_add_io(reg->event, &reg->io, fd, EPOLLIN, io_cb, reg);
+		if (r < 0) {
+			mqtt_close(reg);
+			finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+			       "cannot watch the registration socket: %s", strerror(-r));
+			return;
+		}
+	}
+	(void)sd_event_source_set_io_events(reg->io, EPOLLIN | (mosquitto_want_write(reg->mosq) ?
+								EPOLLOUT : 0));
+}
+
+/* The connection ended before the push, or could not be made. */
+static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
+{
+	int connack = reg->connack_rc;
+	char why[sizeof(reg->last_error)];
+
+	if (!reg->last_error[0] && reg->fd >= 0) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(reg->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+			snprintf(reg->last_error, sizeof(reg->last_error), "%s", strerror(err));
+	}
+	snprintf(why, sizeof(why), "%s", reg->last_error[0] ? reg->last_error :
+				 rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
+				 "connection closed");
+	mqtt_close(reg);
+	/* 4 and 5 are the platform judging the ProductSecret sign, the device or its quota
+	 * (fact sheet §3, §4): asking again soon will not change that */
+	if (connack == 4 || connack == 5)
+		finish(reg, GW_ALIYUN_REGISTER_REFUSED, "MQTT", "CONNACK %d: %s", connack,
+		       mosquitto_connack_string(connack));
+	else if (connack)
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "CONNACK %d: %s", connack,
+		       mosquitto_connack_string(connack));
+	else if (reg->connected)
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+		       "the platform closed the connection without a %s message (%s)",
+		       reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ? GW_ALIYUN_TOPIC_REGNWL :
+								 GW_ALIYUN_TOPIC_REGISTER, why);
+	else
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s", why);
+}
+
+/* Done with the connection: it can carry nothing else (§3), so DISCONNECT and close. */
+static void mqtt_hang_up(struct gw_aliyun_register *reg)
+{
+	if (reg->mosq && reg->connected && !reg->closed) {
+		(void)mosquitto_disconnect(reg->mosq);
+		(void)mosquitto_loop_write(reg->mosq, 1);
+	}
+	mqtt_close(reg);
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct gw_aliyun_register *reg = ud;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rc = mosquitto_loop_read(reg->mosq, 1);
+	if (reg->answered) {
+		mqtt_hang_up(reg);
+		return 0;
+	}
+	if (!reg->closed && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
+		rc = mosquitto_loop_write(reg->mosq, 1);
+	if (reg->closed || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
+		mqtt_ended(reg, rc);
+		return 0;
+	}
+	update_interest(reg);
+	return 0;
+}
+
+static void start_mqtt(struct gw_aliyun_register *reg)
+{
+	const struct gw_config_uplink *c = reg->cfg;
+	struct gw_aliyun_login l = {
+		.auth = reg->mqtt_auth,
+		.product_key = c->product_key,
+		.device_name = reg->device,
+		.region = c->region,
+		.instance_id = c->instance_id,
+		.port = c->port,
+		.sign_method = c->sign_method,
+		.secret = c->product_secret,
+	};
+	struct gw_aliyun_connect conn;
+	char reason[GW_ALIYUN_REASON_MAX];
+	char rnd[GW_ALIYUN_RANDOM_MAX];
+	int rc = MOSQ_ERR_NOMEM;
+	int r;
+
+	reg->phase = PHASE_MQTT;
+	reg->last_error[0] = '\0';
+	r = gw_aliyun_make_random(rnd, sizeof(rnd));
+	l.random = rnd;
+	if (r >= 0)
+		r = gw_aliyun_build_connect(&l, &conn, reason);
+	if (r < 0) {
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "cannot build the login: %s",
+		       r == -EINVAL ? reason : strerror(-r));
+		return;
+	}
+	rlog(reg, LOG_INFO, "device %s: registering over MQTT (authType=%s)", reg->device,
+	     gw_aliyun_name_auth(reg->mqtt_auth));
+	reg->mosq = mosquitto_new(conn.client_id, true, reg);
+	if (!reg->mosq)
+		goto fail;
+	mosquitto_int_option(reg->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_connect_callback_set(reg->mosq, on_connect);
+	mosquitto_disconnect_callback_set(reg->mosq, on_disconnect);
+	mosquitto_message_callback_set(reg->mosq, on_message);
+	mosquitto_log_callback_set(reg->mosq, on_log);
+	rc = mosquitto_username_pw_set(reg->mosq, conn.username, conn.password);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	rc = mosquitto_tls_set(reg->mosq, c->ca_file, NULL, NULL, NULL, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	/* peer and host name verification stay on: the ProductSecret's sign goes over it */
+	rc = mosquitto_tls_opts_set(reg->mosq, 1, NULL, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	rc = mosquitto_connect_async(reg->mosq, c->host ? c->host : conn.host, conn.port,
+				     (int)c->keepalive);
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto fail;
+	explicit_bzero(&conn, sizeof(conn));
+	/* the platform answers right after CONNACK; a session that hangs is given up */
+	(void)sd_event_source_set_time_relative(reg->timer,
+						(uint64_t)GW_ALIYUN_REGISTER_MQTT_MS * 1000);
+	(void)sd_event_source_set_enabled(reg->timer, SD_EVENT_ONESHOT);
+	update_interest(reg);
+	return;
+fail:
+	explicit_bzero(&conn, sizeof(conn));
+	mqtt_close(reg);
+	finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s",
+	       reg->last_error[0] ? reg->last_error : mosquitto_strerror(rc));
+}
+
+/* ---- the object ---- */
+
+static void reg_free(struct gw_aliyun_register *reg)
+{
+	if (reg->req)
+		gw_http_cancel(reg->req);
+	mqtt_close(reg);
+	reg->timer = sd_event_source_disable_unref(reg->timer);
+	gw_credstore_wipe(&reg->cred);
+	explicit_bzero(reg->why, sizeof(reg->why));
+	free(reg);
+}
+
+static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_aliyun_register *reg = ud;
+	struct gw_aliyun_register_outcome o;
+
+	switch (reg->phase) {
+	case PHASE_STARTING:
+		if (reg->cfg->auth == GW_CLOUD_AUTH_REGISTER &&
+		    reg->cfg->register_via != GW_REGISTER_VIA_MQTT)
+			start_https(reg);
+		else
+			start_mqtt(reg);
+		return 0;
+	case PHASE_HTTPS:
+		return 0; /* not armed while the request runs */
+	case PHASE_MQTT:
+		mqtt_hang_up(reg);
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+		       "no %s message within %d s", reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ?
+		       GW_ALIYUN_TOPIC_REGNWL : GW_ALIYUN_TOPIC_REGISTER,
+		       GW_ALIYUN_REGISTER_MQTT_MS / 1000);
+		return 0;
+	case PHASE_DONE:
+		break;
+	}
+	mqtt_close(reg);
+	o = (struct gw_aliyun_register_outcome){
+		.result = reg->result,
+		.via = reg->via,
+		.why = reg->why,
+		.cred = reg->result == GW_ALIYUN_REGISTER_STORED ? &reg->cred : NULL,
+	};
+	reg->done(reg, &o, reg->user_data);
+	reg_free(reg);
+	return 0;
+}
+
+int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_credstore *store,
+			     const struct gw_config_uplink *cfg, const char *device,
+			     gw_aliyun_register_fn done, void *user_data,
+			     struct gw_aliyun_register **ret)
+{
+	struct gw_aliyun_register *reg;
+	int r;
+
+	if ((cfg->auth != GW_CLOUD_AUTH_REGISTER && cfg->auth != GW_CLOUD_AUTH_REGNWL) ||
+	    !cfg->product_secret || !gw_credstore_name_valid(device) || !done)
+		return -EINVAL;
+	reg = gw_new0(struct gw_aliyun_register, 1);
+	reg->event = event;
+	reg->http = http;
+	reg->store = store;
+	reg->cfg = cfg;
+	snprintf(reg->device, sizeof(reg->device), "%s", device);
+	reg->done = done;
+	reg->user_data = user_data;
+	reg->fd = -1;
+	reg->mqtt_auth = cfg->auth == GW_CLOUD_AUTH_REGNWL ? GW_ALIYUN_AUTH_REGNWL :
+							     GW_ALIYUN_AUTH_REGISTER;
+	r = sd_event_add_time_relative(event, &reg->timer, CLOCK_MONOTONIC, 0, 0, timer_cb, reg);
+	if (r < 0) {
+		free(reg);
+		return r;
+	}
+	*ret = reg;
+	return 0;
+}
+
+struct gw_aliyun_register *gw_aliyun_register_cancel(struct gw_aliyun_register *reg)
+{
+	if (!reg)
+		return NULL;
+	mqtt_hang_up(reg);
+	reg_free(reg);
+	return NULL;
+}
