@@ -587,7 +587,12 @@ static void on_registered(struct gw_http_request *req, const struct gw_http_resp
 		return;
 	}
 	if (resp->status != 200) {
-		snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+		/* a redirect is never followed: it could lead to plain http or another host */
+		if (resp->location)
+			snprintf(why, sizeof(why), "HTTP status %ld, a redirect to %.200s (not "
+				 "followed)", resp->status, resp->location);
+		else
+			snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
 		registration_failed(d, why);
 		return;
 	}
@@ -634,7 +639,8 @@ static void dev_register(struct dev *d)
 	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
 	struct gw_aliyun_uplink *u = d->u;
 	const struct gw_config_uplink *c = u->cfg;
-	struct gw_http_options o = { .ca_file = c->ca_file };
+	/* the reply is small: a larger body is cut off in transfer, never buffered */
+	struct gw_http_options o = { .ca_file = c->ca_file, .max_body = GW_ALIYUN_HTTPS_REPLY_MAX };
 	struct gw_aliyun_https_request req;
 	char rnd[GW_ALIYUN_RANDOM_MAX];
 	int r;
