@@ -272,8 +272,9 @@ END_TEST
 /* The right CA, but a certificate for another host name: the host check refuses it. */
 START_TEST(test_wrong_host)
 {
-	const char *const failed[] = { "device " DN, FAILED, "subject name matches target host name "
-				       "'localhost'", NOTHING_WRITTEN, NULL };
+	const char *const failed[] = { "device " DN, FAILED,
+				       "subject name matches target host name 'localhost'",
+				       NOTHING_WRITTEN, NULL };
 	char key[4096], csr[4096], ext[4096], ca[4096], cakey[4096], serial[4096], crt[4096];
 	const char *const mkcsr[] = { "/usr/bin/openssl", "req", "-new", "-key", key, "-out", csr,
 				      "-subj", "/CN=other.example", NULL };

@@ -971,8 +971,9 @@ static char *no_ca_line(unsigned line, const char *name)
 
 	if (access(GW_ALIYUN_CA_FILE, R_OK) == 0)
 		return strdup("");
-	ck_assert_int_ge(asprintf(&s, "%u: [uplink %s] needs ca_file: the default %s cannot be "
-				  "read (%s)\n", line, name, GW_ALIYUN_CA_FILE, strerror(errno)), 0);
+	ck_assert_int_ge(asprintf(&s, "%u: [uplink %s] needs ca_file: the default %s cannot "
+				  "be read (%s)\n", line, name, GW_ALIYUN_CA_FILE,
+				  strerror(errno)), 0);
 	return s;
 }
 
