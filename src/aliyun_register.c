@@ -143,7 +143,7 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 	struct gw_aliyun_register *reg = ud;
 	struct gw_aliyun_credentials creds;
 	char reason[GW_ALIYUN_REASON_MAX];
-	char why[GW_ALIYUN_REASON_MAX + 64];
+	char why[GW_ALIYUN_REASON_MAX + 256];
 	int r;
 
 	reg->req = NULL;
@@ -152,7 +152,12 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 		return;
 	}
 	if (resp->status != 200) {
-		snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+		/* a redirect is never followed: it could lead to plain http or another host */
+		if (resp->location)
+			snprintf(why, sizeof(why), "HTTP status %ld, a redirect to %.200s (not "
+				 "followed)", resp->status, resp->location);
+		else
+			snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
 		https_failed(reg, why);
 		return;
 	}
@@ -178,7 +183,8 @@ static void start_https(struct gw_aliyun_register *reg)
 {
 	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
 	const struct gw_config_uplink *c = reg->cfg;
-	struct gw_http_options o = { .ca_file = c->ca_file };
+	/* the reply is small: a larger body is cut off in transfer, never buffered */
+	struct gw_http_options o = { .ca_file = c->ca_file, .max_body = GW_ALIYUN_HTTPS_REPLY_MAX };
 	struct gw_aliyun_https_request req;
 	char rnd[GW_ALIYUN_RANDOM_MAX];
 	int r;

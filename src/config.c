@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "gw-build.h"
 #include "gw/config.h"
 #include "gw/util.h"
 
@@ -1158,6 +1159,18 @@ static void close_mqtt(struct parser *p)
 		default_client_id(u);
 }
 
+/* Without ca_file: the platform's roots installed with sensorgw (conf/ca/aliyun-iot-roots.pem:
+ * GlobalSign Root CA R1 and R6, Aliyun IoT Root CA), which cover every port (fact sheet §4). */
+static void default_aliyun_ca(struct parser *p, struct gw_config_uplink *u)
+{
+	if (access(GW_ALIYUN_CA_FILE, R_OK) < 0) {
+		report(p, p->sec_line, "%s needs ca_file: the default %s cannot be read (%s)",
+		       p->title, GW_ALIYUN_CA_FILE, strerror(errno));
+		return;
+	}
+	u->ca_file = gw_strdup(GW_ALIYUN_CA_FILE);
+}
+
 /*
  * The platform's rules (fact sheet §4): TLS only here (plain TCP is closed to new devices),
  * keepalive 30..1200 s, 30 messages per second per device. host and port default to the
@@ -1177,8 +1190,7 @@ static void close_aliyun(struct parser *p)
 	if (!given(p, "product_key") && !bad(p, "product_key"))
 		report(p, p->sec_line, "%s needs product_key", p->title);
 	if (!given(p, "ca_file"))
-		report(p, p->sec_line, "%s needs ca_file (the platform's root CA; TLS is required)",
-		       p->title);
+		default_aliyun_ca(p, u);
 	if (given(p, "region") && given(p, "instance_id"))
 		report(p, given(p, "instance_id"),
 		       "instance_id: cannot be combined with region (line %u)", given(p, "region"));

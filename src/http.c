@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -121,11 +122,26 @@ static void check_done(struct gw_http *h)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp.status);
+		/* where a redirect would have led: the caller names it in its log line */
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_REDIRECT_URL, (char **)&resp.location);
 		resp.err = map_error(req, msg->data.result);
 		if (resp.err)
 			resp.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(msg->data.result);
-		if (req->overflow)
-			resp.error = "response body too large";
+		if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
+			/* libcurl's "Operation too slow" reads the same for a silent peer and a
+			 * dripping one: say which */
+			char detail[CURL_ERROR_SIZE];
+
+			snprintf(detail, sizeof(detail), "%s", resp.error);
+			snprintf(req->errbuf, sizeof(req->errbuf), "timed out %s: %.200s",
+				 resp.status ? "during the reply" : "before any reply", detail);
+			resp.error = req->errbuf;
+		}
+		if (req->overflow) {
+			snprintf(req->errbuf, sizeof(req->errbuf),
+				 "response body over %zu bytes, cut off", req->max_body);
+			resp.error = req->errbuf;
+		}
 		resp.body = req->body ? req->body : "";
 		resp.len = req->len;
 		req->done(req, &resp, req->user_data);

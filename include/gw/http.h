@@ -31,6 +31,7 @@ struct gw_http_response {
 			   * -EPROTO (TLS or protocol failure), -EPERM (not https), -EIO */
 	const char *error; /* libcurl's message when err != 0 (never holds request data) */
 	long status;       /* HTTP status, 0 when no response */
+	const char *location; /* the target of a redirect reply (not followed), else NULL */
 	const char *body;  /* NUL-terminated, valid during the callback */
 	size_t len;
 };

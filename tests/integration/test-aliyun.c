@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The aliyun uplink with the real daemon against the loopback Aliyun test cloud
- * (tests/cloud/aliyun_cloud.py): HTTPS dynamic registration and its failures, the credential
- * store across a restart, a pre-provisioned DeviceSecret, and Alink property posts carrying a
- * pty node's values. The cloud's TLS certificate comes from the fixture's own test CA.
+ * (tests/cloud/aliyun_cloud.py): HTTPS dynamic registration (its failures are in
+ * test-aliyun-regfaults.c), the credential store across a restart, a pre-provisioned
+ * DeviceSecret, and Alink property posts carrying a pty node's values. The cloud's TLS certificate comes from the fixture's own test CA.
  */
 
 #include <check.h>
@@ -27,7 +27,6 @@
 #define DS CL_DS
 
 #define CRED_FILE "state/credentials/ali/" DN ".json"
-#define STATE_FILE "state/credentials/ali/" DN ".state"
 
 START_TEST(test_register_then_restart)
 {
@@ -64,64 +63,6 @@ START_TEST(test_register_then_restart)
 	ck_assert(cl_wait_property(DN, "hum", 41, 5000));
 	ck_assert_int_eq(cl_device_field(DN, "registerCount"), 1);
 	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 1);
-	free(conf);
-	fx_pty_close(&n1);
-}
-END_TEST
-
-/* Bad registration replies: nothing stored, one log line per failure, attempts bounded. */
-static const struct {
-	const char *mode;
-	const char *log; /* what the daemon's line says */
-	bool refusal;    /* a reply code: slow retry from the needs-provisioning marker */
-} bad_replies[] = {
-	{ "http500", "HTTP status 500", false },
-	{ "truncated", "malformed reply", false },
-	{ "wrong_types", "malformed reply", false },
-	{ "code_error", "registration refused by the platform (code 500: injected error)", true },
-};
-
-START_TEST(test_bad_registration_reply)
-{
-	const char *mode = bad_replies[_i].mode;
-	const char *const failed[] = { "device " DN, bad_replies[_i].log, "no credential written",
-				       NULL };
-	struct fx_pty n1;
-	json_t *r;
-	size_t attempts;
-	char *conf;
-
-	cl_start("\"" DN "\"");
-	r = cl_ctl("https_fail", json_pack("{s:s}", "mode", mode));
-	ck_assert(json_is_true(json_object_get(r, "ok")));
-	json_decref(r);
-	fx_pty_new(&n1, "tty-n1");
-	conf = cl_register_config_via("https") /* no MQTT fallback */;
-	fx_daemon_start(conf);
-	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
-	cl_write_line(&n1, "temp=21.5,hum=40\r\n");
-	ck_assert(cl_wait(json_pack("{s:s,s:s}", "ev", "https_request", "injected", mode), 15));
-	/* backoff from 1 s (jitter [d/2, d]): attempts at 0, <= 1, <= 3 s, none before 0.5 s */
-	fx_sleep_ms(4500);
-	attempts = cl_count("https_request", "injected", mode);
-	ck_assert(fx_daemon_wait_log_line(failed, 2000));
-	ck_assert(!cl_file_exists(fx_path(CRED_FILE)));
-	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 0);
-	if (bad_replies[_i].refusal) {
-		/* refused: the next attempt is a minute away, and the marker says so */
-		ck_assert_uint_eq(attempts, 1);
-		ck_assert(cl_file_exists(fx_path(STATE_FILE)));
-	} else {
-		ck_assert_msg(attempts >= 2 && attempts <= 4, "%zu attempts in 4.5 s", attempts);
-		ck_assert(!cl_file_exists(fx_path(STATE_FILE)));
-		/* the cloud recovers: the next attempt registers and data flows */
-		r = cl_ctl("https_fail", json_pack("{s:s}", "mode", "none"));
-		json_decref(r);
-		ck_assert(cl_wait(json_pack("{s:s,s:s,s:i}", "ev", "alink_post", "deviceName",
-					       DN, "code", 200), 20));
-		ck_assert(cl_file_exists(fx_path(CRED_FILE)));
-		ck_assert_int_eq(cl_device_field(DN, "registerCount"), 1);
-	}
 	free(conf);
 	fx_pty_close(&n1);
 }
@@ -187,8 +128,6 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_register_then_restart);
-	tcase_add_loop_test(tc, test_bad_registration_reply, 0,
-			    (int)(sizeof(bad_replies) / sizeof(bad_replies[0])));
 	tcase_add_test(tc, test_device_secret);
 	suite_add_tcase(s, tc);
 	return s;

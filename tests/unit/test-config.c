@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "gw-build.h"
 #include "gw/config.h"
 
 static char tmp[64];
@@ -963,10 +964,25 @@ START_TEST(test_aliyun_defaults)
 }
 END_TEST
 
+/* The error of an aliyun uplink without ca_file when the installed roots cannot be read
+ * (where they are installed, there is none: ""). Free the result. */
+static char *no_ca_line(unsigned line, const char *name)
+{
+	char *s = NULL;
+
+	if (access(GW_ALIYUN_CA_FILE, R_OK) == 0)
+		return strdup("");
+	ck_assert_int_ge(asprintf(&s, "%u: [uplink %s] needs ca_file: the default %s cannot "
+				  "be read (%s)\n", line, name, GW_ALIYUN_CA_FILE,
+				  strerror(errno)), 0);
+	return s;
+}
+
 START_TEST(test_aliyun_errors)
 {
 	char *path;
 	char *text;
+	char *expected;
 
 	ck_assert_int_ge(asprintf(&path, "%s/aliyun-bad.conf", tmp), 0);
 	text = replace_all(ALIYUN_HEAD
@@ -994,9 +1010,11 @@ START_TEST(test_aliyun_errors)
 		   "@DIR@", tmp);
 	write_file("aliyun-bad.conf", text, 0644);
 	free(text);
-	assert_fails(path,
+	/* without ca_file, the installed roots are the default (test_aliyun_default_ca) */
+	text = no_ca_line(4, "a");
+	assert_fails(path, expected = replace_all(
 		     "4: [uplink a] needs product_key\n"
-		     "4: [uplink a] needs ca_file (the platform's root CA; TLS is required)\n"
+		     "@NOCA@"
 		     "6: topic: not used by type = aliyun\n"
 		     "7: keepalive: 20 is out of range for type = aliyun (30..1200)\n"
 		     "9: instance_id: cannot be combined with region (line 8)\n"
@@ -1009,7 +1027,31 @@ START_TEST(test_aliyun_errors)
 		     "19: sign_method: 'sha256' is not one of hmacsha256, hmacsha1, hmacmd5 (did you "
 		     "mean 'hmacsha256'?)\n"
 		     "23: product_key: not used by type = mqtt\n"
-		     "24: auth: 'foo' is not one of device-secret, register, regnwl\n");
+		     "24: auth: 'foo' is not one of device-secret, register, regnwl\n", "@NOCA@", text));
+	free(expected);
+	free(text);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_aliyun_default_ca)
+{
+	struct gw_config *c;
+	char *path, *want;
+
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun-ca.conf", tmp), 0);
+	write_file("aliyun-ca.conf", ALIYUN_HEAD "[uplink x]\ntype = aliyun\n"
+		   "product_key = a1B2c3D4e5F\n", 0644);
+	want = no_ca_line(4, "x");
+	if (want[0]) {
+		/* not installed here: the message names the path it looked at */
+		assert_fails(path, want);
+	} else {
+		c = load_ok(path);
+		ck_assert_str_eq(c->uplinks[0].ca_file, GW_ALIYUN_CA_FILE);
+		gw_config_free(c);
+	}
+	free(want);
 	free(path);
 }
 END_TEST
@@ -1171,6 +1213,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_credential);
 	tcase_add_test(tc, test_aliyun_defaults);
 	tcase_add_test(tc, test_aliyun_errors);
+	tcase_add_test(tc, test_aliyun_default_ca);
 	tcase_add_test(tc, test_aliyun_secret_rules);
 	tcase_add_test(tc, test_aliyun_auth_modes);
 	suite_add_tcase(s, tc);

@@ -32,6 +32,7 @@ struct result {
 	char *body;
 	size_t len;
 	char error[256];
+	char location[256];
 };
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -136,6 +137,7 @@ static void on_done(struct gw_http_request *req, const struct gw_http_response *
 	r->body = gw_strdup(resp->body);
 	r->len = resp->len;
 	snprintf(r->error, sizeof(r->error), "%s", resp->error ? resp->error : "");
+	snprintf(r->location, sizeof(r->location), "%s", resp->location ? resp->location : "");
 }
 
 /* Runs the loop until the request is done, for at most limit_s seconds. */
@@ -177,6 +179,7 @@ START_TEST(test_ok)
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, 0);
 	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.location, "");
 	ck_assert_ptr_nonnull(strstr(r.body, "\"body\": \"a=1&b=2\""));
 	ck_assert_uint_eq(gw_http_running(http), 0);
 	free(r.body);
@@ -221,6 +224,7 @@ START_TEST(test_big_body_capped)
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, -EMSGSIZE);
 	ck_assert_uint_le(r.len, 64 * 1024);
+	ck_assert_str_eq(r.error, "response body over 65536 bytes, cut off");
 	free(r.body);
 }
 END_TEST
@@ -235,6 +239,7 @@ START_TEST(test_slow_drip_times_out)
 	t = run(&r, 10);
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, -ETIMEDOUT);
+	ck_assert_msg(strncmp(r.error, "timed out during the reply: ", 28) == 0, "%s", r.error);
 	ck_assert(t < 5.0);
 	free(r.body);
 }
@@ -249,6 +254,8 @@ START_TEST(test_redirect_not_followed)
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, 0);
 	ck_assert_int_eq(r.status, 302);
+	/* named, so that the log line can say where it pointed */
+	ck_assert_str_eq(r.location, "http://127.0.0.1:1/ok");
 	free(r.body);
 }
 END_TEST
