@@ -588,14 +588,40 @@ static int body_hash_hex(enum gw_tencent_sign_method m, const char *body, size_t
 	return 0;
 }
 
+int gw_tencent_sign_dynreg(enum gw_tencent_sign_method method, const char *product_secret,
+			   const char *host, uint64_t timestamp, uint32_t nonce, const char *body,
+			   size_t body_len, char *buf, size_t size)
+{
+	const char *alg = gw_tencent_name_sign_method(method);
+	char hash[2 * EVP_MAX_MD_SIZE + 1], source[SIGN_SOURCE_MAX];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	int r, n;
+
+	if (!alg || !product_secret || !host || !body)
+		return -EINVAL;
+	r = body_hash_hex(method, body, body_len, hash);
+	if (r < 0)
+		return r;
+	/* Eight fields, the fourth (the query string) empty, no newline at the end. */
+	n = bprintf(source, sizeof(source), "POST\n%s\n%s\n\n%s\n%" PRIu64 "\n%" PRIu32 "\n%s",
+		    host, GW_TENCENT_REGISTER_PATH, alg, timestamp, nonce, hash);
+	if (n < 0)
+		return n == -ENOBUFS ? -EINVAL : n;
+	/* The key is the ProductSecret's own bytes, not base64-decoded (§2.1). */
+	r = hmac(method, product_secret, strlen(product_secret), source, (size_t)n, mac);
+	if (r < 0)
+		return r;
+	r = b64_encode(mac, (size_t)r, buf, size);
+	explicit_bzero(mac, sizeof(mac));
+	return r;
+}
+
 static int build_dynreg_v2(const struct gw_tencent_dynreg *d, const struct region *rg,
 			   struct gw_tencent_https_request *ret)
 {
 	const char *alg = gw_tencent_name_sign_method(d->sign_method);
-	char hash[2 * EVP_MAX_MD_SIZE + 1], source[SIGN_SOURCE_MAX];
 	char sig[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	int r, n;
+	int r;
 
 	r = bprintf(ret->host, sizeof(ret->host), "%s", rg->dynreg_host);
 	if (r >= 0)
@@ -608,21 +634,8 @@ static int build_dynreg_v2(const struct gw_tencent_dynreg *d, const struct regio
 			    d->device_name);
 	if (r < 0)
 		return r;
-	r = body_hash_hex(d->sign_method, ret->body, strlen(ret->body), hash);
-	if (r < 0)
-		return r;
-	/* Eight fields, the fourth (the query string) empty, no newline at the end. */
-	n = bprintf(source, sizeof(source), "POST\n%s\n%s\n\n%s\n%" PRIu64 "\n%" PRIu32 "\n%s",
-		    ret->host, GW_TENCENT_REGISTER_PATH, alg, d->timestamp, d->nonce, hash);
-	if (n < 0)
-		return n;
-	/* The key is the ProductSecret's own bytes, not base64-decoded (§2.1). */
-	r = hmac(d->sign_method, d->product_secret, strlen(d->product_secret), source, (size_t)n,
-		 mac);
-	if (r < 0)
-		return r;
-	r = b64_encode(mac, (size_t)r, sig, sizeof(sig));
-	explicit_bzero(mac, sizeof(mac));
+	r = gw_tencent_sign_dynreg(d->sign_method, d->product_secret, ret->host, d->timestamp,
+				   d->nonce, ret->body, strlen(ret->body), sig, sizeof(sig));
 	if (r < 0)
 		return r;
 	r = add_header(ret, "Content-Type: application/json; charset=utf-8");
@@ -700,6 +713,7 @@ int gw_tencent_build_dynreg(const struct gw_tencent_dynreg *d, struct gw_tencent
 		set_reason(reason, "the nonce must be 1..2147483647");
 		return -EINVAL;
 	}
+	ret->port = GW_TENCENT_PORT_HTTPS;
 	switch (d->api) {
 	case GW_TENCENT_DYNREG_V2:
 		if (!method_md(d->sign_method)) {
@@ -765,6 +779,7 @@ int gw_tencent_dynreg_decrypt(const char *product_secret, const char *payload, s
 		return -EINVAL;
 	if (!payload || !out || size == 0)
 		return -EINVAL;
+	explicit_bzero(out, size);
 	if (payload_len == 0) {
 		set_reason(reason, "empty payload");
 		return -EBADMSG;

@@ -227,6 +227,16 @@ struct gw_tencent_https_request {
 int gw_tencent_build_dynreg(const struct gw_tencent_dynreg *d, struct gw_tencent_https_request *ret,
 			    char *reason);
 
+/*
+ * The X-TC-Signature of a current-API request (§2.1): base64(HMAC_<method>(product_secret as
+ * ASCII, "POST\n<host>\n/device/register\n\n<method>\n<timestamp>\n<nonce>\n<hex
+ * SHA_<method>(body)>")) into buf. Returns the length, -EINVAL, -ENOBUFS or -EIO. Exposed so
+ * that a test cloud can check what a device sends.
+ */
+int gw_tencent_sign_dynreg(enum gw_tencent_sign_method method, const char *product_secret,
+			   const char *host, uint64_t timestamp, uint32_t nonce, const char *body,
+			   size_t body_len, char *buf, size_t size);
+
 enum gw_tencent_cred_kind {
 	GW_TENCENT_CRED_NONE = 0,
 	GW_TENCENT_CRED_CERT = 1, /* encryptionType 1: clientCert + clientKey */
