@@ -20,6 +20,7 @@
 
 #include "gw-build.h"
 #include "gw/aliyun.h"
+#include "gw/tencent.h"
 
 #define EXIT_USAGE 2
 /* A secret file larger than this is certainly not a secret (they are 32..512 bytes). */
@@ -34,6 +35,7 @@ struct command {
 
 static int cmd_sign(int argc, char **argv);
 static int sign_aliyun(int argc, char **argv);
+static int sign_tencent(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "sign", "print the MQTT CONNECT parameters of a device on a cloud platform", cmd_sign },
@@ -41,6 +43,7 @@ static const struct command commands[] = {
 
 static const struct command sign_targets[] = {
 	{ "aliyun", "Alibaba Cloud IoT Platform (阿里云物联网平台)", sign_aliyun },
+	{ "tencent", "Tencent Cloud IoT Explorer (物联网开发平台)", sign_tencent },
 };
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
@@ -558,6 +561,213 @@ static int sign_aliyun(int argc, char **argv)
 	explicit_bzero(&c, sizeof(c));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		error(ALIYUN_CMD, "cannot write to standard output: %s", strerror(errno));
+		goto out;
+	}
+	ret = EXIT_SUCCESS;
+out:
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+	return ret;
+}
+
+#define TENCENT_CMD "sign tencent"
+#define TENCENT_SYNOPSIS                                                            \
+	"sensorgwctl sign tencent --product-id PID --device-name DN\n"              \
+	"         (--psk PSK | --psk-file FILE) [OPTION]..."
+
+static void tencent_help(void)
+{
+	printf("Usage: " TENCENT_SYNOPSIS "\n"
+	       "Print the MQTT CONNECT parameters of one key (PSK) device on Tencent Cloud IoT\n"
+	       "Explorer, one key=value per line: host, port, client_id, username, password.\n"
+	       "\n"
+	       "Device:\n"
+	       "      --product-id PID          the product's ProductId\n"
+	       "      --device-name DN          the device's DeviceName\n"
+	       "Secret (exactly one; FILE '-' is standard input):\n"
+	       "      --psk PSK                 the device's PSK (DeviceSecret), base64\n"
+	       "      --psk-file FILE\n"
+	       "Options:\n"
+	       "      --connid C                %d letters and digits (default: fresh random)\n"
+	       "      --expiry E                Unix seconds the signature is valid until\n"
+	       "                                (default %u, so no clock is needed)\n"
+	       "      --sign-method M           hmacsha256 (default) or hmacsha1\n"
+	       "      --sdkappid N              default %u\n"
+	       "      --region R                ap-guangzhou (default; alias china), us-east,\n"
+	       "                                europe, ap-bangkok\n"
+	       "      --transport T             tls (port 8883, default) or tcp (port 1883)\n"
+	       "  -h, --help                    show this help and exit\n"
+	       "\n"
+	       "A secret on the command line lands in the shell history and is visible in ps(1);\n"
+	       "--psk-file keeps it out of both.\n",
+	       GW_TENCENT_CONNID_LEN, GW_TENCENT_DEFAULT_EXPIRY, GW_TENCENT_DEFAULT_SDKAPPID);
+}
+
+enum {
+	OPT_T_PRODUCT_ID = 256,
+	OPT_T_DEVICE_NAME,
+	OPT_T_PSK,
+	OPT_T_PSK_FILE,
+	OPT_T_CONNID,
+	OPT_T_EXPIRY,
+	OPT_T_SIGN_METHOD,
+	OPT_T_SDKAPPID,
+	OPT_T_REGION,
+	OPT_T_TRANSPORT,
+};
+
+struct tencent_args {
+	struct gw_tencent_login login;
+	const char *secret_opt; /* --psk or --psk-file, for messages */
+	char *secret_arg;       /* the PSK (argv) or the file name */
+	bool secret_is_file;
+};
+
+static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
+{
+	static const struct option longopts[] = {
+		{ "product-id", required_argument, NULL, OPT_T_PRODUCT_ID },
+		{ "device-name", required_argument, NULL, OPT_T_DEVICE_NAME },
+		{ "psk", required_argument, NULL, OPT_T_PSK },
+		{ "psk-file", required_argument, NULL, OPT_T_PSK_FILE },
+		{ "connid", required_argument, NULL, OPT_T_CONNID },
+		{ "expiry", required_argument, NULL, OPT_T_EXPIRY },
+		{ "sign-method", required_argument, NULL, OPT_T_SIGN_METHOD },
+		{ "sdkappid", required_argument, NULL, OPT_T_SDKAPPID },
+		{ "region", required_argument, NULL, OPT_T_REGION },
+		{ "transport", required_argument, NULL, OPT_T_TRANSPORT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gw_tencent_login *l = &a->login;
+	uint64_t v;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_T_PRODUCT_ID:
+			l->product_id = optarg;
+			break;
+		case OPT_T_DEVICE_NAME:
+			l->device_name = optarg;
+			break;
+		case OPT_T_PSK:
+		case OPT_T_PSK_FILE:
+			if (a->secret_opt)
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--psk and --psk-file exclude each other, and "
+						   "each is given once");
+			a->secret_is_file = c == OPT_T_PSK_FILE;
+			a->secret_opt = a->secret_is_file ? "--psk-file" : "--psk";
+			a->secret_arg = optarg;
+			break;
+		case OPT_T_CONNID:
+			l->connid = optarg;
+			break;
+		case OPT_T_EXPIRY:
+			/* 0 would mean "the default" to the library: refuse it as a value. */
+			if (parse_u64(optarg, UINT64_MAX, &v) < 0 || v == 0)
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--expiry must be seconds since 1970, not '%s'",
+						   optarg);
+			l->expiry = v;
+			break;
+		case OPT_T_SIGN_METHOD:
+			if (gw_tencent_parse_sign_method(optarg, &l->sign_method) < 0)
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--sign-method must be hmacsha256 or hmacsha1, "
+						   "not '%s'", optarg);
+			break;
+		case OPT_T_SDKAPPID:
+			if (parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--sdkappid must be 1..4294967295, not '%s'",
+						   optarg);
+			l->sdkappid = (uint32_t)v;
+			break;
+		case OPT_T_REGION:
+			if (gw_tencent_check_region(optarg) < 0)
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--region must be ap-guangzhou, china, us-east, "
+						   "europe or ap-bangkok, not '%s'", optarg);
+			l->region = optarg;
+			break;
+		case OPT_T_TRANSPORT:
+			if (!strcmp(optarg, "tls"))
+				l->transport = GW_TENCENT_TLS;
+			else if (!strcmp(optarg, "tcp"))
+				l->transport = GW_TENCENT_TCP;
+			else
+				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+						   "--transport must be tls or tcp, not '%s'",
+						   optarg);
+			break;
+		case 'h':
+			tencent_help();
+			return -1;
+		case ':':
+			return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s needs a value",
+					   argv[optind - 1]);
+		default:
+			return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unexpected argument '%s'",
+				   argv[optind]);
+	if (!l->product_id)
+		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--product-id is missing");
+	if (!l->device_name)
+		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--device-name is missing");
+	if (!a->secret_opt)
+		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				   "the PSK is missing: --psk or --psk-file");
+	return 0;
+}
+
+static int sign_tencent(int argc, char **argv)
+{
+	struct tencent_args a = { .login = { .sign_method = GW_TENCENT_HMAC_SHA256 } };
+	char reason[GW_TENCENT_REASON_MAX] = "";
+	struct gw_tencent_connect c;
+	char *secret;
+	int r, ret = EXIT_FAILURE;
+
+	r = parse_tencent_args(argc, argv, &a);
+	if (r)
+		return r < 0 ? EXIT_SUCCESS : r;
+	if (a.secret_is_file) {
+		secret = read_secret(TENCENT_CMD, a.secret_opt, a.secret_arg);
+		if (!secret)
+			return EXIT_FAILURE;
+	} else {
+		secret = strdup(a.secret_arg);
+		if (!secret) {
+			error(TENCENT_CMD, "out of memory");
+			return EXIT_FAILURE;
+		}
+		/* Shortens the time the PSK shows in /proc/PID/cmdline; --psk-file avoids it. */
+		explicit_bzero(a.secret_arg, strlen(a.secret_arg));
+	}
+	a.login.psk = secret;
+
+	r = gw_tencent_build_connect(&a.login, &c, reason);
+	if (r == -EINVAL) {
+		ret = usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s", reason);
+		goto out;
+	}
+	if (r < 0) {
+		error(TENCENT_CMD, "%s", reason[0] ? reason : strerror(-r));
+		goto out;
+	}
+	printf("host=%s\nport=%u\nclient_id=%s\nusername=%s\npassword=%s\n", c.host,
+	       (unsigned)c.port, c.client_id, c.username, c.password);
+	explicit_bzero(&c, sizeof(c));
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		error(TENCENT_CMD, "cannot write to standard output: %s", strerror(errno));
 		goto out;
 	}
 	ret = EXIT_SUCCESS;
