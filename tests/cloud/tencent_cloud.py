@@ -223,6 +223,11 @@ PROP_TYPES = ("int", "float", "bool", "enum", "string", "timestamp")
 EVENT_TYPES = ("info", "alert", "fault", "fatal")   # §3.2
 
 
+SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
+                   "keepalive_over_max": ("refuse", "clamp"),
+                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop")}
+
+
 class CtlError(Exception):
     pass
 
@@ -1990,8 +1995,10 @@ def make_control_handler(cloud, server_holder):
             for k, v in a.items():
                 if k not in cloud.settings:
                     raise CtlError("unknown setting %r" % k)
-                cur = cloud.settings[k]
-                cloud.settings[k] = type(cur)(v)
+                v = type(cloud.settings[k])(v)
+                if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
+                    raise CtlError("%s must be one of %s" % (k, ", ".join(SETTING_CHOICES[k])))
+                cloud.settings[k] = v
             return dict(cloud.settings)
 
     modes = {"none", "http500", "http503", "code_error", "truncated", "short_body", "wrong_types",
@@ -2206,7 +2213,10 @@ def main(argv=None):
         for k, v in spec.get("settings", {}).items():
             if k not in cloud.settings:
                 raise SystemExit("unknown setting %r in %s" % (k, a.products))
-            cloud.settings[k] = type(cloud.settings[k])(v)
+            v = type(cloud.settings[k])(v)
+            if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
+                raise SystemExit("%s: %s must be one of %s" % (a.products, k, SETTING_CHOICES[k]))
+            cloud.settings[k] = v
         for p in spec.get("products", []):
             try:
                 cloud.add_product(p)

@@ -963,6 +963,8 @@ class CloudTests(unittest.TestCase):
     def test_control_api_and_log(self):
         self.assertFalse(self.ctl("nonexistent", expect_ok=False)["ok"])
         self.assertFalse(self.ctl("https_fail", expect_ok=False, mode="bogus")["ok"])
+        self.assertFalse(self.ctl("settings", expect_ok=False, acl_action="ignore")["ok"])
+        self.assertFalse(self.ctl("settings", expect_ok=False, nosuch=1)["ok"])
         self.assertFalse(self.ctl("device", expect_ok=False, productId=PID, deviceName="nope")["ok"])
         self.assertFalse(self.ctl("add_product", expect_ok=False, productId="X",
                                   productSecret="short")["ok"])
