@@ -1,0 +1,2269 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""A test double of Tencent Cloud IoT Explorer on 127.0.0.1 (stdlib only).
+
+One process serves:
+  * HTTPS dynamic registration: POST /device/register (current API, X-TC-* signed headers) and
+    POST /register/dev (legacy API); replies carry an AES-128-CBC encrypted payload
+    (shared/protocols/tencent.md §2.1, §2.2)
+  * plain HTTP, the target of the "redirect to http://" failure (logged as "insecure_request")
+  * MQTT 3.1.1 on plain TCP and on TLS, enforcing the CONNECT username/password rule (§1.2),
+    certificate logins (§1.3), the platform limits (§1.7), a topic ACL, the $sys time service
+    (§1.8) and the data-template protocol on $thing/... (§3)
+  * a JSON control API on plain HTTP (127.0.0.1) for tests; see TENCENT.md
+
+Start: python3 tencent_cloud.py --dir DIR --cert server.crt --key server.key [--products FILE]
+Once every listener is up, DIR/ports.json is written (temporary name, then renamed):
+  {"https": P, "http": P, "mqtt": P, "mqtts": P, "control": P, "pid": PID}
+Every event is appended to DIR/events.jsonl as one JSON object per line (flushed per line).
+
+Protocol facts come only from shared/protocols/tencent.md; decisions where it is silent or
+contradictory are marked "DECISION" below and listed in TENCENT.md.
+"""
+
+import argparse
+import base64
+import binascii
+import collections
+import hashlib
+import hmac
+import json
+import os
+import queue
+import re
+import secrets
+import selectors
+import signal
+import socket
+import ssl
+import string
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# --------------------------------------------------------------------------------------------
+# AES-128 encryption (FIPS-197), table based. The stdlib has no AES; the dynamic registration
+# reply needs AES-128-CBC (§2.1). Only the forward cipher is needed: the cloud never decrypts.
+
+
+def _xtime(a):
+    a <<= 1
+    return (a ^ 0x11B) if a & 0x100 else a
+
+
+def _make_tables():
+    # exp/log tables of GF(2^8) with generator 3, then S(x) = affine(x^-1) (FIPS-197 §5.1.1)
+    exp, log = [0] * 255, [0] * 256
+    e = 1
+    for i in range(255):
+        exp[i], log[e] = e, i
+        e ^= _xtime(e)
+    sbox = []
+    for x in range(256):
+        b = 0 if x == 0 else exp[(255 - log[x]) % 255]
+        r = b
+        for k in range(1, 5):
+            r ^= ((b << k) | (b >> (8 - k))) & 0xFF
+        sbox.append(r ^ 0x63)
+    # Te0[x] is the MixColumns column (2s, s, s, 3s) of s = S(x); Te1..Te3 are its byte rotations
+    te = [[], [], [], []]
+    for x in range(256):
+        s = sbox[x]
+        s2 = _xtime(s)
+        w = (s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s)
+        for i in range(4):
+            te[i].append(((w >> (8 * i)) | (w << (32 - 8 * i))) & 0xFFFFFFFF)
+    return sbox, te
+
+
+SBOX, (TE0, TE1, TE2, TE3) = _make_tables()
+
+
+def aes128_expand_key(key):
+    if len(key) != 16:
+        raise ValueError("AES-128 needs a 16-byte key")
+    w = [int.from_bytes(key[i:i + 4], "big") for i in range(0, 16, 4)]
+    rcon = 1
+    for i in range(4, 44):
+        t = w[i - 1]
+        if i % 4 == 0:
+            t = ((t << 8) | (t >> 24)) & 0xFFFFFFFF
+            t = (SBOX[t >> 24] << 24) | (SBOX[(t >> 16) & 255] << 16) | \
+                (SBOX[(t >> 8) & 255] << 8) | SBOX[t & 255]
+            t ^= rcon << 24
+            rcon = _xtime(rcon)
+        w.append(w[i - 4] ^ t)
+    return w
+
+
+def aes128_encrypt_block(rk, block):
+    s = [int.from_bytes(block[i:i + 4], "big") ^ rk[i // 4] for i in range(0, 16, 4)]
+    for r in range(1, 10):
+        s = [TE0[s[j] >> 24] ^ TE1[(s[(j + 1) % 4] >> 16) & 255] ^
+             TE2[(s[(j + 2) % 4] >> 8) & 255] ^ TE3[s[(j + 3) % 4] & 255] ^ rk[4 * r + j]
+             for j in range(4)]
+    out = b""
+    for j in range(4):
+        w = (SBOX[s[j] >> 24] << 24) | (SBOX[(s[(j + 1) % 4] >> 16) & 255] << 16) | \
+            (SBOX[(s[(j + 2) % 4] >> 8) & 255] << 8) | SBOX[s[(j + 3) % 4] & 255]
+        out += (w ^ rk[40 + j]).to_bytes(4, "big")
+    return out
+
+
+def aes128_cbc_encrypt(key, iv, data):
+    """data must be a multiple of 16 bytes (the caller pads)."""
+    if len(data) % 16 or len(iv) != 16:
+        raise ValueError("CBC needs whole blocks and a 16-byte IV")
+    rk = aes128_expand_key(key)
+    prev, out = iv, bytearray()
+    for i in range(0, len(data), 16):
+        prev = aes128_encrypt_block(rk, bytes(a ^ b for a, b in zip(data[i:i + 16], prev)))
+        out += prev
+    return bytes(out)
+
+
+def zero_pad(data):
+    # DECISION: zero padding (§2.1) up to the next multiple of 16; nothing is added when the
+    # length already is one (the fact sheet's examples are 53 bytes + 11 NULs).
+    return data + b"\0" * (-len(data) % 16)
+
+
+DYNREG_IV = b"0" * 16   # §2.1: IV = 16 x ASCII '0'
+
+
+def dynreg_encrypt(product_secret, plaintext):
+    """§2.1: key = first 16 bytes of ProductSecret (ASCII), IV '0'x16, zero padding. Base64."""
+    ct = aes128_cbc_encrypt(product_secret.encode()[:16], DYNREG_IV, zero_pad(plaintext))
+    return base64.b64encode(ct).decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Signing (fact sheet §1.2, §2.1, §2.2)
+
+HASHES = {"hmacsha256": hashlib.sha256, "hmacsha1": hashlib.sha1}
+CANONICAL_HOST = "ap-guangzhou.gateway.tencentdevices.com"
+
+
+def mqtt_username(pid, dn, sdkappid, connid, expiry):
+    """§1.2: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}"""
+    return "%s%s;%s;%s;%s" % (pid, dn, sdkappid, connid, expiry)
+
+
+def mqtt_password(psk, username, alg="hmacsha256"):
+    """§1.2: hex_lower(HMAC_alg(base64_decode(psk), username)) + ';' + alg"""
+    key = base64.b64decode(psk)
+    return hmac.new(key, username.encode(), HASHES[alg]).hexdigest() + ";" + alg
+
+
+def dynreg_string_to_sign(host, uri, alg, timestamp, nonce, body):
+    """§2.1: 8 fields joined by \\n, the 4th (query) empty; the body hash uses the algorithm's
+    own hash (SHA-256 for hmacsha256, SHA-1 for hmacsha1)."""
+    h = HASHES[alg.lower()](body).hexdigest()
+    return "\n".join(["POST", host, uri, "", alg, str(timestamp), str(nonce), h])
+
+
+def dynreg_signature(product_secret, string_to_sign, alg):
+    """§2.1: Base64(raw HMAC), key = ProductSecret as ASCII bytes."""
+    return base64.b64encode(hmac.new(product_secret.encode(), string_to_sign.encode(),
+                                     HASHES[alg.lower()]).digest()).decode()
+
+
+def legacy_sign_source(dn, nonce, pid, timestamp):
+    """§2.2: keys in ASCII order."""
+    return "deviceName=%s&nonce=%s&productId=%s&timestamp=%s" % (dn, nonce, pid, timestamp)
+
+
+def legacy_signature(product_secret, source):
+    """§2.2: Base64 of the lower-case hex string of HMAC-SHA1 (not of the raw digest)."""
+    hx = hmac.new(product_secret.encode(), source.encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(hx.encode()).decode()
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def rand_alnum(n):
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_psk():
+    # §1.2: a 24-character PSK is base64 of 16 bytes
+    return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Cloud state
+
+# DECISION: §2.1 documents no error codes for the current API, only Response.Error.Message.
+# The Codes below are fixture-made (the "Fixture." prefix says so); clients must read Message.
+REG2_ERRORS = {
+    "bad_params": "Fixture.InvalidParameter",
+    "bad_sign": "Fixture.SignatureFailure",
+    "expired": "Fixture.TimestampExpired",
+    "no_product": "Fixture.ProductNotExist",
+    "dynreg_off": "Fixture.DynamicRegistrationDisabled",
+    "no_device": "Fixture.DeviceNotExist",
+    "activated": "Fixture.DeviceAlreadyActivated",
+    "not_found": "Fixture.NotFound",
+}
+# §2.2: 1010 "Check signature failed" is documented (#7422); the 94xx codes are fixture-made.
+REG1_ERRORS = {
+    "bad_params": 9400, "bad_sign": 1010, "expired": 9401, "no_product": 9404,
+    "dynreg_off": 9403, "no_device": 9405, "activated": 9409, "not_found": 9406,
+}
+
+# §3.1: 406 for reports that do not match the data template; 0 = success.
+# DECISION: 400 (malformed envelope) and 404 (clear_control with an unknown token) are fixture-made.
+PROP_TYPES = ("int", "float", "bool", "enum", "string", "timestamp")
+EVENT_TYPES = ("info", "alert", "fault", "fatal")   # §3.2
+
+
+SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
+                   "keepalive_over_max": ("refuse", "clamp"),
+                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop")}
+
+
+class CtlError(Exception):
+    pass
+
+
+class Device:
+    def __init__(self, pid, dn, precreated=True, psk=None):
+        self.pid, self.dn = pid, dn
+        self.precreated = precreated
+        self.psk = psk
+        self.psk_source = "preset" if psk else None
+        self.cert = None              # {"clientCert", "clientKey"} for certificate products
+        self.activated = False
+        self.register_count = 0
+        self.connect_attempts = 0
+        self.connect_count = 0
+        self.last_connack = None
+        self.last_connect = None
+        self.last_connect_mono = None  # monotonic time of the last answered CONNECT (§1.7)
+        self.connids = []
+        self.sessions = []
+        self.reported = {}             # property -> last accepted value (get_status "report")
+        self.properties = []
+        self.reports = []
+        self.events = []
+        self.infos = []
+        self.replies = []
+        self.downlinks = {}            # clientToken -> record
+        self.pending_controls = []     # controls issued while offline (§3.1 get_status)
+        self.status_tokens = {}        # get_status clientToken -> control tokens it returned
+        self.inject = []
+        self.rate = collections.deque()
+
+    def summary(self):
+        return {
+            "productId": self.pid, "deviceName": self.dn, "precreated": self.precreated,
+            "registered": self.psk is not None or self.cert is not None, "psk": self.psk,
+            "pskSource": self.psk_source, "hasCert": self.cert is not None,
+            "activated": self.activated, "registerCount": self.register_count,
+            "connected": len(self.sessions), "connectAttempts": self.connect_attempts,
+            "connectCount": self.connect_count, "lastConnack": self.last_connack,
+            "lastConnect": self.last_connect, "reported": dict(self.reported),
+            "pendingControls": [dict(c) for c in self.pending_controls],
+            "properties": len(self.properties), "events": len(self.events),
+            "replies": len(self.replies),
+            "subscriptions": sorted({f for c in self.sessions for f in c.subs}),
+        }
+
+
+class Product:
+    def __init__(self, pid, secret):
+        self.pid, self.secret = pid, secret
+        self.dynreg = True
+        self.register_type = 1       # §2.1: 1 = pre-created devices only, 2 = auto-create
+        self.auth = "psk"            # "psk" (encryptionType 2) or "cert" (encryptionType 1)
+        self.template = None         # {"properties": {id: spec}, "events": {id: spec}}
+        self.devices = {}
+
+    def summary(self):
+        return {"productId": self.pid, "dynamicRegistration": self.dynreg,
+                "registerType": self.register_type, "authType": self.auth,
+                "template": self.template, "devices": sorted(self.devices)}
+
+
+def norm_spec(spec, where):
+    """A property spec is "float" or {"type": "float", "min": 0, "max": 100, "enum": [...]}."""
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, dict) or spec.get("type") not in PROP_TYPES:
+        raise CtlError("%s: type must be one of %s" % (where, ", ".join(PROP_TYPES)))
+    return dict(spec)
+
+
+def norm_template(t):
+    if t is None:
+        return None
+    if not isinstance(t, dict):
+        raise CtlError("template must be an object")
+    props = {k: norm_spec(v, "property %s" % k) for k, v in (t.get("properties") or {}).items()}
+    events = {}
+    for k, v in (t.get("events") or {}).items():
+        v = v or {}
+        if v.get("type") is not None and v["type"] not in EVENT_TYPES:
+            raise CtlError("event %s: type must be one of %s" % (k, ", ".join(EVENT_TYPES)))
+        events[k] = {"type": v.get("type"),
+                     "params": {p: norm_spec(s, "event %s param %s" % (k, p))
+                                for p, s in (v.get("params") or {}).items()}}
+    return {"properties": props, "events": events}
+
+
+class Cloud:
+    def __init__(self, directory):
+        self.dir = directory
+        self.lock = threading.RLock()
+        self.products = {}
+        self.settings = {
+            "clock_offset": 0.0,          # seconds added to this host's clock (expiry, $sys time)
+            "connect_interval": 5.0,      # §1.7: one CONNECT per 5 s per device; 0 = off
+            "connect_rate_action": "close",   # or "refuse" (CONNACK 3)
+            "keepalive_over_max": "refuse",   # or "clamp" (to 900)
+            "qps_limit": 30,              # §1.7: upstream messages per device per second; 0 = off
+            "max_payload": 16384,         # §1.7: 16 KB
+            "oversize_action": "disconnect",  # or "drop"
+            "acl_action": "disconnect",   # or "drop"
+            "dynreg_max_skew": 0,         # seconds; 0 = X-TC-Timestamp not checked (§2.1)
+            "connect_timeout": 10.0,
+        }
+        self.https_fault = None
+        self.seq = 0
+        self.events = []
+        self.cond = threading.Condition()
+        self.logf = open(os.path.join(directory, "events.jsonl"), "a", encoding="utf-8")
+        self.broker = None
+        self.mqtts_ctx = None
+        self.devca = None
+        self.ports = {}
+        self.next_token = 0
+        self.stop = threading.Event()
+
+    def now(self):
+        """The cloud's clock: this host's time plus settings.clock_offset (seconds)."""
+        return time.time() + float(self.settings["clock_offset"])
+
+    # ---- event log
+    def log(self, ev, **fields):
+        with self.cond:
+            self.seq += 1
+            rec = {"seq": self.seq, "t": now_ms(), "ev": ev}
+            rec.update(fields)
+            self.events.append(rec)
+            self.logf.write(json.dumps(rec, default=str) + "\n")
+            self.logf.flush()
+            self.cond.notify_all()
+            return rec
+
+    def new_token(self, prefix):
+        with self.lock:
+            self.next_token += 1
+            return "%s-%d" % (prefix, self.next_token)
+
+    # ---- products / devices
+    def add_product(self, a):
+        pid, sec = a.get("productId"), a.get("productSecret")
+        if not pid or not isinstance(pid, str) or not isinstance(sec, str):
+            raise CtlError("productId and productSecret required")
+        if len(sec) < 16:   # §2.1: the AES key is the first 16 bytes of ProductSecret
+            raise CtlError("productSecret must have at least 16 characters")
+        with self.lock:
+            p = self.products.get(pid)
+            if p is None:
+                p = self.products[pid] = Product(pid, sec)
+            p.secret = sec
+            self.set_product_flags(p, a)
+            for d in a.get("devices", []):
+                self.add_device(dict(d, productId=pid) if isinstance(d, dict)
+                                else {"productId": pid, "deviceName": d})
+        self.log("ctl_product", **{k: v for k, v in p.summary().items() if k != "template"})
+        return p.summary()
+
+    @staticmethod
+    def set_product_flags(p, a):
+        if "dynamicRegistration" in a:
+            p.dynreg = bool(a["dynamicRegistration"])
+        if "registerType" in a:
+            if int(a["registerType"]) not in (1, 2):
+                raise CtlError("registerType must be 1 or 2")
+            p.register_type = int(a["registerType"])
+        if "authType" in a:
+            if a["authType"] not in ("psk", "cert"):
+                raise CtlError("authType must be psk or cert")
+            p.auth = a["authType"]
+        if "template" in a:
+            p.template = norm_template(a["template"])
+
+    def add_device(self, a):
+        pid, dn = a.get("productId"), a.get("deviceName")
+        with self.lock:
+            p = self.products.get(pid)
+            if p is None:
+                raise CtlError("unknown product %r" % pid)
+            if not dn or not isinstance(dn, str):
+                raise CtlError("deviceName required")
+            d = p.devices.get(dn)
+            if d is None:
+                d = p.devices[dn] = Device(pid, dn)
+            d.precreated = True
+            if a.get("psk"):
+                try:
+                    base64.b64decode(a["psk"], validate=True)
+                except binascii.Error:
+                    raise CtlError("psk must be base64")
+                d.psk, d.psk_source = a["psk"], "preset"
+        if a.get("issueCert"):
+            self.issue_cert(d)
+        return d.summary()
+
+    def device(self, pid, dn, create=False):
+        p = self.products.get(pid)
+        if p is None:
+            return None
+        d = p.devices.get(dn)
+        if d is None and create:
+            d = p.devices[dn] = Device(pid, dn, precreated=False)
+        return d
+
+    def need_device(self, a):
+        d = self.device(a.get("productId"), a.get("deviceName"))
+        if d is None:
+            raise CtlError("unknown device %r/%r" % (a.get("productId"), a.get("deviceName")))
+        return d
+
+    def resolve(self, ident):
+        """§1.2: the clientId is ProductId+DeviceName with no separator. DECISION: the cloud
+        splits it by trying every known ProductId as a prefix (longest first)."""
+        with self.lock:
+            for pid in sorted(self.products, key=len, reverse=True):
+                if ident.startswith(pid) and len(ident) > len(pid):
+                    d = self.products[pid].devices.get(ident[len(pid):])
+                    if d is not None:
+                        return self.products[pid], d
+        return None, None
+
+    # ---- certificates (§1.3, §2.1 encryptionType 1), made with the openssl CLI
+    def ensure_devca(self):
+        with self.lock:
+            if self.devca:
+                return self.devca
+            crt, key = os.path.join(self.dir, "devca.crt"), os.path.join(self.dir, "devca.key")
+            self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-nodes", "-days", "3650", "-keyout", key, "-out", crt,
+                         "-subj", "/CN=tencent test cloud device CA",
+                         "-addext", "basicConstraints=critical,CA:TRUE",
+                         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+            if self.mqtts_ctx is not None:
+                self.mqtts_ctx.load_verify_locations(crt)
+            self.devca = (crt, key)
+            return self.devca
+
+    def openssl(self, *args):
+        r = subprocess.run(("openssl",) + args, cwd=self.dir, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        if r.returncode:
+            raise CtlError("openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")))
+        return r.stdout
+
+    def issue_cert(self, d):
+        """DECISION: the certificate's CN is ${ProductId}${DeviceName}; MQTT logins with a client
+        certificate match that CN against the username's first field."""
+        crt, key = self.ensure_devca()
+        base = os.path.join(self.dir, ".issue-%s" % secrets.token_hex(4))
+        try:
+            self.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                         "-keyout", base + ".key", "-out", base + ".csr",
+                         "-subj", "/CN=%s%s" % (d.pid, d.dn))
+            with open(base + ".ext", "w") as f:
+                f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+            self.openssl("x509", "-req", "-in", base + ".csr", "-CA", crt, "-CAkey", key,
+                         "-set_serial", str(secrets.randbelow(2 ** 63)), "-days", "825",
+                         "-sha256", "-extfile", base + ".ext", "-out", base + ".crt")
+            with open(base + ".crt") as f:
+                cert_pem = f.read()
+            with open(base + ".key") as f:
+                key_pem = f.read()
+        finally:
+            for ext in (".key", ".csr", ".ext", ".crt"):
+                try:
+                    os.unlink(base + ext)
+                except OSError:
+                    pass
+        with self.lock:
+            d.cert = {"clientCert": cert_pem, "clientKey": key_pem}
+        return d.cert
+
+    # ---- dynamic registration (§2)
+    def register(self, api, pid, dn):
+        """Common semantics of §2.1 (both APIs). Returns (error key, None) or (None, plaintext)."""
+        with self.lock:
+            p = self.products.get(pid)
+            if p is None:
+                return "no_product", None
+            if not p.dynreg:
+                return "dynreg_off", None
+            d = p.devices.get(dn)
+            if d is None and p.register_type == 2:
+                d = self.device(pid, dn, create=True)
+            if d is None or (not d.precreated and p.register_type != 2):
+                return "no_device", None
+            if d.activated:          # §2.1: refused once the device has connected over MQTT
+                return "activated", None
+            d.register_count += 1
+            if p.auth == "psk":
+                d.psk, d.psk_source = new_psk(), api   # §2.1: re-registering issues a NEW secret
+                obj = {"encryptionType": 2, "psk": d.psk}
+        if p.auth == "cert":
+            c = self.issue_cert(d)
+            obj = {"encryptionType": 1, "clientCert": c["clientCert"], "clientKey": c["clientKey"]}
+        return None, json.dumps(obj, separators=(",", ":")).encode()
+
+    def take_https_fault(self):
+        with self.lock:
+            f = self.https_fault
+            if not f:
+                return None
+            if f.get("count") is not None:
+                f["count"] -= 1
+                if f["count"] <= 0:
+                    self.https_fault = None
+            return dict(f)
+
+    # ---- waiting on the event log
+    def wait_event(self, match, since, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            i = 0
+            while True:
+                while i < len(self.events):
+                    rec = self.events[i]
+                    i += 1
+                    if rec["seq"] > since and all(rec.get(k) == v for k, v in match.items()):
+                        return rec
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTPS dynamic registration server and the plain-HTTP redirect target
+
+def split_host(host):
+    """'localhost:8443' -> 'localhost'; '[::1]:8443' -> '::1'."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    h, colon, port = host.rpartition(":")
+    return h if colon and port.isdigit() else host
+
+
+def make_https_handler(cloud):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 30
+        server_version = "tencent-test-cloud"
+        sys_version = ""
+
+        def log_message(self, *args):
+            pass
+
+        def send_json(self, status, obj, extra=()):
+            body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+
+        def error(self, api, key, message, request_id):
+            if api == "v2":
+                self.send_json(200, {"Response": {"Error": {"Code": REG2_ERRORS[key],
+                                                            "Message": message},
+                                                  "RequestId": request_id}})
+            else:
+                self.send_json(200, {"code": REG1_ERRORS[key], "message": message,
+                                     "requestId": request_id})
+
+        def do_GET(self):
+            cloud.log("https_request", method="GET", path=self.path, status=405)
+            self.send_json(405, {"Response": {"Error": {"Code": "Fixture.MethodNotAllowed",
+                                                        "Message": "use POST"}}})
+
+        def do_POST(self):
+            path = urllib.parse.urlsplit(self.path).path
+            n = self.headers.get("Content-Length")
+            if n is None or not n.isdigit() or int(n) > 8192:
+                cloud.log("https_request", method="POST", path=self.path, status=411,
+                          error="missing or oversized Content-Length")
+                self.send_json(411, {"Response": {"Error": {"Code": "Fixture.LengthRequired",
+                                                            "Message": "length required"}}})
+                self.close_connection = True
+                return
+            raw = self.rfile.read(int(n))
+            rid = secrets.token_hex(16)
+            rec = {"method": "POST", "path": self.path, "body": raw.decode("utf-8", "replace"),
+                   "contentType": self.headers.get("Content-Type"), "requestId": rid,
+                   "headers": dict(self.headers)}
+            api = {"/device/register": "v2", "/register/dev": "v1"}.get(path)
+            if api is None:
+                cloud.log("https_request", status=404, **rec)
+                self.send_json(404, {"Response": {"Error": {"Code": REG2_ERRORS["not_found"],
+                                                            "Message": "no such path"},
+                                                  "RequestId": rid}})
+                return
+            fault = cloud.take_https_fault()
+            if fault:
+                cloud.log("https_request", api=api, injected=fault["mode"], **rec)
+                return self.inject(api, fault, raw, rid)
+            if api == "v2":
+                err, msg, pid, dn, plain, info = self.check_v2(raw)
+            else:
+                err, msg, pid, dn, plain, info = self.check_v1(raw)
+            cloud.log("https_register", api=api, ok=err is None, error=err, message=msg,
+                      productId=pid, deviceName=dn, **info, **rec)
+            if err is not None:
+                return self.error(api, err, msg, rid)
+            p = cloud.products[pid]
+            payload = dynreg_encrypt(p.secret, plain)
+            if api == "v2":
+                self.send_json(200, {"Response": {"Len": len(plain), "Payload": payload,
+                                                  "RequestId": rid}})
+            else:
+                # DECISION: §2.2 shows {"code":0,…,"payload"}; the elided fields are
+                # message/len/requestId here, len as in §2.1.
+                self.send_json(200, {"code": 0, "message": "success", "len": len(plain),
+                                     "payload": payload, "requestId": rid})
+
+        def check_v2(self, raw):
+            """§2.1. Returns (error key, message, pid, dn, plaintext, info)."""
+            info = {}
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype != "application/json":   # doc: "只支持 application/json"
+                return "bad_params", "Content-Type must be application/json", None, None, None, info
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("ProductId"), str) \
+                    or not isinstance(body.get("DeviceName"), str) \
+                    or not body["ProductId"] or not body["DeviceName"]:
+                return "bad_params", "body must be {\"ProductId\":…,\"DeviceName\":…}", \
+                    None, None, None, info
+            pid, dn = body["ProductId"], body["DeviceName"]
+            if "clientCert" in body:
+                info["clientCertIgnored"] = True   # DECISION: private-cert dynreg not supported
+            alg = self.headers.get("X-TC-Algorithm")
+            ts = self.headers.get("X-TC-Timestamp")
+            nonce = self.headers.get("X-TC-Nonce")
+            sig = self.headers.get("X-TC-Signature")
+            info.update(algorithm=alg, timestamp=ts, nonce=nonce)
+            missing = [h for h, v in (("X-TC-Algorithm", alg), ("X-TC-Timestamp", ts),
+                                      ("X-TC-Nonce", nonce), ("X-TC-Signature", sig)) if not v]
+            if missing:
+                return "bad_params", "missing header " + ",".join(missing), pid, dn, None, info
+            # DECISION: the algorithm is matched case-insensitively but signed as sent (§2.1:
+            # "keep header and StringToSign identical").
+            if alg.lower() not in HASHES:
+                return "bad_params", "X-TC-Algorithm must be hmacsha256 or hmacsha1", \
+                    pid, dn, None, info
+            if not ts.isdigit() or not nonce.isdigit():
+                return "bad_params", "X-TC-Timestamp and X-TC-Nonce must be integers", \
+                    pid, dn, None, info
+            with cloud.lock:
+                p = cloud.products.get(pid)
+                skew = float(cloud.settings["dynreg_max_skew"])
+            if p is None:
+                return "no_product", "product %s does not exist" % pid, pid, dn, None, info
+            try:
+                got = base64.b64decode(sig, validate=True)
+            except binascii.Error:
+                got = None
+            if re.fullmatch(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}", sig):
+                info["signatureLooksHex"] = True
+            # §2.1 "Sign the Host you actually send"; JAVA signs the canonical host.
+            # DECISION: the Host header without port, the Host header as sent, or the
+            # canonical name all verify; signedHost tells which one did.
+            host = self.headers.get("Host") or ""
+            for form, h in (("hostname", split_host(host)), ("host_header", host),
+                            ("canonical", CANONICAL_HOST)):
+                sts = dynreg_string_to_sign(h, "/device/register", alg, ts, nonce, raw)
+                want = base64.b64decode(dynreg_signature(p.secret, sts, alg))
+                if got is not None and hmac.compare_digest(want, got):
+                    info["signedHost"] = form
+                    break
+            else:
+                return "bad_sign", "signature check failed", pid, dn, None, info
+            if skew and abs(cloud.now() - int(ts)) > skew:
+                return "expired", "X-TC-Timestamp is more than %gs off" % skew, pid, dn, None, info
+            err, plain = cloud.register("https", pid, dn)
+            return err, err and "registration refused: %s" % err, pid, dn, plain, info
+
+        def check_v1(self, raw):
+            """§2.2. The Content-Type is not checked (the C SDK sends a form type with JSON)."""
+            info = {}
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                body = None
+            ok = isinstance(body, dict)
+            if ok:
+                pid, dn = body.get("productId"), body.get("deviceName")
+                nonce, ts, sig = body.get("nonce"), body.get("timestamp"), body.get("signature")
+                ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (nonce, ts))
+                ok = ints and all(isinstance(x, str) and x for x in (pid, dn, sig))
+            if not ok:
+                return "bad_params", "body must be JSON with deviceName, nonce (int), " \
+                    "productId, timestamp (int), signature", None, None, None, info
+            info.update(nonce=nonce, timestamp=ts)
+            with cloud.lock:
+                p = cloud.products.get(pid)
+                skew = float(cloud.settings["dynreg_max_skew"])
+            if p is None:
+                return "no_product", "product %s does not exist" % pid, pid, dn, None, info
+            want = legacy_signature(p.secret, legacy_sign_source(dn, nonce, pid, ts))
+            if not hmac.compare_digest(want.encode(), sig.encode()):
+                # the mistake of #7422: Base64 of the raw digest instead of the hex string
+                info["rawDigestForm"] = sig == base64.b64encode(
+                    binascii.unhexlify(base64.b64decode(want))).decode()
+                return "bad_sign", "Check signature failed", pid, dn, None, info
+            if skew and abs(cloud.now() - ts) > skew:
+                return "expired", "timestamp is more than %gs off" % skew, pid, dn, None, info
+            err, plain = cloud.register("https-legacy", pid, dn)
+            return err, err and "registration refused: %s" % err, pid, dn, plain, info
+
+        def inject(self, api, f, raw, rid):
+            mode = f["mode"]
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                body = {}
+            if not isinstance(body, dict):
+                body = {}
+            pid = body.get("ProductId") or body.get("productId") or ""
+            with cloud.lock:
+                p = cloud.products.get(pid)
+                secret = p.secret if p else "0" * 16
+            plain = json.dumps({"encryptionType": 2, "psk": base64.b64encode(
+                b"INJECTED-NOT-USE").decode()}, separators=(",", ":")).encode()
+            if api == "v2":
+                ok_body = {"Response": {"Len": len(plain), "Payload": dynreg_encrypt(secret, plain),
+                                        "RequestId": rid}}
+            else:
+                ok_body = {"code": 0, "message": "success", "len": len(plain),
+                           "payload": dynreg_encrypt(secret, plain), "requestId": rid}
+            ok_raw = json.dumps(ok_body, separators=(",", ":")).encode()
+            if mode == "http500":
+                self.send_json(500, {"Response": {"Error": {"Code": "Fixture.Injected",
+                                                            "Message": "internal error (injected)"}}})
+            elif mode == "http503":
+                self.send_json(503, {"Response": {"Error": {"Code": "Fixture.Injected",
+                                                            "Message": "unavailable (injected)"}}},
+                               [("Retry-After", str(f.get("retry_after", 5)))])
+            elif mode == "code_error":
+                if api == "v2":
+                    self.send_json(200, {"Response": {"Error": {
+                        "Code": str(f.get("code", "Fixture.Injected")),
+                        "Message": "injected error"}, "RequestId": rid}})
+                else:
+                    self.send_json(200, {"code": int(f.get("code", 1010)),
+                                         "message": "injected error", "requestId": rid})
+            elif mode == "truncated":
+                self.send_json(200, ok_raw[:len(ok_raw) // 2])
+            elif mode == "short_body":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(ok_raw)))
+                self.end_headers()
+                self.wfile.write(ok_raw[:len(ok_raw) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            elif mode == "wrong_types":
+                if api == "v2":
+                    self.send_json(200, {"Response": {"Len": str(len(plain)), "Payload": 12345,
+                                                      "RequestId": rid}})
+                else:
+                    self.send_json(200, {"code": "0", "len": str(len(plain)), "payload": 12345})
+            elif mode == "no_payload":
+                self.send_json(200, {"Response": {"RequestId": rid}} if api == "v2"
+                               else {"code": 0, "message": "success"})
+            elif mode == "bad_payload":
+                # decrypts (with the right key) to bytes that are not JSON
+                junk = base64.b64encode(secrets.token_bytes(64)).decode()
+                self.send_json(200, {"Response": {"Len": 53, "Payload": junk, "RequestId": rid}}
+                               if api == "v2" else {"code": 0, "len": 53, "payload": junk})
+            elif mode == "not_json":
+                self.send_json(200, b"<html><body>gateway error</body></html>")
+            elif mode == "huge":
+                self.send_huge(int(f.get("size", 10 * 1024 * 1024)))
+            elif mode == "drip":
+                self.send_drip(ok_raw, float(f.get("interval", 1.0)))
+            elif mode == "redirect_http":
+                loc = "http://127.0.0.1:%d%s" % (cloud.ports["http"], self.path)
+                self.send_response(int(f.get("status", 302)))
+                self.send_header("Location", loc)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif mode == "reset":
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                except OSError:
+                    pass
+            elif mode == "hang":
+                cloud.stop.wait(float(f.get("seconds", 30)))
+                self.close_connection = True
+            else:
+                self.send_json(500, {"Response": {"Error": {"Code": "Fixture.Injected",
+                                                            "Message": "unknown injected mode"}}})
+
+        def send_huge(self, size):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            head = b'{"Response":{"RequestId":"'
+            sent = 0
+            chunk = b"A" * 65536
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(head), head))
+                while sent < size:
+                    c = chunk[:min(len(chunk), size - sent)]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(c), c))
+                    sent += len(c)
+                tail = b'"}}'
+                self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+                self.wfile.flush()
+            except OSError as e:
+                cloud.log("https_fault_aborted", mode="huge", sent=sent, error=str(e))
+            self.close_connection = True
+
+        def send_drip(self, body, interval):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            sent = 0
+            try:
+                for b in body:
+                    if cloud.stop.wait(interval):
+                        break
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    sent += 1
+            except OSError as e:
+                cloud.log("https_fault_aborted", mode="drip", sent=sent, error=str(e))
+            self.close_connection = True
+
+    return Handler
+
+
+class TLSThreadingHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, ctx, cloud):
+        super().__init__(addr, handler)
+        self.ctx, self.cloud = ctx, cloud
+
+    def finish_request(self, request, client_address):
+        request.settimeout(10)   # the TLS handshake runs in this request's thread
+        try:
+            tls = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.cloud.log("tls_error", listener="https", peer=client_address[1], error=str(e))
+            return
+        try:
+            tls.settimeout(30)
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        self.cloud.log("https_handler_error", error=repr(sys.exc_info()[1]))
+
+
+INSECURE_PSK = base64.b64encode(b"INSECURE-HTTP!!!").decode()
+
+
+def make_plain_handler(cloud):
+    class Plain(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 10
+
+        def log_message(self, *args):
+            pass
+
+        def any(self):
+            n = int(self.headers.get("Content-Length", 0) or 0)
+            raw = self.rfile.read(min(n, 8192))
+            cloud.log("insecure_request", method=self.command, path=self.path,
+                      body=raw.decode("utf-8", "replace"))
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                body = {}
+            pid = (body.get("ProductId") or body.get("productId") or "") \
+                if isinstance(body, dict) else ""
+            with cloud.lock:
+                p = cloud.products.get(pid)
+                secret = p.secret if p else "0" * 16
+            # a success a client could really use, so a test sees whether it was followed
+            plain = json.dumps({"encryptionType": 2, "psk": INSECURE_PSK},
+                               separators=(",", ":")).encode()
+            enc = dynreg_encrypt(secret, plain)
+            obj = {"Response": {"Len": len(plain), "Payload": enc, "RequestId": "insecure"}} \
+                if "/device/register" in self.path else \
+                {"code": 0, "message": "success", "len": len(plain), "payload": enc}
+            out = json.dumps(obj).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = any
+
+    return Plain
+
+
+# --------------------------------------------------------------------------------------------
+# MQTT 3.1.1 broker (selectors, one thread; other threads hand work over with Broker.call)
+
+def enc_len(n):
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def enc_str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return len(b).to_bytes(2, "big") + b
+
+
+def packet(ptype_flags, body):
+    return bytes([ptype_flags]) + enc_len(len(body)) + body
+
+
+def topic_matches(filt, topic):
+    f, t = filt.split("/"), topic.split("/")
+    for i, part in enumerate(f):
+        if part == "#":
+            return True
+        if i >= len(t):
+            return False
+        if part != "+" and part != t[i]:
+            return False
+    return len(f) == len(t)
+
+
+def valid_filter(filt):
+    if not filt or "\x00" in filt:
+        return False
+    parts = filt.split("/")
+    for i, p in enumerate(parts):
+        if "#" in p and (p != "#" or i != len(parts) - 1):
+            return False
+        if "+" in p and p != "+":
+            return False
+    return True
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Reader:
+    def __init__(self, data):
+        self.d, self.i = data, 0
+
+    def u8(self):
+        if self.i + 1 > len(self.d):
+            raise ProtocolError("short packet")
+        self.i += 1
+        return self.d[self.i - 1]
+
+    def u16(self):
+        if self.i + 2 > len(self.d):
+            raise ProtocolError("short packet")
+        self.i += 2
+        return int.from_bytes(self.d[self.i - 2:self.i], "big")
+
+    def raw(self):
+        n = self.u16()
+        if self.i + n > len(self.d):
+            raise ProtocolError("short string")
+        self.i += n
+        return bytes(self.d[self.i - n:self.i])
+
+    def s(self):
+        try:
+            return self.raw().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("bad UTF-8")
+
+    def rest(self):
+        return bytes(self.d[self.i:])
+
+    def left(self):
+        return len(self.d) - self.i
+
+
+class Conn:
+    counter = 0
+
+    def __init__(self, sock, peer, tls, listener):
+        Conn.counter += 1
+        self.id = Conn.counter
+        self.sock, self.peer, self.tls, self.listener = sock, peer, tls, listener
+        self.handshaking = tls
+        self.want_write_hs = False
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.state = "new"         # new | session | closed
+        self.pid = self.dn = None
+        self.keepalive = 0
+        self.subs = {}
+        self.next_pid = 1
+        self.inflight = {}
+        self.deadline = None
+        self.close_after_flush = None
+        self.device = None
+        self.auth = None           # "psk" | "cert"
+
+
+TOPIC_KINDS = ("property", "event", "action", "service", "raw")
+
+
+class Broker:
+    # DECISION: packets larger than this close the connection; §1.7 limits PUBLISH payloads
+    # to 16 KB, which is checked separately (max_payload).
+    MAX_PACKET = 256 * 1024
+
+    def __init__(self, cloud, ctx):
+        self.cloud, self.ctx = cloud, ctx
+        self.sel = selectors.DefaultSelector()
+        self.conns = {}
+        self.calls = queue.Queue()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.listeners = {}
+
+    def listen(self, name, port, tls):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(64)
+        s.setblocking(False)
+        self.listeners[name] = (s, tls)
+        self.sel.register(s, selectors.EVENT_READ, ("listen", name))
+        return s.getsockname()[1]
+
+    def call(self, fn, timeout=10.0):
+        box = {"done": threading.Event()}
+        self.calls.put((fn, box))
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+        if not box["done"].wait(timeout):
+            raise CtlError("broker did not answer")
+        if "err" in box:
+            raise box["err"]
+        return box.get("ret")
+
+    def run(self):
+        while not self.cloud.stop.is_set():
+            for key, mask in self.sel.select(0.2):
+                d = key.data
+                if d == "wake":
+                    try:
+                        self.wake_r.recv(4096)
+                    except OSError:
+                        pass
+                    while True:
+                        try:
+                            fn, box = self.calls.get_nowait()
+                        except queue.Empty:
+                            break
+                        try:
+                            box["ret"] = fn()
+                        except Exception as e:   # handed back to the caller
+                            box["err"] = e
+                        box["done"].set()
+                elif isinstance(d, tuple):
+                    self.accept(d[1])
+                else:
+                    try:
+                        self.service(d, mask)
+                    except Exception as e:   # a fixture bug: keep serving everybody else
+                        self.cloud.log("broker_error", conn=d.id, error=repr(e))
+                        self.close(d, "internal error: %r" % e)
+            now = time.monotonic()
+            for c in list(self.conns.values()):
+                if c.deadline is not None and now > c.deadline:
+                    self.close(c, "keepalive timeout" if c.state == "session"
+                               else "no CONNECT in time")
+        for c in list(self.conns.values()):
+            self.close(c, "shutdown")
+
+    def accept(self, name):
+        s, tls = self.listeners[name]
+        try:
+            sock, peer = s.accept()
+        except OSError:
+            return
+        sock.setblocking(False)
+        if tls:
+            try:
+                sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            except (ssl.SSLError, OSError) as e:
+                self.cloud.log("tls_error", listener=name, error=str(e))
+                sock.close()
+                return
+        c = Conn(sock, peer, tls, name)
+        c.deadline = time.monotonic() + self.cloud.settings["connect_timeout"]
+        self.conns[c.id] = c
+        self.sel.register(sock, selectors.EVENT_READ, c)
+        self.cloud.log("mqtt_accept", conn=c.id, listener=name, peer=peer[1])
+
+    def update_mask(self, c):
+        if c.state == "closed":
+            return
+        m = selectors.EVENT_READ
+        if c.outbuf or c.want_write_hs:
+            m |= selectors.EVENT_WRITE
+        try:
+            self.sel.modify(c.sock, m, c)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def service(self, c, mask):
+        if c.state == "closed":
+            return
+        if c.handshaking:
+            try:
+                c.sock.do_handshake()
+                c.handshaking = False
+                c.want_write_hs = False
+                self.cloud.log("tls_ok", conn=c.id, version=c.sock.version(),
+                               clientCert=c.sock.getpeercert() is not None)
+            except ssl.SSLWantReadError:
+                c.want_write_hs = False
+                self.update_mask(c)
+                return
+            except ssl.SSLWantWriteError:
+                c.want_write_hs = True
+                self.update_mask(c)
+                return
+            except (ssl.SSLError, OSError) as e:
+                self.cloud.log("tls_error", conn=c.id, listener=c.listener, error=str(e))
+                self.close(c, "tls handshake failed", log=False)
+                return
+        if mask & selectors.EVENT_WRITE:
+            self.flush(c)
+            if c.state == "closed":
+                return
+        if mask & selectors.EVENT_READ or (c.tls and c.sock.pending()):
+            while True:
+                try:
+                    data = c.sock.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                except (ssl.SSLError, OSError) as e:
+                    self.close(c, "read error: %s" % e)
+                    return
+                if not data:
+                    self.close(c, "peer closed")
+                    return
+                c.inbuf += data
+                if len(c.inbuf) > self.MAX_PACKET + 8:
+                    break
+            self.parse(c)
+        self.update_mask(c)
+
+    def flush(self, c):
+        while c.outbuf and c.state != "closed":
+            try:
+                n = c.sock.send(c.outbuf[:16384])
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                break
+            except (ssl.SSLError, OSError) as e:
+                self.close(c, "write error: %s" % e)
+                return
+            del c.outbuf[:n]
+        if not c.outbuf and c.close_after_flush is not None and c.state != "closed":
+            self.close(c, c.close_after_flush)
+            return
+        self.update_mask(c)
+
+    def send(self, c, data):
+        if c.state == "closed":
+            return
+        c.outbuf += data
+        self.flush(c)
+
+    def close(self, c, why, log=True):
+        if c.state == "closed":
+            return
+        prev = c.state
+        c.state = "closed"
+        try:
+            self.sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        self.conns.pop(c.id, None)
+        with self.cloud.lock:
+            if c.device is not None and c in c.device.sessions:
+                c.device.sessions.remove(c)
+        if log:
+            self.cloud.log("mqtt_close", conn=c.id, why=why, state=prev,
+                           productId=c.pid, deviceName=c.dn)
+
+    def fatal(self, c, why):
+        """Close now (protocol violation, limit or ACL) without flushing unsent data first."""
+        self.cloud.log("mqtt_violation", conn=c.id, why=why, productId=c.pid, deviceName=c.dn)
+        self.close(c, why)
+
+    # ---- parsing
+    def parse(self, c):
+        while c.state != "closed" and c.close_after_flush is None:
+            buf = c.inbuf
+            if len(buf) < 2:
+                return
+            mult, n, i = 1, 0, 1
+            while True:
+                if i >= len(buf):
+                    if i > 4:
+                        return self.fatal(c, "bad remaining length")
+                    return
+                b = buf[i]
+                n += (b & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not b & 0x80:
+                    break
+                if i > 4:
+                    return self.fatal(c, "bad remaining length")
+            if n > self.MAX_PACKET:
+                return self.fatal(c, "packet too large (%d bytes)" % n)
+            if len(buf) < i + n:
+                return
+            first, body = buf[0], bytes(buf[i:i + n])
+            del buf[:i + n]
+            if c.state == "session" and c.keepalive:
+                c.deadline = time.monotonic() + c.keepalive * 1.5
+            try:
+                self.handle(c, first >> 4, first & 0x0F, body)
+            except ProtocolError as e:
+                return self.fatal(c, "protocol error: %s" % e)
+
+    def handle(self, c, ptype, flags, body):
+        if c.state == "new":
+            if ptype != 1:
+                raise ProtocolError("first packet is not CONNECT (type %d)" % ptype)
+            return self.on_connect(c, body)
+        if ptype == 1:
+            raise ProtocolError("second CONNECT")
+        if ptype == 3:
+            return self.on_publish(c, flags, body)
+        if ptype == 4:
+            if flags != 0 or len(body) != 2:
+                raise ProtocolError("bad PUBACK")
+            pid = int.from_bytes(body, "big")
+            rec = c.inflight.pop(pid, None)
+            self.cloud.log("mqtt_puback_in", conn=c.id, pid=pid, topic=rec and rec["topic"],
+                           known=rec is not None)
+            return
+        if ptype == 8:
+            if flags != 2:
+                raise ProtocolError("SUBSCRIBE flags must be 0010")
+            return self.on_subscribe(c, body)
+        if ptype == 10:
+            if flags != 2:
+                raise ProtocolError("UNSUBSCRIBE flags must be 0010")
+            r = Reader(body)
+            pid = r.u16()
+            filters = []
+            while r.left():
+                filters.append(r.s())
+            if not filters:
+                raise ProtocolError("UNSUBSCRIBE without filters")
+            for f in filters:
+                c.subs.pop(f, None)
+            self.cloud.log("mqtt_unsubscribe", conn=c.id, productId=c.pid, deviceName=c.dn,
+                           filters=filters)
+            return self.send(c, packet(0xB0, pid.to_bytes(2, "big")))
+        if ptype == 12:
+            if body:
+                raise ProtocolError("PINGREQ with body")
+            self.cloud.log("mqtt_pingreq", conn=c.id, productId=c.pid, deviceName=c.dn)
+            return self.send(c, b"\xd0\x00")
+        if ptype == 14:
+            self.cloud.log("mqtt_disconnect", conn=c.id, productId=c.pid, deviceName=c.dn)
+            return self.close(c, "client DISCONNECT")
+        if ptype in (5, 6, 7):
+            raise ProtocolError("QoS 2 flow packet (type %d): QoS 2 is not supported (§1.1)" % ptype)
+        raise ProtocolError("unexpected packet type %d" % ptype)
+
+    def connack(self, c, rc, info):
+        info.update(conn=c.id, rc=rc, listener=c.listener)
+        self.cloud.log("mqtt_connect", **info)
+        self.send(c, bytes([0x20, 2, 0, rc]))
+        if rc != 0:
+            c.close_after_flush = "CONNACK %d" % rc
+            self.flush(c)
+
+    def on_connect(self, c, body):
+        r = Reader(body)
+        proto = r.s()
+        level = r.u8()
+        flags = r.u8()
+        keepalive = r.u16()
+        if flags & 1:
+            raise ProtocolError("CONNECT reserved flag set")
+        cid = r.s()
+        will = bool(flags & 0x04)
+        if will:
+            r.s()
+            r.raw()
+        username = r.s() if flags & 0x80 else None
+        password = r.raw() if flags & 0x40 else None
+        info = {"clientId": cid, "username": username, "keepalive": keepalive,
+                "cleanSession": bool(flags & 0x02), "will": will, "protocol": proto,
+                "level": level, "hasPassword": password is not None}
+        # §1.1: MQTT 3.1.1; "MQIsdp"/3 (3.1) is sent by the Python SDK, so it is accepted too
+        if not ((proto == "MQTT" and level == 4) or (proto == "MQIsdp" and level == 3)):
+            info["reason"] = "unsupported protocol %s/%d" % (proto, level)
+            return self.connack(c, 1, info)
+        # §1.2 username: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}
+        fields = username.split(";") if username is not None else []
+        if len(fields) != 4:
+            info["reason"] = "username is not <ProductId><DeviceName>;sdkappid;connid;expiry"
+            return self.connack(c, 4, info)
+        ident, sdkappid, connid, expiry = fields
+        info.update(sdkappid=sdkappid, connid=connid, expiry=expiry)
+        # DECISION: sdkappid is any decimal number (§1.2: 12010126 and 21010406 both work);
+        # connid is exactly 5 of [A-Za-z0-9] as every SDK sends it; expiry is decimal seconds.
+        if not sdkappid.isdigit() or not sdkappid.isascii():
+            info["reason"] = "sdkappid is not a number"
+            return self.connack(c, 4, info)
+        if not re.fullmatch(r"[A-Za-z0-9]{5}", connid):
+            info["reason"] = "connid is not 5 alphanumeric characters"
+            return self.connack(c, 4, info)
+        if not expiry.isdigit() or not expiry.isascii():
+            info["reason"] = "expiry is not a decimal number of seconds"
+            return self.connack(c, 4, info)
+        # §1.2: ClientId = ${ProductId}${DeviceName}, the username's first field
+        if cid != ident or not cid:
+            info["reason"] = "clientId %r is not the username's <ProductId><DeviceName> %r" \
+                % (cid, ident)
+            return self.connack(c, 2, info)
+        p, d = self.cloud.resolve(ident)
+        if d is None:
+            info["reason"] = "unknown product or device"
+            return self.connack(c, 5, info)
+        pid, dn = p.pid, d.dn
+        info["productId"], info["deviceName"] = pid, dn
+        with self.cloud.lock:
+            d.connect_attempts += 1
+            info["connidReused"] = connid in d.connids
+            d.connids = (d.connids + [connid])[-20:]
+            # §1.7: 1 CONNECT per 5 s per device. The window starts at the last CONNECT that was
+            # answered (DECISION), so attempts inside the window do not extend it.
+            gap = float(self.cloud.settings["connect_interval"])
+            now = time.monotonic()
+            limited = gap > 0 and d.last_connect_mono is not None and now - d.last_connect_mono < gap
+            if not limited:
+                d.last_connect_mono = now
+        if limited:
+            info["reason"] = "more than one CONNECT within %gs (§1.7)" % gap
+            if self.cloud.settings["connect_rate_action"] == "refuse":
+                return self.finish_connect(c, d, 3, info)
+            # DECISION: "connection requests are answered at most once per 5 s": no CONNACK,
+            # the cloud closes the connection.
+            info["rc"] = None
+            info["conn"] = c.id
+            self.cloud.log("mqtt_connect_limited", **info)
+            return self.close(c, "CONNECT rate limit (no CONNACK)")
+        # §1.1/§1.7: keepalive 0..900 s
+        if keepalive > 900:
+            if self.cloud.settings["keepalive_over_max"] != "clamp":
+                info["reason"] = "keepalive %d > 900 (§1.1)" % keepalive
+                return self.finish_connect(c, d, 2, info)
+            keepalive = 900
+            info["keepaliveClamped"] = 900
+        c.keepalive = keepalive
+        # expiry is compared with the cloud's clock (host time + settings.clock_offset)
+        cnow = int(self.cloud.now())
+        if int(expiry) <= cnow:
+            info["reason"] = "signature expired: expiry %s <= cloud time %d" % (expiry, cnow)
+            return self.finish_connect(c, d, 4, info)
+        rc = self.check_auth(c, p, d, username, password, info)
+        if rc:
+            return self.finish_connect(c, d, rc, info)
+        self.start_session(c, d, info)
+        return self.finish_connect(c, d, 0, info)
+
+    def check_auth(self, c, p, d, username, password, info):
+        if p.auth == "cert":
+            # §1.3: TLS mutual auth with the issued certificate; the password is not checked
+            info["auth"] = "cert"
+            if not c.tls:
+                info["reason"] = "certificate device on the plain listener (§1.4: 8883/TLS)"
+                return 5
+            peer = c.sock.getpeercert()
+            cn = None
+            for rdn in (peer or {}).get("subject", ()):
+                for k, v in rdn:
+                    if k == "commonName":
+                        cn = v
+            if cn != d.pid + d.dn:
+                info["reason"] = "client certificate CN %r is not %s%s" % (cn, d.pid, d.dn)
+                return 5
+            c.auth = "cert"
+            return 0
+        info["auth"] = "psk"
+        if d.psk is None:
+            info["reason"] = "device has no PSK (not registered)"
+            return 5
+        if password is None:
+            # §1.4 TLS-PSK (no password) needs PSK cipher suites that Python 3.11's ssl lacks
+            info["reason"] = "no password (TLS-PSK is not supported by this test cloud)"
+            return 4
+        try:
+            pw = password.decode("ascii")
+        except UnicodeDecodeError:
+            pw = ""
+        hexpart, semi, alg = pw.rpartition(";")
+        info["alg"] = alg if semi else None
+        if not semi or alg not in HASHES:
+            info["reason"] = "password is not <hex>;hmacsha256|hmacsha1"
+            return 4
+        want = mqtt_password(d.psk, username, alg).rpartition(";")[0]
+        # DECISION: the hex is compared case-insensitively (§1.2 says SDKs send lower case)
+        if not hmac.compare_digest(want.encode(), hexpart.lower().encode()):
+            info["reason"] = "password is not HMAC(base64-decoded PSK, username)"
+            return 4
+        c.auth = "psk"
+        return 0
+
+    def finish_connect(self, c, d, rc, info):
+        with self.cloud.lock:
+            d.last_connack = rc
+            d.last_connect = {k: info.get(k) for k in ("clientId", "username", "keepalive",
+                                                       "sdkappid", "connid", "expiry", "alg",
+                                                       "auth", "cleanSession", "reason")}
+            d.last_connect.update(rc=rc, listener=c.listener, t=now_ms())
+        self.connack(c, rc, info)
+
+    def start_session(self, c, d, info):
+        # §1.7: one concurrent connection per device identity.
+        # DECISION: the newer session wins, the older one is closed.
+        for other in list(d.sessions):
+            self.cloud.log("mqtt_kicked", conn=other.id, by=c.id, productId=d.pid,
+                           deviceName=d.dn)
+            self.close(other, "kicked by a newer session of the same device")
+        c.state, c.device, c.pid, c.dn = "session", d, d.pid, d.dn
+        with self.cloud.lock:
+            d.sessions.append(c)
+            d.activated = True       # §2.1: after an MQTT connection, dynreg is refused
+            d.connect_count += 1
+        c.deadline = time.monotonic() + c.keepalive * 1.5 if c.keepalive else None
+
+    # ---- outbound
+    def publish(self, c, topic, payload, qos=0):
+        if c.state == "closed":
+            return None
+        t = enc_str(topic)
+        pid = None
+        if qos:
+            pid = c.next_pid
+            c.next_pid = c.next_pid % 65535 + 1
+            t += pid.to_bytes(2, "big")
+            c.inflight[pid] = {"topic": topic}
+        self.cloud.log("mqtt_publish_out", conn=c.id, topic=topic, qos=qos, pid=pid,
+                       payload=payload.decode("utf-8", "replace"))
+        self.send(c, packet(0x30 | (qos << 1), t + payload))
+        return pid
+
+    def deliver(self, d, topic, payload, qos=0):
+        """Send to every live session of d subscribed to topic. Returns the conn ids."""
+        sent = []
+        for c in list(d.sessions):
+            if any(topic_matches(f, topic) for f in c.subs):
+                self.publish(c, topic, payload, qos)
+                sent.append(c.id)
+        return sent
+
+    # ---- ACL
+    @staticmethod
+    def allowed(c, topic, is_filter):
+        """DECISION: a device publishes on $thing/up/<kind>/<pid>/<dn> and
+        $sys/operation/<pid>/<dn>; it subscribes to $thing/down/<kind or +>/<pid>/<dn> and
+        $sys/operation/result/<pid>/<dn> (§3, §1.8). Nothing else."""
+        parts = topic.split("/")
+        if is_filter:
+            if len(parts) == 5 and parts[:2] == ["$thing", "down"] and \
+                    (parts[2] in TOPIC_KINDS or parts[2] == "+") and parts[3:] == [c.pid, c.dn]:
+                return True
+            return parts == ["$sys", "operation", "result", c.pid, c.dn]
+        if len(parts) == 5 and parts[:2] == ["$thing", "up"] and parts[2] in TOPIC_KINDS \
+                and parts[3:] == [c.pid, c.dn]:
+            return True
+        return parts == ["$sys", "operation", c.pid, c.dn]
+
+    def on_subscribe(self, c, body):
+        r = Reader(body)
+        pid = r.u16()
+        reqs = []
+        while r.left():
+            f = r.s()
+            q = r.u8()
+            if q > 2:
+                raise ProtocolError("bad requested QoS")
+            reqs.append((f, q))
+        if not reqs:
+            raise ProtocolError("SUBSCRIBE without filters")
+        codes = []
+        if len(reqs) > 1:
+            # §1.7: 1 topic filter per SUBSCRIBE request. DECISION: every filter is refused.
+            codes = [0x80] * len(reqs)
+            self.cloud.log("subscribe_refused", conn=c.id, productId=c.pid, deviceName=c.dn,
+                           filters=[f for f, _ in reqs], why="more than one filter (§1.7)")
+        else:
+            for f, q in reqs:
+                if not valid_filter(f) or len(f.encode()) > 255 or f.count("/") >= 10 \
+                        or not self.allowed(c, f, True):
+                    codes.append(0x80)
+                    self.cloud.log("acl_denied", conn=c.id, op="subscribe", topic=f,
+                                   productId=c.pid, deviceName=c.dn)
+                else:
+                    # §1.1: QoS 2 is not supported; DECISION: granted as QoS 1
+                    c.subs[f] = min(q, 1)
+                    codes.append(min(q, 1))
+        self.cloud.log("mqtt_subscribe", conn=c.id, productId=c.pid, deviceName=c.dn,
+                       filters=[f for f, _ in reqs], granted=codes)
+        self.send(c, packet(0x90, pid.to_bytes(2, "big") + bytes(codes)))
+
+    def on_publish(self, c, flags, body):
+        qos = (flags >> 1) & 3
+        retain, dup = bool(flags & 1), bool(flags & 8)
+        if qos == 3:
+            raise ProtocolError("PUBLISH QoS 3")
+        r = Reader(body)
+        topic = r.s()
+        pid = r.u16() if qos else None
+        payload = r.rest()
+        if not topic or "+" in topic or "#" in topic:
+            raise ProtocolError("bad PUBLISH topic %r" % topic)
+        ev = {"conn": c.id, "productId": c.pid, "deviceName": c.dn, "topic": topic, "qos": qos,
+              "pid": pid, "retain": retain, "dup": dup, "size": len(payload),
+              "payload": payload[:4096].decode("utf-8", "replace")}
+        if qos == 2:
+            self.cloud.log("mqtt_publish_in", refused="QoS 2 not supported", **ev)
+            return self.fatal(c, "QoS 2 PUBLISH (not supported, §1.1)")
+        # §1.7: topic <= 255 bytes and <= 10 levels
+        if len(topic.encode()) > 255 or topic.count("/") >= 10:
+            self.cloud.log("mqtt_publish_in", refused="topic too long", **ev)
+            return self.fatal(c, "topic longer than 255 bytes or 10 levels (§1.7)")
+        if not self.allowed(c, topic, False):
+            self.cloud.log("mqtt_publish_in", refused="acl", **ev)
+            self.cloud.log("acl_denied", conn=c.id, op="publish", topic=topic,
+                           productId=c.pid, deviceName=c.dn)
+            if self.cloud.settings["acl_action"] == "disconnect":
+                return self.fatal(c, "PUBLISH to a topic outside the device's ACL")
+            if qos:
+                self.send(c, packet(0x40, pid.to_bytes(2, "big")))
+            return
+        if len(payload) > int(self.cloud.settings["max_payload"]):
+            # §1.7: "max MQTT PUBLISH payload 16 KB (larger is rejected)"
+            self.cloud.log("mqtt_publish_in", refused="payload too large", **ev)
+            self.cloud.log("payload_too_large", conn=c.id, productId=c.pid, deviceName=c.dn,
+                           topic=topic, size=len(payload))
+            if self.cloud.settings["oversize_action"] == "disconnect":
+                return self.fatal(c, "PUBLISH payload of %d bytes > %d (§1.7)"
+                                  % (len(payload), self.cloud.settings["max_payload"]))
+            if qos:
+                self.send(c, packet(0x40, pid.to_bytes(2, "big")))
+            return
+        d = c.device
+        limit = int(self.cloud.settings["qps_limit"])
+        now = time.monotonic()
+        throttled = False
+        with self.cloud.lock:
+            if limit:
+                while d.rate and now - d.rate[0] >= 1.0:
+                    d.rate.popleft()
+                if len(d.rate) >= limit:
+                    throttled = True
+                else:
+                    d.rate.append(now)
+        self.cloud.log("mqtt_publish_in", throttled=throttled, **ev)
+        if qos:
+            self.send(c, packet(0x40, pid.to_bytes(2, "big")))
+        if retain:   # §1.1: retained messages are not supported; DECISION: logged, not kept
+            self.cloud.log("retain_ignored", conn=c.id, topic=topic)
+        if throttled:
+            # §1.7: 30 upstream msgs/s. DECISION: the excess is dropped (QoS 1 still PUBACKed)
+            self.cloud.log("throttled", conn=c.id, productId=c.pid, deviceName=c.dn, topic=topic)
+            return
+        thing_uplink(self.cloud, self, c, d, topic, payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Data template (§3) and $sys (§1.8)
+
+def check_value(spec, name, v):
+    """406 text follows §3.1 ("check report data err: <prop> value 3 out of range:[0,1]")."""
+    t = spec["type"]
+    isnum = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "bool":
+        if isnum and v in (0, 1) and int(v) == v:
+            return None
+        return "%s value %s out of range:[0,1]" % (name, json.dumps(v))
+    if t in ("int", "enum", "timestamp"):
+        if not isnum or int(v) != v:
+            return "%s value %s is not an integer" % (name, json.dumps(v))
+    elif t == "float":
+        if not isnum:
+            return "%s value %s is not a number" % (name, json.dumps(v))
+    elif t == "string":
+        if not isinstance(v, str):
+            return "%s value %s is not a string" % (name, json.dumps(v))
+        if "max" in spec and len(v) > spec["max"]:
+            return "%s value is longer than %s" % (name, spec["max"])
+        return None
+    if t == "enum" and "enum" in spec and v not in spec["enum"]:
+        return "%s value %s not in enum %s" % (name, json.dumps(v), json.dumps(spec["enum"]))
+    lo, hi = spec.get("min"), spec.get("max")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        return "%s value %s out of range:[%s,%s]" % (name, json.dumps(v), lo, hi)
+    return None
+
+
+def check_params(specs, params):
+    """None if params match the template's specs (None specs = no template), else a reason."""
+    if specs is None:
+        return None
+    for k, v in params.items():
+        spec = specs.get(k)
+        if spec is None:
+            return "%s is not defined in the data template" % k
+        e = check_value(spec, k, v)
+        if e:
+            return e
+    return None
+
+
+def take_injected(d, kind):
+    for inj in d.inject:
+        if inj["kind"] in (kind, "any") and inj["count"] > 0:
+            inj["count"] -= 1
+            d.inject = [x for x in d.inject if x["count"] > 0]
+            return inj["code"]
+    return None
+
+
+def envelope_error(obj, need_params=True):
+    if not isinstance(obj.get("clientToken"), str) or not obj["clientToken"]:
+        return "clientToken must be a non-empty string"
+    if "timestamp" in obj and (isinstance(obj["timestamp"], bool)
+                               or not isinstance(obj["timestamp"], int)):
+        return "timestamp must be an integer"
+    if need_params and (not isinstance(obj.get("params"), dict) or not obj["params"]):
+        return "params must be a non-empty object"
+    return None
+
+
+def thing_uplink(cloud, broker, c, d, topic, payload):
+    parts = topic.split("/")
+    rx = now_ms()
+    if parts[0] == "$sys":
+        return sys_operation(cloud, broker, d, payload, rx)
+    kind = parts[2]
+    down = "$thing/down/%s/%s/%s" % (kind, d.pid, d.dn)
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if kind in ("raw", "service") or not isinstance(obj, dict) or \
+            not isinstance(obj.get("method"), str):
+        # DECISION: no reply to what is not a JSON object with a method; it is logged
+        cloud.log("thing_unhandled", productId=d.pid, deviceName=d.dn, topic=topic,
+                  why="raw/service topic" if kind in ("raw", "service")
+                  else "not a JSON object with a method")
+        return
+    method = obj["method"]
+    with cloud.lock:
+        tmpl = cloud.products[d.pid].template
+    reply = None
+    if kind == "property" and method in ("report", "report_info"):
+        err = envelope_error(obj)
+        code, status = (400, err) if err else (0, "success")
+        if not err and method == "report_info" and "fw_ver" not in obj["params"]:
+            code, status = 400, "report_info needs params.fw_ver"   # §3.1 base info
+        if code == 0 and method == "report":
+            e = check_params(tmpl and tmpl["properties"], obj["params"])
+            if e:
+                code, status = 406, "check report data err: " + e   # §3.1 [DOC-406]
+        with cloud.lock:
+            if code == 0:
+                inj = take_injected(d, "report")
+                if inj is not None:
+                    code, status = inj, "injected"
+            rec = {"method": method, "clientToken": obj.get("clientToken"), "code": code,
+                   "status": status, "rx": rx, "timestamp": obj.get("timestamp"),
+                   "params": obj.get("params")}
+            d.reports.append(rec)
+            if code == 0 and method == "report":
+                for k, v in obj["params"].items():
+                    d.reported[k] = v
+                    d.properties.append({"name": k, "value": v, "clientToken": obj["clientToken"],
+                                         "timestamp": obj.get("timestamp"), "rx": rx})
+            elif code == 0:
+                d.infos.append({"clientToken": obj["clientToken"], "params": obj["params"],
+                                "rx": rx})
+        reply = {"method": method + "_reply", "clientToken": obj.get("clientToken"),
+                 "code": code, "status": status}
+    elif kind == "property" and method == "get_status":
+        err = envelope_error(obj, need_params=False)
+        typ = obj.get("type", "report")
+        with cloud.lock:
+            reply = {"method": "get_status_reply", "clientToken": obj.get("clientToken"),
+                     "code": 400 if err else 0, "status": err or "success", "type": typ}
+            if not err:
+                data = {"report": dict(d.reported)}
+                if d.pending_controls:
+                    merged = {}
+                    for pc in d.pending_controls:
+                        merged.update(pc["params"])
+                    data["control"] = merged
+                    d.status_tokens[obj["clientToken"]] = [pc["clientToken"]
+                                                           for pc in d.pending_controls]
+                reply["data"] = data
+        cloud.log("get_status", productId=d.pid, deviceName=d.dn, clientToken=obj.get("clientToken"),
+                  control=reply.get("data", {}).get("control"), code=reply["code"])
+    elif kind == "property" and method == "clear_control":
+        tok = obj.get("clientToken")
+        with cloud.lock:
+            toks = d.status_tokens.pop(tok, None) if isinstance(tok, str) else None
+            if toks is None:
+                code, status, cleared = 404, "no get_status_reply with this clientToken", []
+            else:
+                cleared = [pc for pc in d.pending_controls if pc["clientToken"] in toks]
+                d.pending_controls = [pc for pc in d.pending_controls
+                                      if pc["clientToken"] not in toks]
+                code, status = 0, "success"
+        cloud.log("clear_control", productId=d.pid, deviceName=d.dn, clientToken=tok, code=code,
+                  cleared=[pc["clientToken"] for pc in cleared])
+        # DECISION: §3.1 names no reply method; the cloud answers clear_control_reply
+        reply = {"method": "clear_control_reply", "clientToken": tok, "code": code,
+                 "status": status}
+    elif (kind, method) in (("property", "control_reply"), ("action", "action_reply")):
+        return record_reply(cloud, d, kind, obj, topic, payload, rx)
+    elif kind == "event" and method in ("event_post", "events_post"):
+        reply = event_post(cloud, d, obj, method, tmpl, rx)
+    else:
+        cloud.log("thing_unhandled", productId=d.pid, deviceName=d.dn, topic=topic,
+                  method=method, why="unknown method for this topic")
+        return
+    raw = json.dumps(reply, separators=(",", ":")).encode()
+    delivered = broker.deliver(d, down, raw)
+    cloud.log("thing_uplink", productId=d.pid, deviceName=d.dn, kind=kind, method=method,
+              clientToken=obj.get("clientToken"), code=reply.get("code"),
+              status=reply.get("status"), replyTopic=down, replyDelivered=bool(delivered))
+
+
+def event_post(cloud, d, obj, method, tmpl, rx):
+    """§3.2: event_post (one) and events_post (an array in "events")."""
+    err = envelope_error(obj, need_params=False)
+    items = []
+    if not err:
+        if method == "event_post":
+            items = [obj]
+        elif not isinstance(obj.get("events"), list) or not obj["events"]:
+            err = "events must be a non-empty array"
+        else:
+            items = obj["events"]
+    code = 400 if err else 0
+    status = err or "success"
+    if not err:
+        for it in items:
+            if not isinstance(it, dict) or not isinstance(it.get("eventId"), str) \
+                    or not isinstance(it.get("params", {}), dict):
+                code, status = 400, "an event needs eventId (string) and params (object)"
+                break
+            if it.get("type") not in EVENT_TYPES:
+                code, status = 406, "event %s: type %r is not one of %s" % (
+                    it["eventId"], it.get("type"), ",".join(EVENT_TYPES))
+                break
+            if tmpl is not None and tmpl["events"]:
+                spec = tmpl["events"].get(it["eventId"])
+                e = "%s is not defined in the data template" % it["eventId"] if spec is None \
+                    else check_params(spec["params"] or None, it.get("params", {}))
+                if e:
+                    code, status = 406, "check event data err: " + e
+                    break
+    with cloud.lock:
+        if code == 0:
+            inj = take_injected(d, "event")
+            if inj is not None:
+                code, status = inj, "injected"
+        d.reports.append({"method": method, "clientToken": obj.get("clientToken"), "code": code,
+                          "status": status, "rx": rx, "timestamp": obj.get("timestamp"),
+                          "params": obj.get("params") if method == "event_post"
+                          else obj.get("events")})
+        if code == 0:
+            for it in items:
+                d.events.append({"eventId": it["eventId"], "type": it["type"],
+                                 "params": it.get("params", {}), "timestamp": it.get("timestamp"),
+                                 "clientToken": obj["clientToken"], "rx": rx})
+    # §3.2 gives event_reply for event_post; DECISION: events_post is answered with events_reply
+    return {"method": "event_reply" if method == "event_post" else "events_reply",
+            "clientToken": obj.get("clientToken"), "version": obj.get("version", "1.0"),
+            "code": code, "status": status, "data": {}}
+
+
+def sys_operation(cloud, broker, d, payload, rx):
+    """§1.8: {"type":"get","resource":["time"]} -> time (s) and ntptime1/ntptime2 (ms)."""
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if not isinstance(obj, dict) or obj.get("type") != "get" or \
+            "time" not in (obj.get("resource") or []):
+        cloud.log("thing_unhandled", productId=d.pid, deviceName=d.dn,
+                  topic="$sys/operation/%s/%s" % (d.pid, d.dn), why="not a time request")
+        return
+    off = float(cloud.settings["clock_offset"])
+    t1 = rx + int(off * 1000)
+    now = cloud.now()
+    # DECISION: ntptime1 = when the request arrived, ntptime2 = when the reply leaves (cloud ms)
+    reply = {"type": "get", "time": int(now), "ntptime1": t1, "ntptime2": int(now * 1000)}
+    topic = "$sys/operation/result/%s/%s" % (d.pid, d.dn)
+    delivered = broker.deliver(d, topic, json.dumps(reply, separators=(",", ":")).encode())
+    cloud.log("sys_time", productId=d.pid, deviceName=d.dn, time=reply["time"],
+              replyDelivered=bool(delivered))
+
+
+def record_reply(cloud, d, kind, obj, topic, payload, rx):
+    """control_reply / action_reply (§3.1, §3.3), matched to the downlink by clientToken."""
+    problems = []
+    tok = obj.get("clientToken")
+    if not isinstance(tok, str):
+        problems.append("clientToken must be a string")
+    if isinstance(obj.get("code"), bool) or not isinstance(obj.get("code"), int):
+        problems.append("code must be an integer")
+    if kind == "action" and "response" in obj and not isinstance(obj["response"], dict):
+        problems.append("response must be an object")
+    with cloud.lock:
+        dl = d.downlinks.get(tok) if isinstance(tok, str) else None
+        want = "control" if kind == "property" else "action"
+        if dl is not None and dl["kind"] != want:
+            dl = None
+        rep = {"kind": obj["method"], "clientToken": tok, "topic": topic,
+               "payload": payload.decode("utf-8", "replace"), "code": obj.get("code"),
+               "status": obj.get("status"), "response": obj.get("response"), "rx": rx,
+               "latencyMs": rx - dl["sent"] if dl else None, "matched": dl is not None,
+               "problems": problems}
+        if dl is not None:
+            dl["reply"] = rep
+        d.replies.append(rep)
+    cloud.log("downlink_reply", productId=d.pid, deviceName=d.dn, **rep)
+
+
+def downlink(cloud, broker, a, kind):
+    """Runs in the broker thread: control (§3.1), action (§3.3) or a raw publish."""
+    d = cloud.need_device(a)
+    pid, dn = d.pid, d.dn
+    qos = int(a.get("qos", 0))
+    tok = str(a.get("clientToken") or cloud.new_token(kind))
+    with cloud.lock:
+        tmpl = cloud.products[pid].template
+    if kind == "control":
+        params = a.get("params")
+        if not isinstance(params, dict) or not params:
+            raise CtlError("params must be a non-empty object")
+        if not a.get("force"):
+            e = check_params(tmpl and tmpl["properties"], params)
+            if e:
+                raise CtlError("params do not match the data template: %s (force: true sends "
+                               "them anyway)" % e)
+        topic = "$thing/down/property/%s/%s" % (pid, dn)
+        body = {"method": "control", "clientToken": tok, "params": params}
+    elif kind == "action":
+        aid = a.get("actionId")
+        if not aid:
+            raise CtlError("actionId required")
+        topic = "$thing/down/action/%s/%s" % (pid, dn)
+        body = {"method": "action", "clientToken": tok, "actionId": aid,
+                "timestamp": int(cloud.now()), "params": a.get("params", {})}
+    else:
+        topic = a.get("topic")
+        if not topic:
+            raise CtlError("topic required")
+        p = a.get("payload", "")
+        body = p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
+    raw = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+    sent_to, queued = [], False
+    with cloud.lock:
+        if kind == "raw" and a.get("force"):
+            for c in list(d.sessions):
+                broker.publish(c, topic, raw, qos)
+                sent_to.append(c.id)
+        elif not (kind == "control" and a.get("queue")):
+            sent_to = broker.deliver(d, topic, raw, qos)
+        # §3.1: a control issued while the device is offline is returned by get_status.
+        # DECISION: "offline" = not delivered to any session; offline:"drop" disables queueing.
+        if kind == "control" and not sent_to and a.get("offline", "queue") == "queue":
+            d.pending_controls.append({"clientToken": tok, "params": body["params"],
+                                       "t": now_ms()})
+            queued = True
+        rec = {"kind": kind, "clientToken": tok, "topic": topic, "payload": raw.decode(),
+               "sent": now_ms(), "deliveredTo": sent_to, "queued": queued, "reply": None}
+        if kind != "raw":
+            d.downlinks[tok] = rec
+    cloud.log("downlink", productId=pid, deviceName=dn, kind=kind, clientToken=tok, topic=topic,
+              deliveredTo=sent_to, queued=queued, payload=raw.decode())
+    return rec
+
+
+# --------------------------------------------------------------------------------------------
+# Control API
+
+def make_control_handler(cloud, server_holder):
+    def ident(a):
+        return {"productId": a.get("productId"), "deviceName": a.get("deviceName")}
+
+    def cmd_health(a):
+        return {"ports": cloud.ports, "seq": cloud.seq, "now": cloud.now()}
+
+    def cmd_set_product(a):
+        with cloud.lock:
+            p = cloud.products.get(a.get("productId"))
+            if p is None:
+                raise CtlError("unknown product")
+            if "productSecret" in a:
+                if not isinstance(a["productSecret"], str) or len(a["productSecret"]) < 16:
+                    raise CtlError("productSecret must have at least 16 characters")
+                p.secret = a["productSecret"]
+            cloud.set_product_flags(p, a)
+            return p.summary()
+
+    def cmd_reset_device(a):
+        with cloud.lock:
+            d = cloud.need_device(a)
+            d.activated = False
+            d.register_count = 0
+            if a.get("forgetSecret"):
+                d.psk, d.psk_source, d.cert = None, None, None
+            if a.get("clearData"):
+                d.properties, d.events, d.reports, d.replies, d.infos = [], [], [], [], []
+                d.downlinks, d.inject, d.reported = {}, [], {}
+                d.pending_controls, d.status_tokens = [], {}
+            d.connect_attempts = d.connect_count = 0
+            d.last_connack = d.last_connect = d.last_connect_mono = None
+        cloud.log("ctl_reset", **ident(a))
+        return d.summary()
+
+    def cmd_settings(a):
+        with cloud.lock:
+            for k, v in a.items():
+                if k not in cloud.settings:
+                    raise CtlError("unknown setting %r" % k)
+                v = type(cloud.settings[k])(v)
+                if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
+                    raise CtlError("%s must be one of %s" % (k, ", ".join(SETTING_CHOICES[k])))
+                cloud.settings[k] = v
+            return dict(cloud.settings)
+
+    modes = {"none", "http500", "http503", "code_error", "truncated", "short_body", "wrong_types",
+             "no_payload", "bad_payload", "not_json", "huge", "drip", "redirect_http", "reset",
+             "hang"}
+
+    def cmd_https_fail(a):
+        mode = a.get("mode", "none")
+        if mode not in modes:
+            raise CtlError("mode must be one of %s" % sorted(modes))
+        with cloud.lock:
+            if mode == "none":
+                cloud.https_fault = None
+            else:
+                f = dict(a)
+                f["count"] = int(a["count"]) if a.get("count") is not None else None
+                cloud.https_fault = f
+        cloud.log("ctl_https_fail", **a)
+        return {"fault": cloud.https_fault}
+
+    def cmd_inject_reply(a):
+        with cloud.lock:
+            d = cloud.need_device(a)
+            kind = a.get("kind", "any")
+            if kind not in ("report", "event", "any"):
+                raise CtlError("kind must be report, event or any")
+            if a.get("clear"):
+                d.inject = []
+            else:
+                d.inject.append({"code": int(a.get("code", 500)), "count": int(a.get("count", 1)),
+                                 "kind": kind})
+            return {"inject": list(d.inject)}
+
+    def cmd_devices(a):
+        with cloud.lock:
+            out = []
+            for p in cloud.products.values():
+                if a.get("productId") and p.pid != a["productId"]:
+                    continue
+                for d in p.devices.values():
+                    if a.get("deviceName") and d.dn != a["deviceName"]:
+                        continue
+                    out.append(d.summary())
+            return {"devices": out}
+
+    def cmd_device(a):
+        with cloud.lock:
+            out = cloud.need_device(a).summary()
+        if a.get("withCert"):
+            out["cert"] = cloud.need_device(a).cert
+        return out
+
+    def listing(attr):
+        def f(a):
+            with cloud.lock:
+                d = cloud.need_device(a)
+                items = list(getattr(d, attr))
+            for k in ("name", "method", "clientToken", "eventId", "kind", "code"):
+                if a.get(k) is not None:
+                    items = [x for x in items if str(x.get(k)) == str(a[k])]
+            return {attr: items}
+        return f
+
+    def dl(kind):
+        def f(a):
+            since = cloud.seq
+            rec = dict(cloud.broker.call(lambda: downlink(cloud, cloud.broker, a, kind)))
+            wait = float(a.get("wait", 0) or 0)
+            if wait and kind != "raw":
+                ev = cloud.wait_event({"ev": "downlink_reply", "productId": a.get("productId"),
+                                       "deviceName": a.get("deviceName"),
+                                       "clientToken": rec["clientToken"], "matched": True},
+                                      since, min(wait, 60))
+                rec["reply"] = ev and {k: v for k, v in ev.items() if k not in ("seq", "ev", "t")}
+                rec["timedOut"] = ev is None
+            return rec
+        return f
+
+    def cmd_kick(a):
+        def k():
+            with cloud.lock:
+                d = cloud.need_device(a)
+                ss = list(d.sessions)
+            for c in ss:
+                cloud.broker.close(c, "closed by control command kick")
+            return {"closed": [c.id for c in ss]}
+        return cloud.broker.call(k)
+
+    def cmd_log(a):
+        since = int(a.get("since", 0))
+        with cloud.cond:
+            evs = [e for e in cloud.events if e["seq"] > since]
+        if a.get("ev"):
+            evs = [e for e in evs if e["ev"] == a["ev"]]
+        return {"events": evs[-int(a.get("limit", 1000)):], "seq": cloud.seq}
+
+    def cmd_wait(a):
+        match = a.get("match") or {}
+        if not isinstance(match, dict):
+            raise CtlError("match must be an object")
+        ev = cloud.wait_event(match, int(a.get("since", 0)), min(float(a.get("timeout", 10)), 120))
+        if ev is None:
+            raise CtlError("timeout waiting for %s" % json.dumps(match))
+        return {"event": ev}
+
+    def cmd_shutdown(a):
+        cloud.log("ctl_shutdown")
+        threading.Thread(target=shutdown_all, args=(cloud, server_holder), daemon=True).start()
+        return {"bye": True}
+
+    commands = {
+        "health": cmd_health, "add_product": cloud.add_product, "add_device": cloud.add_device,
+        "set_product": cmd_set_product, "reset_device": cmd_reset_device,
+        "settings": cmd_settings, "https_fail": cmd_https_fail, "inject_reply": cmd_inject_reply,
+        "devices": cmd_devices, "device": cmd_device,
+        "properties": listing("properties"), "reports": listing("reports"),
+        "events": listing("events"), "infos": listing("infos"), "replies": listing("replies"),
+        "control": dl("control"), "action": dl("action"), "publish": dl("raw"),
+        "kick": cmd_kick, "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
+    }
+
+    class Control(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 130
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, obj):
+            body = json.dumps(obj, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def run(self, args):
+            name = urllib.parse.urlsplit(self.path).path.strip("/")
+            fn = commands.get(name)
+            if fn is None:
+                return self.reply(404, {"ok": False, "error": "unknown command %r" % name,
+                                        "commands": sorted(commands)})
+            try:
+                res = fn(args)
+            except CtlError as e:
+                return self.reply(400, {"ok": False, "error": str(e)})
+            except (ValueError, TypeError, KeyError) as e:
+                return self.reply(400, {"ok": False, "error": "bad argument: %r" % e})
+            except Exception as e:   # a fixture bug: report it instead of hanging the test
+                cloud.log("ctl_error", command=name, error=repr(e))
+                return self.reply(500, {"ok": False, "error": "internal: %r" % e})
+            res = dict(res)
+            res["ok"] = True
+            self.reply(200, res)
+
+        def do_GET(self):
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            self.run({k: v[0] for k, v in q.items()})
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", 0) or 0)
+            raw = self.rfile.read(n) if n else b""
+            try:
+                args = json.loads(raw) if raw.strip() else {}
+                if not isinstance(args, dict):
+                    raise ValueError("body must be a JSON object")
+            except ValueError as e:
+                return self.reply(400, {"ok": False, "error": "bad JSON: %s" % e})
+            self.run(args)
+
+    return Control
+
+
+def shutdown_all(cloud, servers):
+    cloud.stop.set()
+    for s in servers:
+        try:
+            s.shutdown()
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", required=True, help="writes ports.json and events.jsonl here")
+    ap.add_argument("--products", help="JSON file: {\"products\": [...], \"settings\": {...}}")
+    ap.add_argument("--cert", help="server certificate (PEM); default DIR/server.crt")
+    ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
+    for name in ("https", "http", "mqtt", "mqtts", "control"):
+        ap.add_argument("--%s-port" % name, type=int, default=0)
+    a = ap.parse_args(argv)
+    os.makedirs(a.dir, exist_ok=True)
+    cert = a.cert or os.path.join(a.dir, "server.crt")
+    key = a.key or os.path.join(a.dir, "server.key")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    # the MQTT TLS listener asks for an optional client certificate (§1.3 certificate devices),
+    # verified against the device CA the cloud makes when it first issues one
+    mctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    mctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    mctx.load_cert_chain(cert, key)
+    mctx.verify_mode = ssl.CERT_OPTIONAL
+
+    cloud = Cloud(a.dir)
+    cloud.mqtts_ctx = mctx
+    if a.products:
+        with open(a.products, encoding="utf-8") as f:
+            spec = json.load(f)
+        for k, v in spec.get("settings", {}).items():
+            if k not in cloud.settings:
+                raise SystemExit("unknown setting %r in %s" % (k, a.products))
+            v = type(cloud.settings[k])(v)
+            if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
+                raise SystemExit("%s: %s must be one of %s" % (a.products, k, SETTING_CHOICES[k]))
+            cloud.settings[k] = v
+        for p in spec.get("products", []):
+            try:
+                cloud.add_product(p)
+            except CtlError as e:
+                raise SystemExit("%s: %s" % (a.products, e))
+
+    servers = []
+    https = TLSThreadingHTTPServer(("127.0.0.1", a.https_port), make_https_handler(cloud), ctx, cloud)
+    plain = ThreadingHTTPServer(("127.0.0.1", a.http_port), make_plain_handler(cloud))
+    plain.daemon_threads = True
+    control = ThreadingHTTPServer(("127.0.0.1", a.control_port), make_control_handler(cloud, servers))
+    control.daemon_threads = True
+    servers += [https, plain, control]
+    broker = Broker(cloud, mctx)
+    cloud.broker = broker
+    cloud.ports = {"https": https.server_address[1], "http": plain.server_address[1],
+                   "mqtt": broker.listen("mqtt", a.mqtt_port, False),
+                   "mqtts": broker.listen("mqtts", a.mqtts_port, True),
+                   "control": control.server_address[1], "pid": os.getpid()}
+
+    def on_signal(signum, frame):
+        threading.Thread(target=shutdown_all, args=(cloud, servers), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+               for s in (https, plain)]
+    threads.append(threading.Thread(target=broker.run, daemon=True))
+    for t in threads:
+        t.start()
+    tmp = os.path.join(a.dir, ".ports.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(cloud.ports, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(a.dir, "ports.json"))
+    cloud.log("ready", ports=cloud.ports)
+    control.serve_forever(poll_interval=0.2)   # returns after shutdown()
+    cloud.stop.set()
+    for t in threads:
+        t.join(timeout=3)
+    for s in servers:
+        s.server_close()
+    cloud.log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,992 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Self-test of the Tencent test cloud (tencent_cloud.py), stdlib unittest and the openssl CLI only.
+
+1. The fact sheet's vectors (shared/protocols/tencent.md §1.2, §2.1, §2.3) are recomputed with an
+   HMAC written here from RFC 2104 and with the cloud's own functions. The cloud's pure-Python
+   AES-128 is checked against the FIPS-197 known answer, against the fact sheet's payloads and
+   against `openssl enc -aes-128-cbc`.
+2. The cloud is started as a separate process in a temporary directory (CA and server
+   certificate made with the openssl CLI) and driven over loopback: HTTPS registration (the
+   reply is decrypted here with `openssl enc -d`, not with the cloud's code), MQTT (a minimal
+   MQTT 3.1.1 client below) and the control API.
+Every socket operation has a timeout; the whole run takes about 10 s.
+"""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+sys.dont_write_bytecode = True   # keep tests/cloud free of __pycache__
+sys.path.insert(0, HERE)
+import tencent_cloud  # noqa: E402  (only its pure functions are used directly)
+
+PID = "CS0SLTKSYA"
+PS = "testProductSecret123"
+PSK1 = "IyXmUW5sU/q1vnb5yzTkeQ=="
+PID_AUTO = "AUTOCREATE"
+PID_OFF = "NODYNREG00"
+PID_CERT = "CERTPROD00"
+FAR = "2623045740"   # §1.2 seed expiry (2053)
+HOST = "ap-guangzhou.gateway.tencentdevices.com"
+
+TEMPLATE = {
+    "properties": {
+        "MQ2": {"type": "int", "min": 0, "max": 10000},
+        "MQ135": {"type": "int", "min": 0, "max": 10000},
+        "MQ4": {"type": "int", "min": 0, "max": 10000},
+        "MQ7": {"type": "int", "min": 0, "max": 10000},
+        "DHT11_T": {"type": "float", "min": -40, "max": 80},
+        "DHT11_H": {"type": "float", "min": 0, "max": 100},
+        "power_switch": "bool",
+    },
+    "events": {"PowerAlarm": {"type": "alert", "params": {"Voltage": "float"}}},
+}
+
+# ---------------------------------------------------------------------------------------------
+# Independent signing: RFC 2104 HMAC over hashlib's plain digests
+
+
+def my_hmac(alg, key, msg):
+    h = {"hmacsha256": hashlib.sha256, "hmacsha1": hashlib.sha1}[alg]
+    key = key.encode() if isinstance(key, str) else key
+    msg = msg.encode() if isinstance(msg, str) else msg
+    if len(key) > 64:
+        key = h(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = h(bytes(k ^ 0x36 for k in key) + msg).digest()
+    return h(bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def password(psk, username, alg="hmacsha256"):
+    return my_hmac(alg, base64.b64decode(psk), username).hex() + ";" + alg
+
+
+def v2_headers(secret, body, host=HOST, alg="hmacsha256", ts=1700000000, nonce=123456):
+    hb = (hashlib.sha256 if alg.lower() == "hmacsha256" else hashlib.sha1)(body).hexdigest()
+    sts = "POST\n%s\n/device/register\n\n%s\n%d\n%d\n%s" % (host, alg, ts, nonce, hb)
+    sig = base64.b64encode(my_hmac(alg.lower(), secret, sts)).decode()
+    return {"Content-Type": "application/json; charset=utf-8", "X-TC-Algorithm": alg,
+            "X-TC-Timestamp": str(ts), "X-TC-Nonce": str(nonce), "X-TC-Signature": sig}
+
+
+def v1_body(secret, pid, dn, nonce=123456, ts=1700000000):
+    src = "deviceName=%s&nonce=%d&productId=%s&timestamp=%d" % (dn, nonce, pid, ts)
+    sig = base64.b64encode(my_hmac("hmacsha1", secret, src).hex().encode()).decode()
+    return json.dumps({"deviceName": dn, "nonce": nonce, "productId": pid, "timestamp": ts,
+                       "signature": sig})
+
+
+def openssl_decrypt(secret, payload_b64):
+    """§2.1 with the openssl CLI: AES-128-CBC, key = first 16 bytes of ProductSecret, IV '0'x16,
+    no padding removal (zero padding)."""
+    r = subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-nopad", "-a", "-A",
+                        "-K", secret.encode()[:16].hex(), "-iv", (b"0" * 16).hex()],
+                       input=payload_b64.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10, check=True)
+    return r.stdout
+
+
+def openssl_encrypt(key, iv, data):
+    r = subprocess.run(["openssl", "enc", "-e", "-aes-128-cbc", "-nopad", "-K", key.hex(),
+                        "-iv", iv.hex()], input=data, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10, check=True)
+    return r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Minimal MQTT 3.1.1 client
+
+
+def _enc_len(n):
+    out = bytearray()
+    while True:
+        b, n = n % 128, n // 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _s(x):
+    b = x.encode() if isinstance(x, str) else x
+    return len(b).to_bytes(2, "big") + b
+
+
+class MQTT:
+    def __init__(self, port, tls_ctx=None, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls_ctx is not None:
+            s = tls_ctx.wrap_socket(s, server_hostname="localhost")
+        self.sock = s
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, first, body):
+        self.sock.sendall(bytes([first]) + _enc_len(len(body)) + body)
+
+    def _read(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("MQTT read timed out")
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError("MQTT read timed out")
+            except (ConnectionError, ssl.SSLError, OSError):
+                d = b""
+            if not d:
+                raise EOFError("closed by server")
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def packet(self, timeout=5.0):
+        dl = time.monotonic() + timeout
+        first = self._read(1, dl)[0]
+        n, mult = 0, 1
+        while True:
+            b = self._read(1, dl)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        return first >> 4, first & 15, self._read(n, dl)
+
+    def connect(self, client_id, username, password, keepalive=240, proto=("MQTT", 4)):
+        flags = 0x02
+        payload = _s(client_id)
+        if username is not None:
+            flags |= 0x80
+            payload += _s(username)
+        if password is not None:
+            flags |= 0x40
+            payload += _s(password)
+        self.send(0x10, _s(proto[0]) + bytes([proto[1], flags]) + keepalive.to_bytes(2, "big")
+                  + payload)
+        t, _, body = self.packet()
+        assert t == 2 and len(body) == 2, (t, body)
+        return body[1]
+
+    def subscribe(self, filters, pid=1):
+        body = pid.to_bytes(2, "big") + b"".join(_s(f) + b"\x00" for f in filters)
+        self.send(0x82, body)
+        t, _, body = self.packet()
+        assert t == 9 and body[:2] == pid.to_bytes(2, "big"), (t, body)
+        return list(body[2:])
+
+    def publish(self, topic, payload, qos=0, pid=1):
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.send(0x30 | (qos << 1), _s(topic) + (pid.to_bytes(2, "big") if qos else b"") + payload)
+
+    def expect_publish(self, timeout=5.0):
+        """Next PUBLISH (PUBACKs in between are skipped); returns (topic, decoded JSON or bytes)."""
+        dl = time.monotonic() + timeout
+        while True:
+            t, flags, body = self.packet(max(0.01, dl - time.monotonic()))
+            if t == 4:
+                continue
+            assert t == 3, "expected PUBLISH, got type %d" % t
+            n = int.from_bytes(body[:2], "big")
+            topic = body[2:2 + n].decode()
+            rest = body[2 + n:]
+            if (flags >> 1) & 3:
+                self.send(0x40, rest[:2])
+                rest = rest[2:]
+            try:
+                return topic, json.loads(rest)
+            except ValueError:
+                return topic, rest
+
+    def closed_within(self, timeout):
+        dl = time.monotonic() + timeout
+        try:
+            while True:
+                self.packet(max(0.01, dl - time.monotonic()))
+        except EOFError:
+            return True
+        except TimeoutError:
+            return False
+
+
+def make_certs(d):
+    def run(*args):
+        subprocess.run(args, cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", "3650", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=Test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "825", "-sha256", "-extfile", "server.ext", "-out", "server.crt")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class VectorTests(unittest.TestCase):
+    """The fact sheet's vectors, with the HMAC above and with the cloud's code."""
+
+    BODY = b'{"ProductId":"CS0SLTKSYA","DeviceName":"dev2"}'
+
+    def test_mqtt_password_vector(self):   # §1.2
+        u = "CS0SLTKSYAdev1;12010126;ZR5GT;2623045740"
+        self.assertEqual(tencent_cloud.mqtt_username(PID, "dev1", "12010126", "ZR5GT", FAR), u)
+        self.assertEqual(base64.b64decode(PSK1).hex(), "2325e6516e6c53fab5be76f9cb34e479")
+        want = "2debdc61b009ef8d09597f106f6f8ca36f101415459b0623780a81e711e7257c;hmacsha256"
+        self.assertEqual(password(PSK1, u), want)
+        self.assertEqual(tencent_cloud.mqtt_password(PSK1, u), want)
+        want1 = "5dc2e1c6c71edcf7f2eff546c81e72579583b583;hmacsha1"
+        self.assertEqual(password(PSK1, u, "hmacsha1"), want1)
+        self.assertEqual(tencent_cloud.mqtt_password(PSK1, u, "hmacsha1"), want1)
+
+    def test_dynreg_v2_vectors(self):   # §2.3
+        self.assertEqual(hashlib.sha256(self.BODY).hexdigest(),
+                         "69be50f5ce1f3c16667aad40a634a1a3eb70a31443d50a4eb8e0d8acfcf01267")
+        sts = tencent_cloud.dynreg_string_to_sign(HOST, "/device/register", "hmacsha256",
+                                                  1700000000, 123456, self.BODY)
+        self.assertEqual(sts, "POST\nap-guangzhou.gateway.tencentdevices.com\n/device/register\n\n"
+                         "hmacsha256\n1700000000\n123456\n"
+                         "69be50f5ce1f3c16667aad40a634a1a3eb70a31443d50a4eb8e0d8acfcf01267")
+        self.assertEqual(my_hmac("hmacsha256", PS, sts).hex(),
+                         "74c3909c0f20f7cbe22a53b7226abe45ad0bd930fe1cd761d6f3fc9c11341474")
+        want = "dMOQnA8g98viKlO3Imq+Ra0L2TD+HNdh1vP8nBE0FHQ="
+        self.assertEqual(tencent_cloud.dynreg_signature(PS, sts, "hmacsha256"), want)
+        self.assertEqual(v2_headers(PS, self.BODY)["X-TC-Signature"], want)
+        # hmacsha1 hashes the body with SHA-1 (§2.1)
+        self.assertEqual(hashlib.sha1(self.BODY).hexdigest(), "661d72faa2dc34984de6d595c1b57544bc564f73")
+        sts1 = tencent_cloud.dynreg_string_to_sign(HOST, "/device/register", "hmacsha1",
+                                                   1700000000, 123456, self.BODY)
+        self.assertEqual(tencent_cloud.dynreg_signature(PS, sts1, "hmacsha1"), "X7nynitQLR6Y/GW0ZBQxrtpBJlY=")
+        self.assertEqual(v2_headers(PS, self.BODY, alg="hmacsha1")["X-TC-Signature"],
+                         "X7nynitQLR6Y/GW0ZBQxrtpBJlY=")
+        # [SIGNTOOL] vector
+        body = b'{"ProductId":"PRODUCT_ID1","DeviceName":"DEVICENAME1"}'
+        self.assertEqual(v2_headers("PRODUCT_SECRETKEY", body, alg="hmacsha1", ts=1629362589,
+                                    nonce=333464802)["X-TC-Signature"], "7u3+tAPlt8O4mPpBm3lambv23sw=")
+
+    def test_dynreg_v1_vectors(self):   # §2.3 legacy
+        src = tencent_cloud.legacy_sign_source("dev2", 123456, PID, 1700000000)
+        self.assertEqual(src, "deviceName=dev2&nonce=123456&productId=CS0SLTKSYA&timestamp=1700000000")
+        self.assertEqual(my_hmac("hmacsha1", PS, src).hex(), "770e4604e9d1e458e699302a701eb57b79789a05")
+        want = "NzcwZTQ2MDRlOWQxZTQ1OGU2OTkzMDJhNzAxZWI1N2I3OTc4OWEwNQ=="
+        self.assertEqual(tencent_cloud.legacy_signature(PS, src), want)
+        self.assertEqual(json.loads(v1_body(PS, PID, "dev2"))["signature"], want)
+        self.assertEqual(base64.b64encode(my_hmac("hmacsha1", PS, src)).decode(),
+                         "dw5GBOnR5FjmmTAqcB61e3l4mgU=")
+
+    def test_aes_fips197(self):
+        rk = tencent_cloud.aes128_expand_key(bytes(range(16)))
+        self.assertEqual(rk[40:44], [0x13111d7f, 0xe3944a17, 0xf307a78b, 0x4d2b30c5])
+        self.assertEqual(tencent_cloud.aes128_encrypt_block(
+            rk, bytes.fromhex("00112233445566778899aabbccddeeff")).hex(),
+            "69c4e0d86a7b0430d8cdb78070b4c55a")
+        # FIPS-197 Appendix B
+        rk = tencent_cloud.aes128_expand_key(bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c"))
+        self.assertEqual(tencent_cloud.aes128_encrypt_block(
+            rk, bytes.fromhex("3243f6a8885a308d313198a2e0370734")).hex(),
+            "3925841d02dc09fbdc118597196a0b32")
+
+    def test_aes_fact_sheet_payloads(self):   # §2.1 doc vector and §2.3 round trip
+        for secret, plain, want in (
+                ("hzvf5LF9S0isvBhDSauWMaIk", b'{"encryptionType":2,"psk":"lDZ6Uqt+I9E0wW7rvDUs7Q=="}',
+                 "s6FB3a1BA/YYbcmSE12XpeDVmQNDcf1QgVD141RRbmmAnFwQfp1ECAu5O016mCOvYlJJ6V59yM4OqQSiWphfTg=="),
+                (PS, b'{"encryptionType":2,"psk":"IyXmUW5sU/q1vnb5yzTkeQ=="}',
+                 "TuN0W0K3sdvLLHn+RLSu2CjmksX8CC2dGPt2xpr0M9JIStdkSI2Cza6B+eJ6YSW6TNRKZ4U6Fq7vcxaN4PbeRw==")):
+            self.assertEqual(len(plain), 53)
+            self.assertEqual(tencent_cloud.dynreg_encrypt(secret, plain), want)
+            self.assertEqual(openssl_decrypt(secret, want), plain + b"\0" * 11)
+
+    def test_aes_against_openssl(self):
+        for n in (16, 32, 48, 160, 1024):
+            key, iv, data = os.urandom(16), os.urandom(16), os.urandom(n)
+            self.assertEqual(tencent_cloud.aes128_cbc_encrypt(key, iv, data),
+                             openssl_encrypt(key, iv, data), n)
+        self.assertEqual(tencent_cloud.zero_pad(b"x" * 32), b"x" * 32)
+        self.assertEqual(len(tencent_cloud.zero_pad(b"x" * 33)), 48)
+
+    def test_hmac_matches_stdlib(self):
+        import hmac as std
+        for alg, h in (("hmacsha256", hashlib.sha256), ("hmacsha1", hashlib.sha1)):
+            for key in (b"k", b"x" * 64, b"y" * 100):
+                self.assertEqual(my_hmac(alg, key, "msg"), std.new(key, b"msg", h).digest())
+
+
+class CloudTests(unittest.TestCase):
+    proc = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tencent-cloud-")
+        make_certs(cls.dir)
+        products = {
+            "products": [
+                {"productId": PID, "productSecret": PS, "dynamicRegistration": True,
+                 "registerType": 1, "template": TEMPLATE,
+                 "devices": ["dev2", "dev-sha1", "twice", "inj", "legacy1",
+                             {"deviceName": "dev1", "psk": PSK1}]},
+                {"productId": PID_AUTO, "productSecret": "autoProductSecret0", "registerType": 2},
+                {"productId": PID_OFF, "productSecret": "offProductSecret00",
+                 "dynamicRegistration": False, "devices": ["d1"]},
+                {"productId": PID_CERT, "productSecret": "certProductSecret0", "authType": "cert",
+                 "devices": ["c1"]}],
+            # most tests reconnect quickly; test_connect_rate_limit turns §1.7's 5 s back on
+            "settings": {"connect_interval": 0}}
+        with open(os.path.join(cls.dir, "products.json"), "w") as f:
+            json.dump(products, f)
+        cls.proc, cls.stderr, cls.ports = cls.start(cls.dir)
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.dir, "ca.crt"))
+
+    @classmethod
+    def start(cls, d):
+        err = open(os.path.join(d, "cloud.stderr"), "w")
+        proc = subprocess.Popen(
+            [PYTHON, os.path.join(HERE, "tencent_cloud.py"), "--dir", d,
+             "--products", os.path.join(cls.dir, "products.json"),
+             "--cert", os.path.join(cls.dir, "server.crt"),
+             "--key", os.path.join(cls.dir, "server.key")],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        pf = os.path.join(d, "ports.json")
+        dl = time.monotonic() + 15
+        while not os.path.exists(pf):
+            if proc.poll() is not None or time.monotonic() > dl:
+                proc.kill()
+                proc.wait(5)
+                err.close()
+                with open(os.path.join(d, "cloud.stderr")) as f:
+                    raise RuntimeError("cloud did not start:\n" + f.read())
+            time.sleep(0.02)
+        with open(pf) as f:
+            return proc, err, json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc is not None:
+            try:
+                cls.ctl("shutdown")
+            except Exception:
+                pass
+            try:
+                cls.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait(timeout=5)
+            cls.stderr.close()
+            with open(os.path.join(cls.dir, "cloud.stderr")) as f:
+                err = f.read()
+            if err.strip():
+                print("cloud stderr:\n" + err, file=sys.stderr)
+        if os.environ.get("KEEP_CLOUD_DIR"):
+            print("cloud dir kept: " + cls.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    # ---- helpers
+    @classmethod
+    def ctl(cls, name, expect_ok=True, timeout=15, port=None, **args):
+        c = http.client.HTTPConnection("127.0.0.1", port or cls.ports["control"], timeout=timeout)
+        try:
+            c.request("POST", "/" + name, json.dumps(args), {"Content-Type": "application/json"})
+            out = json.loads(c.getresponse().read())
+        finally:
+            c.close()
+        if expect_ok and not out.get("ok"):
+            raise AssertionError("control %s failed: %s" % (name, out))
+        return out
+
+    def https(self, path, body, headers, method="POST", timeout=10):
+        c = http.client.HTTPSConnection("localhost", self.ports["https"], context=self.ctx,
+                                        timeout=timeout)
+        try:
+            c.request(method, path, body, headers)
+            r = c.getresponse()
+            return r.status, r, r.read()
+        finally:
+            c.close()
+
+    def reg2(self, dn, pid=PID, secret=PS, alg="hmacsha256", host="localhost", body=None,
+             hdr=None, timeout=10, **kw):
+        body = body if body is not None else json.dumps(
+            {"ProductId": pid, "DeviceName": dn}, separators=(",", ":")).encode()
+        h = v2_headers(secret, body, host=host, alg=alg, **kw)
+        h.update(hdr or {})
+        return self.https("/device/register", body, {k: v for k, v in h.items() if v is not None},
+                          timeout=timeout)
+
+    def reg2_json(self, dn, **kw):
+        st, _, raw = self.reg2(dn, **kw)
+        self.assertEqual(st, 200, raw)
+        return json.loads(raw)["Response"]
+
+    def decrypt(self, secret, resp, n_key="Len", p_key="Payload"):
+        plain = openssl_decrypt(secret, resp[p_key])
+        self.assertEqual(len(plain) % 16, 0)
+        self.assertEqual(plain[resp[n_key]:].strip(b"\0"), b"", "zero padding after Len")
+        return json.loads(plain[:resp[n_key]])
+
+    def mqtt(self, tls=True, ctx=None):
+        return MQTT(self.ports["mqtts" if tls else "mqtt"], (ctx or self.ctx) if tls else None)
+
+    def dev_connect(self, dn, psk, pid=PID, tls=True, alg="hmacsha256", connid="ZR5GT",
+                    expiry=FAR, sdkappid="12010126", keepalive=240, cid=None, username=None,
+                    pw=None, proto=("MQTT", 4)):
+        u = username or "%s%s;%s;%s;%s" % (pid, dn, sdkappid, connid, expiry)
+        m = self.mqtt(tls)
+        rc = m.connect(cid if cid is not None else pid + dn, u,
+                       pw if pw is not None else password(psk, u, alg), keepalive, proto)
+        return m, rc
+
+    def device(self, dn, pid=PID):
+        return self.ctl("device", productId=pid, deviceName=dn)
+
+    def topic(self, direction, kind, dn, pid=PID):
+        return "$thing/%s/%s/%s/%s" % (direction, kind, pid, dn)
+
+    # ---- dynamic registration, current API (§2.1)
+    def test_register_v2_psk_and_connect(self):
+        for dn, alg in (("dev2", "hmacsha256"), ("dev-sha1", "hmacsha1")):
+            resp = self.reg2_json(dn, alg=alg)
+            self.assertNotIn("Error", resp)
+            self.assertIsInstance(resp["RequestId"], str)
+            obj = self.decrypt(PS, resp)
+            self.assertEqual(obj["encryptionType"], 2)
+            self.assertEqual(len(base64.b64decode(obj["psk"])), 16)
+            self.assertEqual(self.device(dn)["psk"], obj["psk"])
+            ev = self.ctl("log", ev="https_register")["events"][-1]
+            self.assertEqual((ev["deviceName"], ev["signedHost"], ev["ok"]), (dn, "hostname", True))
+            m, rc = self.dev_connect(dn, obj["psk"], alg=alg)
+            m.close()
+            self.assertEqual(rc, 0)
+            self.assertTrue(self.device(dn)["activated"])
+            # §2.1: once connected over MQTT, registration is refused
+            err = self.reg2_json(dn)["Error"]
+            self.assertEqual(err["Code"], "Fixture.DeviceAlreadyActivated")
+            self.assertIsInstance(err["Message"], str)
+
+    def test_register_v2_new_secret_each_time(self):
+        p1 = self.decrypt(PS, self.reg2_json("twice"))["psk"]
+        p2 = self.decrypt(PS, self.reg2_json("twice", host=HOST, nonce=99))["psk"]
+        self.assertNotEqual(p1, p2)
+        self.assertEqual(self.ctl("log", ev="https_register")["events"][-1]["signedHost"], "canonical")
+        m, rc = self.dev_connect("twice", p1)
+        m.close()
+        self.assertEqual(rc, 4, "the first PSK is invalid after re-registration")
+        m, rc = self.dev_connect("twice", p2)
+        m.close()
+        self.assertEqual(rc, 0)
+        self.ctl("reset_device", productId=PID, deviceName="twice")
+        self.assertIn("Payload", self.reg2_json("twice"))
+
+    def test_register_v2_errors(self):
+        def code(**kw):
+            resp = self.reg2_json(kw.pop("dn", "dev-err"), **kw)
+            self.assertNotIn("Payload", resp)
+            return resp["Error"]["Code"]
+        self.ctl("add_device", productId=PID, deviceName="dev-err")
+        self.assertEqual(code(secret="wrongProductSecret"), "Fixture.SignatureFailure")
+        self.assertEqual(code(host="example.com"), "Fixture.SignatureFailure")
+        self.assertEqual(code(hdr={"X-TC-Nonce": "1"}), "Fixture.SignatureFailure")
+        hexsig = my_hmac("hmacsha256", PS, "x").hex()
+        self.assertEqual(code(hdr={"X-TC-Signature": hexsig}), "Fixture.SignatureFailure")
+        self.assertTrue(self.ctl("log", ev="https_register")["events"][-1]["signatureLooksHex"])
+        self.assertEqual(code(pid="NOSUCHPROD"), "Fixture.ProductNotExist")
+        self.assertEqual(code(pid=PID_OFF, dn="d1", secret="offProductSecret00"),
+                         "Fixture.DynamicRegistrationDisabled")
+        self.assertEqual(code(dn="never-created"), "Fixture.DeviceNotExist")
+        self.assertEqual(code(hdr={"X-TC-Signature": None}), "Fixture.InvalidParameter")
+        self.assertEqual(code(hdr={"X-TC-Algorithm": "hmacmd5"}), "Fixture.InvalidParameter")
+        self.assertEqual(code(hdr={"Content-Type": "application/x-www-form-urlencoded"}),
+                         "Fixture.InvalidParameter")
+        self.assertEqual(code(body=b'{"ProductId":"CS0SLTKSYA"}'), "Fixture.InvalidParameter")
+        # the algorithm name is signed as sent, in any case
+        self.assertIn("Payload", self.reg2_json("dev-err", alg="HmacSha256"))
+        # X-TC-Timestamp is not checked unless dynreg_max_skew is set
+        self.ctl("reset_device", productId=PID, deviceName="dev-err")
+        self.ctl("settings", dynreg_max_skew=300)
+        try:
+            self.assertEqual(code(), "Fixture.TimestampExpired")
+            self.assertIn("Payload", self.reg2_json("dev-err", ts=int(time.time())))
+        finally:
+            self.ctl("settings", dynreg_max_skew=0)
+        self.assertEqual(self.https("/device/register", None, {}, method="GET")[0], 405)
+        self.assertEqual(self.https("/device/registerx", b"{}", {"Content-Type": "application/json"})[0], 404)
+
+    def test_register_auto_create(self):   # RegisterType 2 (§2.1)
+        resp = self.reg2_json("brand-new", pid=PID_AUTO, secret="autoProductSecret0")
+        psk = self.decrypt("autoProductSecret0", resp)["psk"]
+        d = self.device("brand-new", pid=PID_AUTO)
+        self.assertEqual((d["psk"], d["precreated"]), (psk, False))
+        m, rc = self.dev_connect("brand-new", psk, pid=PID_AUTO)
+        m.close()
+        self.assertEqual(rc, 0)
+
+    def test_register_legacy(self):   # §2.2
+        st, _, raw = self.https("/register/dev", v1_body(PS, PID, "legacy1").encode(),
+                                {"Content-Type": "application/x-www-form-urlencoded"})
+        out = json.loads(raw)
+        self.assertEqual((st, out["code"]), (200, 0))
+        obj = self.decrypt(PS, out, "len", "payload")
+        self.assertEqual(self.device("legacy1")["psk"], obj["psk"])
+        # Base64 of the raw digest is the mistake of qcloud-documents#7422: code 1010
+        body = json.loads(v1_body(PS, PID, "legacy1"))
+        src = "deviceName=legacy1&nonce=123456&productId=%s&timestamp=1700000000" % PID
+        body["signature"] = base64.b64encode(my_hmac("hmacsha1", PS, src)).decode()
+        out = json.loads(self.https("/register/dev", json.dumps(body).encode(), {})[2])
+        self.assertEqual((out["code"], out["message"]), (1010, "Check signature failed"))
+        self.assertTrue(self.ctl("log", ev="https_register")["events"][-1]["rawDigestForm"])
+        body["nonce"] = "123456"
+        self.assertNotIn(json.loads(self.https("/register/dev", json.dumps(body).encode(), {})[2])["code"],
+                         (0, 1010))
+        out = json.loads(self.https("/register/dev", v1_body(PS, "NOSUCHPROD", "x").encode(), {})[2])
+        self.assertNotIn(out["code"], (0, 1010))
+
+    def test_register_cert_product(self):   # encryptionType 1 (§2.1), cert login (§1.3)
+        resp = self.reg2_json("c1", pid=PID_CERT, secret="certProductSecret0")
+        obj = self.decrypt("certProductSecret0", resp)
+        self.assertEqual(obj["encryptionType"], 1)
+        self.assertIn("BEGIN CERTIFICATE", obj["clientCert"])
+        self.assertIn("PRIVATE KEY", obj["clientKey"])
+        for name, pem in (("c1.crt", obj["clientCert"]), ("c1.key", obj["clientKey"])):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(pem)
+        cctx = ssl.create_default_context(cafile=os.path.join(self.dir, "ca.crt"))
+        cctx.load_cert_chain(os.path.join(self.dir, "c1.crt"), os.path.join(self.dir, "c1.key"))
+        u = "%sc1;12010126;ab12C;%s" % (PID_CERT, FAR)
+        m = self.mqtt(ctx=cctx)
+        self.assertEqual(m.connect(PID_CERT + "c1", u, None), 0, "password not needed (§1.3)")
+        m.close()
+        m = self.mqtt()   # no client certificate
+        self.assertEqual(m.connect(PID_CERT + "c1", u, "x;hmacsha256"), 5)
+        m.close()
+        m = self.mqtt(tls=False)
+        self.assertEqual(m.connect(PID_CERT + "c1", u, "x;hmacsha256"), 5)
+        m.close()
+
+    def test_https_injected_failures(self):
+        dn = "inj"
+
+        def fail(mode, **kw):
+            self.ctl("https_fail", mode=mode, **kw)
+
+        try:
+            fail("http500")
+            self.assertEqual(self.reg2(dn)[0], 500)
+            fail("http503", retry_after=7)
+            st, r, _ = self.reg2(dn)
+            self.assertEqual((st, r.getheader("Retry-After")), (503, "7"))
+            fail("code_error", code="Fixture.Busy")
+            self.assertEqual(self.reg2_json(dn)["Error"]["Code"], "Fixture.Busy")
+            fail("code_error")
+            out = json.loads(self.https("/register/dev", v1_body(PS, PID, dn).encode(), {})[2])
+            self.assertEqual(out["code"], 1010)
+            fail("truncated")
+            st, _, raw = self.reg2(dn)
+            self.assertEqual(st, 200)
+            self.assertRaises(ValueError, json.loads, raw)
+            fail("short_body")
+            self.assertRaises(http.client.IncompleteRead, self.reg2, dn)
+            fail("wrong_types")
+            resp = self.reg2_json(dn)
+            self.assertIsInstance(resp["Payload"], int)
+            self.assertIsInstance(resp["Len"], str)
+            fail("no_payload")
+            self.assertEqual(sorted(self.reg2_json(dn)), ["RequestId"])
+            fail("bad_payload")
+            resp = self.reg2_json(dn)
+            self.assertRaises(ValueError, json.loads, openssl_decrypt(PS, resp["Payload"])[:53])
+            fail("not_json")
+            self.assertRaises(ValueError, json.loads, self.reg2(dn)[2])
+            fail("redirect_http")
+            st, r, _ = self.reg2(dn)
+            self.assertEqual((st, r.getheader("Location")),
+                             (302, "http://127.0.0.1:%d/device/register" % self.ports["http"]))
+            fail("huge", size=4 * 1024 * 1024)
+            st, r, raw = self.reg2(dn)
+            self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+            self.assertGreaterEqual(len(raw), 4 * 1024 * 1024)
+            fail("reset")
+            self.assertRaises((ConnectionError, http.client.RemoteDisconnected, ssl.SSLError,
+                               OSError), self.reg2, dn)
+            fail("hang", seconds=1.5)
+            self.assertRaises((socket.timeout, TimeoutError), self.reg2, dn, timeout=0.5)
+            fail("drip", interval=1.0)
+            self.assertLessEqual(self.drip_bytes(dn, 2.2), 3)
+            self.assertFalse(self.device(dn)["registered"], "injected replies must not register")
+            fail("http500", count=1)
+            self.assertEqual(self.reg2(dn)[0], 500)
+            self.assertIn("Payload", self.reg2_json(dn))
+            self.assertTrue(self.device(dn)["registered"])
+        finally:
+            fail("none")
+
+    def drip_bytes(self, dn, seconds):
+        body = json.dumps({"ProductId": PID, "DeviceName": dn}).encode()
+        hdr = v2_headers(PS, body, host="localhost")
+        s = self.ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.ports["https"]),
+                                                          timeout=5), server_hostname="localhost")
+        try:
+            s.sendall(("POST /device/register HTTP/1.1\r\nHost: localhost\r\n%sContent-Length: %d\r\n\r\n"
+                       % ("".join("%s: %s\r\n" % kv for kv in hdr.items()), len(body))).encode() + body)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(4096)
+            got = len(buf.split(b"\r\n\r\n", 1)[1])
+            dl = time.monotonic() + seconds
+            while time.monotonic() < dl:
+                s.settimeout(max(0.01, dl - time.monotonic()))
+                try:
+                    d = s.recv(4096)
+                except socket.timeout:
+                    break
+                if not d:
+                    break
+                got += len(d)
+            return got
+        finally:
+            s.close()
+
+    # ---- MQTT CONNECT (§1.2, §1.7)
+    def test_mqtt_connect_rules(self):
+        self.ctl("add_device", productId=PID, deviceName="rules", psk=PSK1)
+        for kw in (dict(), dict(tls=False), dict(alg="hmacsha1"), dict(sdkappid="21010406"),
+                   dict(expiry=str(int(time.time()) + 60)), dict(keepalive=0),
+                   dict(keepalive=900), dict(proto=("MQIsdp", 3)), dict(connid="a1B2c")):
+            m, rc = self.dev_connect("rules", PSK1, **kw)
+            m.close()
+            self.assertEqual(rc, 0, kw)
+        u = "%srules;12010126;ZR5GT;%s" % (PID, FAR)
+        refused = (
+            (dict(pw=password("AAAAAAAAAAAAAAAAAAAAAA==", u)), 4),
+            (dict(pw=password(PSK1, u).split(";")[0]), 4),                  # no ;alg
+            (dict(pw=password(PSK1, u).replace("hmacsha256", "hmacsha1")), 4),
+            (dict(expiry=str(int(time.time()) - 1)), 4),
+            (dict(connid="ZR5G"), 4),
+            (dict(sdkappid="abc"), 4),
+            (dict(username="%srules;12010126;ZR5GT" % PID), 4),
+            (dict(cid=PID + "other"), 2),
+            (dict(cid=PID + "/rules"), 2),
+            (dict(keepalive=901), 2),
+            (dict(proto=("MQTT", 5)), 1),
+        )
+        for kw, want in refused:
+            m, rc = self.dev_connect("rules", PSK1, **kw)
+            self.assertEqual(rc, want, kw)
+            self.assertTrue(m.closed_within(3), "refused session must be closed: %s" % kw)
+            m.close()
+        m = self.mqtt()
+        self.assertEqual(m.connect(PID + "rules", u, None), 4, "PSK device without password")
+        m.close()
+        m, rc = self.dev_connect("nobody", PSK1)
+        m.close()
+        self.assertEqual(rc, 5, "unknown device")
+        self.ctl("add_device", productId=PID, deviceName="nopsk")
+        m, rc = self.dev_connect("nopsk", PSK1)
+        m.close()
+        self.assertEqual(rc, 5, "device that has no PSK yet")
+        # expiry is checked against the cloud's clock (host time + clock_offset)
+        exp = str(int(time.time()) + 3600)
+        self.ctl("settings", clock_offset=7200)
+        try:
+            m, rc = self.dev_connect("rules", PSK1, expiry=exp)
+            m.close()
+            self.assertEqual(rc, 4)
+        finally:
+            self.ctl("settings", clock_offset=0)
+        m, rc = self.dev_connect("rules", PSK1, expiry=exp)
+        m.close()
+        self.assertEqual(rc, 0)
+        ev = self.ctl("log", ev="mqtt_connect")["events"][-1]
+        self.assertEqual((ev["connid"], ev["sdkappid"], ev["connidReused"]), ("ZR5GT", "12010126", True))
+
+    def test_connect_rate_limit(self):   # §1.7: 1 CONNECT per 5 s per device
+        self.ctl("add_device", productId=PID, deviceName="rate", psk=PSK1)
+        self.ctl("settings", connect_interval=5.0)
+        try:
+            a, rc = self.dev_connect("rate", PSK1)
+            self.assertEqual(rc, 0)
+            b, c = self.mqtt(), None
+            u = "%srate;12010126;Bbbbb;%s" % (PID, FAR)
+            b.send(0x10, _s("MQTT") + bytes([4, 0xC2]) + (240).to_bytes(2, "big")
+                   + _s(PID + "rate") + _s(u) + _s(password(PSK1, u)))
+            self.assertTrue(b.closed_within(3), "the second CONNECT gets no CONNACK and is closed")
+            a.send(0xC0, b"")
+            self.assertEqual(a.packet()[0], 13, "the first session lives on")
+            self.ctl("settings", connect_rate_action="refuse")
+            c, rc = self.dev_connect("rate", PSK1, connid="Ccccc")
+            self.assertEqual(rc, 3)
+            self.assertEqual(self.device("rate")["connectCount"], 1)
+        finally:
+            self.ctl("settings", connect_interval=0, connect_rate_action="close")
+            for m in (a, b, c):
+                if m:
+                    m.close()
+
+    def test_one_connection_per_device(self):
+        self.ctl("add_device", productId=PID, deviceName="kick", psk=PSK1)
+        a, rc = self.dev_connect("kick", PSK1)
+        self.assertEqual(rc, 0)
+        b, rc = self.dev_connect("kick", PSK1, connid="Other")
+        try:
+            self.assertEqual(rc, 0)
+            self.assertTrue(a.closed_within(3), "the older session must be closed")
+            b.send(0xC0, b"")
+            self.assertEqual(b.packet()[0], 13)
+            self.assertEqual(self.device("kick")["connected"], 1)
+        finally:
+            a.close()
+            b.close()
+
+    def test_limits_and_acl(self):
+        self.ctl("add_device", productId=PID, deviceName="lim", psk=PSK1)
+        m, rc = self.dev_connect("lim", PSK1)
+        self.assertEqual(rc, 0)
+        try:
+            down = self.topic("down", "property", "lim")
+            self.assertEqual(m.subscribe([down, self.topic("down", "event", "lim")]), [0x80, 0x80],
+                             "one filter per SUBSCRIBE (§1.7)")
+            self.assertEqual(m.subscribe([down]), [0])
+            self.assertEqual(m.subscribe(["$thing/down/+/%s/lim" % PID]), [0])
+            self.assertEqual(m.subscribe(["$sys/operation/result/%s/lim" % PID]), [0])
+            for f in (self.topic("down", "property", "dev1"), "$thing/down/property/+/lim",
+                      self.topic("up", "property", "lim"), "#", "$thing/#"):
+                self.assertEqual(m.subscribe([f]), [0x80], f)
+            # $sys time (§1.8)
+            m.publish("$sys/operation/%s/lim" % PID, {"type": "get", "resource": ["time"]})
+            while True:
+                t, body = m.expect_publish()
+                if t.startswith("$sys"):
+                    break
+            self.assertEqual(t, "$sys/operation/result/%s/lim" % PID)
+            self.assertLess(abs(body["time"] - time.time()), 30)
+            # 30 messages/s up: the excess is dropped and logged (§1.7)
+            since = self.ctl("health")["seq"]
+            up = self.topic("up", "property", "lim")
+            for i in range(40):
+                m.publish(up, {"method": "report", "clientToken": "r%d" % i, "params": {"MQ2": i}})
+            m.send(0xC0, b"")
+            while m.packet()[0] != 13:
+                pass
+            n = len([e for e in self.ctl("log", since=since, ev="throttled")["events"]])
+            self.assertGreaterEqual(n, 1)
+            self.assertLessEqual(n, 11)   # 41 messages (with the $sys one) inside 1 s at most
+            # payload > 16 KB (§1.7)
+            m.publish(up, "x" * 16385, qos=1, pid=9)
+            self.assertTrue(m.closed_within(3))
+        finally:
+            m.close()
+        self.assertEqual(self.ctl("log", ev="payload_too_large")["events"][-1]["size"], 16385)
+        m, rc = self.dev_connect("lim", PSK1)
+        try:
+            m.publish(self.topic("up", "property", "dev1"), "{}")
+            self.assertTrue(m.closed_within(3), "publishing as another device closes (ACL)")
+        finally:
+            m.close()
+
+    # ---- data template (§3)
+    def session(self, dn, subscribe=("property", "event", "action")):
+        self.ctl("add_device", productId=PID, deviceName=dn, psk=PSK1)
+        m, rc = self.dev_connect(dn, PSK1)
+        self.assertEqual(rc, 0)
+        for k in subscribe:
+            self.assertEqual(m.subscribe([self.topic("down", k, dn)]), [0])
+        return m
+
+    def rpc(self, m, dn, kind, obj, qos=0):
+        m.publish(self.topic("up", kind, dn), obj, qos=qos, pid=3)
+        t, body = m.expect_publish()
+        self.assertEqual(t, self.topic("down", kind, dn))
+        return body
+
+    def test_report_and_events(self):
+        dn = "tmpl"
+        m = self.session(dn)
+        try:
+            r = self.rpc(m, dn, "property", {"method": "report", "clientToken": "t1",
+                                             "timestamp": int(time.time()),
+                                             "params": {"MQ2": 30, "MQ135": 12, "MQ4": 0, "MQ7": 9,
+                                                        "DHT11_T": 21.5, "DHT11_H": 40}})
+            self.assertEqual(r, {"method": "report_reply", "clientToken": "t1", "code": 0,
+                                 "status": "success"})
+            r = self.rpc(m, dn, "property", {"method": "report", "clientToken": "t2",
+                                             "params": {"power_switch": 3}}, qos=1)
+            self.assertEqual((r["code"], r["status"]),
+                             (406, "check report data err: power_switch value 3 out of range:[0,1]"))
+            for params in ({"MQ2": 20000}, {"MQ2": "high"}, {"MQ2": 1.5}, {"CO2": 1}):
+                r = self.rpc(m, dn, "property", {"method": "report", "clientToken": "t3",
+                                                 "params": params})
+                self.assertEqual(r["code"], 406, params)
+                self.assertTrue(r["status"].startswith("check report data err: "), r)
+            for bad in ({"method": "report", "params": {"MQ2": 1}},
+                        {"method": "report", "clientToken": "t4", "params": {}},
+                        {"method": "report", "clientToken": "t4", "params": {"MQ2": 1},
+                         "timestamp": "now"}):
+                self.assertEqual(self.rpc(m, dn, "property", bad)["code"], 400, bad)
+            r = self.rpc(m, dn, "property", {"method": "report_info", "clientToken": "i1",
+                                             "params": {"fw_ver": "1.0.0", "mac": "00:11"}})
+            self.assertEqual((r["method"], r["code"]), ("report_info_reply", 0))
+            self.ctl("inject_reply", productId=PID, deviceName=dn, code=500, kind="report")
+            r = self.rpc(m, dn, "property", {"method": "report", "clientToken": "t5",
+                                             "params": {"MQ7": 10}})
+            self.assertEqual(r["code"], 500)
+            props = self.ctl("properties", productId=PID, deviceName=dn)["properties"]
+            self.assertEqual([(p["name"], p["value"]) for p in props],
+                             [("MQ2", 30), ("MQ135", 12), ("MQ4", 0), ("MQ7", 9), ("DHT11_T", 21.5),
+                              ("DHT11_H", 40)])
+            self.assertEqual(len(self.ctl("reports", productId=PID, deviceName=dn, code=406)["reports"]), 5)
+            self.assertEqual(self.ctl("infos", productId=PID, deviceName=dn)["infos"][0]["params"]["fw_ver"],
+                             "1.0.0")
+            # events (§3.2)
+            r = self.rpc(m, dn, "event", {"method": "event_post", "clientToken": "e1", "version": "1.0",
+                                          "eventId": "PowerAlarm", "type": "alert",
+                                          "timestamp": 1700000000000, "params": {"Voltage": 2.8}}, qos=1)
+            self.assertEqual(r, {"method": "event_reply", "clientToken": "e1", "version": "1.0",
+                                 "code": 0, "status": "success", "data": {}})
+            r = self.rpc(m, dn, "event", {"method": "events_post", "clientToken": "e2", "events": [
+                {"eventId": "PowerAlarm", "type": "alert", "timestamp": 0, "params": {"Voltage": 1}},
+                {"eventId": "PowerAlarm", "type": "alert", "params": {"Voltage": 2}}]})
+            self.assertEqual((r["method"], r["code"]), ("events_reply", 0))
+            for ev in ({"eventId": "Nope", "type": "info", "params": {}},
+                       {"eventId": "PowerAlarm", "type": "warning", "params": {"Voltage": 1}},
+                       {"eventId": "PowerAlarm", "type": "alert", "params": {"Voltage": "x"}}):
+                r = self.rpc(m, dn, "event", dict(ev, method="event_post", clientToken="e3"))
+                self.assertEqual(r["code"], 406, ev)
+            evs = self.ctl("events", productId=PID, deviceName=dn)["events"]
+            self.assertEqual([(e["eventId"], e["params"]["Voltage"], e["clientToken"]) for e in evs],
+                             [("PowerAlarm", 2.8, "e1"), ("PowerAlarm", 1, "e2"), ("PowerAlarm", 2, "e2")])
+        finally:
+            m.close()
+
+    def test_control_and_action_round_trip(self):
+        dn = "ctl1"
+        m = self.session(dn)
+        try:
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "control", productId=PID, deviceName=dn, params={"power_switch": 1}, wait=8)))
+            th.start()
+            t, req = m.expect_publish()
+            self.assertEqual(t, self.topic("down", "property", dn))
+            self.assertEqual(sorted(req), ["clientToken", "method", "params"])
+            self.assertEqual((req["method"], req["params"]), ("control", {"power_switch": 1}))
+            m.publish(self.topic("up", "property", dn), {"method": "control_reply", "code": 0,
+                                                         "clientToken": req["clientToken"],
+                                                         "status": "ok"})
+            th.join(10)
+            self.assertFalse(res["timedOut"])
+            self.assertEqual((res["reply"]["code"], res["reply"]["matched"]), (0, True))
+            self.assertLess(res["reply"]["latencyMs"], 8000)
+            self.assertFalse(res["queued"])
+            # action (§3.3)
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "action", productId=PID, deviceName=dn, actionId="openDoor",
+                params={"userid": "323343"}, wait=8)))
+            th.start()
+            t, req = m.expect_publish()
+            self.assertEqual(t, self.topic("down", "action", dn))
+            self.assertEqual((req["method"], req["actionId"], req["params"]),
+                             ("action", "openDoor", {"userid": "323343"}))
+            self.assertIsInstance(req["timestamp"], int)
+            m.publish(self.topic("up", "action", dn), {"method": "action_reply", "code": 0,
+                                                       "clientToken": req["clientToken"],
+                                                       "status": "ok", "response": {"Code": 0}})
+            th.join(10)
+            self.assertEqual(res["reply"]["response"], {"Code": 0})
+            reps = self.ctl("replies", productId=PID, deviceName=dn)["replies"]
+            self.assertEqual([r["kind"] for r in reps], ["control_reply", "action_reply"])
+            # a control that does not match the template is refused by the control API
+            out = self.ctl("control", expect_ok=False, productId=PID, deviceName=dn,
+                           params={"power_switch": 7})
+            self.assertFalse(out["ok"])
+        finally:
+            m.close()
+
+    def test_get_status_offline_control(self):
+        dn = "offl"
+        self.ctl("add_device", productId=PID, deviceName=dn, psk=PSK1)
+        out = self.ctl("control", productId=PID, deviceName=dn, params={"power_switch": 1})
+        self.assertEqual((out["deliveredTo"], out["queued"]), ([], True))
+        self.ctl("control", productId=PID, deviceName=dn, params={"MQ2": 5}, force=True)
+        m = self.session(dn, subscribe=("property",))
+        try:
+            r = self.rpc(m, dn, "property", {"method": "get_status", "clientToken": "g1",
+                                             "type": "report", "showmeta": 0})
+            self.assertEqual((r["method"], r["code"], r["clientToken"], r["type"]),
+                             ("get_status_reply", 0, "g1", "report"))
+            self.assertEqual(r["data"]["control"], {"power_switch": 1, "MQ2": 5})
+            self.assertEqual(r["data"]["report"], {})
+            # a control issued after this get_status is not cleared by its clear_control
+            self.ctl("control", productId=PID, deviceName=dn, params={"MQ4": 1}, queue=True)
+            r = self.rpc(m, dn, "property", {"method": "clear_control", "clientToken": "g1"})
+            self.assertEqual((r["method"], r["code"]), ("clear_control_reply", 0))
+            self.assertEqual(self.rpc(m, dn, "property", {"method": "clear_control",
+                                                          "clientToken": "zz"})["code"], 404)
+            self.rpc(m, dn, "property", {"method": "report", "clientToken": "t", "params": {"MQ4": 2}})
+            r = self.rpc(m, dn, "property", {"method": "get_status", "clientToken": "g2"})
+            self.assertEqual(r["data"], {"report": {"MQ4": 2}, "control": {"MQ4": 1}})
+            self.rpc(m, dn, "property", {"method": "clear_control", "clientToken": "g2"})
+            r = self.rpc(m, dn, "property", {"method": "get_status", "clientToken": "g3"})
+            self.assertNotIn("control", r["data"])
+            self.assertEqual(self.device(dn)["pendingControls"], [])
+        finally:
+            m.close()
+
+    # ---- control API and process model
+    def test_control_api_and_log(self):
+        self.assertFalse(self.ctl("nonexistent", expect_ok=False)["ok"])
+        self.assertFalse(self.ctl("https_fail", expect_ok=False, mode="bogus")["ok"])
+        self.assertFalse(self.ctl("settings", expect_ok=False, acl_action="ignore")["ok"])
+        self.assertFalse(self.ctl("settings", expect_ok=False, nosuch=1)["ok"])
+        self.assertFalse(self.ctl("device", expect_ok=False, productId=PID, deviceName="nope")["ok"])
+        self.assertFalse(self.ctl("add_product", expect_ok=False, productId="X",
+                                  productSecret="short")["ok"])
+        with open(os.path.join(self.dir, "events.jsonl")) as f:
+            first = json.loads(f.readline())
+        self.assertIn("seq", first)
+        log = self.ctl("log", ev="ready")["events"]
+        self.assertEqual(log[0]["ports"]["mqtts"], self.ports["mqtts"])
+
+    def test_sigterm(self):
+        d = tempfile.mkdtemp(prefix="tencent-cloud-2-", dir=self.dir)
+        proc, err, ports = self.start(d)
+        try:
+            self.assertEqual(self.ctl("health", port=ports["control"])["ports"]["pid"], proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(5), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            err.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
