@@ -227,7 +227,7 @@ static void aliyun_help(void)
 	       "      --auth MODE               device, register, regnwl or connwl\n"
 	       "      --client-id ID            device: the client id (default PK.DN);\n"
 	       "                                connwl: the ClientID regnwl returned\n"
-	       "      --timestamp MS            device: the signed timestamp (default: now)\n"
+	       "      --timestamp MS            device: a timestamp to send and sign (default: none)\n"
 	       "      --random R                register, regnwl: letters and digits\n"
 	       "                                (default: %d fresh random ones)\n"
 	       "      --sign-method M           hmacsha256 (default), hmacsha1 or hmacmd5\n"
@@ -530,13 +530,8 @@ static int sign_aliyun(int argc, char **argv)
 	}
 	l->secret = secret;
 
-	if (l->auth == GW_ALIYUN_AUTH_DEVICE && !l->has_timestamp) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		l->has_timestamp = true;
-		l->timestamp_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	}
+	/* no --timestamp: none is sent or signed, as sensorgwd does (the platform does not need
+	 * one), so the printed login is exactly the daemon's */
 	if ((l->auth == GW_ALIYUN_AUTH_REGISTER || l->auth == GW_ALIYUN_AUTH_REGNWL) &&
 	    !l->random) {
 		r = gw_aliyun_make_random(random, sizeof(random));
