@@ -18,6 +18,8 @@
 #include <openssl/hmac.h>
 
 #include "gw/aliyun.h"
+#include "gw/json.h"
+#include "gw/util.h"
 
 #define CONTENT_MAX 512 /* a sign content string: four names and values of bounded length */
 #define METHOD_MAX 128
@@ -49,26 +51,6 @@ static void set_reason(char *reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, GW_ALIYUN_REASON_MAX, fmt, ap);
 	va_end(ap);
-}
-
-/* snprintf that reports truncation as -ENOBUFS, so that a cut host or client id never goes
- * out on the wire. */
-static int bprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bprintf(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= size)
-		return -ENOBUFS;
-	return n;
 }
 
 static bool is_alnum(char c)
@@ -256,13 +238,13 @@ int gw_aliyun_format_host(const char *product_key, const char *region, const cha
 	if (instance_id) {
 		if (!valid_label(instance_id))
 			return -EINVAL;
-		return bprintf(buf, size, "%s.mqtt.iothub.aliyuncs.com", instance_id);
+		return gw_bprintf(buf, size, "%s.mqtt.iothub.aliyuncs.com", instance_id);
 	}
 	if (!region)
 		region = GW_ALIYUN_DEFAULT_REGION;
 	if (!valid_label(product_key) || !valid_label(region))
 		return -EINVAL;
-	return bprintf(buf, size, "%s.iot-as-mqtt.%s.aliyuncs.com", product_key, region);
+	return gw_bprintf(buf, size, "%s.iot-as-mqtt.%s.aliyuncs.com", product_key, region);
 }
 
 int gw_aliyun_make_random(char *buf, size_t size)
@@ -305,7 +287,7 @@ static int sign_registration(enum gw_aliyun_sign_method method, const char *prod
 	char content[CONTENT_MAX];
 	int r;
 
-	r = bprintf(content, sizeof(content), "deviceName%sproductKey%srandom%s", device_name,
+	r = gw_bprintf(content, sizeof(content), "deviceName%sproductKey%srandom%s", device_name,
 		    product_key, random);
 	if (r < 0)
 		return r;
@@ -400,7 +382,7 @@ static int build_device(const struct gw_aliyun_login *l, int securemode,
 	int r, n;
 
 	if (!cid) {
-		r = bprintf(cid_default, sizeof(cid_default), "%s.%s", l->product_key,
+		r = gw_bprintf(cid_default, sizeof(cid_default), "%s.%s", l->product_key,
 			    l->device_name);
 		if (r < 0)
 			return -EINVAL; /* the pair is too long to be a client id at all */
@@ -409,11 +391,11 @@ static int build_device(const struct gw_aliyun_login *l, int securemode,
 	if (l->has_timestamp)
 		snprintf(ts, sizeof(ts), "%" PRIu64, l->timestamp_ms);
 
-	r = bprintf(ret->client_id, sizeof(ret->client_id), "%s|securemode=%d,signmethod=%s%s%s|",
+	r = gw_bprintf(ret->client_id, sizeof(ret->client_id), "%s|securemode=%d,signmethod=%s%s%s|",
 		    cid, securemode, method, l->has_timestamp ? ",timestamp=" : "", ts);
 	if (r < 0)
 		return r;
-	n = bprintf(content, sizeof(content), "clientId%sdeviceName%sproductKey%s%s%s", cid,
+	n = gw_bprintf(content, sizeof(content), "clientId%sdeviceName%sproductKey%s%s%s", cid,
 		    l->device_name, l->product_key, l->has_timestamp ? "timestamp" : "", ts);
 	if (n < 0)
 		return n;
@@ -431,7 +413,7 @@ static int build_dynreg(const struct gw_aliyun_login *l, int securemode,
 	const char *method = gw_aliyun_name_sign_method(l->sign_method);
 	int r;
 
-	r = bprintf(ret->client_id, sizeof(ret->client_id),
+	r = gw_bprintf(ret->client_id, sizeof(ret->client_id),
 		    "%s.%s|random=%s,authType=%s,securemode=%d,signmethod=%s%s%s|", l->device_name,
 		    l->product_key, l->random, gw_aliyun_name_auth(l->auth), securemode, method,
 		    l->instance_id ? ",instanceId=" : "", l->instance_id ? l->instance_id : "");
@@ -448,11 +430,11 @@ static int build_connwl(const struct gw_aliyun_login *l, int securemode,
 {
 	int r;
 
-	r = bprintf(ret->client_id, sizeof(ret->client_id), "%s|securemode=%d,authType=connwl|",
+	r = gw_bprintf(ret->client_id, sizeof(ret->client_id), "%s|securemode=%d,authType=connwl|",
 		    l->client_id, securemode);
 	if (r < 0)
 		return r;
-	r = bprintf(ret->password, sizeof(ret->password), "%s", l->secret);
+	r = gw_bprintf(ret->password, sizeof(ret->password), "%s", l->secret);
 	return r < 0 ? r : 0;
 }
 
@@ -479,7 +461,7 @@ int gw_aliyun_build_connect(const struct gw_aliyun_login *l, struct gw_aliyun_co
 		ret->port = GW_ALIYUN_PORT_INSTANCE_TLS;
 	else
 		ret->port = GW_ALIYUN_PORT_LEGACY_TLS;
-	r = bprintf(ret->username, sizeof(ret->username), "%s&%s", l->device_name, l->product_key);
+	r = gw_bprintf(ret->username, sizeof(ret->username), "%s&%s", l->device_name, l->product_key);
 	if (r < 0)
 		goto out;
 
@@ -538,7 +520,7 @@ static int append_form_field(char *buf, size_t size, size_t *pos, const char *na
 {
 	int r;
 
-	r = bprintf(buf + *pos, size - *pos, "%s%s=", *pos ? "&" : "", name);
+	r = gw_bprintf(buf + *pos, size - *pos, "%s%s=", *pos ? "&" : "", name);
 	if (r < 0)
 		return r;
 	*pos += (size_t)r;
@@ -563,11 +545,11 @@ int gw_aliyun_build_https_register(const char *region, const char *product_key,
 	    !gw_aliyun_name_sign_method(method))
 		return -EINVAL;
 
-	r = bprintf(ret->host, sizeof(ret->host), "iot-auth.%s.aliyuncs.com", region);
+	r = gw_bprintf(ret->host, sizeof(ret->host), "iot-auth.%s.aliyuncs.com", region);
 	if (r < 0)
 		goto out;
 	ret->port = GW_ALIYUN_PORT_HTTPS;
-	r = bprintf(ret->url, sizeof(ret->url), "https://%s%s", ret->host,
+	r = gw_bprintf(ret->url, sizeof(ret->url), "https://%s%s", ret->host,
 		    GW_ALIYUN_REGISTER_PATH);
 	if (r < 0)
 		goto out;
@@ -593,85 +575,10 @@ out:
 	return r < 0 ? r : 0;
 }
 
-/* jansson's own error text quotes the input near the error, which may be part of a secret;
- * only the kind of error and its offset go into the reason. */
-static const char *json_error_kind(const json_error_t *err)
-{
-	switch (json_error_code(err)) {
-	case json_error_premature_end_of_input:
-		return "truncated JSON";
-	case json_error_end_of_input_expected:
-		return "data after the JSON value";
-	case json_error_duplicate_key:
-		return "duplicate key";
-	case json_error_null_character:
-	case json_error_null_byte_in_key:
-		return "NUL character";
-	case json_error_invalid_utf8:
-		return "invalid UTF-8";
-	case json_error_wrong_type:
-		return "not a JSON object";
-	case json_error_numeric_overflow:
-		return "number out of range";
-	case json_error_unknown:
-	case json_error_out_of_memory:
-	case json_error_stack_overflow:
-	case json_error_cannot_open_file:
-	case json_error_invalid_argument:
-	case json_error_invalid_syntax:
-	case json_error_invalid_format:
-	case json_error_null_value:
-	case json_error_item_not_found:
-	case json_error_index_out_of_range:
-	default:
-		return "invalid JSON";
-	}
-}
-
+/* Reasons stay within GW_ALIYUN_REASON_MAX (include/gw/json.h). */
 static int load_object(const char *buf, size_t len, size_t max, json_t **ret, char *reason)
 {
-	json_error_t err;
-	json_t *root;
-
-	*ret = NULL;
-	if (len > max) {
-		set_reason(reason, "message of %zu bytes exceeds the limit of %zu", len, max);
-		return -EMSGSIZE;
-	}
-	if (!buf || len == 0) {
-		set_reason(reason, "empty message");
-		return -EBADMSG;
-	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
-	if (!root) {
-		if (json_error_code(&err) == json_error_out_of_memory)
-			return -ENOMEM;
-		set_reason(reason, "%s at byte %d", json_error_kind(&err), err.position);
-		return -EBADMSG;
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		set_reason(reason, "not a JSON object");
-		return -EBADMSG;
-	}
-	*ret = root;
-	return 0;
-}
-
-/* A server-chosen text, for logs: cut at a character boundary, control characters as '?'.
- * jansson has already checked it is UTF-8. */
-static void copy_message(char *dst, size_t size, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		dst[i] = ((unsigned char)s[i] < ' ' || s[i] == 0x7f) ? '?' : s[i];
-	dst[n] = '\0';
+	return gw_json_load_object(buf, len, max, ret, reason, GW_ALIYUN_REASON_MAX);
 }
 
 /* Optional "message" member: a string when present. */
@@ -686,7 +593,7 @@ static int get_message(json_t *root, char *dst, size_t size, char *reason)
 		set_reason(reason, "\"message\" is not a string");
 		return -EBADMSG;
 	}
-	copy_message(dst, size, json_string_value(v), json_string_length(v));
+	gw_json_copy_text(dst, size, json_string_value(v), json_string_length(v));
 	return 0;
 }
 
@@ -912,7 +819,7 @@ int gw_aliyun_build_topic(enum gw_aliyun_topic kind, const char *product_key,
 	}
 	if (!ok)
 		return -EINVAL;
-	return bprintf(buf, size, "/sys/%s/%s/%s%s%s", product_key, device_name, head,
+	return gw_bprintf(buf, size, "/sys/%s/%s/%s%s%s", product_key, device_name, head,
 		       id ? id : "", tail);
 }
 
@@ -921,7 +828,7 @@ static int take_id(const char *s, bool service, char *id, size_t id_size)
 {
 	if (service ? !valid_service_id(s, false) : !valid_thing_id(s, false))
 		return -ENOENT;
-	return bprintf(id, id_size, "%s", s) < 0 ? -ENOBUFS : 0;
+	return gw_bprintf(id, id_size, "%s", s) < 0 ? -ENOBUFS : 0;
 }
 
 int gw_aliyun_classify_topic(const char *topic, const char *product_key, const char *device_name,
@@ -1057,7 +964,7 @@ int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value,
 
 	if (!valid_event_id(event_id, false) || !json_is_object(value) || time_ms < 0)
 		return -EINVAL;
-	if (bprintf(method, sizeof(method), "thing.event.%s.post", event_id) < 0)
+	if (gw_bprintf(method, sizeof(method), "thing.event.%s.post", event_id) < 0)
 		return -EINVAL;
 	return build_request(id, ack,
 			     json_pack("{s:O,s:I}", "value", value, "time", (json_int_t)time_ms),
@@ -1187,7 +1094,7 @@ int gw_aliyun_parse_service_call(const char *service_id, const char *buf, size_t
 
 	memset(ret, 0, sizeof(*ret));
 	if (!valid_service_id(service_id, false) ||
-	    bprintf(method, sizeof(method), "thing.service.%s", service_id) < 0)
+	    gw_bprintf(method, sizeof(method), "thing.service.%s", service_id) < 0)
 		return -EINVAL;
 	return parse_request(method, buf, len, ret, reason);
 }

@@ -18,6 +18,8 @@
 #include <openssl/hmac.h>
 
 #include "gw/tencent.h"
+#include "gw/json.h"
+#include "gw/util.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
@@ -85,25 +87,6 @@ static void set_reason(char *reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, GW_TENCENT_REASON_MAX, fmt, ap);
 	va_end(ap);
-}
-
-/* snprintf that reports truncation as -ENOBUFS: a cut username or URL never goes out. */
-static int bprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bprintf(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= size)
-		return -ENOBUFS;
-	return n;
 }
 
 static bool is_alnum(char c)
@@ -407,7 +390,7 @@ int gw_tencent_format_host(const char *product_id, const char *region, char *buf
 
 	if (!rg || !valid_product_id(product_id))
 		return -EINVAL;
-	return bprintf(buf, size, "%s.%s", product_id, rg->mqtt_domain);
+	return gw_bprintf(buf, size, "%s.%s", product_id, rg->mqtt_domain);
 }
 
 /* Unbiased random characters of [A-Za-z0-9]. */
@@ -526,10 +509,10 @@ int gw_tencent_build_connect(const struct gw_tencent_login *l, struct gw_tencent
 		goto out;
 	ret->tls = l->transport == GW_TENCENT_TLS;
 	ret->port = l->port ? l->port : ret->tls ? GW_TENCENT_PORT_TLS : GW_TENCENT_PORT_TCP;
-	r = bprintf(ret->client_id, sizeof(ret->client_id), "%s%s", l->product_id, l->device_name);
+	r = gw_bprintf(ret->client_id, sizeof(ret->client_id), "%s%s", l->product_id, l->device_name);
 	if (r < 0)
 		goto out;
-	n = bprintf(ret->username, sizeof(ret->username), "%s;%" PRIu32 ";%s;%" PRIu64,
+	n = gw_bprintf(ret->username, sizeof(ret->username), "%s;%" PRIu32 ";%s;%" PRIu64,
 		    ret->client_id, l->sdkappid ? l->sdkappid : GW_TENCENT_DEFAULT_SDKAPPID, connid,
 		    l->expiry ? l->expiry : (uint64_t)GW_TENCENT_DEFAULT_EXPIRY);
 	if (n < 0) {
@@ -541,7 +524,7 @@ int gw_tencent_build_connect(const struct gw_tencent_login *l, struct gw_tencent
 	if (r < 0)
 		goto out;
 	to_hex(mac, (size_t)r, ret->password);
-	r = bprintf(ret->password + 2 * r, sizeof(ret->password) - 2 * (size_t)r, ";%s", method);
+	r = gw_bprintf(ret->password + 2 * r, sizeof(ret->password) - 2 * (size_t)r, ";%s", method);
 out:
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(mac, sizeof(mac));
@@ -603,7 +586,7 @@ int gw_tencent_sign_dynreg(enum gw_tencent_sign_method method, const char *produ
 	if (r < 0)
 		return r;
 	/* Eight fields, the fourth (the query string) empty, no newline at the end. */
-	n = bprintf(source, sizeof(source), "POST\n%s\n%s\n\n%s\n%" PRIu64 "\n%" PRIu32 "\n%s",
+	n = gw_bprintf(source, sizeof(source), "POST\n%s\n%s\n\n%s\n%" PRIu64 "\n%" PRIu32 "\n%s",
 		    host, GW_TENCENT_REGISTER_PATH, alg, timestamp, nonce, hash);
 	if (n < 0)
 		return n == -ENOBUFS ? -EINVAL : n;
@@ -623,13 +606,13 @@ static int build_dynreg_v2(const struct gw_tencent_dynreg *d, const struct regio
 	char sig[2 * EVP_MAX_MD_SIZE + 1];
 	int r;
 
-	r = bprintf(ret->host, sizeof(ret->host), "%s", rg->dynreg_host);
+	r = gw_bprintf(ret->host, sizeof(ret->host), "%s", rg->dynreg_host);
 	if (r >= 0)
-		r = bprintf(ret->url, sizeof(ret->url), "https://%s" GW_TENCENT_REGISTER_PATH,
+		r = gw_bprintf(ret->url, sizeof(ret->url), "https://%s" GW_TENCENT_REGISTER_PATH,
 			    ret->host);
 	/* Both names are checked to need no JSON escaping; the hash covers these exact bytes. */
 	if (r >= 0)
-		r = bprintf(ret->body, sizeof(ret->body),
+		r = gw_bprintf(ret->body, sizeof(ret->body),
 			    "{\"ProductId\":\"%s\",\"DeviceName\":\"%s\"}", d->product_id,
 			    d->device_name);
 	if (r < 0)
@@ -659,15 +642,15 @@ static int build_dynreg_legacy(const struct gw_tencent_dynreg *d, const struct r
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	int r, n;
 
-	r = bprintf(ret->host, sizeof(ret->host), "%s", rg->legacy_dynreg_host);
+	r = gw_bprintf(ret->host, sizeof(ret->host), "%s", rg->legacy_dynreg_host);
 	if (r >= 0)
-		r = bprintf(ret->url, sizeof(ret->url),
+		r = gw_bprintf(ret->url, sizeof(ret->url),
 			    "https://%s" GW_TENCENT_LEGACY_REGISTER_PATH, ret->host);
 	if (r < 0)
 		return r;
 	/* §2.2: the keys in ASCII order; the signature is base64 of the hex text, which is what
 	 * the platform checks (base64 of the raw digest fails with code 1010). */
-	n = bprintf(source, sizeof(source),
+	n = gw_bprintf(source, sizeof(source),
 		    "deviceName=%s&nonce=%" PRIu32 "&productId=%s&timestamp=%" PRIu64,
 		    d->device_name, d->nonce, d->product_id, d->timestamp);
 	if (n < 0)
@@ -681,7 +664,7 @@ static int build_dynreg_legacy(const struct gw_tencent_dynreg *d, const struct r
 	r = b64_encode((const unsigned char *)hex, strlen(hex), sig, sizeof(sig));
 	if (r < 0)
 		return r;
-	r = bprintf(ret->body, sizeof(ret->body),
+	r = gw_bprintf(ret->body, sizeof(ret->body),
 		    "{\"deviceName\":\"%s\",\"nonce\":%" PRIu32 ",\"productId\":\"%s\","
 		    "\"timestamp\":%" PRIu64 ",\"signature\":\"%s\"}",
 		    d->device_name, d->nonce, d->product_id, d->timestamp, sig);
@@ -872,83 +855,10 @@ void gw_tencent_credentials_wipe(struct gw_tencent_credentials *c)
 		explicit_bzero(c, sizeof(*c));
 }
 
-/* jansson's error text quotes the input, which may be part of a secret: only the kind of
- * error and its offset go into the reason. */
-static const char *json_error_kind(const json_error_t *err)
-{
-	switch (json_error_code(err)) {
-	case json_error_premature_end_of_input:
-		return "truncated JSON";
-	case json_error_end_of_input_expected:
-		return "data after the JSON value";
-	case json_error_duplicate_key:
-		return "duplicate key";
-	case json_error_null_character:
-	case json_error_null_byte_in_key:
-		return "NUL character";
-	case json_error_invalid_utf8:
-		return "invalid UTF-8";
-	case json_error_numeric_overflow:
-		return "number out of range";
-	case json_error_unknown:
-	case json_error_out_of_memory:
-	case json_error_stack_overflow:
-	case json_error_cannot_open_file:
-	case json_error_invalid_argument:
-	case json_error_invalid_syntax:
-	case json_error_invalid_format:
-	case json_error_wrong_type:
-	case json_error_null_value:
-	case json_error_item_not_found:
-	case json_error_index_out_of_range:
-	default:
-		return "invalid JSON";
-	}
-}
-
+/* Reasons stay within GW_TENCENT_REASON_MAX (include/gw/json.h). */
 static int load_object(const char *buf, size_t len, size_t max, json_t **ret, char *reason)
 {
-	json_error_t err;
-	json_t *root;
-
-	*ret = NULL;
-	if (len > max) {
-		set_reason(reason, "message of %zu bytes exceeds the limit of %zu", len, max);
-		return -EMSGSIZE;
-	}
-	if (!buf || len == 0) {
-		set_reason(reason, "empty message");
-		return -EBADMSG;
-	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
-	if (!root) {
-		if (json_error_code(&err) == json_error_out_of_memory)
-			return -ENOMEM;
-		set_reason(reason, "%s at byte %d", json_error_kind(&err), err.position);
-		return -EBADMSG;
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		set_reason(reason, "not a JSON object");
-		return -EBADMSG;
-	}
-	*ret = root;
-	return 0;
-}
-
-/* A server-chosen text, for logs: cut at a character boundary, control characters as '?'. */
-static void copy_message(char *dst, size_t size, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		dst[i] = ((unsigned char)s[i] < ' ' || s[i] == 0x7f) ? '?' : s[i];
-	dst[n] = '\0';
+	return gw_json_load_object(buf, len, max, ret, reason, GW_TENCENT_REASON_MAX);
 }
 
 /* An optional string member copied for logs; absent leaves dst empty. */
@@ -964,7 +874,7 @@ static int get_text(json_t *obj, const char *where, const char *name, char *dst,
 		set_reason(reason, "\"%s%s\" is not a string", where, name);
 		return -EBADMSG;
 	}
-	copy_message(dst, size, json_string_value(v), json_string_length(v));
+	gw_json_copy_text(dst, size, json_string_value(v), json_string_length(v));
 	return 0;
 }
 
@@ -1106,7 +1016,7 @@ static int parse_v2_error(json_t *err, struct gw_tencent_credentials *ret, char 
 	}
 	code = json_object_get(err, "Code");
 	if (json_is_string(code))
-		copy_message(ret->error_code, sizeof(ret->error_code), json_string_value(code),
+		gw_json_copy_text(ret->error_code, sizeof(ret->error_code), json_string_value(code),
 			     json_string_length(code));
 	else if (json_is_integer(code))
 		snprintf(ret->error_code, sizeof(ret->error_code), "%lld",
@@ -1235,7 +1145,7 @@ int gw_tencent_build_topic(enum gw_tencent_direction dir, enum gw_tencent_topic 
 	    (unsigned)kind >= N_ELEMENTS(topic_names) || !valid_product_id(product_id) ||
 	    !valid_device_name(device_name))
 		return -EINVAL;
-	return bprintf(buf, size, "$thing/%s/%s/%s/%s", dir == GW_TENCENT_UP ? "up" : "down",
+	return gw_bprintf(buf, size, "$thing/%s/%s/%s/%s", dir == GW_TENCENT_UP ? "up" : "down",
 		       topic_names[kind], product_id, device_name);
 }
 
@@ -1282,7 +1192,7 @@ int gw_tencent_format_client_token(const char *product_id, uint64_t seq, char *b
 {
 	if (!valid_product_id(product_id))
 		return -EINVAL;
-	return bprintf(buf, size, "%s-%" PRIu64, product_id, seq);
+	return gw_bprintf(buf, size, "%s-%" PRIu64, product_id, seq);
 }
 
 /* Dumps o (which it takes) with the §1.7 size limit. */

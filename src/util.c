@@ -2,6 +2,7 @@
 /* Allocation, backoff, time and template helpers shared by every module. */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -237,4 +238,19 @@ void gw_rate_give_back(struct gw_rate *r)
 {
 	if (r->per_s)
 		r->tokens += 1.0;
+}
+
+int gw_bprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= size)
+		return -ENOBUFS;
+	return n;
 }

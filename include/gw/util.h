@@ -27,6 +27,10 @@ char *gw_secret_free(char *s);
 uint32_t gw_backoff_next(uint32_t prev, uint32_t min, uint32_t max);
 uint32_t gw_backoff_jitter(uint32_t delay);
 
+/* snprintf that reports truncation as -ENOBUFS (and a format error as -EINVAL), so that a
+ * cut host name, client id or URL never goes out on the wire. Returns the length. */
+int gw_bprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* CLOCK_REALTIME in milliseconds since the epoch; CLOCK_MONOTONIC in microseconds. */
 int64_t gw_now_wall_ms(void);
 uint64_t gw_now_mono_us(void);

@@ -246,3 +246,16 @@ void cl_start(const char *devices)
 {
 	cl_start_opts(devices, false);
 }
+
+int cl_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -6,6 +6,7 @@
  * Every call fails the running Check test on error. Used with fixture.h (fx_setup/teardown).
  */
 
+#include <check.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +47,8 @@ char *cl_aliyun_config(const char *extra);
 char *cl_register_config(void);
 /* The same with register_via = via (NULL: not set, so auto); "mqtt" leaves out register_url. */
 char *cl_register_config_via(const char *via);
+/* Runs suite s (freed) with libcurl set up for cl_ctl(); returns the process exit status. */
+int cl_run(Suite *s);
 /* Writes a whole line to the pty. */
 void cl_write_line(const struct fx_pty *p, const char *line);
 bool cl_file_exists(const char *path);

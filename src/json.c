@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* Strict JSON reading for the cloud drivers; see include/gw/json.h. */
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "gw/json.h"
+
+const char *gw_json_error_kind(const json_error_t *err)
+{
+	switch (json_error_code(err)) {
+	case json_error_premature_end_of_input:
+		return "truncated JSON";
+	case json_error_end_of_input_expected:
+		return "data after the JSON value";
+	case json_error_duplicate_key:
+		return "duplicate key";
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return "NUL character";
+	case json_error_invalid_utf8:
+		return "invalid UTF-8";
+	case json_error_wrong_type:
+		return "not a JSON object";
+	case json_error_numeric_overflow:
+		return "number out of range";
+	case json_error_unknown:
+	case json_error_out_of_memory:
+	case json_error_stack_overflow:
+	case json_error_cannot_open_file:
+	case json_error_invalid_argument:
+	case json_error_invalid_syntax:
+	case json_error_invalid_format:
+	case json_error_null_value:
+	case json_error_item_not_found:
+	case json_error_index_out_of_range:
+	default:
+		return "invalid JSON";
+	}
+}
+
+int gw_json_load_object(const char *buf, size_t len, size_t max, json_t **ret, char *reason,
+			size_t reason_size)
+{
+	json_error_t err;
+	json_t *root;
+
+	*ret = NULL;
+	if (len > max) {
+		if (reason)
+			snprintf(reason, reason_size, "message of %zu bytes exceeds the limit of %zu",
+				 len, max);
+		return -EMSGSIZE;
+	}
+	if (!buf || len == 0) {
+		if (reason)
+			snprintf(reason, reason_size, "empty message");
+		return -EBADMSG;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root) {
+		if (json_error_code(&err) == json_error_out_of_memory)
+			return -ENOMEM;
+		if (reason)
+			snprintf(reason, reason_size, "%s at byte %d", gw_json_error_kind(&err),
+				 err.position);
+		return -EBADMSG;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		if (reason)
+			snprintf(reason, reason_size, "not a JSON object");
+		return -EBADMSG;
+	}
+	*ret = root;
+	return 0;
+}
+
+void gw_json_copy_text(char *dst, size_t size, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		dst[i] = ((unsigned char)s[i] < ' ' || s[i] == 0x7f) ? '?' : s[i];
+	dst[n] = '\0';
+}
