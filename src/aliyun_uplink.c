@@ -20,6 +20,7 @@
 #include "gw/http.h"
 #include "gw/log.h"
 #include "gw/payload.h"
+#include "gw/uplink.h"
 #include "gw/util.h"
 
 enum dev_state {
@@ -63,7 +64,7 @@ struct gw_aliyun_uplink {
 	const struct gw_config_uplink *cfg;
 	gw_aliyun_uplink_notify_fn notify;
 	void *user_data;
-	struct gw_aliyun_commands commands;
+	struct gw_uplink_commands commands;
 	char *cred_dir;
 	struct gw_credstore *store;
 	struct gw_http *http;
@@ -1236,7 +1237,7 @@ static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 			 const char *state_dir, struct gw_spool *spool,
 			 gw_aliyun_uplink_notify_fn notify_fn,
-			 const struct gw_aliyun_commands *commands, void *user_data,
+			 const struct gw_uplink_commands *commands, void *user_data,
 			 struct gw_aliyun_uplink **ret)
 {
 	struct gw_aliyun_uplink *u = gw_new0(struct gw_aliyun_uplink, 1);
@@ -1387,3 +1388,95 @@ const char *gw_aliyun_uplink_name(const struct gw_aliyun_uplink *u)
 {
 	return u->cfg->name;
 }
+
+/* ---- the uplink driver (gw/uplink.h) ---- */
+
+static void driver_notify(struct gw_aliyun_uplink *u, bool state_changed, void *ud)
+{
+	gw_uplink_notify(ud, state_changed);
+}
+
+static int driver_new(const struct gw_uplink_env *env, void **ret)
+{
+	struct gw_aliyun_uplink *u;
+	/* it logs what failed */
+	int r = gw_aliyun_uplink_new(env->event, env->cfg, env->state_dir, env->spool,
+				     driver_notify, &env->commands, env->self, &u);
+
+	if (r < 0)
+		return r;
+	*ret = u;
+	return 0;
+}
+
+static void driver_free(void *impl)
+{
+	gw_aliyun_uplink_free(impl);
+}
+
+static int driver_start(void *impl)
+{
+	return gw_aliyun_uplink_start(impl);
+}
+
+static void driver_kick(void *impl, uint64_t seq)
+{
+	gw_aliyun_uplink_kick(impl, seq);
+}
+
+static int driver_save(void *impl)
+{
+	return gw_aliyun_uplink_save(impl);
+}
+
+/* only online sessions carry records in flight */
+static size_t driver_draining(const void *impl)
+{
+	return gw_aliyun_uplink_inflight(impl);
+}
+
+static void driver_summary(const void *impl, struct gw_uplink_summary *ret)
+{
+	struct gw_aliyun_uplink_stats st;
+
+	gw_aliyun_uplink_get_stats(impl, &st);
+	ret->sessions = st.devices;
+	ret->online = st.online;
+	ret->queued = st.queued;
+	ret->inflight = st.inflight;
+	ret->acked = st.acked;
+	ret->rejected = st.rejected;
+}
+
+static void driver_log_counters(const void *impl)
+{
+	struct gw_aliyun_uplink_stats st;
+
+	gw_aliyun_uplink_get_stats(impl, &st);
+	gw_log_uplink(LOG_INFO, gw_aliyun_uplink_name(impl),
+		      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
+		      "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
+		      "inflight=%llu resent=%llu devices=%llu online=%llu connects=%llu "
+		      "connection_losses=%llu registrations=%llu registration_failures=%llu",
+		      (unsigned long long)st.produced, (unsigned long long)st.acked,
+		      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
+		      (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
+		      (unsigned long long)st.lost_corrupt, (unsigned long long)st.rejected,
+		      (unsigned long long)st.inflight, (unsigned long long)st.resent,
+		      (unsigned long long)st.devices, (unsigned long long)st.online,
+		      (unsigned long long)st.connects, (unsigned long long)st.connection_losses,
+		      (unsigned long long)st.registrations,
+		      (unsigned long long)st.registration_failures);
+}
+
+const struct gw_uplink_ops gw_aliyun_uplink_ops = {
+	.type = GW_UPLINK_ALIYUN,
+	.new = driver_new,
+	.free = driver_free,
+	.start = driver_start,
+	.kick = driver_kick,
+	.save = driver_save,
+	.draining = driver_draining,
+	.summary = driver_summary,
+	.log_counters = driver_log_counters,
+};

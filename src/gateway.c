@@ -10,16 +10,15 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
-#include "gw/aliyun_uplink.h"
 #include "gw/command.h"
 #include "gw/gateway.h"
 #include "gw/log.h"
 #include "gw/mapping.h"
-#include "gw/mqtt.h"
 #include "gw/node.h"
 #include "gw/payload.h"
 #include "gw/port.h"
 #include "gw/spool.h"
+#include "gw/uplink.h"
 #include "gw/util.h"
 
 struct gw_gateway {
@@ -33,10 +32,7 @@ struct gw_gateway {
 	size_t n_ports;
 	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;
-	struct gw_mqtt *uplinks[GW_CONFIG_MAX_UPLINKS];
-	/* cloud uplinks (type = aliyun): a session per device, so their own array */
-	size_t n_clouds;
-	struct gw_aliyun_uplink *clouds[GW_CONFIG_MAX_UPLINKS];
+	struct gw_uplink *uplinks[GW_CONFIG_MAX_UPLINKS];
 	uint64_t records;
 	uint64_t duplicates;
 	uint64_t records_unmapped; /* frames whose values could not be mapped */
@@ -62,24 +58,17 @@ void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
 	for (size_t i = 0; i < g->n_ports; i++)
 		open += gw_port_state(g->ports[i]) == GW_SERIAL_OPEN;
 	for (size_t i = 0; i < g->n_uplinks; i++) {
-		struct gw_mqtt_stats st;
+		struct gw_uplink_summary st;
 
-		online += gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED;
-		gw_mqtt_get_stats(g->uplinks[i], &st);
-		backlog += st.queued;
-	}
-	for (size_t i = 0; i < g->n_clouds; i++) {
-		struct gw_aliyun_uplink_stats st;
-
-		gw_aliyun_uplink_get_stats(g->clouds[i], &st);
-		/* online when every device it knows has its session */
-		online += st.devices > 0 && st.online == st.devices;
+		gw_uplink_summary(g->uplinks[i], &st);
+		/* online when every session it wants is up */
+		online += st.sessions > 0 && st.online == st.sessions;
 		backlog += st.queued;
 	}
 	snprintf(buf, size, "%s; ports %zu/%zu open; uplinks %zu/%zu online; %zu nodes; "
 		 "%llu records; backlog %llu",
 		 g->stopping ? "stopping" : "running", open, g->n_ports, online,
-		 g->n_uplinks + g->n_clouds,
+		 g->n_uplinks,
 		 gw_nodes_count(g->nodes), (unsigned long long)g->records,
 		 (unsigned long long)backlog);
 }
@@ -99,41 +88,8 @@ void gw_gateway_log_stats(const struct gw_gateway *g)
 	       (unsigned long long)s->records_lost_corrupt,
 	       (unsigned long long)s->dropped_overflow, (unsigned long long)s->dropped_enospc,
 	       (unsigned long long)g->duplicates);
-	for (size_t i = 0; i < g->n_uplinks; i++) {
-		struct gw_mqtt_stats st;
-
-		gw_mqtt_get_stats(g->uplinks[i], &st);
-		gw_log_uplink(LOG_INFO, gw_mqtt_name(g->uplinks[i]),
-			      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
-			      "dropped_enospc=%llu rejected=%llu lost_corrupt=%llu inflight=%llu "
-			      "resent=%llu connects=%llu connection_losses=%llu",
-			      (unsigned long long)st.produced, (unsigned long long)st.acked,
-			      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
-			      (unsigned long long)st.dropped_enospc, (unsigned long long)st.rejected,
-			      (unsigned long long)st.lost_corrupt, (unsigned long long)st.inflight,
-			      (unsigned long long)st.resent, (unsigned long long)st.connects,
-			      (unsigned long long)st.connection_losses);
-	}
-	for (size_t i = 0; i < g->n_clouds; i++) {
-		struct gw_aliyun_uplink_stats st;
-
-		gw_aliyun_uplink_get_stats(g->clouds[i], &st);
-		gw_log_uplink(LOG_INFO, gw_aliyun_uplink_name(g->clouds[i]),
-			      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
-			      "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
-			      "inflight=%llu resent=%llu devices=%llu online=%llu connects=%llu "
-			      "connection_losses=%llu registrations=%llu registration_failures=%llu",
-			      (unsigned long long)st.produced, (unsigned long long)st.acked,
-			      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
-			      (unsigned long long)st.dropped_enospc,
-			      (unsigned long long)st.deadlettered, (unsigned long long)st.lost_corrupt,
-			      (unsigned long long)st.rejected, (unsigned long long)st.inflight,
-			      (unsigned long long)st.resent, (unsigned long long)st.devices,
-			      (unsigned long long)st.online, (unsigned long long)st.connects,
-			      (unsigned long long)st.connection_losses,
-			      (unsigned long long)st.registrations,
-			      (unsigned long long)st.registration_failures);
-	}
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		gw_uplink_log_counters(g->uplinks[i]);
 }
 
 static int sync_spool(struct gw_gateway *g)
@@ -199,9 +155,7 @@ static void deliver(struct gw_gateway *g, struct gw_record *rec)
 	g->records++;
 	schedule_sync(g);
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		gw_mqtt_kick(g->uplinks[i], seq);
-	for (size_t i = 0; i < g->n_clouds; i++)
-		gw_aliyun_uplink_kick(g->clouds[i], seq);
+		gw_uplink_kick(g->uplinks[i], seq);
 }
 
 static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *node,
@@ -359,7 +313,7 @@ static struct gw_port *command_port(const char *name, void *ud)
 	return NULL;
 }
 
-/* What a cloud uplink calls for a command from the cloud (struct gw_aliyun_commands). */
+/* What a cloud uplink calls for a command from the cloud (struct gw_uplink_commands). */
 static int cloud_command(void *ud, const char *device, enum gw_command_kind kind,
 			 const char *name, json_t *params, uint32_t timeout_ms,
 			 gw_command_done_fn done, void *done_ud)
@@ -390,52 +344,14 @@ static void maybe_stopped(struct gw_gateway *g)
 	/* Stored records are safe on disk; only what is in flight is worth a moment's wait,
 	 * so the next start does not send it twice. */
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		if (gw_mqtt_inflight(g->uplinks[i]) > 0 &&
-		    gw_mqtt_get_state(g->uplinks[i]) == GW_MQTT_CONNECTED)
-			return;
-	/* a cloud uplink keeps in flight only what online sessions carry */
-	for (size_t i = 0; i < g->n_clouds; i++)
-		if (gw_aliyun_uplink_inflight(g->clouds[i]) > 0)
+		if (gw_uplink_draining(g->uplinks[i]) > 0)
 			return;
 	g->stopped_fn = NULL;
 	fn(g, g->stopped_ud);
 }
 
-static void on_uplink_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *reason,
-			    uint32_t retry_ms, void *ud)
-{
-	struct gw_gateway *g = ud;
-	const char *name = gw_mqtt_name(m);
-
-	switch (state) {
-	case GW_MQTT_CONNECTED:
-		{
-			struct gw_mqtt_stats st;
-
-			gw_mqtt_get_stats(m, &st);
-			gw_log_uplink(LOG_INFO, name, "connected, %llu record(s) to send",
-				      (unsigned long long)st.queued);
-		}
-		break;
-	case GW_MQTT_CONNECTING:
-		gw_log_uplink(LOG_DEBUG, name, "connecting");
-		break;
-	case GW_MQTT_DISCONNECTED:
-		gw_log_uplink(LOG_WARNING, name, "%s; reconnecting in %.1f s", reason,
-			      retry_ms / 1000.0);
-		break;
-	}
-	notify_status(g);
-	maybe_stopped(g);
-}
-
-static void on_uplink_idle(struct gw_mqtt *m, void *ud)
-{
-	maybe_stopped(ud);
-}
-
-/* A cloud uplink logs its devices' state changes itself: there is one line per device. */
-static void on_cloud_notify(struct gw_aliyun_uplink *u, bool state_changed, void *ud)
+/* Uplinks log their own state changes: a cloud uplink has one line per device. */
+static void on_uplink_notify(struct gw_uplink *u, bool state_changed, void *ud)
 {
 	if (state_changed)
 		notify_status(ud);
@@ -500,29 +416,13 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		goto fail;
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
-		const struct gw_aliyun_commands cmds = { .send = cloud_command, .user_data = g };
+		const struct gw_uplink_commands cmds = { .send = cloud_command, .user_data = g };
 
-		switch (cfg->uplinks[i].type) {
-		case GW_UPLINK_MQTT:
-			r = gw_mqtt_new(event, &cfg->uplinks[i], g->spool, on_uplink_state,
-					on_uplink_idle, g, &g->uplinks[g->n_uplinks]);
-			if (r < 0) {
-				gw_log_uplink(LOG_ERR, cfg->uplinks[i].name,
-					      "cannot set up its cursor: %s", strerror(-r));
-				goto fail;
-			}
-			g->n_uplinks++;
-			break;
-		case GW_UPLINK_ALIYUN:
-			/* it logs what failed */
-			r = gw_aliyun_uplink_new(event, &cfg->uplinks[i], cfg->state_dir, g->spool,
-						 on_cloud_notify, &cmds, g,
-						 &g->clouds[g->n_clouds]);
-			if (r < 0)
-				goto fail;
-			g->n_clouds++;
-			break;
-		}
+		r = gw_uplink_new(event, &cfg->uplinks[i], cfg->state_dir, g->spool, &cmds,
+				  on_uplink_notify, g, &g->uplinks[g->n_uplinks]);
+		if (r < 0)
+			goto fail;
+		g->n_uplinks++;
 	}
 	*ret = g;
 	return 0;
@@ -537,12 +437,7 @@ int gw_gateway_start(struct gw_gateway *g)
 
 	/* Uplinks first, so the first frames find a connection attempt under way. */
 	for (size_t i = 0; i < g->n_uplinks; i++) {
-		r = gw_mqtt_start(g->uplinks[i]);
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < g->n_clouds; i++) {
-		r = gw_aliyun_uplink_start(g->clouds[i]);
+		r = gw_uplink_start(g->uplinks[i]);
 		if (r < 0)
 			return r;
 	}
@@ -566,10 +461,12 @@ static int stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
 	gw_gateway_stopped_fn fn = g->stopped_fn;
 	size_t pending = 0;
 
-	for (size_t i = 0; i < g->n_uplinks; i++)
-		pending += gw_mqtt_inflight(g->uplinks[i]);
-	for (size_t i = 0; i < g->n_clouds; i++)
-		pending += gw_aliyun_uplink_inflight(g->clouds[i]);
+	for (size_t i = 0; i < g->n_uplinks; i++) {
+		struct gw_uplink_summary st;
+
+		gw_uplink_summary(g->uplinks[i], &st);
+		pending += st.inflight;
+	}
 	if (!fn)
 		return 0;
 	gw_log(LOG_NOTICE, "stopping with %zu record(s) in flight; they stay in the spool and are "
@@ -593,9 +490,7 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	g->n_ports = 0;
 	(void)sync_spool(g);
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		(void)gw_mqtt_save(g->uplinks[i]);
-	for (size_t i = 0; i < g->n_clouds; i++)
-		(void)gw_aliyun_uplink_save(g->clouds[i]);
+		(void)gw_uplink_save(g->uplinks[i]);
 	notify_status(g);
 	if (sd_event_add_time_relative(g->event, &g->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
 				       stop_timeout, g) < 0)
@@ -612,9 +507,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	for (size_t i = 0; i < g->n_ports; i++)
 		gw_port_free(g->ports[i]);
 	for (size_t i = 0; i < g->n_uplinks; i++)
-		gw_mqtt_free(g->uplinks[i]);
-	for (size_t i = 0; i < g->n_clouds; i++)
-		gw_aliyun_uplink_free(g->clouds[i]);
+		gw_uplink_free(g->uplinks[i]);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
 	gw_spool_close(g->spool);

@@ -14,6 +14,7 @@
 
 #include "gw/log.h"
 #include "gw/mqtt.h"
+#include "gw/uplink.h"
 #include "gw/payload.h"
 #include "gw/util.h"
 
@@ -778,3 +779,123 @@ const char *gw_mqtt_name(const struct gw_mqtt *m)
 {
 	return m->cfg->name;
 }
+
+/* ---- the uplink driver (gw/uplink.h) ---- */
+
+static void driver_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char *reason,
+			 uint32_t retry_ms, void *ud)
+{
+	const char *name = m->cfg->name;
+
+	switch (state) {
+	case GW_MQTT_CONNECTED:
+		{
+			struct gw_mqtt_stats st;
+
+			gw_mqtt_get_stats(m, &st);
+			gw_log_uplink(LOG_INFO, name, "connected, %llu record(s) to send",
+				      (unsigned long long)st.queued);
+		}
+		break;
+	case GW_MQTT_CONNECTING:
+		gw_log_uplink(LOG_DEBUG, name, "connecting");
+		break;
+	case GW_MQTT_DISCONNECTED:
+		gw_log_uplink(LOG_WARNING, name, "%s; reconnecting in %.1f s", reason,
+			      retry_ms / 1000.0);
+		break;
+	}
+	gw_uplink_notify(ud, true);
+}
+
+static void driver_idle(struct gw_mqtt *m, void *ud)
+{
+	gw_uplink_notify(ud, false);
+}
+
+static int driver_new(const struct gw_uplink_env *env, void **ret)
+{
+	struct gw_mqtt *m;
+	int r = gw_mqtt_new(env->event, env->cfg, env->spool, driver_state, driver_idle,
+			    env->self, &m);
+
+	if (r < 0) {
+		gw_log_uplink(LOG_ERR, env->cfg->name, "cannot set up its cursor: %s",
+			      strerror(-r));
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+static void driver_free(void *impl)
+{
+	gw_mqtt_free(impl);
+}
+
+static int driver_start(void *impl)
+{
+	return gw_mqtt_start(impl);
+}
+
+static void driver_kick(void *impl, uint64_t seq)
+{
+	gw_mqtt_kick(impl, seq);
+}
+
+static int driver_save(void *impl)
+{
+	return gw_mqtt_save(impl);
+}
+
+/* Without a session nothing in flight can be acknowledged: no reason to wait for it. */
+static size_t driver_draining(const void *impl)
+{
+	const struct gw_mqtt *m = impl;
+
+	return m->state == GW_MQTT_CONNECTED ? m->n_inflight : 0;
+}
+
+static void driver_summary(const void *impl, struct gw_uplink_summary *ret)
+{
+	const struct gw_mqtt *m = impl;
+	struct gw_mqtt_stats st;
+
+	gw_mqtt_get_stats(m, &st);
+	ret->sessions = 1;
+	ret->online = m->state == GW_MQTT_CONNECTED;
+	ret->queued = st.queued;
+	ret->inflight = st.inflight;
+	ret->acked = st.acked;
+	ret->rejected = st.rejected;
+}
+
+static void driver_log_counters(const void *impl)
+{
+	const struct gw_mqtt *m = impl;
+	struct gw_mqtt_stats st;
+
+	gw_mqtt_get_stats(m, &st);
+	gw_log_uplink(LOG_INFO, m->cfg->name,
+		      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
+		      "dropped_enospc=%llu rejected=%llu lost_corrupt=%llu inflight=%llu "
+		      "resent=%llu connects=%llu connection_losses=%llu",
+		      (unsigned long long)st.produced, (unsigned long long)st.acked,
+		      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
+		      (unsigned long long)st.dropped_enospc, (unsigned long long)st.rejected,
+		      (unsigned long long)st.lost_corrupt, (unsigned long long)st.inflight,
+		      (unsigned long long)st.resent, (unsigned long long)st.connects,
+		      (unsigned long long)st.connection_losses);
+}
+
+const struct gw_uplink_ops gw_mqtt_uplink_ops = {
+	.type = GW_UPLINK_MQTT,
+	.new = driver_new,
+	.free = driver_free,
+	.start = driver_start,
+	.kick = driver_kick,
+	.save = driver_save,
+	.draining = driver_draining,
+	.summary = driver_summary,
+	.log_counters = driver_log_counters,
+};

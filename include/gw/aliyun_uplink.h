@@ -55,6 +55,7 @@
 #include "gw/command.h"
 #include "gw/config.h"
 #include "gw/spool.h"
+#include "gw/uplink.h"
 
 #define GW_ALIYUN_UPLINK_PACE_MS 200      /* between two new sessions or registrations */
 #define GW_ALIYUN_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
@@ -70,17 +71,6 @@
 #define GW_ALIYUN_CODE_BAD_PARAMS 460    /* malformed request, params a frame cannot carry */
 #define GW_ALIYUN_CODE_UNKNOWN 500       /* no answer in time: the outcome is unknown */
 #define GW_ALIYUN_CODE_NOT_FOUND 6100    /* no live node behind the device */
-
-/*
- * The command path an uplink hands cloud commands to (the gateway's, see gw/command.h): send
- * has the contract of gw_command_send() with user_data in front.
- */
-struct gw_aliyun_commands {
-	int (*send)(void *user_data, const char *device, enum gw_command_kind kind,
-		    const char *name, json_t *params, uint32_t timeout_ms, gw_command_done_fn done,
-		    void *done_ud);
-	void *user_data;
-};
 
 struct gw_aliyun_uplink;
 
@@ -119,7 +109,7 @@ typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool stat
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 			 const char *state_dir, struct gw_spool *spool,
 			 gw_aliyun_uplink_notify_fn notify,
-			 const struct gw_aliyun_commands *commands, void *user_data,
+			 const struct gw_uplink_commands *commands, void *user_data,
 			 struct gw_aliyun_uplink **ret);
 /* Saves the cursor, disconnects every session. Accepts NULL; returns NULL. */
 struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u);

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The uplink driver table and the thin object around a driver's own. See gw/uplink.h.
+ */
+
+#include <errno.h>
+
+#include "gw/log.h"
+#include "gw/uplink.h"
+#include "gw/util.h"
+
+struct gw_uplink {
+	const struct gw_uplink_ops *ops;
+	void *impl;
+	const struct gw_config_uplink *cfg;
+	gw_uplink_notify_fn notify;
+	void *user_data;
+};
+
+static const struct gw_uplink_ops *const drivers[] = {
+	&gw_mqtt_uplink_ops,
+	&gw_aliyun_uplink_ops,
+};
+
+static const struct gw_uplink_ops *find_driver(enum gw_uplink_type type)
+{
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (drivers[i]->type == type)
+			return drivers[i];
+	return NULL;
+}
+
+int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const char *state_dir,
+		  struct gw_spool *spool, const struct gw_uplink_commands *commands,
+		  gw_uplink_notify_fn notify, void *user_data, struct gw_uplink **ret)
+{
+	struct gw_uplink *u;
+	struct gw_uplink_env env;
+	const struct gw_uplink_ops *ops = find_driver(cfg->type);
+	int r;
+
+	if (!ops) {
+		gw_log_uplink(LOG_ERR, cfg->name, "no driver for its type in this build");
+		return -EOPNOTSUPP;
+	}
+	u = gw_new0(struct gw_uplink, 1);
+	u->ops = ops;
+	u->cfg = cfg;
+	u->notify = notify;
+	u->user_data = user_data;
+	env = (struct gw_uplink_env){
+		.event = event,
+		.cfg = cfg,
+		.state_dir = state_dir,
+		.spool = spool,
+		.self = u,
+	};
+	if (commands)
+		env.commands = *commands;
+	r = ops->new(&env, &u->impl);
+	if (r < 0) {
+		free(u);
+		return r;
+	}
+	*ret = u;
+	return 0;
+}
+
+struct gw_uplink *gw_uplink_free(struct gw_uplink *u)
+{
+	if (!u)
+		return NULL;
+	/* the driver's goodbyes must not call back into a gateway that is going away */
+	u->notify = NULL;
+	u->ops->free(u->impl);
+	free(u);
+	return NULL;
+}
+
+int gw_uplink_start(struct gw_uplink *u)
+{
+	return u->ops->start(u->impl);
+}
+
+void gw_uplink_kick(struct gw_uplink *u, uint64_t seq)
+{
+	u->ops->kick(u->impl, seq);
+}
+
+int gw_uplink_save(struct gw_uplink *u)
+{
+	return u->ops->save(u->impl);
+}
+
+size_t gw_uplink_draining(const struct gw_uplink *u)
+{
+	return u->ops->draining(u->impl);
+}
+
+void gw_uplink_summary(const struct gw_uplink *u, struct gw_uplink_summary *ret)
+{
+	*ret = (struct gw_uplink_summary){ 0 };
+	u->ops->summary(u->impl, ret);
+}
+
+void gw_uplink_log_counters(const struct gw_uplink *u)
+{
+	u->ops->log_counters(u->impl);
+}
+
+const char *gw_uplink_name(const struct gw_uplink *u)
+{
+	return u->cfg->name;
+}
+
+void gw_uplink_notify(struct gw_uplink *u, bool state_changed)
+{
+	if (u->notify)
+		u->notify(u, state_changed, u->user_data);
+}
