@@ -178,6 +178,7 @@ START_TEST(test_rate_per_device)
 	json_int_t t[BURST + 1], t2, mark, max_in_1s = 0;
 	char extra[512], burst[BURST * 32];
 	size_t len = 0, n;
+	json_t *reply;
 	char *conf;
 	int status;
 
@@ -206,6 +207,12 @@ START_TEST(test_rate_per_device)
 	/* dev-n2's record comes after the burst was read */
 	fx_sleep_ms(300);
 	cl_write_line(&n2, "temp=2.5,hum=2000\r\n");
+	/* an answer to a command counts against dev-n1's full window, and is not dropped (a text
+	 * node has no command channel: the answer is 400) */
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
+						      "led", 1), 10);
+	ck_assert_int_eq(cl_reply_code(reply), 400);
+	json_decref(reply);
 
 	for (int64_t end = fx_mono_ms() + 60000; fx_mono_ms() < end; fx_sleep_ms(250))
 		if (post_times(DN, mark, t, BURST) >= BURST)
@@ -246,6 +253,44 @@ START_TEST(test_rate_per_device)
 }
 END_TEST
 
+/* A post the platform refuses in its post_reply (429, too many requests) is counted as
+ * rejected and logged with the platform's message; it is not sent again, the next one goes. */
+START_TEST(test_post_rejected)
+{
+	const char *const logged[] = { "device " DN ": the platform rejected post",
+				       "with code 429: rate limit, too many requests", NULL };
+	const char *const counters[] = { "uplink ali", "counters:", " rejected=1 ", NULL };
+	struct fx_pty n1;
+	char *conf;
+	json_t *r;
+
+	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}");
+	cl_provision(DN, DS);
+	r = cl_ctl("inject_reply", json_pack("{s:s,s:s,s:i,s:i,s:s}", "productKey", PK,
+					     "deviceName", DN, "code", 429, "count", 1, "kind",
+					     "property"));
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	fx_pty_new(&n1, "tty-n1");
+	conf = cl_aliyun_config("auth = device-secret\n");
+	fx_daemon_start(conf);
+	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
+	cl_write_line(&n1, "temp=11.5,hum=11\r\n");
+	ck_assert(cl_wait(json_pack("{s:s,s:s,s:i}", "ev", "alink_post", "deviceName", DN,
+				    "code", 429), 30));
+	ck_assert(fx_daemon_wait_log_line(logged, FX_WAIT_MS));
+	cl_write_line(&n1, "temp=12.5,hum=12\r\n");
+	ck_assert(cl_wait_property(DN, "hum", 12, 10000));
+	ck_assert(!cl_has_property(DN, "hum", 11));
+	fx_daemon_stop(NULL);
+	ck_assert(fx_daemon_log_line_has(counters));
+	/* sent once: the PUBACK took it, and the platform would refuse it again */
+	ck_assert_uint_eq(cl_count("alink_post", "deviceName", DN), 2);
+	free(conf);
+	fx_pty_close(&n1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("aliyun");
@@ -256,6 +301,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_register_then_restart);
 	tcase_add_test(tc, test_device_secret);
 	tcase_add_test(tc, test_rate_per_device);
+	tcase_add_test(tc, test_post_rejected);
 	suite_add_tcase(s, tc);
 	return s;
 }
