@@ -31,6 +31,16 @@ enum dev_state {
 	DEV_ONLINE,
 };
 
+/* An answer to a command that found its device's window full: sent when it frees. */
+struct reply {
+	struct reply *next;
+	int code;
+	char *payload;
+	size_t len;
+	char topic[GW_ALIYUN_TOPIC_MAX];
+	char what[GW_ALIYUN_ID_MAX + 64];
+};
+
 struct dev {
 	struct gw_aliyun_uplink *u;
 	char name[GW_ALIYUN_ID_MAX];
@@ -51,6 +61,12 @@ struct dev {
 	int sub_mid;
 	uint64_t connected_at_us;
 	char last_error[256];
+
+	/* its messages in the last GW_ALIYUN_UPLINK_RATE_WINDOW_MS, at most max_rate */
+	struct gw_window rate;
+	bool rate_limited; /* its last record waited for the window; for the log */
+	struct reply *replies; /* queued answers, oldest first; they go before its records */
+	struct reply **replies_tail;
 };
 
 struct flight {
@@ -83,8 +99,9 @@ struct gw_aliyun_uplink {
 	/* the lowest record passed over because its device was not online, UINT64_MAX if none */
 	uint64_t waiting;
 
-	struct gw_rate rate;
+	/* wakes the uplink when the first full device window frees; 0 when not armed */
 	sd_event_source *rate_timer;
+	uint64_t rate_wake_us;
 	sd_event_source *save_timer;
 	bool cursor_dirty;
 
@@ -191,6 +208,75 @@ static void wait_for_device(struct gw_aliyun_uplink *u, uint64_t seq)
 		u->waiting = seq;
 }
 
+/* ---- the per-device rate ---- */
+
+/* Arms the rate timer to fire in wait_us, unless it fires sooner anyway. */
+static void rate_wake(struct gw_aliyun_uplink *u, uint64_t wait_us)
+{
+	uint64_t at = gw_now_mono_us() + wait_us;
+
+	if (u->rate_wake_us && u->rate_wake_us <= at)
+		return;
+	u->rate_wake_us = at;
+	(void)sd_event_source_set_time(u->rate_timer, at);
+	(void)sd_event_source_set_enabled(u->rate_timer, SD_EVENT_ONESHOT);
+}
+
+static void reply_free(struct reply *r)
+{
+	free(r->payload);
+	free(r);
+}
+
+/* Publishes an answer at QoS 0, as RRPC responses must be (§5) and SDKs send replies; its
+ * slot in the device's window is taken. */
+static void reply_publish(struct dev *d, const char *topic, const char *what, int code,
+			  const char *payload, size_t len)
+{
+	int r = mosquitto_publish(d->mosq, NULL, topic, (int)len, payload, 0, false);
+
+	if (r != MOSQ_ERR_SUCCESS) {
+		gw_window_give_back(&d->rate);
+		ulog(d->u, LOG_WARNING, "device %s: %s: the answer (code %d) was not sent: %s",
+		     d->name, what, code, mosquitto_strerror(r));
+	}
+	dev_update_interest(d);
+}
+
+/* Sends the queued answers its window has room for; the rest wait for the rate timer. */
+static void dev_flush_replies(struct dev *d)
+{
+	while (d->replies) {
+		struct reply *r = d->replies;
+		uint64_t wait = gw_window_take(&d->rate, gw_now_mono_us());
+
+		if (wait) {
+			rate_wake(d->u, wait);
+			return;
+		}
+		d->replies = r->next;
+		if (!d->replies)
+			d->replies_tail = &d->replies;
+		reply_publish(d, r->topic, r->what, r->code, r->payload, r->len);
+		reply_free(r);
+	}
+}
+
+/* The session ended: the answers it owed cannot go out any more (the request was made to that
+ * session; the cloud sees no answer, as for a request lost with it). */
+static void dev_drop_replies(struct dev *d)
+{
+	while (d->replies) {
+		struct reply *r = d->replies;
+
+		d->replies = r->next;
+		ulog(d->u, LOG_WARNING, "device %s: %s: the session ended before the answer "
+		     "(code %d) could be sent", d->name, r->what, r->code);
+		reply_free(r);
+	}
+	d->replies_tail = &d->replies;
+}
+
 /* ---- sessions ---- */
 
 static void dev_teardown(struct dev *d)
@@ -200,6 +286,7 @@ static void dev_teardown(struct dev *d)
 	d->io = sd_event_source_disable_unref(d->io);
 	d->tick = sd_event_source_disable_unref(d->tick);
 	d->fd = -1;
+	dev_drop_replies(d);
 	if (d->mosq) {
 		mosquitto_destroy(d->mosq);
 		d->mosq = NULL;
@@ -379,13 +466,15 @@ struct cmd {
 	char what[GW_ALIYUN_ID_MAX + 64]; /* "property set 123", "service ping 123", ... */
 };
 
-/* Publishes the answer: QoS 0, as RRPC responses must be (§5) and SDKs send replies. */
+/* Publishes the answer, or queues it while the device's window is full: an answer counts
+ * against the device's max_rate as any message does, but is never dropped for it. */
 static void cmd_answer(struct cmd *c, int code, json_t *data, const char *message)
 {
 	struct dev *d = c->d;
 	struct gw_aliyun_uplink *u = d->u;
 	char *payload = NULL;
 	size_t len = 0;
+	struct reply *q;
 	int r;
 
 	if (message) {
@@ -408,12 +497,22 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 		free(payload);
 		return;
 	}
-	r = mosquitto_publish(d->mosq, NULL, c->topic, (int)len, payload, 0, false);
-	free(payload);
-	if (r != MOSQ_ERR_SUCCESS)
-		ulog(u, LOG_WARNING, "device %s: %s: the answer (code %d) was not sent: %s",
-		     d->name, c->what, code, mosquitto_strerror(r));
-	dev_update_interest(d);
+	if (!d->replies && gw_window_take(&d->rate, gw_now_mono_us()) == 0) {
+		reply_publish(d, c->topic, c->what, code, payload, len);
+		free(payload);
+		return;
+	}
+	q = gw_new0(struct reply, 1);
+	q->code = code;
+	q->payload = payload;
+	q->len = len;
+	snprintf(q->topic, sizeof(q->topic), "%s", c->topic);
+	snprintf(q->what, sizeof(q->what), "%s", c->what);
+	*d->replies_tail = q;
+	d->replies_tail = &q->next;
+	ulog(u, LOG_DEBUG, "device %s: %s: the answer waits for room within max_rate", d->name,
+	     c->what);
+	rate_wake(u, gw_window_wait(&d->rate, gw_now_mono_us()));
 }
 
 static int status_code(enum gw_command_status s)
@@ -1051,6 +1150,8 @@ static struct dev *dev_add(struct gw_aliyun_uplink *u, const char *name, char *w
 	d = gw_new0(struct dev, 1);
 	d->u = u;
 	d->fd = -1;
+	d->replies_tail = &d->replies;
+	gw_window_init(&d->rate, u->cfg->max_rate, (uint64_t)GW_ALIYUN_UPLINK_RATE_WINDOW_MS * 1000);
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	r = sd_event_add_time_relative(u->event, &d->timer, CLOCK_MONOTONIC, 0, 0, dev_timer_cb,
 				       d);
@@ -1076,21 +1177,11 @@ static void dev_free(struct dev *d)
 	d->timer = sd_event_source_disable_unref(d->timer);
 	d->secret = gw_secret_free(d->secret);
 	d->client_id = gw_secret_free(d->client_id);
+	gw_window_free(&d->rate);
 	free(d);
 }
 
 /* ---- sending ---- */
-
-static bool take_token(struct gw_aliyun_uplink *u)
-{
-	uint64_t wait = gw_rate_take(&u->rate, gw_now_mono_us());
-
-	if (wait == 0)
-		return true;
-	(void)sd_event_source_set_time_relative(u->rate_timer, wait);
-	(void)sd_event_source_set_enabled(u->rate_timer, SD_EVENT_ONESHOT);
-	return false;
-}
 
 /* The Alink message for a record: topic and payload (malloc'd). why says what is wrong. */
 static int build_post(struct gw_aliyun_uplink *u, const struct gw_spool_record *rec,
@@ -1134,7 +1225,31 @@ out:
 	return r < 0 ? r : 0;
 }
 
-/* 1: handed to libmosquitto; 0: waits for its device or was dead-lettered. */
+/* Whether d may send a record now. If not, the record waits as for an offline device (never
+ * blocking other devices' records) and the rate timer reads it again when the window frees. */
+static bool record_slot(struct dev *d)
+{
+	struct gw_aliyun_uplink *u = d->u;
+	uint64_t wait;
+
+	/* queued answers go first; the rate timer is armed for them already */
+	if (d->replies)
+		return false;
+	wait = gw_window_take(&d->rate, gw_now_mono_us());
+	if (wait == 0) {
+		d->rate_limited = false;
+		return true;
+	}
+	if (!d->rate_limited)
+		ulog(u, LOG_DEBUG, "device %s: %" PRIu32 " messages in %d ms (max_rate): its "
+		     "records wait %.3f s", d->name, u->cfg->max_rate,
+		     GW_ALIYUN_UPLINK_RATE_WINDOW_MS, wait / 1e6);
+	d->rate_limited = true;
+	rate_wake(u, wait);
+	return false;
+}
+
+/* 1: handed to libmosquitto; 0: waits for its device or its window, or was dead-lettered. */
 static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record *rec)
 {
 	struct gw_payload_view v;
@@ -1157,17 +1272,20 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 		deadletter(u, rec->seq, why);
 		return 0;
 	}
-	if (d->state != DEV_ONLINE || d->lost) {
+	if (d->state != DEV_ONLINE || d->lost || !record_slot(d)) {
 		wait_for_device(u, rec->seq);
 		return 0;
 	}
 	if (build_post(u, rec, &v, d, topic, sizeof(topic), &payload, &len, why,
 		       sizeof(why)) < 0) {
+		gw_window_give_back(&d->rate);
 		deadletter(u, rec->seq, why);
 		return 0;
 	}
 	rc = mosquitto_publish(d->mosq, &mid, topic, (int)len, payload, 1, false);
 	free(payload);
+	if (rc != MOSQ_ERR_SUCCESS)
+		gw_window_give_back(&d->rate);
 	if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
 		/* the session is going away: its io or tick callback tears it down */
 		d->lost = true;
@@ -1203,26 +1321,33 @@ static void pump(struct gw_aliyun_uplink *u)
 		struct gw_spool_record rec;
 		int r;
 
-		if (!take_token(u))
-			break;
 		r = next_record(u, &rec);
 		if (r < 0)
 			ulog(u, LOG_ERR, "cannot read the spool: %s", strerror(-r));
-		if (r <= 0) {
-			gw_rate_give_back(&u->rate);
+		if (r <= 0)
 			break;
-		}
-		if (send_record(u, &rec) == 0)
-			gw_rate_give_back(&u->rate);
+		(void)send_record(u, &rec);
 	}
 	update_cursor(u);
 	if (u->n_inflight == 0)
 		notify(u, false);
 }
 
+/* The first full window freed: queued answers go first, then the records that waited for a
+ * window are read again (with those of offline devices, which wait on). */
 static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
-	pump(ud);
+	struct gw_aliyun_uplink *u = ud;
+
+	u->rate_wake_us = 0;
+	for (size_t i = 0; i < u->n_devs; i++) {
+		struct dev *d = u->devs[i];
+
+		if (d->replies && d->state == DEV_ONLINE && !d->lost && d->mosq)
+			dev_flush_replies(d);
+	}
+	rescan(u);
+	pump(u);
 	return 0;
 }
 
@@ -1254,7 +1379,6 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	u->waiting = UINT64_MAX;
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	u->inflight = gw_new0(struct flight, cfg->max_inflight);
-	gw_rate_init(&u->rate, cfg->max_rate, gw_now_mono_us());
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
 		r = -ENOMEM;

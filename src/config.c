@@ -1206,6 +1206,11 @@ static void close_aliyun(struct parser *p)
 		       u->keepalive);
 	if (!given(p, "max_rate"))
 		u->max_rate = 30;
+	else if (!bad(p, "max_rate") && u->max_rate > GW_CONFIG_ALIYUN_MAX_RATE)
+		/* per device, each with a ring of that many send times */
+		report(p, given(p, "max_rate"),
+		       "max_rate: %" PRIu32 " is out of range for type = aliyun (0..%d, per device)",
+		       u->max_rate, GW_CONFIG_ALIYUN_MAX_RATE);
 
 	first = one_source(p, sources, N_ELEMENTS(sources),
 			   "product_secret, product_secret_file and product_secret_credential");

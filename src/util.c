@@ -240,6 +240,57 @@ void gw_rate_give_back(struct gw_rate *r)
 		r->tokens += 1.0;
 }
 
+void gw_window_init(struct gw_window *w, uint32_t n, uint64_t window_us)
+{
+	*w = (struct gw_window){ .n = n, .window_us = window_us };
+}
+
+uint64_t gw_window_wait(const struct gw_window *w, uint64_t now_us)
+{
+	uint64_t free_at;
+
+	if (w->n == 0 || w->used < w->n)
+		return 0;
+	free_at = w->at[w->head] + w->window_us;
+	return free_at > now_us ? free_at - now_us : 0;
+}
+
+uint64_t gw_window_take(struct gw_window *w, uint64_t now_us)
+{
+	uint64_t wait = gw_window_wait(w, now_us);
+
+	if (w->n == 0)
+		return 0;
+	if (wait)
+		return wait;
+	if (!w->at)
+		w->at = gw_new0(uint64_t, w->n);
+	if (w->used == w->n) {
+		/* the oldest left the window: its slot takes the newest */
+		w->at[w->head] = now_us;
+		w->head = (w->head + 1) % w->n;
+	} else {
+		w->at[(w->head + w->used) % w->n] = now_us;
+		w->used++;
+	}
+	return 0;
+}
+
+void gw_window_give_back(struct gw_window *w)
+{
+	/* the newest goes; an oldest overwritten by it had left the window anyway */
+	if (w->n && w->used)
+		w->used--;
+}
+
+void gw_window_free(struct gw_window *w)
+{
+	free(w->at);
+	w->at = NULL;
+	w->used = 0;
+	w->head = 0;
+}
+
 int gw_bprintf(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;

@@ -24,6 +24,14 @@
  * back) and reads again from there when a device comes online or loses its session.
  * Acknowledged records above the cursor are kept in a skip set, as in mqtt.c.
  *
+ * Rate: the platform takes about 30 messages a second per device and drops the excess (fact
+ * sheet §4, code 429), so each device has its own window: at most max_rate messages in any
+ * GW_ALIYUN_UPLINK_RATE_WINDOW_MS. A record whose device used its window up waits exactly as
+ * one whose device is offline, so a device replaying a backlog never holds back the others;
+ * one timer reads again from the lowest waiting record when the first such window frees.
+ * Answers to commands count against the same window but come first: one that finds the
+ * window full is queued (never dropped) and sent before that device's next record.
+ *
  * Commands from the cloud: each session also subscribes to thing/service/property/set,
  * thing/service/+ and rrpc/request/+ (fact sheet §5). A property set, a service call or an
  * RRPC request (whose payload is an Alink request naming its method) is handed to the command
@@ -61,6 +69,10 @@
 #define GW_ALIYUN_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
 #define GW_ALIYUN_UPLINK_RECHECK_MS 60000 /* a missing or unusable credential is looked for again */
 #define GW_ALIYUN_UPLINK_STABLE_S 30      /* a session up this long resets its backoff */
+/* max_rate counts a device's messages in this window: the platform counts them per second,
+ * and the tenth more keeps a burst of max_rate within its count when the network delays the
+ * first message of a second more than the last. */
+#define GW_ALIYUN_UPLINK_RATE_WINDOW_MS 1100
 /* How long a node gets to answer a command: below the 8 s in which an RRPC must be answered
  * (fact sheet §5), with room for the serial line and the publish. */
 #define GW_ALIYUN_UPLINK_COMMAND_TIMEOUT_MS 5000

@@ -24,6 +24,7 @@
 #define GW_CONFIG_MAX_PORTS 32
 #define GW_CONFIG_MAX_UPLINKS 8
 #define GW_CONFIG_MAX_MAPS 128
+#define GW_CONFIG_ALIYUN_MAX_RATE 1000 /* max_rate of a type = aliyun uplink: per device */
 #define GW_CONFIG_NAME_MAX 32 /* section names: [A-Za-z0-9_.-], 1..31 bytes */
 #define GW_CONFIG_EX_CONFIG 78 /* EX_CONFIG from sysexits.h */
 
@@ -108,7 +109,8 @@ struct gw_config_uplink {
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
 	uint32_t max_inflight;     /* 1..1000 messages awaiting PUBACK; default 64 */
-	uint32_t max_rate;         /* messages per second, 0 = unlimited (default; aliyun 30) */
+	uint32_t max_rate;         /* messages per second, 0 = unlimited (default; aliyun 30 per
+				    * device, at most GW_CONFIG_ALIYUN_MAX_RATE) */
 	enum gw_order order;       /* default fifo */
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 

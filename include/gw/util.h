@@ -80,3 +80,25 @@ void gw_rate_init(struct gw_rate *r, uint32_t per_s, uint64_t now_us);
 uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us);
 /* Returns a token taken for nothing. */
 void gw_rate_give_back(struct gw_rate *r);
+
+/*
+ * At most n events in any window of window_us: the sliding window a cloud counts a device's
+ * messages in (Aliyun: 30 a second per device). Unlike gw_rate it never lets 2n through in one
+ * window after a pause. The ring of the last n event times is allocated at the first take;
+ * n = 0: no limit.
+ */
+struct gw_window {
+	uint32_t n;
+	uint64_t window_us;
+	uint64_t *at; /* the times of the last `used` events, the oldest at `head` */
+	uint32_t head;
+	uint32_t used;
+};
+void gw_window_init(struct gw_window *w, uint32_t n, uint64_t window_us);
+/* Takes a slot at now_us: returns 0, or the microseconds until one is free (nothing taken). */
+uint64_t gw_window_take(struct gw_window *w, uint64_t now_us);
+/* The microseconds until a slot is free at now_us, 0 if one is free now; takes nothing. */
+uint64_t gw_window_wait(const struct gw_window *w, uint64_t now_us);
+/* Returns the slot taken last, for a message that was not sent after all. */
+void gw_window_give_back(struct gw_window *w);
+void gw_window_free(struct gw_window *w);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cloud.h"
+#include "gw/credstore.h"
 
 int cl_ctl_port;
 int cl_https_port;
@@ -77,6 +78,25 @@ bool cl_wait(json_t *match, int timeout_s)
 
 	json_decref(r);
 	return ok;
+}
+
+bool cl_wait_since(json_t *match, json_int_t since, int timeout_s)
+{
+	json_t *r = cl_ctl("wait", json_pack("{s:o,s:I,s:i}", "match", match, "since", since,
+					     "timeout", timeout_s));
+	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
+
+	json_decref(r);
+	return ok;
+}
+
+json_int_t cl_seq(void)
+{
+	json_t *r = cl_ctl("health", json_object());
+	json_int_t seq = json_integer_value(json_object_get(r, "seq"));
+
+	json_decref(r);
+	return seq;
 }
 
 /* Number of cloud events named ev for which field (may be NULL) equals value. */
@@ -258,4 +278,89 @@ int cl_run(Suite *s)
 	srunner_free(sr);
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void cl_provision(const char *dn, const char *ds)
+{
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_ALIYUN,
+		.kind = GW_CRED_DEVICE_SECRET,
+		.product = (char *)CL_PK,
+		.device = (char *)dn,
+		.secret = (char *)ds,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/ali"), &store, reason,
+					   sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+char *cl_binary_config(char *text, const char *device_name)
+{
+	const char *at = strstr(text, "framing = text\n");
+	const char *dn = strstr(text, "device_name = dev-{port}\n");
+	char *conf, *out;
+
+	/* [port n1] comes first: binary framing for the simulated node */
+	ck_assert_ptr_nonnull(at);
+	ck_assert_ptr_nonnull(dn);
+	ck_assert(strstr(text, "[port n1]") < at);
+	ck_assert_int_gt(asprintf(&conf, "%.*sframing = binary\n%s", (int)(at - text), text,
+				  at + strlen("framing = text\n")), 0);
+	free(text);
+	if (!device_name)
+		return conf;
+	dn = strstr(conf, "device_name = dev-{port}\n");
+	ck_assert_int_gt(asprintf(&out, "%.*sdevice_name = %s\n%s", (int)(dn - conf), conf,
+				  device_name, dn + strlen("device_name = dev-{port}\n")), 0);
+	free(conf);
+	return out;
+}
+
+pid_t cl_sim_start(const char *uid)
+{
+	char link[4096];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", uid, NULL };
+
+	/* fx_path() rotates its buffers: keep the link's name */
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	return fx_sim_start(args);
+}
+
+bool cl_sim_log_has(const char *needle)
+{
+	char *log = fx_read_file(fx_path("sim.log"));
+	bool has = log && strstr(log, needle);
+
+	free(log);
+	return has;
+}
+
+json_t *cl_downlink(const char *cmd, json_t *args, int wait_s)
+{
+	json_t *r, *reply;
+
+	json_object_set_new(args, "productKey", json_string(CL_PK));
+	json_object_set_new(args, "wait", json_integer(wait_s));
+	r = cl_ctl(cmd, args);
+	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "%s refused: %s", cmd,
+		      json_string_value(json_object_get(r, "error")));
+	ck_assert_msg(json_array_size(json_object_get(r, "deliveredTo")) == 1,
+		      "%s was not delivered: the device is not subscribed", cmd);
+	ck_assert_msg(!json_is_true(json_object_get(r, "timedOut")), "%s: no reply in %d s", cmd,
+		      wait_s);
+	reply = json_incref(json_object_get(r, "reply"));
+	json_decref(r);
+	ck_assert(json_is_object(reply));
+	return reply;
+}
+
+json_int_t cl_reply_code(json_t *reply)
+{
+	return json_integer_value(json_object_get(reply, "code"));
 }

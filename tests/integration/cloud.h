@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fixture.h"
 
@@ -33,6 +34,10 @@ json_t *cl_ctl(const char *cmd, json_t *args);
 json_t *cl_dev_args(const char *dn);
 /* Waits for a cloud event matching match (stolen); true when it came. */
 bool cl_wait(json_t *match, int timeout_s);
+/* The same for events after seq since. */
+bool cl_wait_since(json_t *match, json_int_t since, int timeout_s);
+/* The seq of the cloud's last event so far. */
+json_int_t cl_seq(void);
 /* Number of cloud events named ev for which field (may be NULL) equals value. */
 size_t cl_count(const char *ev, const char *field, const char *value);
 /* An integer field of the device summary of dn. */
@@ -52,3 +57,19 @@ int cl_run(Suite *s);
 /* Writes a whole line to the pty. */
 void cl_write_line(const struct fx_pty *p, const char *line);
 bool cl_file_exists(const char *path);
+/* Stores DeviceSecret ds of device dn in the uplink "ali"'s credential store, as an operator
+ * provisions it. */
+void cl_provision(const char *dn, const char *ds);
+/* text (freed) from cl_aliyun_config() with binary framing on [port n1] and, unless
+ * device_name is NULL, that device_name template instead of dev-{port}. Returns a new text. */
+char *cl_binary_config(char *text, const char *device_name);
+/* Starts sensorgw-sim in binary framing on the pty link tty-n1 (two frames a second), its
+ * hello announcing uid (24 hex digits); its stderr goes to sim.log. Returns its pid. */
+pid_t cl_sim_start(const char *uid);
+/* Whether sim.log holds needle. */
+bool cl_sim_log_has(const char *needle);
+/* Sends a downlink command (property_set, service_call, rrpc) through the control API to
+ * product CL_PK, waiting up to wait_s for the device's reply; checks that the cloud delivered
+ * it to a session and that the reply came. Returns the reply object (a new reference). */
+json_t *cl_downlink(const char *cmd, json_t *args, int wait_s);
+json_int_t cl_reply_code(json_t *reply);

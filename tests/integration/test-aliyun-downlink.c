@@ -18,32 +18,12 @@
 
 #include "cloud.h"
 #include "fixture.h"
-#include "gw/credstore.h"
 
 #define PK CL_PK
 #define DN CL_DN /* device_name = dev-{port}: the binary node on [port n1] */
 #define DS CL_DS
 #define DN2 "dev-n2" /* a text node on [port n2] */
 #define DS2 "testDeviceSecret789"
-
-static void provision(const char *dn, const char *ds)
-{
-	struct gw_cred cred = {
-		.cloud = GW_CRED_CLOUD_ALIYUN,
-		.kind = GW_CRED_DEVICE_SECRET,
-		.product = (char *)PK,
-		.device = (char *)dn,
-		.secret = (char *)ds,
-	};
-	char reason[GW_CREDSTORE_REASON_MAX];
-	struct gw_credstore *store;
-
-	(void)mkdir(fx_path("state"), 0700);
-	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/ali"), &store, reason,
-					   sizeof(reason)), 0);
-	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
-	gw_credstore_close(store);
-}
 
 /*
  * The cloud with both devices, their secrets in the credential store, the simulated binary
@@ -52,12 +32,9 @@ static void provision(const char *dn, const char *ds)
  */
 static void start_all(struct fx_pty *n2, pid_t *sim)
 {
-	char link[4096];
-	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
-				     "--uid", "0123456789abcdef01234567", NULL };
 	const char *const online[] = { "device " DN ": online", NULL };
 	char extra[512];
-	char *text, *conf, *at;
+	char *conf;
 	json_t *r;
 
 	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}, "
@@ -66,64 +43,20 @@ static void start_all(struct fx_pty *n2, pid_t *sim)
 	r = cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", PK, "schema"));
 	ck_assert(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
-	provision(DN, DS);
-	provision(DN2, DS2);
+	cl_provision(DN, DS);
+	cl_provision(DN2, DS2);
 
-	/* fx_path() rotates its buffers: keep the link's name */
-	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
-	*sim = fx_sim_start(args);
+	*sim = cl_sim_start("0123456789abcdef01234567");
 	fx_pty_new(n2, "tty-n2");
 	snprintf(extra, sizeof(extra), "auth = device-secret\n\n[port n2]\npath = %s\n"
 		 "framing = text\n", fx_path("tty-n2"));
-	text = cl_aliyun_config(extra);
-	/* [port n1] comes first: binary framing for the simulated node */
-	at = strstr(text, "framing = text\n");
-	ck_assert_ptr_nonnull(at);
-	ck_assert(strstr(text, "[port n1]") < at && strstr(text, "[port n2]") > at);
-	ck_assert_int_gt(asprintf(&conf, "%.*sframing = binary\n%s", (int)(at - text), text,
-				  at + strlen("framing = text\n")), 0);
-	free(text);
+	conf = cl_binary_config(cl_aliyun_config(extra), NULL);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert(fx_pty_wait_opened(n2, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
 	/* a text record makes dev-n2 a device with a session too */
 	cl_write_line(n2, "temp=5.5,hum=5\r\n");
-}
-
-/* Sends a downlink through the control API, waiting up to wait_s for the reply; returns the
- * reply object (a new reference) and checks that the cloud delivered it to a session. */
-static json_t *downlink(const char *cmd, json_t *args, int wait_s)
-{
-	json_t *r, *reply;
-
-	json_object_set_new(args, "productKey", json_string(PK));
-	json_object_set_new(args, "wait", json_integer(wait_s));
-	r = cl_ctl(cmd, args);
-	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "%s refused: %s", cmd,
-		      json_string_value(json_object_get(r, "error")));
-	ck_assert_msg(json_array_size(json_object_get(r, "deliveredTo")) == 1,
-		      "%s was not delivered: the device is not subscribed", cmd);
-	ck_assert_msg(!json_is_true(json_object_get(r, "timedOut")), "%s: no reply in %d s", cmd,
-		      wait_s);
-	reply = json_incref(json_object_get(r, "reply"));
-	json_decref(r);
-	ck_assert(json_is_object(reply));
-	return reply;
-}
-
-static json_int_t reply_code(json_t *reply)
-{
-	return json_integer_value(json_object_get(reply, "code"));
-}
-
-static bool sim_log_has(const char *needle)
-{
-	char *log = fx_read_file(fx_path("sim.log"));
-	bool has = log && strstr(log, needle);
-
-	free(log);
-	return has;
 }
 
 START_TEST(test_commands)
@@ -135,28 +68,28 @@ START_TEST(test_commands)
 	start_all(&n2, &sim);
 
 	/* property set: the node applies it and answers with the value now in force */
-	reply = downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
 						   "report_interval_ms", 700), 10);
-	ck_assert_int_eq(reply_code(reply), 200);
+	ck_assert_int_eq(cl_reply_code(reply), 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(reply, "data"),
 							    "report_interval_ms")), 700);
 	ck_assert_str_eq(json_string_value(json_object_get(reply, "topic")),
 			 "/sys/" PK "/" DN "/thing/service/property/set_reply");
-	ck_assert_msg(sim_log_has("property-set '' -> 200 report_interval_ms=700"),
+	ck_assert_msg(cl_sim_log_has("property-set '' -> 200 report_interval_ms=700"),
 		      "the simulator did not get the value");
 	json_decref(reply);
 
 	/* the node refuses a property it does not have: its code reaches the cloud */
-	reply = downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:i}}", "deviceName", DN, "params",
 						   "no_such_property", 1), 10);
-	ck_assert_int_eq(reply_code(reply), 422);
-	ck_assert(sim_log_has("-> 422 rejected=no_such_property"));
+	ck_assert_int_eq(cl_reply_code(reply), 422);
+	ck_assert(cl_sim_log_has("-> 422 rejected=no_such_property"));
 	json_decref(reply);
 
 	/* asynchronous service call: the answer on thing/service/ping_reply */
-	reply = downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
+	reply = cl_downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
 						   "ping", "params"), 10);
-	ck_assert_int_eq(reply_code(reply), 200);
+	ck_assert_int_eq(cl_reply_code(reply), 200);
 	ck_assert_str_eq(json_string_value(json_object_get(reply, "topic")),
 			 "/sys/" PK "/" DN "/thing/service/ping_reply");
 	ck_assert(json_integer_value(json_object_get(json_object_get(reply, "data"),
@@ -164,13 +97,13 @@ START_TEST(test_commands)
 	json_decref(reply);
 
 	/* a service the node does not offer */
-	reply = downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
+	reply = cl_downlink("service_call", json_pack("{s:s,s:s,s:{}}", "deviceName", DN, "service",
 						   "selfdestruct", "params"), 10);
-	ck_assert_int_eq(reply_code(reply), 404);
+	ck_assert_int_eq(cl_reply_code(reply), 404);
 	json_decref(reply);
 
 	/* RRPC: answered on rrpc/response/<msgId> within the 8 s the platform waits */
-	reply = downlink("rrpc", json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{}}}", "deviceName", DN,
+	reply = cl_downlink("rrpc", json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{}}}", "deviceName", DN,
 					   "msgId", "1234567", "payload", "id", "42",
 					   "version", "1.0", "method", "thing.service.ping",
 					   "params"), 8);
@@ -185,7 +118,7 @@ START_TEST(test_commands)
 	json_decref(reply);
 
 	/* an RRPC payload that is no Alink request is answered at once, not dropped */
-	reply = downlink("rrpc", json_pack("{s:s,s:s}", "deviceName", DN, "payload", "ping"), 8);
+	reply = cl_downlink("rrpc", json_pack("{s:s,s:s}", "deviceName", DN, "payload", "ping"), 8);
 	payload = json_loads(json_string_value(json_object_get(reply, "payload")), 0, NULL);
 	ck_assert_ptr_nonnull(payload);
 	ck_assert_int_eq(json_integer_value(json_object_get(payload, "code")), 460);
@@ -194,9 +127,9 @@ START_TEST(test_commands)
 	json_decref(reply);
 
 	/* a property set the frame cannot carry: refused with 460 and a reason */
-	reply = downlink("property_set", json_pack("{s:s,s:{s:{s:i}}}", "deviceName", DN,
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:{s:i}}}", "deviceName", DN,
 						   "params", "nested", "a", 1), 10);
-	ck_assert_int_eq(reply_code(reply), 460);
+	ck_assert_int_eq(cl_reply_code(reply), 460);
 	json_decref(reply);
 	ck_assert(fx_daemon_log_contains("answered with code 460"));
 
@@ -204,9 +137,9 @@ START_TEST(test_commands)
 	ck_assert(cl_wait(json_pack("{s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName", DN2,
 				       "rc", 0), 30));
 	ck_assert(cl_wait(json_pack("{s:s,s:s}", "ev", "mqtt_subscribe", "deviceName", DN2), 10));
-	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN2, "params",
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN2, "params",
 						   "led", 1), 10);
-	ck_assert_int_eq(reply_code(reply), 400);
+	ck_assert_int_eq(cl_reply_code(reply), 400);
 	json_decref(reply);
 	ck_assert(fx_daemon_log_contains("text framing, which has no command channel"));
 
@@ -227,10 +160,10 @@ START_TEST(test_no_answer)
 
 	/* a node that never answers: an error after the node timeout, still within 8 s */
 	ck_assert_int_eq(kill(sim, SIGSTOP), 0);
-	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
 						   "led", 1), 10);
 	ck_assert_int_eq(kill(sim, SIGCONT), 0);
-	ck_assert_int_eq(reply_code(reply), 500);
+	ck_assert_int_eq(cl_reply_code(reply), 500);
 	latency = json_integer_value(json_object_get(reply, "latencyMs"));
 	ck_assert_msg(latency >= 4500 && latency < 8000, "answered after %lld ms",
 		      (long long)latency);
@@ -246,9 +179,9 @@ START_TEST(test_no_answer)
 	/* the node is unplugged: its device still has a session, the command an error */
 	fx_sim_stop();
 	ck_assert(fx_daemon_wait_log_line(closed, FX_WAIT_MS));
-	reply = downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
+	reply = cl_downlink("property_set", json_pack("{s:s,s:{s:b}}", "deviceName", DN, "params",
 						   "led", 0), 10);
-	ck_assert_int_eq(reply_code(reply), 6100);
+	ck_assert_int_eq(cl_reply_code(reply), 6100);
 	ck_assert_int_lt(json_integer_value(json_object_get(reply, "latencyMs")), 4000);
 	json_decref(reply);
 	ck_assert(fx_daemon_log_contains("is closed (unplugged?)"));

@@ -1002,11 +1002,12 @@ START_TEST(test_aliyun_errors)
 		   "product_secret = inline\n" /* 17 */
 		   "register_url = http://example.com/\n" /* 18 */
 		   "sign_method = sha256\n"   /* 19 */
+		   "max_rate = 1001\n"        /* 20 */
 		   "\n"
 		   "[uplink c]\n"
 		   "type = mqtt\n"
-		   "product_key = a1B2c3D4e5F\n" /* 23 */
-		   "auth = foo\n",            /* 24 */
+		   "product_key = a1B2c3D4e5F\n" /* 24 */
+		   "auth = foo\n",            /* 25 */
 		   "@DIR@", tmp);
 	write_file("aliyun-bad.conf", text, 0644);
 	free(text);
@@ -1026,8 +1027,9 @@ START_TEST(test_aliyun_errors)
 		     "18: register_url: 'http://example.com/' is not an https:// URL\n"
 		     "19: sign_method: 'sha256' is not one of hmacsha256, hmacsha1, hmacmd5 (did you "
 		     "mean 'hmacsha256'?)\n"
-		     "23: product_key: not used by type = mqtt\n"
-		     "24: auth: 'foo' is not one of device-secret, register, regnwl\n", "@NOCA@", text));
+		     "20: max_rate: 1001 is out of range for type = aliyun (0..1000, per device)\n"
+		     "24: product_key: not used by type = mqtt\n"
+		     "25: auth: 'foo' is not one of device-secret, register, regnwl\n", "@NOCA@", text));
 	free(expected);
 	free(text);
 	free(path);

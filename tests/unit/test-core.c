@@ -317,6 +317,53 @@ START_TEST(test_rate)
 }
 END_TEST
 
+/* The sliding window never lets more than n through in any window, even after a pause. */
+START_TEST(test_window)
+{
+	struct gw_window w;
+	uint64_t t = 5000000, first;
+	int taken = 0;
+
+	gw_window_init(&w, 3, 1000000);
+	ck_assert_uint_eq(gw_window_wait(&w, t), 0);
+	first = t;
+	while (gw_window_take(&w, t) == 0) {
+		taken++;
+		t += 100000;
+	}
+	ck_assert_int_eq(taken, 3);
+	/* at 5.3 s: the first slot frees at 6.0 s */
+	ck_assert_uint_eq(gw_window_take(&w, t), first + 1000000 - t);
+	ck_assert_uint_eq(gw_window_wait(&w, t), first + 1000000 - t);
+	t = first + 1000000;
+	ck_assert_uint_eq(gw_window_wait(&w, t), 0);
+	ck_assert_uint_eq(gw_window_take(&w, t), 0);
+	/* the next frees 1 s after the second event, at 6.1 s */
+	ck_assert_uint_eq(gw_window_take(&w, t), 100000);
+	/* a slot given back is free again at once, and only the newest goes */
+	gw_window_give_back(&w);
+	ck_assert_uint_eq(gw_window_take(&w, t), 0);
+	ck_assert_uint_eq(gw_window_take(&w, t), 100000);
+	/* after a long pause: n at once, then nothing for a whole window (a bucket allows 2n) */
+	t += 60000000;
+	taken = 0;
+	while (gw_window_take(&w, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 3);
+	ck_assert_uint_eq(gw_window_take(&w, t + 999999), 1);
+	ck_assert_uint_eq(gw_window_take(&w, t + 1000000), 0);
+	gw_window_free(&w);
+	ck_assert_ptr_null(w.at);
+	gw_window_free(&w);
+
+	gw_window_init(&w, 0, 1000000); /* no limit, nothing allocated */
+	for (int i = 0; i < 1000; i++)
+		ck_assert_uint_eq(gw_window_take(&w, t), 0);
+	ck_assert_ptr_null(w.at);
+	gw_window_free(&w);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -331,6 +378,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_template);
 	tcase_add_test(tc, test_seqset);
 	tcase_add_test(tc, test_rate);
+	tcase_add_test(tc, test_window);
 	suite_add_tcase(s, tc);
 	return s;
 }
