@@ -1593,6 +1593,62 @@ static void driver_log_counters(const void *impl)
 		      (unsigned long long)st.registration_failures);
 }
 
+static json_t *dev_status(struct dev *d)
+{
+	static const char *const states[] = {
+		[DEV_IDLE] = "idle",
+		[DEV_REGISTERING] = "registering",
+		[DEV_CONNECTING] = "connecting",
+		[DEV_SUBSCRIBING] = "subscribing",
+		[DEV_ONLINE] = "online",
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	const char *prov = d->secret ? "provisioned" : "unprovisioned";
+	json_t *o;
+
+	/* the marker is what survives restarts: read it rather than keep a copy */
+	if (gw_credstore_get_state(d->u->store, d->name, &st, reason, sizeof(reason)) == 0 &&
+	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING && !d->secret)
+		prov = "needs-provisioning";
+	o = json_pack("{s:s,s:s,s:s,s:o}", "device", d->name, "session", states[d->state],
+		      "provisioning", prov, "last_error",
+		      d->last_error[0] ? json_string(d->last_error) : json_null());
+	if (o && strcmp(prov, "needs-provisioning") == 0) {
+		(void)json_object_set_new(o, "refused", json_string(st.why));
+		(void)json_object_set_new(o, "next_retry_ms", json_integer(st.next_retry_ms));
+	}
+	return o;
+}
+
+static void driver_status(void *impl, json_t *o)
+{
+	struct gw_aliyun_uplink *u = impl;
+	struct gw_aliyun_uplink_stats st;
+	json_t *devs = json_array();
+
+	gw_aliyun_uplink_get_stats(u, &st);
+	for (size_t i = 0; i < u->n_devs; i++)
+		(void)json_array_append_new(devs, dev_status(u->devs[i]));
+	(void)json_object_set_new(o, "devices", devs);
+	(void)json_object_set_new(o, "backlog_bytes",
+				  json_integer((json_int_t)gw_spool_reader_backlog_bytes(u->reader)));
+	(void)json_object_set_new(o, "oldest_age_ms",
+				  json_integer(gw_spool_reader_oldest_age(u->reader,
+									  gw_now_wall_ms())));
+	(void)json_object_set_new(o, "counters", json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
+		"queued", (json_int_t)st.queued, "dropped_overflow",
+		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
+		"deadlettered", (json_int_t)st.deadlettered, "lost_corrupt",
+		(json_int_t)st.lost_corrupt, "rejected", (json_int_t)st.rejected, "inflight",
+		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "connects",
+		(json_int_t)st.connects, "connection_losses", (json_int_t)st.connection_losses,
+		"registrations", (json_int_t)st.registrations, "registration_failures",
+		(json_int_t)st.registration_failures));
+}
+
 const struct gw_uplink_ops gw_aliyun_uplink_ops = {
 	.type = GW_UPLINK_ALIYUN,
 	.new = driver_new,
@@ -1603,4 +1659,5 @@ const struct gw_uplink_ops gw_aliyun_uplink_ops = {
 	.draining = driver_draining,
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
+	.status = driver_status,
 };

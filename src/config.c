@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -382,6 +383,17 @@ static bool set_path(struct parser *p, const struct key_def *k, void *obj, const
 	}
 	store_string(obj, k, v);
 	return true;
+}
+
+/* A Unix socket's path must fit sockaddr_un.sun_path with its NUL. */
+static bool set_socket_path(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	if (strlen(v) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+		report(p, p->line, "%s: '%s' is longer than a Unix socket path may be (%zu bytes)",
+		       k->name, v, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+		return false;
+	}
+	return set_path(p, k, obj, v);
 }
 
 /*
@@ -843,6 +855,8 @@ static const struct key_def gateway_keys[] = {
 	    64UL << 20, 0),
 	KEY("sync_records", set_uint, struct gw_config, sync_records, "100", 1, 100000, 0),
 	KEY("sync_ms", set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
+	KEY("control_socket", set_socket_path, struct gw_config, control_socket,
+	    GW_CONFIG_DEFAULT_CONTROL_SOCKET, 0, 0, KF_ABSOLUTE),
 };
 
 static const struct word parity_words[] = {
@@ -1701,6 +1715,7 @@ struct gw_config *gw_config_free(struct gw_config *c)
 		return NULL;
 	free(c->path);
 	free(c->state_dir);
+	free(c->control_socket);
 	free(c->device_name);
 	for (size_t i = 0; i < c->n_ports; i++) {
 		free(c->ports[i].path);
@@ -1762,5 +1777,13 @@ const char *gw_framing_to_string(enum gw_framing f)
 	case GW_FRAMING_BINARY:
 		return "binary";
 	}
+	return "invalid";
+}
+
+const char *gw_uplink_type_to_string(enum gw_uplink_type t)
+{
+	for (const struct word *w = uplink_type_words; w->word; w++)
+		if (w->value == (int)t)
+			return w->word;
 	return "invalid";
 }

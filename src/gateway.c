@@ -73,6 +73,83 @@ void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
 		 (unsigned long long)backlog);
 }
 
+static json_t *port_json(const struct gw_port *p)
+{
+	const struct gw_frame_stats *fs = gw_port_frame_stats(p);
+	const struct gw_serial_stats *ss = gw_port_serial_stats(p);
+	uint64_t bad = 0;
+
+	for (int e = 1; e < _GW_FRAME_ERR_MAX; e++)
+		bad += fs->errors[e];
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+			 gw_port_name(p), "state",
+			 gw_port_state(p) == GW_SERIAL_OPEN ? "open" : "absent",
+			 "bytes_in", (json_int_t)ss->bytes_in, "bytes_out", (json_int_t)ss->bytes_out,
+			 "opens", (json_int_t)ss->opens, "closes", (json_int_t)ss->closes,
+			 "frames", (json_int_t)fs->frames, "bad_frames", (json_int_t)bad,
+			 "crc_errors", (json_int_t)fs->errors[GW_FRAME_ERR_CRC],
+			 "oversize", (json_int_t)fs->errors[GW_FRAME_ERR_OVERSIZE],
+			 "unknown", (json_int_t)fs->errors[GW_FRAME_ERR_UNKNOWN],
+			 "malformed", (json_int_t)fs->errors[GW_FRAME_ERR_MALFORMED],
+			 "resyncs", (json_int_t)fs->resyncs);
+}
+
+static json_t *node_json(const struct gw_node *n)
+{
+	char uid[GW_UID_SIZE * 2 + 1];
+
+	if (n->has_uid)
+		gw_uid_to_hex(n->uid, uid);
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I}", "id", n->id,
+			 "device", n->device, "port", n->port,
+			 "addr", n->has_addr ? json_integer(n->addr) : json_null(),
+			 "uid", n->has_uid ? json_string(uid) : json_null(),
+			 "firmware", n->fw_version[0] ? json_string(n->fw_version) : json_null(),
+			 "boot", n->has_boot ? json_integer(n->boot_counter) : json_null(),
+			 "frames", (json_int_t)n->frames, "errors", (json_int_t)n->errors,
+			 "seq_gaps", (json_int_t)n->seq_gaps, "duplicates",
+			 (json_int_t)n->duplicates, "last_seen_ms", (json_int_t)n->last_seen_ms);
+}
+
+json_t *gw_gateway_status_json(struct gw_gateway *g)
+{
+	const struct gw_spool_stats *s = gw_spool_stats(g->spool);
+	json_t *ports = json_array(), *nodes = json_array(), *uplinks = json_array();
+	size_t n_ports = g->stopping ? 0 : g->cfg->n_ports;
+
+	for (size_t i = 0; i < g->n_ports; i++)
+		(void)json_array_append_new(ports, port_json(g->ports[i]));
+	/* a configured port not set up yet (start-up) shows as absent */
+	for (size_t i = g->n_ports; i < n_ports; i++)
+		(void)json_array_append_new(ports, json_pack("{s:s,s:s}", "name",
+							     g->cfg->ports[i].name, "state",
+							     "absent"));
+	for (size_t i = 0; i < gw_nodes_count(g->nodes); i++)
+		(void)json_array_append_new(nodes, node_json(gw_nodes_at(g->nodes, i)));
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
+	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			 "s:I,s:I,s:I,s:I,s:I}}",
+			 "state", g->stopping ? "stopping" : "running",
+			 "records", (json_int_t)g->records,
+			 "time_ms", (json_int_t)gw_now_wall_ms(),
+			 "ports", ports, "nodes", nodes, "uplinks", uplinks,
+			 "spool",
+			 "first_seq", (json_int_t)gw_spool_first_seq(g->spool),
+			 "next_seq", (json_int_t)gw_spool_next_seq(g->spool),
+			 "bytes", (json_int_t)s->bytes, "segments", (json_int_t)s->segments,
+			 "appended", (json_int_t)s->appended, "syncs", (json_int_t)s->syncs,
+			 "unsynced", (json_int_t)gw_spool_unsynced(g->spool),
+			 "torn_tails", (json_int_t)s->recovered_torn_tail,
+			 "quarantined", (json_int_t)s->segments_quarantined,
+			 "lost_corrupt", (json_int_t)s->records_lost_corrupt,
+			 "dropped_overflow", (json_int_t)s->dropped_overflow,
+			 "dropped_enospc", (json_int_t)s->dropped_enospc,
+			 "duplicates", (json_int_t)g->duplicates,
+			 "unmapped", (json_int_t)g->records_unmapped,
+			 "seq_gaps", (json_int_t)s->seq_gaps);
+}
+
 void gw_gateway_log_stats(const struct gw_gateway *g)
 {
 	const struct gw_spool_stats *s = gw_spool_stats(g->spool);

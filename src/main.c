@@ -13,21 +13,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "gw-build.h"
 #include "gw/config.h"
+#include "gw/control.h"
 #include "gw/gateway.h"
 #include "gw/http.h"
 #include "gw/log.h"
 #include "gw/mqtt.h"
+#include "gw/util.h"
 
 #define STOP_TIMEOUT_USEC (1500 * 1000ULL) /* SIGTERM to exit stays under 2 s */
 
 struct daemon {
 	sd_event *event;
+	const struct gw_config *cfg;
 	struct gw_gateway *gateway;
+	struct gw_control *control;
+	uint64_t started_us;
 	bool stopping;
 };
 
@@ -51,6 +57,32 @@ static void help(void)
 	       "and every uplink's counters; SIGHUP is reserved for reloading the configuration.\n"
 	       "See sensorgwd(8) and sensorgw.conf(5).\n",
 	       GW_CONFIG_DEFAULT_PATH);
+}
+
+static json_t *on_control(const struct gw_control_request *req, char *why, size_t why_size,
+			  void *ud)
+{
+	struct daemon *d = ud;
+	json_t *o = NULL;
+
+	switch (req->command) {
+	case GW_CONTROL_STATUS:
+		o = gw_gateway_status_json(d->gateway);
+		if (!o)
+			break;
+		(void)json_object_set_new(o, "version", json_string(GW_VERSION));
+		(void)json_object_set_new(o, "pid", json_integer(getpid()));
+		(void)json_object_set_new(o, "config", json_string(d->cfg->path));
+		(void)json_object_set_new(o, "uptime_ms", json_integer((json_int_t)
+			((gw_now_mono_us() - d->started_us) / 1000)));
+		break;
+	case GW_CONTROL_VERSION:
+		o = json_pack("{s:s}", "version", GW_VERSION);
+		break;
+	}
+	if (!o)
+		snprintf(why, why_size, "out of memory");
+	return o;
 }
 
 static void on_stopped(struct gw_gateway *g, void *ud)
@@ -183,6 +215,8 @@ int main(int argc, char **argv)
 
 	gw_mqtt_lib_init();
 	gw_http_lib_init();
+	d.cfg = cfg;
+	d.started_us = gw_now_mono_us();
 	r = gw_gateway_new(d.event, cfg, &d.gateway);
 	if (r >= 0)
 		r = gw_gateway_start(d.gateway);
@@ -190,6 +224,8 @@ int main(int argc, char **argv)
 		gw_log(LOG_ERR, "cannot start: %s", strerror(-r));
 		goto out;
 	}
+	/* Status is a convenience: without the socket the daemon still does its job. */
+	(void)gw_control_new(d.event, cfg->control_socket, on_control, &d, &d.control);
 	gw_log(LOG_INFO, "sensorgwd %s started: %zu port(s), %zu uplink(s)", GW_VERSION,
 	       cfg->n_ports, cfg->n_uplinks);
 	(void)sd_notify(0, "READY=1");
@@ -203,6 +239,7 @@ int main(int argc, char **argv)
 	gw_gateway_log_stats(d.gateway);
 	gw_log(LOG_INFO, "stopped");
 out:
+	d.control = gw_control_free(d.control);
 	d.gateway = gw_gateway_free(d.gateway);
 	gw_http_lib_cleanup();
 	gw_mqtt_lib_cleanup();

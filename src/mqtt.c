@@ -44,6 +44,7 @@ struct gw_mqtt {
 	bool lost;      /* set by on_disconnect, handled after the libmosquitto call returns */
 	int connack_rc; /* last CONNACK refusal, 0 if none */
 	char last_error[256];
+	char status_error[256]; /* the last reason the session went down, for the status */
 
 	struct gw_spool *spool;
 	struct gw_spool_reader *reader;
@@ -803,6 +804,7 @@ static void driver_state(struct gw_mqtt *m, enum gw_mqtt_state state, const char
 	case GW_MQTT_DISCONNECTED:
 		gw_log_uplink(LOG_WARNING, name, "%s; reconnecting in %.1f s", reason,
 			      retry_ms / 1000.0);
+		snprintf(m->status_error, sizeof(m->status_error), "%s", reason ? reason : "");
 		break;
 	}
 	gw_uplink_notify(ud, true);
@@ -888,6 +890,38 @@ static void driver_log_counters(const void *impl)
 		      (unsigned long long)st.connection_losses);
 }
 
+static void driver_status(void *impl, json_t *o)
+{
+	struct gw_mqtt *m = impl;
+	struct gw_mqtt_stats st;
+	static const char *const states[] = {
+		[GW_MQTT_DISCONNECTED] = "disconnected",
+		[GW_MQTT_CONNECTING] = "connecting",
+		[GW_MQTT_CONNECTED] = "connected",
+	};
+
+	gw_mqtt_get_stats(m, &st);
+	(void)json_object_set_new(o, "session", json_string(states[m->state]));
+	(void)json_object_set_new(o, "host", json_string(m->cfg->host));
+	(void)json_object_set_new(o, "port", json_integer(m->cfg->port));
+	(void)json_object_set_new(o, "tls", json_boolean(m->cfg->tls));
+	(void)json_object_set_new(o, "last_error", m->status_error[0] ?
+				  json_string(m->status_error) : json_null());
+	(void)json_object_set_new(o, "backlog_bytes",
+				  json_integer((json_int_t)gw_spool_reader_backlog_bytes(m->reader)));
+	(void)json_object_set_new(o, "oldest_age_ms",
+				  json_integer(gw_spool_reader_oldest_age(m->reader,
+									  gw_now_wall_ms())));
+	(void)json_object_set_new(o, "counters", json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
+		"queued", (json_int_t)st.queued, "dropped_overflow",
+		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
+		"rejected", (json_int_t)st.rejected, "lost_corrupt", (json_int_t)st.lost_corrupt,
+		"inflight", (json_int_t)st.inflight, "resent", (json_int_t)st.resent, "connects",
+		(json_int_t)st.connects, "connection_losses", (json_int_t)st.connection_losses));
+}
+
 const struct gw_uplink_ops gw_mqtt_uplink_ops = {
 	.type = GW_UPLINK_MQTT,
 	.new = driver_new,
@@ -898,4 +932,5 @@ const struct gw_uplink_ops gw_mqtt_uplink_ops = {
 	.draining = driver_draining,
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
+	.status = driver_status,
 };

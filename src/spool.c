@@ -1427,6 +1427,29 @@ int gw_spool_reader_save(struct gw_spool_reader *rd)
 	return 0;
 }
 
+uint64_t gw_spool_reader_backlog_bytes(const struct gw_spool_reader *rd)
+{
+	const struct gw_spool *s = rd->s;
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->nsegs; i++) {
+		const struct seg *seg = s->segs[i];
+		uint64_t from, data;
+
+		if (!seg->records || seg->last_seq < rd->cursor)
+			continue;
+		data = seg->bytes > SEG_HDR_SIZE ? seg->bytes - SEG_HDR_SIZE : 0;
+		if (rd->cursor <= seg->first_seq) {
+			n += data;
+			continue;
+		}
+		/* the cursor's segment: its share by record count, good enough for a status */
+		from = rd->cursor - seg->first_seq;
+		n += (uint64_t)((double)data * (double)(seg->records - from) / (double)seg->records);
+	}
+	return n;
+}
+
 uint64_t gw_spool_reader_backlog(const struct gw_spool_reader *rd)
 {
 	const struct gw_spool *s = rd->s;

@@ -4,6 +4,7 @@
  */
 
 #include <errno.h>
+#include <jansson.h>
 
 #include "gw/log.h"
 #include "gw/uplink.h"
@@ -106,6 +107,23 @@ void gw_uplink_summary(const struct gw_uplink *u, struct gw_uplink_summary *ret)
 void gw_uplink_log_counters(const struct gw_uplink *u)
 {
 	u->ops->log_counters(u->impl);
+}
+
+json_t *gw_uplink_status_json(struct gw_uplink *u)
+{
+	struct gw_uplink_summary st;
+	json_t *o;
+
+	gw_uplink_summary(u, &st);
+	o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "name", u->cfg->name, "type",
+		      gw_uplink_type_to_string(u->cfg->type), "state",
+		      st.online == 0 ? "offline" : st.online < st.sessions ? "partial" : "online",
+		      "sessions", (json_int_t)st.sessions, "online", (json_int_t)st.online,
+		      "queued", (json_int_t)st.queued, "inflight", (json_int_t)st.inflight,
+		      "acked", (json_int_t)st.acked, "rejected", (json_int_t)st.rejected);
+	if (o && u->ops->status)
+		u->ops->status(u->impl, o);
+	return o;
 }
 
 const char *gw_uplink_name(const struct gw_uplink *u)

@@ -18,20 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl.h"
 #include "gw-build.h"
 #include "gw/aliyun.h"
 #include "gw/tencent.h"
 
-#define EXIT_USAGE 2
 /* A secret file larger than this is certainly not a secret (they are 32..512 bytes). */
 #define SECRET_FILE_MAX 4096
-
-struct command {
-	const char *name;
-	const char *summary;
-	/* argv[0] is the command's own name; returns the exit code. */
-	int (*run)(int argc, char **argv);
-};
 
 static int cmd_sign(int argc, char **argv);
 static int sign_aliyun(int argc, char **argv);
@@ -39,6 +32,7 @@ static int sign_tencent(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "sign", "print the MQTT CONNECT parameters of a device on a cloud platform", cmd_sign },
+	{ "status", "show the running daemon's ports, nodes, uplinks and spool", ctl_status },
 };
 
 static const struct command sign_targets[] = {
@@ -48,9 +42,7 @@ static const struct command sign_targets[] = {
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void error(const char *cmd, const char *fmt, ...)
+void ctl_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -61,11 +53,7 @@ static void error(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* A usage error: the message, the synopsis and where to find more; exit code 2. */
-static int usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
+int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -110,12 +98,12 @@ static int dispatch(const struct command *table, size_t n, const char *what, con
 	size_t i;
 
 	if (argc < 1)
-		return usage_error(what, synopsis, "missing %s",
+		return ctl_usage_error(what, synopsis, "missing %s",
 				   what ? "cloud platform" : "command");
 	for (i = 0; i < n; i++)
 		if (strcmp(argv[0], table[i].name) == 0)
 			return table[i].run(argc, argv);
-	return usage_error(what, synopsis, "unknown %s '%s'", what ? "cloud platform" : "command",
+	return ctl_usage_error(what, synopsis, "unknown %s '%s'", what ? "cloud platform" : "command",
 			   argv[0]);
 }
 
@@ -146,21 +134,21 @@ static char *read_secret(const char *cmd, const char *opt, const char *path)
 	size_t n;
 
 	if (!f) {
-		error(cmd, "%s: cannot open %s: %s", opt, path, strerror(errno));
+		ctl_error(cmd, "%s: cannot open %s: %s", opt, path, strerror(errno));
 		return NULL;
 	}
 	buf = calloc(1, SECRET_FILE_MAX + 1);
 	if (!buf) {
-		error(cmd, "out of memory");
+		ctl_error(cmd, "out of memory");
 		goto out;
 	}
 	n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
 	if (ferror(f)) {
-		error(cmd, "%s: cannot read %s", opt, use_stdin ? "standard input" : path);
+		ctl_error(cmd, "%s: cannot read %s", opt, use_stdin ? "standard input" : path);
 		goto fail;
 	}
 	if (n > SECRET_FILE_MAX) {
-		error(cmd, "%s: %s is larger than %d bytes", opt,
+		ctl_error(cmd, "%s: %s is larger than %d bytes", opt,
 		      use_stdin ? "standard input" : path, SECRET_FILE_MAX);
 		goto fail;
 	}
@@ -170,7 +158,7 @@ static char *read_secret(const char *cmd, const char *opt, const char *path)
 	if (n > 0 && buf[n - 1] == '\r')
 		buf[--n] = '\0';
 	if (n == 0 || memchr(buf, '\n', n) || strlen(buf) != n) {
-		error(cmd, "%s: %s must hold the secret alone on one line", opt,
+		ctl_error(cmd, "%s: %s must hold the secret alone on one line", opt,
 		      use_stdin ? "standard input" : path);
 		goto fail;
 	}
@@ -287,7 +275,7 @@ static int take_secret(struct aliyun_args *a, enum secret_kind kind, const char 
 		       bool is_file, char *arg)
 {
 	if (a->kind != SECRET_NONE)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s and %s exclude each other",
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s and %s exclude each other",
 				   a->secret_opt, opt);
 	a->kind = kind;
 	a->secret_opt = opt;
@@ -354,7 +342,7 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			break;
 		case OPT_AUTH:
 			if (gw_aliyun_parse_auth(optarg, &l->auth) < 0)
-				return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--auth must be device, register, regnwl or "
 						   "connwl, not '%s'", optarg);
 			a->have_auth = true;
@@ -364,7 +352,7 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			break;
 		case OPT_TIMESTAMP:
 			if (parse_u64(optarg, UINT64_MAX, &v) < 0)
-				return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--timestamp must be milliseconds since 1970, "
 						   "not '%s'", optarg);
 			l->has_timestamp = true;
@@ -375,7 +363,7 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			break;
 		case OPT_SIGN_METHOD:
 			if (gw_aliyun_parse_sign_method(optarg, &l->sign_method) < 0)
-				return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--sign-method must be hmacsha256, hmacsha1 or "
 						   "hmacmd5, not '%s'", optarg);
 			a->have_sign_method = true;
@@ -394,13 +382,13 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			else if (!strcmp(optarg, "-2"))
 				l->securemode = -2;
 			else
-				return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--securemode must be 2, 3 or -2, not '%s'",
 						   optarg);
 			break;
 		case OPT_PORT:
 			if (parse_u64(optarg, UINT16_MAX, &v) < 0 || v == 0)
-				return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--port must be 1..65535, not '%s'", optarg);
 			l->port = (uint16_t)v;
 			break;
@@ -408,17 +396,17 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			aliyun_help();
 			return -1;
 		case ':':
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s needs a value",
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s needs a value",
 					   argv[optind - 1]);
 		default:
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "unknown option '%s'",
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "unknown option '%s'",
 					   argv[optind - 1]);
 		}
 		if (r)
 			return r;
 	}
 	if (optind < argc)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "unexpected argument '%s'",
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "unexpected argument '%s'",
 				   argv[optind]);
 	return 0;
 }
@@ -429,21 +417,21 @@ static int check_aliyun_args(struct aliyun_args *a)
 	struct gw_aliyun_login *l = &a->login;
 
 	if (!l->product_key)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "--product-key is missing");
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "--product-key is missing");
 	if (!l->device_name)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "--device-name is missing");
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "--device-name is missing");
 	if (l->region && l->instance_id)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 				   "--region and --instance-id exclude each other");
 
 	switch (a->kind) {
 	case SECRET_NONE:
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 				   "a secret is missing: --device-secret[-file], "
 				   "--product-secret[-file] or --device-token[-file]");
 	case SECRET_DEVICE:
 		if (a->have_auth && l->auth != GW_ALIYUN_AUTH_DEVICE)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "--auth %s needs %s, not %s",
 					   gw_aliyun_name_auth(l->auth),
 					   l->auth == GW_ALIYUN_AUTH_CONNWL ?
@@ -455,45 +443,45 @@ static int check_aliyun_args(struct aliyun_args *a)
 	case SECRET_PRODUCT:
 		if (!a->have_auth || (l->auth != GW_ALIYUN_AUTH_REGISTER &&
 				      l->auth != GW_ALIYUN_AUTH_REGNWL))
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "%s needs --auth register (pre-registered device) or "
 					   "--auth regnwl (without pre-registration)",
 					   a->secret_opt);
 		break;
 	case SECRET_TOKEN:
 		if (a->have_auth && l->auth != GW_ALIYUN_AUTH_CONNWL)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "%s needs --auth connwl", a->secret_opt);
 		l->auth = GW_ALIYUN_AUTH_CONNWL;
 		if (!l->client_id)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "--auth connwl needs --client-id: the ClientID regnwl "
 					   "returned");
 		if (a->have_sign_method)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "--auth connwl sends the token as it is: no "
 					   "--sign-method");
 		break;
 	default:
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "internal error");
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "internal error");
 	}
 
 	if (l->auth == GW_ALIYUN_AUTH_DEVICE) {
 		if (l->random)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "--random belongs to --auth register and regnwl");
 	} else {
 		if (l->has_timestamp)
-			return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+			return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 					   "--timestamp belongs to --auth device");
 	}
 	if ((l->auth == GW_ALIYUN_AUTH_REGISTER || l->auth == GW_ALIYUN_AUTH_REGNWL) &&
 	    l->client_id)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 				   "--auth %s fixes the client id: no --client-id",
 				   gw_aliyun_name_auth(l->auth));
 	if (l->auth == GW_ALIYUN_AUTH_CONNWL && l->random)
-		return usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
+		return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 				   "--random belongs to --auth register and regnwl");
 	return 0;
 }
@@ -521,7 +509,7 @@ static int sign_aliyun(int argc, char **argv)
 	} else {
 		secret = strdup(a.secret_arg);
 		if (!secret) {
-			error(ALIYUN_CMD, "out of memory");
+			ctl_error(ALIYUN_CMD, "out of memory");
 			return EXIT_FAILURE;
 		}
 		/* Shortens the time the secret shows in /proc/PID/cmdline; the man page points
@@ -536,7 +524,7 @@ static int sign_aliyun(int argc, char **argv)
 	    !l->random) {
 		r = gw_aliyun_make_random(random, sizeof(random));
 		if (r < 0) {
-			error(ALIYUN_CMD, "cannot draw a random: %s", strerror(-r));
+			ctl_error(ALIYUN_CMD, "cannot draw a random: %s", strerror(-r));
 			goto out;
 		}
 		l->random = random;
@@ -544,18 +532,18 @@ static int sign_aliyun(int argc, char **argv)
 
 	r = gw_aliyun_build_connect(l, &c, reason);
 	if (r == -EINVAL) {
-		ret = usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s", reason);
+		ret = ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s", reason);
 		goto out;
 	}
 	if (r < 0) {
-		error(ALIYUN_CMD, "%s", reason[0] ? reason : strerror(-r));
+		ctl_error(ALIYUN_CMD, "%s", reason[0] ? reason : strerror(-r));
 		goto out;
 	}
 	printf("host=%s\nport=%u\nclient_id=%s\nusername=%s\npassword=%s\n", c.host,
 	       (unsigned)c.port, c.client_id, c.username, c.password);
 	explicit_bzero(&c, sizeof(c));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		error(ALIYUN_CMD, "cannot write to standard output: %s", strerror(errno));
+		ctl_error(ALIYUN_CMD, "cannot write to standard output: %s", strerror(errno));
 		goto out;
 	}
 	ret = EXIT_SUCCESS;
@@ -651,7 +639,7 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 		case OPT_T_PSK:
 		case OPT_T_PSK_FILE:
 			if (a->secret_opt)
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--psk and --psk-file exclude each other, and "
 						   "each is given once");
 			a->secret_is_file = c == OPT_T_PSK_FILE;
@@ -664,27 +652,27 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 		case OPT_T_EXPIRY:
 			/* 0 would mean "the default" to the library: refuse it as a value. */
 			if (parse_u64(optarg, UINT64_MAX, &v) < 0 || v == 0)
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--expiry must be seconds since 1970, not '%s'",
 						   optarg);
 			l->expiry = v;
 			break;
 		case OPT_T_SIGN_METHOD:
 			if (gw_tencent_parse_sign_method(optarg, &l->sign_method) < 0)
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--sign-method must be hmacsha256 or hmacsha1, "
 						   "not '%s'", optarg);
 			break;
 		case OPT_T_SDKAPPID:
 			if (parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--sdkappid must be 1..4294967295, not '%s'",
 						   optarg);
 			l->sdkappid = (uint32_t)v;
 			break;
 		case OPT_T_REGION:
 			if (gw_tencent_check_region(optarg) < 0)
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--region must be ap-guangzhou, china, us-east, "
 						   "europe or ap-bangkok, not '%s'", optarg);
 			l->region = optarg;
@@ -695,7 +683,7 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 			else if (!strcmp(optarg, "tcp"))
 				l->transport = GW_TENCENT_TCP;
 			else
-				return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--transport must be tls or tcp, not '%s'",
 						   optarg);
 			break;
@@ -703,22 +691,22 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 			tencent_help();
 			return -1;
 		case ':':
-			return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s needs a value",
+			return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s needs a value",
 					   argv[optind - 1]);
 		default:
-			return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unknown option '%s'",
+			return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unknown option '%s'",
 					   argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unexpected argument '%s'",
+		return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "unexpected argument '%s'",
 				   argv[optind]);
 	if (!l->product_id)
-		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--product-id is missing");
+		return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--product-id is missing");
 	if (!l->device_name)
-		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--device-name is missing");
+		return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "--device-name is missing");
 	if (!a->secret_opt)
-		return usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
+		return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 				   "the PSK is missing: --psk or --psk-file");
 	return 0;
 }
@@ -741,7 +729,7 @@ static int sign_tencent(int argc, char **argv)
 	} else {
 		secret = strdup(a.secret_arg);
 		if (!secret) {
-			error(TENCENT_CMD, "out of memory");
+			ctl_error(TENCENT_CMD, "out of memory");
 			return EXIT_FAILURE;
 		}
 		/* Shortens the time the PSK shows in /proc/PID/cmdline; --psk-file avoids it. */
@@ -751,18 +739,18 @@ static int sign_tencent(int argc, char **argv)
 
 	r = gw_tencent_build_connect(&a.login, &c, reason);
 	if (r == -EINVAL) {
-		ret = usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s", reason);
+		ret = ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s", reason);
 		goto out;
 	}
 	if (r < 0) {
-		error(TENCENT_CMD, "%s", reason[0] ? reason : strerror(-r));
+		ctl_error(TENCENT_CMD, "%s", reason[0] ? reason : strerror(-r));
 		goto out;
 	}
 	printf("host=%s\nport=%u\nclient_id=%s\nusername=%s\npassword=%s\n", c.host,
 	       (unsigned)c.port, c.client_id, c.username, c.password);
 	explicit_bzero(&c, sizeof(c));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		error(TENCENT_CMD, "cannot write to standard output: %s", strerror(errno));
+		ctl_error(TENCENT_CMD, "cannot write to standard output: %s", strerror(errno));
 		goto out;
 	}
 	ret = EXIT_SUCCESS;
@@ -783,6 +771,6 @@ int main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (argc >= 2 && argv[1][0] == '-')
-		return usage_error(NULL, MAIN_SYNOPSIS, "unknown option '%s'", argv[1]);
+		return ctl_usage_error(NULL, MAIN_SYNOPSIS, "unknown option '%s'", argv[1]);
 	return dispatch(commands, N_ELEMENTS(commands), NULL, MAIN_SYNOPSIS, argc - 1, argv + 1);
 }

@@ -21,6 +21,7 @@
 #include "gw/frame.h"
 
 #define GW_CONFIG_DEFAULT_PATH "/etc/sensorgw/sensorgw.conf"
+#define GW_CONFIG_DEFAULT_CONTROL_SOCKET "/run/sensorgw/control"
 #define GW_CONFIG_MAX_PORTS 32
 #define GW_CONFIG_MAX_UPLINKS 8
 #define GW_CONFIG_MAX_MAPS 128
@@ -157,6 +158,7 @@ struct gw_config {
 	uint64_t spool_segment_bytes; /* default 1 MiB */
 	uint32_t sync_records;        /* fdatasync after this many records; default 100 */
 	uint32_t sync_ms;             /* ... or this long after the first unsynced one; 200 */
+	char *control_socket;         /* sensorgwctl's socket; default /run/sensorgw/control */
 	size_t n_ports;
 	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;
@@ -187,3 +189,4 @@ const struct gw_config_map *gw_config_find_map(const struct gw_config *c, const 
 const char *gw_parity_to_string(enum gw_parity p);
 const char *gw_flow_to_string(enum gw_flow f);
 const char *gw_framing_to_string(enum gw_framing f); /* the config words: "text", "binary" */
+const char *gw_uplink_type_to_string(enum gw_uplink_type t); /* "mqtt", "aliyun", ... */

@@ -9,6 +9,7 @@
  */
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
@@ -31,3 +32,5 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size);
 /* Logs the spool's and every uplink's counters (at exit, and on SIGUSR1). */
 void gw_gateway_log_stats(const struct gw_gateway *g);
+/* What `sensorgwctl status` shows (docs/status.md); NULL without memory. */
+json_t *gw_gateway_status_json(struct gw_gateway *g);

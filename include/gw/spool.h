@@ -128,6 +128,8 @@ uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *r);
 int gw_spool_reader_save(struct gw_spool_reader *r);
 /* Records between the cursor and the end of the spool. */
 uint64_t gw_spool_reader_backlog(const struct gw_spool_reader *r);
+/* Bytes those records take on disk; within the cursor's segment estimated by record count. */
+uint64_t gw_spool_reader_backlog_bytes(const struct gw_spool_reader *r);
 /* Age in ms of the oldest record not yet acked (0 when none), against now_ms. */
 int64_t gw_spool_reader_oldest_age(struct gw_spool_reader *r, int64_t now_ms);
 

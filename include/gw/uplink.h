@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -69,6 +70,10 @@ struct gw_uplink_ops {
 	void (*summary)(const void *impl, struct gw_uplink_summary *ret);
 	/* One log line with every counter the driver keeps. */
 	void (*log_counters)(const void *impl);
+	/* Adds what `sensorgwctl status` shows beyond the summary to obj (docs/status.md):
+	 * every counter, the last error, per-device sessions. May read files (the credential
+	 * store); never blocks on the network. Optional. */
+	void (*status)(void *impl, json_t *obj);
 };
 
 extern const struct gw_uplink_ops gw_mqtt_uplink_ops;
@@ -90,6 +95,8 @@ int gw_uplink_save(struct gw_uplink *u);
 size_t gw_uplink_draining(const struct gw_uplink *u);
 void gw_uplink_summary(const struct gw_uplink *u, struct gw_uplink_summary *ret);
 void gw_uplink_log_counters(const struct gw_uplink *u);
+/* The uplink as `sensorgwctl status` shows it (docs/status.md); NULL without memory. */
+json_t *gw_uplink_status_json(struct gw_uplink *u);
 const char *gw_uplink_name(const struct gw_uplink *u);
 /* For drivers: tell the gateway. */
 void gw_uplink_notify(struct gw_uplink *u, bool state_changed);

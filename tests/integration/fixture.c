@@ -924,6 +924,7 @@ char *fx_config(const char *ca_file, const char *extra)
 	n = asprintf(&c,
 		     "[gateway]\n"
 		     "state_dir = %s/state\n"
+		     "control_socket = %s/control\n"
 		     "device_name = stm32-{uid}\n"
 		     "\n"
 		     "[port txt]\n"
@@ -948,7 +949,7 @@ char *fx_config(const char *ca_file, const char *extra)
 		     "reconnect_min_ms = 200\n"
 		     "reconnect_max_ms = 2000\n"
 		     "%s",
-		     fx.dir, fx.dir, fx.dir, fx.port, ca_file, fx.dir, extra ? extra : "");
+		     fx.dir, fx.dir, fx.dir, fx.dir, fx.port, ca_file, fx.dir, extra ? extra : "");
 	ck_assert(n > 0);
 	return c;
 }

@@ -898,6 +898,33 @@ START_TEST(test_spool_keys)
 }
 END_TEST
 
+START_TEST(test_control_socket)
+{
+	char path[128], conf[512], want[256];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/control.conf", tmp);
+	write_file("control.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_str_eq(c->control_socket, "/run/sensorgw/control");
+	gw_config_free(c);
+
+	write_file("control.conf", "[gateway]\ncontrol_socket = /tmp/x/ctl\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_str_eq(c->control_socket, "/tmp/x/ctl");
+	gw_config_free(c);
+
+	/* sun_path holds 107 bytes and the NUL */
+	snprintf(conf, sizeof(conf), "[gateway]\ncontrol_socket = /%0107d\n" SPOOL_BASE, 0);
+	write_file("control.conf", conf, 0600);
+	snprintf(want, sizeof(want), "2: control_socket: '/%0107d' is longer than a Unix socket "
+		 "path may be (107 bytes)", 0);
+	assert_fails(path, want);
+	write_file("control.conf", "[gateway]\ncontrol_socket = run/ctl\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: control_socket: 'run/ctl' is not an absolute path");
+}
+END_TEST
+
 /* ---- type = aliyun ---- */
 
 #define ALIYUN_HEAD "[port a]\npath = /dev/null\n\n"
@@ -1182,6 +1209,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_diag);
 	tcase_add_test(tc, test_to_string);
 	tcase_add_test(tc, test_spool_keys);
+	tcase_add_test(tc, test_control_socket);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * What the parts of sensorgwctl share: the command table shape, messages and exit codes
+ * (0 success, 1 the command failed, 2 the command line is wrong).
+ */
+
+#define EXIT_USAGE 2
+
+struct command {
+	const char *name;
+	const char *summary;
+	/* argv[0] is the command's own name; returns the exit code. */
+	int (*run)(int argc, char **argv);
+};
+
+/* "sensorgwctl: CMD: message" on stderr. */
+void ctl_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A usage error: the message, the synopsis and where to find more; returns EXIT_USAGE. */
+int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* sensorgwctl status [--json] [--socket PATH] (ctl_status.c) */
+int ctl_status(int argc, char **argv);

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sensorgwctl status: asks the running daemon over its control socket (gw/control.h) and
+ * prints the answer as tables, or as the daemon's JSON with --json (docs/status.md).
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "gw/config.h"
+
+#define STATUS_CMD "status"
+#define STATUS_SYNOPSIS "sensorgwctl status [--json] [--socket PATH]"
+#define REPLY_MAX (16u << 20) /* far above any real status; a bound for a confused peer */
+#define TIMEOUT_MS 5000
+
+static void status_help(void)
+{
+	printf("Usage: " STATUS_SYNOPSIS "\n"
+	       "Show the running sensorgwd's ports, nodes, uplinks and spool.\n\n"
+	       "  -j, --json         print the daemon's JSON answer (docs/status.md)\n"
+	       "  -s, --socket PATH  the control socket (default %s; [gateway]\n"
+	       "                     control_socket in sensorgw.conf)\n"
+	       "  -h, --help         show this help\n",
+	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
+}
+
+/* Sends request and reads the whole reply into *ret (NUL-terminated). 0 or -errno. */
+static int ask(const char *path, const char *request, char **ret, size_t *ret_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int fd, r = 0;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, request, strlen(request), MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, TIMEOUT_MS) == 0) {
+			r = -ETIMEDOUT;
+			goto out;
+		}
+		if (cap - len < 4096) {
+			char *nb;
+
+			if (cap >= REPLY_MAX) {
+				r = -EMSGSIZE;
+				goto out;
+			}
+			cap = cap ? cap * 2 : 65536;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (!buf) {
+		r = -ENODATA;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+static json_int_t num(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static const char *str(const json_t *o, const char *key, const char *none)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : none;
+}
+
+/* "3 s", "4 min", "2 h" ago, from milliseconds */
+static void format_age(int64_t ms, char *buf, size_t size)
+{
+	if (ms < 0)
+		snprintf(buf, size, "-");
+	else if (ms < 120000)
+		snprintf(buf, size, "%" PRId64 " s", ms / 1000);
+	else if (ms < 2 * 3600000)
+		snprintf(buf, size, "%" PRId64 " min", ms / 60000);
+	else
+		snprintf(buf, size, "%" PRId64 " h", ms / 3600000);
+}
+
+static void print_tables(const json_t *st)
+{
+	const json_t *spool = json_object_get(st, "spool");
+	json_int_t now = num(st, "time_ms");
+	char age[32];
+	size_t i;
+	json_t *v;
+
+	format_age(num(st, "uptime_ms"), age, sizeof(age));
+	printf("sensorgwd %s (pid %" JSON_INTEGER_FORMAT "), %s, up %s, config %s\n",
+	       str(st, "version", "?"), num(st, "pid"), str(st, "state", "?"), age,
+	       str(st, "config", "?"));
+	printf("spool: records %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT ", %"
+	       JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT " segment(s); appended %"
+	       JSON_INTEGER_FORMAT ", dropped %" JSON_INTEGER_FORMAT ", lost %" JSON_INTEGER_FORMAT
+	       ", duplicates %" JSON_INTEGER_FORMAT "\n",
+	       num(spool, "first_seq"), num(spool, "next_seq") - 1, num(spool, "bytes"),
+	       num(spool, "segments"), num(spool, "appended"),
+	       num(spool, "dropped_overflow") + num(spool, "dropped_enospc"),
+	       num(spool, "lost_corrupt"), num(spool, "duplicates"));
+
+	printf("\n%-12s %-7s %12s %10s %6s %6s %8s\n", "PORT", "STATE", "BYTES", "FRAMES", "BAD",
+	       "CRC", "RESYNCS");
+	json_array_foreach(json_object_get(st, "ports"), i, v)
+		printf("%-12s %-7s %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %6"
+		       JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n",
+		       str(v, "name", "?"), str(v, "state", "?"), num(v, "bytes_in"),
+		       num(v, "frames"), num(v, "bad_frames"), num(v, "crc_errors"),
+		       num(v, "resyncs"));
+
+	printf("\n%-32s %-12s %-5s %-10s %8s %6s %9s\n", "NODE / DEVICE", "PORT", "ADDR",
+	       "FIRMWARE", "FRAMES", "GAPS", "LAST SEEN");
+	json_array_foreach(json_object_get(st, "nodes"), i, v) {
+		char addr[8] = "-";
+
+		if (json_is_integer(json_object_get(v, "addr")))
+			snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT, num(v, "addr"));
+		format_age(now - num(v, "last_seen_ms"), age, sizeof(age));
+		printf("%-32s %-12s %-5s %-10s %8" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT
+		       " %9s\n", str(v, "id", "?"), str(v, "port", "?"), addr,
+		       str(v, "firmware", "-"), num(v, "frames"), num(v, "seq_gaps"), age);
+		printf("  %s\n", str(v, "device", "?"));
+	}
+
+	printf("\n%-12s %-7s %-8s %9s %9s %9s %10s %9s %8s\n", "UPLINK", "TYPE", "STATE",
+	       "SESSIONS", "QUEUED", "INFLIGHT", "ACKED", "REJECTED", "OLDEST");
+	json_array_foreach(json_object_get(st, "uplinks"), i, v) {
+		char sessions[32];
+		const json_t *devs = json_object_get(v, "devices");
+		const char *err = str(v, "last_error", NULL);
+		size_t j;
+		json_t *d;
+
+		snprintf(sessions, sizeof(sessions), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+			 num(v, "online"), num(v, "sessions"));
+		format_age(num(v, "queued") ? num(v, "oldest_age_ms") : -1, age, sizeof(age));
+		printf("%-12s %-7s %-8s %9s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %10"
+		       JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %8s\n",
+		       str(v, "name", "?"), str(v, "type", "?"), str(v, "state", "?"), sessions,
+		       num(v, "queued"), num(v, "inflight"), num(v, "acked"), num(v, "rejected"),
+		       age);
+		if (err)
+			printf("  last error: %s\n", err);
+		json_array_foreach(devs, j, d) {
+			const char *derr = str(d, "last_error", NULL);
+
+			printf("  device %s: %s, %s%s%s\n", str(d, "device", "?"),
+			       str(d, "session", "?"), str(d, "provisioning", "?"),
+			       derr ? "; last error: " : "", derr ? derr : "");
+		}
+	}
+}
+
+int ctl_status(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
+	bool json_out = false;
+	json_error_t jerr;
+	char *reply = NULL;
+	size_t len = 0;
+	json_t *st;
+	int opt, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":js:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json_out = true;
+			break;
+		case 's':
+			path = optarg;
+			break;
+		case 'h':
+			status_help();
+			return EXIT_SUCCESS;
+		case ':':
+			return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "%s needs a value",
+					       argv[optind - 1]);
+		default:
+			return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unexpected argument '%s'",
+				       argv[optind]);
+	r = ask(path, "status\n", &reply, &len);
+	if (r < 0) {
+		ctl_error(STATUS_CMD, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
+			  r == -ENOENT || r == -ECONNREFUSED ?
+			  " (is it running? see [gateway] control_socket)" :
+			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+		return EXIT_FAILURE;
+	}
+	st = json_loadb(reply, len, 0, &jerr);
+	if (!json_is_object(st)) {
+		ctl_error(STATUS_CMD, "sensorgwd answered something that is not a JSON object: %s",
+			  jerr.text);
+		json_decref(st);
+		free(reply);
+		return EXIT_FAILURE;
+	}
+	if (!json_is_true(json_object_get(st, "ok"))) {
+		ctl_error(STATUS_CMD, "sensorgwd refused: %s", str(st, "error", "no reason given"));
+		json_decref(st);
+		free(reply);
+		return EXIT_FAILURE;
+	}
+	if (json_out)
+		fputs(reply, stdout);
+	else
+		print_tables(st);
+	json_decref(st);
+	free(reply);
+	return EXIT_SUCCESS;
+}
