@@ -181,7 +181,8 @@ void cl_start_opts(const char *devices, bool registration_free)
 	char products[8192];
 
 	snprintf(products, sizeof(products),
-		 "{\"products\": [{\"productKey\": \"" CL_PK "\", \"productSecret\": \"" CL_PS "\", "
+		 "{\"products\": [{\"productKey\": \"" CL_PK "\", "
+		 "\"productSecret\": \"" CL_PS "\", "
 		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
 		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
 		 registration_free ? "true" : "false", devices);
