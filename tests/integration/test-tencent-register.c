@@ -9,7 +9,7 @@
  * and equal to what the cloud issued; the caller's reuse of a stored credential without a new
  * request; the platform's refusals (REFUSED, nothing stored); and every bad reply the cloud can
  * inject, a payload encrypted with another ProductSecret and a wrong CA (FAILED, or REFUSED
- * for an injected refusal; nothing stored). Every `why` and the module's log (stderr, captured
+ * for an injected refusal; nothing stored); a credential the store cannot save (FAILED). Every `why` and the module's log (stderr, captured
  * per test at debug level) are checked for the ProductSecrets and every PSK and key in play.
  */
 
@@ -606,6 +606,29 @@ START_TEST(test_wrong_ca)
 }
 END_TEST
 
+/* The store refuses the save (an unsafe file where the credential goes): FAILED, and the
+ * issued PSK is not handed out. */
+START_TEST(test_save_fails)
+{
+	struct outcome o;
+	char *issued;
+
+	fx_write_file(fx_path("elsewhere.json"), "{}", 0600);
+	ck_assert_int_eq(symlink(fx_path("elsewhere.json"), cred_path("dev1", ".json")), 0);
+	run("dev1", &o);
+	issued = tc_device_psk("dev1");
+	ck_assert_ptr_nonnull(issued); /* the cloud did issue one */
+	add_secret(issued);
+	ck_assert_msg(o.result == GW_TENCENT_REGISTER_FAILED, "%d %s", o.result, o.why);
+	ck_assert_msg(strstr(o.why, "the issued PSK cannot be stored (") &&
+		      strstr(o.why, "so it is not used"), "why: %s", o.why);
+	assert_clean("why", o.why);
+	ck_assert_ptr_null(o.cred.psk);
+	free(issued);
+	assert_log_clean();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tencent_register");
@@ -621,6 +644,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_replies);
 	tcase_add_test(tc, test_payload_of_another_secret);
 	tcase_add_test(tc, test_wrong_ca);
+	tcase_add_test(tc, test_save_fails);
 	suite_add_tcase(s, tc);
 	return cl_run(s);
 }
