@@ -9,8 +9,9 @@
  * and equal to what the cloud issued; the caller's reuse of a stored credential without a new
  * request; the platform's refusals (REFUSED, nothing stored); and every bad reply the cloud can
  * inject, a payload encrypted with another ProductSecret and a wrong CA (FAILED, or REFUSED
- * for an injected refusal; nothing stored); a credential the store cannot save (FAILED). Every `why` and the module's log (stderr, captured
- * per test at debug level) are checked for the ProductSecrets and every PSK and key in play.
+ * for an injected refusal; nothing stored); a credential the store cannot save (FAILED).
+ * Every `why` and the module's log (stderr, captured per test at debug level) are checked for
+ * the ProductSecrets and every PSK and key in play.
  */
 
 #include <check.h>
