@@ -62,6 +62,8 @@ static void request_free(struct gw_http_request *req)
 	if (req->next)
 		req->next->prev = req->prev;
 	curl_slist_free_all(req->headers);
+	if (req->body)
+		explicit_bzero(req->body, req->len);
 	free(req->body);
 	free(req);
 }
@@ -78,10 +80,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 		req->overflow = true;
 		return 0;
 	}
-	p = realloc(req->body, req->len + len + 1);
-	if (!p)
-		return 0;
-	req->body = p;
+	/* One buffer of the largest size, never moved: a reply can carry a secret (a DeviceSecret,
+	 * an encrypted PSK), and realloc() would leave copies behind that nobody wipes. */
+	if (!req->body) {
+		p = malloc(req->max_body + 1);
+		if (!p)
+			return 0;
+		req->body = p;
+	}
 	memcpy(req->body + req->len, data, len);
 	req->len += len;
 	req->body[req->len] = '\0';

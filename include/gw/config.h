@@ -19,6 +19,7 @@
 
 #include "gw/aliyun.h"
 #include "gw/frame.h"
+#include "gw/tencent.h"
 
 #define GW_CONFIG_DEFAULT_PATH "/etc/sensorgw/sensorgw.conf"
 #define GW_CONFIG_DEFAULT_CONTROL_SOCKET "/run/sensorgw/control"
@@ -127,6 +128,12 @@ struct gw_config_uplink {
 			      * register_via = mqtt */
 	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
 	uint32_t max_devices; /* device sessions at most, 1..256; default 32 */
+
+	/* type = tencent: the fields dynamic registration (gw/tencent_register.h) reads besides
+	 * region, product_secret, register_url and ca_file above */
+	char *product_id;                            /* required */
+	enum gw_tencent_sign_method tc_sign_method;  /* default hmacsha256 */
+	enum gw_tencent_dynreg_api register_api;     /* default v2 (/device/register) */
 };
 
 enum gw_map_type {

@@ -5,7 +5,8 @@
  * callback -> io sources, timer callback -> one time source), so a registration request never
  * stalls serial reading. HTTPS only, peer and host verification on, redirects not followed,
  * the response body capped in the write callback (libcurl 7.88's MAXFILESIZE does not stop a
- * chunked body), a connect timeout, a total timeout and a low-speed limit against slow drips.
+ * chunked body) and wiped when the request is freed (it can carry a secret), a connect timeout,
+ * a total timeout and a low-speed limit against slow drips.
  *
  * An adapter: it never logs above debug; the caller decides.
  */

@@ -155,10 +155,10 @@ bool cl_wait_property(const char *dn, const char *name, double value, int timeou
 	return false;
 }
 
-void cl_start_opts(const char *devices, bool registration_free)
+json_t *cl_launch(const char *script, const char *products)
 {
 	const char *root = fx_env("GW_SOURCE_ROOT");
-	char script[4096], products[8192];
+	char path[4096];
 	const char *argv[12];
 	int64_t end;
 	json_error_t err;
@@ -167,15 +167,10 @@ void cl_start_opts(const char *devices, bool registration_free)
 
 	fx_make_certs();
 	ck_assert_int_eq(mkdir(fx_path("cloud"), 0700), 0);
-	snprintf(products, sizeof(products),
-		 "{\"products\": [{\"productKey\": \"" CL_PK "\", \"productSecret\": \"" CL_PS "\", "
-		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
-		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
-		 registration_free ? "true" : "false", devices);
 	fx_write_file(fx_path("cloud/products.json"), products, 0600);
-	snprintf(script, sizeof(script), "%s/tests/cloud/aliyun_cloud.py", root);
+	snprintf(path, sizeof(path), "%s/tests/cloud/%s", root, script);
 	argv[0] = "/usr/bin/python3";
-	argv[1] = script;
+	argv[1] = path;
 	argv[2] = "--dir";
 	argv[3] = fx_path("cloud");
 	argv[4] = "--cert";
@@ -197,8 +192,21 @@ void cl_start_opts(const char *devices, bool registration_free)
 	cl_https_port = (int)json_integer_value(json_object_get(ports, "https"));
 	cl_mqtts_port = (int)json_integer_value(json_object_get(ports, "mqtts"));
 	ck_assert(cl_ctl_port > 0 && cl_https_port > 0 && cl_mqtts_port > 0);
-	json_decref(ports);
 	free(text);
+	return ports;
+}
+
+void cl_start_opts(const char *devices, bool registration_free)
+{
+	char products[8192];
+
+	snprintf(products, sizeof(products),
+		 "{\"products\": [{\"productKey\": \"" CL_PK "\", "
+		 "\"productSecret\": \"" CL_PS "\", "
+		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
+		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
+		 registration_free ? "true" : "false", devices);
+	json_decref(cl_launch("aliyun_cloud.py", products));
 }
 
 /* A gateway with one text port n1 and the aliyun uplink "ali"; extra holds the auth keys. */

@@ -3,6 +3,8 @@
 /*
  * The loopback Aliyun test cloud (tests/cloud/aliyun_cloud.py) from the integration tests:
  * start it with one product, drive its control API, and write the daemon's aliyun config.
+ * cl_launch(), cl_ctl(), cl_wait() and cl_count() serve the Tencent test cloud
+ * (tests/cloud/tencent_cloud.py) as well: it has the same process model and control API.
  * Every call fails the running Check test on error. Used with fixture.h (fx_setup/teardown).
  */
 
@@ -24,6 +26,11 @@ extern int cl_ctl_port;
 extern int cl_https_port;
 extern int cl_mqtts_port;
 
+/* Starts the test cloud tests/cloud/<script> (aliyun_cloud.py, tencent_cloud.py: both take
+ * --dir/--cert/--key/--products and write ports.json) in fx_path("cloud") with the fixture's
+ * server certificate and products (the products file's text), waits for ports.json and sets
+ * the ports above. Returns ports.json (json_decref it). Needs fx_setup(). */
+json_t *cl_launch(const char *script, const char *products);
 /* Starts the cloud with product CL_PK (dynamic registration on, registration-free per
  * regnwl, TLS only) whose devices are given as JSON array members. Needs fx_setup(). */
 void cl_start(const char *devices);
