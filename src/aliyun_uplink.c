@@ -1184,8 +1184,8 @@ static void dev_free(struct dev *d)
 /* ---- sending ---- */
 
 /* The Alink message for a record: topic and payload (malloc'd). why says what is wrong. */
-static int build_post(struct gw_aliyun_uplink *u, const struct gw_spool_record *rec,
-		      const struct gw_payload_view *v, struct dev *d, char *topic, size_t size,
+static int build_post(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+		      const struct gw_payload_view *v, const char *device, char *topic, size_t size,
 		      char **payload, size_t *len, char *why, size_t why_size)
 {
 	json_error_t jerr;
@@ -1203,8 +1203,8 @@ static int build_post(struct gw_aliyun_uplink *u, const struct gw_spool_record *
 	}
 	time_ms = json_integer_value(ts);
 	if (v->type == GW_FRAME_EVENT) {
-		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, u->cfg->product_key,
-					  d->name, event, topic, size);
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, cfg->product_key, device,
+					  event, topic, size);
 		if (r >= 0)
 			r = gw_aliyun_build_event_post(id, event, params, time_ms, true, payload,
 						       len);
@@ -1212,8 +1212,8 @@ static int build_post(struct gw_aliyun_uplink *u, const struct gw_spool_record *
 		/* live data is stamped by the platform; a replayed reading keeps its time */
 		if (gw_now_wall_ms() - time_ms <= GW_ALIYUN_UPLINK_REPLAY_MS)
 			time_ms = -1;
-		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, u->cfg->product_key,
-					  d->name, NULL, topic, size);
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, cfg->product_key, device,
+					  NULL, topic, size);
 		if (r >= 0)
 			r = gw_aliyun_build_property_post(id, params, time_ms, true, payload, len);
 	}
@@ -1276,7 +1276,7 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 		wait_for_device(u, rec->seq);
 		return 0;
 	}
-	if (build_post(u, rec, &v, d, topic, sizeof(topic), &payload, &len, why,
+	if (build_post(u->cfg, rec, &v, d->name, topic, sizeof(topic), &payload, &len, why,
 		       sizeof(why)) < 0) {
 		gw_window_give_back(&d->rate);
 		deadletter(u, rec->seq, why);
@@ -1649,6 +1649,26 @@ static void driver_status(void *impl, json_t *o)
 		(json_int_t)st.registration_failures));
 }
 
+/* What send_record() would publish for rec, for sensorgwctl decode. */
+static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
+			  size_t why_size)
+{
+	struct gw_payload_view v;
+
+	if (gw_payload_unpack(rec->payload, rec->len, rec->type, &v) < 0) {
+		snprintf(why, why_size, "not a record this version can send");
+		return -EBADMSG;
+	}
+	if (!gw_credstore_name_valid(v.device)) {
+		snprintf(why, why_size, "device name '%s' is not valid for Aliyun (1..64 of A-Z "
+			 "a-z 0-9 _ . @ -)", v.device);
+		return -EINVAL;
+	}
+	return build_post(cfg, rec, &v, v.device, topic, topic_size, payload, len, why,
+			  why_size);
+}
+
 const struct gw_uplink_ops gw_aliyun_uplink_ops = {
 	.type = GW_UPLINK_ALIYUN,
 	.new = driver_new,
@@ -1660,4 +1680,5 @@ const struct gw_uplink_ops gw_aliyun_uplink_ops = {
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
 	.status = driver_status,
+	.preview = driver_preview,
 };

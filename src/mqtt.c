@@ -922,6 +922,28 @@ static void driver_status(void *impl, json_t *o)
 		(json_int_t)st.connects, "connection_losses", (json_int_t)st.connection_losses));
 }
 
+/* What pump() would publish for rec, for sensorgwctl decode. */
+static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
+			  size_t why_size)
+{
+	struct gw_payload_view v;
+
+	if (gw_payload_unpack(rec->payload, rec->len, rec->type, &v) < 0) {
+		snprintf(why, why_size, "not a record this version can send");
+		return -EBADMSG;
+	}
+	if (gw_payload_topic(cfg->topic, &v, cfg->name, topic, topic_size) < 0) {
+		snprintf(why, why_size, "the topic template cannot be expanded for it");
+		return -EINVAL;
+	}
+	*payload = gw_new0(char, v.json_len + 1);
+	memcpy(*payload, v.json, v.json_len);
+	(*payload)[v.json_len] = '\0';
+	*len = v.json_len;
+	return 0;
+}
+
 const struct gw_uplink_ops gw_mqtt_uplink_ops = {
 	.type = GW_UPLINK_MQTT,
 	.new = driver_new,
@@ -933,4 +955,5 @@ const struct gw_uplink_ops gw_mqtt_uplink_ops = {
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
 	.status = driver_status,
+	.preview = driver_preview,
 };

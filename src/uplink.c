@@ -23,7 +23,7 @@ static const struct gw_uplink_ops *const drivers[] = {
 	&gw_aliyun_uplink_ops,
 };
 
-static const struct gw_uplink_ops *find_driver(enum gw_uplink_type type)
+const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type)
 {
 	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
 		if (drivers[i]->type == type)
@@ -37,7 +37,7 @@ int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const cha
 {
 	struct gw_uplink *u;
 	struct gw_uplink_env env;
-	const struct gw_uplink_ops *ops = find_driver(cfg->type);
+	const struct gw_uplink_ops *ops = gw_uplink_driver(cfg->type);
 	int r;
 
 	if (!ops) {

@@ -22,3 +22,6 @@ int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
 
 /* sensorgwctl status [--json] [--socket PATH] (ctl_status.c) */
 int ctl_status(int argc, char **argv);
+
+/* sensorgwctl decode [-c CONFIG] --port NAME [--json] FRAME... (ctl_decode.c) */
+int ctl_decode(int argc, char **argv);

@@ -74,10 +74,19 @@ struct gw_uplink_ops {
 	 * every counter, the last error, per-device sessions. May read files (the credential
 	 * store); never blocks on the network. Optional. */
 	void (*status)(void *impl, json_t *obj);
+	/* What the driver would publish for rec with this configuration: topic and a malloc'd
+	 * payload. Pure: no object, no I/O (sensorgwctl decode). 0, or -errno with why set.
+	 * Optional. */
+	int (*preview)(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+		       char *topic, size_t topic_size, char **payload, size_t *len, char *why,
+		       size_t why_size);
 };
 
 extern const struct gw_uplink_ops gw_mqtt_uplink_ops;
 extern const struct gw_uplink_ops gw_aliyun_uplink_ops;
+
+/* The driver of type, NULL when this build has none. */
+const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type);
 
 /* How the gateway hears from its uplinks: state_changed when a session came up or went down,
  * otherwise something was acknowledged and it may be time to finish stopping. */
