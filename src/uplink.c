@@ -20,6 +20,7 @@ struct gw_uplink {
 static const struct gw_uplink_ops *const drivers[] = {
 	&gw_mqtt_uplink_ops,
 	&gw_aliyun_uplink_ops,
+	&gw_tencent_uplink_ops,
 };
 
 static const struct gw_uplink_ops *find_driver(enum gw_uplink_type type)
