@@ -12,13 +12,12 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gw/cloudfeed.h"
 #include "gw/credstore.h"
 #include "gw/log.h"
+#include "gw/mosqev.h"
 #include "gw/payload.h"
 #include "gw/tencent.h"
 #include "gw/tencent_uplink.h"
@@ -54,9 +53,7 @@ struct dev {
 	sd_event_source *timer;
 
 	struct mosquitto *mosq;
-	int fd;
-	sd_event_source *io;
-	sd_event_source *tick;
+	struct gw_mosqev *ev; /* its socket and timer on the event loop */
 	bool lost; /* set by callbacks, handled after the libmosquitto call returns */
 	int connack_rc;
 	int sub_mid[N_SUBS];
@@ -113,9 +110,7 @@ static void dev_teardown(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
 
-	d->io = sd_event_source_disable_unref(d->io);
-	d->tick = sd_event_source_disable_unref(d->tick);
-	d->fd = -1;
+	d->ev = gw_mosqev_free(d->ev);
 	if (d->mosq) {
 		mosquitto_destroy(d->mosq);
 		d->mosq = NULL;
@@ -710,84 +705,29 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
-
 static void dev_update_interest(struct dev *d)
 {
-	int fd;
-	int r;
+	int r = gw_mosqev_update(d->ev);
 
-	if (!d->mosq)
-		return;
-	fd = mosquitto_socket(d->mosq);
-	if (fd != d->fd) {
-		d->io = sd_event_source_disable_unref(d->io);
-		d->fd = fd;
-		if (fd < 0)
-			return;
-		r = sd_event_add_io(d->u->event, &d->io, fd, EPOLLIN, io_cb, d);
-		if (r < 0) {
-			ulog(d->u, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
-			     strerror(-r));
-			return;
-		}
-	}
-	(void)sd_event_source_set_io_events(d->io, EPOLLIN | (mosquitto_want_write(d->mosq) ?
-							      EPOLLOUT : 0));
+	if (r < 0)
+		ulog(d->u, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
+		     strerror(-r));
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+static void ev_lost(void *ud, int rc)
+{
+	dev_lost(ud, rc);
+}
+
+/* after every socket round and every lost session: send what waits */
+static void ev_after(void *ud)
 {
 	struct dev *d = ud;
-	int rc = MOSQ_ERR_SUCCESS;
 
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(d->mosq, 1);
-	if (!d->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
-		rc = mosquitto_loop_write(d->mosq, 1);
-	/* as in mqtt.c: a hang-up would wake the loop forever, so any error ends the session */
-	if (d->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
-		if (!d->last_error[0] && d->fd >= 0) {
-			int err = 0;
-			socklen_t len = sizeof(err);
-
-			if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-				snprintf(d->last_error, sizeof(d->last_error), "%s", strerror(err));
-			else
-				snprintf(d->last_error, sizeof(d->last_error), "connection closed");
-		}
-		dev_lost(d, rc);
-		pump(d->u);
-		return 0;
-	}
 	pump(d->u);
-	dev_update_interest(d);
-	return 0;
 }
 
-/* a quarter of the keepalive keeps libmosquitto's ping in time */
-static uint64_t tick_usec(const struct gw_tencent_uplink *u)
-{
-	uint64_t us = (uint64_t)u->cfg->keepalive * 250000;
-
-	return us > 15000000 ? 15000000 : us;
-}
-
-static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
-{
-	struct dev *d = ud;
-	int rc = mosquitto_loop_misc(d->mosq);
-
-	if (d->lost || rc != MOSQ_ERR_SUCCESS) {
-		dev_lost(d, rc);
-		pump(d->u);
-		return 0;
-	}
-	(void)sd_event_source_set_time_relative(s, tick_usec(d->u));
-	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	dev_update_interest(d);
-	return 0;
-}
+static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_after };
 
 /*
  * auth = certificate: libmosquitto takes client certificates only as files, so the stored
@@ -902,8 +842,8 @@ static void dev_connect(struct dev *d)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
 	SSL_CTX_free(ctx); /* libmosquitto holds its own reference */
-	r = sd_event_add_time_relative(u->event, &d->tick, CLOCK_MONOTONIC, tick_usec(u), 0,
-				       tick_cb, d);
+	r = gw_mosqev_new(u->event, d->mosq, c->keepalive, &d->lost, d->last_error,
+			  sizeof(d->last_error), &ev_hooks, d, &d->ev);
 	if (r < 0) {
 		snprintf(d->last_error, sizeof(d->last_error), "cannot arm its timer: %s",
 			 strerror(-r));
@@ -1056,7 +996,6 @@ static struct dev *dev_add(struct gw_tencent_uplink *u, const char *name, char *
 	}
 	d = gw_new0(struct dev, 1);
 	d->u = u;
-	d->fd = -1;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	gw_rate_init(&d->rate, u->cfg->max_rate, gw_now_mono_us());
 	r = sd_event_add_time_relative(u->event, &d->timer, CLOCK_MONOTONIC, 0, 0, dev_timer_cb,
