@@ -9,16 +9,16 @@
 #include <mosquitto.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
 #include "gw/aliyun_uplink.h"
+#include "gw/cloudfeed.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
 #include "gw/log.h"
+#include "gw/mosqev.h"
 #include "gw/payload.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
@@ -53,9 +53,7 @@ struct dev {
 	sd_event_source *timer;
 
 	struct mosquitto *mosq;
-	int fd;
-	sd_event_source *io;
-	sd_event_source *tick;
+	struct gw_mosqev *ev; /* its socket and timer on the event loop */
 	bool lost; /* set by callbacks, handled after the libmosquitto call returns */
 	int connack_rc;
 	int sub_mid;
@@ -67,12 +65,6 @@ struct dev {
 	bool rate_limited; /* its last record waited for the window; for the log */
 	struct reply *replies; /* queued answers, oldest first; they go before its records */
 	struct reply **replies_tail;
-};
-
-struct flight {
-	uint64_t seq;
-	int mid;
-	struct dev *dev;
 };
 
 struct gw_aliyun_uplink {
@@ -89,27 +81,14 @@ struct gw_aliyun_uplink {
 	size_t n_devs;
 	uint64_t next_slot_us; /* pacing of new sessions and registrations */
 
-	struct gw_spool *spool;
-	struct gw_spool_reader *reader;
-	struct flight *inflight; /* cfg->max_inflight slots, unordered */
-	size_t n_inflight;
-	/* records at or above the cursor acknowledged (or dead-lettered) out of order; sorted */
-	struct gw_seqset skip;
-	uint64_t overflow_acked; /* dropped by the spool while in flight, then acknowledged */
-	/* the lowest record passed over because its device was not online, UINT64_MAX if none */
-	uint64_t waiting;
+	/* the spool reader, its cursor, the records in flight (cloudfeed.h) */
+	struct gw_cloudfeed *feed;
 
 	/* wakes the uplink when the first full device window frees; 0 when not armed */
 	sd_event_source *rate_timer;
 	uint64_t rate_wake_us;
-	sd_event_source *save_timer;
-	bool cursor_dirty;
 
-	uint64_t initial_backlog;
-	uint64_t appended_at_start;
-	uint64_t acked;
 	uint64_t rejected;
-	uint64_t resent;
 	uint64_t connects;
 	uint64_t connection_losses;
 	uint64_t registrations;
@@ -128,84 +107,20 @@ static void notify(struct gw_aliyun_uplink *u, bool state_changed)
 		u->notify(u, state_changed, u->user_data);
 }
 
-/* ---- the skip set, the cursor and the dead-letter file (as in mqtt.c) ---- */
-
-static bool in_flight(const struct gw_aliyun_uplink *u, uint64_t seq)
-{
-	for (size_t i = 0; i < u->n_inflight; i++)
-		if (u->inflight[i].seq == seq)
-			return true;
-	return false;
-}
-
-/* The lowest record neither acknowledged nor dead-lettered: below the read position,
- * everything was sent except what is in flight or waits for its device. */
-static void update_cursor(struct gw_aliyun_uplink *u)
-{
-	uint64_t c = gw_spool_reader_position(u->reader);
-
-	if (u->waiting < c)
-		c = u->waiting;
-	for (size_t i = 0; i < u->n_inflight; i++)
-		if (u->inflight[i].seq < c)
-			c = u->inflight[i].seq;
-	while (u->skip.n && u->skip.v[0] <= c) {
-		if (u->skip.v[0] == c)
-			c++;
-		gw_seqset_prune(&u->skip, c);
-	}
-	if (c > gw_spool_reader_cursor(u->reader)) {
-		gw_spool_reader_ack(u->reader, c);
-		u->cursor_dirty = true;
-		(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_ONESHOT);
-	}
-	gw_seqset_prune(&u->skip, gw_spool_reader_cursor(u->reader));
-}
-
-static void acknowledge(struct gw_aliyun_uplink *u, uint64_t seq)
-{
-	/* dropped for the spool's bounds while in flight, then delivered after all: acked */
-	if (seq < gw_spool_reader_cursor(u->reader)) {
-		u->acked++;
-		u->overflow_acked++;
-		return;
-	}
-	u->acked++;
-	gw_seqset_add(&u->skip, seq);
-	update_cursor(u);
-}
-
+/* The spool side (cloudfeed.h), in this file's words. */
 static void deadletter(struct gw_aliyun_uplink *u, uint64_t seq, const char *why)
 {
-	struct gw_spool_record rec;
-	uint64_t pos = gw_spool_reader_position(u->reader);
-	int r;
-
-	gw_spool_reader_seek(u->reader, seq);
-	r = gw_spool_reader_next(u->reader, &rec);
-	if (r > 0 && rec.seq == seq)
-		r = gw_spool_reader_deadletter(u->reader, &rec);
-	gw_spool_reader_seek(u->reader, pos);
-	ulog(u, LOG_WARNING, "record %llu moved to the dead-letter file: %s%s",
-	     (unsigned long long)seq, why, r < 0 ? " (and writing it there failed)" : "");
-	gw_seqset_add(&u->skip, seq);
-	update_cursor(u);
+	gw_cloudfeed_deadletter(u->feed, seq, why);
 }
 
-/* Records that waited for a device are read again from the lowest of them. */
 static void rescan(struct gw_aliyun_uplink *u)
 {
-	if (u->waiting == UINT64_MAX)
-		return;
-	if (u->waiting < gw_spool_reader_position(u->reader))
-		gw_spool_reader_seek(u->reader, u->waiting);
-	u->waiting = UINT64_MAX;
+	gw_cloudfeed_rescan(u->feed);
 }
 
 static void wait_for_device(struct gw_aliyun_uplink *u, uint64_t seq)
 {
-	if (seq < u->waiting)
-		u->waiting = seq;
+	gw_cloudfeed_wait(u->feed, seq);
 }
 
 /* ---- the per-device rate ---- */
@@ -283,24 +198,14 @@ static void dev_teardown(struct dev *d)
 {
 	struct gw_aliyun_uplink *u = d->u;
 
-	d->io = sd_event_source_disable_unref(d->io);
-	d->tick = sd_event_source_disable_unref(d->tick);
-	d->fd = -1;
+	d->ev = gw_mosqev_free(d->ev);
 	dev_drop_replies(d);
 	if (d->mosq) {
 		mosquitto_destroy(d->mosq);
 		d->mosq = NULL;
 	}
 	/* what was in flight waits in the spool and goes out again after the reconnect */
-	for (size_t i = 0; i < u->n_inflight;) {
-		if (u->inflight[i].dev != d) {
-			i++;
-			continue;
-		}
-		wait_for_device(u, u->inflight[i].seq);
-		u->resent++;
-		u->inflight[i] = u->inflight[--u->n_inflight];
-	}
+	gw_cloudfeed_requeue(u->feed, d);
 	d->lost = false;
 	d->connack_rc = 0;
 	d->state = DEV_IDLE;
@@ -441,17 +346,8 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
 static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 {
 	struct dev *d = ud;
-	struct gw_aliyun_uplink *u = d->u;
 
-	for (size_t i = 0; i < u->n_inflight; i++) {
-		if (u->inflight[i].dev == d && u->inflight[i].mid == mid) {
-			uint64_t seq = u->inflight[i].seq;
-
-			u->inflight[i] = u->inflight[--u->n_inflight];
-			acknowledge(u, seq);
-			return;
-		}
-	}
+	(void)gw_cloudfeed_puback(d->u->feed, d, mid);
 }
 
 /* ---- commands from the cloud ---- */
@@ -689,84 +585,29 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
-
 static void dev_update_interest(struct dev *d)
 {
-	int fd;
-	int r;
+	int r = gw_mosqev_update(d->ev);
 
-	if (!d->mosq)
-		return;
-	fd = mosquitto_socket(d->mosq);
-	if (fd != d->fd) {
-		d->io = sd_event_source_disable_unref(d->io);
-		d->fd = fd;
-		if (fd < 0)
-			return;
-		r = sd_event_add_io(d->u->event, &d->io, fd, EPOLLIN, io_cb, d);
-		if (r < 0) {
-			ulog(d->u, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
-			     strerror(-r));
-			return;
-		}
-	}
-	(void)sd_event_source_set_io_events(d->io, EPOLLIN | (mosquitto_want_write(d->mosq) ?
-							      EPOLLOUT : 0));
+	if (r < 0)
+		ulog(d->u, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
+		     strerror(-r));
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+static void ev_lost(void *ud, int rc)
+{
+	dev_lost(ud, rc);
+}
+
+/* after every socket round and every lost session: send what waits */
+static void ev_after(void *ud)
 {
 	struct dev *d = ud;
-	int rc = MOSQ_ERR_SUCCESS;
 
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(d->mosq, 1);
-	if (!d->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
-		rc = mosquitto_loop_write(d->mosq, 1);
-	/* as in mqtt.c: a hang-up would wake the loop forever, so any error ends the session */
-	if (d->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
-		if (!d->last_error[0] && d->fd >= 0) {
-			int err = 0;
-			socklen_t len = sizeof(err);
-
-			if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-				snprintf(d->last_error, sizeof(d->last_error), "%s", strerror(err));
-			else
-				snprintf(d->last_error, sizeof(d->last_error), "connection closed");
-		}
-		dev_lost(d, rc);
-		pump(d->u);
-		return 0;
-	}
 	pump(d->u);
-	dev_update_interest(d);
-	return 0;
 }
 
-/* a quarter of the keepalive keeps libmosquitto's ping in time */
-static uint64_t tick_usec(const struct gw_aliyun_uplink *u)
-{
-	uint64_t us = (uint64_t)u->cfg->keepalive * 250000;
-
-	return us > 15000000 ? 15000000 : us;
-}
-
-static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
-{
-	struct dev *d = ud;
-	int rc = mosquitto_loop_misc(d->mosq);
-
-	if (d->lost || rc != MOSQ_ERR_SUCCESS) {
-		dev_lost(d, rc);
-		pump(d->u);
-		return 0;
-	}
-	(void)sd_event_source_set_time_relative(s, tick_usec(d->u));
-	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	dev_update_interest(d);
-	return 0;
-}
+static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_after };
 
 static void dev_connect(struct dev *d)
 {
@@ -825,8 +666,8 @@ static void dev_connect(struct dev *d)
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
-	r = sd_event_add_time_relative(u->event, &d->tick, CLOCK_MONOTONIC, tick_usec(u), 0,
-				       tick_cb, d);
+	r = gw_mosqev_new(u->event, d->mosq, c->keepalive, &d->lost, d->last_error,
+			  sizeof(d->last_error), &ev_hooks, d, &d->ev);
 	if (r < 0) {
 		snprintf(d->last_error, sizeof(d->last_error), "cannot arm its timer: %s",
 			 strerror(-r));
@@ -1149,7 +990,6 @@ static struct dev *dev_add(struct gw_aliyun_uplink *u, const char *name, char *w
 	}
 	d = gw_new0(struct dev, 1);
 	d->u = u;
-	d->fd = -1;
 	d->replies_tail = &d->replies;
 	gw_window_init(&d->rate, u->cfg->max_rate, (uint64_t)GW_ALIYUN_UPLINK_RATE_WINDOW_MS * 1000);
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -1297,39 +1137,26 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 		deadletter(u, rec->seq, why);
 		return 0;
 	}
-	u->inflight[u->n_inflight++] = (struct flight){ .seq = rec->seq, .mid = mid, .dev = d };
+	gw_cloudfeed_sent(u->feed, rec->seq, mid, d);
 	dev_update_interest(d);
 	return 1;
 }
 
-static int next_record(struct gw_aliyun_uplink *u, struct gw_spool_record *rec)
-{
-	int r;
-
-	for (;;) {
-		r = gw_spool_reader_next(u->reader, rec);
-		if (r <= 0)
-			return r;
-		if (!gw_seqset_has(&u->skip, rec->seq) && !in_flight(u, rec->seq))
-			return 1;
-	}
-}
-
 static void pump(struct gw_aliyun_uplink *u)
 {
-	while (u->n_inflight < u->cfg->max_inflight) {
+	while (gw_cloudfeed_has_room(u->feed)) {
 		struct gw_spool_record rec;
 		int r;
 
-		r = next_record(u, &rec);
+		r = gw_cloudfeed_next(u->feed, &rec);
 		if (r < 0)
 			ulog(u, LOG_ERR, "cannot read the spool: %s", strerror(-r));
 		if (r <= 0)
 			break;
 		(void)send_record(u, &rec);
 	}
-	update_cursor(u);
-	if (u->n_inflight == 0)
+	gw_cloudfeed_update_cursor(u->feed);
+	if (gw_cloudfeed_inflight(u->feed) == 0)
 		notify(u, false);
 }
 
@@ -1351,12 +1178,6 @@ static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
-static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
-{
-	(void)gw_aliyun_uplink_save(ud);
-	return 0;
-}
-
 /* ---- the object ---- */
 
 int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
@@ -1371,14 +1192,11 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 
 	u->event = sd_event_ref(event);
 	u->cfg = cfg;
-	u->spool = spool;
 	u->notify = notify_fn;
 	u->user_data = user_data;
 	if (commands)
 		u->commands = *commands;
-	u->waiting = UINT64_MAX;
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
-	u->inflight = gw_new0(struct flight, cfg->max_inflight);
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
 		r = -ENOMEM;
@@ -1393,24 +1211,14 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	r = gw_http_new(event, &u->http);
 	if (r < 0)
 		goto fail;
-	r = gw_spool_reader_new(spool, cfg->name, false, &u->reader);
-	if (r < 0) {
-		ulog(u, LOG_ERR, "cannot set up its cursor: %s", strerror(-r));
+	r = gw_cloudfeed_new(event, spool, cfg->name, cfg->max_inflight, &u->feed);
+	if (r < 0)
 		goto fail;
-	}
-	u->initial_backlog = gw_spool_reader_backlog(u->reader);
-	u->appended_at_start = gw_spool_stats(spool)->appended;
 	r = sd_event_add_time_relative(event, &u->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,
 				       rate_cb, u);
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_enabled(u->rate_timer, SD_EVENT_OFF);
-	/* the cursor is saved at most once a second: a crash re-sends at most that much */
-	r = sd_event_add_time_relative(event, &u->save_timer, CLOCK_MONOTONIC, 1000000, 100000,
-				       save_cb, u);
-	if (r < 0)
-		goto fail;
-	(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_OFF);
 	*ret = u;
 	return 0;
 fail:
@@ -1426,21 +1234,7 @@ int gw_aliyun_uplink_start(struct gw_aliyun_uplink *u)
 
 int gw_aliyun_uplink_save(struct gw_aliyun_uplink *u)
 {
-	int r;
-
-	if (!u->cursor_dirty)
-		return 0;
-	r = gw_spool_reader_save(u->reader);
-	if (r < 0) {
-		ulog(u, LOG_ERR, "cannot save the cursor: %s; retrying", strerror(-r));
-		(void)sd_event_source_set_time_relative(u->save_timer, 1000000);
-		(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_ONESHOT);
-		return r;
-	}
-	u->cursor_dirty = false;
-	(void)sd_event_source_set_time_relative(u->save_timer, 1000000);
-	(void)sd_event_source_set_enabled(u->save_timer, SD_EVENT_OFF);
-	return 0;
+	return gw_cloudfeed_save(u->feed);
 }
 
 struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u)
@@ -1450,19 +1244,13 @@ struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u)
 	u->notify = NULL;
 	for (size_t i = 0; i < u->n_devs; i++)
 		dev_free(u->devs[i]);
-	if (u->reader) {
-		u->cursor_dirty = true;
-		(void)gw_aliyun_uplink_save(u);
-	}
 	u->rate_timer = sd_event_source_disable_unref(u->rate_timer);
-	u->save_timer = sd_event_source_disable_unref(u->save_timer);
-	gw_spool_reader_free(u->reader);
+	/* saves the cursor */
+	gw_cloudfeed_free(u->feed);
 	gw_http_free(u->http);
 	gw_credstore_close(u->store);
 	free(u->cred_dir);
 	free(u->devs);
-	free(u->inflight);
-	gw_seqset_free(&u->skip);
 	sd_event_unref(u->event);
 	free(u);
 	return NULL;
@@ -1475,30 +1263,29 @@ void gw_aliyun_uplink_kick(struct gw_aliyun_uplink *u, uint64_t seq)
 
 size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u)
 {
-	return u->n_inflight;
+	return gw_cloudfeed_inflight(u->feed);
 }
 
 void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
 				struct gw_aliyun_uplink_stats *ret)
 {
-	const struct gw_spool_reader_stats *rs = gw_spool_reader_stats(u->reader);
-	uint64_t backlog = gw_spool_reader_backlog(u->reader);
+	struct gw_cloudfeed_stats fs;
 	uint64_t online = 0;
 
+	gw_cloudfeed_get_stats(u->feed, &fs);
 	for (size_t i = 0; i < u->n_devs; i++)
 		online += u->devs[i]->state == DEV_ONLINE;
 	*ret = (struct gw_aliyun_uplink_stats){
-		.produced = u->initial_backlog + gw_spool_stats(u->spool)->appended -
-			    u->appended_at_start + rs->dropped_enospc,
-		.acked = u->acked,
-		.queued = backlog > u->skip.n ? backlog - u->skip.n : 0,
-		.dropped_overflow = rs->dropped_overflow - u->overflow_acked,
-		.dropped_enospc = rs->dropped_enospc,
-		.deadlettered = rs->deadlettered,
-		.lost_corrupt = rs->lost_corrupt,
+		.produced = fs.produced,
+		.acked = fs.acked,
+		.queued = fs.queued,
+		.dropped_overflow = fs.dropped_overflow,
+		.dropped_enospc = fs.dropped_enospc,
+		.deadlettered = fs.deadlettered,
+		.lost_corrupt = fs.lost_corrupt,
 		.rejected = u->rejected,
-		.inflight = u->n_inflight,
-		.resent = u->resent,
+		.inflight = fs.inflight,
+		.resent = fs.resent,
 		.devices = u->n_devs,
 		.online = online,
 		.connects = u->connects,
@@ -1626,16 +1413,16 @@ static void driver_status(void *impl, json_t *o)
 	struct gw_aliyun_uplink *u = impl;
 	struct gw_aliyun_uplink_stats st;
 	json_t *devs = json_array();
+	uint64_t bytes;
+	int64_t oldest;
 
 	gw_aliyun_uplink_get_stats(u, &st);
 	for (size_t i = 0; i < u->n_devs; i++)
 		(void)json_array_append_new(devs, dev_status(u->devs[i]));
 	(void)json_object_set_new(o, "devices", devs);
-	(void)json_object_set_new(o, "backlog_bytes",
-				  json_integer((json_int_t)gw_spool_reader_backlog_bytes(u->reader)));
-	(void)json_object_set_new(o, "oldest_age_ms",
-				  json_integer(gw_spool_reader_oldest_age(u->reader,
-									  gw_now_wall_ms())));
+	gw_cloudfeed_backlog(u->feed, &bytes, &oldest);
+	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
+	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
 	(void)json_object_set_new(o, "counters", json_pack(
 		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,

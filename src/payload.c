@@ -120,6 +120,9 @@ int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len)
 		goto out;
 	if (n->has_boot && json_object_set_new(o, "boot", json_integer(n->boot_counter)) < 0)
 		goto out;
+	/* the firmware version from the hello: a cloud uplink reports it as base info */
+	if (n->fw_version[0] && json_object_set_new(o, "fw", json_string(n->fw_version)) < 0)
+		goto out;
 	if (json_object_set_new(o, "ts", json_integer(r->ts_ms)) < 0)
 		goto out;
 	if (r->type == GW_FRAME_EVENT && json_object_set_new(o, "event", json_string(r->event)) < 0)

@@ -489,10 +489,16 @@ int gw_tencent_build_connect(const struct gw_tencent_login *l, struct gw_tencent
 			   GW_TENCENT_CONNID_LEN);
 		return -EINVAL;
 	}
-	key_len = decode_psk(l->psk, key, reason);
-	if (key_len < 0) {
-		explicit_bzero(key, sizeof(key));
-		return key_len;
+	if (l->certificate && l->transport != GW_TENCENT_TLS) {
+		set_reason(reason, "a certificate device needs TLS");
+		return -EINVAL;
+	}
+	if (!l->certificate) {
+		key_len = decode_psk(l->psk, key, reason);
+		if (key_len < 0) {
+			explicit_bzero(key, sizeof(key));
+			return key_len;
+		}
 	}
 
 	if (l->connid) {
@@ -517,6 +523,11 @@ int gw_tencent_build_connect(const struct gw_tencent_login *l, struct gw_tencent
 		    l->expiry ? l->expiry : (uint64_t)GW_TENCENT_DEFAULT_EXPIRY);
 	if (n < 0) {
 		r = n;
+		goto out;
+	}
+	/* §1.3: the certificate authenticates the device; the C SDK sends no password */
+	if (l->certificate) {
+		r = 0;
 		goto out;
 	}
 	/* §1.2: the key is the decoded PSK bytes, not its base64 text. */

@@ -21,6 +21,7 @@ struct gw_uplink {
 static const struct gw_uplink_ops *const drivers[] = {
 	&gw_mqtt_uplink_ops,
 	&gw_aliyun_uplink_ops,
+	&gw_tencent_uplink_ops,
 };
 
 const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type)

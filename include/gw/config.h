@@ -8,7 +8,8 @@
  * Sections (see conf/sensorgw.conf and man/sensorgw.conf.5):
  *   [gateway]        state_dir, device_name, log_level
  *   [port NAME]      one per serial port
- *   [uplink NAME]    one per uplink: type = mqtt, or aliyun (Alibaba Cloud IoT Platform)
+ *   [uplink NAME]    one per uplink: type = mqtt, aliyun (Alibaba Cloud IoT Platform) or tencent
+ *                    (Tencent Cloud IoT Explorer)
  *   [map FIELD]      optional mapping of a frame field to a thing-model identifier
  */
 
@@ -45,14 +46,18 @@ enum gw_flow {
 enum gw_uplink_type {
 	GW_UPLINK_MQTT,
 	GW_UPLINK_ALIYUN,
+	GW_UPLINK_TENCENT,
 };
 
-/* How an aliyun uplink gets each device's credential. */
+/* How a cloud uplink gets each device's credential. */
 enum gw_cloud_auth {
-	GW_CLOUD_AUTH_DEVICE_SECRET, /* provisioned beforehand into the credential store */
-	GW_CLOUD_AUTH_REGISTER,      /* 一型一密 pre-registered: DeviceSecret (HTTPS or MQTT) */
-	GW_CLOUD_AUTH_REGNWL,        /* 一型一密 without pre-registration: ClientID + DeviceToken
-				      * over MQTT, then logins with authType=connwl */
+	GW_CLOUD_AUTH_DEVICE_SECRET, /* aliyun: provisioned beforehand into the credential store */
+	GW_CLOUD_AUTH_REGISTER,      /* 一型一密: aliyun pre-registered, DeviceSecret (HTTPS or
+				      * MQTT); tencent: PSK or certificate over HTTPS */
+	GW_CLOUD_AUTH_REGNWL,        /* aliyun, 一型一密 without pre-registration: ClientID +
+				      * DeviceToken over MQTT, then logins with authType=connwl */
+	GW_CLOUD_AUTH_PSK,           /* tencent: the device's PSK, provisioned into the store */
+	GW_CLOUD_AUTH_CERTIFICATE,   /* tencent: certificate + key, provisioned into the store */
 };
 
 /* Which transport auth = register fetches the DeviceSecret over. */
@@ -95,8 +100,9 @@ struct gw_config_uplink {
 		      * instance_id */
 	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
 			* host kind */
-	bool tls;      /* default: true when ca_file is set */
-	char *ca_file; /* must exist and be readable */
+	bool tls;      /* default: true when ca_file is set; tencent: true unless tls = false */
+	char *ca_file; /* must exist and be readable; aliyun, tencent: default the installed
+			* roots */
 	char *cert_file; /* client certificate (optional; needs key_file) */
 	char *key_file;
 	char *username;
@@ -104,15 +110,17 @@ struct gw_config_uplink {
 			 * password_credential; never logged */
 	char *client_id; /* default "sensorgw-<hostname>-<uplink name>" */
 	uint8_t qos;    /* 0 or 1; default 1 */
-	uint32_t keepalive; /* seconds, 5..65535; default 60; aliyun: 30..1200, default 300 */
+	uint32_t keepalive; /* seconds, 5..65535; default 60; aliyun: 30..1200, default 300;
+			     * tencent: 5..900, default 240 */
 	bool clean_session; /* default true */
 	char *topic; /* template; default "sensorgw/{device}/{kind}"; placeholders {device} {uid}
 		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
 	uint32_t max_inflight;     /* 1..1000 messages awaiting PUBACK; default 64 */
-	uint32_t max_rate;         /* messages per second, 0 = unlimited (default; aliyun 30 per
-				    * device, at most GW_CONFIG_ALIYUN_MAX_RATE) */
+	uint32_t max_rate;         /* messages per second, 0 = unlimited (default); aliyun: per
+				    * device, default 30, at most GW_CONFIG_ALIYUN_MAX_RATE;
+				    * tencent: per device, 1..30, default 30 */
 	enum gw_order order;       /* default fifo */
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 
@@ -127,13 +135,16 @@ struct gw_config_uplink {
 	char *register_url;  /* https:// only; default from region (fact sheet §2); not with
 			      * register_via = mqtt */
 	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
-	uint32_t max_devices; /* device sessions at most, 1..256; default 32 */
+	uint32_t max_devices; /* device sessions at most, 1..256; default 32 (also tencent) */
 
-	/* type = tencent: the fields dynamic registration (gw/tencent_register.h) reads besides
-	 * region, product_secret, register_url and ca_file above */
-	char *product_id;                            /* required */
-	enum gw_tencent_sign_method tc_sign_method;  /* default hmacsha256 */
-	enum gw_tencent_dynreg_api register_api;     /* default v2 (/device/register) */
+	/* type = tencent only; it shares region, auth, product_secret, register_url, ca_file,
+	 * host, port, tls, keepalive, max_rate and max_devices above (auth: psk, certificate or
+	 * register; region default ap-guangzhou; host default from product_id and region) */
+	char *product_id;    /* required */
+	enum gw_tencent_sign_method tc_sign_method; /* from sign_method; default hmacsha256 */
+	enum gw_tencent_dynreg_api register_api;    /* auth = register: v2 (default) or legacy */
+	uint32_t sdkappid;   /* default GW_TENCENT_DEFAULT_SDKAPPID */
+	uint64_t expiry;     /* login signature expiry (Unix s); 0 = GW_TENCENT_DEFAULT_EXPIRY */
 };
 
 enum gw_map_type {

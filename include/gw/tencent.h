@@ -138,7 +138,8 @@ enum gw_tencent_transport {
 
 /*
  * What gw_tencent_build_connect() needs (§1.2).
- * psk: the device's PSK (DeviceSecret) as the console shows it, base64.
+ * psk: the device's PSK (DeviceSecret) as the console shows it, base64; NULL for a
+ * certificate device (certificate true, §1.3: TLS with the device certificate, no password).
  * connid: NULL draws a fresh one; else exactly GW_TENCENT_CONNID_LEN of [A-Za-z0-9].
  * expiry: Unix seconds; 0 means GW_TENCENT_DEFAULT_EXPIRY.
  * sdkappid: 0 means GW_TENCENT_DEFAULT_SDKAPPID.
@@ -155,6 +156,7 @@ struct gw_tencent_login {
 	const char *region;
 	enum gw_tencent_transport transport;
 	uint16_t port;
+	bool certificate;
 };
 
 /* The MQTT CONNECT parameters; password is a secret. */
@@ -170,7 +172,8 @@ struct gw_tencent_connect {
 /*
  * Builds the CONNECT parameters (§1.2): client id "<pid><dn>", username
  * "<pid><dn>;<sdkappid>;<connid>;<expiry>", password = lower-case hex
- * HMAC_<m>(base64-decoded PSK, username) + ";" + "hmacsha256" or "hmacsha1". Returns 0,
+ * HMAC_<m>(base64-decoded PSK, username) + ";" + "hmacsha256" or "hmacsha1" (empty for a
+ * certificate device, which needs GW_TENCENT_TLS and sends no password, §1.3). Returns 0,
  * -EINVAL (reason names the field), -ENOBUFS, -EIO or -errno from getrandom(2). *ret is wiped
  * on failure.
  */

@@ -2,9 +2,9 @@
 #pragma once
 /*
  * Uplinks: where records go. Each [uplink NAME] section is one gw_uplink, carried out by the
- * driver its type names (mqtt.c, aliyun_uplink.c, ...). The driver table is the only vtable in
- * the daemon: the gateway knows uplinks only through it, so a new cloud is a new driver and
- * nothing else.
+ * driver its type names (mqtt.c, aliyun_uplink.c, tencent_uplink.c). The driver table is the
+ * only vtable in the daemon: the gateway knows uplinks only through it, so a new cloud is a new
+ * driver and nothing else.
  *
  * Every driver reads the spool with its own persistent cursor (gw/spool.h), so each uplink
  * delivers the one record stream at its own pace, and one uplink being down never holds
@@ -84,6 +84,7 @@ struct gw_uplink_ops {
 
 extern const struct gw_uplink_ops gw_mqtt_uplink_ops;
 extern const struct gw_uplink_ops gw_aliyun_uplink_ops;
+extern const struct gw_uplink_ops gw_tencent_uplink_ops;
 
 /* The driver of type, NULL when this build has none. */
 const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type);

@@ -2,7 +2,6 @@
 /* The loopback Aliyun test cloud for the integration tests; see cloud.h. */
 
 #include <check.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,58 +10,17 @@
 #include <unistd.h>
 
 #include "cloud.h"
+#include "cloudctl.h"
 #include "gw/credstore.h"
 
 int cl_ctl_port;
 int cl_https_port;
 int cl_mqtts_port;
 
-struct body {
-	char *p;
-	size_t n;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb;
-
-	b->p = realloc(b->p, b->n + n + 1);
-	ck_assert_ptr_nonnull(b->p);
-	memcpy(b->p + b->n, ptr, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
-
 /* POSTs args (stolen) to the cloud's control API; returns its JSON reply (ok or not). */
 json_t *cl_ctl(const char *cmd, json_t *args)
 {
-	char url[128];
-	char *text = json_dumps(args, JSON_COMPACT);
-	struct body b = { 0 };
-	CURL *c = curl_easy_init();
-	json_error_t err;
-	json_t *reply;
-	CURLcode rc;
-
-	ck_assert_ptr_nonnull(text);
-	ck_assert_ptr_nonnull(c);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", cl_ctl_port, cmd);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 130L);
-	rc = curl_easy_perform(c);
-	ck_assert_msg(rc == CURLE_OK, "control %s: %s", cmd, curl_easy_strerror(rc));
-	curl_easy_cleanup(c);
-	free(text);
-	json_decref(args);
-	reply = json_loads(b.p ? b.p : "", 0, &err);
-	ck_assert_msg(reply, "control %s: not JSON: %s", cmd, b.p ? b.p : "");
-	free(b.p);
-	return reply;
+	return cc_ctl(cl_ctl_port, cmd, args);
 }
 
 json_t *cl_dev_args(const char *dn)
@@ -70,14 +28,9 @@ json_t *cl_dev_args(const char *dn)
 	return json_pack("{s:s,s:s}", "productKey", CL_PK, "deviceName", dn);
 }
 
-/* Waits for a cloud event matching match (stolen); true when it came. */
 bool cl_wait(json_t *match, int timeout_s)
 {
-	json_t *r = cl_ctl("wait", json_pack("{s:o,s:i}", "match", match, "timeout", timeout_s));
-	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
-
-	json_decref(r);
-	return ok;
+	return cc_wait(cl_ctl_port, match, timeout_s);
 }
 
 bool cl_wait_since(json_t *match, json_int_t since, int timeout_s)
@@ -102,18 +55,7 @@ json_int_t cl_seq(void)
 /* Number of cloud events named ev for which field (may be NULL) equals value. */
 size_t cl_count(const char *ev, const char *field, const char *value)
 {
-	json_t *r = cl_ctl("log", json_pack("{s:s}", "ev", ev));
-	json_t *events = json_object_get(r, "events");
-	size_t i, n = 0;
-	json_t *e;
-
-	json_array_foreach(events, i, e) {
-		if (!field || (json_is_string(json_object_get(e, field)) &&
-			       strcmp(json_string_value(json_object_get(e, field)), value) == 0))
-			n++;
-	}
-	json_decref(r);
-	return n;
+	return cc_count(cl_ctl_port, ev, field, value);
 }
 
 json_int_t cl_device_field(const char *dn, const char *field)
@@ -157,42 +99,15 @@ bool cl_wait_property(const char *dn, const char *name, double value, int timeou
 
 json_t *cl_launch(const char *script, const char *products)
 {
-	const char *root = fx_env("GW_SOURCE_ROOT");
-	char path[4096];
-	const char *argv[12];
-	int64_t end;
-	json_error_t err;
-	json_t *ports = NULL;
-	char *text;
+	json_t *ports;
 
 	fx_make_certs();
 	ck_assert_int_eq(mkdir(fx_path("cloud"), 0700), 0);
 	fx_write_file(fx_path("cloud/products.json"), products, 0600);
-	snprintf(path, sizeof(path), "%s/tests/cloud/%s", root, script);
-	argv[0] = "/usr/bin/python3";
-	argv[1] = path;
-	argv[2] = "--dir";
-	argv[3] = fx_path("cloud");
-	argv[4] = "--cert";
-	argv[5] = fx_path("broker/server.crt");
-	argv[6] = "--key";
-	argv[7] = fx_path("broker/server.key");
-	argv[8] = "--products";
-	argv[9] = fx_path("cloud/products.json");
-	argv[10] = NULL;
-	fx_spawn(argv, "cloud.log");
-	end = fx_mono_ms() + FX_WAIT_MS;
-	while (!(text = fx_read_file(fx_path("cloud/ports.json")))) {
-		ck_assert_msg(fx_mono_ms() < end, "the test cloud did not start (see cloud.log)");
-		fx_sleep_ms(20);
-	}
-	ports = json_loads(text, 0, &err);
-	ck_assert_ptr_nonnull(ports);
-	cl_ctl_port = (int)json_integer_value(json_object_get(ports, "control"));
-	cl_https_port = (int)json_integer_value(json_object_get(ports, "https"));
-	cl_mqtts_port = (int)json_integer_value(json_object_get(ports, "mqtts"));
-	ck_assert(cl_ctl_port > 0 && cl_https_port > 0 && cl_mqtts_port > 0);
-	free(text);
+	ports = cc_start(script, "cloud", "cloud/products.json", "cloud.log");
+	cl_ctl_port = cc_port(ports, "control");
+	cl_https_port = cc_port(ports, "https");
+	cl_mqtts_port = cc_port(ports, "mqtts");
 	return ports;
 }
 
@@ -277,15 +192,7 @@ void cl_start(const char *devices)
 
 int cl_run(Suite *s)
 {
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cc_run(s);
 }
 
 void cl_provision(const char *dn, const char *ds)

@@ -557,7 +557,7 @@ START_TEST(test_bad_enum)
 		"7: flow_control: 'hardware' is not one of none, rtscts, xonxoff\n"
 		"8: framing: 'txt' is not one of text, binary (did you mean 'text'?)\n"
 		"9: stop_bits: '1.5' is not an integer (expected 1..2)\n"
-		"12: type: 'amqp' is not one of mqtt, aliyun\n"
+		"12: type: 'amqp' is not one of mqtt, aliyun, tencent\n"
 		"13: tls: 'maybe' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
 		"14: clean_session: 'Yes' is not a boolean (yes, no, true, false, on, off, 1, 0)\n"
 		"17: type: 'double' is not one of auto, int, float, bool, string\n");
@@ -815,7 +815,7 @@ START_TEST(test_port_device)
 			     "path or a USB match\n"
 			     "11: reopen_max_ms: 500 is less than reopen_min_ms (1000)\n"
 			     "15: reconnect_max_ms: 60000 is less than reconnect_min_ms (600000)\n"
-			     "17: [uplink notype] needs type = mqtt or aliyun\n");
+			     "17: [uplink notype] needs type = mqtt, aliyun or tencent\n");
 }
 END_TEST
 
@@ -1056,7 +1056,8 @@ START_TEST(test_aliyun_errors)
 		     "mean 'hmacsha256'?)\n"
 		     "20: max_rate: 1001 is out of range for type = aliyun (0..1000, per device)\n"
 		     "24: product_key: not used by type = mqtt\n"
-		     "25: auth: 'foo' is not one of device-secret, register, regnwl\n", "@NOCA@", text));
+		     "25: auth: 'foo' is not one of device-secret, register, regnwl, psk, "
+		     "certificate\n", "@NOCA@", text));
 	free(expected);
 	free(text);
 	free(path);
@@ -1081,6 +1082,196 @@ START_TEST(test_aliyun_default_ca)
 		gw_config_free(c);
 	}
 	free(want);
+	free(path);
+}
+END_TEST
+
+/* ---- type = tencent ---- */
+
+START_TEST(test_tencent_defaults)
+{
+	struct gw_config *c;
+	const struct gw_config_uplink *u;
+	char *path, *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/tencent.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink tc]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "\n"
+		   "[uplink tc2]\ntype = tencent\nproduct_id = CS0SLTKSYA\nregion = europe\n"
+		   "auth = certificate\nca_file = @DIR@/ca.crt\nsign_method = hmacsha1\n"
+		   "sdkappid = 21010406\nexpiry = 4102444800\nkeepalive = 900\nmax_rate = 5\n"
+		   "max_devices = 3\nhost = localhost\nport = 18883\n"
+		   "\n"
+		   "[uplink plain]\ntype = tencent\nproduct_id = CS0SLTKSYA\ntls = no\n",
+		   "@DIR@", tmp);
+	write_file("tencent.conf", text, 0644);
+	free(text);
+	c = load_ok(path);
+	u = &c->uplinks[0];
+	ck_assert_int_eq(u->type, GW_UPLINK_TENCENT);
+	ck_assert_str_eq(u->product_id, "CS0SLTKSYA");
+	ck_assert_str_eq(u->region, "ap-guangzhou");
+	ck_assert_str_eq(u->host, "CS0SLTKSYA.iotcloud.tencentdevices.com");
+	ck_assert_uint_eq(u->port, 8883);
+	ck_assert(u->tls);
+	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_PSK);
+	ck_assert_int_eq(u->tc_sign_method, GW_TENCENT_HMAC_SHA256);
+	ck_assert_uint_eq(u->sdkappid, GW_TENCENT_DEFAULT_SDKAPPID);
+	ck_assert_uint_eq(u->expiry, 0);
+	ck_assert_uint_eq(u->keepalive, 240);
+	ck_assert_uint_eq(u->max_rate, 30);
+	ck_assert_uint_eq(u->max_devices, 32);
+	ck_assert_int_eq(u->register_api, GW_TENCENT_DYNREG_V2);
+	ck_assert_ptr_null(u->product_secret);
+	u = &c->uplinks[1];
+	ck_assert_str_eq(u->region, "europe");
+	ck_assert_str_eq(u->host, "localhost");
+	ck_assert_uint_eq(u->port, 18883);
+	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_CERTIFICATE);
+	ck_assert_int_eq(u->tc_sign_method, GW_TENCENT_HMAC_SHA1);
+	ck_assert_uint_eq(u->sdkappid, 21010406);
+	ck_assert_uint_eq(u->expiry, 4102444800u);
+	ck_assert_uint_eq(u->keepalive, 900);
+	ck_assert_uint_eq(u->max_rate, 5);
+	ck_assert_uint_eq(u->max_devices, 3);
+	u = &c->uplinks[2];
+	ck_assert(!u->tls);
+	ck_assert_uint_eq(u->port, 1883);
+	ck_assert_ptr_null(u->ca_file);
+	gw_config_free(c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_tencent_default_ca)
+{
+	struct gw_config *c;
+	char *path, *want = NULL;
+
+	ck_assert_int_ge(asprintf(&path, "%s/tencent-ca.conf", tmp), 0);
+	write_file("tencent-ca.conf", ALIYUN_HEAD "[uplink x]\ntype = tencent\n"
+		   "product_id = CS0SLTKSYA\n", 0644);
+	if (access(GW_TENCENT_CA_FILE, R_OK) == 0) {
+		c = load_ok(path);
+		ck_assert_str_eq(c->uplinks[0].ca_file, GW_TENCENT_CA_FILE);
+		gw_config_free(c);
+	} else {
+		/* not installed here: the message names the path it looked at */
+		ck_assert_int_ge(asprintf(&want, "4: [uplink x] needs ca_file: the default %s "
+					  "cannot be read (%s)\n", GW_TENCENT_CA_FILE,
+					  strerror(errno)), 0);
+		assert_fails(path, want);
+	}
+	free(want);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_tencent_errors)
+{
+	char *path, *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/tencent-bad.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\n"                 /* 4 */
+		   "type = tencent\n"
+		   "ca_file = @DIR@/ca.crt\n"
+		   "topic = x/{device}\n"         /* 7 */
+		   "product_key = a1B2c3D4e5F\n"  /* 8 */
+		   "keepalive = 901\n"            /* 9 */
+		   "region = cn-shanghai\n"       /* 10 */
+		   "port = 1883\n"                /* 11 */
+		   "max_rate = 31\n"              /* 12 */
+		   "sign_method = hmacmd5\n"      /* 13 */
+		   "expiry = 1000\n"              /* 14 */
+		   "\n"
+		   "[uplink b]\n"                 /* 16 */
+		   "type = tencent\n"
+		   "product_id = CS0-SLTK\n"      /* 18 */
+		   "ca_file = @DIR@/ca.crt\n"
+		   "auth = regnwl\n"              /* 20 */
+		   "\n"
+		   "[uplink c]\n"                 /* 22 */
+		   "type = tencent\n"
+		   "product_id = CS0SLTKSYA\n"
+		   "tls = no\n"                   /* 25 */
+		   "ca_file = @DIR@/ca.crt\n"     /* 26 */
+		   "auth = certificate\n"         /* 27 */
+		   "register_api = legacy\n"      /* 28 */
+		   "register_url = https://localhost/\n" /* 29 */
+		   "sdkappid = 0\n"               /* 30 */
+		   "\n"
+		   "[uplink d]\n"                 /* 32 */
+		   "type = mqtt\n"
+		   "product_id = CS0SLTKSYA\n"    /* 34 */
+		   "register_api = v3\n",         /* 35 */
+		   "@DIR@", tmp);
+	write_file("tencent-bad.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "4: [uplink a] needs product_id\n"
+		     "7: topic: not used by type = tencent\n"
+		     "8: product_key: not used by type = tencent\n"
+		     "9: keepalive: 901 is out of range for type = tencent (5..900)\n"
+		     "10: region: 'cn-shanghai' is not a Tencent region (ap-guangzhou, us-east, "
+		     "europe, ap-bangkok)\n"
+		     "11: port: 1883 is the platform's plain-TCP port; with TLS it is 8883 (plain "
+		     "TCP needs tls = no, written down)\n"
+		     "12: max_rate: 31 is out of range for type = tencent (1..30 messages per "
+		     "second per device)\n"
+		     "13: sign_method: hmacmd5 is not one of hmacsha256, hmacsha1 (type = tencent)\n"
+		     "14: expiry: 1000 is in the past (0 = the default, 2038-01-19)\n"
+		     "18: product_id: 'CS0-SLTK' is not valid: the ProductId must be 1..32 letters "
+		     "and digits\n"
+		     "20: auth: regnwl is for type = aliyun (tencent: psk, certificate or register)\n"
+		     "26: ca_file: not used with tls = no (line 25)\n"
+		     "27: auth: certificate needs TLS (tls = no at line 25)\n"
+		     "28: register_api: only used with auth = register\n"
+		     "29: register_url: only used with auth = register\n"
+		     "30: sdkappid: 0 is out of range (1..4294967295)\n"
+		     "34: product_id: not used by type = mqtt\n"
+		     "35: register_api: 'v3' is not one of v2, legacy (did you mean 'v2'?)\n");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_tencent_register)
+{
+	char *path, *text;
+
+	write_file("tps", "testProductSecret123\n", 0600);
+	write_file("tps-short", "short\n", 0600);
+	ck_assert_int_ge(asprintf(&path, "%s/tencent-reg.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "auth = register\n"                          /* 8 */
+		   "\n"
+		   "[uplink b]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "auth = register\n"                          /* 14 */
+		   "product_secret_file = @DIR@/tps-short\n"    /* 15 */
+		   "register_api = legacy\nsign_method = hmacsha256\n" /* 17 */
+		   "\n"
+		   "[uplink c]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "auth = psk\n"
+		   "product_secret_file = @DIR@/tps\n"          /* 24 */
+		   "\n"
+		   "[uplink d]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "auth = register\n"                          /* 30 */
+		   "product_secret_file = @DIR@/tps\n"
+		   "register_url = https://localhost:4443/device/register\n",
+		   "@DIR@", tmp);
+	write_file("tencent-reg.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "8: auth: register needs product_secret_file or product_secret_credential\n"
+		     "8: auth: register is not supported by this build yet\n"
+		     "14: auth: register is not supported by this build yet\n"
+		     "15: product_secret_file: the ProductSecret must be 16..128 printable "
+		     "characters without space\n"
+		     "17: sign_method: the legacy registration API signs with hmacsha1 only\n"
+		     "24: product_secret_file: only used with auth = register\n"
+		     "30: auth: register is not supported by this build yet\n");
 	free(path);
 }
 END_TEST
@@ -1246,6 +1437,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_aliyun_default_ca);
 	tcase_add_test(tc, test_aliyun_secret_rules);
 	tcase_add_test(tc, test_aliyun_auth_modes);
+	tcase_add_test(tc, test_tencent_defaults);
+	tcase_add_test(tc, test_tencent_default_ca);
+	tcase_add_test(tc, test_tencent_errors);
+	tcase_add_test(tc, test_tencent_register);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -130,6 +130,7 @@ START_TEST(test_payload)
 	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", &n), 0);
 	ck_assert_int_eq(gw_nodes_get(n, "bin", true, 2, &node, NULL), 0);
 	memcpy(hello.uid, uid, sizeof(uid));
+	strcpy(hello.fw_version, "1.2.3");
 	ck_assert_int_eq(gw_node_hello(n, node, &hello), 1);
 
 	r.seq = 42;
@@ -144,7 +145,8 @@ START_TEST(test_payload)
 	/* exact text: key order and number formatting are part of the contract */
 	ck_assert_str_eq(s, "{\"device\":\"stm32-0123456789abcdef01234567\","
 			    "\"node\":\"0123456789abcdef01234567\",\"port\":\"bin\",\"addr\":2,"
-			    "\"seq\":42,\"node_seq\":41,\"boot\":5,\"ts\":1763761800123,"
+			    "\"seq\":42,\"node_seq\":41,\"boot\":5,\"fw\":\"1.2.3\","
+			    "\"ts\":1763761800123,"
 			    "\"params\":{\"MQ2\":30,\"DHT11_T\":21.5,\"ok\":true,\"state\":\"idle\"}}");
 	free(s);
 
@@ -195,10 +197,10 @@ START_TEST(test_payload)
 	ck_assert_int_eq(gw_payload_json(&r, &s, NULL), 0);
 	got = json_loads(s, 0, &err);
 	ck_assert_ptr_nonnull(got);
-	want = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:I, s:s, s:{s:f}}", "device",
+	want = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s, s:I, s:s, s:{s:f}}", "device",
 			 node->device, "node", node->id, "port", "bin", "addr", 2, "seq",
-			 (json_int_t)42, "boot", 5, "ts", (json_int_t)1763761800123, "event",
-			 "overheat", "params", "t", 21.5);
+			 (json_int_t)42, "boot", 5, "fw", "1.2.3", "ts", (json_int_t)1763761800123,
+			 "event", "overheat", "params", "t", 21.5);
 	ck_assert(json_equal(got, want));
 	ck_assert_ptr_null(strstr(s, "node_seq"));
 	ck_assert_ptr_nonnull(strstr(s, "\"t\":21.5}"));

@@ -84,6 +84,17 @@ START_TEST(test_connect_seed)
 	l.sdkappid = GW_TENCENT_DEFAULT_SDKAPPID;
 	ck_assert_int_eq(gw_tencent_build_connect(&l, &c, reason), 0);
 	ck_assert_str_eq(c.password, SEED_PW_SHA256);
+
+	/* §1.3: a certificate device, the same user name, no PSK and no password; TLS only */
+	l = seed_login();
+	l.psk = NULL;
+	l.certificate = true;
+	ck_assert_int_eq(gw_tencent_build_connect(&l, &c, reason), 0);
+	ck_assert_str_eq(c.username, SEED_USER);
+	ck_assert_str_eq(c.password, "");
+	l.transport = GW_TENCENT_TCP;
+	ck_assert_int_eq(gw_tencent_build_connect(&l, &c, reason), -EINVAL);
+	ck_assert_str_eq(reason, "a certificate device needs TLS");
 }
 END_TEST
 

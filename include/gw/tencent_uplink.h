@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * A Tencent Cloud IoT Explorer uplink ([uplink NAME] type = tencent): one MQTT session per
+ * node device (the device name of its records), each with its own credential, all fed from
+ * one spool reader with a persistent cursor (gw/cloudfeed.h), as an Aliyun uplink is. The
+ * driver is gw_tencent_uplink_ops (gw/uplink.h); the protocol is gw/tencent.h.
+ *
+ * Per device: credential from the credential store (auth = psk: a PSK; certificate: the
+ * certificate and key, used as the TLS client certificate) -> CONNECT (gw_tencent_build_connect,
+ * TLS with host name verification unless tls = no) -> one SUBSCRIBE each for
+ * $thing/down/property, event and action (fact sheet §1.7: one filter per SUBSCRIBE) -> when
+ * all three are granted: get_status (controls issued while the device was offline) and
+ * report_info with the node's firmware version (once known from its hello) -> online.
+ *
+ * Limits (§1.7): a device's CONNECTs are at least GW_TENCENT_UPLINK_CONNECT_GAP_MS apart, even
+ * when a session is closed right after its CONNACK; at most max_rate (<= 30) records a second
+ * per device; a message over 16 KB goes to the dead-letter file. New sessions are started at
+ * most one per GW_TENCENT_UPLINK_PACE_MS, and at most max_devices devices get one.
+ *
+ * A telemetry record goes out as a `report` (QoS 1) with clientToken "<ProductId>-<spool seq>",
+ * carrying its reading time when it is older than GW_TENCENT_UPLINK_REPLAY_MS; an event
+ * record as an `event_post` of type info. The PUBACK acknowledges it; a report_reply or
+ * event_reply with a code other than 0 (406: the data template refused it) is logged and
+ * counted as rejected, never resent.
+ *
+ * Commands: a `control` becomes a property set for the node and is answered with
+ * control_reply, an `action` a service call named by its actionId answered with action_reply
+ * and the node's reply fields as response. Code 0 when the node answered 200, the node's own
+ * code otherwise, or one of the GW_TENCENT_UPLINK_CODE_* below when no node could answer. A
+ * control fetched by get_status goes to the node the same way and is then cleared with
+ * clear_control. Commands are never spooled.
+ */
+
+/* between two new sessions of different devices */
+#define GW_TENCENT_UPLINK_PACE_MS 200
+/* §1.7 answers one CONNECT per 5 s per device; the extra second covers TLS handshakes of
+ * different lengths, which move the moment the platform sees the CONNECT */
+#define GW_TENCENT_UPLINK_CONNECT_GAP_MS 6000
+#define GW_TENCENT_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
+/* a missing or unusable credential is looked for again */
+#define GW_TENCENT_UPLINK_RECHECK_MS 60000
+#define GW_TENCENT_UPLINK_STABLE_S 30      /* a session up this long resets its backoff */
+#define GW_TENCENT_UPLINK_COMMAND_TIMEOUT_MS 5000
+
+/* Reply codes for commands no node answered (sensorgw's own: the fact sheet lists none). */
+#define GW_TENCENT_UPLINK_CODE_BAD_REQUEST 400 /* malformed, or params a frame cannot carry */
+#define GW_TENCENT_UPLINK_CODE_NOT_FOUND 404   /* no live node behind the device */
+#define GW_TENCENT_UPLINK_CODE_THROTTLED 429   /* too many commands pending */
+#define GW_TENCENT_UPLINK_CODE_FAILED 500      /* the gateway could not send it */
+#define GW_TENCENT_UPLINK_CODE_NO_CHANNEL 501  /* the node has no command channel (text) */
+#define GW_TENCENT_UPLINK_CODE_TIMEOUT 504     /* no answer in time: the outcome is unknown */

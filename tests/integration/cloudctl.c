@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* The test clouds' common control API; see cloudctl.h. */
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cloudctl.h"
+#include "fixture.h"
+
+struct body {
+	char *p;
+	size_t n;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t n = size * nmemb;
+
+	b->p = realloc(b->p, b->n + n + 1);
+	ck_assert_ptr_nonnull(b->p);
+	memcpy(b->p + b->n, ptr, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+json_t *cc_ctl(int port, const char *cmd, json_t *args)
+{
+	char url[128];
+	char *text = json_dumps(args, JSON_COMPACT);
+	struct body b = { 0 };
+	CURL *c = curl_easy_init();
+	json_error_t err;
+	json_t *reply;
+	CURLcode rc;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(c);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", port, cmd);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 130L);
+	rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "control %s: %s", cmd, curl_easy_strerror(rc));
+	curl_easy_cleanup(c);
+	free(text);
+	json_decref(args);
+	reply = json_loads(b.p ? b.p : "", 0, &err);
+	ck_assert_msg(reply, "control %s: not JSON: %s", cmd, b.p ? b.p : "");
+	free(b.p);
+	return reply;
+}
+
+bool cc_wait(int port, json_t *match, int timeout_s)
+{
+	json_t *r = cc_ctl(port, "wait", json_pack("{s:o,s:i}", "match", match, "timeout",
+						    timeout_s));
+	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
+
+	json_decref(r);
+	return ok;
+}
+
+size_t cc_count(int port, const char *ev, const char *field, const char *value)
+{
+	json_t *r = cc_ctl(port, "log", json_pack("{s:s}", "ev", ev));
+	json_t *events = json_object_get(r, "events");
+	size_t i, n = 0;
+	json_t *e;
+
+	json_array_foreach(events, i, e) {
+		if (!field || (json_is_string(json_object_get(e, field)) &&
+			       strcmp(json_string_value(json_object_get(e, field)), value) == 0))
+			n++;
+	}
+	json_decref(r);
+	return n;
+}
+
+json_t *cc_start(const char *script, const char *dir, const char *products, const char *log)
+{
+	const char *root = fx_env("GW_SOURCE_ROOT");
+	char script_path[4096], dir_path[4096], products_path[4096], ports_path[4096 + 16];
+	const char *argv[12];
+	int64_t end;
+	json_error_t err;
+	json_t *ports;
+	char *text;
+
+	fx_make_certs();
+	snprintf(dir_path, sizeof(dir_path), "%s", fx_path(dir));
+	snprintf(products_path, sizeof(products_path), "%s", fx_path(products));
+	snprintf(ports_path, sizeof(ports_path), "%s/ports.json", dir_path);
+	snprintf(script_path, sizeof(script_path), "%s/tests/cloud/%s", root, script);
+	argv[0] = "/usr/bin/python3";
+	argv[1] = script_path;
+	argv[2] = "--dir";
+	argv[3] = dir_path;
+	argv[4] = "--cert";
+	argv[5] = fx_path("broker/server.crt");
+	argv[6] = "--key";
+	argv[7] = fx_path("broker/server.key");
+	argv[8] = "--products";
+	argv[9] = products_path;
+	argv[10] = NULL;
+	fx_spawn(argv, log);
+	end = fx_mono_ms() + FX_WAIT_MS;
+	while (!(text = fx_read_file(ports_path))) {
+		ck_assert_msg(fx_mono_ms() < end, "the test cloud did not start (see %s)", log);
+		fx_sleep_ms(20);
+	}
+	ports = json_loads(text, 0, &err);
+	ck_assert_ptr_nonnull(ports);
+	free(text);
+	return ports;
+}
+
+int cc_port(json_t *ports, const char *name)
+{
+	int port = (int)json_integer_value(json_object_get(ports, name));
+
+	ck_assert_msg(port > 0, "no %s port in ports.json", name);
+	return port;
+}
+
+int cc_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

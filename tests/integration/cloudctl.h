@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * What the loopback test clouds (tests/cloud/aliyun_cloud.py, tencent_cloud.py) have in common
+ * for the integration tests: starting one and reading its ports.json, and its HTTP control
+ * API (wait, log). cloud.h (Aliyun) and tcloud.h (Tencent) are built on it. Every call fails
+ * the running Check test on error.
+ */
+
+#include <check.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Starts /usr/bin/python3 SOURCE_ROOT/tests/cloud/<script> --dir fx_path(dir) with the
+ * fixture's server certificate and fx_path(products); returns its ports.json (a new
+ * reference) once every listener is up. The output goes to fx_path(log). */
+json_t *cc_start(const char *script, const char *dir, const char *products, const char *log);
+/* An integer member of ports (> 0, or the test fails). */
+int cc_port(json_t *ports, const char *name);
+/* POSTs args (stolen) to the control API on port; returns its JSON reply (ok or not). */
+json_t *cc_ctl(int port, const char *cmd, json_t *args);
+/* Waits for a cloud event matching match (stolen); true when it came. */
+bool cc_wait(int port, json_t *match, int timeout_s);
+/* Number of cloud events named ev for which field (may be NULL) equals the string value. */
+size_t cc_count(int port, const char *ev, const char *field, const char *value);
+/* Runs suite s (freed) with libcurl set up for cc_ctl(); returns the process exit status. */
+int cc_run(Suite *s);

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* The loopback Tencent test cloud for the integration tests; see tcloud.h. */
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cloudctl.h"
+#include "gw/credstore.h"
+#include "tcloud.h"
+
+int tc_ctl_port;
+int tc_https_port;
+int tc_mqtts_port;
+
+json_t *tc_ctl(const char *cmd, json_t *args)
+{
+	return cc_ctl(tc_ctl_port, cmd, args);
+}
+
+json_t *tc_dev_args(const char *dn)
+{
+	return json_pack("{s:s,s:s}", "productId", TC_PID, "deviceName", dn);
+}
+
+bool tc_wait(json_t *match, int timeout_s)
+{
+	return cc_wait(tc_ctl_port, match, timeout_s);
+}
+
+size_t tc_count(const char *ev, const char *field, const char *value)
+{
+	return cc_count(tc_ctl_port, ev, field, value);
+}
+
+json_int_t tc_last_seq(void)
+{
+	json_t *r = tc_ctl("health", json_object());
+	json_int_t seq = json_integer_value(json_object_get(r, "seq"));
+
+	json_decref(r);
+	return seq;
+}
+
+json_int_t tc_device_field(const char *dn, const char *field)
+{
+	json_t *r = tc_ctl("device", tc_dev_args(dn));
+	json_int_t v = json_integer_value(json_object_get(r, field));
+
+	json_decref(r);
+	return v;
+}
+
+bool tc_wait_property(const char *dn, const char *name, int timeout_ms)
+{
+	int64_t end = fx_mono_ms() + timeout_ms;
+
+	while (fx_mono_ms() < end) {
+		json_t *args = tc_dev_args(dn);
+		json_t *r;
+		bool found;
+
+		json_object_set_new(args, "name", json_string(name));
+		r = tc_ctl("properties", args);
+		found = json_array_size(json_object_get(r, "properties")) > 0;
+		json_decref(r);
+		if (found)
+			return true;
+		fx_sleep_ms(200);
+	}
+	return false;
+}
+
+void tc_start(const char *devices)
+{
+	char products[8192];
+	json_t *ports;
+
+	fx_make_certs();
+	ck_assert_int_eq(mkdir(fx_path("tcloud"), 0700), 0);
+	snprintf(products, sizeof(products),
+		 "{\"products\": [{\"productId\": \"" TC_PID "\", \"productSecret\": \"" TC_PS "\", "
+		 "\"dynamicRegistration\": true, \"registerType\": 1, \"authType\": \"psk\", "
+		 "\"template\": {\"properties\": {\"MQ2\": {\"type\": \"int\", \"min\": 0, "
+		 "\"max\": 10000}, \"MQ135\": \"int\", \"MQ4\": \"int\", \"MQ7\": \"int\", "
+		 "\"DHT11_T\": \"float\", \"DHT11_H\": \"float\", \"report_interval_ms\": \"int\", "
+		 "\"led\": \"bool\"}}, \"devices\": [%s]}], \"settings\": {\"connect_interval\": 5}}",
+		 devices);
+	fx_write_file(fx_path("tcloud/products.json"), products, 0600);
+	ports = cc_start("tencent_cloud.py", "tcloud", "tcloud/products.json", "tcloud.log");
+	tc_ctl_port = cc_port(ports, "control");
+	tc_https_port = cc_port(ports, "https");
+	tc_mqtts_port = cc_port(ports, "mqtts");
+	json_decref(ports);
+}
+
+void tc_provision_psk(const char *dn, const char *psk)
+{
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_TENCENT,
+		.kind = GW_CRED_PSK,
+		.product = (char *)TC_PID,
+		.device = (char *)dn,
+		.psk = (char *)psk,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/tc"), &store, reason,
+					   sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+char *tc_config(const char *extra)
+{
+	char *c = NULL;
+
+	ck_assert_int_gt(asprintf(&c,
+				  "[gateway]\n"
+				  "state_dir = %s\n"
+				  "device_name = dev-{port}\n"
+				  "\n"
+				  "[port n1]\n"
+				  "path = %s\n"
+				  "framing = binary\n"
+				  "\n"
+				  "[uplink tc]\n"
+				  "type = tencent\n"
+				  "product_id = " TC_PID "\n"
+				  "host = localhost\n"
+				  "port = %d\n"
+				  "ca_file = %s\n"
+				  "keepalive = 30\n"
+				  "reconnect_min_ms = 1000\n"
+				  "reconnect_max_ms = 8000\n"
+				  "%s",
+				  fx_path("state"), fx_path("tty-n1"), tc_mqtts_port,
+				  fx_path("broker/ca.crt"), extra ? extra : ""), 0);
+	return c;
+}

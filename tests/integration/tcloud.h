@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The loopback Tencent test cloud (tests/cloud/tencent_cloud.py, see tests/cloud/TENCENT.md)
+ * from the integration tests: start it with one product whose data template holds the six
+ * seed sensors, drive its control API, provision PSKs and write the daemon's tencent config.
+ * Every call fails the running Check test on error. Used with fixture.h (fx_setup/teardown).
+ */
+
+#include <check.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fixture.h"
+
+#define TC_PID "CS0SLTKSYA"
+#define TC_PS "testProductSecret123"
+#define TC_DN "dev-n1" /* device_name = dev-{port} on [port n1] */
+#define TC_PSK "IyXmUW5sU/q1vnb5yzTkeQ=="
+
+/* Ports of the running cloud. */
+extern int tc_ctl_port;
+extern int tc_https_port;
+extern int tc_mqtts_port;
+
+/* Starts the cloud with product TC_PID (PSK devices; template: MQ2, MQ135, MQ4, MQ7 int,
+ * DHT11_T, DHT11_H float, report_interval_ms int, led bool) whose devices are given as JSON
+ * array members. Needs fx_setup(). */
+void tc_start(const char *devices);
+/* POSTs args (stolen) to the control API; returns its JSON reply (ok or not). */
+json_t *tc_ctl(const char *cmd, json_t *args);
+/* {"productId": TC_PID, "deviceName": dn} */
+json_t *tc_dev_args(const char *dn);
+/* Waits for a cloud event matching match (stolen); true when it came. */
+bool tc_wait(json_t *match, int timeout_s);
+/* Number of cloud events named ev for which field (may be NULL) equals value. */
+size_t tc_count(const char *ev, const char *field, const char *value);
+/* The seq of the cloud's latest event (for "wait since"). */
+json_int_t tc_last_seq(void);
+/* An integer field of the device summary of dn. */
+json_int_t tc_device_field(const char *dn, const char *field);
+/* Waits until the cloud recorded property name of dn (any value); false at the deadline. */
+bool tc_wait_property(const char *dn, const char *name, int timeout_ms);
+/* Stores psk for dn in the daemon's credential store of uplink "tc" (state/credentials/tc),
+ * as sensorgw.conf(5) tells an operator to. */
+void tc_provision_psk(const char *dn, const char *psk);
+/* A gateway with one binary port n1 (fx_path("tty-n1")) and the tencent uplink "tc" to the
+ * cloud's TLS port with the fixture's CA; extra is appended. Returns a malloc'd text. */
+char *tc_config(const char *extra);
