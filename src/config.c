@@ -1416,12 +1416,6 @@ static void close_tencent(struct parser *p)
 	    GW_TENCENT_HMAC_SHA1 && given_ok(p, "sign_method"))
 		report(p, given(p, "sign_method"), "sign_method: the legacy registration API signs "
 		       "with hmacsha1 only");
-	/*
-	 * REGISTRATION: src/tencent_register.c (gw_tencent_register_start(), another branch)
-	 * carries auth = register out; tencent_uplink.c has the place where it is called. Until
-	 * it is merged this build refuses the mode, after checking every key it needs.
-	 */
-	report(p, given(p, "auth"), "auth: register is not supported by this build yet");
 }
 
 static void close_uplink(struct parser *p)

@@ -16,16 +16,19 @@
 
 #include "gw/cloudfeed.h"
 #include "gw/credstore.h"
+#include "gw/http.h"
 #include "gw/log.h"
 #include "gw/mosqev.h"
 #include "gw/payload.h"
 #include "gw/tencent.h"
+#include "gw/tencent_register.h"
 #include "gw/tencent_uplink.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
 
 enum dev_state {
 	DEV_IDLE,        /* its timer brings the next credential or connection attempt */
+	DEV_REGISTERING, /* auth = register: its registration (tencent_register.c) is running */
 	DEV_CONNECTING,  /* CONNECT sent */
 	DEV_SUBSCRIBING, /* CONNACK 0, waiting for the three SUBACKs */
 	DEV_ONLINE,
@@ -48,6 +51,8 @@ struct dev {
 	enum dev_state state;
 	struct gw_cred cred; /* PSK or certificate + key, once loaded (cred.psk or cred.cert) */
 	bool has_cred;
+	struct gw_tencent_register *reg;
+	uint32_t reg_backoff_ms;
 	uint32_t backoff_ms;
 	uint64_t last_connect_us; /* when its last CONNECT attempt began; 0: never */
 	sd_event_source *timer;
@@ -75,6 +80,7 @@ struct gw_tencent_uplink {
 	struct gw_uplink_commands commands;
 	char *cred_dir;
 	struct gw_credstore *store;
+	struct gw_http *http; /* auth = register only */
 	struct gw_cloudfeed *feed;
 
 	struct dev **devs; /* cfg->max_devices slots */
@@ -87,6 +93,8 @@ struct gw_tencent_uplink {
 	uint64_t connection_losses;
 	uint64_t n_commands;
 	uint64_t too_large;
+	uint64_t registrations;
+	uint64_t registration_failures;
 };
 
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
@@ -877,7 +885,84 @@ static bool cred_refused(struct dev *d, const struct gw_cred *cred, struct gw_cr
 	       st->last_attempt_ms >= cred->obtained_at_ms && st->next_retry_ms > gw_now_wall_ms();
 }
 
-/* Finds the device's credential in the store. */
+/* ---- dynamic registration (auth = register) ---- */
+
+static void on_registered(struct gw_tencent_register *reg,
+			  const struct gw_tencent_register_outcome *o, void *ud)
+{
+	struct dev *d = ud;
+	struct gw_tencent_uplink *u = d->u;
+	char marker[GW_CREDSTORE_WHY_MAX + 1];
+	struct gw_cred_state st;
+	uint32_t delay;
+
+	d->reg = NULL;
+	d->state = DEV_IDLE;
+	switch (o->result) {
+	case GW_TENCENT_REGISTER_STORED:
+		break;
+	case GW_TENCENT_REGISTER_REFUSED:
+		/* asking again soon would not change the platform's mind */
+		u->registration_failures++;
+		snprintf(marker, sizeof(marker), "registration refused: %s", o->why);
+		mark_refused(d, marker, &st);
+		ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s); no "
+		     "credential written; it needs provisioning; next attempt in %lld s", d->name,
+		     o->why, secs_until(st.next_retry_ms));
+		dev_arm(d, (uint64_t)secs_until(st.next_retry_ms) * 1000);
+		return;
+	case GW_TENCENT_REGISTER_FAILED:
+		u->registration_failures++;
+		d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, u->cfg->reconnect_min_ms,
+						    u->cfg->reconnect_max_ms);
+		delay = gw_backoff_jitter(d->reg_backoff_ms);
+		ulog(u, LOG_WARNING, "device %s: registration failed: %s; no credential written; "
+		     "retrying in %.1f s", d->name, o->why, delay / 1000.0);
+		dev_arm(d, delay);
+		return;
+	}
+	/* tencent_register.c stored it durably before handing it on */
+	gw_credstore_wipe(&d->cred);
+	d->has_cred = false;
+	d->reg_backoff_ms = 0;
+	u->registrations++;
+	ulog(u, LOG_INFO, "device %s: registered; %s stored in %s/%s.json", d->name,
+	     o->cred->kind == GW_CRED_PSK ? "PSK" : "certificate and key", u->cred_dir, d->name);
+	/* loaded back from the store: what is used is exactly what survives a restart */
+	dev_arm(d, 0);
+}
+
+/* Registers the device unless a refusal is recorded whose retry is not due yet. */
+static void dev_register(struct dev *d)
+{
+	struct gw_tencent_uplink *u = d->u;
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	int r;
+
+	r = gw_credstore_get_state(u->store, d->name, &st, reason, sizeof(reason));
+	if (r == 0 && st.status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
+	    st.next_retry_ms > gw_now_wall_ms()) {
+		ulog(u, LOG_NOTICE, "device %s: registration was refused before (%s); next attempt "
+		     "in %lld s", d->name, st.why, secs_until(st.next_retry_ms));
+		dev_arm(d, (uint64_t)secs_until(st.next_retry_ms) * 1000);
+		return;
+	}
+	r = gw_tencent_register_start(u->event, u->http, u->store, u->cfg, d->name, on_registered,
+				      d, &d->reg);
+	if (r < 0) {
+		struct gw_tencent_register_outcome o = {
+			.result = GW_TENCENT_REGISTER_FAILED,
+			.why = strerror(-r),
+		};
+
+		on_registered(NULL, &o, d);
+		return;
+	}
+	d->state = DEV_REGISTERING;
+}
+
+/* Finds the device's credential in the store (or registers it, with auth = register). */
 static void dev_provision(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
@@ -890,19 +975,13 @@ static void dev_provision(struct dev *d)
 	struct gw_cred cred;
 	int r;
 
-	/*
-	 * REGISTRATION (auth = register): when tencent_register.c is merged, a device without a
-	 * stored credential (r == -ENOENT or -EBADMSG below) calls
-	 *   gw_tencent_register_start(u->event, u->http, u->store, u->cfg, d->name,
-	 *                             on_registered, d, &d->reg)
-	 * here; on_registered takes outcome->cred (already stored) on GW_TENCENT_REGISTER_STORED,
-	 * marks a refusal slowly (gw_credstore_mark_refused) on REFUSED, and backs off on FAILED,
-	 * as aliyun_uplink.c does. Until then config.c refuses auth = register.
-	 */
 	r = gw_credstore_load(u->store, d->name, &cred, reason, sizeof(reason));
 	if (r == 0) {
 		if (reason[0])
 			ulog(u, LOG_WARNING, "device %s: %s", d->name, reason);
+		/* a registration hands out whichever kind the product is set up for */
+		if (c->auth == GW_CLOUD_AUTH_REGISTER && cred.kind == GW_CRED_CERTIFICATE)
+			want = GW_CRED_CERTIFICATE;
 		if (cred.cloud != GW_CRED_CLOUD_TENCENT || cred.kind != want ||
 		    strcmp(cred.product, c->product_id) != 0) {
 			ulog(u, LOG_ERR, "device %s: %s/%s.json is not a Tencent %s of product %s; "
@@ -923,6 +1002,12 @@ static void dev_provision(struct dev *d)
 		d->cred = cred;
 		d->has_cred = true;
 		dev_connect(d);
+		return;
+	}
+	if ((r == -ENOENT || r == -EBADMSG) && c->auth == GW_CLOUD_AUTH_REGISTER) {
+		if (r == -EBADMSG)
+			ulog(u, LOG_WARNING, "device %s: %s", d->name, reason);
+		dev_register(d);
 		return;
 	}
 	if (r == -ENOENT || r == -EBADMSG)
@@ -1012,6 +1097,7 @@ static struct dev *dev_add(struct gw_tencent_uplink *u, const char *name, char *
 
 static void dev_free(struct dev *d)
 {
+	d->reg = gw_tencent_register_cancel(d->reg);
 	if (d->mosq && d->state == DEV_ONLINE) {
 		/* best effort: a DISCONNECT tells the platform this was intended */
 		(void)mosquitto_disconnect(d->mosq);
@@ -1204,6 +1290,7 @@ static struct gw_tencent_uplink *tencent_free(struct gw_tencent_uplink *u)
 		dev_free(u->devs[i]);
 	u->rate_timer = sd_event_source_disable_unref(u->rate_timer);
 	gw_cloudfeed_free(u->feed);
+	gw_http_free(u->http);
 	gw_credstore_close(u->store);
 	free(u->cred_dir);
 	free(u->devs);
@@ -1234,6 +1321,13 @@ static int driver_new(const struct gw_uplink_env *env, void **ret)
 		ulog(u, LOG_ERR, "cannot open the credential store %s: %s", u->cred_dir,
 		     reason[0] ? reason : strerror(-r));
 		goto fail;
+	}
+	if (cfg->auth == GW_CLOUD_AUTH_REGISTER) {
+		r = gw_http_new(env->event, &u->http);
+		if (r < 0) {
+			ulog(u, LOG_ERR, "cannot set up HTTPS for registration: %s", strerror(-r));
+			goto fail;
+		}
 	}
 	r = gw_cloudfeed_new(env->event, env->spool, cfg->name, cfg->max_inflight, &u->feed);
 	if (r < 0)

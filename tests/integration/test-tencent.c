@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,54 @@ START_TEST(test_offline_control_and_restart)
 }
 END_TEST
 
+/* auth = register: a node whose device has no PSK yet registers itself once (一型一密), the
+ * PSK is stored 0600 before it is used, and a restart uses the stored one. */
+START_TEST(test_register_then_restart)
+{
+	char link[4096], extra[1024];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", "0123456789abcdef01234567", NULL };
+	const char *const online[] = { "device " DN ": online", NULL };
+	json_int_t since;
+	struct stat st;
+	char *conf;
+	int status;
+
+	/* pre-created in the console without a secret: registerType 1 lets it register */
+	tc_start("\"" DN "\"");
+	fx_write_file(fx_path("tps"), TC_PS "\n", 0600);
+	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
+		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
+		 tc_https_port);
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	(void)fx_sim_start(args);
+	conf = tc_config(extra);
+	fx_daemon_start(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	ck_assert(fx_daemon_log_contains("device " DN ": registered; PSK stored"));
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(stat(fx_path("state/credentials/tc/" DN ".json"), &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(stat(fx_path("state/credentials/tc"), &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	ck_assert(tc_wait(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method", "report",
+				    "code", 0), 20));
+
+	/* restart, past the CONNECT window: the stored PSK, no second registration */
+	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	since = tc_last_seq();
+	fx_sleep_ms(5500);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method",
+					   "report", "code", 0), since, 30),
+		      "no data after the restart");
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(tc_count("mqtt_connect_limited", NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_wrong_ca)
 {
 	const char *const failed[] = { "device " DN ": connecting failed", "TLS", NULL };
@@ -302,6 +351,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_reports_and_commands);
 	tcase_add_test(tc, test_offline_control_and_restart);
+	tcase_add_test(tc, test_register_then_restart);
 	tcase_add_test(tc, test_wrong_ca);
 	tcase_add_test(tc, test_connect_pacing);
 	suite_add_tcase(s, tc);

@@ -1265,13 +1265,28 @@ START_TEST(test_tencent_register)
 	free(text);
 	assert_fails(path,
 		     "8: auth: register needs product_secret_file or product_secret_credential\n"
-		     "8: auth: register is not supported by this build yet\n"
-		     "14: auth: register is not supported by this build yet\n"
 		     "15: product_secret_file: the ProductSecret must be 16..128 printable "
 		     "characters without space\n"
 		     "17: sign_method: the legacy registration API signs with hmacsha1 only\n"
-		     "24: product_secret_file: only used with auth = register\n"
-		     "30: auth: register is not supported by this build yet\n");
+		     "24: product_secret_file: only used with auth = register\n");
+
+	/* the last one alone is a valid configuration */
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink d]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "auth = register\nproduct_secret_file = @DIR@/tps\nregister_api = legacy\n"
+		   "register_url = https://localhost:4443/device/register\n", "@DIR@", tmp);
+	write_file("tencent-reg.conf", text, 0644);
+	free(text);
+	{
+		struct gw_config *c = load_ok(path);
+		const struct gw_config_uplink *u = &c->uplinks[0];
+
+		ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_REGISTER);
+		ck_assert_str_eq(u->product_secret, "testProductSecret123");
+		ck_assert_int_eq(u->register_api, GW_TENCENT_DYNREG_LEGACY);
+		ck_assert_str_eq(u->register_url, "https://localhost:4443/device/register");
+		gw_config_free(c);
+	}
 	free(path);
 }
 END_TEST
