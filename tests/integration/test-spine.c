@@ -187,9 +187,10 @@ static unsigned check_msg(struct check *c, const struct fx_msg *m)
 
 		pid = P_BIN;
 		snprintf(device, sizeof(device), "stm32-%s", uid_hex());
-		want = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:o}", "device", device, "node",
-				 uid_hex(), "port", "bin", "addr", BIN_ADDR, "node_seq",
-				 idx + 1, "boot", BIN_BOOT, "params", bin_params((unsigned)idx));
+		want = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s, s:o}", "device", device,
+				 "node", uid_hex(), "port", "bin", "addr", BIN_ADDR, "node_seq",
+				 idx + 1, "boot", BIN_BOOT, "fw", BIN_FW, "params",
+				 bin_params((unsigned)idx));
 	} else {
 		ck_assert_msg(!strcmp(port, "sim"), "unexpected port: %s", m->payload);
 		pid = P_SIM;
@@ -726,7 +727,7 @@ START_TEST(spine_sim_demo)
 		ck_assert_str_eq(json_string_value(json_object_get(o, "node")), "sim");
 		ck_assert_str_eq(json_string_value(json_object_get(o, "port")), "sim");
 		ck_assert_msg(!json_object_get(o, "addr") && !json_object_get(o, "node_seq") &&
-				      !json_object_get(o, "boot"),
+				      !json_object_get(o, "boot") && !json_object_get(o, "fw"),
 			      "%s", m[i].payload);
 		/* Nothing else was published in this run, so seq counts 1, 2, 3, ... */
 		ck_assert_int_eq(json_integer_value(json_object_get(o, "seq")), (json_int_t)i + 1);
