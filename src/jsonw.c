@@ -155,86 +155,136 @@ void gw_jsonw_json(struct gw_jsonw *w, const char *json, size_t n)
 		put(w, json, n);
 }
 
+/* The length of the valid UTF-8 sequence of 2 to 4 bytes at p (at most n bytes), or 0. */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+	unsigned char c = *p;
+	uint32_t cp;
+	size_t len;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0; /* a continuation byte, an overlong C0/C1 or beyond U+10FFFF */
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000))
+		return 0;
+	return len;
+}
+
 bool gw_jsonw_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const unsigned char *p = (const unsigned char *)s;
 
-	while (p < end) {
-		unsigned char c = *p;
-		uint32_t cp;
-		size_t n;
+	for (size_t i = 0; i < len;) {
+		size_t n = p[i] < 0x80 ? 1 : utf8_sequence(p + i, len - i);
 
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 4;
-			cp = c & 0x07;
-		} else {
-			return false; /* a continuation byte, an overlong C0/C1 or beyond U+10FFFF */
-		}
-		if ((size_t)(end - p) < n)
+		if (!n)
 			return false;
-		for (size_t i = 1; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && cp < 0x10000))
-			return false;
-		p += n;
+		i += n;
 	}
 	return true;
 }
 
-void gw_jsonw_string(struct gw_jsonw *w, const char *s)
+/* What an ASCII byte needs in a JSON string: 0 nothing, 'u' \u00XX, else the letter after
+ * the backslash. Bytes from 0x80 start a UTF-8 sequence, which is checked. */
+static const char byte_class[128] = {
+	['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u',
+	[0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
+	['\f'] = 'f', ['\r'] = 'r', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
+	[0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',
+	[0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u', [0x1d] = 'u',
+	[0x1e] = 'u', [0x1f] = 'u', ['"'] = '"', ['\\'] = '\\',
+};
+
+/* One pass: copies, escapes and checks the UTF-8 at once, into room reserved up front. */
+static void put_string(struct gw_jsonw *w, const char *str, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(s), run = 0;
+	const unsigned char *s = (const unsigned char *)str;
+	char *start = reserve(w, 6 * len + 2), *o = start;
 
-	if (!begin_value(w))
+	*o++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = s[i];
+		char k = c < 0x80 ? byte_class[c] : '8';
+		size_t n;
+
+		if (!k) {
+			*o++ = (char)c;
+			continue;
+		}
+		switch (k) {
+		case '8':
+			n = utf8_sequence(s + i, len - i);
+			if (!n) {
+				fail(w, -EINVAL);
+				return;
+			}
+			memcpy(o, s + i, n);
+			o += n;
+			i += n - 1;
+			break;
+		case 'u':
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 6;
+			break;
+		default:
+			o[0] = '\\';
+			o[1] = k;
+			o += 2;
+			break;
+		}
+	}
+	*o++ = '"';
+	w->len += (size_t)(o - start);
+}
+
+void gw_jsonw_string(struct gw_jsonw *w, const char *s)
+{
+	if (begin_value(w))
+		put_string(w, s, strlen(s));
+}
+
+void gw_jsonw_key_ascii(struct gw_jsonw *w, const char *key, size_t len)
+{
+	uint32_t bit;
+	char *o;
+
+	if (w->err)
 		return;
-	if (!gw_jsonw_utf8_valid(s, len)) {
+	if (w->depth == 0) {
 		fail(w, -EINVAL);
 		return;
 	}
-	put_c(w, '"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 0, '0', '0', 0, 0 };
-		size_t n = 2;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		put(w, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			esc[1] = 'u';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-			break;
-		}
-		put(w, esc, n);
-	}
-	put(w, s + run, len - run);
-	put_c(w, '"');
+	bit = 1u << (w->depth - 1);
+	o = reserve(w, len + 4);
+	if (w->has_member & bit)
+		*o++ = ',';
+	w->has_member |= bit;
+	*o++ = '"';
+	memcpy(o, key, len);
+	o += len;
+	*o++ = '"';
+	*o++ = ':';
+	w->len = (size_t)(o - w->buf);
 }
 
 /* Writes v's digits and a NUL at buf, which has room for GW_JSONW_INT_MAX bytes. */

@@ -107,34 +107,34 @@ static void write_json(const struct gw_record *r, const char *params, size_t par
 	const struct gw_node *n = r->node;
 
 	gw_jsonw_object_begin(w);
-	gw_jsonw_key(w, "device");
+	GW_JSONW_KEY(w, "device");
 	gw_jsonw_string(w, n->device);
-	gw_jsonw_key(w, "node");
+	GW_JSONW_KEY(w, "node");
 	gw_jsonw_string(w, n->id);
-	gw_jsonw_key(w, "port");
+	GW_JSONW_KEY(w, "port");
 	gw_jsonw_string(w, n->port);
 	if (n->has_addr) {
-		gw_jsonw_key(w, "addr");
+		GW_JSONW_KEY(w, "addr");
 		gw_jsonw_uint(w, n->addr);
 	}
-	gw_jsonw_key(w, "seq");
+	GW_JSONW_KEY(w, "seq");
 	/* as jansson printed it: a json_int_t, so the same digits for any seq below 2^63 */
 	gw_jsonw_int(w, (int64_t)r->seq);
 	if (r->has_node_seq) {
-		gw_jsonw_key(w, "node_seq");
+		GW_JSONW_KEY(w, "node_seq");
 		gw_jsonw_uint(w, r->node_seq);
 	}
 	if (n->has_boot) {
-		gw_jsonw_key(w, "boot");
+		GW_JSONW_KEY(w, "boot");
 		gw_jsonw_uint(w, n->boot_counter);
 	}
-	gw_jsonw_key(w, "ts");
+	GW_JSONW_KEY(w, "ts");
 	gw_jsonw_int(w, r->ts_ms);
 	if (r->type == GW_FRAME_EVENT) {
-		gw_jsonw_key(w, "event");
+		GW_JSONW_KEY(w, "event");
 		gw_jsonw_string(w, r->event);
 	}
-	gw_jsonw_key(w, "params");
+	GW_JSONW_KEY(w, "params");
 	gw_jsonw_json(w, params, params_len);
 	gw_jsonw_object_end(w);
 }

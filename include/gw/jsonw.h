@@ -40,6 +40,10 @@ void gw_jsonw_object_begin(struct gw_jsonw *w);
 void gw_jsonw_object_end(struct gw_jsonw *w);
 /* The key of the next member of the open object. */
 void gw_jsonw_key(struct gw_jsonw *w, const char *key);
+/* The same for a key of len bytes that needs no escaping and no UTF-8 check (the fixed keys of
+ * a payload: plain ASCII letters); the caller vouches for it. */
+void gw_jsonw_key_ascii(struct gw_jsonw *w, const char *key, size_t len);
+#define GW_JSONW_KEY(w, literal) gw_jsonw_key_ascii((w), "" literal, sizeof(literal) - 1)
 void gw_jsonw_string(struct gw_jsonw *w, const char *s);
 void gw_jsonw_int(struct gw_jsonw *w, int64_t v);
 void gw_jsonw_uint(struct gw_jsonw *w, uint64_t v);
