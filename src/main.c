@@ -85,6 +85,15 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
+/* Whether an uplink talks HTTP (libcurl): the cloud uplinks do, MQTT ones do not. */
+static bool needs_http(const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_uplinks; i++)
+		if (cfg->uplinks[i].type != GW_UPLINK_MQTT)
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -182,7 +191,10 @@ int main(int argc, char **argv)
 	(void)sd_event_set_watchdog(d.event, true);
 
 	gw_mqtt_lib_init();
-	gw_http_lib_init();
+	/* libcurl's global init sets up its TLS and resolver stacks (OpenSSL, GnuTLS through its
+	 * dependencies, ...): about a megabyte of resident memory that only a cloud uplink uses. */
+	if (needs_http(cfg))
+		gw_http_lib_init();
 	r = gw_gateway_new(d.event, cfg, &d.gateway);
 	if (r >= 0)
 		r = gw_gateway_start(d.gateway);
@@ -204,7 +216,8 @@ int main(int argc, char **argv)
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.gateway = gw_gateway_free(d.gateway);
-	gw_http_lib_cleanup();
+	if (needs_http(cfg))
+		gw_http_lib_cleanup();
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);
 	gw_config_free(cfg);

@@ -37,6 +37,10 @@
 #define MIN_SEGMENT_BYTES 64u
 /* Large enough for any record, so one window read always covers a whole record. */
 #define WIN_CAP (2u * (REC_HDR_SIZE + REC_MAX_LEN))
+/* What a window starts with: about a hundred typical records per pread. Each uplink's reader
+ * has one, so WIN_CAP for every window was a quarter of a megabyte of resident memory with
+ * two uplinks; a window grows to WIN_CAP only for a record that needs it. */
+#define WIN_SMALL (16u * 1024u)
 #define COPY_CHUNK (64u * 1024u)
 #define NAME_MAX_LEN 31u
 #define TMP_PREFIX ".tmp-"
@@ -52,10 +56,12 @@ struct seg {
 	size_t idx_cap;
 };
 
-/* A read-ahead window over one file: records are parsed in place, one pread per ~128 KiB. */
+/* A read-ahead window over one file: records are parsed in place, one pread per 16 KiB
+ * (WIN_SMALL) or 128 KiB (WIN_CAP, after a record that needed it). */
 struct win {
 	const void *key; /* whose bytes buf holds; NULL when it holds nothing */
 	uint8_t *buf;
+	size_t cap;
 	uint64_t off;
 	size_t len;
 };
@@ -322,16 +328,18 @@ static int win_get(struct win *w, const void *key, int fd, uint64_t limit, uint6
 		*ret = w->buf + (off - w->off);
 		return 0;
 	}
-	if (!w->buf) {
-		/* not gw_malloc0: zeroing 128 KiB that pread overwrites is wasted work */
-		w->buf = malloc(WIN_CAP);
+	if (w->cap < n || !w->buf) {
+		/* not gw_malloc0: zeroing what pread overwrites is wasted work */
+		w->cap = n > WIN_SMALL ? WIN_CAP : WIN_SMALL;
+		free(w->buf);
+		w->buf = malloc(w->cap);
 		if (!w->buf) {
 			fputs("sensorgw: out of memory\n", stderr);
 			abort();
 		}
 	}
 	w->key = NULL;
-	want = limit - off < WIN_CAP ? (size_t)(limit - off) : WIN_CAP;
+	want = limit - off < w->cap ? (size_t)(limit - off) : w->cap;
 	while (got < want) {
 		ssize_t k = pread(fd, w->buf + got, want - got, (off_t)(off + got));
 
