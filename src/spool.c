@@ -1084,6 +1084,27 @@ struct gw_spool *gw_spool_close(struct gw_spool *s)
 	return NULL;
 }
 
+/*
+ * A reader at the tail would read the record just written straight back (one pread per record
+ * at a few hundred a second): a window that ends where the record starts gets a copy of it
+ * instead, the same bytes as in the file, while it has room.
+ */
+static void feed_windows(struct gw_spool *s, const struct seg *seg, const uint8_t *h,
+			 const void *payload, size_t len)
+{
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next) {
+		struct win *w = &rd->win;
+
+		if (w->key != seg || w->off + w->len != seg->bytes ||
+		    w->cap - w->len < REC_PREFIX + len)
+			continue;
+		memcpy(w->buf + w->len, h, REC_PREFIX);
+		if (len)
+			memcpy(w->buf + w->len + REC_PREFIX, payload, len);
+		w->len += REC_PREFIX + len;
+	}
+}
+
 int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void *payload,
 		    size_t len, uint64_t *ret_seq)
 {
@@ -1123,6 +1144,7 @@ int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void 
 		}
 		goto fail;
 	}
+	feed_windows(s, seg, h, payload, len);
 	seg_add_record(seg, seg->bytes, (uint32_t)(REC_FIXED + len));
 	s->stats.bytes += reclen;
 	s->stats.appended++;
