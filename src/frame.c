@@ -17,19 +17,120 @@
  * A binary32 reading such as 23.9f is 23.8999996185302734375 exactly; widened as is it would
  * be published as 23.8999996185303. Take instead the shortest decimal that reads back as the
  * same float (at most 9 digits), which is what the firmware author wrote.
+ *
+ * That is: the first of printf "%.6g" .. "%.9g" that strtof() reads back as f, then strtod()
+ * of that text. gw_binary_widen_f32() computes the same without printf and strtod (they were a
+ * tenth of the instructions per binary frame); widen_printf() is the definition, used where
+ * the exact integer arithmetic does not reach. test-frame compares the two.
  */
-static double widen_f32(float f)
+__extension__ typedef unsigned __int128 u128; /* -Wpedantic: a GCC/Clang extension */
+
+static const uint64_t pow10_u64[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull, 10000000000000000000ull,
+};
+
+static double widen_printf(float f)
 {
 	char buf[32];
 
-	if (!isfinite(f))
-		return f;
 	for (int digits = 6; digits <= 9; digits++) {
 		snprintf(buf, sizeof(buf), "%.*g", digits, (double)f);
 		if (strtof(buf, NULL) == f)
 			return strtod(buf, NULL);
 	}
 	return f;
+}
+
+/*
+ * f = mant * 2^-s (2^23 <= mant < 2^24) printed with `digits` significant digits, rounded half
+ * to even from the exact value as printf does, is q * 10^-k. False when k would be outside
+ * 0..19.
+ */
+static bool f32_digits(uint32_t mant, int s, int digits, int x, uint64_t *ret_q, int *ret_k)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		int k = digits - 1 - x;
+		u128 n, q, rem, half;
+
+		if (k < 0 || k > 19)
+			return false;
+		n = (u128)mant * pow10_u64[k];
+		q = n >> s;
+		if (q >= pow10_u64[digits]) {
+			x++;
+			continue;
+		}
+		if (q < pow10_u64[digits - 1]) {
+			x--;
+			continue;
+		}
+		rem = n & (((u128)1 << s) - 1);
+		half = (u128)1 << (s - 1);
+		if (rem > half || (rem == half && (q & 1)))
+			q++;
+		if (q == pow10_u64[digits]) {
+			q /= 10;
+			k--;
+			if (k < 0)
+				return false;
+		}
+		*ret_q = (uint64_t)q;
+		*ret_k = k;
+		return true;
+	}
+	return false;
+}
+
+/* Whether strtof() of q * 10^-k gives f = mant * 2^-s: q lies within half a unit of f's last
+ * place of it, a tie going to the even mantissa. Exact: everything scaled by 2^(s+2) * 10^k. */
+static bool f32_reads_back(uint32_t mant, int s, uint64_t q, int k)
+{
+	u128 d = (u128)q << (s + 2), fv = (u128)mant * pow10_u64[k] * 4;
+	u128 up = (u128)pow10_u64[k] * 2;
+	/* below a power of two the next float down is half as far */
+	u128 down = mant == (1u << 23) ? pow10_u64[k] : up;
+	bool even = !(mant & 1);
+
+	if (d >= fv)
+		return d - fv < up || (d - fv == up && even);
+	return fv - d < down || (fv - d == down && even);
+}
+
+double gw_binary_widen_f32(float f)
+{
+	float a = fabsf(f);
+	uint32_t mant;
+	int e, s, x;
+
+	if (!isfinite(f))
+		return f;
+	/* an integer below 2^24: every digit is needed and each is exact */
+	if (a < 0x1p24f && a == (float)(uint32_t)a)
+		return f;
+	if (a < 1e-4f)
+		return widen_printf(f);
+	mant = (uint32_t)ldexpf(frexpf(a, &e), 24);
+	s = 24 - e;
+	if (s < 1 || s > 60)
+		return widen_printf(f);
+	x = (int)floorf((float)(e - 1) * 0.30103f);
+	for (int digits = 6; digits <= 9; digits++) {
+		uint64_t q;
+		int k;
+
+		if (!f32_digits(mant, s, digits, x, &q, &k))
+			return widen_printf(f);
+		if (f32_reads_back(mant, s, q, k)) {
+			/* q < 2^53 and 10^k exact: one correctly rounded division, as strtod */
+			double d = (double)q / (double)pow10_u64[k];
+
+			return f < 0 ? -d : d;
+		}
+	}
+	return widen_printf(f);
 }
 
 struct gw_decoder {
@@ -213,7 +314,7 @@ static enum gw_frame_error read_fields(struct sgw_reader *r, struct gw_frame *f)
 			break;
 		case SGW_VT_F32:
 			field->value.type = GW_VALUE_DOUBLE;
-			field->value.d = widen_f32(sf.v.f32);
+			field->value.d = gw_binary_widen_f32(sf.v.f32);
 			break;
 		case SGW_VT_F64:
 			field->value.type = GW_VALUE_DOUBLE;

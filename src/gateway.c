@@ -12,6 +12,7 @@
 
 #include "gw/command.h"
 #include "gw/gateway.h"
+#include "gw/jsonw.h"
 #include "gw/log.h"
 #include "gw/mapping.h"
 #include "gw/node.h"
@@ -40,6 +41,8 @@ struct gw_gateway {
 	gw_gateway_stopped_fn stopped_fn;
 	void *stopped_ud;
 	sd_event_source *stop_timer;
+	/* reused for every frame: the mapped params, then the spool record built around them */
+	struct gw_jsonw *params_w, *record_w;
 };
 
 static void notify_status(struct gw_gateway *g)
@@ -206,22 +209,23 @@ static void schedule_sync(struct gw_gateway *g)
 /* The record goes to disk first; only then do the uplinks hear of it. */
 static void deliver(struct gw_gateway *g, struct gw_record *rec)
 {
-	_cleanup_free_ char *json = NULL;
-	_cleanup_free_ uint8_t *packed = NULL;
+	const char *params, *packed;
 	size_t len, plen;
 	uint64_t seq;
 	int r;
 
 	rec->seq = gw_spool_next_seq(g->spool);
-	r = gw_payload_json(rec, &json, &len);
-	if (r >= 0)
-		r = gw_payload_pack(rec, json, len, &packed, &plen);
+	params = gw_jsonw_data(g->params_w, &len);
+	gw_jsonw_reset(g->record_w);
+	r = gw_payload_build(rec, params, len, g->record_w);
 	if (r < 0) {
 		gw_log_node(LOG_ERR, rec->node->port, rec->node->id, "cannot build payload: %s",
 			    strerror(-r));
 		return;
 	}
-	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, packed, plen, &seq);
+	packed = gw_jsonw_data(g->record_w, &plen);
+	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, (const uint8_t *)packed, plen,
+			    &seq);
 	if (r < 0) {
 		g->records_enospc++;
 		gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
@@ -359,7 +363,8 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	rec.node_seq = f->seq;
 	if (f->type == GW_FRAME_EVENT)
 		snprintf(rec.event, sizeof(rec.event), "%s", f->name);
-	r = gw_mapping_params(g->cfg, port, f, &rec.params);
+	gw_jsonw_reset(g->params_w);
+	r = gw_mapping_write_params(g->cfg, port, f, g->params_w);
 	if (r < 0) {
 		g->records_unmapped++;
 		gw_log_node(LOG_WARNING, port, node->id,
@@ -367,7 +372,6 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 		return;
 	}
 	deliver(g, &rec);
-	json_decref(rec.params);
 }
 
 static void on_port_state(struct gw_port *p, enum gw_serial_state state, void *ud)
@@ -449,6 +453,8 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 
 	g->event = sd_event_ref(event);
 	g->cfg = cfg;
+	g->params_w = gw_jsonw_new();
+	g->record_w = gw_jsonw_new();
 	r = gw_nodes_new(cfg->device_name, &g->nodes);
 	if (r < 0)
 		goto fail;
@@ -589,6 +595,8 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
+	gw_jsonw_free(g->params_w);
+	gw_jsonw_free(g->record_w);
 	sd_event_unref(g->event);
 	free(g);
 	return NULL;

@@ -5,12 +5,14 @@
  */
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "gw-build.h"
 #include "gw/http.h"
 #include "gw/util.h"
 
@@ -36,14 +38,140 @@ struct gw_http_request {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-void gw_http_lib_init(void)
+/*
+ * libcurl is opened when a cloud uplink needs it (gw_http_lib_init), not linked: linked, it
+ * and the thirty libraries it pulls in (GnuTLS, Kerberos, LDAP, SSH, ...) were loaded and
+ * relocated in every gateway, about 3 MiB of resident memory and a slower start for the
+ * MQTT-only ones. The calls go through this table, filled once by dlsym.
+ */
+static struct {
+	void *dl;
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *e, CURLoption option, ...);
+	CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
+	void (*easy_cleanup)(CURL *e);
+	const char *(*easy_strerror)(CURLcode c);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_setopt)(CURLM *m, CURLMoption option, ...);
+	CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
+	CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
+	CURLMcode (*multi_assign)(CURLM *m, curl_socket_t s, void *p);
+	CURLMcode (*multi_socket_action)(CURLM *m, curl_socket_t s, int ev, int *running);
+	CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+	CURLMcode (*multi_cleanup)(CURLM *m);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *u, CURLUPart what, const char *part, unsigned int flags);
+	CURLUcode (*url_get)(const CURLU *u, CURLUPart what, char **part, unsigned int flags);
+	void (*url_cleanup)(CURLU *u);
+	void (*free)(void *p);
+} lc;
+static char lc_error[256];
+
+_Static_assert(sizeof(void *) == sizeof(lc.global_init), "dlsym results fit function pointers");
+
+int gw_http_lib_init(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *dl;
+
+	if (lc.dl)
+		return 0;
+	dl = dlopen(GW_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		snprintf(lc_error, sizeof(lc_error), "%s", dlerror());
+		return -ELIBACC;
+	}
+	/* memcpy: ISO C has no conversion from an object pointer to a function pointer */
+#define LOAD(field, name)                                                       \
+	do {                                                                    \
+		void *sym_ = dlsym(dl, name);                                   \
+		if (!sym_) {                                                    \
+			snprintf(lc_error, sizeof(lc_error), "%s", dlerror());  \
+			goto fail;                                              \
+		}                                                               \
+		memcpy(&lc.field, &sym_, sizeof(sym_));                         \
+	} while (0)
+	LOAD(global_init, "curl_global_init");
+	LOAD(global_cleanup, "curl_global_cleanup");
+	LOAD(easy_init, "curl_easy_init");
+	LOAD(easy_setopt, "curl_easy_setopt");
+	LOAD(easy_getinfo, "curl_easy_getinfo");
+	LOAD(easy_cleanup, "curl_easy_cleanup");
+	LOAD(easy_strerror, "curl_easy_strerror");
+	LOAD(multi_init, "curl_multi_init");
+	LOAD(multi_setopt, "curl_multi_setopt");
+	LOAD(multi_add_handle, "curl_multi_add_handle");
+	LOAD(multi_remove_handle, "curl_multi_remove_handle");
+	LOAD(multi_assign, "curl_multi_assign");
+	LOAD(multi_socket_action, "curl_multi_socket_action");
+	LOAD(multi_info_read, "curl_multi_info_read");
+	LOAD(multi_cleanup, "curl_multi_cleanup");
+	LOAD(slist_append, "curl_slist_append");
+	LOAD(slist_free_all, "curl_slist_free_all");
+	LOAD(url, "curl_url");
+	LOAD(url_set, "curl_url_set");
+	LOAD(url_get, "curl_url_get");
+	LOAD(url_cleanup, "curl_url_cleanup");
+	LOAD(free, "curl_free");
+#undef LOAD
+	if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(lc_error, sizeof(lc_error), "curl_global_init failed");
+		goto fail;
+	}
+	lc.dl = dl;
+	return 0;
+fail:
+	dlclose(dl);
+	memset(&lc, 0, sizeof(lc));
+	return -ELIBACC;
+}
+
+const char *gw_http_lib_error(void)
+{
+	return lc_error;
 }
 
 void gw_http_lib_cleanup(void)
 {
-	curl_global_cleanup();
+	if (!lc.dl)
+		return;
+	lc.global_cleanup();
+	/* not dlclose(): libcurl's TLS backends keep atexit handlers and thread keys */
+	memset(&lc, 0, sizeof(lc));
+}
+
+int gw_http_url_host(const char *url, char *buf, size_t size)
+{
+	CURLU *u;
+	char *scheme = NULL, *host = NULL, *user = NULL;
+	int r = -EINVAL;
+
+	if (!url || strncmp(url, "https://", 8) != 0)
+		return -EINVAL;
+	if (!lc.dl)
+		return -ELIBACC;
+	u = lc.url();
+	if (!u)
+		return -ENOMEM;
+	/* libcurl's own parser: the host named is the host libcurl connects to and sends */
+	if (lc.url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    lc.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    strcmp(scheme, "https") != 0 ||
+	    lc.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0])
+		goto out;
+	/* user info could hold a password, and the URL is logged */
+	if (lc.url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		goto out;
+	r = gw_bprintf(buf, size, "%s", host);
+out:
+	lc.free(scheme);
+	lc.free(host);
+	lc.free(user);
+	lc.url_cleanup(u);
+	return r;
 }
 
 static void request_free(struct gw_http_request *req)
@@ -51,8 +179,8 @@ static void request_free(struct gw_http_request *req)
 	if (!req)
 		return;
 	if (req->easy) {
-		curl_multi_remove_handle(req->h->multi, req->easy);
-		curl_easy_cleanup(req->easy);
+		lc.multi_remove_handle(req->h->multi, req->easy);
+		lc.easy_cleanup(req->easy);
 		req->h->running--;
 	}
 	if (req->prev)
@@ -61,7 +189,7 @@ static void request_free(struct gw_http_request *req)
 		req->h->requests = req->next;
 	if (req->next)
 		req->next->prev = req->prev;
-	curl_slist_free_all(req->headers);
+	lc.slist_free_all(req->headers);
 	if (req->body)
 		explicit_bzero(req->body, req->len);
 	free(req->body);
@@ -120,19 +248,19 @@ static void check_done(struct gw_http *h)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(h->multi, &left))) {
+	while ((msg = lc.multi_info_read(h->multi, &left))) {
 		struct gw_http_request *req = NULL;
 		struct gw_http_response resp = { 0 };
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp.status);
+		lc.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+		lc.easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp.status);
 		/* where a redirect would have led: the caller names it in its log line */
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_REDIRECT_URL, (char **)&resp.location);
+		lc.easy_getinfo(msg->easy_handle, CURLINFO_REDIRECT_URL, (char **)&resp.location);
 		resp.err = map_error(req, msg->data.result);
 		if (resp.err)
-			resp.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(msg->data.result);
+			resp.error = req->errbuf[0] ? req->errbuf : lc.easy_strerror(msg->data.result);
 		if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
 			/* libcurl's "Operation too slow" reads the same for a silent peer and a
 			 * dripping one: say which */
@@ -166,7 +294,7 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		flags |= CURL_CSELECT_OUT;
 	if (revents & (EPOLLERR | EPOLLHUP))
 		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(h->multi, fd, flags, &running);
+	lc.multi_socket_action(h->multi, fd, flags, &running);
 	check_done(h);
 	return 0;
 }
@@ -176,7 +304,7 @@ static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 	struct gw_http *h = ud;
 	int running;
 
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	lc.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done(h);
 	return 0;
 }
@@ -191,7 +319,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 	if (what == CURL_POLL_REMOVE) {
 		/* libcurl has not closed the socket yet, so the epoll removal is clean. */
 		sd_event_source_disable_unref(src);
-		curl_multi_assign(h->multi, s, NULL);
+		lc.multi_assign(h->multi, s, NULL);
 		return 0;
 	}
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
@@ -201,7 +329,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 	if (!src) {
 		if (sd_event_add_io(h->event, &src, s, events, io_cb, h) < 0)
 			return -1;
-		curl_multi_assign(h->multi, s, src);
+		lc.multi_assign(h->multi, s, src);
 		return 0;
 	}
 	return sd_event_source_set_io_events(src, events) < 0 ? -1 : 0;
@@ -221,11 +349,14 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 int gw_http_new(sd_event *event, struct gw_http **ret)
 {
-	struct gw_http *h = gw_new0(struct gw_http, 1);
+	struct gw_http *h;
 	int r;
 
+	if (!lc.dl)
+		return -ELIBACC; /* gw_http_lib_init() first */
+	h = gw_new0(struct gw_http, 1);
 	h->event = sd_event_ref(event);
-	h->multi = curl_multi_init();
+	h->multi = lc.multi_init();
 	if (!h->multi) {
 		r = -ENOMEM;
 		goto fail;
@@ -234,10 +365,10 @@ int gw_http_new(sd_event *event, struct gw_http **ret)
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	lc.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	lc.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	lc.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	lc.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	*ret = h;
 	return 0;
 fail:
@@ -252,7 +383,7 @@ struct gw_http *gw_http_free(struct gw_http *h)
 	while (h->requests)
 		request_free(h->requests);
 	if (h->multi)
-		curl_multi_cleanup(h->multi);
+		lc.multi_cleanup(h->multi);
 	h->timer = sd_event_source_disable_unref(h->timer);
 	sd_event_unref(h->event);
 	free(h);
@@ -275,38 +406,38 @@ int gw_http_post(struct gw_http *h, const char *url, const char *content_type,
 	req->done = done;
 	req->user_data = user_data;
 	req->max_body = o && o->max_body ? o->max_body : GW_HTTP_MAX_BODY_DEFAULT;
-	e = req->easy = curl_easy_init();
+	e = req->easy = lc.easy_init();
 	if (!e) {
 		free(req);
 		return -ENOMEM;
 	}
 	h->running++;
 	snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-	req->headers = curl_slist_append(NULL, ct);
+	req->headers = lc.slist_append(NULL, ct);
 	for (size_t i = 0; headers && headers[i]; i++)
-		req->headers = curl_slist_append(req->headers, headers[i]);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+		req->headers = lc.slist_append(req->headers, headers[i]);
+	lc.easy_setopt(e, CURLOPT_URL, url);
+	lc.easy_setopt(e, CURLOPT_PRIVATE, req);
+	lc.easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	lc.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+	lc.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	lc.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	lc.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(o && o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o && o->timeout_ms ? o->timeout_ms : 15000));
+	lc.easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o && o->timeout_ms ? o->timeout_ms : 15000));
 	/* A peer that trickles a byte now and then is cut off, not waited for. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 16L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 5L);
+	lc.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 16L);
+	lc.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 5L);
 	if (o && o->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
+		lc.easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+	lc.easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+	lc.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+	lc.easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	lc.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	lc.easy_setopt(e, CURLOPT_WRITEDATA, req);
+	if (lc.multi_add_handle(h->multi, e) != CURLM_OK) {
+		lc.easy_cleanup(e);
 		req->easy = NULL;
 		h->running--;
 		request_free(req);

@@ -117,6 +117,15 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
+/* Whether an uplink talks HTTP (libcurl): the cloud uplinks do, MQTT ones do not. */
+static bool needs_http(const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_uplinks; i++)
+		if (cfg->uplinks[i].type != GW_UPLINK_MQTT)
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -214,7 +223,13 @@ int main(int argc, char **argv)
 	(void)sd_event_set_watchdog(d.event, true);
 
 	gw_mqtt_lib_init();
-	gw_http_lib_init();
+	/* libcurl and its dependencies (GnuTLS, Kerberos, LDAP, ...) are loaded only for a cloud
+	 * uplink: about 3 MiB of resident memory an MQTT-only gateway does not need. */
+	if (needs_http(cfg) && gw_http_lib_init() < 0) {
+		gw_log(LOG_ERR, "cannot load libcurl, which the cloud uplinks need: %s",
+		       gw_http_lib_error());
+		goto out;
+	}
 	d.cfg = cfg;
 	d.started_us = gw_now_mono_us();
 	r = gw_gateway_new(d.event, cfg, &d.gateway);
@@ -241,7 +256,7 @@ int main(int argc, char **argv)
 out:
 	d.control = gw_control_free(d.control);
 	d.gateway = gw_gateway_free(d.gateway);
-	gw_http_lib_cleanup();
+	gw_http_lib_cleanup(); /* nothing when libcurl was not loaded */
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);
 	gw_config_free(cfg);

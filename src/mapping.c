@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gw/jsonw.h"
 #include "gw/mapping.h"
 
 /* Port-specific map first, then one for every port. */
@@ -87,33 +88,65 @@ static int scaled(const struct gw_config_map *m, const struct gw_value *v, doubl
 	return 0;
 }
 
-static int new_real(double d, json_t **ret)
+/*
+ * A converted value, before it becomes JSON: both the jansson tree (gw_mapping_value, used by
+ * the command and cloud paths) and the payload writer (gw_mapping_write_params, the per-frame
+ * path) are made from it, so the two cannot disagree.
+ */
+enum mapped_type {
+	MAPPED_BOOL,
+	MAPPED_INT,
+	MAPPED_REAL,
+	MAPPED_STRING,
+};
+
+struct mapped {
+	enum mapped_type type;
+	bool b;
+	long long i;
+	double d;
+	const char *s; /* MAPPED_STRING: valid UTF-8; points into the value or into buf */
+	char buf[64];
+};
+
+static int new_real(double d, struct mapped *ret)
 {
 	if (!isfinite(d))
 		return -EINVAL;
-	*ret = json_real(d);
-	return *ret ? 0 : -ENOMEM;
+	ret->type = MAPPED_REAL;
+	ret->d = d;
+	return 0;
 }
 
-static int new_integer(long long i, json_t **ret)
+static int new_integer(long long i, struct mapped *ret)
 {
-	*ret = json_integer(i);
-	return *ret ? 0 : -ENOMEM;
+	ret->type = MAPPED_INT;
+	ret->i = i;
+	return 0;
 }
 
-/* jansson refuses strings that are not valid UTF-8 with NULL, as it does on OOM. */
-static int new_string(const char *s, json_t **ret)
+static int new_bool(bool b, struct mapped *ret)
 {
-	*ret = json_string(s);
-	return *ret ? 0 : -EINVAL;
+	ret->type = MAPPED_BOOL;
+	ret->b = b;
+	return 0;
 }
 
-static int pass_through(const struct gw_value *v, json_t **ret)
+/* A string that is not valid UTF-8 is refused, as jansson's json_string() refuses it. */
+static int new_string(const char *s, struct mapped *ret)
+{
+	if (!gw_jsonw_utf8_valid(s, strlen(s)))
+		return -EINVAL;
+	ret->type = MAPPED_STRING;
+	ret->s = s;
+	return 0;
+}
+
+static int pass_through(const struct gw_value *v, struct mapped *ret)
 {
 	switch (v->type) {
 	case GW_VALUE_BOOL:
-		*ret = json_boolean(v->b);
-		return 0;
+		return new_bool(v->b, ret);
 	case GW_VALUE_INT:
 		return new_integer(v->i, ret);
 	case GW_VALUE_DOUBLE:
@@ -124,7 +157,7 @@ static int pass_through(const struct gw_value *v, json_t **ret)
 	return -EINVAL;
 }
 
-static int to_int(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+static int to_int(const struct gw_config_map *m, const struct gw_value *v, struct mapped *ret)
 {
 	double d;
 	int r;
@@ -140,7 +173,7 @@ static int to_int(const struct gw_config_map *m, const struct gw_value *v, json_
 	return new_integer(llround(d), ret);
 }
 
-static int to_bool(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+static int to_bool(const struct gw_config_map *m, const struct gw_value *v, struct mapped *ret)
 {
 	static const char *const truthy[] = { "true", "on", "yes", "1" };
 	static const char *const falsy[] = { "false", "off", "no", "0" };
@@ -149,27 +182,21 @@ static int to_bool(const struct gw_config_map *m, const struct gw_value *v, json
 
 	if (v->type == GW_VALUE_STRING) {
 		for (size_t i = 0; i < sizeof(truthy) / sizeof(truthy[0]); i++) {
-			if (strcasecmp(v->s, truthy[i]) == 0) {
-				*ret = json_true();
-				return 0;
-			}
-			if (strcasecmp(v->s, falsy[i]) == 0) {
-				*ret = json_false();
-				return 0;
-			}
+			if (strcasecmp(v->s, truthy[i]) == 0)
+				return new_bool(true, ret);
+			if (strcasecmp(v->s, falsy[i]) == 0)
+				return new_bool(false, ret);
 		}
 		return -EINVAL;
 	}
 	r = scaled(m, v, &d);
 	if (r < 0)
 		return r;
-	*ret = json_boolean(d != 0);
-	return 0;
+	return new_bool(d != 0, ret);
 }
 
-static int to_string(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+static int to_string(const struct gw_config_map *m, const struct gw_value *v, struct mapped *ret)
 {
-	char buf[64];
 	double d;
 	int r;
 
@@ -180,8 +207,8 @@ static int to_string(const struct gw_config_map *m, const struct gw_value *v, js
 		return new_string(v->s, ret);
 	case GW_VALUE_INT:
 		if (identity(m)) {
-			snprintf(buf, sizeof(buf), "%lld", (long long)v->i);
-			return new_string(buf, ret);
+			snprintf(ret->buf, sizeof(ret->buf), "%lld", (long long)v->i);
+			return new_string(ret->buf, ret);
 		}
 		break;
 	case GW_VALUE_DOUBLE:
@@ -190,12 +217,12 @@ static int to_string(const struct gw_config_map *m, const struct gw_value *v, js
 	r = scaled(m, v, &d);
 	if (r < 0)
 		return r;
-	snprintf(buf, sizeof(buf), "%.15g", d);
-	return new_string(buf, ret);
+	snprintf(ret->buf, sizeof(ret->buf), "%.15g", d);
+	return new_string(ret->buf, ret);
 }
 
 /* Numbers are scaled; an INT stays INT only when the map leaves it unchanged. */
-static int to_auto(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
+static int to_auto(const struct gw_config_map *m, const struct gw_value *v, struct mapped *ret)
 {
 	double d;
 	int r;
@@ -217,39 +244,78 @@ static int to_auto(const struct gw_config_map *m, const struct gw_value *v, json
 	return new_real(d, ret);
 }
 
+/* ret->s may point into v, which must outlive *ret. */
+static int convert(const struct gw_config_map *m, const struct gw_value *v, struct mapped *ret)
+{
+	double d;
+	int r;
+
+	if (!m)
+		return pass_through(v, ret);
+	switch (m->type) {
+	case GW_MAP_TYPE_AUTO:
+		return to_auto(m, v, ret);
+	case GW_MAP_TYPE_INT:
+		return to_int(m, v, ret);
+	case GW_MAP_TYPE_FLOAT:
+		r = scaled(m, v, &d);
+		return r < 0 ? r : new_real(d, ret);
+	case GW_MAP_TYPE_BOOL:
+		return to_bool(m, v, ret);
+	case GW_MAP_TYPE_STRING:
+		return to_string(m, v, ret);
+	}
+	return -EINVAL;
+}
+
 int gw_mapping_value(const struct gw_config_map *m, const struct gw_value *v, json_t **ret)
 {
+	struct mapped x;
 	json_t *j = NULL;
-	double d;
-	int r = -EINVAL;
+	int r;
 
-	if (!m) {
-		r = pass_through(v, &j);
-	} else {
-		switch (m->type) {
-		case GW_MAP_TYPE_AUTO:
-			r = to_auto(m, v, &j);
-			break;
-		case GW_MAP_TYPE_INT:
-			r = to_int(m, v, &j);
-			break;
-		case GW_MAP_TYPE_FLOAT:
-			r = scaled(m, v, &d);
-			if (r >= 0)
-				r = new_real(d, &j);
-			break;
-		case GW_MAP_TYPE_BOOL:
-			r = to_bool(m, v, &j);
-			break;
-		case GW_MAP_TYPE_STRING:
-			r = to_string(m, v, &j);
-			break;
-		}
-	}
+	r = convert(m, v, &x);
 	if (r < 0)
 		return r;
+	switch (x.type) {
+	case MAPPED_BOOL:
+		j = json_boolean(x.b);
+		break;
+	case MAPPED_INT:
+		j = json_integer(x.i);
+		break;
+	case MAPPED_REAL:
+		j = json_real(x.d);
+		break;
+	case MAPPED_STRING:
+		j = json_string(x.s);
+		/* jansson refuses strings that are not valid UTF-8 with NULL, as it does on OOM */
+		if (!j)
+			return -EINVAL;
+		break;
+	}
+	if (!j)
+		return -ENOMEM;
 	*ret = j;
 	return 0;
+}
+
+static void write_mapped(struct gw_jsonw *w, const struct mapped *x)
+{
+	switch (x->type) {
+	case MAPPED_BOOL:
+		gw_jsonw_bool(w, x->b);
+		break;
+	case MAPPED_INT:
+		gw_jsonw_int(w, x->i);
+		break;
+	case MAPPED_REAL:
+		gw_jsonw_real(w, x->d);
+		break;
+	case MAPPED_STRING:
+		gw_jsonw_string(w, x->s);
+		break;
+	}
 }
 
 static bool has_fields(enum gw_frame_type type)
@@ -298,4 +364,51 @@ int gw_mapping_params(const struct gw_config *c, const char *port, const struct 
 fail:
 	json_decref(params);
 	return r;
+}
+
+int gw_mapping_write_params(const struct gw_config *c, const char *port, const struct gw_frame *f,
+			    struct gw_jsonw *w)
+{
+	struct mapped vals[GW_FRAME_MAX_FIELDS];
+	const char *keys[GW_FRAME_MAX_FIELDS];
+	uint8_t first[GW_FRAME_MAX_FIELDS], last[GW_FRAME_MAX_FIELDS];
+	size_t n;
+	int r;
+
+	n = has_fields(f->type) ? f->n_fields : 0;
+	if (n > GW_FRAME_MAX_FIELDS)
+		n = GW_FRAME_MAX_FIELDS;
+	/* Every value is converted first: one that cannot be refuses the whole frame, even
+	 * when a later field of the same name would replace it. */
+	for (size_t i = 0; i < n; i++) {
+		const struct gw_field *field = &f->fields[i];
+		const struct gw_config_map *m = gw_config_find_map(c, port, field->key);
+
+		r = convert(m, &field->value, &vals[i]);
+		if (r < 0)
+			return r;
+		keys[i] = m ? m->identifier : field->key;
+		if (!gw_jsonw_utf8_valid(keys[i], strlen(keys[i])))
+			return -EINVAL;
+	}
+	/* A key that comes again keeps its first place and takes its last value, as a jansson
+	 * object does (gw_mapping_params). */
+	for (size_t i = 0; i < n; i++) {
+		first[i] = (uint8_t)i;
+		for (size_t j = 0; j < i; j++)
+			if (keys[j][0] == keys[i][0] && strcmp(keys[j], keys[i]) == 0) {
+				first[i] = first[j];
+				break;
+			}
+		last[first[i]] = (uint8_t)i;
+	}
+	gw_jsonw_object_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		if (first[i] != i)
+			continue;
+		gw_jsonw_key(w, keys[i]);
+		write_mapped(w, &vals[last[i]]);
+	}
+	gw_jsonw_object_end(w);
+	return gw_jsonw_error(w);
 }

@@ -348,6 +348,15 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	m->acks_this_conn = 0;
 	m->connects++;
 	m->last_error[0] = '\0';
+	/*
+	 * libmosquitto formats every log line (a malloc and a vsnprintf) whenever a log callback
+	 * is set, two debug lines per message: about a quarter of the instructions per frame.
+	 * The callback is needed for the reasons of failed connects (TLS, sockets); once
+	 * connected, and unless debug lines are wanted, a loss is described from its return
+	 * code and the socket error instead. The next connect makes a new instance with it.
+	 */
+	if (gw_log_get_level() < LOG_DEBUG)
+		mosquitto_log_callback_set(mosq, NULL);
 	set_state(m, GW_MQTT_CONNECTED, NULL, 0);
 }
 
@@ -393,7 +402,9 @@ static const char *describe_rc(struct gw_mqtt *m, int rc, char *buf, size_t size
 			 mosquitto_connack_string(m->connack_rc));
 	else if (rc == MOSQ_ERR_TLS)
 		snprintf(buf, size, "TLS failure: %s",
-			 m->last_error[0] ? m->last_error : "handshake failed");
+			 m->last_error[0] ? m->last_error :
+			 m->state == GW_MQTT_CONNECTED ? "on the established connection" :
+			 "handshake failed");
 	else if (rc == MOSQ_ERR_KEEPALIVE && m->stalled)
 		snprintf(buf, size, "no acknowledgement from the broker within the keepalive "
 			 "(%u s) while records were in flight", m->cfg->keepalive);

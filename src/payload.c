@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gw/jsonw.h"
 #include "gw/payload.h"
 #include "gw/util.h"
 
@@ -98,47 +100,95 @@ int gw_payload_unpack(const uint8_t *buf, size_t len, uint8_t type, struct gw_pa
 	return 0;
 }
 
-int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len)
+/* Key order is fixed so payloads are easy to read (docs/payload.md). */
+static void write_json(const struct gw_record *r, const char *params, size_t params_len,
+		       struct gw_jsonw *w)
 {
 	const struct gw_node *n = r->node;
-	json_t *o = json_object();
-	char *s;
-	int r_ = -ENOMEM;
 
-	if (!o)
-		return -ENOMEM;
-	/* Key order is fixed (jansson keeps insertion order) so payloads are easy to read. */
-	if (json_object_set_new(o, "device", json_string(n->device)) < 0 ||
-	    json_object_set_new(o, "node", json_string(n->id)) < 0 ||
-	    json_object_set_new(o, "port", json_string(n->port)) < 0)
-		goto out;
-	if (n->has_addr && json_object_set_new(o, "addr", json_integer(n->addr)) < 0)
-		goto out;
-	if (json_object_set_new(o, "seq", json_integer((json_int_t)r->seq)) < 0)
-		goto out;
-	if (r->has_node_seq && json_object_set_new(o, "node_seq", json_integer(r->node_seq)) < 0)
-		goto out;
-	if (n->has_boot && json_object_set_new(o, "boot", json_integer(n->boot_counter)) < 0)
-		goto out;
+	gw_jsonw_object_begin(w);
+	GW_JSONW_KEY(w, "device");
+	gw_jsonw_string(w, n->device);
+	GW_JSONW_KEY(w, "node");
+	gw_jsonw_string(w, n->id);
+	GW_JSONW_KEY(w, "port");
+	gw_jsonw_string(w, n->port);
+	if (n->has_addr) {
+		GW_JSONW_KEY(w, "addr");
+		gw_jsonw_uint(w, n->addr);
+	}
+	GW_JSONW_KEY(w, "seq");
+	/* as jansson printed it: a json_int_t, so the same digits for any seq below 2^63 */
+	gw_jsonw_int(w, (int64_t)r->seq);
+	if (r->has_node_seq) {
+		GW_JSONW_KEY(w, "node_seq");
+		gw_jsonw_uint(w, r->node_seq);
+	}
+	if (n->has_boot) {
+		GW_JSONW_KEY(w, "boot");
+		gw_jsonw_uint(w, n->boot_counter);
+	}
 	/* the firmware version from the hello: a cloud uplink reports it as base info */
-	if (n->fw_version[0] && json_object_set_new(o, "fw", json_string(n->fw_version)) < 0)
+	if (n->fw_version[0]) {
+		GW_JSONW_KEY(w, "fw");
+		gw_jsonw_string(w, n->fw_version);
+	}
+	GW_JSONW_KEY(w, "ts");
+	gw_jsonw_int(w, r->ts_ms);
+	if (r->type == GW_FRAME_EVENT) {
+		GW_JSONW_KEY(w, "event");
+		gw_jsonw_string(w, r->event);
+	}
+	GW_JSONW_KEY(w, "params");
+	gw_jsonw_json(w, params, params_len);
+	gw_jsonw_object_end(w);
+}
+
+int gw_payload_build(const struct gw_record *r, const char *params, size_t params_len,
+		     struct gw_jsonw *w)
+{
+	const struct gw_node *n = r->node;
+	char addr[GW_JSONW_INT_MAX];
+	size_t la = 0;
+
+	if (n->has_addr)
+		la = gw_jsonw_format_uint(addr, n->addr);
+	addr[la] = '\0';
+	gw_jsonw_raw(w, n->device, strlen(n->device) + 1);
+	gw_jsonw_raw(w, n->id, strlen(n->id) + 1);
+	gw_jsonw_raw(w, n->port, strlen(n->port) + 1);
+	gw_jsonw_raw(w, addr, la + 1);
+	write_json(r, params, params_len, w);
+	return gw_jsonw_error(w);
+}
+
+int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len)
+{
+	struct gw_jsonw *w;
+	char *params = NULL, *s;
+	const char *data;
+	size_t len;
+	int r_;
+
+	/* 15 significant digits, as gw_jsonw_real() prints them */
+	if (r->params) {
+		params = json_dumps(r->params, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		if (!params)
+			return -ENOMEM;
+	}
+	w = gw_jsonw_new();
+	write_json(r, params ? params : "{}", params ? strlen(params) : 2, w);
+	free(params);
+	r_ = gw_jsonw_error(w);
+	if (r_ < 0)
 		goto out;
-	if (json_object_set_new(o, "ts", json_integer(r->ts_ms)) < 0)
-		goto out;
-	if (r->type == GW_FRAME_EVENT && json_object_set_new(o, "event", json_string(r->event)) < 0)
-		goto out;
-	if (json_object_set_new(o, "params", r->params ? json_incref(r->params) : json_object()) < 0)
-		goto out;
-	/* 15 significant digits: a scaled sensor value like 215 * 0.1 prints as 21.5, not
-	 * 21.500000000000004. */
-	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	if (!s)
-		goto out;
+	data = gw_jsonw_data(w, &len);
+	s = gw_malloc0(len + 1);
+	memcpy(s, data, len);
 	*ret = s;
 	if (ret_len)
-		*ret_len = strlen(s);
-	r_ = 0;
+		*ret_len = len;
 out:
-	json_decref(o);
+	gw_jsonw_free(w);
 	return r_;
 }

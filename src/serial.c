@@ -157,7 +157,13 @@ static void serial_hangup(struct gw_serial *s, int err)
 
 /* Returns 0 when drained to EAGAIN, 1 when the per-dispatch bound stopped us with data maybe
  * left, or a negative errno when the device is gone (EOF counts: a tty reads 0 after hang-up). */
-static int serial_drain(struct gw_serial *s)
+/*
+ * Reads what is there. A short read ends it without the read that would say EAGAIN: the
+ * source is level-triggered, so bytes that come later wake us again, and at a few hundred
+ * frames a second that read was one syscall in ten. Not after a hang-up (hup): then every
+ * byte that arrived before it is read first.
+ */
+static int serial_drain(struct gw_serial *s, bool hup)
 {
 	uint8_t buf[SERIAL_READ_CHUNK];
 
@@ -168,6 +174,8 @@ static int serial_drain(struct gw_serial *s)
 			s->stats.bytes_in += (uint64_t)n;
 			if (s->data_fn)
 				s->data_fn(s, buf, (size_t)n, s->user_data);
+			if ((size_t)n < sizeof(buf) && !hup)
+				return 0;
 			continue;
 		}
 		if (n == 0)
@@ -207,7 +215,7 @@ static int serial_on_io(sd_event_source *src, int fd, uint32_t revents, void *us
 	int r = 0;
 
 	if (revents & EPOLLIN) {
-		r = serial_drain(s);
+		r = serial_drain(s, revents & (EPOLLHUP | EPOLLERR));
 		if (r < 0)
 			goto gone;
 	}

@@ -37,6 +37,10 @@
 #define MIN_SEGMENT_BYTES 64u
 /* Large enough for any record, so one window read always covers a whole record. */
 #define WIN_CAP (2u * (REC_HDR_SIZE + REC_MAX_LEN))
+/* What a window starts with: about a hundred typical records per pread. Each uplink's reader
+ * has one, so WIN_CAP for every window was a quarter of a megabyte of resident memory with
+ * two uplinks; a window grows to WIN_CAP only for a record that needs it. */
+#define WIN_SMALL (16u * 1024u)
 #define COPY_CHUNK (64u * 1024u)
 #define NAME_MAX_LEN 31u
 #define TMP_PREFIX ".tmp-"
@@ -52,10 +56,12 @@ struct seg {
 	size_t idx_cap;
 };
 
-/* A read-ahead window over one file: records are parsed in place, one pread per ~128 KiB. */
+/* A read-ahead window over one file: records are parsed in place, one pread per 16 KiB
+ * (WIN_SMALL) or 128 KiB (WIN_CAP, after a record that needed it). */
 struct win {
 	const void *key; /* whose bytes buf holds; NULL when it holds nothing */
 	uint8_t *buf;
+	size_t cap;
 	uint64_t off;
 	size_t len;
 };
@@ -322,16 +328,18 @@ static int win_get(struct win *w, const void *key, int fd, uint64_t limit, uint6
 		*ret = w->buf + (off - w->off);
 		return 0;
 	}
-	if (!w->buf) {
-		/* not gw_malloc0: zeroing 128 KiB that pread overwrites is wasted work */
-		w->buf = malloc(WIN_CAP);
+	if (w->cap < n || !w->buf) {
+		/* not gw_malloc0: zeroing what pread overwrites is wasted work */
+		w->cap = n > WIN_SMALL ? WIN_CAP : WIN_SMALL;
+		free(w->buf);
+		w->buf = malloc(w->cap);
 		if (!w->buf) {
 			fputs("sensorgw: out of memory\n", stderr);
 			abort();
 		}
 	}
 	w->key = NULL;
-	want = limit - off < WIN_CAP ? (size_t)(limit - off) : WIN_CAP;
+	want = limit - off < w->cap ? (size_t)(limit - off) : w->cap;
 	while (got < want) {
 		ssize_t k = pread(fd, w->buf + got, want - got, (off_t)(off + got));
 
@@ -1076,6 +1084,27 @@ struct gw_spool *gw_spool_close(struct gw_spool *s)
 	return NULL;
 }
 
+/*
+ * A reader at the tail would read the record just written straight back (one pread per record
+ * at a few hundred a second): a window that ends where the record starts gets a copy of it
+ * instead, the same bytes as in the file, while it has room.
+ */
+static void feed_windows(struct gw_spool *s, const struct seg *seg, const uint8_t *h,
+			 const void *payload, size_t len)
+{
+	for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next) {
+		struct win *w = &rd->win;
+
+		if (w->key != seg || w->off + w->len != seg->bytes ||
+		    w->cap - w->len < REC_PREFIX + len)
+			continue;
+		memcpy(w->buf + w->len, h, REC_PREFIX);
+		if (len)
+			memcpy(w->buf + w->len + REC_PREFIX, payload, len);
+		w->len += REC_PREFIX + len;
+	}
+}
+
 int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void *payload,
 		    size_t len, uint64_t *ret_seq)
 {
@@ -1115,6 +1144,7 @@ int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void 
 		}
 		goto fail;
 	}
+	feed_windows(s, seg, h, payload, len);
 	seg_add_record(seg, seg->bytes, (uint32_t)(REC_FIXED + len));
 	s->stats.bytes += reclen;
 	s->stats.appended++;

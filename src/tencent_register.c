@@ -4,7 +4,6 @@
  * handed on. See include/gw/tencent_register.h.
  */
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,31 +49,8 @@ static const char *api_name(enum gw_tencent_dynreg_api api)
 
 int gw_tencent_register_signed_host(const char *url, char *buf, size_t size)
 {
-	CURLU *u;
-	char *scheme = NULL, *host = NULL, *user = NULL;
-	int r = -EINVAL;
-
-	if (!url || strncmp(url, "https://", 8) != 0)
-		return -EINVAL;
-	u = curl_url();
-	if (!u)
-		return -ENOMEM;
-	/* libcurl's own parser: the host signed is the host libcurl connects to and sends */
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    strcmp(scheme, "https") != 0 ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0])
-		goto out;
-	/* user info could hold a password, and the URL is logged */
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
-		goto out;
-	r = gw_bprintf(buf, size, "%s", host);
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_url_cleanup(u);
-	return r;
+	/* the host signed is the host libcurl connects to and sends */
+	return gw_http_url_host(url, buf, size);
 }
 
 /* The outcome is decided: the callback runs from the timer, so never inside libcurl and never

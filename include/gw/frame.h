@@ -130,6 +130,10 @@ enum gw_frame_error gw_text_parse_line(const char *line, size_t len, struct gw_f
 /* Parses one COBS-decoded binary packet. */
 enum gw_frame_error gw_binary_parse_packet(const uint8_t *pkt, size_t len, struct gw_frame *ret);
 
+/* A binary32 reading as the double the payload shows: the shortest decimal (6 to 9 significant
+ * digits, as printf "%.Ng") that reads back as the same float, e.g. 23.9f gives 23.9. */
+double gw_binary_widen_f32(float f);
+
 const char *gw_frame_error_to_string(enum gw_frame_error err);
 const char *gw_frame_type_to_string(enum gw_frame_type type);
 /* Formats the UID as 24 lower-case hex digits into buf (>= 25 bytes). */

@@ -41,7 +41,7 @@ struct gw_http_response {
 typedef void (*gw_http_done_fn)(struct gw_http_request *req, const struct gw_http_response *resp,
 				void *user_data);
 
-/* Call curl_global_init() once before (gw_http_lib_init). */
+/* Call gw_http_lib_init() once before; -ELIBACC when it was not (or failed). */
 int gw_http_new(sd_event *event, struct gw_http **ret);
 /* Cancels every request still running (their callbacks are not called). Returns NULL. */
 struct gw_http *gw_http_free(struct gw_http *h);
@@ -57,5 +57,17 @@ int gw_http_post(struct gw_http *h, const char *url, const char *content_type,
 void gw_http_cancel(struct gw_http_request *req);
 size_t gw_http_running(const struct gw_http *h);
 
-void gw_http_lib_init(void);
+/*
+ * Opens libcurl (GW_LIBCURL_SONAME, with dlopen: only gateways with a cloud uplink load it and
+ * its dependencies) and runs curl_global_init(). Returns 0, also when it is open already, or
+ * -ELIBACC; then gw_http_lib_error() says why (dlerror's text).
+ */
+int gw_http_lib_init(void);
+const char *gw_http_lib_error(void);
+/*
+ * The host of an https:// URL as libcurl parses it, into buf. -EINVAL for another scheme, no
+ * host, or user info (it could hold a password, and URLs are logged); -ENOBUFS when buf is too
+ * small; -ELIBACC before gw_http_lib_init(). Returns the host's length.
+ */
+int gw_http_url_host(const char *url, char *buf, size_t size);
 void gw_http_lib_cleanup(void);

@@ -31,3 +31,12 @@ int gw_mapping_params(const struct gw_config *c, const char *port, const struct 
  * as %lld, reals as %.15g, bools as true/false. A bool counts as 0/1 for int and float.
  */
 int gw_mapping_value(const struct gw_config_map *m, const struct gw_value *v, json_t **ret);
+
+struct gw_jsonw;
+/*
+ * The same params object as gw_mapping_params() makes, byte for byte as json_dumps() would
+ * print it (docs/payload.md), appended to w as one value: the per-frame path, with no jansson
+ * tree. Returns 0, or -EINVAL as above (w then holds a partial object: reset it).
+ */
+int gw_mapping_write_params(const struct gw_config *c, const char *port, const struct gw_frame *f,
+			    struct gw_jsonw *w);

@@ -22,10 +22,11 @@ struct gw_record {
 	bool has_node_seq;
 	uint16_t node_seq;
 	char event[GW_NAME_MAX]; /* event frames */
-	json_t *params; /* borrowed: mapped params (see mapping.h) */
+	json_t *params; /* borrowed: mapped params (see mapping.h); gw_payload_json only */
 };
 
-/* Serialises r as compact JSON. Returns 0 and a malloc'd NUL-terminated string, or -ENOMEM. */
+/* Serialises r as compact JSON. Returns 0 and a malloc'd NUL-terminated string, -ENOMEM, or
+ * -EINVAL when a name is not valid UTF-8. */
 int gw_payload_json(const struct gw_record *r, char **ret, size_t *ret_len);
 
 /*
@@ -47,6 +48,15 @@ struct gw_payload_view {
 /* Packs r and its JSON; returns 0 and a malloc'd buffer. */
 int gw_payload_pack(const struct gw_record *r, const char *json, size_t json_len, uint8_t **ret,
 		    size_t *ret_len);
+/*
+ * What gw_payload_pack(r, gw_payload_json(r)) gives, appended to w with no allocation once w
+ * has grown: the per-frame path. params is r's params object already serialised (see
+ * gw_mapping_write_params); r->params is not used. Returns 0 or -EINVAL (a name that is not
+ * valid UTF-8).
+ */
+struct gw_jsonw;
+int gw_payload_build(const struct gw_record *r, const char *params, size_t params_len,
+		     struct gw_jsonw *w);
 /* Parses a stored record; v points into buf. -EBADMSG when it is not a packed payload. */
 int gw_payload_unpack(const uint8_t *buf, size_t len, uint8_t type, struct gw_payload_view *v);
 

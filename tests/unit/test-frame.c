@@ -3,6 +3,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -734,6 +735,83 @@ START_TEST(test_doc_examples)
 }
 END_TEST
 
+/* The definition gw_binary_widen_f32() must meet: the first of "%.6g" .. "%.9g" that reads
+ * back as the same float, then strtod() of it. */
+static double widen_reference(float f)
+{
+	char buf[32];
+
+	for (int digits = 6; digits <= 9; digits++) {
+		snprintf(buf, sizeof(buf), "%.*g", digits, (double)f);
+		if (strtof(buf, NULL) == f)
+			return strtod(buf, NULL);
+	}
+	return f;
+}
+
+static void check_widen(float f)
+{
+	double got = gw_binary_widen_f32(f), want = widen_reference(f);
+
+	/* bit for bit: -0.0 stays negative */
+	if (memcmp(&got, &want, sizeof(got)) != 0)
+		ck_abort_msg("%a (%.9g): got %.17g, want %.17g", (double)f, (double)f, got, want);
+}
+
+START_TEST(test_widen_f32)
+{
+	static const float listed[] = { 0.0f, 23.9f, 21.5f, 0.1f, 1e-4f, 9.9999e-5f, 1e-5f,
+					1e-3f, 0.3f, 1.0f / 3, 1e6f, 1234567.5f, 8388607.5f,
+					8388608.0f, 16777215.0f, 16777216.0f, 33554432.0f, 1e9f,
+					3.4028235e38f, 1.17549435e-38f, 1e-45f, 65535.99f };
+	uint32_t state = 12345;
+
+	for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
+		check_widen(listed[i]);
+		check_widen(-listed[i]);
+		check_widen(nextafterf(listed[i], 0));
+		check_widen(nextafterf(listed[i], INFINITY));
+	}
+	/* readings as firmware computes them */
+	for (int i = -300000; i <= 300000; i++) {
+		check_widen((float)i / 10.0f);
+		check_widen((float)i / 100.0f);
+		check_widen(20.0f + (float)(i % 50) / 10.0f);
+		check_widen((float)i * 0.0173f);
+	}
+	/* every float between 0.5 and 2, and around every power of two and ten */
+	for (float f = 0.5f; f < 2.0f; f = nextafterf(f, 4.0f))
+		check_widen(f);
+	for (int e = -30; e <= 30; e++) {
+		float p2 = ldexpf(1.0f, e), p10 = powf(10.0f, (float)e / 3.0f);
+		float a = p2, b = p10;
+
+		for (int i = 0; i < 2000; i++) {
+			check_widen(a);
+			check_widen(b);
+			a = nextafterf(a, 0);
+			b = nextafterf(b, INFINITY);
+		}
+	}
+	/* any bit pattern */
+	for (int i = 0; i < 2000000; i++) {
+		union {
+			uint32_t u;
+			float f;
+		} x;
+
+		state ^= state << 13;
+		state ^= state >> 17;
+		state ^= state << 5;
+		x.u = state;
+		if (isfinite(x.f))
+			check_widen(x.f);
+	}
+	ck_assert(isnan(gw_binary_widen_f32(NAN)));
+	ck_assert(isinf(gw_binary_widen_f32(-INFINITY)));
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
 	Suite *s = suite_create("frame");
@@ -756,6 +834,11 @@ static Suite *frame_suite(void)
 
 	tc = tcase_create("strings");
 	tcase_add_test(tc, test_strings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("widen");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_widen_f32);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -107,7 +107,7 @@ static void setup(void)
 	}
 	ck_assert_int_gt(port, 0);
 	ck_assert_int_ge(sd_event_new(&loop), 0);
-	gw_http_lib_init();
+	ck_assert_int_eq(gw_http_lib_init(), 0);
 	ck_assert_int_eq(gw_http_new(loop, &http), 0);
 }
 

@@ -53,6 +53,23 @@ START_TEST(test_crc_vectors)
 	ck_assert_uint_eq(sgw_crc16(all, sizeof(all)), 0x3FBD);
 	/* Incremental use gives the same result as one call. */
 	ck_assert_uint_eq(sgw_crc16_update(sgw_crc16(check, 4), check + 4, 5), 0x29B1);
+	/* The gateway's table-driven CRC against the bitwise definition firmware uses. */
+	for (i = 0; i < 2000; i++) {
+		uint8_t buf[64];
+		uint16_t want = 0xFFFFu;
+		size_t n = (size_t)(i % 64), k;
+		int bit;
+
+		for (k = 0; k < n; k++)
+			buf[k] = (uint8_t)(i * 131 + k * 29 + (k * k) % 7);
+		for (k = 0; k < n; k++) {
+			want ^= (uint16_t)(buf[k] << 8);
+			for (bit = 0; bit < 8; bit++)
+				want = (uint16_t)(want & 0x8000u ? (unsigned)(want << 1) ^ 0x1021u :
+						  (unsigned)(want << 1));
+		}
+		ck_assert_uint_eq(sgw_crc16(buf, n), want);
+	}
 }
 END_TEST
 

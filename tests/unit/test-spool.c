@@ -1206,6 +1206,63 @@ START_TEST(test_deadletter_cursor)
 }
 END_TEST
 
+/*
+ * Readers that follow the tail record by record get each new record copied into their read
+ * windows at append (no pread back): the bytes must be the file's, also across a segment
+ * change, a record too large for the window's room, and a reader that seeks back.
+ */
+START_TEST(test_tail_readers)
+{
+	char *dir = mk_scratch_dir("tail");
+	char *sd = path_join(dir, "spool");
+	struct gw_spool *s = spool_open_ok(sd, 256 * 1024, 0, 0);
+	struct gw_spool_reader *a, *b;
+	struct gw_spool_record rec;
+	static uint8_t big[40000];
+
+	ck_assert_int_eq(gw_spool_reader_new(s, "a", true, &a), 0);
+	ck_assert_int_eq(gw_spool_reader_new(s, "b", true, &b), 0);
+	for (uint64_t seq = 1; seq <= 6000; seq++) {
+		size_t len = seq % 997 == 0 ? sizeof(big) : (size_t)(seq * 7919 % 200);
+
+		for (size_t i = 0; i < len; i++)
+			big[i] = (uint8_t)(seq * 31 + i);
+		ck_assert_int_eq(gw_spool_append(s, (int64_t)seq, 2, big, len, NULL), 0);
+		/* a reads every record at once, b every third one in a burst */
+		for (int k = 0; k < (seq % 3 == 0 ? 3 : 0) + 1; k++) {
+			struct gw_spool_reader *r = k == 0 ? a : b;
+
+			if (k == 0 || gw_spool_reader_position(b) <= seq) {
+				uint64_t want = gw_spool_reader_position(r);
+
+				ck_assert_int_eq(gw_spool_reader_next(r, &rec), 1);
+				ck_assert_uint_eq(rec.seq, want);
+				ck_assert_int_eq(rec.ts_ms, (int64_t)want);
+				len = want % 997 == 0 ? sizeof(big) : (size_t)(want * 7919 % 200);
+				ck_assert_uint_eq(rec.len, len);
+				for (size_t i = 0; i < len; i++)
+					ck_assert_uint_eq(rec.payload[i], (uint8_t)(want * 31 + i));
+			}
+		}
+		if (seq == 3000) {
+			/* back to an earlier record, as after a reconnect */
+			gw_spool_reader_seek(a, 2500);
+			for (uint64_t want = 2500; want <= 3000; want++) {
+				ck_assert_int_eq(gw_spool_reader_next(a, &rec), 1);
+				ck_assert_uint_eq(rec.seq, want);
+			}
+		}
+	}
+	ck_assert_int_eq(gw_spool_reader_next(a, &rec), 0);
+	gw_spool_reader_free(a);
+	gw_spool_reader_free(b);
+	gw_spool_close(s);
+	rm_rf(dir);
+	free(sd);
+	free(dir);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
 	Suite *s = suite_create("spool");
@@ -1214,6 +1271,7 @@ static Suite *spool_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_crc32c);
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_tail_readers);
 	tcase_add_test(tc, test_ack_gc);
 	tcase_add_test(tc, test_crash);
 	tcase_add_test(tc, test_torn_tail);

@@ -42,6 +42,7 @@ START_TEST(test_signed_host)
 	};
 	char buf[128];
 
+	ck_assert_int_eq(gw_http_lib_init(), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = gw_tencent_register_signed_host(cases[i].url, buf, sizeof(buf));
 
