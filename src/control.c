@@ -318,20 +318,20 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* Takes one waiting client; false when none was waiting. */
+static bool accept_one(struct gw_control *c, int fd)
 {
-	struct gw_control *c = ud;
 	struct client *cl;
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (cfd < 0)
-		return 0;
+		return false;
 	if (!peer_allowed(cfd)) {
 		/* the socket's mode keeps others out already; this is the second lock */
 		if (c->refused++ == 0)
 			gw_log(LOG_WARNING, "control socket: refused a client of another user");
 		close(cfd);
-		return 0;
+		return true;
 	}
 	cl = gw_new0(struct client, 1);
 	cl->c = c;
@@ -343,7 +343,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(cfd);
 		free(cl);
-		return 0;
+		return true;
 	}
 	c->clients[c->n_clients++] = cl;
 	if (sd_event_add_io(c->event, &cl->io, cfd, EPOLLIN, client_io, cl) < 0 ||
@@ -351,6 +351,16 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				       GW_CONTROL_TIMEOUT_MS * 1000ULL, 10000, client_timeout,
 				       cl) < 0)
 		client_free(cl);
+	return true;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	/* every client waiting now, so requests that came together are handled together (after
+	 * a busy moment of the loop, a second reload finds the first one under way) */
+	for (int i = 0; i <= GW_CONTROL_CLIENTS_MAX; i++)
+		if (!accept_one(ud, fd))
+			break;
 	return 0;
 }
 

@@ -227,7 +227,7 @@ static int gateway_build(struct daemon *d)
 }
 
 /* Runs from a defer source: the old gateway's callback that got us here has returned. */
-static int reload_apply(sd_event_source *s, void *ud)
+static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct daemon *d = ud;
 	struct gw_config *old = d->cfg;
@@ -288,8 +288,11 @@ static void on_reload_stopped(struct gw_gateway *g, void *ud)
 {
 	struct daemon *d = ud;
 
-	/* not here: this runs inside the gateway (or an uplink) that is about to be freed */
-	if (sd_event_add_defer(d->event, &d->apply, reload_apply, d) < 0) {
+	/* Not here: this runs inside the gateway (or an uplink) that is about to be freed. A
+	 * timer rather than a defer source: events already waiting (a second reload request)
+	 * are dispatched first, and find the reload under way. */
+	if (sd_event_add_time_relative(d->event, &d->apply, CLOCK_MONOTONIC, 0, 0, reload_apply,
+				       d) < 0) {
 		gw_log(LOG_ERR, "cannot schedule the reload: out of memory; exiting");
 		d->failed = true;
 		(void)sd_event_exit(d->event, 0);
