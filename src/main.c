@@ -196,7 +196,9 @@ static void reload_finish(struct daemon *d, bool ok, const char *error, json_t *
 	d->reloading = false;
 	if (d->gateway)
 		gw_gateway_status(d->gateway, status, sizeof(status));
-	(void)sd_notifyf(0, "READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ", status);
+	/* after STOPPING=1 systemd hears nothing more of this reload */
+	if (!d->stopping)
+		(void)sd_notifyf(0, "READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ", status);
 	if (ok)
 		gw_log(LOG_NOTICE, "configuration %s reloaded: %zu port(s), %zu uplink(s), %zu "
 		       "map(s)", d->cfg->path, d->cfg->n_ports, d->cfg->n_uplinks, d->cfg->n_maps);
