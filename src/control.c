@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,16 +24,38 @@
 static const struct {
 	const char *word;
 	enum gw_control_command command;
+	bool takes_ms;
 } command_words[] = {
-	{ "status", GW_CONTROL_STATUS },
-	{ "version", GW_CONTROL_VERSION },
+	{ "status", GW_CONTROL_STATUS, false },
+	{ "version", GW_CONTROL_VERSION, false },
+	{ "reload", GW_CONTROL_RELOAD, false },
+	{ "debug-stall", GW_CONTROL_DEBUG_STALL, true },
 };
+
+/* The argument of debug-stall: decimal milliseconds, 1..GW_CONTROL_STALL_MAX_MS. */
+static int parse_ms(const char *s, size_t len, uint32_t *ret)
+{
+	uint32_t v = 0;
+
+	if (len == 0 || len > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	if (v == 0 || v > GW_CONTROL_STALL_MAX_MS)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
 
 int gw_control_parse_request(const char *buf, size_t len, struct gw_control_request *ret,
 			     char *why, size_t why_size)
 {
-	const char *word, *end;
-	size_t n, wlen;
+	const char *word, *end, *arg;
+	size_t n, wlen, alen;
+	bool more = false;
 
 	if (len > GW_CONTROL_REQUEST_MAX) {
 		snprintf(why, why_size, "request longer than %d bytes", GW_CONTROL_REQUEST_MAX);
@@ -63,19 +86,33 @@ int gw_control_parse_request(const char *buf, size_t len, struct gw_control_requ
 		snprintf(why, why_size, "empty request");
 		return -EINVAL;
 	}
-	for (const char *p = word + wlen; p < end; p++)
-		if (*p != ' ' && *p != '\t') {
+	/* at most one argument after the word */
+	arg = word + wlen;
+	while (arg < end && (*arg == ' ' || *arg == '\t'))
+		arg++;
+	alen = 0;
+	while (arg + alen < end && arg[alen] != ' ' && arg[alen] != '\t')
+		alen++;
+	for (const char *p = arg + alen; p < end; p++)
+		more |= *p != ' ' && *p != '\t';
+	for (size_t i = 0; i < sizeof(command_words) / sizeof(command_words[0]); i++) {
+		if (strlen(command_words[i].word) != wlen ||
+		    memcmp(command_words[i].word, word, wlen) != 0)
+			continue;
+		if (!command_words[i].takes_ms && (alen || more)) {
 			snprintf(why, why_size, "'%.*s' takes no argument", (int)wlen, word);
 			return -EINVAL;
 		}
-	for (size_t i = 0; i < sizeof(command_words) / sizeof(command_words[0]); i++)
-		if (strlen(command_words[i].word) == wlen &&
-		    memcmp(command_words[i].word, word, wlen) == 0) {
-			ret->command = command_words[i].command;
-			return 0;
+		if (command_words[i].takes_ms && (more || parse_ms(arg, alen, &ret->ms) < 0)) {
+			snprintf(why, why_size, "'%.*s' needs milliseconds, 1..%d", (int)wlen, word,
+				 GW_CONTROL_STALL_MAX_MS);
+			return -EINVAL;
 		}
-	snprintf(why, why_size, "unknown request '%.*s' (status, version)", (int)(wlen > 32 ? 32 : wlen),
-		 word);
+		ret->command = command_words[i].command;
+		return 0;
+	}
+	snprintf(why, why_size, "unknown request '%.*s' (status, version, reload)",
+		 (int)(wlen > 32 ? 32 : wlen), word);
 	return -EINVAL;
 }
 
@@ -90,6 +127,7 @@ struct client {
 	size_t req_len;
 	char *reply; /* once the request is answered */
 	size_t reply_len, reply_sent;
+	gw_control_ticket ticket; /* non-zero while an answer is deferred */
 };
 
 struct gw_control {
@@ -102,6 +140,8 @@ struct gw_control {
 	struct client *clients[GW_CONTROL_CLIENTS_MAX];
 	size_t n_clients;
 	uint64_t refused; /* peers of another user */
+	struct client *answering; /* whose request the handler is handling */
+	gw_control_ticket last_ticket;
 };
 
 static void client_free(struct client *cl)
@@ -138,26 +178,16 @@ static void set_error_reply(struct client *cl, const char *why)
 	free(text);
 }
 
-static void answer(struct client *cl)
+/* Turns a reply object (stolen) into the client's reply text. */
+static void set_reply(struct client *cl, json_t *reply)
 {
-	struct gw_control_request req;
-	char why[128] = "";
-	json_t *reply;
 	char *text;
 
-	if (gw_control_parse_request(cl->req, cl->req_len, &req, why, sizeof(why)) < 0) {
-		set_error_reply(cl, why);
-		return;
-	}
-	reply = cl->c->handler(&req, why, sizeof(why), cl->c->user_data);
-	if (!reply) {
-		set_error_reply(cl, why[0] ? why : "the request failed");
-		return;
-	}
 	if (!json_object_get(reply, "ok"))
 		(void)json_object_set_new(reply, "ok", json_true());
 	text = json_dumps(reply, JSON_COMPACT);
 	json_decref(reply);
+	free(cl->reply);
 	if (!text || asprintf(&cl->reply, "%s\n", text) < 0) {
 		cl->reply = NULL;
 		set_error_reply(cl, "out of memory");
@@ -165,6 +195,30 @@ static void answer(struct client *cl)
 		cl->reply_len = strlen(cl->reply);
 	}
 	free(text);
+}
+
+static void answer(struct client *cl)
+{
+	struct gw_control *c = cl->c;
+	struct gw_control_request req = { 0 };
+	char why[128] = "";
+	json_t *reply;
+
+	if (gw_control_parse_request(cl->req, cl->req_len, &req, why, sizeof(why)) < 0) {
+		set_error_reply(cl, why);
+		return;
+	}
+	c->answering = cl;
+	reply = c->handler(c, &req, why, sizeof(why), c->user_data);
+	c->answering = NULL;
+	if (!reply && !why[0] && (cl->ticket || cl->reply))
+		return; /* deferred: gw_control_complete() answers, or did already */
+	cl->ticket = 0;
+	if (!reply) {
+		set_error_reply(cl, why[0] ? why : "the request failed");
+		return;
+	}
+	set_reply(cl, reply);
 }
 
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
@@ -189,6 +243,14 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		}
 		answer(cl);
 		(void)shutdown(fd, SHUT_RD);
+		if (!cl->reply) {
+			/* deferred: nothing to do on the socket until the answer comes */
+			(void)sd_event_source_set_enabled(cl->io, SD_EVENT_OFF);
+			(void)sd_event_source_set_time_relative(cl->timer,
+								GW_CONTROL_DEFER_TIMEOUT_MS *
+								1000ULL);
+			return 0;
+		}
 		(void)sd_event_source_set_io_events(cl->io, EPOLLOUT);
 	}
 	while (cl->reply_sent < cl->reply_len) {
@@ -206,7 +268,43 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 
 static int client_timeout(sd_event_source *s, uint64_t usec, void *ud)
 {
-	client_free(ud);
+	struct client *cl = ud;
+
+	if (cl->ticket)
+		gw_log(LOG_NOTICE, "control socket: a client waited %d s for its answer; dropped",
+		       GW_CONTROL_DEFER_TIMEOUT_MS / 1000);
+	client_free(cl);
+	return 0;
+}
+
+gw_control_ticket gw_control_defer(struct gw_control *c)
+{
+	if (!c || !c->answering)
+		return 0;
+	c->answering->ticket = ++c->last_ticket;
+	return c->answering->ticket;
+}
+
+int gw_control_complete(struct gw_control *c, gw_control_ticket ticket, json_t *reply,
+			const char *why)
+{
+	struct client *cl = NULL;
+
+	for (size_t i = 0; c && ticket && i < c->n_clients; i++)
+		if (c->clients[i]->ticket == ticket)
+			cl = c->clients[i];
+	if (!cl) {
+		json_decref(reply);
+		return -ENOENT;
+	}
+	cl->ticket = 0;
+	if (reply)
+		set_reply(cl, reply);
+	else
+		set_error_reply(cl, why && why[0] ? why : "the request failed");
+	(void)sd_event_source_set_time_relative(cl->timer, GW_CONTROL_TIMEOUT_MS * 1000ULL);
+	(void)sd_event_source_set_io_events(cl->io, EPOLLOUT);
+	(void)sd_event_source_set_enabled(cl->io, SD_EVENT_ON);
 	return 0;
 }
 
@@ -220,20 +318,20 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* Takes one waiting client; false when none was waiting. */
+static bool accept_one(struct gw_control *c, int fd)
 {
-	struct gw_control *c = ud;
 	struct client *cl;
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (cfd < 0)
-		return 0;
+		return false;
 	if (!peer_allowed(cfd)) {
 		/* the socket's mode keeps others out already; this is the second lock */
 		if (c->refused++ == 0)
 			gw_log(LOG_WARNING, "control socket: refused a client of another user");
 		close(cfd);
-		return 0;
+		return true;
 	}
 	cl = gw_new0(struct client, 1);
 	cl->c = c;
@@ -245,7 +343,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(cfd);
 		free(cl);
-		return 0;
+		return true;
 	}
 	c->clients[c->n_clients++] = cl;
 	if (sd_event_add_io(c->event, &cl->io, cfd, EPOLLIN, client_io, cl) < 0 ||
@@ -253,6 +351,16 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				       GW_CONTROL_TIMEOUT_MS * 1000ULL, 10000, client_timeout,
 				       cl) < 0)
 		client_free(cl);
+	return true;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	/* every client waiting now, so requests that came together are handled together (after
+	 * a busy moment of the loop, a second reload finds the first one under way) */
+	for (int i = 0; i <= GW_CONTROL_CLIENTS_MAX; i++)
+		if (!accept_one(ud, fd))
+			break;
 	return 0;
 }
 
@@ -333,18 +441,27 @@ fail_log:
 	return r;
 }
 
+void gw_control_stop_listening(struct gw_control *c)
+{
+	if (!c)
+		return;
+	c->io = sd_event_source_disable_unref(c->io);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->path)
+		(void)unlink(c->path);
+	free(c->path);
+	c->path = NULL;
+}
+
 struct gw_control *gw_control_free(struct gw_control *c)
 {
 	if (!c)
 		return NULL;
 	while (c->n_clients)
 		client_free(c->clients[0]);
-	c->io = sd_event_source_disable_unref(c->io);
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->path)
-		(void)unlink(c->path);
-	free(c->path);
+	gw_control_stop_listening(c);
 	sd_event_unref(c->event);
 	free(c);
 	return NULL;

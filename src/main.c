@@ -5,14 +5,24 @@
  * Start: config (exit 78 on any problem, before READY) -> event loop and signals -> gateway
  * (uplinks, then ports) -> READY=1. Stop (SIGTERM/SIGINT): STOPPING=1 -> ports closed ->
  * uplinks drain what they hold (bounded) -> disconnect -> exit 0.
+ *
+ * Reload (SIGHUP, or `reload` on the control socket): RELOADING=1 -> the file is loaded and
+ * checked completely while the running gateway goes on -> if anything is wrong, every problem
+ * is logged and answered as FILE:LINE: message and nothing changes -> else the running
+ * gateway stops as for an exit (ports closed, in-flight records drained, spool synced, cursors
+ * saved) and a new one is built from the new configuration in the same loop, on the same spool
+ * -> READY=1. One gateway at a time is simpler than patching a running one, and everything a
+ * gateway holds that matters (the spool, the cursors, the credentials) is on disk already.
  */
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -24,17 +34,31 @@
 #include "gw/http.h"
 #include "gw/log.h"
 #include "gw/mqtt.h"
+#include "gw/uplink.h"
 #include "gw/util.h"
 
 #define STOP_TIMEOUT_USEC (1500 * 1000ULL) /* SIGTERM to exit stays under 2 s */
+#define TEST_HOOKS_ENV "SENSORGW_TEST_HOOKS"
 
 struct daemon {
 	sd_event *event;
-	const struct gw_config *cfg;
+	struct gw_config *cfg; /* the running configuration */
 	struct gw_gateway *gateway;
 	struct gw_control *control;
+	struct gw_control *old_control; /* left at a reload that moved the socket; answers its
+					 * last clients, freed at the next reload or the exit */
+	int cli_level; /* -l, which a reload does not override; -1 without */
 	uint64_t started_us;
 	bool stopping;
+	bool failed; /* no gateway could be built again after a reload: exit non-zero */
+	bool test_hooks;
+	/* a reload under way */
+	bool reloading;
+	struct gw_config *next_cfg;
+	struct gw_control *next_control; /* the socket at a new control_socket path */
+	struct gw_control *waiter_control; /* where the client that asked waits, if one did */
+	gw_control_ticket waiter;
+	sd_event_source *apply;
 };
 
 static void help(void)
@@ -49,24 +73,316 @@ static void help(void)
 	       "      --check-config      check the configuration, print every problem as\n"
 	       "                          FILE:LINE: message, exit 0 if valid and 78 if not\n"
 	       "  -l, --log-level LEVEL   error, warning, notice, info or debug (overrides the\n"
-	       "                          file's [gateway] log_level)\n"
+	       "                          file's [gateway] log_level, also after a reload)\n"
 	       "  -h, --help              show this help\n"
 	       "  -V, --version           show the version\n"
 	       "\n"
-	       "Signals: SIGTERM and SIGINT stop in order and exit 0; SIGUSR1 logs the spool's\n"
-	       "and every uplink's counters; SIGHUP is reserved for reloading the configuration.\n"
+	       "Signals: SIGTERM and SIGINT stop in order and exit 0; SIGHUP reloads the\n"
+	       "configuration file (applied only when it is valid; ports are reopened, nothing\n"
+	       "spooled is lost; 'sensorgwctl reload' does the same and shows the problems);\n"
+	       "SIGUSR1 logs the spool's and every uplink's counters.\n"
 	       "See sensorgwd(8) and sensorgw.conf(5).\n",
 	       GW_CONFIG_DEFAULT_PATH);
 }
 
-static json_t *on_control(const struct gw_control_request *req, char *why, size_t why_size,
-			  void *ud)
+/* ---- reload ---- */
+
+static json_t *on_control(struct gw_control *c, const struct gw_control_request *req, char *why,
+			  size_t why_size, void *ud);
+
+/*
+ * The line of key in [section] of path, for a problem with a value the loader accepted but a
+ * reload cannot apply; 0 when it is not found (a default).
+ */
+static unsigned key_line(const char *path, const char *section, const char *key)
+{
+	FILE *f = fopen(path, "re");
+	size_t klen = strlen(key), slen = strlen(section), size = 0;
+	char *line = NULL;
+	unsigned n = 0, found = 0;
+	bool inside = false;
+
+	while (f && getline(&line, &size, f) > 0) {
+		const char *p = line + strspn(line, " \t");
+
+		n++;
+		if (*p == '[') {
+			inside = strncmp(p + 1, section, slen) == 0 && p[1 + slen] == ']';
+			continue;
+		}
+		if (inside && strncmp(p, key, klen) == 0 && p[klen] && strchr(" \t=", p[klen]))
+			found = n;
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void add_problem(json_t *problems, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_problem(json_t *problems, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	(void)json_array_append_new(problems, json_string(buf));
+}
+
+/* Whether an uplink talks HTTP (libcurl): the cloud uplinks do, MQTT ones do not. */
+static bool needs_http(const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_uplinks; i++)
+		if (cfg->uplinks[i].type != GW_UPLINK_MQTT)
+			return true;
+	return false;
+}
+
+/*
+ * Loads the file again and checks what a reload needs beyond gw_config_load: what start-up
+ * would refuse, and what cannot change under a running spool. 0 with *ret, or -errno with
+ * problems filled (FILE:LINE: message each).
+ */
+static int reload_validate(struct daemon *d, json_t *problems, struct gw_config **ret)
+{
+	const char *path = d->cfg->path;
+	struct gw_config *cfg = NULL;
+	char *diag = NULL, *line, *save = NULL;
+	size_t diag_len = 0;
+	FILE *mem = open_memstream(&diag, &diag_len);
+	int r;
+
+	if (!mem)
+		return -ENOMEM;
+	r = gw_config_load(path, mem, &cfg);
+	fclose(mem);
+	for (line = strtok_r(diag, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		(void)json_array_append_new(problems, json_string(line));
+	free(diag);
+	if (r < 0) {
+		if (json_array_size(problems) == 0)
+			add_problem(problems, "%s:0: cannot load: %s", path, strerror(-r));
+		return r;
+	}
+	/* The spool and the cursors live in state_dir: moving it would strand what is queued. */
+	if (strcmp(cfg->state_dir, d->cfg->state_dir) != 0)
+		add_problem(problems, "%s:%u: state_dir: cannot change from %s to %s while "
+			    "sensorgwd runs (the spool and the uplink cursors are there); restart "
+			    "it instead", path, key_line(path, "gateway", "state_dir"),
+			    d->cfg->state_dir, cfg->state_dir);
+	for (size_t i = 0; i < cfg->n_uplinks; i++)
+		if (!gw_uplink_driver(cfg->uplinks[i].type))
+			add_problem(problems, "%s:%u: [uplink %s]: type %s is not in this build",
+				    path, cfg->uplinks[i].line, cfg->uplinks[i].name,
+				    gw_uplink_type_to_string(cfg->uplinks[i].type));
+	/* a gateway that started MQTT-only has not loaded libcurl yet */
+	if (needs_http(cfg) && gw_http_lib_init() < 0)
+		add_problem(problems, "%s:0: cannot load libcurl, which the cloud uplinks need: %s",
+			    path, gw_http_lib_error());
+	if (json_array_size(problems) == 0 &&
+	    strcmp(cfg->control_socket, d->cfg->control_socket) != 0) {
+		/* listen on the new path now, so a path that cannot work refuses the reload */
+		r = gw_control_new(d->event, cfg->control_socket, on_control, d, &d->next_control);
+		if (r < 0)
+			add_problem(problems, "%s:%u: control_socket: cannot listen on %s: %s",
+				    path, key_line(path, "gateway", "control_socket"),
+				    cfg->control_socket, strerror(-r));
+	}
+	if (json_array_size(problems) > 0) {
+		d->next_control = gw_control_free(d->next_control);
+		gw_config_free(cfg);
+		return -EINVAL;
+	}
+	*ret = cfg;
+	return 0;
+}
+
+static void reload_finish(struct daemon *d, bool ok, const char *error, json_t *problems)
+{
+	char status[256] = "";
+	json_t *reply;
+
+	d->reloading = false;
+	if (d->gateway)
+		gw_gateway_status(d->gateway, status, sizeof(status));
+	/* after STOPPING=1 systemd hears nothing more of this reload */
+	if (!d->stopping)
+		(void)sd_notifyf(0, "READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ", status);
+	if (ok)
+		gw_log(LOG_NOTICE, "configuration %s reloaded: %zu port(s), %zu uplink(s), %zu "
+		       "map(s)", d->cfg->path, d->cfg->n_ports, d->cfg->n_uplinks, d->cfg->n_maps);
+	if (!d->waiter) {
+		json_decref(problems);
+		return;
+	}
+	reply = json_pack("{s:b,s:s,s:I,s:I,s:I,s:o}", "ok", ok, "config", d->cfg->path,
+			  "ports", (json_int_t)d->cfg->n_ports, "uplinks",
+			  (json_int_t)d->cfg->n_uplinks, "maps", (json_int_t)d->cfg->n_maps,
+			  "problems", problems ? problems : json_array());
+	if (reply && !ok)
+		(void)json_object_set_new(reply, "error", json_string(error));
+	(void)gw_control_complete(d->waiter_control, d->waiter, reply, error);
+	d->waiter = 0;
+	d->waiter_control = NULL;
+}
+
+static int gateway_build(struct daemon *d)
+{
+	int r = gw_gateway_new(d->event, d->cfg, &d->gateway);
+
+	if (r >= 0)
+		r = gw_gateway_start(d->gateway);
+	if (r < 0)
+		d->gateway = gw_gateway_free(d->gateway);
+	return r;
+}
+
+/* Runs from a defer source: the old gateway's callback that got us here has returned. */
+static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct daemon *d = ud;
+	struct gw_config *old = d->cfg;
+	json_t *problems;
+	int r;
+
+	d->apply = sd_event_source_disable_unref(d->apply);
+	if (d->stopping) {
+		/* SIGTERM while the old gateway drained: that was the stop as well */
+		d->next_cfg = gw_config_free(d->next_cfg);
+		d->next_control = gw_control_free(d->next_control);
+		reload_finish(d, false, "sensorgwd is stopping; the reload was not applied", NULL);
+		return sd_event_exit(d->event, 0);
+	}
+	d->gateway = gw_gateway_free(d->gateway);
+	d->cfg = d->next_cfg;
+	d->next_cfg = NULL;
+	r = gateway_build(d);
+	if (r < 0) {
+		/* rare: a driver refused what the loader accepted; the old configuration worked */
+		gw_log(LOG_ERR, "cannot start with the new configuration %s: %s (see the lines "
+		       "above); going back to the previous one", d->cfg->path, strerror(-r));
+		problems = json_array();
+		add_problem(problems, "%s:0: cannot start with it: %s (see the daemon's log)",
+			    d->cfg->path, strerror(-r));
+		gw_config_free(d->cfg);
+		d->cfg = old;
+		d->next_control = gw_control_free(d->next_control);
+		r = gateway_build(d);
+		if (r < 0) {
+			gw_log(LOG_ERR, "cannot start again with the previous configuration either: "
+			       "%s; exiting", strerror(-r));
+			d->failed = true;
+			reload_finish(d, false, "cannot start with the new or the previous "
+				      "configuration; sensorgwd exits", problems);
+			return sd_event_exit(d->event, 0);
+		}
+		reload_finish(d, false, "the new configuration cannot start; the previous one "
+			      "runs again", problems);
+		return 0;
+	}
+	gw_config_free(old);
+	gw_log_set_level(d->cli_level >= 0 ? d->cli_level : d->cfg->log_level);
+	if (d->next_control) {
+		/* the waiting client, if any, is on the old socket: answer it there */
+		gw_control_free(d->old_control);
+		d->old_control = d->control;
+		gw_control_stop_listening(d->old_control);
+		d->control = d->next_control;
+		d->next_control = NULL;
+		gw_log(LOG_INFO, "control socket moved to %s", d->cfg->control_socket);
+	}
+	reload_finish(d, true, NULL, NULL);
+	return 0;
+}
+
+static void on_reload_stopped(struct gw_gateway *g, void *ud)
+{
+	struct daemon *d = ud;
+
+	/* Not here: this runs inside the gateway (or an uplink) that is about to be freed. A
+	 * timer rather than a defer source: events already waiting (a second reload request)
+	 * are dispatched first, and find the reload under way. */
+	if (sd_event_add_time_relative(d->event, &d->apply, CLOCK_MONOTONIC, 0, 0, reload_apply,
+				       d) < 0) {
+		gw_log(LOG_ERR, "cannot schedule the reload: out of memory; exiting");
+		d->failed = true;
+		(void)sd_event_exit(d->event, 0);
+	}
+}
+
+/*
+ * Starts a reload; waiter is the control client waiting for the outcome (0: SIGHUP). Returns
+ * -EBUSY, without doing anything, while a reload or a stop is under way.
+ */
+static int reload_start(struct daemon *d, struct gw_control *waiter_control,
+			gw_control_ticket waiter)
+{
+	json_t *problems;
+	int r;
+
+	if (d->stopping || d->reloading)
+		return -EBUSY;
+	d->reloading = true;
+	d->waiter_control = waiter_control;
+	d->waiter = waiter;
+	/* MONOTONIC_USEC: systemd 253+ matches RELOADING=1 to the reload it asked for */
+	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+			 (unsigned long long)gw_now_mono_us(), d->cfg->path);
+	gw_log(LOG_INFO, "reloading the configuration %s", d->cfg->path);
+	problems = json_array();
+	r = reload_validate(d, problems, &d->next_cfg);
+	if (r < 0) {
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(problems, i, v)
+			gw_log(LOG_ERR, "%s", json_string_value(v));
+		gw_log(LOG_ERR, "configuration %s is not valid (%zu problem(s)); the running "
+		       "configuration is kept", d->cfg->path, json_array_size(problems));
+		reload_finish(d, false, "the configuration is not valid; the running "
+			      "configuration is kept", problems);
+		return 0;
+	}
+	json_decref(problems);
+	gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_reload_stopped, d);
+	return 0;
+}
+
+/* ---- the control socket ---- */
+
+/* A test hook: the loop does nothing for ms, as a hung loop would (WATCHDOG=1 stops). */
+static json_t *debug_stall(struct daemon *d, uint32_t ms, char *why, size_t why_size)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	if (!d->test_hooks) {
+		snprintf(why, why_size, "debug-stall is a test hook: it needs %s=1 in sensorgwd's "
+			 "environment", TEST_HOOKS_ENV);
+		return NULL;
+	}
+	gw_log(LOG_NOTICE, "test hook: the loop stalls for %u ms", ms);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	gw_log(LOG_NOTICE, "test hook: the stall is over");
+	return json_pack("{s:I}", "stalled_ms", (json_int_t)ms);
+}
+
+static json_t *on_control(struct gw_control *c, const struct gw_control_request *req, char *why,
+			  size_t why_size, void *ud)
 {
 	struct daemon *d = ud;
 	json_t *o = NULL;
 
 	switch (req->command) {
 	case GW_CONTROL_STATUS:
+		if (!d->gateway) {
+			snprintf(why, why_size, "busy: no gateway runs at this moment");
+			return NULL;
+		}
 		o = gw_gateway_status_json(d->gateway);
 		if (!o)
 			break;
@@ -79,11 +395,23 @@ static json_t *on_control(const struct gw_control_request *req, char *why, size_
 	case GW_CONTROL_VERSION:
 		o = json_pack("{s:s}", "version", GW_VERSION);
 		break;
+	case GW_CONTROL_RELOAD:
+		if (d->stopping || d->reloading) {
+			snprintf(why, why_size, "busy: %s", d->stopping ? "sensorgwd is stopping" :
+				 "a reload is already under way");
+			return NULL;
+		}
+		(void)reload_start(d, c, gw_control_defer(c));
+		return NULL; /* answered by reload_finish, maybe already */
+	case GW_CONTROL_DEBUG_STALL:
+		return debug_stall(d, req->ms, why, why_size);
 	}
 	if (!o)
 		snprintf(why, why_size, "out of memory");
 	return o;
 }
+
+/* ---- signals ---- */
 
 static void on_stopped(struct gw_gateway *g, void *ud)
 {
@@ -97,13 +425,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct daemon *d = ud;
 
 	if (si->ssi_signo == SIGUSR1) {
-		gw_gateway_log_stats(d->gateway);
+		if (d->gateway)
+			gw_gateway_log_stats(d->gateway);
 		return 0;
 	}
 	if (si->ssi_signo == SIGHUP) {
-		/* Reload is not part of this version: keep running on the config we have. */
-		gw_log(LOG_NOTICE, "SIGHUP received: configuration reload is not supported by this "
-		       "version; running configuration kept");
+		if (reload_start(d, NULL, 0) == -EBUSY)
+			gw_log(LOG_NOTICE, "SIGHUP ignored: %s", d->stopping ?
+			       "sensorgwd is stopping" : "a reload is already under way");
 		return 0;
 	}
 	if (d->stopping) {
@@ -113,18 +442,12 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	d->stopping = true;
 	gw_log(LOG_INFO, "%s received, stopping", strsignal((int)si->ssi_signo));
 	(void)sd_notify(0, "STOPPING=1");
-	gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_stopped, d);
+	/* during a reload the gateway is stopping already; reload_apply sees d->stopping */
+	if (!d->reloading)
+		gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_stopped, d);
 	return 0;
 }
 
-/* Whether an uplink talks HTTP (libcurl): the cloud uplinks do, MQTT ones do not. */
-static bool needs_http(const struct gw_config *cfg)
-{
-	for (size_t i = 0; i < cfg->n_uplinks; i++)
-		if (cfg->uplinks[i].type != GW_UPLINK_MQTT)
-			return true;
-	return false;
-}
 
 int main(int argc, char **argv)
 {
@@ -196,6 +519,11 @@ int main(int argc, char **argv)
 		return GW_CONFIG_EX_CONFIG;
 	}
 	gw_log_set_level(cli_level >= 0 ? cli_level : cfg->log_level);
+	d.cli_level = cli_level;
+	d.test_hooks = getenv(TEST_HOOKS_ENV) && strcmp(getenv(TEST_HOOKS_ENV), "1") == 0;
+	if (d.test_hooks)
+		gw_log(LOG_WARNING, "%s=1: test hooks are on (debug-stall); never in production",
+		       TEST_HOOKS_ENV);
 
 	/* Signals are taken through signalfd only: block them before anything else runs. */
 	sigemptyset(&mask);
@@ -231,18 +559,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.cfg = cfg;
+	cfg = NULL; /* d.cfg from here: a reload replaces it */
 	d.started_us = gw_now_mono_us();
-	r = gw_gateway_new(d.event, cfg, &d.gateway);
-	if (r >= 0)
-		r = gw_gateway_start(d.gateway);
+	r = gateway_build(&d);
 	if (r < 0) {
 		gw_log(LOG_ERR, "cannot start: %s", strerror(-r));
 		goto out;
 	}
 	/* Status is a convenience: without the socket the daemon still does its job. */
-	(void)gw_control_new(d.event, cfg->control_socket, on_control, &d, &d.control);
+	(void)gw_control_new(d.event, d.cfg->control_socket, on_control, &d, &d.control);
 	gw_log(LOG_INFO, "sensorgwd %s started: %zu port(s), %zu uplink(s)", GW_VERSION,
-	       cfg->n_ports, cfg->n_uplinks);
+	       d.cfg->n_ports, d.cfg->n_uplinks);
 	(void)sd_notify(0, "READY=1");
 
 	r = sd_event_loop(d.event);
@@ -250,15 +577,21 @@ int main(int argc, char **argv)
 		gw_log(LOG_ERR, "event loop failed: %s", strerror(-r));
 		goto out;
 	}
-	exit_code = EXIT_SUCCESS;
-	gw_gateway_log_stats(d.gateway);
+	exit_code = d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (d.gateway)
+		gw_gateway_log_stats(d.gateway);
 	gw_log(LOG_INFO, "stopped");
 out:
+	d.apply = sd_event_source_disable_unref(d.apply);
+	d.next_control = gw_control_free(d.next_control);
+	d.old_control = gw_control_free(d.old_control);
 	d.control = gw_control_free(d.control);
 	d.gateway = gw_gateway_free(d.gateway);
 	gw_http_lib_cleanup(); /* nothing when libcurl was not loaded */
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);
+	gw_config_free(d.next_cfg);
+	gw_config_free(d.cfg);
 	gw_config_free(cfg);
 	return exit_code;
 }

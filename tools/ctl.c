@@ -33,6 +33,7 @@ static int sign_tencent(int argc, char **argv);
 static const struct command commands[] = {
 	{ "sign", "print the MQTT CONNECT parameters of a device on a cloud platform", cmd_sign },
 	{ "status", "show the running daemon's ports, nodes, uplinks and spool", ctl_status },
+	{ "reload", "make the running daemon reload its configuration file", ctl_reload },
 	{ "decode", "show what the daemon would make of frames on a port", ctl_decode },
 };
 

@@ -5,6 +5,8 @@
  * (0 success, 1 the command failed, 2 the command line is wrong).
  */
 
+#include <stddef.h>
+
 #define EXIT_USAGE 2
 
 struct command {
@@ -20,8 +22,15 @@ void ctl_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Sends request to the control socket at path and reads the whole reply into *ret
+ * (NUL-terminated, free it); waits at most timeout_ms for each read. 0 or -errno. */
+int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len);
+
 /* sensorgwctl status [--json] [--socket PATH] (ctl_status.c) */
 int ctl_status(int argc, char **argv);
 
 /* sensorgwctl decode [-c CONFIG] --port NAME [--json] FRAME... (ctl_decode.c) */
 int ctl_decode(int argc, char **argv);
+
+/* sensorgwctl reload [--json] [--socket PATH] (ctl_reload.c) */
+int ctl_reload(int argc, char **argv);

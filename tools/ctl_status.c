@@ -36,8 +36,7 @@ static void status_help(void)
 	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
-/* Sends request and reads the whole reply into *ret (NUL-terminated). 0 or -errno. */
-static int ask(const char *path, const char *request, char **ret, size_t *ret_len)
+int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = 0, cap = 0;
@@ -59,7 +58,7 @@ static int ask(const char *path, const char *request, char **ret, size_t *ret_le
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, TIMEOUT_MS) == 0) {
+		if (poll(&p, 1, timeout_ms) == 0) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
@@ -241,7 +240,7 @@ int ctl_status(int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unexpected argument '%s'",
 				       argv[optind]);
-	r = ask(path, "status\n", &reply, &len);
+	r = ctl_ask(path, "status\n", TIMEOUT_MS, &reply, &len);
 	if (r < 0) {
 		ctl_error(STATUS_CMD, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
 			  r == -ENOENT || r == -ECONNREFUSED ?

@@ -24,7 +24,9 @@ START_TEST(test_accepts)
 	} cases[] = {
 		{ "status", GW_CONTROL_STATUS },       { "status\n", GW_CONTROL_STATUS },
 		{ "status\r\n", GW_CONTROL_STATUS },   { "  status \t\n", GW_CONTROL_STATUS },
-		{ "version\n", GW_CONTROL_VERSION },
+		{ "version\n", GW_CONTROL_VERSION },   { "reload\n", GW_CONTROL_RELOAD },
+		{ "debug-stall 1\n", GW_CONTROL_DEBUG_STALL },
+		{ " debug-stall\t60000 \r\n", GW_CONTROL_DEBUG_STALL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -34,6 +36,13 @@ START_TEST(test_accepts)
 		ck_assert_msg(parse(cases[i].text, strlen(cases[i].text), &req, why) == 0,
 			      "'%s': %s", cases[i].text, why);
 		ck_assert_int_eq(req.command, cases[i].command);
+	}
+	{
+		struct gw_control_request req;
+		char why[128] = "";
+
+		ck_assert_int_eq(parse("debug-stall 1500\n", 17, &req, why), 0);
+		ck_assert_uint_eq(req.ms, 1500);
 	}
 }
 END_TEST
@@ -48,7 +57,15 @@ START_TEST(test_refuses)
 		{ "", 0, "empty request" },
 		{ "\n", 0, "empty request" },
 		{ "   \r\n", 0, "empty request" },
-		{ "reboot\n", 0, "unknown request 'reboot' (status, version)" },
+		{ "reboot\n", 0, "unknown request 'reboot' (status, version, reload)" },
+		{ "reload now\n", 0, "'reload' takes no argument" },
+		{ "status a b\n", 0, "'status' takes no argument" },
+		{ "debug-stall\n", 0, "needs milliseconds" },
+		{ "debug-stall 0\n", 0, "needs milliseconds" },
+		{ "debug-stall 60001\n", 0, "needs milliseconds" },
+		{ "debug-stall 100000\n", 0, "needs milliseconds" },
+		{ "debug-stall 5x\n", 0, "needs milliseconds" },
+		{ "debug-stall 5 5\n", 0, "needs milliseconds" },
 		{ "Status\n", 0, "unknown request 'Status'" },
 		{ "statu\n", 0, "unknown request 'statu'" },
 		{ "statuss\n", 0, "unknown request 'statuss'" },

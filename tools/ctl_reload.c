@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sensorgwctl reload: asks the running daemon over its control socket (gw/control.h) to load
+ * its configuration file again, and prints the outcome: what runs now, or every problem as
+ * FILE:LINE: message (the daemon keeps its running configuration then).
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "gw/config.h"
+
+#define RELOAD_CMD "reload"
+#define RELOAD_SYNOPSIS "sensorgwctl reload [--json] [--socket PATH]"
+/* Far above a reload's drain (1.5 s) and a new gateway's set-up. */
+#define RELOAD_TIMEOUT_MS 30000
+
+static void reload_help(void)
+{
+	printf("Usage: " RELOAD_SYNOPSIS "\n"
+	       "Make the running sensorgwd load its configuration file again, as SIGHUP does,\n"
+	       "and show the outcome. A file with any problem is not applied: the problems are\n"
+	       "printed as FILE:LINE: message and the exit status is 1.\n\n"
+	       "  -j, --json         print the daemon's JSON answer\n"
+	       "  -s, --socket PATH  the control socket (default %s; [gateway]\n"
+	       "                     control_socket in sensorgw.conf)\n"
+	       "  -h, --help         show this help\n",
+	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
+}
+
+static const char *str(const json_t *o, const char *key, const char *none)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : none;
+}
+
+int ctl_reload(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
+	bool json_out = false, ok;
+	json_error_t jerr;
+	char *reply = NULL;
+	size_t len = 0, i;
+	json_t *o, *v;
+	int opt, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":js:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json_out = true;
+			break;
+		case 's':
+			path = optarg;
+			break;
+		case 'h':
+			reload_help();
+			return EXIT_SUCCESS;
+		case ':':
+			return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "%s needs a value",
+					       argv[optind - 1]);
+		default:
+			return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "unexpected argument '%s'",
+				       argv[optind]);
+	r = ctl_ask(path, "reload\n", RELOAD_TIMEOUT_MS, &reply, &len);
+	if (r < 0) {
+		ctl_error(RELOAD_CMD, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
+			  r == -ENOENT || r == -ECONNREFUSED ?
+			  " (is it running? see [gateway] control_socket)" :
+			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+		return EXIT_FAILURE;
+	}
+	o = json_loadb(reply, len, 0, &jerr);
+	if (!json_is_object(o)) {
+		ctl_error(RELOAD_CMD, "sensorgwd answered something that is not a JSON object: %s",
+			  jerr.text);
+		json_decref(o);
+		free(reply);
+		return EXIT_FAILURE;
+	}
+	ok = json_is_true(json_object_get(o, "ok"));
+	if (json_out) {
+		fputs(reply, stdout);
+	} else if (ok) {
+		printf("sensorgwd reloaded %s: %" JSON_INTEGER_FORMAT " port(s), %"
+		       JSON_INTEGER_FORMAT " uplink(s), %" JSON_INTEGER_FORMAT " map(s)\n",
+		       str(o, "config", "?"), json_integer_value(json_object_get(o, "ports")),
+		       json_integer_value(json_object_get(o, "uplinks")),
+		       json_integer_value(json_object_get(o, "maps")));
+	} else {
+		ctl_error(RELOAD_CMD, "%s", str(o, "error", "refused, no reason given"));
+		json_array_foreach(json_object_get(o, "problems"), i, v)
+			fprintf(stderr, "%s\n", json_string_value(v) ? json_string_value(v) : "?");
+	}
+	json_decref(o);
+	free(reply);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
