@@ -16,10 +16,10 @@ install_into() {
 	}
 }
 
-# "MODE PATH" of every file, symlink and directory of ours, sorted by path.
+# "MODE PATH" of every file and symlink, and of our own directories, sorted by path.
 listing() {
 	(cd "$d/root" && find . ! -type d -printf '%m %P\n'
-	 cd "$d/root" && find . -type d \( -path "./$confdir" -o -name sensorgw \) -printf '%m %P/\n') |
+	 cd "$d/root" && find . -type d -name sensorgw -printf '%m %P/\n') |
 		sort -k2
 }
 
