@@ -113,29 +113,57 @@ static uint64_t fnv1a(uint64_t h, const char *s)
 	return h * 1099511628211ULL;
 }
 
+static int add_field(struct gw_log_fields *f, const char *name, const char *value)
+{
+	if (f->n >= GW_LOG_FIELDS_MAX || asprintf(&f->field[f->n], "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	f->n++;
+	return 0;
+}
+
+void gw_log_fields_free(struct gw_log_fields *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->field[i]);
+	f->n = 0;
+}
+
+int gw_log_fields_build(struct gw_log_fields *f, const char *ident, int level,
+			const struct gw_log_ctx *ctx, const char *msg)
+{
+	char prio[4];
+	int r = 0;
+
+	*f = (struct gw_log_fields){ .n = 0 };
+	snprintf(prio, sizeof(prio), "%d", level);
+	r |= add_field(f, "MESSAGE", msg);
+	r |= add_field(f, "PRIORITY", prio);
+	r |= add_field(f, "SYSLOG_IDENTIFIER", ident);
+	if (ctx && ctx->port)
+		r |= add_field(f, "PORT", ctx->port);
+	if (ctx && ctx->node_uid)
+		r |= add_field(f, "NODE_UID", ctx->node_uid);
+	if (ctx && ctx->uplink)
+		r |= add_field(f, "UPLINK", ctx->uplink);
+	if (r) {
+		gw_log_fields_free(f);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void emit(int level, const struct gw_log_ctx *ctx, const char *msg)
 {
 	if (journal) {
-		struct iovec iov[6];
-		char prio[16];
-		char *fields[4] = { NULL, NULL, NULL, NULL };
-		size_t n = 0;
-		_cleanup_free_ char *m = NULL;
+		struct gw_log_fields f;
+		struct iovec iov[GW_LOG_FIELDS_MAX];
 
-		snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
-		if (asprintf(&m, "MESSAGE=%s", msg) < 0)
+		if (gw_log_fields_build(&f, log_ident, level, ctx, msg) < 0)
 			return;
-		iov[n++] = (struct iovec){ m, strlen(m) };
-		iov[n++] = (struct iovec){ prio, strlen(prio) };
-		if (ctx && ctx->port && asprintf(&fields[0], "PORT=%s", ctx->port) >= 0)
-			iov[n++] = (struct iovec){ fields[0], strlen(fields[0]) };
-		if (ctx && ctx->node_uid && asprintf(&fields[1], "NODE_UID=%s", ctx->node_uid) >= 0)
-			iov[n++] = (struct iovec){ fields[1], strlen(fields[1]) };
-		if (ctx && ctx->uplink && asprintf(&fields[2], "UPLINK=%s", ctx->uplink) >= 0)
-			iov[n++] = (struct iovec){ fields[2], strlen(fields[2]) };
-		(void)sd_journal_sendv(iov, (int)n);
-		for (size_t i = 0; i < 3; i++)
-			free(fields[i]);
+		for (size_t i = 0; i < f.n; i++)
+			iov[i] = (struct iovec){ f.field[i], strlen(f.field[i]) };
+		(void)sd_journal_sendv(iov, (int)f.n);
+		gw_log_fields_free(&f);
 		return;
 	}
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything sensorgw needs to build, run its demo and pass its tests on Debian 12 /
-# Raspberry Pi OS (bookworm). Run as root (or through sudo).
+# Raspberry Pi OS (bookworm), and to build its Debian package (tools/build-deb.sh). Run as root
+# (or through sudo).
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: run as root, e.g. sudo $0" >&2
@@ -13,4 +14,5 @@ apt-get install -y --no-install-recommends \
 	libmosquitto-dev mosquitto mosquitto-clients \
 	libssl-dev openssl ca-certificates libcurl4-openssl-dev libjansson-dev \
 	libserialport-dev libsystemd-dev systemd libinih-dev check \
-	socat python3 iproute2 iptables nftables man-db
+	socat python3 iproute2 iptables nftables man-db \
+	debhelper dpkg-dev

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Builds sensorgw twice (plain, and with ASan+UBSan) and runs every test in both builds.
-# Ends with Check's summary lines and one "N passed, N failed" line.
+# Builds sensorgw twice (plain, and with ASan+UBSan) and runs every test in both builds, then
+# builds the Debian package (tools/build-deb.sh, into build-test-deb/).
+# Ends with Check's summary lines and one "N passed, N failed" line; the package build counts
+# as one check there.
 set -u
 cd "$(dirname "$0")/.."
 rc=0
@@ -26,6 +28,13 @@ if [ ! -d build-test-release ]; then
 		{ echo "meson setup build-test-release failed"; exit 1; }
 fi
 meson compile -C build-test-release >/dev/null || { echo "release build failed"; rc=1; }
+# The package: one check, in Check's summary format so that it is counted with the rest.
+if tools/build-deb.sh build-test-deb; then
+	summary+=("deb: 100%: Checks: 1, Failures: 0, Errors: 0")
+else
+	summary+=("deb: 0%: Checks: 1, Failures: 1, Errors: 0")
+	rc=1
+fi
 printf '%s\n' "${summary[@]}"
 printf '%s\n' "${summary[@]}" | awk -F'[ ,]+' '
 	{ for (i = 1; i <= NF; i++) { if ($i == "Checks:") c += $(i+1); if ($i == "Failures:") f += $(i+1); if ($i == "Errors:") e += $(i+1) } }

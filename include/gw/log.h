@@ -2,9 +2,9 @@
 #pragma once
 /*
  * Logging. Under systemd (stderr connected to the journal, as JOURNAL_STREAM says) every line
- * goes to journald with structured fields: PRIORITY, MESSAGE, and PORT=, NODE_UID=, UPLINK=
- * where they apply, so `journalctl -u sensorgw PORT=uart1` answers "what happened on this
- * port". In a terminal or a test, readable lines go to stderr.
+ * goes to journald with structured fields: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, and PORT=,
+ * NODE_UID=, UPLINK= where they apply, so `journalctl -u sensorgw PORT=uart1` answers "what
+ * happened on this port". In a terminal or a test, readable lines go to stderr.
  *
  * Identical warnings and errors are rate-limited: after GW_LOG_BURST repeats of one message
  * within GW_LOG_INTERVAL_S seconds the rest are counted, and one line reports how many were
@@ -31,6 +31,20 @@ int gw_log_get_level(void);
 int gw_log_level_from_string(const char *s);
 /* True when lines go to the journal rather than to stderr. */
 int gw_log_to_journal(void);
+
+/* The journal fields of one line, each "NAME=value" as sd_journal_sendv() takes them:
+ * MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER= (the ident of gw_log_init), then PORT=, NODE_UID=,
+ * UPLINK= for each member of ctx that is set (none for a NULL ctx). */
+#define GW_LOG_FIELDS_MAX 6
+struct gw_log_fields {
+	char *field[GW_LOG_FIELDS_MAX];
+	size_t n;
+};
+
+/* Pure: builds the fields of a line into f; 0, or -ENOMEM with nothing to free. */
+int gw_log_fields_build(struct gw_log_fields *f, const char *ident, int level,
+			const struct gw_log_ctx *ctx, const char *msg);
+void gw_log_fields_free(struct gw_log_fields *f);
 
 void gw_log_ctx(int level, const struct gw_log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
