@@ -15,4 +15,5 @@ apt-get install -y --no-install-recommends \
 	libssl-dev openssl ca-certificates libcurl4-openssl-dev libjansson-dev \
 	libserialport-dev libsystemd-dev systemd libinih-dev check \
 	socat python3 iproute2 iptables nftables man-db \
-	debhelper dpkg-dev
+	debhelper dpkg-dev \
+	clang libclang-rt-14-dev

@@ -35,6 +35,25 @@ else
 	summary+=("deb: 0%: Checks: 1, Failures: 1, Errors: 0")
 	rc=1
 fi
+# The fuzz targets (clang + libFuzzer), each for FUZZ_SECONDS (default 60); one check each.
+# Their seed corpora are already replayed by both builds above (tests fuzz-*).
+fuzz_out=build-fuzz/fuzz-out
+rm -rf "$fuzz_out"
+tools/fuzz.sh "${FUZZ_SECONDS:-60}" "$fuzz_out"
+fuzz_rc=$?
+for rcf in "$fuzz_out"/*.rc; do
+	[ -e "$rcf" ] || continue
+	t=$(basename "$rcf" .rc)
+	if [ "$(cat "$rcf")" = 0 ] && [ -z "$(ls -A "$fuzz_out/crashes-$t" 2>/dev/null)" ]; then
+		summary+=("fuzz $t: 100%: Checks: 1, Failures: 0, Errors: 0")
+	else
+		summary+=("fuzz $t: 0%: Checks: 1, Failures: 1, Errors: 0")
+	fi
+done
+if [ $fuzz_rc != 0 ] || ! ls "$fuzz_out"/*.rc >/dev/null 2>&1; then
+	summary+=("fuzz: 0%: Checks: 1, Failures: 1, Errors: 0")
+	rc=1
+fi
 printf '%s\n' "${summary[@]}"
 printf '%s\n' "${summary[@]}" | awk -F'[ ,]+' '
 	{ for (i = 1; i <= NF; i++) { if ($i == "Checks:") c += $(i+1); if ($i == "Failures:") f += $(i+1); if ($i == "Errors:") e += $(i+1) } }
