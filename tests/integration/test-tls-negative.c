@@ -47,16 +47,20 @@ static const struct tls_case {
 	const char *https_cause; /* the same for HTTPS (libcurl names the check that failed) */
 } cases[N_CASES] = {
 	{ "right CA (positive control)", "server.crt", NULL, NULL },
-	{ "wrong CA", "wrongca-server.crt", "certificate verify failed",
+	{ "wrong CA", "wrongca-server.crt", "verify failed (unable to get local issuer certificate)",
 	  "unable to get local issuer certificate" },
 	{ "look-alike CA (same CN, other key)", "lookalike-server.crt",
-	  "certificate verify failed", "unable to get local issuer certificate" },
-	{ "expired", "expired.crt", "certificate verify failed", "certificate has expired" },
-	{ "not yet valid", "notyet.crt", "certificate verify failed",
+	  "verify failed (unable to get local issuer certificate)",
+	  "unable to get local issuer certificate" },
+	{ "expired", "expired.crt", "verify failed (certificate has expired)",
+	  "certificate has expired" },
+	{ "not yet valid", "notyet.crt", "verify failed (certificate is not yet valid)",
 	  "certificate is not yet valid" },
-	{ "hostname mismatch", "mismatch.crt", "certificate verify failed",
+	{ "hostname mismatch", "mismatch.crt",
+	  "verify failed (the certificate does not name the host localhost)",
 	  "no alternative certificate subject name matches target host name 'localhost'" },
-	{ "self-signed", "selfsigned.crt", "certificate verify failed", "signed certificate" },
+	{ "self-signed", "selfsigned.crt", "verify failed (self-signed certificate)",
+	  "signed certificate" },
 };
 
 /*
