@@ -65,6 +65,8 @@ struct dev {
 	bool rate_limited; /* its last record waited for the window; for the log */
 	struct reply *replies; /* queued answers, oldest first; they go before its records */
 	struct reply **replies_tail;
+	unsigned n_replies;         /* at most GW_ALIYUN_UPLINK_REPLIES_MAX */
+	uint64_t replies_dropped;   /* answers dropped because the queue was full */
 };
 
 struct gw_aliyun_uplink {
@@ -170,6 +172,7 @@ static void dev_flush_replies(struct dev *d)
 			return;
 		}
 		d->replies = r->next;
+		d->n_replies--;
 		if (!d->replies)
 			d->replies_tail = &d->replies;
 		reply_publish(d, r->topic, r->what, r->code, r->payload, r->len);
@@ -185,6 +188,7 @@ static void dev_drop_replies(struct dev *d)
 		struct reply *r = d->replies;
 
 		d->replies = r->next;
+		d->n_replies--;
 		ulog(d->u, LOG_WARNING, "device %s: %s: the session ended before the answer "
 		     "(code %d) could be sent", d->name, r->what, r->code);
 		reply_free(r);
@@ -398,7 +402,18 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 		free(payload);
 		return;
 	}
+	if (d->n_replies >= GW_ALIYUN_UPLINK_REPLIES_MAX) {
+		/* a cloud that sends commands faster than max_rate lets answers go out must not
+		 * grow this queue without bound; the log line is rate-limited by gw_log */
+		d->replies_dropped++;
+		ulog(u, LOG_WARNING, "device %s: %s: %d answers already wait for room within "
+		     "max_rate; this one (code %d) is dropped (%" PRIu64 " so far)", d->name,
+		     c->what, GW_ALIYUN_UPLINK_REPLIES_MAX, code, d->replies_dropped);
+		free(payload);
+		return;
+	}
 	q = gw_new0(struct reply, 1);
+	d->n_replies++;
 	q->code = code;
 	q->payload = payload;
 	q->len = len;

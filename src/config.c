@@ -28,6 +28,7 @@
 #include "gw/util.h"
 
 #define MAX_SECTION_KEYS 48
+#define DEFAULT_STATE_DIR "/var/lib/sensorgw"
 #define SECRET_MAX 4096 /* bytes in a password file or credential */
 #define CLIENT_ID_MAX 64
 #define STRING_MAX 255 /* host names, user names, USB strings */
@@ -398,6 +399,114 @@ static bool set_socket_path(struct parser *p, const struct key_def *k, void *obj
 	return set_path(p, k, obj, v);
 }
 
+/* ---- permission rules for the files the configuration names, and for itself ---- */
+
+/*
+ * The user the service runs as, for a run as root (`sudo sensorgwd --check-config`): the
+ * owner of the state directory, which systemd-tmpfiles creates for that user. (uid_t)-1
+ * when it does not exist yet.
+ */
+static uid_t service_uid(const char *state_dir)
+{
+	struct stat st;
+
+	if (!state_dir || stat(state_dir, &st) < 0)
+		return (uid_t)-1;
+	return st.st_uid;
+}
+
+/*
+ * The rule for a file the operator provides and the daemon only reads, judged on the opened
+ * file (a symbolic link is followed: its target is what is read, so its target is judged).
+ * Owned by root, by the daemon's effective user or by the service user; a secret (password,
+ * ProductSecret, private key) has no group/other permission bit at all, any other file (the
+ * configuration, certificates) no group/other write bit. Returns NULL or the problem.
+ */
+static const char *file_problem(const struct stat *st, uid_t trusted, bool secret, char *buf,
+				size_t size)
+{
+	uid_t euid = geteuid();
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+
+	if (st->st_uid != 0 && st->st_uid != euid && st->st_uid != trusted) {
+		snprintf(buf, size,
+			 "is owned by uid %u, not by root or the daemon's user (uid %u); chown it",
+			 (unsigned)st->st_uid, (unsigned)euid);
+		return buf;
+	}
+	if (secret && (st->st_mode & 077)) {
+		snprintf(buf, size, "is readable by group or others (mode %04o); chmod 600 it",
+			 mode);
+		return buf;
+	}
+	if (!secret && (st->st_mode & 022)) {
+		snprintf(buf, size, "is writable by group or others (mode %04o); chmod go-w it",
+			 mode);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Reports a file named by key k that breaks the rule; true when it is safe. */
+static bool file_safe(struct parser *p, const struct key_def *k, const char *path,
+		      const struct stat *st, bool secret)
+{
+	char buf[160];
+	const char *why = file_problem(st, service_uid(p->c->state_dir), secret, buf, sizeof(buf));
+
+	if (!why)
+		return true;
+	report(p, p->line, "%s: %s %s", k->name, path, why);
+	return false;
+}
+
+/*
+ * Opens the configuration itself under the same rule (it names the secrets and the brokers,
+ * so it must not be writable by others) without blocking on a FIFO. The inline-secret rule
+ * (set_password) comes on top. 0 or -errno after writing "PATH:0: ..." to diag.
+ */
+static int open_config(const char *path, FILE *diag, FILE **ret, struct stat *st)
+{
+	char buf[160];
+	const char *why = NULL;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (diag)
+			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, st) < 0) {
+		r = -errno;
+		why = strerror(-r);
+	} else if (S_ISDIR(st->st_mode)) {
+		r = -EISDIR;
+		why = strerror(EISDIR);
+	} else if (!S_ISREG(st->st_mode)) {
+		r = -EPERM;
+		why = S_ISFIFO(st->st_mode) ? "is not a regular file (a FIFO)"
+					    : "is not a regular file";
+	} else {
+		why = file_problem(st, service_uid(DEFAULT_STATE_DIR), false, buf,
+				   sizeof(buf));
+		if (why)
+			r = -EPERM;
+	}
+	if (r == 0 && fcntl(fd, F_SETFL, 0) < 0)
+		r = -errno, why = strerror(errno);
+	if (r == 0 && !(*ret = fdopen(fd, "re")))
+		r = -errno, why = strerror(errno);
+	if (r < 0) {
+		if (diag)
+			fprintf(diag, "%s:0: %s%s\n", path, r == -EPERM ? "this file " : "cannot open: ",
+				why);
+		close(fd);
+	}
+	return r;
+}
+
 /*
  * O_NONBLOCK so that a FIFO cannot stall the loader; the type is checked right after.
  * Returns the fd or -1 after reporting.
@@ -428,12 +537,31 @@ static bool set_readable_file(struct parser *p, const struct key_def *k, void *o
 {
 	struct stat st;
 	int fd = open_regular(p, k, v, &st);
+	bool ok;
 
 	if (fd < 0)
 		return false;
+	ok = file_safe(p, k, v, &st, false);
 	close(fd);
-	store_string(obj, k, v);
-	return true;
+	if (ok)
+		store_string(obj, k, v);
+	return ok;
+}
+
+/* A private key: read by libmosquitto later, so only its name is kept, but it is a secret. */
+static bool set_private_file(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct stat st;
+	int fd = open_regular(p, k, v, &st);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = file_safe(p, k, v, &st, true);
+	close(fd);
+	if (ok)
+		store_string(obj, k, v);
+	return ok;
 }
 
 struct template_ctx {
@@ -715,12 +843,8 @@ static bool read_secret(struct parser *p, const struct key_def *k, const char *p
 	fd = open_regular(p, k, path, &st);
 	if (fd < 0)
 		return false;
-	if (check_mode && (st.st_mode & 077)) {
-		report(p, p->line,
-		       "%s: %s is readable by group or others (mode %04o); chmod 600 it", k->name,
-		       path, (unsigned)(st.st_mode & 07777));
+	if (check_mode && !file_safe(p, k, path, &st, true))
 		goto out;
-	}
 	while (n < sizeof(buf)) {
 		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
 
@@ -858,7 +982,7 @@ static const struct word log_level_words[] = {
 static const char *const device_placeholders[] = { "uid", "port", "addr", NULL };
 
 static const struct key_def gateway_keys[] = {
-	KEY("state_dir", set_path, struct gw_config, state_dir, "/var/lib/sensorgw", 0, 0,
+	KEY("state_dir", set_path, struct gw_config, state_dir, DEFAULT_STATE_DIR, 0, 0,
 	    KF_ABSOLUTE),
 	KEY_TEMPLATE("device_name", struct gw_config, device_name, "stm32-{uid}",
 		     device_placeholders, KF_TOPIC_LEVEL),
@@ -940,7 +1064,7 @@ static const struct key_def uplink_keys[] = {
 	KEY("tls", set_bool, UPLINK_T, tls, NULL, 0, 0, 0),
 	KEY("ca_file", set_readable_file, UPLINK_T, ca_file, NULL, 0, 0, 0),
 	KEY("cert_file", set_readable_file, UPLINK_T, cert_file, NULL, 0, 0, 0),
-	KEY("key_file", set_readable_file, UPLINK_T, key_file, NULL, 0, 0, 0),
+	KEY("key_file", set_private_file, UPLINK_T, key_file, NULL, 0, 0, 0),
 	KEY("username", set_string, UPLINK_T, username, NULL, 0, STRING_MAX, 0),
 	KEY("password", set_password, UPLINK_T, password, NULL, 0, 0, 0),
 	KEY("password_file", set_password_file, UPLINK_T, password, NULL, 0, 0, 0),
@@ -1823,22 +1947,9 @@ int gw_config_load(const char *path, FILE *diag, struct gw_config **ret)
 	struct stat st;
 	int r;
 
-	p.f = fopen(path, "re");
-	if (!p.f) {
-		r = -errno;
-		if (diag)
-			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
+	r = open_config(path, diag, &p.f, &st);
+	if (r < 0)
 		return r;
-	}
-	r = fstat(fileno(p.f), &st) < 0 ? -errno : 0;
-	if (r == 0 && S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	if (r < 0) {
-		if (diag)
-			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
-		fclose(p.f);
-		return r;
-	}
 	p.mode = st.st_mode;
 	p.c = gw_new0(struct gw_config, 1);
 	p.c->path = gw_strdup(path);

@@ -65,6 +65,8 @@
 #include "gw/spool.h"
 #include "gw/uplink.h"
 
+/* answers to cloud commands waiting for room within max_rate, per device; more are dropped */
+#define GW_ALIYUN_UPLINK_REPLIES_MAX 64
 #define GW_ALIYUN_UPLINK_PACE_MS 200      /* between two new sessions or registrations */
 #define GW_ALIYUN_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
 #define GW_ALIYUN_UPLINK_RECHECK_MS 60000 /* a missing or unusable credential is looked for again */

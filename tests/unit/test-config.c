@@ -1400,6 +1400,162 @@ START_TEST(test_aliyun_auth_modes)
 }
 END_TEST
 
+/*
+ * Issue 8, the permission rule for the files the configuration names and for itself:
+ * secrets (password_file, key_file) no group/other bit, the rest (the configuration, CA and
+ * certificate) no group/other write bit; owned by root or the daemon's user; regular files
+ * (a FIFO neither blocks nor passes); a symbolic link is judged by its target.
+ */
+static const char perm_conf[] =
+	"[gateway]\n"                    /* 1 */
+	"state_dir = @DIR@\n"            /* 2 */
+	"[port a]\n"                     /* 3 */
+	"path = /dev/ttyUSB0\n"          /* 4 */
+	"[uplink u]\n"                   /* 5 */
+	"type = mqtt\n"                  /* 6 */
+	"tls = yes\n"                    /* 7 */
+	"ca_file = @DIR@/ca.crt\n"       /* 8 */
+	"cert_file = @DIR@/client.crt\n" /* 9 */
+	"key_file = @DIR@/client.key\n"  /* 10 */
+	"username = gw\n"                /* 11 */
+	"password_file = @DIR@/pw\n";    /* 12 */
+
+static char *perm_path(const char *name)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", tmp, name), 0);
+	return p;
+}
+
+/* Loads the configuration at conf expecting r and exactly the diagnostic want ("" for none). */
+static void perm_expect(const char *conf, int want_r, const char *want)
+{
+	struct gw_config *c = NULL;
+	char *diag = NULL;
+	char *w = replace_all(want, "@DIR@", tmp);
+	int r;
+
+	alarm(5); /* a FIFO must not block */
+	r = load(conf, &c, &diag);
+	alarm(0);
+	ck_assert_str_eq(diag, w);
+	ck_assert_int_eq(r, want_r);
+	gw_config_free(c);
+	free(diag);
+	free(w);
+}
+
+START_TEST(test_file_permissions)
+{
+	char *text = replace_all(perm_conf, "@DIR@", tmp);
+	char *conf = perm_path("perm.conf"), *pw = perm_path("pw"), *key = perm_path("client.key");
+	char *ca = perm_path("ca.crt"), *target = perm_path("pw-target"), *link = perm_path("l.conf");
+	static const mode_t ok_conf[] = { 0600, 0640, 0644, 0400 };
+	static const mode_t bad_conf[] = { 0664, 0666, 0646, 0620 };
+	char want[512];
+
+	write_file("perm.conf", text, 0600);
+	write_file("pw", "hunter2\n", 0600);
+	perm_expect(conf, 0, "");
+
+	/* the configuration itself (no inline secret in it) */
+	for (size_t i = 0; i < sizeof(ok_conf) / sizeof(ok_conf[0]); i++) {
+		ck_assert_int_eq(chmod(conf, ok_conf[i]), 0);
+		perm_expect(conf, 0, "");
+	}
+	for (size_t i = 0; i < sizeof(bad_conf) / sizeof(bad_conf[0]); i++) {
+		ck_assert_int_eq(chmod(conf, bad_conf[i]), 0);
+		snprintf(want, sizeof(want), "%s:0: this file is writable by group or others "
+			 "(mode %04o); chmod go-w it\n", conf, (unsigned)bad_conf[i]);
+		perm_expect(conf, -EPERM, want);
+	}
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	ck_assert_int_eq(symlink(conf, link), 0);
+	perm_expect(link, 0, "");
+	ck_assert_int_eq(chmod(conf, 0666), 0);
+	snprintf(want, sizeof(want), "%s:0: this file is writable by group or others "
+		 "(mode 0666); chmod go-w it\n", link);
+	perm_expect(link, -EPERM, want);
+	ck_assert_int_eq(chmod(conf, 0600), 0);
+	snprintf(want, sizeof(want), "%s/fifo.conf:0: this file is not a regular file (a FIFO)\n",
+		 tmp);
+	{
+		char *fifo = perm_path("fifo.conf");
+
+		ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+		perm_expect(fifo, -EPERM, want);
+		free(fifo);
+	}
+
+	/* secrets: password_file and key_file */
+	ck_assert_int_eq(chmod(pw, 0640), 0);
+	snprintf(want, sizeof(want), "%s:12: password_file: @DIR@/pw is readable by group or "
+		 "others (mode 0640); chmod 600 it\n", conf);
+	perm_expect(conf, -EINVAL, want);
+	ck_assert_int_eq(chmod(pw, 0400), 0);
+	perm_expect(conf, 0, "");
+	ck_assert_int_eq(chmod(key, 0644), 0);
+	snprintf(want, sizeof(want), "%s:10: key_file: @DIR@/client.key is readable by group or "
+		 "others (mode 0644); chmod 600 it\n", conf);
+	perm_expect(conf, -EINVAL, want);
+	ck_assert_int_eq(chmod(key, 0600), 0);
+	/* a symbolic link is judged by its target */
+	ck_assert_int_eq(unlink(pw), 0);
+	write_file("pw-target", "hunter2\n", 0600);
+	ck_assert_int_eq(symlink(target, pw), 0);
+	perm_expect(conf, 0, "");
+	ck_assert_int_eq(chmod(target, 0644), 0);
+	snprintf(want, sizeof(want), "%s:12: password_file: @DIR@/pw is readable by group or "
+		 "others (mode 0644); chmod 600 it\n", conf);
+	perm_expect(conf, -EINVAL, want);
+	ck_assert_int_eq(unlink(pw), 0);
+	ck_assert_int_eq(mkfifo(pw, 0600), 0);
+	snprintf(want, sizeof(want), "%s:12: password_file: @DIR@/pw is not a regular file\n",
+		 conf);
+	perm_expect(conf, -EINVAL, want);
+	ck_assert_int_eq(unlink(pw), 0);
+	write_file("pw", "hunter2\n", 0600);
+
+	/* public files: no group/other write */
+	ck_assert_int_eq(chmod(ca, 0666), 0);
+	snprintf(want, sizeof(want), "%s:8: ca_file: @DIR@/ca.crt is writable by group or "
+		 "others (mode 0666); chmod go-w it\n", conf);
+	perm_expect(conf, -EINVAL, want);
+	ck_assert_int_eq(chmod(ca, 0644), 0);
+	perm_expect(conf, 0, "");
+
+	/* another owner (needs root to make; integration-perms requires it) */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(pw, 65534, 65534), 0);
+		snprintf(want, sizeof(want), "%s:12: password_file: @DIR@/pw is owned by uid "
+			 "65534, not by root or the daemon's user (uid 0); chown it\n", conf);
+		perm_expect(conf, -EINVAL, want);
+		ck_assert_int_eq(chown(pw, 0, 0), 0);
+		ck_assert_int_eq(chown(conf, 65534, 65534), 0);
+		snprintf(want, sizeof(want), "%s:0: this file is owned by uid 65534, not by root "
+			 "or the daemon's user (uid 0); chown it\n", conf);
+		perm_expect(conf, -EPERM, want);
+		/* the service user (the state directory's owner) is trusted for a run as root */
+		ck_assert_int_eq(chown(conf, 0, 0), 0);
+		ck_assert_int_eq(chown(pw, 65534, 65534), 0);
+		ck_assert_int_eq(chown(tmp, 65534, 65534), 0);
+		perm_expect(conf, 0, "");
+		ck_assert_int_eq(chown(tmp, 0, 0), 0);
+	} else {
+		fprintf(stderr, "test_file_permissions: not root, the other-owner cases were not "
+			"run here (integration-perms fails without root)\n");
+	}
+	free(text);
+	free(conf);
+	free(pw);
+	free(key);
+	free(ca);
+	free(target);
+	free(link);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1444,6 +1600,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_without_username);
 	tcase_add_test(tc, test_two_password_sources);
 	tcase_add_test(tc, test_password_file_mode);
+	tcase_add_test(tc, test_file_permissions);
 	tcase_add_test(tc, test_password_file_newline);
 	tcase_add_test(tc, test_inline_password);
 	tcase_add_test(tc, test_password_credential);
