@@ -1220,6 +1220,9 @@ static int dump(json_t *o, char **ret, size_t *ret_len)
 		return -ENOMEM;
 	n = strlen(s);
 	if (n > GW_TENCENT_PAYLOAD_MAX) {
+		/* the size it would have had, for the caller's log line */
+		if (ret_len)
+			*ret_len = n;
 		free(s);
 		return -EMSGSIZE;
 	}

@@ -1111,24 +1111,28 @@ static void dev_free(struct dev *d)
 
 /* ---- sending ---- */
 
-/* The data-template message for a record: topic and payload (malloc'd). why says what is
- * wrong; -EMSGSIZE: over the platform's 16 KB. */
-static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_record *rec,
-			 const struct gw_payload_view *v, struct dev *d, json_t *o, char *topic,
-			 size_t size, char **payload, size_t *len, char *why, size_t why_size)
+/* The data-template message for a record o (its parsed payload) of device: topic and payload
+ * (malloc'd). why says what is wrong; -EMSGSIZE: over the platform's 16 KB (why has the size).
+ * Pure apart from the clock: send_record() and sensorgwctl decode (driver_preview) share it. */
+static int build_message(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			 const struct gw_payload_view *v, const char *device, json_t *o,
+			 char *topic, size_t size, char **payload, size_t *len, char *why,
+			 size_t why_size)
 {
 	json_t *params = json_object_get(o, "params");
 	json_t *ts = json_object_get(o, "ts");
 	const char *event = json_string_value(json_object_get(o, "event"));
+	const char *what = v->type == GW_FRAME_EVENT ? "event_post" : "report";
 	char token[GW_TENCENT_TOKEN_MAX];
 	int64_t time_ms;
 	int r;
 
+	*len = 0;
 	if (!json_is_object(params) || !json_is_integer(ts)) {
 		snprintf(why, why_size, "its payload has no params object or no ts");
 		return -EBADMSG;
 	}
-	r = gw_tencent_format_client_token(u->cfg->product_id, rec->seq, token, sizeof(token));
+	r = gw_tencent_format_client_token(cfg->product_id, rec->seq, token, sizeof(token));
 	if (r < 0) {
 		snprintf(why, why_size, "no clientToken for it: %s", strerror(-r));
 		return r;
@@ -1143,8 +1147,8 @@ static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_reco
 			.params = params,
 		};
 
-		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT,
-					   u->cfg->product_id, d->name, topic, size);
+		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT, cfg->product_id,
+					   device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_event_post(token, &ev, payload, len);
 	} else {
@@ -1152,14 +1156,13 @@ static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_reco
 		if (gw_now_wall_ms() - time_ms <= GW_TENCENT_UPLINK_REPLAY_MS)
 			time_ms = -1;
 		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_PROPERTY,
-					   u->cfg->product_id, d->name, topic, size);
+					   cfg->product_id, device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_report(token, params, time_ms, payload, len);
 	}
 	if (r == -EMSGSIZE)
-		snprintf(why, why_size, "its %s would exceed the platform's %d-byte payload limit",
-			 v->type == GW_FRAME_EVENT ? "event_post" : "report",
-			 GW_TENCENT_PAYLOAD_MAX);
+		snprintf(why, why_size, "its %s would be %zu bytes, over the platform's %d-byte "
+			 "payload limit (§1.7)", what, *len, GW_TENCENT_PAYLOAD_MAX);
 	else if (r < 0)
 		snprintf(why, why_size, "no data-template message can be built for it (empty "
 			 "params, or an event id that is not 1..64 printable characters): %s",
@@ -1225,7 +1228,7 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 		wait_for_rate(u, wait);
 		return 0;
 	}
-	rc = build_message(u, rec, &v, d, o, topic, sizeof(topic), &payload, &len, why,
+	rc = build_message(u->cfg, rec, &v, d->name, o, topic, sizeof(topic), &payload, &len, why,
 			   sizeof(why));
 	json_decref(o);
 	if (rc < 0) {
@@ -1411,7 +1414,7 @@ static void driver_log_counters(const void *impl)
 	ulog(u, LOG_INFO, "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
 	     "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
 	     "inflight=%llu resent=%llu too_large=%llu devices=%llu online=%llu connects=%llu "
-	     "connection_losses=%llu commands=%llu",
+	     "connection_losses=%llu commands=%llu registrations=%llu registration_failures=%llu",
 	     (unsigned long long)st.produced, (unsigned long long)st.acked,
 	     (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
 	     (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
@@ -1419,7 +1422,99 @@ static void driver_log_counters(const void *impl)
 	     (unsigned long long)st.inflight, (unsigned long long)st.resent,
 	     (unsigned long long)u->too_large, (unsigned long long)u->n_devs,
 	     (unsigned long long)count_online(u), (unsigned long long)u->connects,
-	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands);
+	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands,
+	     (unsigned long long)u->registrations, (unsigned long long)u->registration_failures);
+}
+
+static json_t *dev_status(struct dev *d)
+{
+	static const char *const states[] = {
+		[DEV_IDLE] = "idle",
+		[DEV_REGISTERING] = "registering",
+		[DEV_CONNECTING] = "connecting",
+		[DEV_SUBSCRIBING] = "subscribing",
+		[DEV_ONLINE] = "online",
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	const char *prov = d->has_cred ? "provisioned" : "unprovisioned";
+	json_t *o;
+
+	/* the marker is what survives restarts: read it rather than keep a copy */
+	if (gw_credstore_get_state(d->u->store, d->name, &st, reason, sizeof(reason)) == 0 &&
+	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING && !d->has_cred)
+		prov = "needs-provisioning";
+	o = json_pack("{s:s,s:s,s:s,s:o}", "device", d->name, "session", states[d->state],
+		      "provisioning", prov, "last_error",
+		      d->last_error[0] ? json_string(d->last_error) : json_null());
+	if (o && strcmp(prov, "needs-provisioning") == 0) {
+		(void)json_object_set_new(o, "refused", json_string(st.why));
+		(void)json_object_set_new(o, "next_retry_ms", json_integer(st.next_retry_ms));
+	}
+	return o;
+}
+
+static void driver_status(void *impl, json_t *o)
+{
+	struct gw_tencent_uplink *u = impl;
+	struct gw_cloudfeed_stats st;
+	json_t *devs = json_array();
+	uint64_t bytes;
+	int64_t oldest;
+
+	gw_cloudfeed_get_stats(u->feed, &st);
+	for (size_t i = 0; i < u->n_devs; i++)
+		(void)json_array_append_new(devs, dev_status(u->devs[i]));
+	(void)json_object_set_new(o, "devices", devs);
+	gw_cloudfeed_backlog(u->feed, &bytes, &oldest);
+	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
+	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
+	/* the names of log_counters' line, and the registrations of auth = register */
+	(void)json_object_set_new(o, "counters", json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
+		"queued", (json_int_t)st.queued, "dropped_overflow",
+		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
+		"deadlettered", (json_int_t)st.deadlettered, "lost_corrupt",
+		(json_int_t)st.lost_corrupt, "rejected", (json_int_t)u->rejected, "inflight",
+		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "too_large",
+		(json_int_t)u->too_large, "devices", (json_int_t)u->n_devs, "online",
+		(json_int_t)count_online(u), "connects", (json_int_t)u->connects,
+		"connection_losses", (json_int_t)u->connection_losses, "commands",
+		(json_int_t)u->n_commands, "registrations", (json_int_t)u->registrations,
+		"registration_failures", (json_int_t)u->registration_failures));
+}
+
+/* What send_record() would publish for rec, for sensorgwctl decode. */
+static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
+			  size_t why_size)
+{
+	char reason[GW_TENCENT_REASON_MAX] = "";
+	struct gw_payload_view v;
+	json_error_t jerr;
+	json_t *o;
+	int r;
+
+	if (gw_payload_unpack(rec->payload, rec->len, rec->type, &v) < 0) {
+		snprintf(why, why_size, "not a record this version can send");
+		return -EBADMSG;
+	}
+	if (gw_tencent_check_device_name(v.device, reason) < 0 ||
+	    !gw_credstore_name_valid(v.device)) {
+		snprintf(why, why_size, "device name '%s' is not valid for Tencent (1..64 of A-Z "
+			 "a-z 0-9 _ . @ -)", v.device);
+		return -EINVAL;
+	}
+	o = json_loadb(v.json, v.json_len, 0, &jerr);
+	if (!o) {
+		snprintf(why, why_size, "its payload is not JSON");
+		return -EBADMSG;
+	}
+	r = build_message(cfg, rec, &v, v.device, o, topic, topic_size, payload, len, why,
+			  why_size);
+	json_decref(o);
+	return r;
 }
 
 const struct gw_uplink_ops gw_tencent_uplink_ops = {
@@ -1432,4 +1527,6 @@ const struct gw_uplink_ops gw_tencent_uplink_ops = {
 	.draining = driver_draining,
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
+	.status = driver_status,
+	.preview = driver_preview,
 };

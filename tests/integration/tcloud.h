@@ -45,6 +45,13 @@ bool tc_wait_property(const char *dn, const char *name, int timeout_ms);
 /* Stores psk for dn in the daemon's credential store of uplink "tc" (state/credentials/tc),
  * as sensorgw.conf(5) tells an operator to. */
 void tc_provision_psk(const char *dn, const char *psk);
+/* `sensorgwctl status --json` of the daemon started with tc_config() (its control socket is
+ * fx_path("control")): the answer, a new reference. */
+json_t *tc_status_json(void);
+/* The member of status.uplinks named name (borrowed); fails the test when there is none. */
+json_t *tc_status_uplink(json_t *status, const char *name);
+/* Fails the test unless status matches docs/status.schema.json. */
+void tc_check_status_schema(const json_t *status);
 /* A gateway with one binary port n1 (fx_path("tty-n1")) and the tencent uplink "tc" to the
  * cloud's TLS port with the fixture's CA; extra is appended. Returns a malloc'd text. */
 char *tc_config(const char *extra);

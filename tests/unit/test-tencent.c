@@ -882,6 +882,11 @@ START_TEST(test_build_property)
 	json_object_set_new(big, "blob", json_string(filler));
 	ck_assert_int_eq(gw_tencent_build_report("t", big, -1, &s, NULL), -EMSGSIZE);
 	ck_assert_ptr_null(s);
+	/* the size it would have had, for the uplink's log line */
+	n = 0;
+	ck_assert_int_eq(gw_tencent_build_report("t", big, -1, &s, &n), -EMSGSIZE);
+	ck_assert_ptr_null(s);
+	ck_assert_uint_eq(n, GW_TENCENT_PAYLOAD_MAX + 1);
 	free(filler);
 	json_decref(big);
 	json_decref(info);
