@@ -138,7 +138,7 @@ static const char *describe(struct dev *d, int rc, char *buf, size_t size)
 	if (d->connack_rc)
 		snprintf(buf, size, "the platform refused the connection: %s",
 			 mosquitto_connack_string(d->connack_rc));
-	else if (rc == MOSQ_ERR_TLS)
+	else if (rc == MOSQ_ERR_TLS || strstr(d->last_error, "OpenSSL Error"))
 		snprintf(buf, size, "TLS failure: %s",
 			 d->last_error[0] ? d->last_error : "handshake failed");
 	else if (rc == MOSQ_ERR_KEEPALIVE)
@@ -181,34 +181,60 @@ static long long secs_until(int64_t at_ms)
 	return left > 0 ? (long long)((left + 999) / 1000) : 0;
 }
 
+/* The TLS alerts with which a server turns down a client certificate (RFC 8446 §6.2,
+ * as OpenSSL words them): the certificate, not the network, is what has to change. */
+static bool cert_refused_in_tls(const struct dev *d)
+{
+	static const char *const alerts[] = {
+		"alert unknown ca", "alert bad certificate", "alert certificate revoked",
+		"alert certificate expired", "alert certificate unknown",
+		"alert certificate required", "alert unsupported certificate",
+	};
+
+	if (d->cred.kind != GW_CRED_CERTIFICATE || d->connack_rc)
+		return false;
+	for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+		if (strstr(d->last_error, alerts[i]))
+			return true;
+	return false;
+}
+
 /*
- * The stored credential refused at login (CONNACK 4 or 5: the device was reset, its PSK
- * replaced or its certificate revoked in the console). Retrying at once would be refused
- * again, so the refusal is recorded in the store's marker and the device waits for a newer
- * credential, or retries the old one slowly. True when the loss was such a refusal.
+ * The stored credential refused at login (CONNACK 4 or 5, or for a certificate a TLS alert
+ * about it: the device was reset, its PSK replaced, its certificate revoked or issued by a CA
+ * the platform does not trust). Retrying at once would be refused again, so the refusal is
+ * recorded in the store's marker and the device waits for a newer credential, or retries the
+ * old one slowly. True when the loss was such a refusal.
  */
 static bool login_refused(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
 	int connack = d->connack_rc;
 	const char *what = d->cred.kind == GW_CRED_PSK ? "PSK" : "certificate";
-	char why[GW_CREDSTORE_WHY_MAX + 1];
+	char why[GW_CREDSTORE_WHY_MAX + 1], how[GW_CREDSTORE_WHY_MAX - 48];
 	struct gw_cred_state st;
 	long long left;
 
-	if (d->state != DEV_CONNECTING || (connack != 4 && connack != 5))
+	if (d->state != DEV_CONNECTING)
+		return false;
+	if (connack == 4 || connack == 5)
+		snprintf(how, sizeof(how), "CONNACK %d: %s", connack,
+			 mosquitto_connack_string(connack));
+	else if (cert_refused_in_tls(d))
+		snprintf(how, sizeof(how), "in the TLS handshake: %.*s",
+			 (int)sizeof(how) - 23, d->last_error);
+	else
 		return false;
 	dev_teardown(d);
 	gw_credstore_wipe(&d->cred);
 	d->has_cred = false;
-	snprintf(why, sizeof(why), "login with the stored %s refused: CONNACK %d: %s", what,
-		 connack, mosquitto_connack_string(connack));
+	snprintf(why, sizeof(why), "login with the stored %s refused: %s", what, how);
 	mark_refused(d, why, &st);
 	left = secs_until(st.next_retry_ms);
-	ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login (CONNACK %d: "
-	     "%s): it needs provisioning (a new credential in %s/%s.json); trying the old one "
-	     "again in %lld s", d->name, what, connack, mosquitto_connack_string(connack),
-	     u->cred_dir, d->name, left);
+	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login (%s): it "
+	     "needs provisioning (a new credential in %s/%s.json); trying the old one again in "
+	     "%lld s", d->name, what, how, u->cred_dir, d->name, left);
 	/* a credential provisioned meanwhile is picked up at the next look */
 	dev_arm(d, left * 1000 < GW_TENCENT_UPLINK_RECHECK_MS ? (uint64_t)left * 1000 :
 								GW_TENCENT_UPLINK_RECHECK_MS);
@@ -739,16 +765,21 @@ static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_af
 
 /*
  * auth = certificate: libmosquitto takes client certificates only as files, so the stored
- * PEMs go into an SSL_CTX of ours instead (libmosquitto adds the CA file and its host name
- * check to it); nothing of the key is written anywhere.
+ * PEMs go into an SSL_CTX of ours instead; nothing of the key is written anywhere. The context
+ * does all of the verification itself (ca_file, the peer's chain, the host name, TLS >= 1.2):
+ * libmosquitto 2.0's own verify callback finds its client through an ex_data index it makes
+ * only when it builds a context itself, so with a context of ours and its defaults it would
+ * refuse every server certificate.
  */
-static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, size_t size)
+static int tls_client_ctx(const struct gw_cred *cred, const char *host, const char *ca_file,
+			  SSL_CTX **ret, char *why, size_t size)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	BIO *cb = BIO_new_mem_buf(cred->cert, -1);
 	BIO *kb = BIO_new_mem_buf(cred->key, -1);
 	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	X509_VERIFY_PARAM *param = ctx ? SSL_CTX_get0_param(ctx) : NULL;
 	int r = -EINVAL;
 
 	if (!ctx || !cb || !kb)
@@ -760,6 +791,14 @@ static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, 
 	else if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 		 SSL_CTX_check_private_key(ctx) != 1)
 		snprintf(why, size, "its stored certificate and key do not belong together");
+	else if (!ca_file || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)
+		snprintf(why, size, "cannot load the CA file %s", ca_file ? ca_file : "(none)");
+	else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+		 /* an address is matched against the certificate's IP names, a name against its
+		  * DNS names; each SSL made from the context inherits the check */
+		 (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
+		  X509_VERIFY_PARAM_set1_host(param, host, 0) != 1))
+		snprintf(why, size, "cannot set up the verification of %s", host);
 	else
 		r = 0;
 	ERR_clear_error();
@@ -771,6 +810,7 @@ static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, 
 		SSL_CTX_free(ctx);
 		return r;
 	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	*ret = ctx;
 	return 0;
 }
@@ -802,7 +842,8 @@ static void dev_connect(struct dev *d)
 	d->connack_rc = 0;
 	r = gw_tencent_build_connect(&l, &conn, reason);
 	if (r >= 0 && certificate)
-		r = tls_client_ctx(&d->cred, &ctx, reason, sizeof(reason));
+		r = tls_client_ctx(&d->cred, c->host ? c->host : conn.host, c->ca_file, &ctx,
+				   reason, sizeof(reason));
 	if (r < 0) {
 		ulog(u, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
 		     reason[0] ? reason : strerror(-r), GW_TENCENT_UPLINK_RECHECK_MS / 1000);
@@ -826,14 +867,14 @@ static void dev_connect(struct dev *d)
 				       certificate ? NULL : conn.password);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
-	if (c->tls) {
-		if (ctx) {
-			rc = mosquitto_opts_set(d->mosq, MOSQ_OPT_SSL_CTX, ctx);
-			if (rc == MOSQ_ERR_SUCCESS)
-				rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 1);
-			if (rc != MOSQ_ERR_SUCCESS)
-				goto fail;
-		}
+	if (ctx) {
+		/* verifies by itself (tls_client_ctx): no defaults of libmosquitto's on top */
+		rc = mosquitto_opts_set(d->mosq, MOSQ_OPT_SSL_CTX, ctx);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if (rc != MOSQ_ERR_SUCCESS)
+			goto fail;
+	} else if (c->tls) {
 		rc = mosquitto_tls_set(d->mosq, c->ca_file, NULL, NULL, NULL, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;

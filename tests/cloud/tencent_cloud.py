@@ -225,7 +225,8 @@ EVENT_TYPES = ("info", "alert", "fault", "fatal")   # §3.2
 
 SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
                    "keepalive_over_max": ("refuse", "clamp"),
-                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop")}
+                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop"),
+                   "client_cert": ("optional", "required")}
 
 
 class CtlError(Exception):
@@ -333,6 +334,9 @@ class Cloud:
             "acl_action": "disconnect",   # or "drop"
             "dynreg_max_skew": 0,         # seconds; 0 = X-TC-Timestamp not checked (§2.1)
             "connect_timeout": 10.0,
+            # §1.3: the TLS listener asks for a client certificate ("optional": a key device
+            # logs in without one) or insists on one ("required": no certificate, no handshake)
+            "client_cert": "optional",
         }
         self.https_fault = None
         self.seq = 0
@@ -464,6 +468,22 @@ class Cloud:
                 self.mqtts_ctx.load_verify_locations(crt)
             self.devca = (crt, key)
             return self.devca
+
+    def apply_tls_settings(self):
+        """Takes effect for the next TLS connections of the MQTT listener."""
+        if self.mqtts_ctx is not None:
+            self.mqtts_ctx.verify_mode = ssl.CERT_REQUIRED \
+                if self.settings["client_cert"] == "required" else ssl.CERT_OPTIONAL
+
+    def trust_ca(self, pem):
+        """A client CA the test made: certificates it issues log in like the cloud's own
+        (the CN names the device, DECISION 8)."""
+        if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+            raise CtlError("pem must be a PEM certificate")
+        try:
+            self.mqtts_ctx.load_verify_locations(cadata=pem)
+        except (ssl.SSLError, ValueError) as e:
+            raise CtlError("not a usable CA certificate: %s" % e)
 
     def openssl(self, *args):
         r = subprocess.run(("openssl",) + args, cwd=self.dir, stdin=subprocess.DEVNULL,
@@ -1165,8 +1185,15 @@ class Broker:
                 c.sock.do_handshake()
                 c.handshaking = False
                 c.want_write_hs = False
+                peer = c.sock.getpeercert()
+                cn = None
+                for rdn in (peer or {}).get("subject", ()):
+                    for k, v in rdn:
+                        if k == "commonName":
+                            cn = v
                 self.cloud.log("tls_ok", conn=c.id, version=c.sock.version(),
-                               clientCert=c.sock.getpeercert() is not None)
+                               cipher=c.sock.cipher()[0], clientCert=peer is not None,
+                               clientCN=cn)
             except ssl.SSLWantReadError:
                 c.want_write_hs = False
                 self.update_mask(c)
@@ -1999,11 +2026,17 @@ def make_control_handler(cloud, server_holder):
                 if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
                     raise CtlError("%s must be one of %s" % (k, ", ".join(SETTING_CHOICES[k])))
                 cloud.settings[k] = v
+            cloud.apply_tls_settings()
             return dict(cloud.settings)
 
     modes = {"none", "http500", "http503", "code_error", "truncated", "short_body", "wrong_types",
              "no_payload", "bad_payload", "not_json", "huge", "drip", "redirect_http", "reset",
              "hang"}
+
+    def cmd_trust_ca(a):
+        cloud.trust_ca(a.get("pem"))
+        cloud.log("ctl_trust_ca")
+        return {}
 
     def cmd_https_fail(a):
         mode = a.get("mode", "none")
@@ -2117,7 +2150,7 @@ def make_control_handler(cloud, server_holder):
         "properties": listing("properties"), "reports": listing("reports"),
         "events": listing("events"), "infos": listing("infos"), "replies": listing("replies"),
         "control": dl("control"), "action": dl("action"), "publish": dl("raw"),
-        "kick": cmd_kick, "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
+        "kick": cmd_kick, "trust_ca": cmd_trust_ca, "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
     }
 
     class Control(BaseHTTPRequestHandler):
@@ -2217,6 +2250,7 @@ def main(argv=None):
             if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
                 raise SystemExit("%s: %s must be one of %s" % (a.products, k, SETTING_CHOICES[k]))
             cloud.settings[k] = v
+        cloud.apply_tls_settings()
         for p in spec.get("products", []):
             try:
                 cloud.add_product(p)

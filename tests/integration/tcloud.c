@@ -117,6 +117,84 @@ void tc_provision_psk(const char *dn, const char *psk)
 	gw_credstore_close(store);
 }
 
+void tc_provision_cert(const char *dn, const char *cert, const char *key)
+{
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_TENCENT,
+		.kind = GW_CRED_CERTIFICATE,
+		.product = (char *)TC_PID,
+		.device = (char *)dn,
+		.cert = (char *)cert,
+		.key = (char *)key,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/tc"), &store, reason,
+					   sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+static void openssl(const char *const args[])
+{
+	const char *argv[32] = { "/usr/bin/openssl" };
+	char *out = NULL, *err = NULL;
+	size_t n = 1;
+	int st;
+
+	for (; *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	st = fx_run(argv, &out, &err, 30000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl %s: %s", argv[1], err);
+	free(out);
+	free(err);
+}
+
+void tc_make_ca(const char *name)
+{
+	char crt[4096], key[4096], subj[256];
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", fx_dir(), name);
+	snprintf(key, sizeof(key), "%s/%s.key", fx_dir(), name);
+	snprintf(subj, sizeof(subj), "/CN=sensorgw test %s", name);
+	openssl((const char *const[]){ "req", "-x509", "-newkey", "ec", "-pkeyopt",
+		"ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-keyout", key, "-out", crt,
+		"-subj", subj, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+		"keyUsage=critical,keyCertSign,cRLSign", NULL });
+}
+
+void tc_issue_cert(const char *ca, const char *cn, char **cert, char **key)
+{
+	char crt[4096], cakey[4096], base[4096], subj[256], path[4200];
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", fx_dir(), ca);
+	snprintf(cakey, sizeof(cakey), "%s/%s.key", fx_dir(), ca);
+	snprintf(base, sizeof(base), "%s/%s-%s", fx_dir(), ca, cn);
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	snprintf(path, sizeof(path), "%s.ext", base);
+	fx_write_file(path, "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n", 0600);
+	{
+		char keyf[4200], csr[4200], out[4200];
+
+		snprintf(keyf, sizeof(keyf), "%s.key", base);
+		snprintf(csr, sizeof(csr), "%s.csr", base);
+		snprintf(out, sizeof(out), "%s.crt", base);
+		openssl((const char *const[]){ "req", "-newkey", "ec", "-pkeyopt",
+			"ec_paramgen_curve:P-256", "-nodes", "-keyout", keyf, "-out", csr, "-subj",
+			subj, NULL });
+		openssl((const char *const[]){ "x509", "-req", "-in", csr, "-CA", crt, "-CAkey",
+			cakey, "-CAcreateserial", "-days", "30", "-sha256", "-extfile", path, "-out",
+			out, NULL });
+		*cert = fx_read_file(out);
+		*key = fx_read_file(keyf);
+	}
+	ck_assert_ptr_nonnull(*cert);
+	ck_assert_ptr_nonnull(*key);
+}
+
 char *tc_config(const char *extra)
 {
 	char *c = NULL;

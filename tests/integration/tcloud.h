@@ -52,6 +52,12 @@ json_t *tc_status_json(void);
 json_t *tc_status_uplink(json_t *status, const char *name);
 /* Fails the test unless status matches docs/status.schema.json. */
 void tc_check_status_schema(const json_t *status);
+/* Stores a certificate and key (PEM) for dn in the same store (auth = certificate). */
+void tc_provision_cert(const char *dn, const char *cert, const char *key);
+/* A test CA made with the openssl CLI: fx_path("<name>.crt") and its key "<name>.key". */
+void tc_make_ca(const char *name);
+/* A client certificate (EC P-256, clientAuth) with CN cn from CA name; malloc'd PEMs. */
+void tc_issue_cert(const char *ca, const char *cn, char **cert, char **key);
 /* A gateway with one binary port n1 (fx_path("tty-n1")) and the tencent uplink "tc" to the
  * cloud's TLS port with the fixture's CA; extra is appended. Returns a malloc'd text. */
 char *tc_config(const char *extra);
