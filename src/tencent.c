@@ -366,6 +366,24 @@ int gw_tencent_check_psk(const char *s, char *reason)
 	return r < 0 ? r : 0;
 }
 
+int gw_tencent_psk_hex(const char *psk, char *buf, size_t size, char *reason)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char key[GW_TENCENT_PSK_BYTES_MAX];
+	int n = decode_psk(psk, key, reason);
+
+	if (n >= 0 && (size_t)n * 2 + 1 > size)
+		n = -ENOBUFS;
+	for (int i = 0; i < n; i++) {
+		buf[2 * i] = digits[key[i] >> 4];
+		buf[2 * i + 1] = digits[key[i] & 15];
+	}
+	if (n >= 0)
+		buf[2 * n] = '\0';
+	explicit_bzero(key, sizeof(key));
+	return n < 0 ? n : 0;
+}
+
 int gw_tencent_check_product_secret(const char *s, char *reason)
 {
 	if (printable(s, GW_TENCENT_SECRET_MIN, GW_TENCENT_SECRET_MAX - 1, false))

@@ -181,28 +181,37 @@ static long long secs_until(int64_t at_ms)
 	return left > 0 ? (long long)((left + 999) / 1000) : 0;
 }
 
-/* The TLS alerts with which a server turns down a client certificate (RFC 8446 §6.2,
- * as OpenSSL words them): the certificate, not the network, is what has to change. */
-static bool cert_refused_in_tls(const struct dev *d)
+/* The TLS alerts with which a server turns down the credential rather than the connection
+ * (RFC 8446 §6.2 as OpenSSL words them): a client certificate, or with tls = psk the PSK (a
+ * wrong key shows as a record the server cannot authenticate). The credential, not the
+ * network, is what has to change. */
+static bool refused_in_tls(const struct dev *d)
 {
-	static const char *const alerts[] = {
+	static const char *const cert_alerts[] = {
 		"alert unknown ca", "alert bad certificate", "alert certificate revoked",
 		"alert certificate expired", "alert certificate unknown",
 		"alert certificate required", "alert unsupported certificate",
 	};
+	static const char *const psk_alerts[] = {
+		"alert bad record mac", "alert decrypt error", "alert unknown psk identity",
+	};
+	bool cert = d->cred.kind == GW_CRED_CERTIFICATE;
+	const char *const *alerts = cert ? cert_alerts : psk_alerts;
+	size_t n = cert ? sizeof(cert_alerts) / sizeof(cert_alerts[0]) :
+			  sizeof(psk_alerts) / sizeof(psk_alerts[0]);
 
-	if (d->cred.kind != GW_CRED_CERTIFICATE || d->connack_rc)
+	if (d->connack_rc || (!cert && !d->u->cfg->tls_psk))
 		return false;
-	for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+	for (size_t i = 0; i < n; i++)
 		if (strstr(d->last_error, alerts[i]))
 			return true;
 	return false;
 }
 
 /*
- * The stored credential refused at login (CONNACK 4 or 5, or for a certificate a TLS alert
- * about it: the device was reset, its PSK replaced, its certificate revoked or issued by a CA
- * the platform does not trust). Retrying at once would be refused again, so the refusal is
+ * The stored credential refused at login (CONNACK 4 or 5, or a TLS alert about it, see
+ * refused_in_tls(): the device was reset, its PSK replaced, its certificate revoked or issued
+ * by a CA the platform does not trust). Retrying at once would be refused again, so the refusal is
  * recorded in the store's marker and the device waits for a newer credential, or retries the
  * old one slowly. True when the loss was such a refusal.
  */
@@ -220,7 +229,7 @@ static bool login_refused(struct dev *d)
 	if (connack == 4 || connack == 5)
 		snprintf(how, sizeof(how), "CONNACK %d: %s", connack,
 			 mosquitto_connack_string(connack));
-	else if (cert_refused_in_tls(d))
+	else if (refused_in_tls(d))
 		snprintf(how, sizeof(how), "in the TLS handshake: %.*s",
 			 (int)sizeof(how) - 23, d->last_error);
 	else
@@ -834,6 +843,9 @@ static void dev_connect(struct dev *d)
 	};
 	struct gw_tencent_connect conn;
 	char reason[GW_TENCENT_REASON_MAX] = "";
+	char psk_hex[GW_TENCENT_PSK_HEX_MAX] = "";
+	/* §1.3 a certificate device and §1.4 TLS-PSK send no password */
+	bool password = !certificate && !c->tls_psk;
 	SSL_CTX *ctx = NULL;
 	int rc = MOSQ_ERR_NOMEM;
 	int r;
@@ -844,6 +856,8 @@ static void dev_connect(struct dev *d)
 	if (r >= 0 && certificate)
 		r = tls_client_ctx(&d->cred, c->host ? c->host : conn.host, c->ca_file, &ctx,
 				   reason, sizeof(reason));
+	else if (r >= 0 && c->tls_psk)
+		r = gw_tencent_psk_hex(d->cred.psk, psk_hex, sizeof(psk_hex), reason);
 	if (r < 0) {
 		ulog(u, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
 		     reason[0] ? reason : strerror(-r), GW_TENCENT_UPLINK_RECHECK_MS / 1000);
@@ -862,9 +876,7 @@ static void dev_connect(struct dev *d)
 	mosquitto_message_callback_set(d->mosq, on_message);
 	mosquitto_log_callback_set(d->mosq, on_log);
 	mosquitto_max_inflight_messages_set(d->mosq, c->max_inflight);
-	/* §1.3: a certificate device sends no password */
-	rc = mosquitto_username_pw_set(d->mosq, conn.username,
-				       certificate ? NULL : conn.password);
+	rc = mosquitto_username_pw_set(d->mosq, conn.username, password ? conn.password : NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	if (ctx) {
@@ -872,6 +884,15 @@ static void dev_connect(struct dev *d)
 		rc = mosquitto_opts_set(d->mosq, MOSQ_OPT_SSL_CTX, ctx);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if (rc != MOSQ_ERR_SUCCESS)
+			goto fail;
+	} else if (c->tls_psk) {
+		/* §1.4: identity <PID><DN>, the decoded PSK, the C SDK's cipher suites, no CA.
+		 * libmosquitto keeps TLS 1.3 off for PSK sessions, so TLS 1.2 is what the two
+		 * ends agree on, as the platform speaks up to TLS 1.2 (§1.1). */
+		rc = mosquitto_tls_psk_set(d->mosq, psk_hex, conn.client_id,
+					   GW_TENCENT_PSK_CIPHERS);
+		explicit_bzero(psk_hex, sizeof(psk_hex));
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
 	} else if (c->tls) {
@@ -903,6 +924,7 @@ static void dev_connect(struct dev *d)
 	return;
 fail:
 	explicit_bzero(&conn, sizeof(conn));
+	explicit_bzero(psk_hex, sizeof(psk_hex));
 	SSL_CTX_free(ctx);
 	dev_lost(d, rc);
 }

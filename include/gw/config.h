@@ -101,6 +101,7 @@ struct gw_config_uplink {
 	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
 			* host kind */
 	bool tls;      /* default: true when ca_file is set; tencent: true unless tls = false */
+	bool tls_psk;  /* tencent, tls = psk: TLS-PSK (§1.4) instead of certificates; tls is true */
 	char *ca_file; /* must exist and be readable; aliyun, tencent: default the installed
 			* roots */
 	char *cert_file; /* client certificate (optional; needs key_file) */

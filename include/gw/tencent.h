@@ -120,6 +120,16 @@ int gw_tencent_check_psk(const char *s, char *reason);
 int gw_tencent_check_product_secret(const char *s, char *reason);
 
 /*
+ * TLS-PSK (§1.4, the C SDK's 8883 mode): the TLS pre-shared key is the base64-decoded PSK,
+ * which libmosquitto (mosquitto_tls_psk_set) takes as lower-case hex. Writes it into buf
+ * (GW_TENCENT_PSK_HEX_MAX); returns 0, -EINVAL (reason: the PSK is not valid, as
+ * gw_tencent_check_psk) or -ENOBUFS. buf is a secret: wipe it after use.
+ */
+#define GW_TENCENT_PSK_HEX_MAX (2 * GW_TENCENT_PSK_BYTES_MAX + 1)
+#define GW_TENCENT_PSK_CIPHERS "PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA"
+int gw_tencent_psk_hex(const char *psk, char *buf, size_t size, char *reason);
+
+/*
  * §1.1, §1.7: a keep-alive for a Tencent connection: 1..900 s. 0 (which the platform allows)
  * is refused too: without PINGREQs sensorgw would not notice a dead link. Returns 0, -ERANGE.
  */

@@ -1067,7 +1067,10 @@ class Conn:
         self.deadline = None
         self.close_after_flush = None
         self.device = None
-        self.auth = None           # "psk" | "cert"
+        self.auth = None           # "psk" | "cert" | "tls-psk"
+        # the mqttpsk listener: the TLS-PSK front's header line, then MQTT
+        self.psk_header = listener == "mqttpsk"
+        self.psk_identity = None
 
 
 TOPIC_KINDS = ("property", "event", "action", "service", "raw")
@@ -1276,7 +1279,33 @@ class Broker:
         self.close(c, why)
 
     # ---- parsing
+    def psk_front_header(self, c):
+        """§1.4 TLS-PSK: the cloud cannot serve it (Python 3.11's ssl has no PSK callbacks),
+        so a test runs a TLS-PSK front (tests/integration/tcloud_pskfront.c) that terminates
+        the TLS session with the device's PSK and relays to this loopback-only listener, after
+        one line: "TLS-PSK identity=<identity> cipher=<name> version=<name>\n". The identity
+        is what the PSK handshake proved; CONNECT checks it against the username."""
+        nl = c.inbuf.find(b"\n")
+        if nl < 0:
+            if len(c.inbuf) > 512:
+                self.fatal(c, "no TLS-PSK header line")
+            return False
+        line = bytes(c.inbuf[:nl]).decode("ascii", "replace")
+        del c.inbuf[:nl + 1]
+        parts = line.split(" ")
+        fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        if parts[0] != "TLS-PSK" or not fields.get("identity"):
+            self.fatal(c, "bad TLS-PSK header line %r" % line)
+            return False
+        c.psk_header = False
+        c.psk_identity = fields["identity"]
+        self.cloud.log("tls_psk", conn=c.id, identity=c.psk_identity,
+                       cipher=fields.get("cipher"), version=fields.get("version"))
+        return True
+
     def parse(self, c):
+        if c.psk_header and not self.psk_front_header(c):
+            return
         while c.state != "closed" and c.close_after_flush is None:
             buf = c.inbuf
             if len(buf) < 2:
@@ -1477,9 +1506,20 @@ class Broker:
         if d.psk is None:
             info["reason"] = "device has no PSK (not registered)"
             return 5
+        if c.psk_identity is not None:
+            # §1.4: TLS-PSK on 8883, identity ${ProductId}${DeviceName}; the handshake with
+            # the device's PSK (done by the front) is the proof, no password is needed
+            info["auth"] = "tls-psk"
+            if c.psk_identity != d.pid + d.dn:
+                info["reason"] = "TLS-PSK identity %r is not %s%s" % (c.psk_identity, d.pid,
+                                                                     d.dn)
+                return 5
+            if password is None:
+                c.auth = "tls-psk"
+                return 0
         if password is None:
-            # §1.4 TLS-PSK (no password) needs PSK cipher suites that Python 3.11's ssl lacks
-            info["reason"] = "no password (TLS-PSK is not supported by this test cloud)"
+            # §1.4 TLS-PSK (no password) only through the TLS-PSK front (mqttpsk listener)
+            info["reason"] = "no password (not a TLS-PSK connection)"
             return 4
         try:
             pw = password.decode("ascii")
@@ -2222,7 +2262,7 @@ def main(argv=None):
     ap.add_argument("--products", help="JSON file: {\"products\": [...], \"settings\": {...}}")
     ap.add_argument("--cert", help="server certificate (PEM); default DIR/server.crt")
     ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
-    for name in ("https", "http", "mqtt", "mqtts", "control"):
+    for name in ("https", "http", "mqtt", "mqtts", "mqttpsk", "control"):
         ap.add_argument("--%s-port" % name, type=int, default=0)
     a = ap.parse_args(argv)
     os.makedirs(a.dir, exist_ok=True)
@@ -2269,6 +2309,7 @@ def main(argv=None):
     cloud.ports = {"https": https.server_address[1], "http": plain.server_address[1],
                    "mqtt": broker.listen("mqtt", a.mqtt_port, False),
                    "mqtts": broker.listen("mqtts", a.mqtts_port, True),
+                   "mqttpsk": broker.listen("mqttpsk", a.mqttpsk_port, False),
                    "control": control.server_address[1], "pid": os.getpid()}
 
     def on_signal(signum, frame):

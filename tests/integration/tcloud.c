@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cloudctl.h"
 #include "gw/credstore.h"
@@ -16,6 +17,7 @@
 int tc_ctl_port;
 int tc_https_port;
 int tc_mqtts_port;
+int tc_mqttpsk_port;
 
 json_t *tc_ctl(const char *cmd, json_t *args)
 {
@@ -95,6 +97,7 @@ void tc_start(const char *devices)
 	tc_ctl_port = cc_port(ports, "control");
 	tc_https_port = cc_port(ports, "https");
 	tc_mqtts_port = cc_port(ports, "mqtts");
+	tc_mqttpsk_port = cc_port(ports, "mqttpsk");
 	json_decref(ports);
 }
 
@@ -335,4 +338,59 @@ void tc_check_status_schema(const json_t *status)
 	ck_assert_msg(schema, "%s: %s", path, err.text);
 	validate(schema, status, "$");
 	json_decref(schema);
+}
+
+int tc_pskfront_start(const char *psk_hex, bool tls13)
+{
+	char backend[16];
+	const char *const argv[] = { fx_env("GW_PSKFRONT"), "--port-file",
+		fx_path("pskfront.port"), "--backend", backend, "--identity", TC_PID TC_DN, "--psk",
+		psk_hex, tls13 ? "--tls13" : NULL, NULL };
+	int64_t end = fx_mono_ms() + 10000;
+	pid_t pid;
+
+	snprintf(backend, sizeof(backend), "%d", tc_mqttpsk_port);
+	(void)unlink(fx_path("pskfront.port"));
+	pid = fx_spawn(argv, "pskfront.log");
+	while (fx_mono_ms() < end) {
+		char *text = fx_read_file(fx_path("pskfront.port"));
+		int port = text ? atoi(text) : 0;
+
+		free(text);
+		if (port > 0)
+			return port;
+		ck_assert_msg(fx_child_running(pid), "the TLS-PSK front exited");
+		fx_sleep_ms(50);
+	}
+	ck_abort_msg("the TLS-PSK front did not start");
+	return -1;
+}
+
+char *tc_config_psk(int port, const char *extra)
+{
+	char *c = NULL;
+
+	ck_assert_int_gt(asprintf(&c,
+				  "[gateway]\n"
+				  "state_dir = %s\n"
+				  "control_socket = %s\n"
+				  "device_name = dev-{port}\n"
+				  "\n"
+				  "[port n1]\n"
+				  "path = %s\n"
+				  "framing = binary\n"
+				  "\n"
+				  "[uplink tc]\n"
+				  "type = tencent\n"
+				  "product_id = " TC_PID "\n"
+				  "host = localhost\n"
+				  "port = %d\n"
+				  "tls = psk\n"
+				  "keepalive = 30\n"
+				  "reconnect_min_ms = 1000\n"
+				  "reconnect_max_ms = 8000\n"
+				  "%s",
+				  fx_path("state"), fx_path("control"), fx_path("tty-n1"), port,
+				  extra ? extra : ""), 0);
+	return c;
 }

@@ -232,6 +232,104 @@ START_TEST(test_register_certificate)
 }
 END_TEST
 
+/* TC_PSK, base64-decoded, as hex (fact sheet §1.2) */
+#define TC_PSK_HEX "2325e6516e6c53fab5be76f9cb34e479"
+
+static bool front_log_has(const char *needle)
+{
+	char *log = fx_read_file(fx_path("pskfront.log"));
+	bool has = log && strstr(log, needle);
+
+	free(log);
+	return has;
+}
+
+/* tls = psk (§1.4): a real TLS-PSK handshake with the device's decoded PSK as the key and
+ * <PID><DN> as the identity, one of the C SDK's cipher suites, TLS 1.2 even when the server
+ * would take 1.3; the username without a password; records arrive as reports. */
+START_TEST(test_tls_psk)
+{
+	const char *const online[] = { "device " DN ": online", NULL };
+	json_int_t since;
+	char *conf;
+	int port;
+
+	tc_start("{\"deviceName\": \"" DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_provision_psk(DN, TC_PSK);
+	port = tc_pskfront_start(TC_PSK_HEX, false);
+	start_sim();
+	conf = tc_config_psk(port, NULL);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	ck_assert(tc_wait(json_pack("{s:s,s:s,s:s,s:s}", "ev", "tls_psk", "identity", CN,
+				    "cipher", "PSK-AES128-CBC-SHA", "version", "TLSv1.2"), 10));
+	ck_assert(front_log_has("handshake ok identity=" CN " cipher=PSK-AES128-CBC-SHA "
+				"version=TLSv1.2"));
+	ck_assert(tc_wait(json_pack("{s:s,s:s,s:s,s:i,s:b}", "ev", "mqtt_connect", "deviceName",
+				    DN, "auth", "tls-psk", "rc", 0, "hasPassword", 0), 10));
+	ck_assert_msg(tc_wait(json_pack("{s:s,s:s,s:s,s:i}", "ev", "thing_uplink", "method",
+					"report", "deviceName", DN, "code", 0), 20),
+		      "no accepted report over TLS-PSK");
+	ck_assert(tc_wait_property(DN, "MQ2", 10000));
+	ck_assert(!fx_daemon_log_contains(TC_PSK_HEX));
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+
+	/* libmosquitto 2.0 offers TLS 1.3 next to the PSK suites: a server that takes it gets
+	 * the same PSK and identity with a TLS 1.3 suite, and the login works as well */
+	since = tc_last_seq();
+	port = tc_pskfront_start(TC_PSK_HEX, true);
+	conf = tc_config_psk(port, NULL);
+	fx_sleep_ms(5500);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert(wait_since(json_pack("{s:s,s:s,s:s}", "ev", "tls_psk", "identity", CN,
+				       "version", "TLSv1.3"), since, 30));
+	ck_assert(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "mqtt_connect", "auth", "tls-psk",
+				       "rc", 0), since, 10));
+	ck_assert(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method", "report",
+				       "code", 0), since, 20));
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+}
+END_TEST
+
+/* The device's PSK is not the one the server holds: the handshake fails, nothing arrives. */
+START_TEST(test_tls_psk_wrong_key)
+{
+	const char *const failed[] = { "device " DN ": the platform refused its stored PSK at "
+				       "login (in the TLS handshake", "bad record mac", NULL };
+	char *conf;
+	int port;
+
+	tc_start("{\"deviceName\": \"" DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_provision_psk(DN, "AAAAAAAAAAAAAAAAAAAAAA==");
+	port = tc_pskfront_start(TC_PSK_HEX, false);
+	start_sim();
+	conf = tc_config_psk(port, NULL);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(failed, 30000), "no line about the failed login");
+	ck_assert(front_log_has("handshake failed"));
+	ck_assert(!front_log_has("handshake ok"));
+	ck_assert_int_eq(tc_count("tls_psk", NULL, NULL), 0);
+	ck_assert_int_eq(tc_count("mqtt_connect", NULL, NULL), 0);
+	ck_assert(!fx_daemon_log_contains("device " DN ": online"));
+	/* a wrong key is retried slowly (the store's marker), not at the reconnect backoff */
+	fx_sleep_ms(8000);
+	{
+		char *log = fx_read_file(fx_path("pskfront.log"));
+		size_t n = 0;
+
+		for (const char *p = log; p && (p = strstr(p, "handshake failed")); p++)
+			n++;
+		free(log);
+		ck_assert_int_eq(n, 1);
+	}
+	ck_assert(fx_daemon_running());
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tencent-auth");
@@ -242,6 +340,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_certificate);
 	tcase_add_test(tc, test_certificate_wrong_server_ca);
 	tcase_add_test(tc, test_register_certificate);
+	tcase_add_test(tc, test_tls_psk);
+	tcase_add_test(tc, test_tls_psk_wrong_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
