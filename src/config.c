@@ -635,6 +635,19 @@ static bool set_bool(struct parser *p, const struct key_def *k, void *obj, const
 	return false;
 }
 
+/* expiry: Unix seconds (0 = the default), or auto (type = tencent only, as the key) */
+static bool set_expiry(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct gw_config_uplink *u = obj;
+
+	u->expiry_auto = strcmp(v, "auto") == 0;
+	if (u->expiry_auto) {
+		u->expiry = 0;
+		return true;
+	}
+	return set_uint(p, k, obj, v);
+}
+
 /* tls: a boolean, or psk (TLS-PSK, type = tencent only: close_uplink() checks the type) */
 static bool set_tls(struct parser *p, const struct key_def *k, void *obj, const char *v)
 {
@@ -986,8 +999,9 @@ static const struct key_def uplink_keys[] = {
 	KEY("product_id", set_tencent_product_id, UPLINK_T, product_id, NULL, 0,
 	    GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
 	KEY("sdkappid", set_uint, UPLINK_T, sdkappid, "12010126", 1, UINT32_MAX, 0),
-	/* 0: the default far-future expiry; otherwise any later Unix time (§1.2) */
-	KEY("expiry", set_uint, UPLINK_T, expiry, "0", 0, UINT64_MAX, 0),
+	/* 0: the default far-future expiry; auto: now + 600 s with a synchronised clock;
+	 * otherwise any later Unix time (§1.2) */
+	KEY("expiry", set_expiry, UPLINK_T, expiry, "0", 0, UINT64_MAX, 0),
 	KEY_ENUM("register_api", UPLINK_T, register_api, "v2", register_api_words),
 };
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/timex.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -364,6 +365,25 @@ int gw_tencent_check_psk(const char *s, char *reason)
 
 	explicit_bzero(key, sizeof(key));
 	return r < 0 ? r : 0;
+}
+
+bool gw_tencent_clock_trusted(const struct gw_tencent_clock *c)
+{
+	if (c->timesyncd_synchronized)
+		return true;
+	return c->adjtimex_state == TIME_OK && !(c->adjtimex_status & STA_UNSYNC);
+}
+
+uint64_t gw_tencent_login_expiry(uint64_t configured, bool automatic,
+				 const struct gw_tencent_clock *c, bool *fell_back)
+{
+	*fell_back = false;
+	if (!automatic)
+		return configured;
+	if (gw_tencent_clock_trusted(c))
+		return c->now_s + GW_TENCENT_AUTO_EXPIRY_S;
+	*fell_back = true;
+	return 0;
 }
 
 int gw_tencent_psk_hex(const char *psk, char *buf, size_t size, char *reason)

@@ -12,6 +12,8 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timex.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw/cloudfeed.h"
@@ -95,6 +97,7 @@ struct gw_tencent_uplink {
 	uint64_t too_large;
 	uint64_t registrations;
 	uint64_t registration_failures;
+	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
 };
 
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
@@ -824,6 +827,42 @@ static int tls_client_ctx(const struct gw_cred *cred, const char *host, const ch
 	return 0;
 }
 
+/* What the system says about its clock (gw_tencent_clock_trusted() decides). */
+static void read_clock(struct gw_tencent_clock *c)
+{
+	struct timex tx = { 0 };
+
+	c->adjtimex_state = adjtimex(&tx);
+	c->adjtimex_status = tx.status;
+	c->timesyncd_synchronized = access("/run/systemd/timesync/synchronized", F_OK) == 0;
+	c->now_s = (uint64_t)time(NULL);
+}
+
+/* expiry = auto: the expiry of this login; says so in the log when the clock's trust changes
+ * (once, not per CONNECT). */
+static uint64_t login_expiry(struct gw_tencent_uplink *u)
+{
+	struct gw_tencent_clock clk = { 0 };
+	bool fell_back = false;
+	uint64_t expiry;
+
+	if (!u->cfg->expiry_auto)
+		return u->cfg->expiry;
+	read_clock(&clk);
+	expiry = gw_tencent_login_expiry(u->cfg->expiry, true, &clk, &fell_back);
+	if (fell_back && u->clock_said != -1)
+		ulog(u, LOG_WARNING, "expiry = auto: the system clock is not synchronised (adjtimex "
+		     "state %d%s, no /run/systemd/timesync/synchronized); logins carry the "
+		     "far-future expiry %u until it is", clk.adjtimex_state,
+		     clk.adjtimex_status & STA_UNSYNC ? ", STA_UNSYNC" : "",
+		     GW_TENCENT_DEFAULT_EXPIRY);
+	else if (!fell_back && u->clock_said != 1)
+		ulog(u, LOG_INFO, "expiry = auto: the system clock is synchronised; logins expire "
+		     "%d s after they are made", GW_TENCENT_AUTO_EXPIRY_S);
+	u->clock_said = fell_back ? -1 : 1;
+	return expiry;
+}
+
 static void dev_connect(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
@@ -833,7 +872,7 @@ static void dev_connect(struct dev *d)
 		.product_id = c->product_id,
 		.device_name = d->name,
 		.psk = certificate ? NULL : d->cred.psk,
-		.expiry = c->expiry,
+		.expiry = login_expiry(u),
 		.sdkappid = c->sdkappid,
 		.sign_method = c->tc_sign_method,
 		.region = c->region,

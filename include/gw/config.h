@@ -146,6 +146,7 @@ struct gw_config_uplink {
 	enum gw_tencent_dynreg_api register_api;    /* auth = register: v2 (default) or legacy */
 	uint32_t sdkappid;   /* default GW_TENCENT_DEFAULT_SDKAPPID */
 	uint64_t expiry;     /* login signature expiry (Unix s); 0 = GW_TENCENT_DEFAULT_EXPIRY */
+	bool expiry_auto;    /* expiry = auto: now + 600 s when the clock is synchronised */
 };
 
 enum gw_map_type {

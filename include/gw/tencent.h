@@ -141,6 +141,27 @@ int gw_tencent_check_keepalive(unsigned int seconds, char *reason);
  */
 int gw_tencent_make_connid(char *buf, size_t size);
 
+/*
+ * expiry = auto: a login's signature expires GW_TENCENT_AUTO_EXPIRY_S after it was made (the
+ * Java SDK's now + 600, §1.2), but only when the gateway's clock can be trusted; otherwise the
+ * far-future default, which needs no clock ([SIGNTOOL]: "if the device clock is not
+ * accurate"). What the system says about its clock, gathered by the caller:
+ */
+#define GW_TENCENT_AUTO_EXPIRY_S 600
+struct gw_tencent_clock {
+	int adjtimex_state;          /* adjtimex(2)'s return (TIME_OK, ...), or -1 */
+	int adjtimex_status;         /* struct timex .status (STA_UNSYNC, ...) */
+	bool timesyncd_synchronized; /* /run/systemd/timesync/synchronized exists */
+	uint64_t now_s;              /* the wall clock, Unix seconds */
+};
+/* Trusted: the kernel says TIME_OK and not STA_UNSYNC (an NTP daemon disciplines it), or
+ * systemd-timesyncd says it synchronised. Pure. */
+bool gw_tencent_clock_trusted(const struct gw_tencent_clock *c);
+/* The expiry to sign: configured (0 = the default) unless auto; with auto, now + 600 when the
+ * clock is trusted, else 0 (the default) and *fell_back set. Pure. */
+uint64_t gw_tencent_login_expiry(uint64_t configured, bool automatic,
+				 const struct gw_tencent_clock *c, bool *fell_back);
+
 enum gw_tencent_transport {
 	GW_TENCENT_TLS, /* 8883, server-certificate TLS plus the signed password (§1.4, [PY]) */
 	GW_TENCENT_TCP, /* 1883, plain TCP: the signed password is the only protection */

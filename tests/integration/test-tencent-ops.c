@@ -35,16 +35,22 @@
 static const uint8_t uid[12] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
 				 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67 };
 
-static void start_daemon(bool with_sim)
+static void start_sim(void)
 {
 	char link[4096];
 	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
 				     "--uid", "0123456789abcdef01234567", NULL };
-	char *conf;
 
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	(void)fx_sim_start(args);
+}
+
+static void start_daemon(bool with_sim)
+{
+	char *conf;
+
 	if (with_sim)
-		(void)fx_sim_start(args);
+		start_sim();
 	conf = tc_config(NULL);
 	fx_daemon_start(conf);
 	free(conf);
@@ -294,6 +300,45 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* expiry = auto: the login's expiry is now + 600 s when the system clock is synchronised,
+ * else the far-future default; the daemon says once which it is, and the cloud accepts it. */
+START_TEST(test_expiry_auto)
+{
+	const char *const online[] = { "device " DN ": online", NULL };
+	bool synced;
+	json_t *r, *ev;
+	const char *expiry;
+	char *conf;
+	int64_t now_s;
+
+	tc_start("{\"deviceName\": \"" DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_provision_psk(DN, TC_PSK);
+	start_sim();
+	conf = tc_config("expiry = auto\n");
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	synced = fx_daemon_log_contains("expiry = auto: the system clock is synchronised");
+	ck_assert(synced != fx_daemon_log_contains("expiry = auto: the system clock is not "
+						   "synchronised"));
+	r = tc_ctl("log", json_pack("{s:s}", "ev", "mqtt_connect"));
+	ev = json_array_get(json_object_get(r, "events"), json_array_size(json_object_get(r,
+									       "events")) - 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "rc")), 0);
+	expiry = json_string_value(json_object_get(ev, "expiry"));
+	ck_assert_ptr_nonnull(expiry);
+	now_s = fx_now_ms() / 1000;
+	if (synced) {
+		ck_assert_int_gt(atoll(expiry), now_s + 500);
+		ck_assert_int_le(atoll(expiry), now_s + 600);
+	} else {
+		ck_assert_str_eq(expiry, "2147483647");
+	}
+	json_decref(r);
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tencent-ops");
@@ -303,6 +348,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_status_and_decode);
 	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_expiry_auto);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1153,7 +1153,8 @@ START_TEST(test_tencent_tls_psk)
 
 	ck_assert_int_ge(asprintf(&path, "%s/tencent-psk.conf", tmp), 0);
 	write_file("tencent-psk.conf", ALIYUN_HEAD
-		   "[uplink tc]\ntype = tencent\nproduct_id = CS0SLTKSYA\ntls = psk\n", 0644);
+		   "[uplink tc]\ntype = tencent\nproduct_id = CS0SLTKSYA\ntls = psk\n"
+		   "expiry = auto\n", 0644);
 	c = load_ok(path);
 	u = &c->uplinks[0];
 	ck_assert(u->tls);
@@ -1161,6 +1162,8 @@ START_TEST(test_tencent_tls_psk)
 	ck_assert_uint_eq(u->port, 8883);
 	ck_assert_ptr_null(u->ca_file); /* nothing to verify: no default CA */
 	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_PSK);
+	ck_assert(u->expiry_auto);
+	ck_assert_uint_eq(u->expiry, 0);
 	gw_config_free(c);
 	free(path);
 
