@@ -1346,8 +1346,8 @@ static void tencent_endpoint(struct parser *p, struct gw_config_uplink *u)
 		       given(p, "tls"));
 	/* §1.4: TLS-PSK authenticates both ends with the device's PSK; no certificates */
 	if (u->tls_psk && given_ok(p, "ca_file"))
-		report(p, given(p, "ca_file"), "ca_file: not used with tls = psk (line %u): TLS-PSK "
-		       "has no certificates", given(p, "tls"));
+		report(p, given(p, "ca_file"), "ca_file: not used with tls = psk (line %u): "
+		       "TLS-PSK has no certificates", given(p, "tls"));
 	if (u->tls && !u->tls_psk && !given(p, "ca_file"))
 		default_tencent_ca(p, u);
 	if (!given(p, "port"))
@@ -1427,8 +1427,8 @@ static void close_tencent(struct parser *p)
 		report(p, given(p, "auth"), "auth: certificate needs TLS (tls = no at line %u)",
 		       given(p, "tls"));
 	if (u->auth == GW_CLOUD_AUTH_CERTIFICATE && u->tls_psk)
-		report(p, given(p, "auth"), "auth: certificate needs certificate TLS, not tls = psk "
-		       "(line %u), which logs in with a PSK", given(p, "tls"));
+		report(p, given(p, "auth"), "auth: certificate needs certificate TLS, not tls = "
+		       "psk (line %u), which logs in with a PSK", given(p, "tls"));
 	if (u->auth != GW_CLOUD_AUTH_REGISTER) {
 		static const char *const reg_keys[] = { "register_api", "register_url" };
 

@@ -851,8 +851,8 @@ static uint64_t login_expiry(struct gw_tencent_uplink *u)
 	read_clock(&clk);
 	expiry = gw_tencent_login_expiry(u->cfg->expiry, true, &clk, &fell_back);
 	if (fell_back && u->clock_said != -1)
-		ulog(u, LOG_WARNING, "expiry = auto: the system clock is not synchronised (adjtimex "
-		     "state %d%s, no /run/systemd/timesync/synchronized); logins carry the "
+		ulog(u, LOG_WARNING, "expiry = auto: the system clock is not synchronised "
+		     "(adjtimex state %d%s, no /run/systemd/timesync/synchronized); logins carry the "
 		     "far-future expiry %u until it is", clk.adjtimex_state,
 		     clk.adjtimex_status & STA_UNSYNC ? ", STA_UNSYNC" : "",
 		     GW_TENCENT_DEFAULT_EXPIRY);
@@ -927,8 +927,9 @@ static void dev_connect(struct dev *d)
 			goto fail;
 	} else if (c->tls_psk) {
 		/* §1.4: identity <PID><DN>, the decoded PSK, the C SDK's cipher suites, no CA.
-		 * libmosquitto keeps TLS 1.3 off for PSK sessions, so TLS 1.2 is what the two
-		 * ends agree on, as the platform speaks up to TLS 1.2 (§1.1). */
+		 * libmosquitto 2.0.11 offers TLS 1.3 too: the platform (up to TLS 1.2, §1.1)
+		 * picks a PSK suite; a TLS 1.3 server would use the same PSK with a TLS 1.3
+		 * suite (integration-tencent-auth shows both). */
 		rc = mosquitto_tls_psk_set(d->mosq, psk_hex, conn.client_id,
 					   GW_TENCENT_PSK_CIPHERS);
 		explicit_bzero(psk_hex, sizeof(psk_hex));

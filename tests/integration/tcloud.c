@@ -189,8 +189,8 @@ void tc_issue_cert(const char *ca, const char *cn, char **cert, char **key)
 			"ec_paramgen_curve:P-256", "-nodes", "-keyout", keyf, "-out", csr, "-subj",
 			subj, NULL });
 		openssl((const char *const[]){ "x509", "-req", "-in", csr, "-CA", crt, "-CAkey",
-			cakey, "-CAcreateserial", "-days", "30", "-sha256", "-extfile", path, "-out",
-			out, NULL });
+			cakey, "-CAcreateserial", "-days", "30", "-sha256", "-extfile", path,
+			"-out", out, NULL });
 		*cert = fx_read_file(out);
 		*key = fx_read_file(keyf);
 	}
@@ -222,7 +222,8 @@ char *tc_config(const char *extra)
 				  "reconnect_min_ms = 1000\n"
 				  "reconnect_max_ms = 8000\n"
 				  "%s",
-				  fx_path("state"), fx_path("control"), fx_path("tty-n1"), tc_mqtts_port,
+				  fx_path("state"), fx_path("control"), fx_path("tty-n1"),
+				  tc_mqtts_port,
 				  fx_path("broker/ca.crt"), extra ? extra : ""), 0);
 	return c;
 }

@@ -12,8 +12,9 @@
  * It listens on 127.0.0.1 (a free port, written to FILE once it listens) and serves each
  * connection in a child process. Like the platform (§1.1: TLS 1.0 to 1.2) it speaks at most
  * TLS 1.2 with PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA, unless --tls13 also allows TLS 1.3
- * (then the PSK is used with a TLS 1.3 suite, OpenSSL's way for these callbacks). Every handshake, good or not, is one
- * line on stderr: "handshake ok identity=.. cipher=.. version=.." or "handshake failed: ..".
+ * (then the PSK is used with a TLS 1.3 suite, OpenSSL's way for these callbacks). Every
+ * handshake, good or not, is one line on stderr: "handshake ok identity=.. cipher=..
+ * version=.." or "handshake failed: ..".
  * A test tool: not installed, no secrets of the product's.
  */
 
@@ -141,7 +142,8 @@ int main(int argc, char **argv)
 {
 	const char *port_file = NULL, *hex = NULL;
 	int backend = 0, tls13 = 0, lfd, one = 1;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	SSL_CTX *ctx;
 	FILE *f;
