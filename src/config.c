@@ -763,6 +763,32 @@ static bool set_bool(struct parser *p, const struct key_def *k, void *obj, const
 	return false;
 }
 
+/* expiry: Unix seconds (0 = the default), or auto (type = tencent only, as the key) */
+static bool set_expiry(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct gw_config_uplink *u = obj;
+
+	u->expiry_auto = strcmp(v, "auto") == 0;
+	if (u->expiry_auto) {
+		u->expiry = 0;
+		return true;
+	}
+	return set_uint(p, k, obj, v);
+}
+
+/* tls: a boolean, or psk (TLS-PSK, type = tencent only: close_uplink() checks the type) */
+static bool set_tls(struct parser *p, const struct key_def *k, void *obj, const char *v)
+{
+	struct gw_config_uplink *u = obj;
+
+	u->tls_psk = strcmp(v, "psk") == 0;
+	if (u->tls_psk) {
+		u->tls = true;
+		return true;
+	}
+	return set_bool(p, k, obj, v);
+}
+
 static bool set_double(struct parser *p, const struct key_def *k, void *obj, const char *v)
 {
 	char *end;
@@ -1061,7 +1087,7 @@ static const struct key_def uplink_keys[] = {
 	KEY_ENUM("type", UPLINK_T, type, NULL, uplink_type_words),
 	KEY("host", set_string, UPLINK_T, host, "127.0.0.1", 0, STRING_MAX, 0),
 	KEY("port", set_uint, UPLINK_T, port, NULL, 1, 65535, 0),
-	KEY("tls", set_bool, UPLINK_T, tls, NULL, 0, 0, 0),
+	KEY("tls", set_tls, UPLINK_T, tls, NULL, 0, 0, 0),
 	KEY("ca_file", set_readable_file, UPLINK_T, ca_file, NULL, 0, 0, 0),
 	KEY("cert_file", set_readable_file, UPLINK_T, cert_file, NULL, 0, 0, 0),
 	KEY("key_file", set_private_file, UPLINK_T, key_file, NULL, 0, 0, 0),
@@ -1097,8 +1123,9 @@ static const struct key_def uplink_keys[] = {
 	KEY("product_id", set_tencent_product_id, UPLINK_T, product_id, NULL, 0,
 	    GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
 	KEY("sdkappid", set_uint, UPLINK_T, sdkappid, "12010126", 1, UINT32_MAX, 0),
-	/* 0: the default far-future expiry; otherwise any later Unix time (§1.2) */
-	KEY("expiry", set_uint, UPLINK_T, expiry, "0", 0, UINT64_MAX, 0),
+	/* 0: the default far-future expiry; auto: now + 600 s with a synchronised clock;
+	 * otherwise any later Unix time (§1.2) */
+	KEY("expiry", set_expiry, UPLINK_T, expiry, "0", 0, UINT64_MAX, 0),
 	KEY_ENUM("register_api", UPLINK_T, register_api, "v2", register_api_words),
 };
 
@@ -1441,7 +1468,11 @@ static void tencent_endpoint(struct parser *p, struct gw_config_uplink *u)
 	if (!u->tls && given_ok(p, "ca_file"))
 		report(p, given(p, "ca_file"), "ca_file: not used with tls = no (line %u)",
 		       given(p, "tls"));
-	if (u->tls && !given(p, "ca_file"))
+	/* §1.4: TLS-PSK authenticates both ends with the device's PSK; no certificates */
+	if (u->tls_psk && given_ok(p, "ca_file"))
+		report(p, given(p, "ca_file"), "ca_file: not used with tls = psk (line %u): "
+		       "TLS-PSK has no certificates", given(p, "tls"));
+	if (u->tls && !u->tls_psk && !given(p, "ca_file"))
 		default_tencent_ca(p, u);
 	if (!given(p, "port"))
 		u->port = u->tls ? GW_TENCENT_PORT_TLS : GW_TENCENT_PORT_TCP;
@@ -1519,6 +1550,9 @@ static void close_tencent(struct parser *p)
 	if (u->auth == GW_CLOUD_AUTH_CERTIFICATE && !u->tls && !bad(p, "tls"))
 		report(p, given(p, "auth"), "auth: certificate needs TLS (tls = no at line %u)",
 		       given(p, "tls"));
+	if (u->auth == GW_CLOUD_AUTH_CERTIFICATE && u->tls_psk)
+		report(p, given(p, "auth"), "auth: certificate needs certificate TLS, not tls = "
+		       "psk (line %u), which logs in with a PSK", given(p, "tls"));
 	if (u->auth != GW_CLOUD_AUTH_REGISTER) {
 		static const char *const reg_keys[] = { "register_api", "register_url" };
 
@@ -1548,6 +1582,13 @@ static void close_uplink(struct parser *p)
 
 	if (!given(p, "type"))
 		report(p, p->sec_line, "%s needs type = mqtt, aliyun or tencent", p->title);
+	/* (aliyun refuses tls altogether) */
+	if (u->tls_psk && u->type != GW_UPLINK_TENCENT) {
+		if (u->type == GW_UPLINK_MQTT && given(p, "type"))
+			report(p, given(p, "tls"), "tls: psk (TLS-PSK) is for type = tencent");
+		u->tls_psk = false;
+		u->tls = false;
+	}
 	/* an unknown or missing type is judged as mqtt, so its other problems still show */
 	if (u->type == GW_UPLINK_ALIYUN)
 		close_aliyun(p);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/timex.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -364,6 +365,43 @@ int gw_tencent_check_psk(const char *s, char *reason)
 
 	explicit_bzero(key, sizeof(key));
 	return r < 0 ? r : 0;
+}
+
+bool gw_tencent_clock_trusted(const struct gw_tencent_clock *c)
+{
+	if (c->timesyncd_synchronized)
+		return true;
+	return c->adjtimex_state == TIME_OK && !(c->adjtimex_status & STA_UNSYNC);
+}
+
+uint64_t gw_tencent_login_expiry(uint64_t configured, bool automatic,
+				 const struct gw_tencent_clock *c, bool *fell_back)
+{
+	*fell_back = false;
+	if (!automatic)
+		return configured;
+	if (gw_tencent_clock_trusted(c))
+		return c->now_s + GW_TENCENT_AUTO_EXPIRY_S;
+	*fell_back = true;
+	return 0;
+}
+
+int gw_tencent_psk_hex(const char *psk, char *buf, size_t size, char *reason)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char key[GW_TENCENT_PSK_BYTES_MAX];
+	int n = decode_psk(psk, key, reason);
+
+	if (n >= 0 && (size_t)n * 2 + 1 > size)
+		n = -ENOBUFS;
+	for (int i = 0; i < n; i++) {
+		buf[2 * i] = digits[key[i] >> 4];
+		buf[2 * i + 1] = digits[key[i] & 15];
+	}
+	if (n >= 0)
+		buf[2 * n] = '\0';
+	explicit_bzero(key, sizeof(key));
+	return n < 0 ? n : 0;
 }
 
 int gw_tencent_check_product_secret(const char *s, char *reason)
@@ -1220,6 +1258,9 @@ static int dump(json_t *o, char **ret, size_t *ret_len)
 		return -ENOMEM;
 	n = strlen(s);
 	if (n > GW_TENCENT_PAYLOAD_MAX) {
+		/* the size it would have had, for the caller's log line */
+		if (ret_len)
+			*ret_len = n;
 		free(s);
 		return -EMSGSIZE;
 	}

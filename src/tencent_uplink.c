@@ -12,6 +12,8 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timex.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw/cloudfeed.h"
@@ -95,6 +97,7 @@ struct gw_tencent_uplink {
 	uint64_t too_large;
 	uint64_t registrations;
 	uint64_t registration_failures;
+	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
 };
 
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
@@ -138,7 +141,7 @@ static const char *describe(struct dev *d, int rc, char *buf, size_t size)
 	if (d->connack_rc)
 		snprintf(buf, size, "the platform refused the connection: %s",
 			 mosquitto_connack_string(d->connack_rc));
-	else if (rc == MOSQ_ERR_TLS)
+	else if (rc == MOSQ_ERR_TLS || strstr(d->last_error, "OpenSSL Error"))
 		snprintf(buf, size, "TLS failure: %s",
 			 d->last_error[0] ? d->last_error : "handshake failed");
 	else if (rc == MOSQ_ERR_KEEPALIVE)
@@ -181,34 +184,69 @@ static long long secs_until(int64_t at_ms)
 	return left > 0 ? (long long)((left + 999) / 1000) : 0;
 }
 
+/* The TLS alerts with which a server turns down the credential rather than the connection
+ * (RFC 8446 §6.2 as OpenSSL words them): a client certificate, or with tls = psk the PSK (a
+ * wrong key shows as a record the server cannot authenticate). The credential, not the
+ * network, is what has to change. */
+static bool refused_in_tls(const struct dev *d)
+{
+	static const char *const cert_alerts[] = {
+		"alert unknown ca", "alert bad certificate", "alert certificate revoked",
+		"alert certificate expired", "alert certificate unknown",
+		"alert certificate required", "alert unsupported certificate",
+	};
+	static const char *const psk_alerts[] = {
+		"alert bad record mac", "alert decrypt error", "alert unknown psk identity",
+	};
+	bool cert = d->cred.kind == GW_CRED_CERTIFICATE;
+	const char *const *alerts = cert ? cert_alerts : psk_alerts;
+	size_t n = cert ? sizeof(cert_alerts) / sizeof(cert_alerts[0]) :
+			  sizeof(psk_alerts) / sizeof(psk_alerts[0]);
+
+	if (d->connack_rc || (!cert && !d->u->cfg->tls_psk))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strstr(d->last_error, alerts[i]))
+			return true;
+	return false;
+}
+
 /*
- * The stored credential refused at login (CONNACK 4 or 5: the device was reset, its PSK
- * replaced or its certificate revoked in the console). Retrying at once would be refused
- * again, so the refusal is recorded in the store's marker and the device waits for a newer
- * credential, or retries the old one slowly. True when the loss was such a refusal.
+ * The stored credential refused at login (CONNACK 4 or 5, or a TLS alert about it, see
+ * refused_in_tls(): the device was reset, its PSK replaced, its certificate revoked or issued
+ * by a CA the platform does not trust). Retrying at once would be refused again, so the refusal is
+ * recorded in the store's marker and the device waits for a newer credential, or retries the
+ * old one slowly. True when the loss was such a refusal.
  */
 static bool login_refused(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
 	int connack = d->connack_rc;
 	const char *what = d->cred.kind == GW_CRED_PSK ? "PSK" : "certificate";
-	char why[GW_CREDSTORE_WHY_MAX + 1];
+	char why[GW_CREDSTORE_WHY_MAX + 1], how[GW_CREDSTORE_WHY_MAX - 48];
 	struct gw_cred_state st;
 	long long left;
 
-	if (d->state != DEV_CONNECTING || (connack != 4 && connack != 5))
+	if (d->state != DEV_CONNECTING)
+		return false;
+	if (connack == 4 || connack == 5)
+		snprintf(how, sizeof(how), "CONNACK %d: %s", connack,
+			 mosquitto_connack_string(connack));
+	else if (refused_in_tls(d))
+		snprintf(how, sizeof(how), "in the TLS handshake: %.*s",
+			 (int)sizeof(how) - 23, d->last_error);
+	else
 		return false;
 	dev_teardown(d);
 	gw_credstore_wipe(&d->cred);
 	d->has_cred = false;
-	snprintf(why, sizeof(why), "login with the stored %s refused: CONNACK %d: %s", what,
-		 connack, mosquitto_connack_string(connack));
+	snprintf(why, sizeof(why), "login with the stored %s refused: %s", what, how);
 	mark_refused(d, why, &st);
 	left = secs_until(st.next_retry_ms);
-	ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login (CONNACK %d: "
-	     "%s): it needs provisioning (a new credential in %s/%s.json); trying the old one "
-	     "again in %lld s", d->name, what, connack, mosquitto_connack_string(connack),
-	     u->cred_dir, d->name, left);
+	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	ulog(u, LOG_WARNING, "device %s: the platform refused its stored %s at login (%s): it "
+	     "needs provisioning (a new credential in %s/%s.json); trying the old one again in "
+	     "%lld s", d->name, what, how, u->cred_dir, d->name, left);
 	/* a credential provisioned meanwhile is picked up at the next look */
 	dev_arm(d, left * 1000 < GW_TENCENT_UPLINK_RECHECK_MS ? (uint64_t)left * 1000 :
 								GW_TENCENT_UPLINK_RECHECK_MS);
@@ -739,16 +777,21 @@ static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_af
 
 /*
  * auth = certificate: libmosquitto takes client certificates only as files, so the stored
- * PEMs go into an SSL_CTX of ours instead (libmosquitto adds the CA file and its host name
- * check to it); nothing of the key is written anywhere.
+ * PEMs go into an SSL_CTX of ours instead; nothing of the key is written anywhere. The context
+ * does all of the verification itself (ca_file, the peer's chain, the host name, TLS >= 1.2):
+ * libmosquitto 2.0's own verify callback finds its client through an ex_data index it makes
+ * only when it builds a context itself, so with a context of ours and its defaults it would
+ * refuse every server certificate.
  */
-static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, size_t size)
+static int tls_client_ctx(const struct gw_cred *cred, const char *host, const char *ca_file,
+			  SSL_CTX **ret, char *why, size_t size)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	BIO *cb = BIO_new_mem_buf(cred->cert, -1);
 	BIO *kb = BIO_new_mem_buf(cred->key, -1);
 	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	X509_VERIFY_PARAM *param = ctx ? SSL_CTX_get0_param(ctx) : NULL;
 	int r = -EINVAL;
 
 	if (!ctx || !cb || !kb)
@@ -760,6 +803,14 @@ static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, 
 	else if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 		 SSL_CTX_check_private_key(ctx) != 1)
 		snprintf(why, size, "its stored certificate and key do not belong together");
+	else if (!ca_file || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)
+		snprintf(why, size, "cannot load the CA file %s", ca_file ? ca_file : "(none)");
+	else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+		 /* an address is matched against the certificate's IP names, a name against its
+		  * DNS names; each SSL made from the context inherits the check */
+		 (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
+		  X509_VERIFY_PARAM_set1_host(param, host, 0) != 1))
+		snprintf(why, size, "cannot set up the verification of %s", host);
 	else
 		r = 0;
 	ERR_clear_error();
@@ -771,8 +822,45 @@ static int tls_client_ctx(const struct gw_cred *cred, SSL_CTX **ret, char *why, 
 		SSL_CTX_free(ctx);
 		return r;
 	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	*ret = ctx;
 	return 0;
+}
+
+/* What the system says about its clock (gw_tencent_clock_trusted() decides). */
+static void read_clock(struct gw_tencent_clock *c)
+{
+	struct timex tx = { 0 };
+
+	c->adjtimex_state = adjtimex(&tx);
+	c->adjtimex_status = tx.status;
+	c->timesyncd_synchronized = access("/run/systemd/timesync/synchronized", F_OK) == 0;
+	c->now_s = (uint64_t)time(NULL);
+}
+
+/* expiry = auto: the expiry of this login; says so in the log when the clock's trust changes
+ * (once, not per CONNECT). */
+static uint64_t login_expiry(struct gw_tencent_uplink *u)
+{
+	struct gw_tencent_clock clk = { 0 };
+	bool fell_back = false;
+	uint64_t expiry;
+
+	if (!u->cfg->expiry_auto)
+		return u->cfg->expiry;
+	read_clock(&clk);
+	expiry = gw_tencent_login_expiry(u->cfg->expiry, true, &clk, &fell_back);
+	if (fell_back && u->clock_said != -1)
+		ulog(u, LOG_WARNING, "expiry = auto: the system clock is not synchronised "
+		     "(adjtimex state %d%s, no /run/systemd/timesync/synchronized); logins carry the "
+		     "far-future expiry %u until it is", clk.adjtimex_state,
+		     clk.adjtimex_status & STA_UNSYNC ? ", STA_UNSYNC" : "",
+		     GW_TENCENT_DEFAULT_EXPIRY);
+	else if (!fell_back && u->clock_said != 1)
+		ulog(u, LOG_INFO, "expiry = auto: the system clock is synchronised; logins expire "
+		     "%d s after they are made", GW_TENCENT_AUTO_EXPIRY_S);
+	u->clock_said = fell_back ? -1 : 1;
+	return expiry;
 }
 
 static void dev_connect(struct dev *d)
@@ -784,7 +872,7 @@ static void dev_connect(struct dev *d)
 		.product_id = c->product_id,
 		.device_name = d->name,
 		.psk = certificate ? NULL : d->cred.psk,
-		.expiry = c->expiry,
+		.expiry = login_expiry(u),
 		.sdkappid = c->sdkappid,
 		.sign_method = c->tc_sign_method,
 		.region = c->region,
@@ -794,6 +882,9 @@ static void dev_connect(struct dev *d)
 	};
 	struct gw_tencent_connect conn;
 	char reason[GW_TENCENT_REASON_MAX] = "";
+	char psk_hex[GW_TENCENT_PSK_HEX_MAX] = "";
+	/* §1.3 a certificate device and §1.4 TLS-PSK send no password */
+	bool password = !certificate && !c->tls_psk;
 	SSL_CTX *ctx = NULL;
 	int rc = MOSQ_ERR_NOMEM;
 	int r;
@@ -802,7 +893,10 @@ static void dev_connect(struct dev *d)
 	d->connack_rc = 0;
 	r = gw_tencent_build_connect(&l, &conn, reason);
 	if (r >= 0 && certificate)
-		r = tls_client_ctx(&d->cred, &ctx, reason, sizeof(reason));
+		r = tls_client_ctx(&d->cred, c->host ? c->host : conn.host, c->ca_file, &ctx,
+				   reason, sizeof(reason));
+	else if (r >= 0 && c->tls_psk)
+		r = gw_tencent_psk_hex(d->cred.psk, psk_hex, sizeof(psk_hex), reason);
 	if (r < 0) {
 		ulog(u, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
 		     reason[0] ? reason : strerror(-r), GW_TENCENT_UPLINK_RECHECK_MS / 1000);
@@ -821,19 +915,27 @@ static void dev_connect(struct dev *d)
 	mosquitto_message_callback_set(d->mosq, on_message);
 	mosquitto_log_callback_set(d->mosq, on_log);
 	mosquitto_max_inflight_messages_set(d->mosq, c->max_inflight);
-	/* §1.3: a certificate device sends no password */
-	rc = mosquitto_username_pw_set(d->mosq, conn.username,
-				       certificate ? NULL : conn.password);
+	rc = mosquitto_username_pw_set(d->mosq, conn.username, password ? conn.password : NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
-	if (c->tls) {
-		if (ctx) {
-			rc = mosquitto_opts_set(d->mosq, MOSQ_OPT_SSL_CTX, ctx);
-			if (rc == MOSQ_ERR_SUCCESS)
-				rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 1);
-			if (rc != MOSQ_ERR_SUCCESS)
-				goto fail;
-		}
+	if (ctx) {
+		/* verifies by itself (tls_client_ctx): no defaults of libmosquitto's on top */
+		rc = mosquitto_opts_set(d->mosq, MOSQ_OPT_SSL_CTX, ctx);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if (rc != MOSQ_ERR_SUCCESS)
+			goto fail;
+	} else if (c->tls_psk) {
+		/* §1.4: identity <PID><DN>, the decoded PSK, the C SDK's cipher suites, no CA.
+		 * libmosquitto 2.0.11 offers TLS 1.3 too: the platform (up to TLS 1.2, §1.1)
+		 * picks a PSK suite; a TLS 1.3 server would use the same PSK with a TLS 1.3
+		 * suite (integration-tencent-auth shows both). */
+		rc = mosquitto_tls_psk_set(d->mosq, psk_hex, conn.client_id,
+					   GW_TENCENT_PSK_CIPHERS);
+		explicit_bzero(psk_hex, sizeof(psk_hex));
+		if (rc != MOSQ_ERR_SUCCESS)
+			goto fail;
+	} else if (c->tls) {
 		rc = mosquitto_tls_set(d->mosq, c->ca_file, NULL, NULL, NULL, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
@@ -862,6 +964,7 @@ static void dev_connect(struct dev *d)
 	return;
 fail:
 	explicit_bzero(&conn, sizeof(conn));
+	explicit_bzero(psk_hex, sizeof(psk_hex));
 	SSL_CTX_free(ctx);
 	dev_lost(d, rc);
 }
@@ -1111,24 +1214,28 @@ static void dev_free(struct dev *d)
 
 /* ---- sending ---- */
 
-/* The data-template message for a record: topic and payload (malloc'd). why says what is
- * wrong; -EMSGSIZE: over the platform's 16 KB. */
-static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_record *rec,
-			 const struct gw_payload_view *v, struct dev *d, json_t *o, char *topic,
-			 size_t size, char **payload, size_t *len, char *why, size_t why_size)
+/* The data-template message for a record o (its parsed payload) of device: topic and payload
+ * (malloc'd). why says what is wrong; -EMSGSIZE: over the platform's 16 KB (why has the size).
+ * Pure apart from the clock: send_record() and sensorgwctl decode (driver_preview) share it. */
+static int build_message(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			 const struct gw_payload_view *v, const char *device, json_t *o,
+			 char *topic, size_t size, char **payload, size_t *len, char *why,
+			 size_t why_size)
 {
 	json_t *params = json_object_get(o, "params");
 	json_t *ts = json_object_get(o, "ts");
 	const char *event = json_string_value(json_object_get(o, "event"));
+	const char *what = v->type == GW_FRAME_EVENT ? "event_post" : "report";
 	char token[GW_TENCENT_TOKEN_MAX];
 	int64_t time_ms;
 	int r;
 
+	*len = 0;
 	if (!json_is_object(params) || !json_is_integer(ts)) {
 		snprintf(why, why_size, "its payload has no params object or no ts");
 		return -EBADMSG;
 	}
-	r = gw_tencent_format_client_token(u->cfg->product_id, rec->seq, token, sizeof(token));
+	r = gw_tencent_format_client_token(cfg->product_id, rec->seq, token, sizeof(token));
 	if (r < 0) {
 		snprintf(why, why_size, "no clientToken for it: %s", strerror(-r));
 		return r;
@@ -1143,8 +1250,8 @@ static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_reco
 			.params = params,
 		};
 
-		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT,
-					   u->cfg->product_id, d->name, topic, size);
+		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT, cfg->product_id,
+					   device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_event_post(token, &ev, payload, len);
 	} else {
@@ -1152,14 +1259,13 @@ static int build_message(struct gw_tencent_uplink *u, const struct gw_spool_reco
 		if (gw_now_wall_ms() - time_ms <= GW_TENCENT_UPLINK_REPLAY_MS)
 			time_ms = -1;
 		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_PROPERTY,
-					   u->cfg->product_id, d->name, topic, size);
+					   cfg->product_id, device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_report(token, params, time_ms, payload, len);
 	}
 	if (r == -EMSGSIZE)
-		snprintf(why, why_size, "its %s would exceed the platform's %d-byte payload limit",
-			 v->type == GW_FRAME_EVENT ? "event_post" : "report",
-			 GW_TENCENT_PAYLOAD_MAX);
+		snprintf(why, why_size, "its %s would be %zu bytes, over the platform's %d-byte "
+			 "payload limit (§1.7)", what, *len, GW_TENCENT_PAYLOAD_MAX);
 	else if (r < 0)
 		snprintf(why, why_size, "no data-template message can be built for it (empty "
 			 "params, or an event id that is not 1..64 printable characters): %s",
@@ -1225,7 +1331,7 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 		wait_for_rate(u, wait);
 		return 0;
 	}
-	rc = build_message(u, rec, &v, d, o, topic, sizeof(topic), &payload, &len, why,
+	rc = build_message(u->cfg, rec, &v, d->name, o, topic, sizeof(topic), &payload, &len, why,
 			   sizeof(why));
 	json_decref(o);
 	if (rc < 0) {
@@ -1411,7 +1517,7 @@ static void driver_log_counters(const void *impl)
 	ulog(u, LOG_INFO, "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
 	     "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
 	     "inflight=%llu resent=%llu too_large=%llu devices=%llu online=%llu connects=%llu "
-	     "connection_losses=%llu commands=%llu",
+	     "connection_losses=%llu commands=%llu registrations=%llu registration_failures=%llu",
 	     (unsigned long long)st.produced, (unsigned long long)st.acked,
 	     (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
 	     (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
@@ -1419,7 +1525,99 @@ static void driver_log_counters(const void *impl)
 	     (unsigned long long)st.inflight, (unsigned long long)st.resent,
 	     (unsigned long long)u->too_large, (unsigned long long)u->n_devs,
 	     (unsigned long long)count_online(u), (unsigned long long)u->connects,
-	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands);
+	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands,
+	     (unsigned long long)u->registrations, (unsigned long long)u->registration_failures);
+}
+
+static json_t *dev_status(struct dev *d)
+{
+	static const char *const states[] = {
+		[DEV_IDLE] = "idle",
+		[DEV_REGISTERING] = "registering",
+		[DEV_CONNECTING] = "connecting",
+		[DEV_SUBSCRIBING] = "subscribing",
+		[DEV_ONLINE] = "online",
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	const char *prov = d->has_cred ? "provisioned" : "unprovisioned";
+	json_t *o;
+
+	/* the marker is what survives restarts: read it rather than keep a copy */
+	if (gw_credstore_get_state(d->u->store, d->name, &st, reason, sizeof(reason)) == 0 &&
+	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING && !d->has_cred)
+		prov = "needs-provisioning";
+	o = json_pack("{s:s,s:s,s:s,s:o}", "device", d->name, "session", states[d->state],
+		      "provisioning", prov, "last_error",
+		      d->last_error[0] ? json_string(d->last_error) : json_null());
+	if (o && strcmp(prov, "needs-provisioning") == 0) {
+		(void)json_object_set_new(o, "refused", json_string(st.why));
+		(void)json_object_set_new(o, "next_retry_ms", json_integer(st.next_retry_ms));
+	}
+	return o;
+}
+
+static void driver_status(void *impl, json_t *o)
+{
+	struct gw_tencent_uplink *u = impl;
+	struct gw_cloudfeed_stats st;
+	json_t *devs = json_array();
+	uint64_t bytes;
+	int64_t oldest;
+
+	gw_cloudfeed_get_stats(u->feed, &st);
+	for (size_t i = 0; i < u->n_devs; i++)
+		(void)json_array_append_new(devs, dev_status(u->devs[i]));
+	(void)json_object_set_new(o, "devices", devs);
+	gw_cloudfeed_backlog(u->feed, &bytes, &oldest);
+	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
+	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
+	/* the names of log_counters' line, and the registrations of auth = register */
+	(void)json_object_set_new(o, "counters", json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
+		"queued", (json_int_t)st.queued, "dropped_overflow",
+		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
+		"deadlettered", (json_int_t)st.deadlettered, "lost_corrupt",
+		(json_int_t)st.lost_corrupt, "rejected", (json_int_t)u->rejected, "inflight",
+		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "too_large",
+		(json_int_t)u->too_large, "devices", (json_int_t)u->n_devs, "online",
+		(json_int_t)count_online(u), "connects", (json_int_t)u->connects,
+		"connection_losses", (json_int_t)u->connection_losses, "commands",
+		(json_int_t)u->n_commands, "registrations", (json_int_t)u->registrations,
+		"registration_failures", (json_int_t)u->registration_failures));
+}
+
+/* What send_record() would publish for rec, for sensorgwctl decode. */
+static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
+			  size_t why_size)
+{
+	char reason[GW_TENCENT_REASON_MAX] = "";
+	struct gw_payload_view v;
+	json_error_t jerr;
+	json_t *o;
+	int r;
+
+	if (gw_payload_unpack(rec->payload, rec->len, rec->type, &v) < 0) {
+		snprintf(why, why_size, "not a record this version can send");
+		return -EBADMSG;
+	}
+	if (gw_tencent_check_device_name(v.device, reason) < 0 ||
+	    !gw_credstore_name_valid(v.device)) {
+		snprintf(why, why_size, "device name '%s' is not valid for Tencent (1..64 of A-Z "
+			 "a-z 0-9 _ . @ -)", v.device);
+		return -EINVAL;
+	}
+	o = json_loadb(v.json, v.json_len, 0, &jerr);
+	if (!o) {
+		snprintf(why, why_size, "its payload is not JSON");
+		return -EBADMSG;
+	}
+	r = build_message(cfg, rec, &v, v.device, o, topic, topic_size, payload, len, why,
+			  why_size);
+	json_decref(o);
+	return r;
 }
 
 const struct gw_uplink_ops gw_tencent_uplink_ops = {
@@ -1432,4 +1630,6 @@ const struct gw_uplink_ops gw_tencent_uplink_ops = {
 	.draining = driver_draining,
 	.summary = driver_summary,
 	.log_counters = driver_log_counters,
+	.status = driver_status,
+	.preview = driver_preview,
 };

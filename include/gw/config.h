@@ -101,6 +101,7 @@ struct gw_config_uplink {
 	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
 			* host kind */
 	bool tls;      /* default: true when ca_file is set; tencent: true unless tls = false */
+	bool tls_psk;  /* tencent, tls = psk: TLS-PSK (§1.4) instead of certificates; tls is true */
 	char *ca_file; /* must exist and be readable; aliyun, tencent: default the installed
 			* roots */
 	char *cert_file; /* client certificate (optional; needs key_file) */
@@ -145,6 +146,7 @@ struct gw_config_uplink {
 	enum gw_tencent_dynreg_api register_api;    /* auth = register: v2 (default) or legacy */
 	uint32_t sdkappid;   /* default GW_TENCENT_DEFAULT_SDKAPPID */
 	uint64_t expiry;     /* login signature expiry (Unix s); 0 = GW_TENCENT_DEFAULT_EXPIRY */
+	bool expiry_auto;    /* expiry = auto: now + 600 s when the clock is synchronised */
 };
 
 enum gw_map_type {

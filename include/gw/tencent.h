@@ -120,6 +120,16 @@ int gw_tencent_check_psk(const char *s, char *reason);
 int gw_tencent_check_product_secret(const char *s, char *reason);
 
 /*
+ * TLS-PSK (§1.4, the C SDK's 8883 mode): the TLS pre-shared key is the base64-decoded PSK,
+ * which libmosquitto (mosquitto_tls_psk_set) takes as lower-case hex. Writes it into buf
+ * (GW_TENCENT_PSK_HEX_MAX); returns 0, -EINVAL (reason: the PSK is not valid, as
+ * gw_tencent_check_psk) or -ENOBUFS. buf is a secret: wipe it after use.
+ */
+#define GW_TENCENT_PSK_HEX_MAX (2 * GW_TENCENT_PSK_BYTES_MAX + 1)
+#define GW_TENCENT_PSK_CIPHERS "PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA"
+int gw_tencent_psk_hex(const char *psk, char *buf, size_t size, char *reason);
+
+/*
  * §1.1, §1.7: a keep-alive for a Tencent connection: 1..900 s. 0 (which the platform allows)
  * is refused too: without PINGREQs sensorgw would not notice a dead link. Returns 0, -ERANGE.
  */
@@ -130,6 +140,27 @@ int gw_tencent_check_keepalive(unsigned int seconds, char *reason);
  * SDKs draw a fresh one for every CONNECT). Returns 0, -ENOBUFS, or -errno from getrandom(2).
  */
 int gw_tencent_make_connid(char *buf, size_t size);
+
+/*
+ * expiry = auto: a login's signature expires GW_TENCENT_AUTO_EXPIRY_S after it was made (the
+ * Java SDK's now + 600, §1.2), but only when the gateway's clock can be trusted; otherwise the
+ * far-future default, which needs no clock ([SIGNTOOL]: "if the device clock is not
+ * accurate"). What the system says about its clock, gathered by the caller:
+ */
+#define GW_TENCENT_AUTO_EXPIRY_S 600
+struct gw_tencent_clock {
+	int adjtimex_state;          /* adjtimex(2)'s return (TIME_OK, ...), or -1 */
+	int adjtimex_status;         /* struct timex .status (STA_UNSYNC, ...) */
+	bool timesyncd_synchronized; /* /run/systemd/timesync/synchronized exists */
+	uint64_t now_s;              /* the wall clock, Unix seconds */
+};
+/* Trusted: the kernel says TIME_OK and not STA_UNSYNC (an NTP daemon disciplines it), or
+ * systemd-timesyncd says it synchronised. Pure. */
+bool gw_tencent_clock_trusted(const struct gw_tencent_clock *c);
+/* The expiry to sign: configured (0 = the default) unless auto; with auto, now + 600 when the
+ * clock is trusted, else 0 (the default) and *fell_back set. Pure. */
+uint64_t gw_tencent_login_expiry(uint64_t configured, bool automatic,
+				 const struct gw_tencent_clock *c, bool *fell_back);
 
 enum gw_tencent_transport {
 	GW_TENCENT_TLS, /* 8883, server-certificate TLS plus the signed password (§1.4, [PY]) */
@@ -361,7 +392,8 @@ int gw_tencent_format_client_token(const char *product_id, uint64_t seq, char *b
  * Uplink builders: compact JSON in a malloc'd NUL-terminated string (*ret, length *ret_len
  * when not NULL); reals keep 15 significant digits. client_token: 1..128 printable ASCII.
  * json_t arguments are borrowed. All return 0, -EINVAL, -EMSGSIZE (the payload would exceed
- * GW_TENCENT_PAYLOAD_MAX) or -ENOMEM.
+ * GW_TENCENT_PAYLOAD_MAX; then *ret_len, when not NULL, is the size it would have had) or
+ * -ENOMEM.
  *
  * report: {"method":"report","clientToken":T[,"timestamp":ts_ms],"params":P}; timestamp_ms
  * < 0 leaves it out (live data); a replayed record passes the time of its reading (ms, the

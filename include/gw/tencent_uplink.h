@@ -7,15 +7,18 @@
  * driver is gw_tencent_uplink_ops (gw/uplink.h); the protocol is gw/tencent.h.
  *
  * Per device: credential from the credential store (auth = psk: a PSK; certificate: the
- * certificate and key, used as the TLS client certificate) -> CONNECT (gw_tencent_build_connect,
- * TLS with host name verification unless tls = no) -> one SUBSCRIBE each for
+ * certificate and key, used as the TLS client certificate in a TLS context of the driver's
+ * own) -> CONNECT (gw_tencent_build_connect, TLS with host name verification unless tls = no;
+ * tls = psk: TLS-PSK keyed with the PSK, no password, §1.4; expiry = auto: now + 600 s while
+ * the system clock is synchronised) -> one SUBSCRIBE each for
  * $thing/down/property, event and action (fact sheet §1.7: one filter per SUBSCRIBE) -> when
  * all three are granted: get_status (controls issued while the device was offline) and
  * report_info with the node's firmware version (once known from its hello) -> online.
  *
  * Limits (§1.7): a device's CONNECTs are at least GW_TENCENT_UPLINK_CONNECT_GAP_MS apart, even
  * when a session is closed right after its CONNACK; at most max_rate (<= 30) records a second
- * per device; a message over 16 KB goes to the dead-letter file. New sessions are started at
+ * per device; a message over 16 KB goes to the dead-letter file (logged with its size, counted
+ * as too_large), never to the platform. New sessions are started at
  * most one per GW_TENCENT_UPLINK_PACE_MS, and at most max_devices devices get one.
  *
  * A telemetry record goes out as a `report` (QoS 1) with clientToken "<ProductId>-<spool seq>",
@@ -30,6 +33,11 @@
  * code otherwise, or one of the GW_TENCENT_UPLINK_CODE_* below when no node could answer. A
  * control fetched by get_status goes to the node the same way and is then cleared with
  * clear_control. Commands are never spooled.
+ *
+ * A login the platform refuses (CONNACK 4/5, or a TLS alert about the client certificate or,
+ * with tls = psk, the PSK) marks the credential as refused: retried slowly, shown by status.
+ * The driver implements the optional status (devices, backlog, counters) and preview
+ * (sensorgwctl decode) ops.
  */
 
 /* between two new sessions of different devices */

@@ -225,7 +225,8 @@ EVENT_TYPES = ("info", "alert", "fault", "fatal")   # §3.2
 
 SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
                    "keepalive_over_max": ("refuse", "clamp"),
-                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop")}
+                   "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop"),
+                   "client_cert": ("optional", "required")}
 
 
 class CtlError(Exception):
@@ -333,6 +334,9 @@ class Cloud:
             "acl_action": "disconnect",   # or "drop"
             "dynreg_max_skew": 0,         # seconds; 0 = X-TC-Timestamp not checked (§2.1)
             "connect_timeout": 10.0,
+            # §1.3: the TLS listener asks for a client certificate ("optional": a key device
+            # logs in without one) or insists on one ("required": no certificate, no handshake)
+            "client_cert": "optional",
         }
         self.https_fault = None
         self.seq = 0
@@ -464,6 +468,22 @@ class Cloud:
                 self.mqtts_ctx.load_verify_locations(crt)
             self.devca = (crt, key)
             return self.devca
+
+    def apply_tls_settings(self):
+        """Takes effect for the next TLS connections of the MQTT listener."""
+        if self.mqtts_ctx is not None:
+            self.mqtts_ctx.verify_mode = ssl.CERT_REQUIRED \
+                if self.settings["client_cert"] == "required" else ssl.CERT_OPTIONAL
+
+    def trust_ca(self, pem):
+        """A client CA the test made: certificates it issues log in like the cloud's own
+        (the CN names the device, DECISION 8)."""
+        if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+            raise CtlError("pem must be a PEM certificate")
+        try:
+            self.mqtts_ctx.load_verify_locations(cadata=pem)
+        except (ssl.SSLError, ValueError) as e:
+            raise CtlError("not a usable CA certificate: %s" % e)
 
     def openssl(self, *args):
         r = subprocess.run(("openssl",) + args, cwd=self.dir, stdin=subprocess.DEVNULL,
@@ -1047,7 +1067,10 @@ class Conn:
         self.deadline = None
         self.close_after_flush = None
         self.device = None
-        self.auth = None           # "psk" | "cert"
+        self.auth = None           # "psk" | "cert" | "tls-psk"
+        # the mqttpsk listener: the TLS-PSK front's header line, then MQTT
+        self.psk_header = listener == "mqttpsk"
+        self.psk_identity = None
 
 
 TOPIC_KINDS = ("property", "event", "action", "service", "raw")
@@ -1165,8 +1188,15 @@ class Broker:
                 c.sock.do_handshake()
                 c.handshaking = False
                 c.want_write_hs = False
+                peer = c.sock.getpeercert()
+                cn = None
+                for rdn in (peer or {}).get("subject", ()):
+                    for k, v in rdn:
+                        if k == "commonName":
+                            cn = v
                 self.cloud.log("tls_ok", conn=c.id, version=c.sock.version(),
-                               clientCert=c.sock.getpeercert() is not None)
+                               cipher=c.sock.cipher()[0], clientCert=peer is not None,
+                               clientCN=cn)
             except ssl.SSLWantReadError:
                 c.want_write_hs = False
                 self.update_mask(c)
@@ -1249,7 +1279,33 @@ class Broker:
         self.close(c, why)
 
     # ---- parsing
+    def psk_front_header(self, c):
+        """§1.4 TLS-PSK: the cloud cannot serve it (Python 3.11's ssl has no PSK callbacks),
+        so a test runs a TLS-PSK front (tests/integration/tcloud_pskfront.c) that terminates
+        the TLS session with the device's PSK and relays to this loopback-only listener, after
+        one line: "TLS-PSK identity=<identity> cipher=<name> version=<name>\n". The identity
+        is what the PSK handshake proved; CONNECT checks it against the username."""
+        nl = c.inbuf.find(b"\n")
+        if nl < 0:
+            if len(c.inbuf) > 512:
+                self.fatal(c, "no TLS-PSK header line")
+            return False
+        line = bytes(c.inbuf[:nl]).decode("ascii", "replace")
+        del c.inbuf[:nl + 1]
+        parts = line.split(" ")
+        fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        if parts[0] != "TLS-PSK" or not fields.get("identity"):
+            self.fatal(c, "bad TLS-PSK header line %r" % line)
+            return False
+        c.psk_header = False
+        c.psk_identity = fields["identity"]
+        self.cloud.log("tls_psk", conn=c.id, identity=c.psk_identity,
+                       cipher=fields.get("cipher"), version=fields.get("version"))
+        return True
+
     def parse(self, c):
+        if c.psk_header and not self.psk_front_header(c):
+            return
         while c.state != "closed" and c.close_after_flush is None:
             buf = c.inbuf
             if len(buf) < 2:
@@ -1450,9 +1506,20 @@ class Broker:
         if d.psk is None:
             info["reason"] = "device has no PSK (not registered)"
             return 5
+        if c.psk_identity is not None:
+            # §1.4: TLS-PSK on 8883, identity ${ProductId}${DeviceName}; the handshake with
+            # the device's PSK (done by the front) is the proof, no password is needed
+            info["auth"] = "tls-psk"
+            if c.psk_identity != d.pid + d.dn:
+                info["reason"] = "TLS-PSK identity %r is not %s%s" % (c.psk_identity, d.pid,
+                                                                     d.dn)
+                return 5
+            if password is None:
+                c.auth = "tls-psk"
+                return 0
         if password is None:
-            # §1.4 TLS-PSK (no password) needs PSK cipher suites that Python 3.11's ssl lacks
-            info["reason"] = "no password (TLS-PSK is not supported by this test cloud)"
+            # §1.4 TLS-PSK (no password) only through the TLS-PSK front (mqttpsk listener)
+            info["reason"] = "no password (not a TLS-PSK connection)"
             return 4
         try:
             pw = password.decode("ascii")
@@ -1999,11 +2066,17 @@ def make_control_handler(cloud, server_holder):
                 if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
                     raise CtlError("%s must be one of %s" % (k, ", ".join(SETTING_CHOICES[k])))
                 cloud.settings[k] = v
+            cloud.apply_tls_settings()
             return dict(cloud.settings)
 
     modes = {"none", "http500", "http503", "code_error", "truncated", "short_body", "wrong_types",
              "no_payload", "bad_payload", "not_json", "huge", "drip", "redirect_http", "reset",
              "hang"}
+
+    def cmd_trust_ca(a):
+        cloud.trust_ca(a.get("pem"))
+        cloud.log("ctl_trust_ca")
+        return {}
 
     def cmd_https_fail(a):
         mode = a.get("mode", "none")
@@ -2117,7 +2190,7 @@ def make_control_handler(cloud, server_holder):
         "properties": listing("properties"), "reports": listing("reports"),
         "events": listing("events"), "infos": listing("infos"), "replies": listing("replies"),
         "control": dl("control"), "action": dl("action"), "publish": dl("raw"),
-        "kick": cmd_kick, "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
+        "kick": cmd_kick, "trust_ca": cmd_trust_ca, "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
     }
 
     class Control(BaseHTTPRequestHandler):
@@ -2189,7 +2262,7 @@ def main(argv=None):
     ap.add_argument("--products", help="JSON file: {\"products\": [...], \"settings\": {...}}")
     ap.add_argument("--cert", help="server certificate (PEM); default DIR/server.crt")
     ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
-    for name in ("https", "http", "mqtt", "mqtts", "control"):
+    for name in ("https", "http", "mqtt", "mqtts", "mqttpsk", "control"):
         ap.add_argument("--%s-port" % name, type=int, default=0)
     a = ap.parse_args(argv)
     os.makedirs(a.dir, exist_ok=True)
@@ -2217,6 +2290,7 @@ def main(argv=None):
             if k in SETTING_CHOICES and v not in SETTING_CHOICES[k]:
                 raise SystemExit("%s: %s must be one of %s" % (a.products, k, SETTING_CHOICES[k]))
             cloud.settings[k] = v
+        cloud.apply_tls_settings()
         for p in spec.get("products", []):
             try:
                 cloud.add_product(p)
@@ -2235,6 +2309,7 @@ def main(argv=None):
     cloud.ports = {"https": https.server_address[1], "http": plain.server_address[1],
                    "mqtt": broker.listen("mqtt", a.mqtt_port, False),
                    "mqtts": broker.listen("mqtts", a.mqtts_port, True),
+                   "mqttpsk": broker.listen("mqttpsk", a.mqttpsk_port, False),
                    "control": control.server_address[1], "pid": os.getpid()}
 
     def on_signal(signum, frame):

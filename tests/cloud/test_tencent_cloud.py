@@ -726,6 +726,40 @@ class CloudTests(unittest.TestCase):
         ev = self.ctl("log", ev="mqtt_connect")["events"][-1]
         self.assertEqual((ev["connid"], ev["sdkappid"], ev["connidReused"]), ("ZR5GT", "12010126", True))
 
+    def test_tls_psk_listener(self):   # §1.4 TLS-PSK behind the front (DECISION 20)
+        self.ctl("add_device", productId=PID, deviceName="tlspsk", psk=PSK1)
+        u = "%stlspsk;12010126;ZR5GT;%s" % (PID, FAR)
+
+        def via_front(identity, pw=None):
+            m = MQTT(self.ports["mqttpsk"])
+            m.sock.sendall(("TLS-PSK identity=%s cipher=PSK-AES128-CBC-SHA version=TLSv1.2\n"
+                            % identity).encode())
+            rc = m.connect(PID + "tlspsk", u, pw)
+            m.close()
+            return rc
+
+        # (the class's cloud runs with connect_interval 0: CONNECTs in a row are answered)
+        try:
+            # the handshake proved the identity: no password needed
+            self.assertEqual(via_front(PID + "tlspsk"), 0)
+            ev = self.ctl("wait", match={"ev": "mqtt_connect", "deviceName": "tlspsk",
+                                         "auth": "tls-psk", "rc": 0})["event"]
+            self.assertFalse(ev["hasPassword"])
+            self.ctl("wait", match={"ev": "tls_psk", "identity": PID + "tlspsk",
+                                    "cipher": "PSK-AES128-CBC-SHA", "version": "TLSv1.2"})
+            # an identity that is not the username's device
+            self.assertEqual(via_front(PID + "other"), 5)
+            # a password sent anyway is still checked
+            self.assertEqual(via_front(PID + "tlspsk",
+                                       password("AAAAAAAAAAAAAAAAAAAAAA==", u)), 4)
+            # without the front's line, the same CONNECT without a password is refused
+            m = MQTT(self.ports["mqtt"])
+            rc = m.connect(PID + "tlspsk", u, None)
+            m.close()
+            self.assertEqual(rc, 4)
+        finally:
+            self.ctl("settings", connect_interval=0)
+
     def test_connect_rate_limit(self):   # §1.7: 1 CONNECT per 5 s per device
         self.ctl("add_device", productId=PID, deviceName="rate", psk=PSK1)
         self.ctl("settings", connect_interval=5.0)

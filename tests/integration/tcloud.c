@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cloudctl.h"
 #include "gw/credstore.h"
@@ -15,6 +17,7 @@
 int tc_ctl_port;
 int tc_https_port;
 int tc_mqtts_port;
+int tc_mqttpsk_port;
 
 json_t *tc_ctl(const char *cmd, json_t *args)
 {
@@ -94,6 +97,7 @@ void tc_start(const char *devices)
 	tc_ctl_port = cc_port(ports, "control");
 	tc_https_port = cc_port(ports, "https");
 	tc_mqtts_port = cc_port(ports, "mqtts");
+	tc_mqttpsk_port = cc_port(ports, "mqttpsk");
 	json_decref(ports);
 }
 
@@ -116,6 +120,84 @@ void tc_provision_psk(const char *dn, const char *psk)
 	gw_credstore_close(store);
 }
 
+void tc_provision_cert(const char *dn, const char *cert, const char *key)
+{
+	struct gw_cred cred = {
+		.cloud = GW_CRED_CLOUD_TENCENT,
+		.kind = GW_CRED_CERTIFICATE,
+		.product = (char *)TC_PID,
+		.device = (char *)dn,
+		.cert = (char *)cert,
+		.key = (char *)key,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/tc"), &store, reason,
+					   sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+static void openssl(const char *const args[])
+{
+	const char *argv[32] = { "/usr/bin/openssl" };
+	char *out = NULL, *err = NULL;
+	size_t n = 1;
+	int st;
+
+	for (; *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	st = fx_run(argv, &out, &err, 30000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl %s: %s", argv[1], err);
+	free(out);
+	free(err);
+}
+
+void tc_make_ca(const char *name)
+{
+	char crt[4096], key[4096], subj[256];
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", fx_dir(), name);
+	snprintf(key, sizeof(key), "%s/%s.key", fx_dir(), name);
+	snprintf(subj, sizeof(subj), "/CN=sensorgw test %s", name);
+	openssl((const char *const[]){ "req", "-x509", "-newkey", "ec", "-pkeyopt",
+		"ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-keyout", key, "-out", crt,
+		"-subj", subj, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+		"keyUsage=critical,keyCertSign,cRLSign", NULL });
+}
+
+void tc_issue_cert(const char *ca, const char *cn, char **cert, char **key)
+{
+	char crt[4096], cakey[4096], base[4096], subj[256], path[4200];
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", fx_dir(), ca);
+	snprintf(cakey, sizeof(cakey), "%s/%s.key", fx_dir(), ca);
+	snprintf(base, sizeof(base), "%s/%s-%s", fx_dir(), ca, cn);
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	snprintf(path, sizeof(path), "%s.ext", base);
+	fx_write_file(path, "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n", 0600);
+	{
+		char keyf[4200], csr[4200], out[4200];
+
+		snprintf(keyf, sizeof(keyf), "%s.key", base);
+		snprintf(csr, sizeof(csr), "%s.csr", base);
+		snprintf(out, sizeof(out), "%s.crt", base);
+		openssl((const char *const[]){ "req", "-newkey", "ec", "-pkeyopt",
+			"ec_paramgen_curve:P-256", "-nodes", "-keyout", keyf, "-out", csr, "-subj",
+			subj, NULL });
+		openssl((const char *const[]){ "x509", "-req", "-in", csr, "-CA", crt, "-CAkey",
+			cakey, "-CAcreateserial", "-days", "30", "-sha256", "-extfile", path,
+			"-out", out, NULL });
+		*cert = fx_read_file(out);
+		*key = fx_read_file(keyf);
+	}
+	ck_assert_ptr_nonnull(*cert);
+	ck_assert_ptr_nonnull(*key);
+}
+
 char *tc_config(const char *extra)
 {
 	char *c = NULL;
@@ -123,6 +205,7 @@ char *tc_config(const char *extra)
 	ck_assert_int_gt(asprintf(&c,
 				  "[gateway]\n"
 				  "state_dir = %s\n"
+				  "control_socket = %s\n"
 				  "device_name = dev-{port}\n"
 				  "\n"
 				  "[port n1]\n"
@@ -139,7 +222,176 @@ char *tc_config(const char *extra)
 				  "reconnect_min_ms = 1000\n"
 				  "reconnect_max_ms = 8000\n"
 				  "%s",
-				  fx_path("state"), fx_path("tty-n1"), tc_mqtts_port,
+				  fx_path("state"), fx_path("control"), fx_path("tty-n1"),
+				  tc_mqtts_port,
 				  fx_path("broker/ca.crt"), extra ? extra : ""), 0);
+	return c;
+}
+
+json_t *tc_status_json(void)
+{
+	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
+		fx_path("control"), NULL };
+	char *out = NULL, *err = NULL;
+	json_error_t jerr;
+	json_t *o;
+	int st = fx_run(argv, &out, &err, 10000);
+
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
+	o = json_loads(out, 0, &jerr);
+	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
+	free(out);
+	free(err);
+	return o;
+}
+
+json_t *tc_status_uplink(json_t *status, const char *name)
+{
+	size_t i;
+	json_t *u;
+
+	json_array_foreach(json_object_get(status, "uplinks"), i, u)
+		if (json_is_string(json_object_get(u, "name")) &&
+		    strcmp(json_string_value(json_object_get(u, "name")), name) == 0)
+			return u;
+	ck_abort_msg("no uplink %s in the status", name);
+	return NULL;
+}
+
+/* ---- the JSON Schema subset of docs/status.schema.json (as tests/integration/test-status.c
+ * reads it): type, enum, required, properties, additionalProperties, items ---- */
+
+static bool type_is(const json_t *v, const char *t)
+{
+	if (!strcmp(t, "object"))
+		return json_is_object(v);
+	if (!strcmp(t, "array"))
+		return json_is_array(v);
+	if (!strcmp(t, "string"))
+		return json_is_string(v);
+	if (!strcmp(t, "integer"))
+		return json_is_integer(v);
+	if (!strcmp(t, "boolean"))
+		return json_is_boolean(v);
+	if (!strcmp(t, "null"))
+		return json_is_null(v);
+	ck_abort_msg("schema: unknown type %s", t);
+	return false;
+}
+
+static void validate(const json_t *schema, const json_t *v, const char *path)
+{
+	const json_t *type = json_object_get(schema, "type");
+	const json_t *e, *props = json_object_get(schema, "properties");
+	const json_t *extra = json_object_get(schema, "additionalProperties");
+	const char *key;
+	json_t *sub;
+	size_t i;
+	bool ok = false;
+
+	if (json_is_string(type)) {
+		ok = type_is(v, json_string_value(type));
+	} else {
+		json_array_foreach(type, i, e)
+			ok = ok || type_is(v, json_string_value(e));
+	}
+	ck_assert_msg(ok, "%s: wrong type", path);
+	if ((e = json_object_get(schema, "enum"))) {
+		ok = false;
+		json_array_foreach(e, i, sub)
+			ok = ok || json_equal(sub, v);
+		ck_assert_msg(ok, "%s: %s is not one of the documented values", path,
+			      json_string_value(v) ? json_string_value(v) : "(value)");
+	}
+	json_array_foreach(json_object_get(schema, "required"), i, e)
+		ck_assert_msg(json_object_get(v, json_string_value(e)), "%s: %s missing", path,
+			      json_string_value(e));
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, sub) {
+			char p[256];
+			const json_t *s = json_object_get(props, key);
+
+			snprintf(p, sizeof(p), "%s.%s", path, key);
+			if (!s && json_is_object(extra))
+				s = extra;
+			ck_assert_msg(s || !json_is_false(extra), "%s: not documented", p);
+			if (s)
+				validate(s, sub, p);
+		}
+	}
+	if (json_is_array(v) && json_object_get(schema, "items"))
+		json_array_foreach((json_t *)v, i, sub) {
+			char p[256];
+
+			snprintf(p, sizeof(p), "%s[%zu]", path, i);
+			validate(json_object_get(schema, "items"), sub, p);
+		}
+}
+
+void tc_check_status_schema(const json_t *status)
+{
+	char path[4096];
+	json_error_t err;
+	json_t *schema;
+
+	snprintf(path, sizeof(path), "%s/docs/status.schema.json", fx_env("GW_SOURCE_ROOT"));
+	schema = json_load_file(path, 0, &err);
+	ck_assert_msg(schema, "%s: %s", path, err.text);
+	validate(schema, status, "$");
+	json_decref(schema);
+}
+
+int tc_pskfront_start(const char *psk_hex, bool tls13)
+{
+	char backend[16];
+	const char *const argv[] = { fx_env("GW_PSKFRONT"), "--port-file",
+		fx_path("pskfront.port"), "--backend", backend, "--identity", TC_PID TC_DN, "--psk",
+		psk_hex, tls13 ? "--tls13" : NULL, NULL };
+	int64_t end = fx_mono_ms() + 10000;
+	pid_t pid;
+
+	snprintf(backend, sizeof(backend), "%d", tc_mqttpsk_port);
+	(void)unlink(fx_path("pskfront.port"));
+	pid = fx_spawn(argv, "pskfront.log");
+	while (fx_mono_ms() < end) {
+		char *text = fx_read_file(fx_path("pskfront.port"));
+		int port = text ? atoi(text) : 0;
+
+		free(text);
+		if (port > 0)
+			return port;
+		ck_assert_msg(fx_child_running(pid), "the TLS-PSK front exited");
+		fx_sleep_ms(50);
+	}
+	ck_abort_msg("the TLS-PSK front did not start");
+	return -1;
+}
+
+char *tc_config_psk(int port, const char *extra)
+{
+	char *c = NULL;
+
+	ck_assert_int_gt(asprintf(&c,
+				  "[gateway]\n"
+				  "state_dir = %s\n"
+				  "control_socket = %s\n"
+				  "device_name = dev-{port}\n"
+				  "\n"
+				  "[port n1]\n"
+				  "path = %s\n"
+				  "framing = binary\n"
+				  "\n"
+				  "[uplink tc]\n"
+				  "type = tencent\n"
+				  "product_id = " TC_PID "\n"
+				  "host = localhost\n"
+				  "port = %d\n"
+				  "tls = psk\n"
+				  "keepalive = 30\n"
+				  "reconnect_min_ms = 1000\n"
+				  "reconnect_max_ms = 8000\n"
+				  "%s",
+				  fx_path("state"), fx_path("control"), fx_path("tty-n1"), port,
+				  extra ? extra : ""), 0);
 	return c;
 }

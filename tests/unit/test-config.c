@@ -1144,6 +1144,62 @@ START_TEST(test_tencent_defaults)
 }
 END_TEST
 
+/* tls = psk (§1.4): TLS-PSK, no certificates; FILE:LINE for what does not go with it. */
+START_TEST(test_tencent_tls_psk)
+{
+	struct gw_config *c;
+	const struct gw_config_uplink *u;
+	char *path, *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/tencent-psk.conf", tmp), 0);
+	write_file("tencent-psk.conf", ALIYUN_HEAD
+		   "[uplink tc]\ntype = tencent\nproduct_id = CS0SLTKSYA\ntls = psk\n"
+		   "expiry = auto\n", 0644);
+	c = load_ok(path);
+	u = &c->uplinks[0];
+	ck_assert(u->tls);
+	ck_assert(u->tls_psk);
+	ck_assert_uint_eq(u->port, 8883);
+	ck_assert_ptr_null(u->ca_file); /* nothing to verify: no default CA */
+	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_PSK);
+	ck_assert(u->expiry_auto);
+	ck_assert_uint_eq(u->expiry, 0);
+	gw_config_free(c);
+	free(path);
+
+	ck_assert_int_ge(asprintf(&path, "%s/tencent-psk-bad.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD         /* 1-3 */
+		   "[uplink a]\n"                 /* 4 */
+		   "type = tencent\n"
+		   "product_id = CS0SLTKSYA\n"
+		   "tls = psk\n"                  /* 7 */
+		   "ca_file = @DIR@/ca.crt\n"     /* 8 */
+		   "auth = certificate\n"         /* 9 */
+		   "port = 1883\n"                /* 10 */
+		   "\n"
+		   "[uplink b]\n"                 /* 12 */
+		   "type = mqtt\n"
+		   "tls = psk\n"                  /* 14 */
+		   "\n"
+		   "[uplink c]\n"                 /* 16 */
+		   "type = tencent\n"
+		   "product_id = CS0SLTKSYA\n"
+		   "tls = pks\n",                 /* 19 */
+		   "@DIR@", tmp);
+	write_file("tencent-psk-bad.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "8: ca_file: not used with tls = psk (line 7): TLS-PSK has no certificates\n"
+		     "9: auth: certificate needs certificate TLS, not tls = psk (line 7), which "
+		     "logs in with a PSK\n"
+		     "10: port: 1883 is the platform's plain-TCP port; with TLS it is 8883 (plain "
+		     "TCP needs tls = no, written down)\n"
+		     "14: tls: psk (TLS-PSK) is for type = tencent\n"
+		     "19: tls: 'pks' is not a boolean (yes, no, true, false, on, off, 1, 0)\n");
+	free(path);
+}
+END_TEST
+
 START_TEST(test_tencent_default_ca)
 {
 	struct gw_config *c;
@@ -1611,6 +1667,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_aliyun_auth_modes);
 	tcase_add_test(tc, test_tencent_defaults);
 	tcase_add_test(tc, test_tencent_default_ca);
+	tcase_add_test(tc, test_tencent_tls_psk);
 	tcase_add_test(tc, test_tencent_errors);
 	tcase_add_test(tc, test_tencent_register);
 	suite_add_tcase(s, tc);

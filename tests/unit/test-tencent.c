@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -882,6 +883,11 @@ START_TEST(test_build_property)
 	json_object_set_new(big, "blob", json_string(filler));
 	ck_assert_int_eq(gw_tencent_build_report("t", big, -1, &s, NULL), -EMSGSIZE);
 	ck_assert_ptr_null(s);
+	/* the size it would have had, for the uplink's log line */
+	n = 0;
+	ck_assert_int_eq(gw_tencent_build_report("t", big, -1, &s, &n), -EMSGSIZE);
+	ck_assert_ptr_null(s);
+	ck_assert_uint_eq(n, GW_TENCENT_PAYLOAD_MAX + 1);
 	free(filler);
 	json_decref(big);
 	json_decref(info);
@@ -1318,6 +1324,81 @@ START_TEST(test_cli_usage)
 }
 END_TEST
 
+/* §1.4 TLS-PSK: the key is the decoded PSK, as hex for libmosquitto */
+START_TEST(test_psk_hex)
+{
+	char reason[GW_TENCENT_REASON_MAX] = "";
+	char hex[GW_TENCENT_PSK_HEX_MAX];
+	char small[32];
+
+	/* the fact sheet's seed: IyXmUW5sU/q1vnb5yzTkeQ== is 2325e651 6e6c53fa b5be76f9 cb34e479 */
+	ck_assert_int_eq(gw_tencent_psk_hex("IyXmUW5sU/q1vnb5yzTkeQ==", hex, sizeof(hex), reason),
+			 0);
+	ck_assert_str_eq(hex, "2325e6516e6c53fab5be76f9cb34e479");
+	ck_assert_int_eq(gw_tencent_psk_hex("AAECAw==", hex, sizeof(hex), reason), 0);
+	ck_assert_str_eq(hex, "00010203");
+	ck_assert_int_eq(gw_tencent_psk_hex("not base64!", hex, sizeof(hex), reason), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(reason, "base64"));
+	ck_assert_int_eq(gw_tencent_psk_hex("IyXmUW5sU/q1vnb5yzTkeQ==", small, sizeof(small),
+					    reason), -ENOBUFS);
+}
+END_TEST
+
+/* expiry = auto: now + 600 only with a clock the system says is synchronised */
+START_TEST(test_auto_expiry)
+{
+	struct gw_tencent_clock synced = { .adjtimex_state = TIME_OK, .adjtimex_status = 0,
+					   .now_s = 1700000000 };
+	struct gw_tencent_clock unsynced = { .adjtimex_state = TIME_ERROR,
+					     .adjtimex_status = STA_UNSYNC, .now_s = 1700000000 };
+	struct gw_tencent_clock c;
+	bool fell_back = true;
+
+	ck_assert(gw_tencent_clock_trusted(&synced));
+	ck_assert(!gw_tencent_clock_trusted(&unsynced));
+	/* TIME_OK but STA_UNSYNC: a clock nobody disciplines */
+	c = synced;
+	c.adjtimex_status = STA_UNSYNC;
+	ck_assert(!gw_tencent_clock_trusted(&c));
+	/* a leap second pending is not TIME_OK: not trusted by the kernel's word */
+	c = synced;
+	c.adjtimex_state = TIME_INS;
+	ck_assert(!gw_tencent_clock_trusted(&c));
+	/* adjtimex failed, but timesyncd says it synchronised */
+	c = unsynced;
+	c.adjtimex_state = -1;
+	ck_assert(!gw_tencent_clock_trusted(&c));
+	c.timesyncd_synchronized = true;
+	ck_assert(gw_tencent_clock_trusted(&c));
+
+	/* not auto: the configured value (0 = the builder's default), whatever the clock */
+	ck_assert_uint_eq(gw_tencent_login_expiry(0, false, &unsynced, &fell_back), 0);
+	ck_assert(!fell_back);
+	ck_assert_uint_eq(gw_tencent_login_expiry(4102444800u, false, &synced, &fell_back),
+			  4102444800u);
+	/* auto */
+	ck_assert_uint_eq(gw_tencent_login_expiry(0, true, &synced, &fell_back),
+			  1700000000u + GW_TENCENT_AUTO_EXPIRY_S);
+	ck_assert(!fell_back);
+	ck_assert_uint_eq(gw_tencent_login_expiry(0, true, &unsynced, &fell_back), 0);
+	ck_assert(fell_back);
+	/* ... and the builder turns 0 into the far-future default */
+	{
+		struct gw_tencent_login l = { .product_id = "CS0SLTKSYA", .device_name = "dev1",
+					      .psk = "IyXmUW5sU/q1vnb5yzTkeQ==", .connid = "ZR5GT",
+					      .expiry = 0 };
+		struct gw_tencent_connect conn;
+		char reason[GW_TENCENT_REASON_MAX] = "";
+
+		ck_assert_int_eq(gw_tencent_build_connect(&l, &conn, reason), 0);
+		ck_assert_str_eq(conn.username, "CS0SLTKSYAdev1;12010126;ZR5GT;2147483647");
+		l.expiry = gw_tencent_login_expiry(0, true, &synced, &fell_back);
+		ck_assert_int_eq(gw_tencent_build_connect(&l, &conn, reason), 0);
+		ck_assert_str_eq(conn.username, "CS0SLTKSYAdev1;12010126;ZR5GT;1700000600");
+	}
+}
+END_TEST
+
 static Suite *tencent_suite(bool cli)
 {
 	Suite *s = suite_create("tencent");
@@ -1328,6 +1409,8 @@ static Suite *tencent_suite(bool cli)
 	tcase_add_test(tc, test_connect_variants);
 	tcase_add_test(tc, test_connect_invalid);
 	tcase_add_test(tc, test_checks);
+	tcase_add_test(tc, test_psk_hex);
+	tcase_add_test(tc, test_auto_expiry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("register");
