@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -22,6 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fd = memfd_create("fuzz-config", MFD_CLOEXEC);
 	if (fd < 0)
+		abort();
+	/* a memfd is created 0777, which the loader refuses as group/other-writable */
+	if (fchmod(fd, 0600) < 0)
 		abort();
 	if (size && write(fd, data, size) != (ssize_t)size)
 		abort();
