@@ -371,6 +371,15 @@ static int serial_configure(const struct gw_serial *s, int fd)
 	return 0;
 }
 
+/*
+ * A false positive of gcc -fanalyzer: device is set whenever serial_find_path() or
+ * serial_find_usb() return >= 0, but the analyzer does not know that errno is positive after a
+ * failed realpath(), so it follows a "-errno >= 0" path with device still NULL.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-null-argument"
+#endif
 static int serial_open_device(const struct gw_serial *s, const char *device, int *ret_fd)
 {
 	int fd;
@@ -401,6 +410,9 @@ fail:
 	close(fd);
 	return r;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 static void serial_attempt(struct gw_serial *s)
 {
