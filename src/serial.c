@@ -372,9 +372,9 @@ static int serial_configure(const struct gw_serial *s, int fd)
 }
 
 /*
- * A false positive of gcc -fanalyzer: device is set whenever serial_find_path() or
- * serial_find_usb() return >= 0, but the analyzer does not know that errno is positive after a
- * failed realpath(), so it follows a "-errno >= 0" path with device still NULL.
+ * A false positive of gcc -fanalyzer and clang-analyzer: device is set whenever
+ * serial_find_path() or serial_find_usb() return >= 0, but they do not know that errno is
+ * positive after a failed realpath(), so they follow a "-errno >= 0" path with device NULL.
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -386,6 +386,7 @@ static int serial_open_device(const struct gw_serial *s, const char *device, int
 	int r;
 
 	/* O_NONBLOCK also keeps open() from waiting for carrier on a modem-controlled line. */
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): see above */
 	fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
