@@ -187,6 +187,8 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 			set_reason(reason, reason_size, "\"%.40s\" has no finite raw value", name);
 			return -EINVAL;
 		}
+		/* cppcheck 2.10 misreads the hex floats 0x1p31 as 0, hence "always false" */
+		/* cppcheck-suppress incorrectLogicOperator */
 		if (json_is_integer(v) && d == nearbyint(d) && d >= -0x1p31 && d < 0x1p31)
 			sgw_put_i32(b, key, (int32_t)d);
 		else

@@ -1961,7 +1961,7 @@ static void check_file(struct parser *p)
 		for (size_t j = 0; j < i; j++) {
 			const struct gw_config_map *o = &c->maps[j];
 
-			if (strcmp(o->field, m->field) || strcmp(o->port, m->port))
+			if (strcmp(o->field, m->field) != 0 || strcmp(o->port, m->port) != 0)
 				continue;
 			if (m->port[0])
 				report(p, m->line,
@@ -1985,7 +1985,7 @@ static void check_file(struct parser *p)
 int gw_config_load(const char *path, FILE *diag, struct gw_config **ret)
 {
 	struct parser p = { .path = path };
-	struct stat st;
+	struct stat st = { 0 }; /* filled by open_config() whenever it returns >= 0 */
 	int r;
 
 	r = open_config(path, diag, &p.f, &st);

@@ -241,6 +241,7 @@ static void put_string(struct gw_jsonw *w, const char *str, size_t len)
 			i += n - 1;
 			break;
 		case 'u':
+			/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): not a string */
 			memcpy(o, "\\u00", 4);
 			o[4] = hex[c >> 4];
 			o[5] = hex[c & 15];

@@ -49,8 +49,18 @@ static bool stderr_is_journal(void)
 	const char *e = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
+	char *end;
 
-	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+	/* strtoull, not sscanf: a number out of range is an error, not undefined */
+	if (!e)
+		return false;
+	errno = 0;
+	dev = strtoull(e, &end, 10);
+	if (errno || end == e || *end != ':')
+		return false;
+	e = end + 1;
+	ino = strtoull(e, &end, 10);
+	if (errno || end == e || *end)
 		return false;
 	if (fstat(STDERR_FILENO, &st) < 0)
 		return false;

@@ -159,8 +159,12 @@ static int reload_validate(struct daemon *d, json_t *problems, struct gw_config 
 	if (!mem)
 		return -ENOMEM;
 	r = gw_config_load(path, mem, &cfg);
-	fclose(mem);
-	for (line = strtok_r(diag, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	/* a memory stream fails to close only for want of memory, and diag may then be NULL:
+	 * the problems are lost, the result of the load is not */
+	if (fclose(mem) != 0 && !diag)
+		add_problem(problems, "%s:0: out of memory for the problems found", path);
+	for (line = diag ? strtok_r(diag, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
 		(void)json_array_append_new(problems, json_string(line));
 	free(diag);
 	if (r < 0) {
@@ -460,6 +464,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = GW_CONFIG_DEFAULT_PATH;
+	const char *hooks;
 	bool check_only = false;
 	int cli_level = -1;
 	struct gw_config *cfg = NULL;
@@ -520,7 +525,8 @@ int main(int argc, char **argv)
 	}
 	gw_log_set_level(cli_level >= 0 ? cli_level : cfg->log_level);
 	d.cli_level = cli_level;
-	d.test_hooks = getenv(TEST_HOOKS_ENV) && strcmp(getenv(TEST_HOOKS_ENV), "1") == 0;
+	hooks = getenv(TEST_HOOKS_ENV);
+	d.test_hooks = hooks && strcmp(hooks, "1") == 0;
 	if (d.test_hooks)
 		gw_log(LOG_WARNING, "%s=1: test hooks are on (debug-stall); never in production",
 		       TEST_HOOKS_ENV);

@@ -168,6 +168,8 @@ static int to_int(const struct gw_config_map *m, const struct gw_value *v, struc
 	r = scaled(m, v, &d);
 	if (r < 0)
 		return r;
+	/* cppcheck 2.10 misreads the hex float literals 0x1p63 as 0, hence "always false" */
+	/* cppcheck-suppress incorrectLogicOperator */
 	if (!(d >= -0x1p63 && d < 0x1p63))
 		return -EINVAL;
 	return new_integer(llround(d), ret);

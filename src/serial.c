@@ -371,12 +371,22 @@ static int serial_configure(const struct gw_serial *s, int fd)
 	return 0;
 }
 
+/*
+ * A false positive of gcc -fanalyzer and clang-analyzer: device is set whenever
+ * serial_find_path() or serial_find_usb() return >= 0, but they do not know that errno is
+ * positive after a failed realpath(), so they follow a "-errno >= 0" path with device NULL.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-null-argument"
+#endif
 static int serial_open_device(const struct gw_serial *s, const char *device, int *ret_fd)
 {
 	int fd;
 	int r;
 
 	/* O_NONBLOCK also keeps open() from waiting for carrier on a modem-controlled line. */
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): see above */
 	fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -401,6 +411,9 @@ fail:
 	close(fd);
 	return r;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 static void serial_attempt(struct gw_serial *s)
 {

@@ -793,7 +793,7 @@ static int aes_cbc(bool encrypt, const char *product_secret, const unsigned char
 			      iv, encrypt ? 1 : 0) == 1 &&
 	    EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
 	    EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1 &&
-	    EVP_CipherFinal_ex(ctx, out + len, &fin) == 1 && (size_t)(len + fin) == n)
+	    EVP_CipherFinal_ex(ctx, out + len, &fin) == 1 && (size_t)len + (size_t)fin == n)
 		r = 0;
 	EVP_CIPHER_CTX_free(ctx);
 	return r;

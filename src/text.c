@@ -492,6 +492,7 @@ enum gw_frame_error gw_text_parse_line(const char *line, size_t len, struct gw_f
 		}
 	}
 
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): line is never NULL (len > 0) */
 	while (p < end && is_sep(*p))
 		p++;
 	if (p == end)

@@ -35,6 +35,16 @@ else
 	summary+=("deb: 0%: Checks: 1, Failures: 1, Errors: 0")
 	rc=1
 fi
+# Static analysis (cppcheck, gcc -fanalyzer, clang-tidy) and the daemon under valgrind
+# memcheck in a few integration tests: one check each.
+for step in "static-analysis:tools/static-analysis.sh" "valgrind:tools/valgrind.sh build-test-plain"; do
+	if ${step#*:}; then
+		summary+=("${step%%:*}: 100%: Checks: 1, Failures: 0, Errors: 0")
+	else
+		summary+=("${step%%:*}: 0%: Checks: 1, Failures: 1, Errors: 0")
+		rc=1
+	fi
+done
 # The fuzz targets (clang + libFuzzer), each for FUZZ_SECONDS (default 60); one check each.
 # Their seed corpora are already replayed by both builds above (tests fuzz-*).
 fuzz_out=build-fuzz/fuzz-out

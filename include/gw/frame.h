@@ -91,7 +91,8 @@ enum gw_frame_error {
 	GW_FRAME_ERR_OVERSIZE,  /* longer than SGW_MAX_ENCODED bytes / GW_TEXT_LINE_MAX */
 	GW_FRAME_ERR_UNKNOWN,   /* unknown version or type */
 	GW_FRAME_ERR_MALFORMED, /* bad COBS, truncated header/payload, bad field, unparsable text */
-	_GW_FRAME_ERR_MAX,
+	/* systemd's spelling of the count; a reserved name in theory, defined by no libc */
+	_GW_FRAME_ERR_MAX, /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 };
 
 struct gw_frame_stats {

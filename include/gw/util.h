@@ -14,6 +14,8 @@ char *gw_strdup(const char *s); /* NULL stays NULL */
 
 /* Frees *p and sets it to NULL; for __attribute__((cleanup)). */
 void gw_freep(void *p);
+/* systemd's name for it; a reserved name in theory, defined by no libc */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #define _cleanup_free_ __attribute__((cleanup(gw_freep)))
 
 /* Wipes and frees a secret string. Accepts NULL; returns NULL. */

@@ -36,6 +36,8 @@
 #define FX_MAX_PTYS 8
 #define FX_MAX_EXTRA 8
 
+#define N_WRAPPER_WORDS 32 /* GW_DAEMON_WRAPPER words; argv of fx_daemon_start() has room */
+
 static struct {
 	char dir[64]; /* /tmp/sensorgw-it-XXXXXX */
 	int wd_fd; /* write end of the watchdog pipe */
@@ -118,6 +120,27 @@ const char *fx_path(const char *name)
 
 	snprintf(b, PATH_MAX, "%s/%s", fx.dir, name);
 	return b;
+}
+
+int fx_timeout_scale(void)
+{
+	const char *v = getenv("GW_TIMEOUT_SCALE");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 1;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	ck_assert_msg(!errno && !*end && n >= 1 && n <= 100,
+		      "GW_TIMEOUT_SCALE=%s: want an integer from 1 to 100", v);
+	return (int)n;
+}
+
+/* A deadline for a wait on the daemon, stretched by GW_TIMEOUT_SCALE. */
+static int daemon_ms(int timeout_ms)
+{
+	return timeout_ms * fx_timeout_scale();
 }
 
 const char *fx_env(const char *name)
@@ -858,7 +881,7 @@ static bool pid_has_open(pid_t pid, const char *target)
 
 bool fx_pty_wait_opened(const struct fx_pty *p, pid_t pid, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + daemon_ms(timeout_ms);
 
 	while (!pid_has_open(pid, p->slave)) {
 		if (fx_mono_ms() >= end)
@@ -954,22 +977,67 @@ char *fx_config(const char *ca_file, const char *extra)
 	return c;
 }
 
+/* The first word of GW_DAEMON_WRAPPER as a path: spawn() execs with execv(), no PATH search. */
+static void wrapper_path(const char *word, char *buf, size_t size)
+{
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL;
+
+	if (strchr(word, '/')) {
+		snprintf(buf, size, "%s", word);
+		return;
+	}
+	ck_assert_msg(path, "GW_DAEMON_WRAPPER: no PATH to find %s in", word);
+	copy = strdup(path);
+	ck_assert(copy);
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(buf, size, "%s/%s", *dir ? dir : ".", word);
+		if (access(buf, X_OK) == 0) {
+			free(copy);
+			return;
+		}
+	}
+	free(copy);
+	ck_abort_msg("GW_DAEMON_WRAPPER: %s is not in PATH", word);
+}
+
 pid_t fx_daemon_start(const char *config)
 {
 	const char *conf = fx_path("sensorgw.conf");
+	const char *wrapper = getenv("GW_DAEMON_WRAPPER");
 	char conf_copy[PATH_MAX];
+	char wrapper0[PATH_MAX];
+	const char *argv[40];
+	char *words = NULL, *save = NULL;
+	size_t n = 0;
 	int log_fd;
 
 	ck_assert_msg(fx.daemon <= 0, "the daemon is already running");
 	snprintf(conf_copy, sizeof(conf_copy), "%s", conf);
 	fx_write_file(conf_copy, config, 0600);
 	log_fd = open_log("daemon.log");
-	{
-		const char *const argv[] = { fx_env("GW_SENSORGWD"), "-c", conf_copy, "--log-level",
-			"debug", NULL };
-
-		fx.daemon = spawn(argv, log_fd, log_fd);
+	/* GW_DAEMON_WRAPPER="valgrind --leak-check=full ...": words split on spaces, run in
+	 * front of sensorgwd. The pid stays the daemon's: the wrapper must exec it in place. */
+	if (wrapper && *wrapper) {
+		words = strdup(wrapper);
+		ck_assert(words);
+		for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			ck_assert_msg(n < N_WRAPPER_WORDS, "GW_DAEMON_WRAPPER has too many words");
+			if (n == 0) {
+				wrapper_path(w, wrapper0, sizeof(wrapper0));
+				w = wrapper0;
+			}
+			argv[n++] = w;
+		}
 	}
+	argv[n++] = fx_env("GW_SENSORGWD");
+	argv[n++] = "-c";
+	argv[n++] = conf_copy;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	argv[n] = NULL;
+	fx.daemon = spawn(argv, log_fd, log_fd);
+	free(words);
 	close(log_fd);
 	return fx.daemon;
 }
@@ -1000,7 +1068,7 @@ int fx_daemon_stop(int64_t *ret_ms)
 	int status;
 
 	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
-	status = stop_child(&fx.daemon, 10000);
+	status = stop_child(&fx.daemon, daemon_ms(10000));
 	if (ret_ms)
 		*ret_ms = fx_mono_ms() - t0;
 	return status;
@@ -1012,7 +1080,7 @@ int fx_daemon_kill(void)
 
 	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
 	ck_assert(kill(fx.daemon, SIGKILL) == 0);
-	ck_assert_msg(wait_exit(fx.daemon, 5000, &status), "sensorgwd survived SIGKILL");
+	ck_assert_msg(wait_exit(fx.daemon, daemon_ms(5000), &status), "sensorgwd survived SIGKILL");
 	fx.daemon = 0;
 	return status;
 }
@@ -1052,7 +1120,7 @@ bool fx_daemon_log_line_has(const char *const needles[])
 
 bool fx_daemon_wait_log_line(const char *const needles[], int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + daemon_ms(timeout_ms);
 
 	while (!fx_daemon_log_line_has(needles)) {
 		if (fx_mono_ms() >= end)
@@ -1062,10 +1130,19 @@ bool fx_daemon_wait_log_line(const char *const needles[], int timeout_ms)
 	return true;
 }
 
+bool fx_daemon_wait_started(int timeout_ms)
+{
+	/* "sensorgwd 0.1.0 started: 2 port(s), 1 uplink(s)", logged after the control socket
+	 * is bound (src/main.c) */
+	static const char *const needles[] = { "sensorgwd ", " started: ", NULL };
+
+	return fx_daemon_wait_log_line(needles, timeout_ms);
+}
+
 bool fx_daemon_wait_connected(int timeout_ms)
 {
 	/* mosquitto: "New client connected from 127.0.0.1:P as ID (p2, c1, k10, u'gw')." */
-	return fx_broker_wait_log("u'" FX_MQTT_USER "')", timeout_ms);
+	return fx_broker_wait_log("u'" FX_MQTT_USER "')", daemon_ms(timeout_ms));
 }
 
 void fx_dump_logs(void)
@@ -1294,7 +1371,8 @@ bool fx_subscriber_wait_count(size_t n, int timeout_ms)
 	struct timespec dl;
 	bool ok;
 
-	abs_deadline(&dl, timeout_ms);
+	/* the messages come from the daemon */
+	abs_deadline(&dl, daemon_ms(timeout_ms));
 	pthread_mutex_lock(&fx.lock);
 	while (fx.n_msgs < n && pthread_cond_timedwait(&fx.cond, &fx.lock, &dl) == 0)
 		;

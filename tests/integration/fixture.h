@@ -35,6 +35,13 @@ const char *fx_dir(void);
 const char *fx_path(const char *name);
 /* A required environment variable (GW_SENSORGWD, GW_SIM, GW_SOURCE_ROOT). */
 const char *fx_env(const char *name);
+/*
+ * GW_TIMEOUT_SCALE (an integer 1..100, default 1): the fixture multiplies its deadlines for
+ * waits on the daemon (fx_pty_wait_opened, fx_daemon_wait_log_line, fx_daemon_wait_connected,
+ * fx_subscriber_wait_count, fx_daemon_stop) by it, for a daemon run under GW_DAEMON_WRAPPER
+ * (e.g. valgrind, see tools/valgrind.sh), which runs it many times slower.
+ */
+int fx_timeout_scale(void);
 
 int64_t fx_now_ms(void);   /* CLOCK_REALTIME, ms */
 int64_t fx_mono_ms(void);  /* CLOCK_MONOTONIC, ms */
@@ -131,7 +138,9 @@ void fx_pty_write_chunked(const struct fx_pty *p, const void *buf, size_t len, u
  */
 char *fx_config(const char *ca_file, const char *extra);
 /* Writes config to fx_path("sensorgw.conf") (0600) and starts
- * `sensorgwd -c FILE --log-level debug`, stdout and stderr to fx_path("daemon.log"). */
+ * `sensorgwd -c FILE --log-level debug`, stdout and stderr to fx_path("daemon.log"). When
+ * GW_DAEMON_WRAPPER is set, its words (split on spaces; the first found in PATH) come first:
+ * `$GW_DAEMON_WRAPPER sensorgwd ...`; the wrapper must exec the daemon in the same process. */
 pid_t fx_daemon_start(const char *config);
 pid_t fx_daemon_pid(void);
 bool fx_daemon_running(void);
@@ -149,6 +158,10 @@ bool fx_daemon_log_line_has(const char *const needles[]);
 bool fx_daemon_wait_log_line(const char *const needles[], int timeout_ms);
 /* Waits until the daemon's MQTT connection to the broker was accepted. */
 bool fx_daemon_wait_connected(int timeout_ms);
+/* Waits for the daemon's "started" line: its control socket is bound then. A port it opened
+ * (fx_pty_wait_opened) or its broker connection does not say so: both come first. Matches
+ * any daemon.log line, so only for the first daemon a test starts. */
+bool fx_daemon_wait_started(int timeout_ms);
 /* Dumps the daemon and broker logs to stderr (for failing tests). */
 void fx_dump_logs(void);
 

@@ -193,6 +193,8 @@ START_TEST(test_reload)
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert(fx_pty_wait_opened(&bin, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	/* the control socket is bound just before "started", after the ports opened */
+	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 
 	write_frames(&txt, 0, N_BEFORE);
 	ck_assert(wait_spooled(N_BEFORE, 20000));
@@ -401,6 +403,8 @@ START_TEST(test_reload_busy_and_stop)
 	ck_assert_int_eq(unsetenv("SENSORGW_TEST_HOOKS"), 0);
 	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
+	/* the control socket is bound just before "started", after the ports opened */
+	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 
 	/* The loop's order decides which request is first; a try where both came apart (the
 	 * first reload done before the second was read) proves nothing, so try a few times. */
@@ -455,6 +459,8 @@ START_TEST(test_no_hooks)
 	fx_daemon_start(conf);
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	/* the control socket is bound just before "started", after the ports opened */
+	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 	a = read_answer(send_request("debug-stall 100\n"), 10000);
 	ck_assert_msg(strstr(a, "\"ok\":false") && strstr(a, "test hook"), "%s", a);
 	free(a);

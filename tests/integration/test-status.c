@@ -236,6 +236,8 @@ START_TEST(test_status)
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert(fx_pty_wait_opened(&bin, fx_daemon_pid(), FX_WAIT_MS));
 	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	/* the control socket is bound just before "started", after the ports opened */
+	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 
 	/* the socket: owner-only */
 	ck_assert_int_eq(lstat(fx_path("control"), &sb), 0);
@@ -340,6 +342,8 @@ START_TEST(test_refusals)
 	conf = fx_config(fx_path("broker/ca.crt"), NULL);
 	fx_daemon_start(conf);
 	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
+	/* the control socket is bound just before "started", after the ports opened */
+	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 
 	out = raw_request("reboot\n", 7);
 	ck_assert_msg(strstr(out, "\"ok\":false") && strstr(out, "unknown request 'reboot'"),
