@@ -810,7 +810,7 @@ static int tls_client_ctx(const struct gw_cred *cred, const char *host, const ch
 		  * DNS names; each SSL made from the context inherits the check */
 		 (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
 		  X509_VERIFY_PARAM_set1_host(param, host, 0) != 1))
-		snprintf(why, size, "cannot set up the verification of %s", host);
+		(void)gw_bprintf(why, size, "cannot set up the verification of %s", host);
 	else
 		r = 0;
 	ERR_clear_error();
