@@ -1404,23 +1404,9 @@ static json_t *dev_status(struct dev *d)
 		[DEV_SUBSCRIBING] = "subscribing",
 		[DEV_ONLINE] = "online",
 	};
-	char reason[GW_CREDSTORE_REASON_MAX];
-	struct gw_cred_state st;
-	const char *prov = d->secret ? "provisioned" : "unprovisioned";
-	json_t *o;
 
-	/* the marker is what survives restarts: read it rather than keep a copy */
-	if (gw_credstore_get_state(d->u->store, d->name, &st, reason, sizeof(reason)) == 0 &&
-	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING && !d->secret)
-		prov = "needs-provisioning";
-	o = json_pack("{s:s,s:s,s:s,s:o}", "device", d->name, "session", states[d->state],
-		      "provisioning", prov, "last_error",
-		      d->last_error[0] ? json_string(d->last_error) : json_null());
-	if (o && strcmp(prov, "needs-provisioning") == 0) {
-		(void)json_object_set_new(o, "refused", json_string(st.why));
-		(void)json_object_set_new(o, "next_retry_ms", json_integer(st.next_retry_ms));
-	}
-	return o;
+	return gw_cloudfeed_device_status(d->u->store, d->name, states[d->state], d->secret != NULL,
+					  d->last_error);
 }
 
 static void driver_status(void *impl, json_t *o)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gw/cloudfeed.h"
+#include "gw/credstore.h"
 #include "gw/log.h"
 #include "gw/util.h"
 
@@ -268,4 +269,26 @@ void gw_cloudfeed_backlog(struct gw_cloudfeed *f, uint64_t *ret_bytes, int64_t *
 {
 	*ret_bytes = gw_spool_reader_backlog_bytes(f->reader);
 	*ret_oldest_ms = gw_spool_reader_oldest_age(f->reader, gw_now_wall_ms());
+}
+
+json_t *gw_cloudfeed_device_status(struct gw_credstore *store, const char *device,
+				   const char *session, bool has_cred, const char *last_error)
+{
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_cred_state st;
+	bool refused = false;
+	json_t *o;
+
+	/* the marker is what survives restarts: read it rather than keep a copy */
+	if (!has_cred && gw_credstore_get_state(store, device, &st, reason, sizeof(reason)) == 0 &&
+	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING)
+		refused = true;
+	o = json_pack("{s:s,s:s,s:s,s:o}", "device", device, "session", session, "provisioning",
+		      has_cred ? "provisioned" : refused ? "needs-provisioning" : "unprovisioned",
+		      "last_error", last_error[0] ? json_string(last_error) : json_null());
+	if (o && refused) {
+		(void)json_object_set_new(o, "refused", json_string(st.why));
+		(void)json_object_set_new(o, "next_retry_ms", json_integer(st.next_retry_ms));
+	}
+	return o;
 }

@@ -5,6 +5,7 @@
  * (0 success, 1 the command failed, 2 the command line is wrong).
  */
 
+#include <jansson.h>
 #include <stddef.h>
 
 #define EXIT_USAGE 2
@@ -25,6 +26,12 @@ int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
 /* Sends request to the control socket at path and reads the whole reply into *ret
  * (NUL-terminated, free it); waits at most timeout_ms for each read. 0 or -errno. */
 int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len);
+/* ctl_ask(), then the reply parsed as a JSON object into *ret_obj (the raw text in *ret_reply;
+ * free both). On failure the reason is printed for cmd and -1 returned, with nothing to free. */
+int ctl_ask_object(const char *cmd, const char *path, const char *request, int timeout_ms,
+		   json_t **ret_obj, char **ret_reply);
+/* The string member key of o, or none. */
+const char *ctl_str(const json_t *o, const char *key, const char *none);
 
 /* sensorgwctl status [--json] [--socket PATH] (ctl_status.c) */
 int ctl_status(int argc, char **argv);

@@ -34,12 +34,6 @@ static void reload_help(void)
 	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
-static const char *str(const json_t *o, const char *key, const char *none)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : none;
-}
 
 int ctl_reload(int argc, char **argv)
 {
@@ -51,11 +45,10 @@ int ctl_reload(int argc, char **argv)
 	};
 	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
 	bool json_out = false, ok;
-	json_error_t jerr;
 	char *reply = NULL;
-	size_t len = 0, i;
+	size_t i;
 	json_t *o, *v;
-	int opt, r;
+	int opt;
 
 	optind = 1;
 	opterr = 0;
@@ -81,33 +74,19 @@ int ctl_reload(int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "unexpected argument '%s'",
 				       argv[optind]);
-	r = ctl_ask(path, "reload\n", RELOAD_TIMEOUT_MS, &reply, &len);
-	if (r < 0) {
-		ctl_error(RELOAD_CMD, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
-			  r == -ENOENT || r == -ECONNREFUSED ?
-			  " (is it running? see [gateway] control_socket)" :
-			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+	if (ctl_ask_object(RELOAD_CMD, path, "reload\n", RELOAD_TIMEOUT_MS, &o, &reply) < 0)
 		return EXIT_FAILURE;
-	}
-	o = json_loadb(reply, len, 0, &jerr);
-	if (!json_is_object(o)) {
-		ctl_error(RELOAD_CMD, "sensorgwd answered something that is not a JSON object: %s",
-			  jerr.text);
-		json_decref(o);
-		free(reply);
-		return EXIT_FAILURE;
-	}
 	ok = json_is_true(json_object_get(o, "ok"));
 	if (json_out) {
 		fputs(reply, stdout);
 	} else if (ok) {
 		printf("sensorgwd reloaded %s: %" JSON_INTEGER_FORMAT " port(s), %"
 		       JSON_INTEGER_FORMAT " uplink(s), %" JSON_INTEGER_FORMAT " map(s)\n",
-		       str(o, "config", "?"), json_integer_value(json_object_get(o, "ports")),
+		       ctl_str(o, "config", "?"), json_integer_value(json_object_get(o, "ports")),
 		       json_integer_value(json_object_get(o, "uplinks")),
 		       json_integer_value(json_object_get(o, "maps")));
 	} else {
-		ctl_error(RELOAD_CMD, "%s", str(o, "error", "refused, no reason given"));
+		ctl_error(RELOAD_CMD, "%s", ctl_str(o, "error", "refused, no reason given"));
 		json_array_foreach(json_object_get(o, "problems"), i, v)
 			fprintf(stderr, "%s\n", json_string_value(v) ? json_string_value(v) : "?");
 	}

@@ -107,11 +107,42 @@ static json_int_t num(const json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
-static const char *str(const json_t *o, const char *key, const char *none)
+
+const char *ctl_str(const json_t *o, const char *key, const char *none)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s ? s : none;
+}
+
+int ctl_ask_object(const char *cmd, const char *path, const char *request, int timeout_ms,
+		   json_t **ret_obj, char **ret_reply)
+{
+	json_error_t jerr;
+	char *reply = NULL;
+	size_t len = 0;
+	json_t *o;
+	int r;
+
+	r = ctl_ask(path, request, timeout_ms, &reply, &len);
+	if (r < 0) {
+		ctl_error(cmd, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
+			  r == -ENOENT || r == -ECONNREFUSED ?
+			  " (is it running? see [gateway] control_socket)" :
+			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+		return -1;
+	}
+	o = json_loadb(reply, len, 0, &jerr);
+	if (!json_is_object(o)) {
+		ctl_error(cmd, "sensorgwd answered something that is not a JSON object: %s",
+			  jerr.text);
+		json_decref(o);
+		free(reply);
+		return -1;
+	}
+	*ret_obj = o;
+	*ret_reply = reply;
+	return 0;
 }
 
 /* "3 s", "4 min", "2 h" ago, from milliseconds */
@@ -137,8 +168,8 @@ static void print_tables(const json_t *st)
 
 	format_age(num(st, "uptime_ms"), age, sizeof(age));
 	printf("sensorgwd %s (pid %" JSON_INTEGER_FORMAT "), %s, up %s, config %s\n",
-	       str(st, "version", "?"), num(st, "pid"), str(st, "state", "?"), age,
-	       str(st, "config", "?"));
+	       ctl_str(st, "version", "?"), num(st, "pid"), ctl_str(st, "state", "?"), age,
+	       ctl_str(st, "config", "?"));
 	printf("spool: records %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT ", %"
 	       JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT " segment(s); appended %"
 	       JSON_INTEGER_FORMAT ", dropped %" JSON_INTEGER_FORMAT ", lost %" JSON_INTEGER_FORMAT
@@ -153,7 +184,7 @@ static void print_tables(const json_t *st)
 	json_array_foreach(json_object_get(st, "ports"), i, v)
 		printf("%-12s %-7s %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %6"
 		       JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n",
-		       str(v, "name", "?"), str(v, "state", "?"), num(v, "bytes_in"),
+		       ctl_str(v, "name", "?"), ctl_str(v, "state", "?"), num(v, "bytes_in"),
 		       num(v, "frames"), num(v, "bad_frames"), num(v, "crc_errors"),
 		       num(v, "resyncs"));
 
@@ -166,9 +197,9 @@ static void print_tables(const json_t *st)
 			snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT, num(v, "addr"));
 		format_age(now - num(v, "last_seen_ms"), age, sizeof(age));
 		printf("%-32s %-12s %-5s %-10s %8" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT
-		       " %9s\n", str(v, "id", "?"), str(v, "port", "?"), addr,
-		       str(v, "firmware", "-"), num(v, "frames"), num(v, "seq_gaps"), age);
-		printf("  %s\n", str(v, "device", "?"));
+		       " %9s\n", ctl_str(v, "id", "?"), ctl_str(v, "port", "?"), addr,
+		       ctl_str(v, "firmware", "-"), num(v, "frames"), num(v, "seq_gaps"), age);
+		printf("  %s\n", ctl_str(v, "device", "?"));
 	}
 
 	printf("\n%-12s %-7s %-8s %9s %9s %9s %10s %9s %8s\n", "UPLINK", "TYPE", "STATE",
@@ -176,7 +207,7 @@ static void print_tables(const json_t *st)
 	json_array_foreach(json_object_get(st, "uplinks"), i, v) {
 		char sessions[32];
 		const json_t *devs = json_object_get(v, "devices");
-		const char *err = str(v, "last_error", NULL);
+		const char *err = ctl_str(v, "last_error", NULL);
 		size_t j;
 		json_t *d;
 
@@ -185,16 +216,16 @@ static void print_tables(const json_t *st)
 		format_age(num(v, "queued") ? num(v, "oldest_age_ms") : -1, age, sizeof(age));
 		printf("%-12s %-7s %-8s %9s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %10"
 		       JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %8s\n",
-		       str(v, "name", "?"), str(v, "type", "?"), str(v, "state", "?"), sessions,
+		       ctl_str(v, "name", "?"), ctl_str(v, "type", "?"), ctl_str(v, "state", "?"), sessions,
 		       num(v, "queued"), num(v, "inflight"), num(v, "acked"), num(v, "rejected"),
 		       age);
 		if (err)
 			printf("  last error: %s\n", err);
 		json_array_foreach(devs, j, d) {
-			const char *derr = str(d, "last_error", NULL);
+			const char *derr = ctl_str(d, "last_error", NULL);
 
-			printf("  device %s: %s, %s%s%s\n", str(d, "device", "?"),
-			       str(d, "session", "?"), str(d, "provisioning", "?"),
+			printf("  device %s: %s, %s%s%s\n", ctl_str(d, "device", "?"),
+			       ctl_str(d, "session", "?"), ctl_str(d, "provisioning", "?"),
 			       derr ? "; last error: " : "", derr ? derr : "");
 		}
 	}
@@ -210,11 +241,9 @@ int ctl_status(int argc, char **argv)
 	};
 	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
 	bool json_out = false;
-	json_error_t jerr;
 	char *reply = NULL;
-	size_t len = 0;
 	json_t *st;
-	int opt, r;
+	int opt;
 
 	optind = 1;
 	opterr = 0;
@@ -240,24 +269,10 @@ int ctl_status(int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unexpected argument '%s'",
 				       argv[optind]);
-	r = ctl_ask(path, "status\n", TIMEOUT_MS, &reply, &len);
-	if (r < 0) {
-		ctl_error(STATUS_CMD, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
-			  r == -ENOENT || r == -ECONNREFUSED ?
-			  " (is it running? see [gateway] control_socket)" :
-			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+	if (ctl_ask_object(STATUS_CMD, path, "status\n", TIMEOUT_MS, &st, &reply) < 0)
 		return EXIT_FAILURE;
-	}
-	st = json_loadb(reply, len, 0, &jerr);
-	if (!json_is_object(st)) {
-		ctl_error(STATUS_CMD, "sensorgwd answered something that is not a JSON object: %s",
-			  jerr.text);
-		json_decref(st);
-		free(reply);
-		return EXIT_FAILURE;
-	}
 	if (!json_is_true(json_object_get(st, "ok"))) {
-		ctl_error(STATUS_CMD, "sensorgwd refused: %s", str(st, "error", "no reason given"));
+		ctl_error(STATUS_CMD, "sensorgwd refused: %s", ctl_str(st, "error", "no reason given"));
 		json_decref(st);
 		free(reply);
 		return EXIT_FAILURE;

@@ -15,6 +15,7 @@
  * gw_cloudfeed_free().
  */
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #include "gw/spool.h"
 
 struct gw_cloudfeed;
+struct gw_credstore;
 
 /*
  *   produced = acked + queued + dropped_overflow + dropped_enospc + deadlettered + lost_corrupt
@@ -70,3 +72,12 @@ int gw_cloudfeed_save(struct gw_cloudfeed *f);
 void gw_cloudfeed_get_stats(const struct gw_cloudfeed *f, struct gw_cloudfeed_stats *ret);
 /* For the status: bytes of the queued records, age of the oldest (0 when none). */
 void gw_cloudfeed_backlog(struct gw_cloudfeed *f, uint64_t *ret_bytes, int64_t *ret_oldest_ms);
+
+/*
+ * One device's entry in a cloud uplink's status (docs/status.md): device, session (the
+ * driver's state name), provisioning ("provisioned" with a credential, else
+ * "needs-provisioning" with "refused" and "next_retry_ms" when the store's marker says so,
+ * else "unprovisioned") and last_error (null when empty). A new reference, or NULL.
+ */
+json_t *gw_cloudfeed_device_status(struct gw_credstore *store, const char *device,
+				   const char *session, bool has_cred, const char *last_error);
