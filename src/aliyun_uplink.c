@@ -595,8 +595,7 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 	struct dev *d = ud;
 
 	/* TLS and socket failures reach us only through the log; it never holds the password */
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
-		snprintf(d->last_error, sizeof(d->last_error), "%s", str);
+	gw_mosqev_note_log(mosq, level, str, d->last_error, sizeof(d->last_error));
 	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
 }
 

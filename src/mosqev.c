@@ -2,6 +2,8 @@
 /* A libmosquitto client on the sd-event loop; see include/gw/mosqev.h. */
 
 #include <errno.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -135,4 +137,35 @@ struct gw_mosqev *gw_mosqev_free(struct gw_mosqev *m)
 	m->tick = sd_event_source_disable_unref(m->tick);
 	free(m);
 	return NULL;
+}
+
+void gw_mosqev_note_log(struct mosquitto *mosq, int level, const char *str, char *last_error,
+			size_t last_error_size)
+{
+	SSL *ssl;
+	long v;
+	const char *host;
+
+	if (!(level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) || !last_error_size)
+		return;
+	if (!strstr(str, "verify failed")) {
+		snprintf(last_error, last_error_size, "%s", str);
+		return;
+	}
+	/* The SSL object of the failed handshake still holds which check refused it. */
+	ssl = mosquitto_ssl_get(mosq);
+	v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	if (v == X509_V_ERR_UNSPECIFIED && strstr(last_error, "host name verification failed")) {
+		/* libmosquitto's own host check failed and said so in the line before; the
+		 * name it checked is the one it sent as SNI */
+		host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+		snprintf(last_error, last_error_size,
+			 "%s (the certificate does not name the host%s%s)", str, host ? " " : "",
+			 host ? host : "");
+	} else if (v != X509_V_OK) {
+		snprintf(last_error, last_error_size, "%s (%s)", str,
+			 X509_verify_cert_error_string(v));
+	} else {
+		snprintf(last_error, last_error_size, "%s", str);
+	}
 }

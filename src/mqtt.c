@@ -6,8 +6,6 @@
 
 #include <errno.h>
 #include <mosquitto.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +13,7 @@
 #include <unistd.h>
 
 #include "gw/log.h"
+#include "gw/mosqev.h"
 #include "gw/mqtt.h"
 #include "gw/uplink.h"
 #include "gw/payload.h"
@@ -392,24 +391,7 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 
 	/* libmosquitto reports TLS and socket failures only through its log; keep the last
 	 * error as the reason we show. It never logs the password. */
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) {
-		SSL *ssl = mosquitto_ssl_get(mosq);
-		long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-
-		/* "certificate verify failed" alone does not say which check: expired, unknown
-		 * issuer, wrong host name... The handshake's SSL object still holds the result. */
-		if (v == X509_V_ERR_UNSPECIFIED && strstr(str, "verify failed") &&
-		    strstr(m->last_error, "host name verification failed"))
-			/* libmosquitto's own host check failed and said so just before */
-			snprintf(m->last_error, sizeof(m->last_error),
-				 "%s (the certificate does not name the host %s)", str,
-				 m->cfg->host);
-		else if (v != X509_V_OK && strstr(str, "verify failed"))
-			snprintf(m->last_error, sizeof(m->last_error), "%s (%s)", str,
-				 X509_verify_cert_error_string(v));
-		else
-			snprintf(m->last_error, sizeof(m->last_error), "%s", str);
-	}
+	gw_mosqev_note_log(mosq, level, str, m->last_error, sizeof(m->last_error));
 	gw_log_uplink(LOG_DEBUG, m->cfg->name, "libmosquitto: %s", str);
 }
 

@@ -36,3 +36,13 @@ int gw_mosqev_new(sd_event *event, struct mosquitto *mosq, uint32_t keepalive_s,
 int gw_mosqev_update(struct gw_mosqev *m);
 /* Accepts NULL; returns NULL. Does not touch the mosquitto client. */
 struct gw_mosqev *gw_mosqev_free(struct gw_mosqev *m);
+
+/*
+ * For a libmosquitto log callback (any client, also mqtt.c's): keeps a line logged at error or
+ * warning level in last_error, the reason the owner shows when the session ends. libmosquitto
+ * logs only "certificate verify failed" for a refused server certificate; the handshake's
+ * verification result is added, e.g. "(certificate has expired)", or "(the certificate does
+ * not name the host H)" after libmosquitto's own host name check. Other levels are ignored.
+ */
+void gw_mosqev_note_log(struct mosquitto *mosq, int level, const char *str, char *last_error,
+			size_t last_error_size);

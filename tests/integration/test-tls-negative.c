@@ -13,6 +13,8 @@
  * MQTT: one mosquitto with one TLS listener per case (anonymous, so only TLS decides), one
  * daemon with one mqtt uplink per listener (short backoffs). The observer is the broker's own
  * log: a client that got through the handshake shows up as "New client connected ... as ID".
+ * Then the same listeners are dialled by the cloud drivers' own MQTT sessions: one daemon with
+ * an aliyun uplink per bad case, one with a tencent uplink per bad case.
  * HTTPS: one aliyun uplink per case with register_via = https; the bad cases point their
  * register_url at tests/helpers/https_server.py serving the bad certificate (it logs every
  * request that gets through the handshake), the positive control at the loopback Aliyun test
@@ -35,8 +37,12 @@
 
 #include "cloud.h"
 #include "fixture.h"
+#include "gw/credstore.h"
 
 #define N_CASES 7
+/* the cloud uplinks of the MQTT phase: a product of each platform, one device */
+#define NEG_TC_PID "CS0SLTKSYA"
+#define NEG_TC_PSK "IyXmUW5sU/q1vnb5yzTkeQ=="
 #define STDBUF_BIN "/usr/bin/stdbuf"
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 
@@ -195,9 +201,114 @@ static bool wait_bad_lines(const char *prefix, const char *what, size_t n, int t
 /* ---- MQTT: libmosquitto against one broker listener per case ---- */
 
 struct mqtt_result {
-	int accepted; /* bad cases that got through the handshake */
+	int accepted; /* bad cases that got through the handshake: mqtt uplinks */
+	int cloud_accepted[2]; /* the same for the aliyun [0] and tencent [1] uplinks */
 	bool positive;
 };
+
+/* A device credential for uplink NAME of a daemon with state_dir STATE (below fx_dir()). */
+static void provision(const char *state, const char *name, bool tencent)
+{
+	struct gw_cred cred = {
+		.cloud = tencent ? GW_CRED_CLOUD_TENCENT : GW_CRED_CLOUD_ALIYUN,
+		.kind = tencent ? GW_CRED_PSK : GW_CRED_DEVICE_SECRET,
+		.product = tencent ? (char *)NEG_TC_PID : (char *)CL_PK,
+		.device = (char *)CL_DN,
+		.secret = tencent ? NULL : (char *)CL_DS,
+		.psk = tencent ? (char *)NEG_TC_PSK : NULL,
+	};
+	char reason[GW_CREDSTORE_REASON_MAX], dir[128];
+	struct gw_credstore *store;
+
+	snprintf(dir, sizeof(dir), "%s/credentials", state);
+	(void)mkdir(fx_path(dir), 0700);
+	snprintf(dir, sizeof(dir), "%s/credentials/%s", state, name);
+	ck_assert_int_eq(gw_credstore_open(fx_path(dir), &store, reason, sizeof(reason)), 0);
+	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}
+
+/*
+ * The cloud uplinks' own MQTT sessions (aliyun_uplink.c, tencent_uplink.c) against the same
+ * bad listeners: a daemon with one Aliyun or Tencent uplink per bad case (at most 8 uplinks a
+ * daemon, so one daemon per platform), each with a stored device credential. None may get a
+ * session, and each failure must name the cause as the mqtt uplink's do.
+ */
+static void cloud_phase(struct fx_pty *n1, const int ports[], bool tencent,
+			struct mqtt_result *res)
+{
+	const char *state = tencent ? "state-tencent" : "state-aliyun";
+	const char *kind = tencent ? "tencent" : "aliyun";
+	const char *prefix = tencent ? "t" : "a";
+	char *dconf = NULL, *uplinks = NULL;
+
+	ck_assert_int_eq(mkdir(fx_path(state), 0700), 0);
+	for (int i = 1; i < N_CASES; i++) {
+		char *next = NULL, name[16];
+
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		provision(state, name, tencent);
+		ck_assert_int_gt(asprintf(&next,
+					  "%s\n[uplink %s]\n"
+					  "type = %s\n"
+					  "%s\n"
+					  "host = localhost\n"
+					  "port = %d\n"
+					  "ca_file = %s\n"
+					  "keepalive = 30\n"
+					  "reconnect_min_ms = 200\n"
+					  "reconnect_max_ms = 1000\n",
+					  uplinks ? uplinks : "", name, kind,
+					  tencent ? "product_id = " NEG_TC_PID : "product_key = " CL_PK,
+					  ports[i], fx_path("broker/ca.crt")), 0);
+		free(uplinks);
+		uplinks = next;
+	}
+	ck_assert_int_gt(asprintf(&dconf,
+				  "[gateway]\n"
+				  "state_dir = %s\n"
+				  "device_name = dev-{port}\n"
+				  "\n"
+				  "[port n1]\n"
+				  "path = %s\n"
+				  "framing = text\n"
+				  "%s",
+				  fx_path(state), fx_path("tty-n1"), uplinks), 0);
+	free(uplinks);
+	fx_daemon_start(dconf);
+	free(dconf);
+	ck_assert(fx_pty_wait_opened(n1, fx_daemon_pid(), 10000));
+	cl_write_line(n1, "MQ2=30,MQ135=95\r\n");
+	/* Tencent spaces a device's CONNECTs 5 s apart: two attempts are asked for */
+	if (!wait_bad_lines(prefix, "TLS failure", 2, 30000)) {
+		fx_dump_logs();
+		ck_abort_msg("not every bad case of the %s uplinks logged 2 TLS failures", kind);
+	}
+	for (int i = 1; i < N_CASES; i++) {
+		char up[32];
+		const char *const needles[] = { up, "TLS failure", cases[i].cause, NULL };
+		size_t got = count_in_file(fx_path("tlsneg-broker.log"),
+					   tencent ? " as " NEG_TC_PID : " as " CL_PK);
+
+		snprintf(up, sizeof(up), "uplink %s%d:", prefix, i);
+		if (got) {
+			fprintf(stderr, "MQTT %s (%s uplink): ACCEPTED (%zu sessions)\n",
+				cases[i].what, kind, got);
+			res->cloud_accepted[tencent]++;
+		}
+		ck_assert_msg(log_lines(needles) >= 2,
+			      "MQTT %s: the %s uplink logged no line naming the cause '%s'",
+			      cases[i].what, kind, cases[i].cause);
+		fprintf(stderr, "MQTT %-36s refused by the %s uplink, %zu failed attempts logged\n",
+			cases[i].what, kind, log_lines(needles));
+	}
+	ck_assert_msg(fx_daemon_running(), "the daemon died during the %s cases", kind);
+	{
+		int st = fx_daemon_stop(NULL);
+
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status 0x%x", st);
+	}
+}
 
 static void mqtt_phase(struct fx_pty *n1, struct mqtt_result *res)
 {
@@ -310,6 +421,8 @@ static void mqtt_phase(struct fx_pty *n1, struct mqtt_result *res)
 
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status 0x%x", st);
 	}
+	cloud_phase(n1, ports, false, res);
+	cloud_phase(n1, ports, true, res);
 	fx_child_stop(broker);
 }
 
@@ -486,11 +599,15 @@ START_TEST(test_tls_negatives)
 	mqtt_phase(&n1, &m);
 	https_phase(&n1, &h);
 	fprintf(stderr,
-		"TLS negatives: %d of %d accepted (MQTT %d of %d, HTTPS %d of %d), "
-		"positive controls %d of 2 (%.1f s)\n",
-		m.accepted + h.accepted, 2 * (N_CASES - 1), m.accepted, N_CASES - 1, h.accepted,
-		N_CASES - 1, (int)m.positive + (int)h.positive, (double)(fx_mono_ms() - t0) / 1000);
+		"TLS negatives: %d of %d accepted (MQTT: mqtt uplink %d, aliyun uplink %d, "
+		"tencent uplink %d of %d each; HTTPS %d of %d), positive controls %d of 2 (%.1f s)\n",
+		m.accepted + m.cloud_accepted[0] + m.cloud_accepted[1] + h.accepted,
+		4 * (N_CASES - 1), m.accepted, m.cloud_accepted[0], m.cloud_accepted[1], N_CASES - 1,
+		h.accepted, N_CASES - 1, (int)m.positive + (int)h.positive,
+		(double)(fx_mono_ms() - t0) / 1000);
 	ck_assert_int_eq(m.accepted, 0);
+	ck_assert_int_eq(m.cloud_accepted[0], 0);
+	ck_assert_int_eq(m.cloud_accepted[1], 0);
 	ck_assert_int_eq(h.accepted, 0);
 	ck_assert_msg(m.positive, "the MQTT positive control did not deliver");
 	ck_assert_msg(h.positive, "the HTTPS positive control did not register");
