@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Runs every libFuzzer target (fuzz/) for SECONDS each, two at a time, and prints one line per
 # target: executions, exec/s, edges covered, corpus size, crashes. Exits 1 when a target found
-# a crash, a leak or a sanitizer report (its reproducer is kept under OUT/).
+# a crash, a leak or a sanitizer report (its reproducer is kept under OUT/), or covered fewer
+# edges than its floor in fuzz/min-edges.txt (its inputs stopped reaching the code).
 #
 #   tools/fuzz.sh [SECONDS] [OUT]          (default 60 s, OUT = build-fuzz/fuzz-out)
 #   tools/fuzz.sh --merge                  minimise new finds into fuzz/corpus/ (after a long run)
@@ -78,6 +79,12 @@ for t in "${targets[@]}"; do
 		rc=1
 		echo "fuzz.sh: $t failed (exit $(cat "$out/$t.rc")); log $log" >&2
 		grep -m5 -E 'ERROR|SUMMARY|runtime error' "$log" >&2
+	fi
+	floor=$(awk -v t="$t" '$1 == t { print $2 }' "$root/fuzz/min-edges.txt")
+	if [ -z "$floor" ] || [ "${cov:-0}" -lt "$floor" ]; then
+		rc=1
+		echo "fuzz.sh: $t covered ${cov:-no} edges, fewer than its floor ${floor:-(none)}" \
+			"in fuzz/min-edges.txt: do its inputs stop at an early check?" >&2
 	fi
 	printf '%-18s %12s %8s %6s %7s %8s\n' "$t" "${execs:-?}" "${eps:-?}" "${cov:-?}" \
 		"${corp:-?}" "$crashes"
