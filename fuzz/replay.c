@@ -26,6 +26,7 @@ static int run_file(const char *path)
 	}
 	buf = malloc(REPLAY_MAX_INPUT);
 	if (!buf) {
+		fprintf(stderr, "%s: out of memory\n", path);
 		fclose(f);
 		return -1;
 	}
@@ -36,6 +37,7 @@ static int run_file(const char *path)
 		uint8_t *in = malloc(n ? n : 1);
 
 		if (!in) {
+			fprintf(stderr, "%s: out of memory\n", path);
 			free(buf);
 			return -1;
 		}
@@ -67,8 +69,10 @@ int main(int argc, char **argv)
 			continue;
 		}
 		d = opendir(argv[i]);
-		if (!d)
+		if (!d) {
+			fprintf(stderr, "%s: %s\n", argv[i], strerror(errno));
 			return 1;
+		}
 		while ((e = readdir(d))) {
 			char path[4096];
 

@@ -1830,7 +1830,10 @@ static char *read_line(char *str, int num, void *stream)
 	errno = 0;
 	n = getline(&p->buf, &p->buf_size, p->f);
 	if (n < 0) {
-		if (ferror(p->f))
+		/* Not only a read error: getline() also fails without setting the stream's error
+		 * flag when it cannot grow its buffer (ENOMEM). Anything but the end of the file
+		 * must not read as one, or the rest of the file would be silently dropped. */
+		if (ferror(p->f) || !feof(p->f))
 			p->read_errno = errno ? errno : EIO;
 		return NULL;
 	}

@@ -36,9 +36,10 @@ else
 	summary+=("deb: 0%: Checks: 1, Failures: 1, Errors: 0")
 	rc=1
 fi
-# Static analysis (cppcheck, gcc -fanalyzer, clang-tidy) and the daemon under valgrind
-# memcheck in a few integration tests: one check each.
-for step in "static-analysis:tools/static-analysis.sh" "valgrind:tools/valgrind.sh build-test-plain"; do
+# Static analysis (cppcheck, gcc -fanalyzer, clang-tidy), the daemon under valgrind memcheck
+# in the integration tests, and the malloc-failure pass: one check each.
+for step in "static-analysis:tools/static-analysis.sh" "valgrind:tools/valgrind.sh build-test-plain" \
+	"failmalloc:tools/failmalloc.sh build-test-plain"; do
 	if ${step#*:}; then
 		summary+=("${step%%:*}: 100%: Checks: 1, Failures: 0, Errors: 0")
 	else
