@@ -25,6 +25,7 @@
 
 #include "gw-build.h"
 #include "gw/config.h"
+#include "gw/node.h"
 #include "gw/util.h"
 
 #define MAX_SECTION_KEYS 48
@@ -1022,6 +1023,8 @@ static const struct key_def gateway_keys[] = {
 	KEY("sync_ms", set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
 	KEY("control_socket", set_socket_path, struct gw_config, control_socket,
 	    GW_CONFIG_DEFAULT_CONTROL_SOCKET, 0, 0, KF_ABSOLUTE),
+	/* node.h says why GW_NODES_MAX is the most */
+	KEY("max_nodes", set_uint, struct gw_config, max_nodes, "256", 1, GW_NODES_MAX, 0),
 };
 
 static const struct word parity_words[] = {

@@ -179,6 +179,7 @@ struct gw_config {
 	uint32_t sync_records;        /* fdatasync after this many records; default 100 */
 	uint32_t sync_ms;             /* ... or this long after the first unsynced one; 200 */
 	char *control_socket;         /* sensorgwctl's socket; default /run/sensorgw/control */
+	uint32_t max_nodes;           /* nodes the node table takes, 1..GW_NODES_MAX; 256 */
 	size_t n_ports;
 	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;

@@ -898,6 +898,47 @@ START_TEST(test_spool_keys)
 }
 END_TEST
 
+START_TEST(test_max_nodes)
+{
+	char path[128];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/nodes.conf", tmp);
+	write_file("nodes.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 256);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 1\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 1);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 256\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 256);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 0\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: 0 is out of range (1..256)");
+	write_file("nodes.conf", "[gateway]\n\nmax_nodes = 257\n" SPOOL_BASE, 0600);
+	assert_fails(path, "3: max_nodes: 257 is out of range (1..256)");
+	write_file("nodes.conf", "[gateway]\nmax_nodes = many\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: 'many' is not an integer (expected 1..256)");
+	write_file("nodes.conf", "[gateway]\nmax_nodes = -2\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: -2 is out of range (1..256)");
+	/* an [uplink] has no such key */
+	write_file("nodes.conf", SPOOL_BASE "max_nodes = 2\n", 0600);
+	c = NULL;
+	{
+		char *diag = NULL;
+		int r = load(path, &c, &diag);
+
+		ck_assert_int_eq(r, -EINVAL);
+		ck_assert_ptr_nonnull(strstr(diag, ":5: "));
+		ck_assert_ptr_nonnull(strstr(diag, "max_nodes"));
+		free(diag);
+	}
+}
+END_TEST
+
 START_TEST(test_control_socket)
 {
 	char path[128], conf[512], want[256];
@@ -1627,6 +1668,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_diag);
 	tcase_add_test(tc, test_to_string);
 	tcase_add_test(tc, test_spool_keys);
+	tcase_add_test(tc, test_max_nodes);
 	tcase_add_test(tc, test_control_socket);
 	suite_add_tcase(s, tc);
 
