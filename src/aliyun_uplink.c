@@ -501,6 +501,34 @@ static void cmd_refuse(struct cmd *c, int code, const char *reason)
 	free(c);
 }
 
+/*
+ * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
+ * node's serial line, nor its log with refusals. Every request that can be answered takes a
+ * token, malformed ones too; without one it is answered at once with the code the command
+ * path uses for busy (429 throttled, fact sheet D120329), so nothing is lost silently. One
+ * warning per interval, the rest at debug. True when c was answered (and freed).
+ */
+static bool cmd_throttled(struct cmd *c)
+{
+	struct dev *d = c->d;
+	struct gw_aliyun_uplink *u = d->u;
+
+	u->n_commands++;
+	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+		return false;
+	u->commands_throttled++;
+	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
+			 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
+	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
+	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_ALIYUN_CODE_THROTTLED,
+	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
+	cmd_answer(c, GW_ALIYUN_CODE_THROTTLED, NULL, "too many commands: more than "
+		   "command_rate a second; try again later");
+	free(c);
+	return true;
+}
+
 static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 		       const struct mosquitto_message *msg)
 {
@@ -549,6 +577,10 @@ static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 		free(c);
 		return;
 	}
+	if ((c->has_id || kind == GW_ALIYUN_TOPIC_RRPC_REQUEST) && cmd_throttled(c)) {
+		json_decref(req.params);
+		return;
+	}
 	if (r < 0) {
 		if (!c->has_id && kind != GW_ALIYUN_TOPIC_RRPC_REQUEST) {
 			ulog(u, LOG_WARNING, "device %s: ignored a malformed %s: %s (without a "
@@ -564,25 +596,6 @@ static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 	if (!u->commands.send) {
 		json_decref(req.params);
 		cmd_refuse(c, GW_ALIYUN_CODE_BAD_REQUEST, "this gateway has no command path");
-		return;
-	}
-	u->n_commands++;
-	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) > 0) {
-		/* Over command_rate: the cloud (or whoever holds the broker) must not make the
-		 * gateway flood a node's serial line. Answered at once with the code the command
-		 * path uses for busy (429 throttled, fact sheet D120329), so nothing is lost
-		 * silently; one warning per interval, the rest at debug. */
-		u->commands_throttled++;
-		ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
-				 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
-		     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
-		     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
-		     "(%" PRIu64 " refused so far)", d->name, c->what, GW_ALIYUN_CODE_THROTTLED,
-		     cf->command_rate, cf->command_burst, u->commands_throttled);
-		json_decref(req.params);
-		cmd_answer(c, GW_ALIYUN_CODE_THROTTLED, NULL, "too many commands: more than "
-			   "command_rate a second; try again later");
-		free(c);
 		return;
 	}
 	/* completes through cmd_done, possibly before it returns */

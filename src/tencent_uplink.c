@@ -706,6 +706,34 @@ static void run_offline_control(struct dev *d, const char *token, json_t *contro
 	cmd_send(c, GW_COMMAND_PROPERTY_SET, NULL, control);
 }
 
+/*
+ * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
+ * node's serial line, nor its log with refusals. Every control or action that can be answered
+ * takes a token, malformed ones too; without one it is answered at once with the code the
+ * command path uses for busy, so nothing is lost silently. One warning per interval, the
+ * rest at debug. True when c was answered (and freed); it then counts as a command.
+ */
+static bool cmd_throttled(struct cmd *c)
+{
+	struct dev *d = c->d;
+	struct gw_tencent_uplink *u = d->u;
+
+	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+		return false;
+	u->n_commands++;
+	u->commands_throttled++;
+	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
+			 GW_TENCENT_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
+	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
+	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_TENCENT_UPLINK_CODE_THROTTLED,
+	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
+	cmd_answer(c, GW_TENCENT_UPLINK_CODE_THROTTLED, "too many commands: more than "
+		   "command_rate a second; try again later", NULL);
+	free(c);
+	return true;
+}
+
 static void on_command(struct dev *d, enum gw_tencent_method m,
 		       const struct mosquitto_message *msg)
 {
@@ -729,6 +757,10 @@ static void on_command(struct dev *d, enum gw_tencent_method m,
 	else
 		snprintf(c->what, sizeof(c->what), "control %s", req.client_token[0] ?
 			 req.client_token : "?");
+	if (req.client_token[0] && cmd_throttled(c)) {
+		json_decref(req.params);
+		return;
+	}
 	if (r < 0) {
 		if (!req.client_token[0]) {
 			ulog(u, LOG_WARNING, "device %s: ignored a malformed %s: %s (without a "
@@ -741,25 +773,6 @@ static void on_command(struct dev *d, enum gw_tencent_method m,
 		     GW_TENCENT_UPLINK_CODE_BAD_REQUEST, reason[0] ? reason : strerror(-r));
 		cmd_answer(c, GW_TENCENT_UPLINK_CODE_BAD_REQUEST, reason[0] ? reason :
 			   strerror(-r), NULL);
-		free(c);
-		return;
-	}
-	if (u->commands.send && gw_rate_take(&u->cmd_rate, gw_now_mono_us()) > 0) {
-		/* Over command_rate: the cloud (or whoever holds the broker) must not make the
-		 * gateway flood a node's serial line. Answered at once with the code the command
-		 * path uses for busy, so nothing is lost silently; one warning per interval. */
-		u->n_commands++;
-		u->commands_throttled++;
-		ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
-				 GW_TENCENT_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
-		     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
-		     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
-		     "(%" PRIu64 " refused so far)", d->name, c->what,
-		     GW_TENCENT_UPLINK_CODE_THROTTLED, u->cfg->command_rate, u->cfg->command_burst,
-		     u->commands_throttled);
-		cmd_answer(c, GW_TENCENT_UPLINK_CODE_THROTTLED, "too many commands: more than "
-			   "command_rate a second; try again later", NULL);
-		json_decref(req.params);
 		free(c);
 		return;
 	}
