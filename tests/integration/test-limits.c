@@ -7,6 +7,8 @@
  *     first command_burst reach the simulated node, the rest are answered 429 at once.
  *   - the Aliyun answer queue (GW_ALIYUN_UPLINK_REPLIES_MAX): answers waiting for max_rate
  *     beyond 64 are dropped, counted and logged; every other one reaches the cloud.
+ *   - command_rate on the Tencent uplink, against the Tencent test cloud: controls over the
+ *     rate are answered 429 at once, the others reach the node.
  */
 
 #include <check.h>
@@ -386,6 +388,95 @@ START_TEST(test_answer_queue)
 }
 END_TEST
 
+/* ---- command_rate on the Tencent uplink ---- */
+
+#define TC_BURST 3
+#define TC_N_CMDS 10
+
+START_TEST(test_tencent_command_rate)
+{
+	char link[4096];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", "0123456789abcdef01234567", NULL };
+	const char *const online[] = { "device " TC_DN ": online", NULL };
+	const char *const warned[] = { "warning:", "more than command_rate = 1 commands a second",
+		NULL };
+	size_t n_ok = 0, n429 = 0, total = 0, sim_got = 0;
+	int64_t t0, elapsed_ms, end;
+	char *conf, *simlog, *p;
+	json_t *st, *r, *v;
+	size_t i;
+
+	tc_start("{\"deviceName\": \"" TC_DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_provision_psk(TC_DN, TC_PSK);
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	(void)fx_sim_start(args);
+	conf = tc_config("command_rate = 1\ncommand_burst = 3\n");
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), TC_DN " never came online");
+
+	t0 = fx_mono_ms();
+	for (int k = 0; k < TC_N_CMDS; k++) {
+		char tok[32];
+
+		snprintf(tok, sizeof(tok), "rate-%d", k);
+		r = tc_ctl("control", json_pack("{s:s,s:s,s:s,s:{s:i}}", "productId", TC_PID,
+						"deviceName", TC_DN, "clientToken", tok, "params",
+						"report_interval_ms", 1000 + k));
+		ck_assert_msg(json_is_true(json_object_get(r, "ok")), "control refused: %s",
+			      json_string_value(json_object_get(r, "error")));
+		ck_assert_msg(json_array_size(json_object_get(r, "deliveredTo")) == 1,
+			      "control %d was not delivered", k);
+		json_decref(r);
+	}
+	elapsed_ms = fx_mono_ms() - t0;
+	end = fx_mono_ms() + 30000;
+	while (fx_mono_ms() < end) {
+		r = tc_ctl("replies", tc_dev_args(TC_DN));
+		n_ok = n429 = total = 0;
+		json_array_foreach(json_object_get(r, "replies"), i, v) {
+			json_int_t code = json_integer_value(json_object_get(v, "code"));
+
+			if (!json_is_true(json_object_get(v, "matched")))
+				continue;
+			total++;
+			n_ok += code == 0;
+			n429 += code == 429;
+		}
+		json_decref(r);
+		if (total >= TC_N_CMDS)
+			break;
+		fx_sleep_ms(200);
+	}
+	fprintf(stderr, "tencent command_rate: %d controls sent in %lld ms: %zu reached the node, "
+		"%zu answered 429\n", TC_N_CMDS, (long long)elapsed_ms, n_ok, n429);
+	ck_assert_msg(total == TC_N_CMDS, "%zu of %d controls answered", total, TC_N_CMDS);
+	ck_assert_uint_eq(n_ok + n429, TC_N_CMDS);
+	ck_assert_uint_ge(n_ok, TC_BURST);
+	ck_assert_msg(n_ok <= TC_BURST + 2 + (size_t)(elapsed_ms / 1000),
+		      "%zu passed in %lld ms", n_ok, (long long)elapsed_ms);
+	ck_assert_uint_ge(n429, 1);
+
+	simlog = fx_read_file(fx_path("sim.log"));
+	ck_assert_ptr_nonnull(simlog);
+	for (p = simlog; (p = strstr(p, "-> 200 report_interval_ms=1")); p++)
+		sim_got++;
+	free(simlog);
+	ck_assert_uint_eq(sim_got, n_ok);
+
+	st = tc_status_json();
+	tc_check_status_schema(st);
+	v = tc_status_uplink(st, "tc");
+	ck_assert_int_eq(num_at(v, "counters", "commands_throttled"), (json_int_t)n429);
+	ck_assert_int_eq(num_at(v, "counters", "commands"), TC_N_CMDS);
+	json_decref(st);
+	ck_assert_int_eq(count_lines(fx_path("daemon.log"), warned), 1);
+	ck_assert(fx_daemon_running());
+	fx_sim_stop();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("limits");
@@ -396,6 +487,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_max_nodes);
 	tcase_add_test(tc, test_command_rate);
 	tcase_add_test(tc, test_answer_queue);
+	tcase_add_test(tc, test_tencent_command_rate);
 	suite_add_tcase(s, tc);
 	return s;
 }
