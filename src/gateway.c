@@ -133,8 +133,8 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
-	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-			 "s:I,s:I,s:I,s:I,s:I}}",
+	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "state", g->stopping ? "stopping" : "running",
 			 "records", (json_int_t)g->records,
 			 "time_ms", (json_int_t)gw_now_wall_ms(),
