@@ -1570,7 +1570,8 @@ static void driver_log_counters(const void *impl)
 	     (unsigned long long)u->too_large, (unsigned long long)u->n_devs,
 	     (unsigned long long)count_online(u), (unsigned long long)u->connects,
 	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands,
-	     (unsigned long long)u->commands_throttled, (unsigned long long)u->registrations, (unsigned long long)u->registration_failures);
+	     (unsigned long long)u->commands_throttled, (unsigned long long)u->registrations,
+	     (unsigned long long)u->registration_failures);
 }
 
 static json_t *dev_status(struct dev *d)

@@ -215,6 +215,7 @@ static void print_tables(const json_t *st)
 		char sessions[32];
 		const json_t *devs = json_object_get(v, "devices");
 		const json_t *counters = json_object_get(v, "counters");
+		json_int_t throttled, dropped;
 		const char *err = ctl_str(v, "last_error", NULL);
 		size_t j;
 		json_t *d;
@@ -229,10 +230,12 @@ static void print_tables(const json_t *st)
 		       age);
 		if (err)
 			printf("  last error: %s\n", err);
-		if (num(counters, "commands_throttled") || num(counters, "answers_dropped"))
+		throttled = num(counters, "commands_throttled");
+		dropped = num(counters, "answers_dropped");
+		if (throttled || dropped)
 			printf("  commands refused over command_rate: %" JSON_INTEGER_FORMAT
-			       "; answers dropped (max_rate queue full): %" JSON_INTEGER_FORMAT "\n",
-			       num(counters, "commands_throttled"), num(counters, "answers_dropped"));
+			       "; answers dropped (max_rate queue full): %" JSON_INTEGER_FORMAT
+			       "\n", throttled, dropped);
 		json_array_foreach(devs, j, d) {
 			const char *derr = ctl_str(d, "last_error", NULL);
 
