@@ -95,7 +95,19 @@ struct gw_aliyun_uplink {
 	uint64_t connection_losses;
 	uint64_t registrations;
 	uint64_t registration_failures;
+
+	/* commands from the cloud, before any reaches a node: command_rate, command_burst */
+	struct gw_rate cmd_rate;
+	uint64_t n_commands;
+	uint64_t commands_throttled;
+	uint64_t throttle_logged_us; /* gw_every: one warning per GW_ALIYUN_UPLINK_LIMIT_LOG_US */
+	uint64_t answers_dropped;    /* all devices' replies_dropped */
+	uint64_t drop_logged_us;
 };
+
+/* How often a limit a peer can hit at will (command_rate, the answer queue) is logged above
+ * debug; each line carries the running count. */
+#define GW_ALIYUN_UPLINK_LIMIT_LOG_US (10ULL * 1000000)
 
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
 
@@ -404,11 +416,16 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 	}
 	if (d->n_replies >= GW_ALIYUN_UPLINK_REPLIES_MAX) {
 		/* a cloud that sends commands faster than max_rate lets answers go out must not
-		 * grow this queue without bound; the log line is rate-limited by gw_log */
+		 * grow this queue without bound; each line names another command, so gw_log's
+		 * limit of identical lines would not hold it: one warning per interval */
 		d->replies_dropped++;
-		ulog(u, LOG_WARNING, "device %s: %s: %d answers already wait for room within "
-		     "max_rate; this one (code %d) is dropped (%" PRIu64 " so far)", d->name,
-		     c->what, GW_ALIYUN_UPLINK_REPLIES_MAX, code, d->replies_dropped);
+		u->answers_dropped++;
+		ulog(u, gw_every(&u->drop_logged_us, gw_now_mono_us(),
+				 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+		     "device %s: %s: %d answers already wait for room within max_rate; this one "
+		     "(code %d) is dropped (%" PRIu64 " so far for the device, %" PRIu64 " for the "
+		     "uplink)", d->name, c->what, GW_ALIYUN_UPLINK_REPLIES_MAX, code,
+		     d->replies_dropped, u->answers_dropped);
 		free(payload);
 		return;
 	}
@@ -484,6 +501,34 @@ static void cmd_refuse(struct cmd *c, int code, const char *reason)
 	free(c);
 }
 
+/*
+ * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
+ * node's serial line, nor its log with refusals. Every request that can be answered takes a
+ * token, malformed ones too; without one it is answered at once with the code the command
+ * path uses for busy (429 throttled, fact sheet D120329), so nothing is lost silently. One
+ * warning per interval, the rest at debug. True when c was answered (and freed).
+ */
+static bool cmd_throttled(struct cmd *c)
+{
+	struct dev *d = c->d;
+	struct gw_aliyun_uplink *u = d->u;
+
+	u->n_commands++;
+	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+		return false;
+	u->commands_throttled++;
+	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
+			 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
+	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
+	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_ALIYUN_CODE_THROTTLED,
+	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
+	cmd_answer(c, GW_ALIYUN_CODE_THROTTLED, NULL, "too many commands: more than "
+		   "command_rate a second; try again later");
+	free(c);
+	return true;
+}
+
 static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 		       const struct mosquitto_message *msg)
 {
@@ -530,6 +575,10 @@ static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 		     d->name, c->what);
 		json_decref(req.params);
 		free(c);
+		return;
+	}
+	if ((c->has_id || kind == GW_ALIYUN_TOPIC_RRPC_REQUEST) && cmd_throttled(c)) {
+		json_decref(req.params);
 		return;
 	}
 	if (r < 0) {
@@ -1210,6 +1259,7 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	u->user_data = user_data;
 	if (commands)
 		u->commands = *commands;
+	gw_rate_init_burst(&u->cmd_rate, cfg->command_rate, cfg->command_burst, gw_now_mono_us());
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
@@ -1306,6 +1356,9 @@ void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
 		.connection_losses = u->connection_losses,
 		.registrations = u->registrations,
 		.registration_failures = u->registration_failures,
+		.commands = u->n_commands,
+		.commands_throttled = u->commands_throttled,
+		.answers_dropped = u->answers_dropped,
 	};
 }
 
@@ -1382,7 +1435,8 @@ static void driver_log_counters(const void *impl)
 		      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
 		      "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
 		      "inflight=%llu resent=%llu devices=%llu online=%llu connects=%llu "
-		      "connection_losses=%llu registrations=%llu registration_failures=%llu",
+		      "connection_losses=%llu registrations=%llu registration_failures=%llu "
+		      "commands=%llu commands_throttled=%llu answers_dropped=%llu",
 		      (unsigned long long)st.produced, (unsigned long long)st.acked,
 		      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
 		      (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
@@ -1391,7 +1445,9 @@ static void driver_log_counters(const void *impl)
 		      (unsigned long long)st.devices, (unsigned long long)st.online,
 		      (unsigned long long)st.connects, (unsigned long long)st.connection_losses,
 		      (unsigned long long)st.registrations,
-		      (unsigned long long)st.registration_failures);
+		      (unsigned long long)st.registration_failures,
+		      (unsigned long long)st.commands, (unsigned long long)st.commands_throttled,
+		      (unsigned long long)st.answers_dropped);
 }
 
 static json_t *dev_status(struct dev *d)
@@ -1424,7 +1480,7 @@ static void driver_status(void *impl, json_t *o)
 	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
 	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
 	(void)json_object_set_new(o, "counters", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
 		"queued", (json_int_t)st.queued, "dropped_overflow",
 		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
@@ -1433,7 +1489,9 @@ static void driver_status(void *impl, json_t *o)
 		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "connects",
 		(json_int_t)st.connects, "connection_losses", (json_int_t)st.connection_losses,
 		"registrations", (json_int_t)st.registrations, "registration_failures",
-		(json_int_t)st.registration_failures));
+		(json_int_t)st.registration_failures, "commands", (json_int_t)st.commands,
+		"commands_throttled", (json_int_t)st.commands_throttled, "answers_dropped",
+		(json_int_t)st.answers_dropped));
 }
 
 /* What send_record() would publish for rec, for sensorgwctl decode. */

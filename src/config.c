@@ -25,6 +25,7 @@
 
 #include "gw-build.h"
 #include "gw/config.h"
+#include "gw/node.h"
 #include "gw/util.h"
 
 #define MAX_SECTION_KEYS 48
@@ -1022,6 +1023,8 @@ static const struct key_def gateway_keys[] = {
 	KEY("sync_ms", set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
 	KEY("control_socket", set_socket_path, struct gw_config, control_socket,
 	    GW_CONFIG_DEFAULT_CONTROL_SOCKET, 0, 0, KF_ABSOLUTE),
+	/* node.h says why GW_NODES_MAX is the most */
+	KEY("max_nodes", set_uint, struct gw_config, max_nodes, "256", 1, GW_NODES_MAX, 0),
 };
 
 static const struct word parity_words[] = {
@@ -1120,6 +1123,10 @@ static const struct key_def uplink_keys[] = {
 	    0),
 	KEY_ENUM("sign_method", UPLINK_T, sign_method, "hmacsha256", sign_method_words),
 	KEY("max_devices", set_uint, UPLINK_T, max_devices, "32", 1, 256, 0),
+	/* commands from the cloud a second, and how many at once, before a node's serial line
+	 * sees them; 0 = no limit (type = aliyun and tencent) */
+	KEY("command_rate", set_uint, UPLINK_T, command_rate, "10", 0, 1000, 0),
+	KEY("command_burst", set_uint, UPLINK_T, command_burst, "20", 1, 1000, 0),
 	KEY("product_id", set_tencent_product_id, UPLINK_T, product_id, NULL, 0,
 	    GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
 	KEY("sdkappid", set_uint, UPLINK_T, sdkappid, "12010126", 1, UINT32_MAX, 0),
@@ -1315,6 +1322,8 @@ static const char *const aliyun_only_keys[] = {
 static const char *const tencent_only_keys[] = {
 	"product_id", "sdkappid", "expiry", "register_api",
 };
+/* The command path: only the cloud uplinks take commands. */
+static const char *const command_keys[] = { "command_rate", "command_burst" };
 /* What type = tencent has no use for: the MQTT-only keys but tls, and Aliyun's own. */
 static const char *const not_tencent_keys[] = {
 	"cert_file", "key_file", "username", "password", "password_file", "password_credential",
@@ -1338,6 +1347,7 @@ static void close_mqtt(struct parser *p)
 
 	refuse_keys(p, aliyun_only_keys, N_ELEMENTS(aliyun_only_keys), "mqtt");
 	refuse_keys(p, tencent_only_keys, N_ELEMENTS(tencent_only_keys), "mqtt");
+	refuse_keys(p, command_keys, N_ELEMENTS(command_keys), "mqtt");
 	if (!given(p, "tls"))
 		u->tls = u->ca_file != NULL;
 	else if (u->tls && !given(p, "ca_file") && !bad(p, "tls"))

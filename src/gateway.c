@@ -118,6 +118,7 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 {
 	const struct gw_spool_stats *s = gw_spool_stats(g->spool);
 	json_t *ports = json_array(), *nodes = json_array(), *uplinks = json_array();
+	struct gw_nodes_stats ns;
 	size_t n_ports = g->stopping ? 0 : g->cfg->n_ports;
 
 	for (size_t i = 0; i < g->n_ports; i++)
@@ -131,12 +132,16 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 		(void)json_array_append_new(nodes, node_json(gw_nodes_at(g->nodes, i)));
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
-	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-			 "s:I,s:I,s:I,s:I,s:I}}",
+	gw_nodes_stats(g->nodes, &ns);
+	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "state", g->stopping ? "stopping" : "running",
 			 "records", (json_int_t)g->records,
 			 "time_ms", (json_int_t)gw_now_wall_ms(),
 			 "ports", ports, "nodes", nodes, "uplinks", uplinks,
+			 "node_table", "known", (json_int_t)ns.known, "max", (json_int_t)ns.max,
+			 "refused", (json_int_t)ns.refused, "frames_refused",
+			 (json_int_t)ns.frames_refused,
 			 "spool",
 			 "first_seq", (json_int_t)gw_spool_first_seq(g->spool),
 			 "next_seq", (json_int_t)gw_spool_next_seq(g->spool),
@@ -156,6 +161,7 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 void gw_gateway_log_stats(const struct gw_gateway *g)
 {
 	const struct gw_spool_stats *s = gw_spool_stats(g->spool);
+	struct gw_nodes_stats ns;
 
 	gw_log(LOG_INFO, "spool: next_seq=%llu first_seq=%llu appended=%llu bytes=%llu "
 	       "segments=%llu syncs=%llu torn_tail=%llu quarantined=%llu lost_corrupt=%llu "
@@ -168,6 +174,9 @@ void gw_gateway_log_stats(const struct gw_gateway *g)
 	       (unsigned long long)s->records_lost_corrupt,
 	       (unsigned long long)s->dropped_overflow, (unsigned long long)s->dropped_enospc,
 	       (unsigned long long)g->duplicates);
+	gw_nodes_stats(g->nodes, &ns);
+	gw_log(LOG_INFO, "nodes: known=%zu max=%zu refused=%llu frames_refused=%llu", ns.known,
+	       ns.max, (unsigned long long)ns.refused, (unsigned long long)ns.frames_refused);
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		gw_uplink_log_counters(g->uplinks[i]);
 }
@@ -293,8 +302,21 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 
 	r = gw_nodes_get(g->nodes, port, f->has_addr, f->addr, &node, &created);
 	if (r == -ENOSPC) {
-		gw_log_port(LOG_WARNING, port, "node table full (%d nodes): frame from address %u "
-			    "dropped", GW_NODES_MAX, f->addr);
+		/* Its frames are lost, not spooled: keeping them would give a peer that invents
+		 * addresses the spool instead of the table to fill. One line per refused node
+		 * (at most 257 a port), the rest at debug; sensorgwctl status counts both. */
+		char who[32];
+		struct gw_nodes_stats st;
+
+		gw_nodes_stats(g->nodes, &st);
+		if (f->has_addr)
+			snprintf(who, sizeof(who), "address %u", f->addr);
+		else
+			snprintf(who, sizeof(who), "the node without an address");
+		gw_log_port(created ? LOG_WARNING : LOG_DEBUG, port, "node table full (max_nodes = "
+			    "%zu): the frames of %s are dropped, not spooled (%llu node(s), %llu "
+			    "frame(s) refused so far)", st.max, who, (unsigned long long)st.refused,
+			    (unsigned long long)st.frames_refused);
 		return;
 	}
 	if (r < 0) {
@@ -455,7 +477,7 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 	g->cfg = cfg;
 	g->params_w = gw_jsonw_new();
 	g->record_w = gw_jsonw_new();
-	r = gw_nodes_new(cfg->device_name, &g->nodes);
+	r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);
 	if (r < 0)
 		goto fail;
 	r = gw_command_new(event, cfg, g->nodes, command_port, g, &g->commands);

@@ -3,22 +3,36 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gw/node.h"
 #include "gw/util.h"
 
-struct gw_nodes {
-	char *template;
-	size_t n;
-	struct gw_node *nodes[GW_NODES_MAX];
+/* The (port, addr) keys a full table refused on one port: bit addr, or bit 256 for the node
+ * without an address. A port takes at most 257 keys, so this stays small whatever the peer
+ * sends; only the ports of the configuration appear. */
+#define REFUSED_BITS (GW_NODES_MAX + 1)
+struct refused_port {
+	char port[GW_KEY_MAX];
+	uint8_t bits[(REFUSED_BITS + 7) / 8];
 };
 
-int gw_nodes_new(const char *device_template, struct gw_nodes **ret)
+struct gw_nodes {
+	char *template;
+	size_t n, max;
+	struct gw_node *nodes[GW_NODES_MAX];
+	struct refused_port *refused;
+	size_t n_refused_ports;
+	uint64_t refused_keys, frames_refused;
+};
+
+int gw_nodes_new(const char *device_template, size_t max, struct gw_nodes **ret)
 {
 	struct gw_nodes *n = gw_new0(struct gw_nodes, 1);
 
 	n->template = gw_strdup(device_template);
+	n->max = max == 0 ? 1 : max > GW_NODES_MAX ? GW_NODES_MAX : max;
 	*ret = n;
 	return 0;
 }
@@ -29,6 +43,7 @@ struct gw_nodes *gw_nodes_free(struct gw_nodes *n)
 		return NULL;
 	for (size_t i = 0; i < n->n; i++)
 		free(n->nodes[i]);
+	free(n->refused);
 	free(n->template);
 	free(n);
 	return NULL;
@@ -69,6 +84,34 @@ static int update_identity(struct gw_nodes *n, struct gw_node *node)
 	return r < 0 ? r : 0;
 }
 
+/* Counts a refused frame; true when its (port, addr) was not refused before. */
+static bool note_refused(struct gw_nodes *n, const char *port, bool has_addr, uint8_t addr)
+{
+	unsigned bit = has_addr ? addr : GW_NODES_MAX;
+	struct refused_port *rp = NULL;
+
+	n->frames_refused++;
+	for (size_t i = 0; i < n->n_refused_ports && !rp; i++)
+		if (strcmp(n->refused[i].port, port) == 0)
+			rp = &n->refused[i];
+	if (!rp) {
+		struct refused_port *nr = reallocarray(n->refused, n->n_refused_ports + 1,
+						       sizeof(*nr));
+
+		if (!nr)
+			abort(); /* as gw_malloc0 does */
+		n->refused = nr;
+		rp = &n->refused[n->n_refused_ports++];
+		memset(rp, 0, sizeof(*rp));
+		snprintf(rp->port, sizeof(rp->port), "%s", port);
+	}
+	if (rp->bits[bit / 8] & (1u << (bit % 8)))
+		return false;
+	rp->bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	n->refused_keys++;
+	return true;
+}
+
 int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t addr,
 		 struct gw_node **ret, bool *ret_created)
 {
@@ -85,8 +128,13 @@ int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t ad
 			return 0;
 		}
 	}
-	if (n->n >= GW_NODES_MAX)
+	if (n->n >= n->max) {
+		bool first = note_refused(n, port, has_addr, addr);
+
+		if (ret_created)
+			*ret_created = first;
 		return -ENOSPC;
+	}
 	node = gw_new0(struct gw_node, 1);
 	snprintf(node->port, sizeof(node->port), "%s", port);
 	node->has_addr = has_addr;
@@ -153,4 +201,14 @@ size_t gw_nodes_count(const struct gw_nodes *n)
 struct gw_node *gw_nodes_at(const struct gw_nodes *n, size_t i)
 {
 	return i < n->n ? n->nodes[i] : NULL;
+}
+
+void gw_nodes_stats(const struct gw_nodes *n, struct gw_nodes_stats *ret)
+{
+	*ret = (struct gw_nodes_stats){
+		.known = n->n,
+		.max = n->max,
+		.refused = n->refused_keys,
+		.frames_refused = n->frames_refused,
+	};
 }

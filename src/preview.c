@@ -41,7 +41,7 @@ int gw_preview_new(const struct gw_config *cfg, const char *port, struct gw_prev
 			p->next_seq = 1;
 			r = gw_decoder_new(p->port->framing, &p->decoder);
 			if (r >= 0)
-				r = gw_nodes_new(cfg->device_name, &p->nodes);
+				r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &p->nodes);
 			if (r < 0) {
 				snprintf(why, why_size, "%s", strerror(-r));
 				gw_preview_free(p);

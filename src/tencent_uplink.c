@@ -98,7 +98,17 @@ struct gw_tencent_uplink {
 	uint64_t registrations;
 	uint64_t registration_failures;
 	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
+
+	/* controls and actions from the cloud, before any reaches a node: command_rate and
+	 * command_burst (a control fetched with get_status is not counted: one a session) */
+	struct gw_rate cmd_rate;
+	uint64_t commands_throttled;
+	uint64_t throttle_logged_us; /* gw_every: one warning per GW_TENCENT_UPLINK_LIMIT_LOG_US */
 };
+
+/* How often command_rate refusals, which a peer can cause at will, are logged above debug;
+ * each line carries the running count. */
+#define GW_TENCENT_UPLINK_LIMIT_LOG_US (10ULL * 1000000)
 
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
 
@@ -696,6 +706,34 @@ static void run_offline_control(struct dev *d, const char *token, json_t *contro
 	cmd_send(c, GW_COMMAND_PROPERTY_SET, NULL, control);
 }
 
+/*
+ * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
+ * node's serial line, nor its log with refusals. Every control or action that can be answered
+ * takes a token, malformed ones too; without one it is answered at once with the code the
+ * command path uses for busy, so nothing is lost silently. One warning per interval, the
+ * rest at debug. True when c was answered (and freed); it then counts as a command.
+ */
+static bool cmd_throttled(struct cmd *c)
+{
+	struct dev *d = c->d;
+	struct gw_tencent_uplink *u = d->u;
+
+	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+		return false;
+	u->n_commands++;
+	u->commands_throttled++;
+	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
+			 GW_TENCENT_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
+	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
+	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_TENCENT_UPLINK_CODE_THROTTLED,
+	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
+	cmd_answer(c, GW_TENCENT_UPLINK_CODE_THROTTLED, "too many commands: more than "
+		   "command_rate a second; try again later", NULL);
+	free(c);
+	return true;
+}
+
 static void on_command(struct dev *d, enum gw_tencent_method m,
 		       const struct mosquitto_message *msg)
 {
@@ -719,6 +757,10 @@ static void on_command(struct dev *d, enum gw_tencent_method m,
 	else
 		snprintf(c->what, sizeof(c->what), "control %s", req.client_token[0] ?
 			 req.client_token : "?");
+	if (req.client_token[0] && cmd_throttled(c)) {
+		json_decref(req.params);
+		return;
+	}
 	if (r < 0) {
 		if (!req.client_token[0]) {
 			ulog(u, LOG_WARNING, "device %s: ignored a malformed %s: %s (without a "
@@ -1415,6 +1457,7 @@ static int driver_new(const struct gw_uplink_env *env, void **ret)
 	u->cfg = cfg;
 	u->self = env->self;
 	u->commands = env->commands;
+	gw_rate_init_burst(&u->cmd_rate, cfg->command_rate, cfg->command_burst, gw_now_mono_us());
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", env->state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
@@ -1516,7 +1559,8 @@ static void driver_log_counters(const void *impl)
 	ulog(u, LOG_INFO, "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
 	     "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
 	     "inflight=%llu resent=%llu too_large=%llu devices=%llu online=%llu connects=%llu "
-	     "connection_losses=%llu commands=%llu registrations=%llu registration_failures=%llu",
+	     "connection_losses=%llu commands=%llu commands_throttled=%llu registrations=%llu "
+	     "registration_failures=%llu",
 	     (unsigned long long)st.produced, (unsigned long long)st.acked,
 	     (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
 	     (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
@@ -1525,7 +1569,8 @@ static void driver_log_counters(const void *impl)
 	     (unsigned long long)u->too_large, (unsigned long long)u->n_devs,
 	     (unsigned long long)count_online(u), (unsigned long long)u->connects,
 	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands,
-	     (unsigned long long)u->registrations, (unsigned long long)u->registration_failures);
+	     (unsigned long long)u->commands_throttled, (unsigned long long)u->registrations,
+	     (unsigned long long)u->registration_failures);
 }
 
 static json_t *dev_status(struct dev *d)
@@ -1559,7 +1604,7 @@ static void driver_status(void *impl, json_t *o)
 	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
 	/* the names of log_counters' line, and the registrations of auth = register */
 	(void)json_object_set_new(o, "counters", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
 		"queued", (json_int_t)st.queued, "dropped_overflow",
 		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
@@ -1569,7 +1614,8 @@ static void driver_status(void *impl, json_t *o)
 		(json_int_t)u->too_large, "devices", (json_int_t)u->n_devs, "online",
 		(json_int_t)count_online(u), "connects", (json_int_t)u->connects,
 		"connection_losses", (json_int_t)u->connection_losses, "commands",
-		(json_int_t)u->n_commands, "registrations", (json_int_t)u->registrations,
+		(json_int_t)u->n_commands, "commands_throttled", (json_int_t)u->commands_throttled,
+		"registrations", (json_int_t)u->registrations,
 		"registration_failures", (json_int_t)u->registration_failures));
 }
 

@@ -215,7 +215,14 @@ void gw_seqset_free(struct gw_seqset *s)
 
 void gw_rate_init(struct gw_rate *r, uint32_t per_s, uint64_t now_us)
 {
-	*r = (struct gw_rate){ .per_s = per_s, .tokens = per_s, .at_us = now_us };
+	gw_rate_init_burst(r, per_s, per_s, now_us);
+}
+
+void gw_rate_init_burst(struct gw_rate *r, uint32_t per_s, uint32_t burst, uint64_t now_us)
+{
+	if (burst == 0)
+		burst = 1;
+	*r = (struct gw_rate){ .per_s = per_s, .burst = burst, .tokens = burst, .at_us = now_us };
 }
 
 uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us)
@@ -226,8 +233,8 @@ uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us)
 		return 0;
 	r->tokens += (double)(now_us - r->at_us) * rate / 1e6;
 	r->at_us = now_us;
-	if (r->tokens > rate)
-		r->tokens = rate;
+	if (r->tokens > r->burst)
+		r->tokens = r->burst;
 	if (r->tokens < 1.0)
 		return (uint64_t)((1.0 - r->tokens) * 1e6 / rate) + 1;
 	r->tokens -= 1.0;
@@ -238,6 +245,15 @@ void gw_rate_give_back(struct gw_rate *r)
 {
 	if (r->per_s)
 		r->tokens += 1.0;
+}
+
+bool gw_every(uint64_t *last_us, uint64_t now_us, uint64_t interval_us)
+{
+	if (*last_us && now_us - *last_us < interval_us)
+		return false;
+	/* 0 means "never": a clock reading of 0 itself is moved off it */
+	*last_us = now_us ? now_us : 1;
+	return true;
 }
 
 void gw_window_init(struct gw_window *w, uint32_t n, uint64_t window_us)

@@ -162,6 +162,7 @@ static void print_tables(const json_t *st)
 {
 	const json_t *spool = json_object_get(st, "spool");
 	json_int_t now = num(st, "time_ms");
+	const json_t *nt;
 	char age[32];
 	size_t i;
 	json_t *v;
@@ -201,12 +202,20 @@ static void print_tables(const json_t *st)
 		       ctl_str(v, "firmware", "-"), num(v, "frames"), num(v, "seq_gaps"), age);
 		printf("  %s\n", ctl_str(v, "device", "?"));
 	}
+	nt = json_object_get(st, "node_table");
+	if (nt)
+		printf("%" JSON_INTEGER_FORMAT " node(s) of at most %" JSON_INTEGER_FORMAT
+		       " (max_nodes); refused: %" JSON_INTEGER_FORMAT " node(s), %"
+		       JSON_INTEGER_FORMAT " frame(s) dropped\n", num(nt, "known"), num(nt, "max"),
+		       num(nt, "refused"), num(nt, "frames_refused"));
 
 	printf("\n%-12s %-7s %-8s %9s %9s %9s %10s %9s %8s\n", "UPLINK", "TYPE", "STATE",
 	       "SESSIONS", "QUEUED", "INFLIGHT", "ACKED", "REJECTED", "OLDEST");
 	json_array_foreach(json_object_get(st, "uplinks"), i, v) {
 		char sessions[32];
 		const json_t *devs = json_object_get(v, "devices");
+		const json_t *counters = json_object_get(v, "counters");
+		json_int_t throttled, dropped;
 		const char *err = ctl_str(v, "last_error", NULL);
 		size_t j;
 		json_t *d;
@@ -221,6 +230,12 @@ static void print_tables(const json_t *st)
 		       age);
 		if (err)
 			printf("  last error: %s\n", err);
+		throttled = num(counters, "commands_throttled");
+		dropped = num(counters, "answers_dropped");
+		if (throttled || dropped)
+			printf("  commands refused over command_rate: %" JSON_INTEGER_FORMAT
+			       "; answers dropped (max_rate queue full): %" JSON_INTEGER_FORMAT
+			       "\n", throttled, dropped);
 		json_array_foreach(devs, j, d) {
 			const char *derr = ctl_str(d, "last_error", NULL);
 

@@ -109,6 +109,9 @@ struct gw_aliyun_uplink_stats {
 	uint64_t connection_losses;
 	uint64_t registrations;
 	uint64_t registration_failures;
+	uint64_t commands;           /* commands from the cloud with a readable request */
+	uint64_t commands_throttled; /* of them, refused with 429 over command_rate */
+	uint64_t answers_dropped;    /* answers dropped: GW_ALIYUN_UPLINK_REPLIES_MAX waited */
 };
 
 /* state_changed: a device came online or lost its session; else: nothing is in flight now. */

@@ -137,6 +137,9 @@ struct gw_config_uplink {
 			      * register_via = mqtt */
 	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
 	uint32_t max_devices; /* device sessions at most, 1..256; default 32 (also tencent) */
+	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no
+				 * limit; default 10 (also tencent) */
+	uint32_t command_burst; /* ... and at once after a quiet spell, 1..1000; default 20 */
 
 	/* type = tencent only; it shares region, auth, product_secret, register_url, ca_file,
 	 * host, port, tls, keepalive, max_rate and max_devices above (auth: psk, certificate or
@@ -179,6 +182,7 @@ struct gw_config {
 	uint32_t sync_records;        /* fdatasync after this many records; default 100 */
 	uint32_t sync_ms;             /* ... or this long after the first unsynced one; 200 */
 	char *control_socket;         /* sensorgwctl's socket; default /run/sensorgw/control */
+	uint32_t max_nodes;           /* nodes the node table takes, 1..GW_NODES_MAX; 256 */
 	size_t n_ports;
 	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;

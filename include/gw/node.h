@@ -8,13 +8,18 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gw/frame.h"
 
 #define GW_NODE_ID_MAX 48
 #define GW_DEVICE_NAME_MAX 128
-#define GW_NODES_MAX 256 /* a peer that invents addresses cannot grow the table without bound */
+/* The node table's bound: a peer that invents addresses cannot grow it without bound. It is
+ * also the most [gateway] max_nodes may be: 255 bus addresses and the address-less node fill
+ * one port, a cloud uplink has at most 256 device sessions (max_devices), and every frame
+ * looks its node up in this table, one by one. */
+#define GW_NODES_MAX 256
 
 struct gw_node {
 	char id[GW_NODE_ID_MAX];          /* UID hex, or "<port>" / "<port>-<addr>" */
@@ -39,13 +44,15 @@ struct gw_node {
 
 struct gw_nodes;
 
-/* template is copied. Returns 0 or -ENOMEM. */
-int gw_nodes_new(const char *device_template, struct gw_nodes **ret);
+/* template is copied; max (1..GW_NODES_MAX, larger is taken as GW_NODES_MAX) is how many
+ * nodes the table takes. Returns 0 or -ENOMEM. */
+int gw_nodes_new(const char *device_template, size_t max, struct gw_nodes **ret);
 struct gw_nodes *gw_nodes_free(struct gw_nodes *n);
 
 /* Finds or creates the node at (port, addr). Returns 0, or -ENOSPC when the table is full,
  * or -EINVAL when the device name template cannot be expanded. *ret stays valid until the
- * table is freed. *ret_created tells whether it is new (may be NULL). */
+ * table is freed. *ret_created tells whether it is new (may be NULL); with -ENOSPC, whether
+ * this (port, addr) was refused for the first time. Refusals are counted (gw_nodes_stats). */
 int gw_nodes_get(struct gw_nodes *n, const char *port, bool has_addr, uint8_t addr,
 		 struct gw_node **ret, bool *ret_created);
 /* Records a hello: the node is now known by its UID; its device name is recomputed.
@@ -60,4 +67,12 @@ int gw_node_hello(struct gw_nodes *n, struct gw_node *node, const struct gw_fram
 uint32_t gw_node_seq(struct gw_node *node, uint16_t seq, bool *ret_duplicate);
 
 size_t gw_nodes_count(const struct gw_nodes *n);
+
+struct gw_nodes_stats {
+	size_t known;          /* nodes in the table */
+	size_t max;            /* how many it takes */
+	uint64_t refused;      /* different (port, addr) refused because the table was full */
+	uint64_t frames_refused; /* their frames, all dropped */
+};
+void gw_nodes_stats(const struct gw_nodes *n, struct gw_nodes_stats *ret);
 struct gw_node *gw_nodes_at(const struct gw_nodes *n, size_t i);

@@ -71,17 +71,28 @@ void gw_seqset_add(struct gw_seqset *s, uint64_t seq);
 void gw_seqset_prune(struct gw_seqset *s, uint64_t below);
 void gw_seqset_free(struct gw_seqset *s);
 
-/* A token bucket: per_s tokens a second, at most one second's worth saved up; 0 = no limit. */
+/* A token bucket: per_s tokens a second, at most burst saved up (gw_rate_init: one second's
+ * worth); it starts full; per_s = 0: no limit. */
 struct gw_rate {
 	uint32_t per_s;
+	uint32_t burst;
 	double tokens;
 	uint64_t at_us;
 };
 void gw_rate_init(struct gw_rate *r, uint32_t per_s, uint64_t now_us);
+/* burst 0 counts as 1: a bucket that never holds a token would refuse everything. */
+void gw_rate_init_burst(struct gw_rate *r, uint32_t per_s, uint32_t burst, uint64_t now_us);
 /* Takes a token: returns 0, or the microseconds to wait until one is there. */
 uint64_t gw_rate_take(struct gw_rate *r, uint64_t now_us);
 /* Returns a token taken for nothing. */
 void gw_rate_give_back(struct gw_rate *r);
+
+/*
+ * For a log line that a peer could otherwise repeat at will: true at the first call and then
+ * at most once per interval_us (the next due time goes to *last_us, zero-initialised). The
+ * caller logs the other occurrences at LOG_DEBUG and keeps a count the line can quote.
+ */
+bool gw_every(uint64_t *last_us, uint64_t now_us, uint64_t interval_us);
 
 /*
  * At most n events in any window of window_us: the sliding window a cloud counts a device's

@@ -898,6 +898,47 @@ START_TEST(test_spool_keys)
 }
 END_TEST
 
+START_TEST(test_max_nodes)
+{
+	char path[128];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/nodes.conf", tmp);
+	write_file("nodes.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 256);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 1\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 1);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 256\n" SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->max_nodes, 256);
+	gw_config_free(c);
+	write_file("nodes.conf", "[gateway]\nmax_nodes = 0\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: 0 is out of range (1..256)");
+	write_file("nodes.conf", "[gateway]\n\nmax_nodes = 257\n" SPOOL_BASE, 0600);
+	assert_fails(path, "3: max_nodes: 257 is out of range (1..256)");
+	write_file("nodes.conf", "[gateway]\nmax_nodes = many\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: 'many' is not an integer (expected 1..256)");
+	write_file("nodes.conf", "[gateway]\nmax_nodes = -2\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: max_nodes: -2 is out of range (1..256)");
+	/* an [uplink] has no such key */
+	write_file("nodes.conf", SPOOL_BASE "max_nodes = 2\n", 0600);
+	c = NULL;
+	{
+		char *diag = NULL;
+		int r = load(path, &c, &diag);
+
+		ck_assert_int_eq(r, -EINVAL);
+		ck_assert_ptr_nonnull(strstr(diag, ":5: "));
+		ck_assert_ptr_nonnull(strstr(diag, "max_nodes"));
+		free(diag);
+	}
+}
+END_TEST
+
 START_TEST(test_control_socket)
 {
 	char path[128], conf[512], want[256];
@@ -1060,6 +1101,53 @@ START_TEST(test_aliyun_errors)
 		     "certificate\n", "@NOCA@", text));
 	free(expected);
 	free(text);
+	free(path);
+}
+END_TEST
+
+/* command_rate and command_burst: cloud uplinks only, defaults 10 and 20, 0 = no limit. */
+START_TEST(test_command_rate)
+{
+	char *path, *text;
+	struct gw_config *c;
+
+	ck_assert_int_ge(asprintf(&path, "%s/cmdrate.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		   "\n"
+		   "[uplink b]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		   "command_rate = 0\ncommand_burst = 1000\n"
+		   "\n"
+		   "[uplink t]\ntype = tencent\nproduct_id = ABCDEFGHIJ\nauth = psk\n"
+		   "ca_file = @DIR@/ca.crt\ncommand_rate = 1000\ncommand_burst = 1\n",
+		   "@DIR@", tmp);
+	write_file("cmdrate.conf", text, 0600);
+	free(text);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->uplinks[0].command_rate, 10);
+	ck_assert_uint_eq(c->uplinks[0].command_burst, 20);
+	ck_assert_uint_eq(c->uplinks[1].command_rate, 0);
+	ck_assert_uint_eq(c->uplinks[1].command_burst, 1000);
+	ck_assert_uint_eq(c->uplinks[2].command_rate, 1000);
+	ck_assert_uint_eq(c->uplinks[2].command_burst, 1);
+	gw_config_free(c);
+
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		   "command_rate = 1001\n"   /* 8 */
+		   "command_burst = 0\n"     /* 9 */
+		   "\n"
+		   "[uplink m]\ntype = mqtt\n"
+		   "command_rate = 5\n"      /* 13 */
+		   "command_burst = 5\n",    /* 14 */
+		   "@DIR@", tmp);
+	write_file("cmdrate.conf", text, 0600);
+	free(text);
+	assert_fails(path,
+		     "8: command_rate: 1001 is out of range (0..1000)\n"
+		     "9: command_burst: 0 is out of range (1..1000)\n"
+		     "13: command_rate: not used by type = mqtt\n"
+		     "14: command_burst: not used by type = mqtt");
 	free(path);
 }
 END_TEST
@@ -1627,6 +1715,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_diag);
 	tcase_add_test(tc, test_to_string);
 	tcase_add_test(tc, test_spool_keys);
+	tcase_add_test(tc, test_max_nodes);
 	tcase_add_test(tc, test_control_socket);
 	suite_add_tcase(s, tc);
 
@@ -1662,6 +1751,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_credential);
 	tcase_add_test(tc, test_aliyun_defaults);
 	tcase_add_test(tc, test_aliyun_errors);
+	tcase_add_test(tc, test_command_rate);
 	tcase_add_test(tc, test_aliyun_default_ca);
 	tcase_add_test(tc, test_aliyun_secret_rules);
 	tcase_add_test(tc, test_aliyun_auth_modes);

@@ -21,7 +21,7 @@ START_TEST(test_node_identity)
 	struct gw_frame hello = { .type = GW_FRAME_HELLO, .has_addr = true, .addr = 3 };
 	bool created;
 
-	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", GW_NODES_MAX, &n), 0);
 	ck_assert_int_eq(gw_nodes_get(n, "txt", false, 0, &a, &created), 0);
 	ck_assert(created);
 	ck_assert_str_eq(a->id, "txt");
@@ -56,12 +56,12 @@ START_TEST(test_node_template)
 	struct gw_nodes *n;
 	struct gw_node *a;
 
-	ck_assert_int_eq(gw_nodes_new("{port}/{addr}/{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_new("{port}/{addr}/{uid}", GW_NODES_MAX, &n), 0);
 	ck_assert_int_eq(gw_nodes_get(n, "p", true, 254, &a, NULL), 0);
 	ck_assert_str_eq(a->device, "p/254/p-254");
 	gw_nodes_free(n);
 
-	ck_assert_int_eq(gw_nodes_new("x-{nope}", &n), 0);
+	ck_assert_int_eq(gw_nodes_new("x-{nope}", GW_NODES_MAX, &n), 0);
 	ck_assert_int_eq(gw_nodes_get(n, "p", false, 0, &a, NULL), -EINVAL);
 	ck_assert_uint_eq(gw_nodes_count(n), 0);
 	gw_nodes_free(n);
@@ -74,12 +74,64 @@ START_TEST(test_node_table_bound)
 	struct gw_node *a;
 	char port[16];
 
-	ck_assert_int_eq(gw_nodes_new("d-{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_new("d-{uid}", GW_NODES_MAX, &n), 0);
 	for (int i = 0; i < GW_NODES_MAX; i++) {
 		snprintf(port, sizeof(port), "p%d", i / 200);
 		ck_assert_int_eq(gw_nodes_get(n, port, true, (uint8_t)(i % 200), &a, NULL), 0);
 	}
 	ck_assert_int_eq(gw_nodes_get(n, "other", false, 0, &a, NULL), -ENOSPC);
+	gw_nodes_free(n);
+}
+END_TEST
+
+/* max_nodes: the table stops at max; a refused (port, addr) is reported new once, its frames
+ * all counted; nodes already in the table go on; out-of-range maxima are clamped. */
+START_TEST(test_node_table_max)
+{
+	struct gw_nodes_stats st;
+	struct gw_nodes *n;
+	struct gw_node *a, *b;
+	bool created;
+
+	ck_assert_int_eq(gw_nodes_new("d-{port}-{addr}", 2, &n), 0);
+	ck_assert_int_eq(gw_nodes_get(n, "p", true, 1, &a, &created), 0);
+	ck_assert(created);
+	ck_assert_int_eq(gw_nodes_get(n, "p", false, 0, &b, &created), 0);
+	ck_assert(created);
+	ck_assert_int_eq(gw_nodes_get(n, "p", true, 3, &a, &created), -ENOSPC);
+	ck_assert(created); /* refused for the first time */
+	ck_assert_int_eq(gw_nodes_get(n, "p", true, 3, &a, &created), -ENOSPC);
+	ck_assert(!created);
+	ck_assert_int_eq(gw_nodes_get(n, "q", true, 3, &a, &created), -ENOSPC);
+	ck_assert(created); /* the same address on another port is another node */
+	ck_assert_int_eq(gw_nodes_get(n, "q", false, 0, &a, &created), -ENOSPC);
+	ck_assert(created); /* no address is its own key, apart from address 0 */
+	ck_assert_int_eq(gw_nodes_get(n, "q", true, 0, &a, &created), -ENOSPC);
+	ck_assert(created);
+	ck_assert_int_eq(gw_nodes_get(n, "q", true, 255, &a, &created), -ENOSPC);
+	ck_assert(created);
+	ck_assert_int_eq(gw_nodes_get(n, "q", true, 255, &a, &created), -ENOSPC);
+	ck_assert(!created);
+	/* the known ones are still found */
+	ck_assert_int_eq(gw_nodes_get(n, "p", true, 1, &a, &created), 0);
+	ck_assert(!created);
+	ck_assert_int_eq(gw_nodes_get(n, "p", false, 0, &a, &created), 0);
+	ck_assert(a == b);
+	gw_nodes_stats(n, &st);
+	ck_assert_uint_eq(st.known, 2);
+	ck_assert_uint_eq(st.max, 2);
+	ck_assert_uint_eq(st.refused, 5);
+	ck_assert_uint_eq(st.frames_refused, 7);
+	ck_assert_uint_eq(gw_nodes_count(n), 2);
+	gw_nodes_free(n);
+
+	ck_assert_int_eq(gw_nodes_new("d", 0, &n), 0);
+	gw_nodes_stats(n, &st);
+	ck_assert_uint_eq(st.max, 1);
+	gw_nodes_free(n);
+	ck_assert_int_eq(gw_nodes_new("d", 100000, &n), 0);
+	gw_nodes_stats(n, &st);
+	ck_assert_uint_eq(st.max, GW_NODES_MAX);
 	gw_nodes_free(n);
 }
 END_TEST
@@ -127,7 +179,7 @@ START_TEST(test_payload)
 	size_t len;
 	char topic[128];
 
-	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", &n), 0);
+	ck_assert_int_eq(gw_nodes_new("stm32-{uid}", GW_NODES_MAX, &n), 0);
 	ck_assert_int_eq(gw_nodes_get(n, "bin", true, 2, &node, NULL), 0);
 	memcpy(hello.uid, uid, sizeof(uid));
 	strcpy(hello.fw_version, "1.2.3");
@@ -319,6 +371,75 @@ START_TEST(test_rate)
 }
 END_TEST
 
+/* The command rate: a burst larger than a second's worth, refilled at per_s, never more than
+ * burst saved up; the time is passed in, so nothing here sleeps. */
+START_TEST(test_rate_burst)
+{
+	struct gw_rate r;
+	uint64_t t = 7000000;
+	int taken = 0;
+
+	gw_rate_init_burst(&r, 10, 20, t);
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 20); /* the burst, at once */
+	/* empty: the next token in a tenth of a second */
+	ck_assert_uint_ge(gw_rate_take(&r, t), 99999);
+	ck_assert_uint_le(gw_rate_take(&r, t), 100001);
+	t += 99000;
+	ck_assert_uint_gt(gw_rate_take(&r, t), 0);
+	t += 1000;
+	ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+	ck_assert_uint_gt(gw_rate_take(&r, t), 0);
+	/* one second: per_s more, not the burst */
+	t += 1000000;
+	taken = 0;
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 10);
+	/* sustained at exactly per_s, every take succeeds */
+	for (int i = 0; i < 100; i++) {
+		t += 100000;
+		ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+	}
+	/* a long pause saves up the burst, no more */
+	t += 3600000000ULL;
+	taken = 0;
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 20);
+	/* a burst smaller than a second's worth caps the saving too */
+	gw_rate_init_burst(&r, 100, 3, t);
+	t += 10000000;
+	taken = 0;
+	while (gw_rate_take(&r, t) == 0)
+		taken++;
+	ck_assert_int_eq(taken, 3);
+	/* burst 0 is taken as 1; per_s 0 is no limit whatever the burst */
+	gw_rate_init_burst(&r, 1, 0, t);
+	ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+	ck_assert_uint_gt(gw_rate_take(&r, t), 0);
+	gw_rate_init_burst(&r, 0, 5, t);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_uint_eq(gw_rate_take(&r, t), 0);
+}
+END_TEST
+
+START_TEST(test_every)
+{
+	uint64_t last = 0;
+
+	ck_assert(gw_every(&last, 5000000, 10000000));  /* the first, whenever it comes */
+	ck_assert(!gw_every(&last, 5000001, 10000000));
+	ck_assert(!gw_every(&last, 14999999, 10000000));
+	ck_assert(gw_every(&last, 15000000, 10000000));
+	ck_assert(!gw_every(&last, 15000000, 10000000));
+	last = 0;
+	ck_assert(gw_every(&last, 0, 10)); /* a clock at 0 still counts as "logged" */
+	ck_assert(!gw_every(&last, 5, 10));
+}
+END_TEST
+
 /* The sliding window never lets more than n through in any window, even after a pause. */
 START_TEST(test_window)
 {
@@ -374,12 +495,15 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_node_identity);
 	tcase_add_test(tc, test_node_template);
 	tcase_add_test(tc, test_node_table_bound);
+	tcase_add_test(tc, test_node_table_max);
 	tcase_add_test(tc, test_node_seq_gaps);
 	tcase_add_test(tc, test_payload);
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_template);
 	tcase_add_test(tc, test_seqset);
 	tcase_add_test(tc, test_rate);
+	tcase_add_test(tc, test_rate_burst);
+	tcase_add_test(tc, test_every);
 	tcase_add_test(tc, test_window);
 	suite_add_tcase(s, tc);
 	return s;

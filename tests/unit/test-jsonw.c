@@ -422,7 +422,7 @@ START_TEST(test_record)
 	struct gw_jsonw *w = gw_jsonw_new();
 	const char *params = "{\"MQ2\":30,\"t\":21.5}";
 
-	ck_assert_int_eq(gw_nodes_new("dev-{port}-{addr}", &nodes), 0);
+	ck_assert_int_eq(gw_nodes_new("dev-{port}-{addr}", GW_NODES_MAX, &nodes), 0);
 	ck_assert_int_eq(gw_nodes_get(nodes, "bin", true, 254, &node, NULL), 0);
 	memcpy(hello.uid, uid, sizeof(uid));
 	ck_assert_int_eq(gw_node_hello(nodes, node, &hello), 1);
