@@ -16,9 +16,29 @@ for variant in plain asan; do
 		meson setup "$dir" "${opts[@]}" >/dev/null || { echo "meson setup $dir failed"; exit 1; }
 	fi
 	meson compile -C "$dir" || { echo "build $dir failed"; exit 1; }
+	# The ASan+UBSan run is also the secret canary run (tests/integration/fixture.h): every
+	# secret the integration tests hand the daemon or a test cloud issues contains a fresh
+	# random token, which must then appear nowhere in the daemon's output, argv, environment,
+	# state files or core files. The plain run keeps the fixed test secrets.
+	canary=()
+	[ "$variant" = asan ] && canary=(GW_CANARY="CANARY$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')")
 	# Sanitizer reports must fail the test that triggers them.
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	env "${canary[@]}" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=1
+	# The canary's figure over every test process; no place searched at all fails as a hit.
+	if [ "$variant" = asan ]; then
+		read -r places hits procs < <(
+			grep -hoE '^Secret canary: [0-9]+ places searched, [0-9]+ hits' \
+				"$dir/meson-logs/testlog.txt" |
+				awk '{ p += $3; h += $6; n++ } END { print p + 0, h + 0, n + 0 }')
+		echo "Secret canary: $places places searched, $hits hits in $procs test processes"
+		if [ "$places" -gt 0 ] && [ "$hits" = 0 ]; then
+			summary+=("canary: 100%: Checks: 1, Failures: 0, Errors: 0")
+		else
+			summary+=("canary: 0%: Checks: 1, Failures: 1, Errors: 0")
+			rc=1
+		fi
+	fi
 	while IFS= read -r l; do summary+=("$variant: $l"); done < <(
 		grep -hE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' \
 			"$dir/meson-logs/testlog.txt")

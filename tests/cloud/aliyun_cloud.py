@@ -77,6 +77,20 @@ def rand_alnum(n):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+# --canary TOKEN (the integration tests' canary mode, tests/integration/fixture.h): every
+# DeviceSecret and DeviceToken the cloud issues contains the token, so that a test can search
+# the daemon's output and files for it.
+CANARY = None
+
+
+def issued_secret(n):
+    """A new DeviceSecret or DeviceToken: n random letters and digits, or the canary and
+    random ones (at least 8) in canary mode."""
+    if CANARY:
+        return CANARY + rand_alnum(max(8, n - len(CANARY)))
+    return rand_alnum(n)
+
+
 # --------------------------------------------------------------------------------------------
 # Cloud state
 
@@ -263,7 +277,7 @@ class Cloud:
                 return REG_ERRORS["no_device"] + (None,)
             if d.activated:
                 return REG_ERRORS["activated"] + (None,)
-            d.secret, d.secret_source = rand_alnum(32), "https"   # last secret wins (§1)
+            d.secret, d.secret_source = issued_secret(32), "https"   # last secret wins (§1)
             d.register_count += 1
             return 200, "success", {"productKey": pk, "deviceName": dn, "deviceSecret": d.secret}
 
@@ -373,7 +387,7 @@ def make_https_handler(cloud):
             mode = f["mode"]
             pk, dn = form.get("productKey", ""), form.get("deviceName", "")
             ok_body = {"code": 200, "data": {"productKey": pk, "deviceName": dn,
-                                             "deviceSecret": "INJECTED" + rand_alnum(24)},
+                                             "deviceSecret": "INJECTED" + issued_secret(24)},
                        "message": "success"}
             if mode == "http500":
                 self.send_json(500, {"code": 500, "message": "internal error (injected)"})
@@ -1131,13 +1145,13 @@ class Broker:
             p = self.cloud.products[c.pk]
             d = self.cloud.device(c.pk, c.dn, create=True)
             if c.kind == "register":
-                d.secret, d.secret_source = rand_alnum(32), "mqtt"
+                d.secret, d.secret_source = issued_secret(32), "mqtt"
                 d.register_count += 1
                 topic = "/ext/register"
                 body = {"productKey": p.pk, "deviceName": d.dn, "deviceSecret": d.secret}
             else:
                 tok = {"clientId": "%s.%s|%s" % (p.pk, d.dn, rand_alnum(8)),
-                       "deviceToken": rand_alnum(32), "activated": False}
+                       "deviceToken": issued_secret(32), "activated": False}
                 tok["clientId"] = tok["clientId"].replace("|", "_")
                 d.tokens.append(tok)
                 topic = "/ext/regnwl"
@@ -1802,7 +1816,13 @@ def main(argv=None):
     ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
     for name in ("https", "http", "mqtt", "mqtts", "control"):
         ap.add_argument("--%s-port" % name, type=int, default=0)
+    ap.add_argument("--canary", help="letters and digits put into every issued secret")
     a = ap.parse_args(argv)
+    if a.canary is not None:
+        if not a.canary.isalnum() or not a.canary.isascii():
+            raise SystemExit("--canary: want letters and digits")
+        global CANARY
+        CANARY = a.canary
     os.makedirs(a.dir, exist_ok=True)
     cert = a.cert or os.path.join(a.dir, "server.crt")
     key = a.key or os.path.join(a.dir, "server.key")

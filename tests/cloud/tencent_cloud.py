@@ -191,8 +191,21 @@ def rand_alnum(n):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+# --canary TOKEN (the integration tests' canary mode, tests/integration/fixture.h): every PSK
+# the cloud issues contains the token, so that a test can search the daemon's output and files
+# for it.
+CANARY = None
+
+
 def new_psk():
     # §1.2: a 24-character PSK is base64 of 16 bytes
+    if CANARY:
+        # "ps", the canary, random letters and digits to a multiple of 4 characters and at
+        # least 24: base64 without padding, so every character is data (at most 48 bytes)
+        s = "ps" + CANARY
+        s += rand_alnum(max(24 - len(s), -len(s) % 4))
+        s += rand_alnum(-len(s) % 4)
+        return s
     return base64.b64encode(secrets.token_bytes(16)).decode()
 
 
@@ -2264,7 +2277,13 @@ def main(argv=None):
     ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
     for name in ("https", "http", "mqtt", "mqtts", "mqttpsk", "control"):
         ap.add_argument("--%s-port" % name, type=int, default=0)
+    ap.add_argument("--canary", help="letters and digits (at most 48) put into every issued PSK")
     a = ap.parse_args(argv)
+    if a.canary is not None:
+        if not a.canary.isalnum() or not a.canary.isascii() or len(a.canary) > 48:
+            raise SystemExit("--canary: want at most 48 letters and digits")
+        global CANARY
+        CANARY = a.canary
     os.makedirs(a.dir, exist_ok=True)
     cert = a.cert or os.path.join(a.dir, "server.crt")
     key = a.key or os.path.join(a.dir, "server.key")

@@ -117,10 +117,10 @@ void cl_start_opts(const char *devices, bool registration_free)
 
 	snprintf(products, sizeof(products),
 		 "{\"products\": [{\"productKey\": \"" CL_PK "\", "
-		 "\"productSecret\": \"" CL_PS "\", "
+		 "\"productSecret\": \"%s\", "
 		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
 		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
-		 registration_free ? "true" : "false", devices);
+		 CL_PS, registration_free ? "true" : "false", devices);
 	json_decref(cl_launch("aliyun_cloud.py", products));
 }
 
@@ -158,7 +158,7 @@ char *cl_register_config_via(const char *via)
 	bool mqtt = via && strcmp(via, "mqtt") == 0;
 	char extra[512], url[128] = "";
 
-	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+	fx_write_secret(fx_path("product.secret"), CL_PS);
 	if (!mqtt)
 		snprintf(url, sizeof(url), "register_url = https://localhost:%d/auth/register/device\n",
 			 cl_https_port);

@@ -17,9 +17,9 @@
 #include "fixture.h"
 
 #define CL_PK "a1TestProd01"
-#define CL_PS "testProductSecret123"
+#define CL_PS fx_secret("aliyun-product") /* testProductSecret123 outside canary mode */
 #define CL_DN "dev-n1" /* device_name = dev-{port} on [port n1] */
-#define CL_DS "testDeviceSecret456"
+#define CL_DS fx_secret("aliyun-device") /* testDeviceSecret456 */
 
 /* Ports of the running cloud. */
 extern int cl_ctl_port;

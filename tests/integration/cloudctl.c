@@ -89,7 +89,7 @@ json_t *cc_start(const char *script, const char *dir, const char *products, cons
 {
 	const char *root = fx_env("GW_SOURCE_ROOT");
 	char script_path[4096], dir_path[4096], products_path[4096], ports_path[4096 + 16];
-	const char *argv[12];
+	const char *argv[13];
 	int64_t end;
 	json_error_t err;
 	json_t *ports;
@@ -111,6 +111,12 @@ json_t *cc_start(const char *script, const char *dir, const char *products, cons
 	argv[8] = "--products";
 	argv[9] = products_path;
 	argv[10] = NULL;
+	if (fx_canary()) {
+		/* canary mode: every secret the cloud issues contains it (fixture.h) */
+		argv[10] = "--canary";
+		argv[11] = fx_canary();
+		argv[12] = NULL;
+	}
 	fx_spawn(argv, log);
 	end = fx_mono_ms() + FX_WAIT_MS;
 	while (!(text = fx_read_file(ports_path))) {

@@ -14,6 +14,7 @@
 #include <pty.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static struct {
 	int port;
 	int obs_port; /* second listener for the observer, 0 when none */
 	char broker_conf[PATH_MAX];
-	char password[33];
+	char password[128];
 	char observer_password[33];
 
 	pid_t daemon;
@@ -66,6 +67,12 @@ static struct {
 	struct fx_msg *msgs;
 	size_t n_msgs, cap_msgs;
 } fx = { .wd_fd = -1 };
+
+/* the secret canary's hooks (at the end of this file) */
+static void canary_reset(void);
+static void canary_daemon_started(const char *config);
+static void canary_before_stop(pid_t pid, bool ask_status);
+static bool canary_verdict(char *msg, size_t size);
 
 /* ---- small helpers ---- */
 
@@ -169,6 +176,30 @@ void fx_write_file(const char *path, const char *text, unsigned mode)
 		len -= (size_t)n;
 	}
 	close(fd);
+}
+
+void fx_write_secret(const char *path, const char *secret)
+{
+	char *text = NULL;
+
+	ck_assert_int_gt(asprintf(&text, "%s\n", secret), 0);
+	fx_write_file(path, text, 0600);
+	free(text);
+}
+
+const char *fx_strf(const char *fmt, ...)
+{
+	static char bufs[8][8192];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(n >= 0 && (size_t)n < sizeof(bufs[0]), "fx_strf: %d bytes", n);
+	return b;
 }
 
 char *fx_read_file(const char *path)
@@ -463,6 +494,13 @@ int fx_run(const char *const argv[], char **out, char **err, int timeout_ms)
 		kill(pid, SIGKILL);
 		ck_abort_msg("%s did not exit within %d ms", argv[0], timeout_ms);
 	}
+	if (fx_canary() && getenv("GW_SENSORGWD") && strcmp(argv[0], getenv("GW_SENSORGWD")) == 0) {
+		/* a daemon run to completion (--check-config, a refused start) */
+		if (ob)
+			fx_canary_scan_buf("sensorgwd's stdout (run by fx_run)", ob, ol);
+		if (eb)
+			fx_canary_scan_buf("sensorgwd's stderr (run by fx_run)", eb, el);
+	}
 	if (out)
 		*out = ob ? ob : strdup("");
 	if (err)
@@ -498,6 +536,7 @@ void fx_setup(void)
 
 	memset(&fx, 0, sizeof(fx));
 	fx.wd_fd = -1;
+	canary_reset();
 	snprintf(fx.dir, sizeof(fx.dir), "/tmp/sensorgw-it-XXXXXX");
 	ck_assert_msg(mkdtemp(fx.dir), "mkdtemp: %s", strerror(errno));
 	/* The broker drops root privileges to user mosquitto: it must be able to reach its
@@ -519,8 +558,12 @@ void fx_setup(void)
 
 void fx_teardown(void)
 {
+	char canary_msg[PATH_MAX + 256] = "";
+	bool canary_ok;
 	int status;
 
+	if (fx.daemon > 0)
+		canary_before_stop(fx.daemon, false);
 	fx_subscriber_stop();
 	fx_sim_stop();
 	for (size_t i = 0; i < FX_MAX_EXTRA; i++)
@@ -532,7 +575,8 @@ void fx_teardown(void)
 		if (fx.ptys[i])
 			fx_pty_close(fx.ptys[i]);
 	fx_broker_stop();
-	if (getenv("GW_KEEP_TMP"))
+	canary_ok = canary_verdict(canary_msg, sizeof(canary_msg));
+	if (getenv("GW_KEEP_TMP") || !canary_ok)
 		fprintf(stderr, "fixture: kept %s\n", fx.dir);
 	else
 		rm_rf(fx.dir);
@@ -542,6 +586,7 @@ void fx_teardown(void)
 		fx.wd_fd = -1;
 		(void)waitpid(fx.wd_pid, &status, 0);
 	}
+	ck_assert_msg(canary_ok, "%s", canary_msg);
 }
 
 /* ---- certificates ---- */
@@ -693,13 +738,20 @@ void fx_broker_start(void)
 void fx_broker_prepare(const struct fx_broker_opts *o)
 {
 	static const struct fx_broker_opts defaults;
-	char conf[8192], passwd[PATH_MAX], secret[128], persist[PATH_MAX + 64];
+	char conf[8192], passwd[PATH_MAX], secret[sizeof(fx.password) + 2], persist[PATH_MAX + 64];
 	size_t len;
 
 	if (!o)
 		o = &defaults;
 	fx_make_certs();
 	random_hex(fx.password, 16);
+	if (fx_canary()) {
+		/* gw's password is the daemon's: it carries the canary, then random digits */
+		char tail[17];
+
+		random_hex(tail, 8);
+		snprintf(fx.password, sizeof(fx.password), "mq%s%s", fx_canary(), tail);
+	}
 	random_hex(fx.observer_password, 16);
 	snprintf(passwd, sizeof(passwd), "%s/broker/passwd", fx.dir);
 	{
@@ -1036,6 +1088,7 @@ pid_t fx_daemon_start(const char *config)
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
 	argv[n] = NULL;
+	canary_daemon_started(config);
 	fx.daemon = spawn(argv, log_fd, log_fd);
 	free(words);
 	close(log_fd);
@@ -1064,13 +1117,16 @@ bool fx_daemon_running(void)
 
 int fx_daemon_stop(int64_t *ret_ms)
 {
-	int64_t t0 = fx_mono_ms();
+	int64_t t0;
 	int status;
 
 	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
+	canary_before_stop(fx.daemon, true);
+	t0 = fx_mono_ms();
 	status = stop_child(&fx.daemon, daemon_ms(10000));
 	if (ret_ms)
 		*ret_ms = fx_mono_ms() - t0;
+	fx_canary_scan();
 	return status;
 }
 
@@ -1079,9 +1135,11 @@ int fx_daemon_kill(void)
 	int status = 0;
 
 	ck_assert_msg(fx.daemon > 0, "the daemon is not running");
+	canary_before_stop(fx.daemon, false);
 	ck_assert(kill(fx.daemon, SIGKILL) == 0);
 	ck_assert_msg(wait_exit(fx.daemon, daemon_ms(5000), &status), "sensorgwd survived SIGKILL");
 	fx.daemon = 0;
+	fx_canary_scan();
 	return status;
 }
 
@@ -1433,4 +1491,466 @@ size_t fx_bin_hello(uint8_t *out, uint8_t addr, uint16_t seq, const uint8_t uid[
 
 	ck_assert_msg(n > 0, "sgw_encode_hello: %d", n);
 	return (size_t)n;
+}
+
+/* ---- secret canary (see fixture.h) ---- */
+
+#define CANARY_MIN 8
+#define CANARY_MAX 48
+#define CANARY_DIRS 8
+
+static struct {
+	bool init;
+	char token[CANARY_MAX + 1];
+	char hex[2 * CANARY_MAX + 1]; /* the token's bytes in hex: a hex dump of a secret */
+	size_t places, hits, store_files, store_canary;
+	size_t daemons; /* started by fx_daemon_start() in this test process */
+	bool daemon_started;
+	char problem[PATH_MAX + 128]; /* the first failed precondition, for the teardown */
+	char last_hit[PATH_MAX + 64];
+	char state_dirs[CANARY_DIRS][PATH_MAX];
+	size_t n_state_dirs;
+	char exempt[CANARY_DIRS][PATH_MAX]; /* planted by the test itself: fx_canary_exempt() */
+	size_t n_exempt, exempted;
+	char control[PATH_MAX];
+	struct {
+		char purpose[32];
+		char value[128];
+	} secrets[32];
+	size_t n_secrets;
+} cy;
+
+static void canary_set(const char *v)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t len = strlen(v);
+
+	ck_assert_msg(len >= CANARY_MIN && len <= CANARY_MAX &&
+			      strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					"0123456789") == len,
+		      "GW_CANARY: want %d to %d letters and digits", CANARY_MIN, CANARY_MAX);
+	snprintf(cy.token, sizeof(cy.token), "%s", v);
+	for (size_t i = 0; i < len; i++) {
+		cy.hex[2 * i] = digits[(unsigned char)v[i] >> 4];
+		cy.hex[2 * i + 1] = digits[(unsigned char)v[i] & 15];
+	}
+	cy.hex[2 * len] = '\0';
+	cy.n_secrets = 0;
+}
+
+static void canary_init(void)
+{
+	const char *v;
+
+	if (cy.init)
+		return;
+	cy.init = true;
+	v = getenv("GW_CANARY");
+	if (!v || !*v)
+		return;
+	canary_set(v);
+	/* Every child inherits the test's environment: the daemon's /proc/PID/environ must not
+	 * hold the canary because the test put it there. The clouds get it as an option. */
+	ck_assert(unsetenv("GW_CANARY") == 0);
+}
+
+const char *fx_canary(void)
+{
+	canary_init();
+	return cy.token[0] ? cy.token : NULL;
+}
+
+void fx_canary_force(const char *token)
+{
+	canary_init();
+	if (!cy.token[0])
+		canary_set(token);
+}
+
+/*
+ * The fixed value of each secret a test hands the daemon or a cloud, and its format. In canary
+ * mode the value is the first 8 (base64: 4) characters of the fixed one, so that two secrets
+ * still differ where it counts (a Tencent ProductSecret's first 16 bytes are an AES key), then
+ * the canary; a base64 one is padded to a multiple of 4 characters without '=', so that every
+ * character is data and the canary text is what the daemon reads from its config.
+ */
+static const struct {
+	const char *purpose;
+	const char *fixed;
+	bool base64;
+} secret_table[] = {
+	{ "aliyun-product", "testProductSecret123", false },
+	{ "aliyun-product-wrong", "wrongProductSecret", false },
+	{ "aliyun-device", "testDeviceSecret456", false },
+	{ "aliyun-device2", "testDeviceSecret789", false },
+	{ "tencent-product", "testProductSecret123", false },
+	{ "tencent-product-cert", "certProductSecret456", false },
+	{ "tencent-product-wrong", "notTheProductSecret9", false },
+	{ "tencent-product-other", "otherProductSecret77", false },
+	{ "tencent-psk", "IyXmUW5sU/q1vnb5yzTkeQ==", true },
+	{ "tencent-psk-wrong", "AAAAAAAAAAAAAAAAAAAAAA==", true },
+	{ "mqtt-other", "not-a-real-password", false },
+};
+
+const char *fx_secret(const char *purpose)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(secret_table) / sizeof(secret_table[0]); i++)
+		if (strcmp(secret_table[i].purpose, purpose) == 0)
+			break;
+	ck_assert_msg(i < sizeof(secret_table) / sizeof(secret_table[0]),
+		      "fx_secret: no secret for %s", purpose);
+	if (!fx_canary())
+		return secret_table[i].fixed;
+	for (size_t k = 0; k < cy.n_secrets; k++)
+		if (strcmp(cy.secrets[k].purpose, purpose) == 0)
+			return cy.secrets[k].value;
+	ck_assert(cy.n_secrets < sizeof(cy.secrets) / sizeof(cy.secrets[0]));
+	snprintf(cy.secrets[cy.n_secrets].purpose, sizeof(cy.secrets[0].purpose), "%s", purpose);
+	{
+		char *v = cy.secrets[cy.n_secrets].value;
+
+		n = (size_t)snprintf(v, sizeof(cy.secrets[0].value), "%.*s%s",
+				     secret_table[i].base64 ? 4 : 8, secret_table[i].fixed,
+				     cy.token);
+		while (secret_table[i].base64 && n % 4)
+			v[n++] = 'A';
+		v[n] = '\0';
+		return cy.secrets[cy.n_secrets++].value;
+	}
+}
+
+static void canary_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void canary_problem(const char *fmt, ...)
+{
+	va_list ap;
+	char msg[sizeof(cy.problem)];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Secret canary: %s\n", msg);
+	if (!cy.problem[0])
+		snprintf(cy.problem, sizeof(cy.problem), "%s", msg);
+}
+
+static size_t count_in(const char *where, const char *buf, size_t len, const char *needle,
+		       const char *form)
+{
+	size_t n = 0, nl = strlen(needle);
+	const char *p = buf;
+
+	while (nl && buf && (size_t)(p - buf) + nl <= len) {
+		p = memmem(p, len - (size_t)(p - buf), needle, nl);
+		if (!p)
+			break;
+		if (n == 0)
+			fprintf(stderr, "Secret canary: the canary %s (%s) appears in %s at byte "
+				"%zu\n", cy.token, form, where, (size_t)(p - buf));
+		n++;
+		p += nl;
+	}
+	return n;
+}
+
+size_t fx_canary_scan_buf(const char *where, const void *buf, size_t len)
+{
+	size_t n;
+
+	if (!fx_canary())
+		return 0;
+	cy.places++;
+	n = count_in(where, buf, len, cy.token, "as text");
+	n += count_in(where, buf, len, cy.hex, "hex-encoded");
+	if (n)
+		snprintf(cy.last_hit, sizeof(cy.last_hit), "%s", where);
+	cy.hits += n;
+	return n;
+}
+
+/* Reads at most 64 MiB of a file (never blocks on a FIFO); NULL when it cannot be opened. */
+static char *canary_slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	size_t size = 0, n = 0;
+	char *buf = NULL;
+
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t r;
+
+		if (n == size) {
+			if (size >= (64u << 20))
+				break;
+			size = size ? size * 2 : 65536;
+			buf = realloc(buf, size);
+			ck_assert(buf);
+		}
+		r = read(fd, buf + n, size - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!buf)
+		buf = malloc(1);
+	ck_assert(buf);
+	*len = n;
+	return buf;
+}
+
+/* Searches a file; false when it could not be read. */
+static bool canary_scan_file(const char *path, const char *where)
+{
+	size_t len;
+	char *buf = canary_slurp(path, &len);
+
+	if (!buf)
+		return false;
+	fx_canary_scan_buf(where ? where : path, buf, len);
+	free(buf);
+	return true;
+}
+
+void fx_canary_scan_proc(pid_t pid)
+{
+	char path[64], where[160];
+
+	if (!fx_canary() || pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	snprintf(where, sizeof(where), "%s (a running process's argv)", path);
+	if (!canary_scan_file(path, where))
+		canary_problem("cannot read %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+	snprintf(where, sizeof(where), "%s (a running process's environment)", path);
+	if (!canary_scan_file(path, where))
+		canary_problem("cannot read %s: %s", path, strerror(errno));
+}
+
+/* The credential store's own files (credentials/<uplink>/<device>.json, .json.bak, a damaged
+ * copy moved aside, a temporary file of an interrupted write): they must hold the secret. */
+static bool is_store_file(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	if (!strstr(path, "/credentials/") || !base)
+		return false;
+	base++;
+	n = strlen(base);
+	return (n > 5 && strcmp(base + n - 5, ".json") == 0) ||
+	       (n > 9 && strcmp(base + n - 9, ".json.bak") == 0) || strstr(base, ".corrupt-") ||
+	       (base[0] == '.' && n > 4 && strcmp(base + n - 4, ".tmp") == 0);
+}
+
+void fx_canary_exempt(const char *path)
+{
+	ck_assert(cy.n_exempt < CANARY_DIRS);
+	snprintf(cy.exempt[cy.n_exempt++], PATH_MAX, "%s", path);
+}
+
+static bool is_exempt(const char *path)
+{
+	for (size_t i = 0; i < cy.n_exempt; i++) {
+		size_t n = strlen(cy.exempt[i]);
+
+		if (strncmp(path, cy.exempt[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static void canary_scan_tree(const char *path, int depth)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return; /* a state directory the daemon never made */
+	while ((e = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (lstat(p, &st) < 0)
+			continue;
+		if (is_exempt(p)) {
+			cy.exempted++;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) && depth < 16) {
+			canary_scan_tree(p, depth + 1);
+		} else if (S_ISREG(st.st_mode) && is_store_file(p)) {
+			size_t len;
+			char *buf = canary_slurp(p, &len);
+
+			if ((st.st_mode & 07777) != 0600)
+				canary_problem("%s (credential store) has mode %04o, not 0600", p,
+					       (unsigned)(st.st_mode & 07777));
+			cy.store_files++;
+			/* the positive control: the secrets the daemon keeps do carry the canary */
+			if (buf && memmem(buf, len, cy.token, strlen(cy.token)))
+				cy.store_canary++;
+			free(buf);
+		} else if (S_ISREG(st.st_mode)) {
+			canary_scan_file(p, NULL);
+		}
+	}
+	closedir(d);
+}
+
+static bool is_core_name(const char *name)
+{
+	return strcmp(name, "core") == 0 || strncmp(name, "core.", 5) == 0 ||
+	       strncmp(name, "vgcore.", 7) == 0;
+}
+
+static void canary_find_cores(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	cy.places++;
+	while ((e = readdir(d)))
+		if (is_core_name(e->d_name)) {
+			char p[PATH_MAX];
+
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			cy.hits++;
+			snprintf(cy.last_hit, sizeof(cy.last_hit), "%s", p);
+			fprintf(stderr, "Secret canary: a core file: %s\n", p);
+		}
+	closedir(d);
+}
+
+/* Remembers the state directories and the control socket of a daemon's configuration. */
+static void canary_daemon_started(const char *config)
+{
+	char *copy, *save = NULL;
+
+	if (!fx_canary())
+		return;
+	cy.daemon_started = true;
+	cy.daemons++;
+	copy = strdup(config);
+	ck_assert(copy);
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[32], value[PATH_MAX];
+		bool known = false;
+
+		if (sscanf(line, " %31[a-z_] = %4095s", key, value) != 2)
+			continue;
+		if (strcmp(key, "control_socket") == 0)
+			snprintf(cy.control, sizeof(cy.control), "%s", value);
+		if (strcmp(key, "state_dir") != 0)
+			continue;
+		for (size_t i = 0; i < cy.n_state_dirs; i++)
+			known = known || strcmp(cy.state_dirs[i], value) == 0;
+		if (!known && cy.n_state_dirs < CANARY_DIRS)
+			snprintf(cy.state_dirs[cy.n_state_dirs++], PATH_MAX, "%s", value);
+	}
+	free(copy);
+}
+
+/* While the daemon runs: its argv and environment, and its status over the control socket. */
+static void canary_before_stop(pid_t pid, bool ask_status)
+{
+	struct stat st;
+	const char *ctl = getenv("GW_CTL");
+
+	if (!fx_canary() || pid <= 0)
+		return;
+	fx_canary_scan_proc(pid);
+	if (ask_status && ctl && *ctl && cy.control[0] && stat(cy.control, &st) == 0 &&
+	    S_ISSOCK(st.st_mode)) {
+		const char *const argv[] = { ctl, "status", "--json", "--socket", cy.control, NULL };
+		char *out = NULL, *err = NULL;
+		int status = fx_run(argv, &out, &err, daemon_ms(20000));
+
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			fx_canary_scan_buf("sensorgwctl status --json", out, strlen(out));
+			fx_canary_scan_buf("sensorgwctl status --json (stderr)", err, strlen(err));
+		}
+		free(out);
+		free(err);
+	}
+}
+
+size_t fx_canary_scan(void)
+{
+	size_t before = cy.hits;
+	char cwd[PATH_MAX];
+
+	if (!fx_canary())
+		return 0;
+	if (cy.daemon_started &&
+	    !canary_scan_file(fx_path("daemon.log"), "daemon.log (the daemon's stdout and stderr)"))
+		canary_problem("the daemon's output %s is missing", fx_path("daemon.log"));
+	for (size_t i = 0; i < cy.n_state_dirs; i++) {
+		/* the dead-letter files (spool/deadletter-NAME.log) are in here */
+		canary_scan_tree(cy.state_dirs[i], 0);
+		canary_find_cores(cy.state_dirs[i]);
+	}
+	canary_find_cores(fx.dir);
+	if (getcwd(cwd, sizeof(cwd)))
+		canary_find_cores(cwd);
+	return cy.hits - before;
+}
+
+size_t fx_canary_forget_hits(char *where, size_t size)
+{
+	size_t n = cy.hits;
+
+	if (where && size)
+		snprintf(where, size, "%s", cy.hits ? cy.last_hit : cy.problem);
+	cy.hits = 0;
+	cy.last_hit[0] = cy.problem[0] = '\0';
+	return n;
+}
+
+/* In fx_setup(): a new test process starts from zero. */
+static void canary_reset(void)
+{
+	canary_init();
+	cy.places = cy.hits = cy.store_files = cy.store_canary = cy.daemons = 0;
+	cy.daemon_started = false;
+	cy.problem[0] = cy.last_hit[0] = cy.control[0] = '\0';
+	cy.n_state_dirs = cy.n_exempt = cy.exempted = 0;
+}
+
+/* The teardown's search and verdict; fx_teardown() fails the test with the message. */
+static bool canary_verdict(char *msg, size_t size)
+{
+	if (!fx_canary())
+		return true;
+	fx_canary_scan();
+	fprintf(stderr,
+		"Secret canary: %zu places searched, %zu hits (%zu daemon run(s), %zu state "
+		"dir(s); credential-store files skipped %zu times, %zu of them holding the "
+		"canary; %zu paths the test planted skipped)%s\n",
+		cy.places, cy.hits, cy.daemons, cy.n_state_dirs, cy.store_files, cy.store_canary,
+		cy.exempted,
+		cy.daemon_started ? "" : "; this test started no daemon");
+	if (cy.hits) {
+		snprintf(msg, size, "secret canary: %zu hit(s), the last in %s", cy.hits,
+			 cy.last_hit);
+		return false;
+	}
+	if (cy.problem[0]) {
+		snprintf(msg, size, "secret canary: %s", cy.problem);
+		return false;
+	}
+	if (cy.daemon_started && cy.places < 3) {
+		snprintf(msg, size, "secret canary: only %zu places searched", cy.places);
+		return false;
+	}
+	return true;
 }

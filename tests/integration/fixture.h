@@ -49,6 +49,10 @@ void fx_sleep_ms(int ms);
 
 /* Writes a file with the given mode (replacing it). */
 void fx_write_file(const char *path, const char *text, unsigned mode);
+/* Writes secret and a newline to path, 0600 (a product_secret_file, a password_file). */
+void fx_write_secret(const char *path, const char *secret);
+/* printf into a static rotating buffer (valid for the next 8 calls; 8 KiB, longer fails). */
+const char *fx_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a whole file; NULL when it does not exist. Free the result. */
 char *fx_read_file(const char *path);
 
@@ -98,7 +102,9 @@ void fx_broker_stop(void);
 int fx_broker_port(void);
 /* The observer listener's port, or the daemon's port when there is no separate one. */
 int fx_broker_observer_port(void);
-const char *fx_mqtt_password(void); /* gw's password; also in fx_path("mqtt.pass"), 0600 */
+/* gw's password; also in fx_path("mqtt.pass"), 0600. Random hex; in canary mode "mq", the
+ * canary, then random hex. */
+const char *fx_mqtt_password(void);
 int fx_broker_log_count(const char *needle);
 /* Waits until the broker log contains needle; false at the deadline. */
 bool fx_broker_wait_log(const char *needle, int timeout_ms);
@@ -212,6 +218,70 @@ void fx_subscriber_stop(void);
 /* Encodes a hello into out (>= 250 bytes); returns the length. */
 size_t fx_bin_hello(uint8_t *out, uint8_t addr, uint16_t seq, const uint8_t uid[12],
 		    uint32_t boot, const char *fw);
+
+/* ---- secret canary ---- */
+
+/*
+ * Canary mode (issue 8, item 5): GW_CANARY=<8..48 letters and digits> in the environment of
+ * the integration tests (tools/run-tests.sh sets a fresh random one for the ASan+UBSan run).
+ * The fixture reads it once per test process and removes it from the environment, so that no
+ * child inherits it. Then:
+ *
+ *   - every secret a test hands the daemon or a test cloud comes from fx_secret() and
+ *     contains the canary: gw's MQTT password (fx_mqtt_password(), mqtt.pass), the Aliyun
+ *     ProductSecret and preset DeviceSecrets, the Tencent ProductSecrets and PSKs; the test
+ *     clouds get `--canary TOKEN` (cc_start()) and put it into every DeviceSecret,
+ *     DeviceToken and PSK they issue at registration (tests/cloud/README.md);
+ *   - every daemon runs with --log-level debug (fx_daemon_start() always passes it; the CLI
+ *     beats the file's log_level);
+ *   - before the fixture stops a daemon (fx_daemon_stop(), fx_daemon_kill(), the teardown)
+ *     it searches /proc/PID/cmdline and /proc/PID/environ and, at fx_daemon_stop(), the
+ *     answer of `sensorgwctl status --json` when the configuration names a control socket;
+ *   - after it stopped: daemon.log (its stdout and stderr), every regular file below each
+ *     state_dir of the configurations given to fx_daemon_start() (spool, cursors, dead-letter
+ *     files, markers) except the credential store's own files (credentials/<uplink>/
+ *     <device>.json, .json.bak, .corrupt-N copies, .tmp files), which must be 0600 instead;
+ *     core files (core, core.*, vgcore.*) in the state directories, the test directory and the
+ *     working directory; the stdout/stderr of sensorgwd runs captured by fx_run();
+ *   - the text is searched for the canary as is and hex-encoded.
+ *
+ * Every hit is reported on stderr with the place ("Secret canary: the canary X (as text)
+ * appears in PATH at byte N"); the teardown prints "Secret canary: N places searched, H hits
+ * ..." and fails the test when H > 0, when a credential-store file is not 0600, when a
+ * daemon's output file is missing or when a test that started a daemon searched fewer than 3
+ * places. The test's own stdout/stderr are not searched: tests may print configurations.
+ * Without GW_CANARY none of this runs and fx_secret() returns the fixed test values.
+ */
+
+/* The canary, or NULL outside canary mode. */
+const char *fx_canary(void);
+/*
+ * The secret for purpose: "aliyun-product", "aliyun-product-wrong", "aliyun-device",
+ * "aliyun-device2", "tencent-product", "tencent-product-cert", "tencent-product-wrong",
+ * "tencent-product-other", "tencent-psk" (base64), "tencent-psk-wrong" (base64),
+ * "mqtt-other" (any other purpose fails the test). Outside canary mode the fixed test value
+ * (e.g. "testProductSecret123"); in canary mode a value in the same format that contains the
+ * canary (8 characters of the fixed value, or 4 of a base64 one, then the canary; base64 ones
+ * padded with 'A' to a multiple of 4, no '='). Stable within a test process.
+ */
+const char *fx_secret(const char *purpose);
+/* Searches buf for the canary, counting it as one place searched; returns the hits. */
+size_t fx_canary_scan_buf(const char *where, const void *buf, size_t len);
+/* Searches /proc/PID/cmdline and environ of a running process. */
+void fx_canary_scan_proc(pid_t pid);
+/* The after-stop search now (daemon.log, the state directories, core files); returns the new
+ * hits. fx_daemon_stop() and the teardown call it. */
+size_t fx_canary_scan(void);
+/* For the scanner's self-test: returns the hits so far and clears them and any problem, so
+ * that the teardown passes; where gets the place of the last hit, or when there was none the
+ * problem (e.g. a store file's mode), or "". */
+size_t fx_canary_forget_hits(char *where, size_t size);
+/* Leaves path (a file, or a directory and everything below it) out of the state-directory
+ * search: for what the test itself put there, e.g. a credential file it made unsafe on
+ * purpose, which the daemon must refuse. Counted in the teardown's line. */
+void fx_canary_exempt(const char *path);
+/* Canary mode with token for this test process when GW_CANARY is not set (the self-test). */
+void fx_canary_force(const char *token);
 
 /* ---- randomness ---- */
 

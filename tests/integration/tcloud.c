@@ -85,13 +85,13 @@ void tc_start(const char *devices)
 	fx_make_certs();
 	ck_assert_int_eq(mkdir(fx_path("tcloud"), 0700), 0);
 	snprintf(products, sizeof(products),
-		 "{\"products\": [{\"productId\": \"" TC_PID "\", \"productSecret\": \"" TC_PS "\", "
+		 "{\"products\": [{\"productId\": \"" TC_PID "\", \"productSecret\": \"%s\", "
 		 "\"dynamicRegistration\": true, \"registerType\": 1, \"authType\": \"psk\", "
 		 "\"template\": {\"properties\": {\"MQ2\": {\"type\": \"int\", \"min\": 0, "
 		 "\"max\": 10000}, \"MQ135\": \"int\", \"MQ4\": \"int\", \"MQ7\": \"int\", "
 		 "\"DHT11_T\": \"float\", \"DHT11_H\": \"float\", \"report_interval_ms\": \"int\", "
 		 "\"led\": \"bool\"}}, \"devices\": [%s]}], \"settings\": {\"connect_interval\": 5}}",
-		 devices);
+		 TC_PS, devices);
 	fx_write_file(fx_path("tcloud/products.json"), products, 0600);
 	ports = cc_start("tencent_cloud.py", "tcloud", "tcloud/products.json", "tcloud.log");
 	tc_ctl_port = cc_port(ports, "control");

@@ -15,9 +15,9 @@
 #include "fixture.h"
 
 #define TC_PID "CS0SLTKSYA"
-#define TC_PS "testProductSecret123"
+#define TC_PS fx_secret("tencent-product") /* testProductSecret123 outside canary mode */
 #define TC_DN "dev-n1" /* device_name = dev-{port} on [port n1] */
-#define TC_PSK "IyXmUW5sU/q1vnb5yzTkeQ=="
+#define TC_PSK fx_secret("tencent-psk") /* IyXmUW5sU/q1vnb5yzTkeQ== outside canary mode */
 
 /* Ports of the running cloud. */
 extern int tc_ctl_port;

@@ -17,13 +17,13 @@ void tc_start(const char *psk_devices, const char *cert_devices)
 
 	snprintf(products, sizeof(products),
 		 "{\"products\": ["
-		 "{\"productId\": \"" TC_PID "\", \"productSecret\": \"" TC_PS "\", "
+		 "{\"productId\": \"" TC_PID "\", \"productSecret\": \"%s\", "
 		 "\"dynamicRegistration\": true, \"registerType\": 1, \"authType\": \"psk\", "
 		 "\"devices\": [%s]}, "
-		 "{\"productId\": \"" TC_CERT_PID "\", \"productSecret\": \"" TC_CERT_PS "\", "
+		 "{\"productId\": \"" TC_CERT_PID "\", \"productSecret\": \"%s\", "
 		 "\"dynamicRegistration\": true, \"registerType\": 1, \"authType\": \"cert\", "
 		 "\"devices\": [%s]}]}",
-		 psk_devices, cert_devices);
+		 TC_PS, psk_devices, TC_CERT_PS, cert_devices);
 	ports = cl_launch("tencent_cloud.py", products);
 	tc_http_port = (int)json_integer_value(json_object_get(ports, "http"));
 	ck_assert_int_gt(tc_http_port, 0);

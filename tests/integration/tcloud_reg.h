@@ -12,9 +12,9 @@
 #include "cloud.h"
 
 #define TC_PID "CS0SLTKSYA"          /* authType psk, registerType 1 */
-#define TC_PS "testProductSecret123"
+#define TC_PS fx_secret("tencent-product") /* testProductSecret123 outside canary mode */
 #define TC_CERT_PID "CERTPROD01"     /* authType cert, registerType 1 */
-#define TC_CERT_PS "certProductSecret456"
+#define TC_CERT_PS fx_secret("tencent-product-cert") /* certProductSecret456 */
 /* The PSK in the success bodies of the cloud's truncated, short_body and drip faults, and the
  * one its plain-http listener hands out: neither may ever be stored. */
 #define TC_INJECTED_PSK "SU5KRUNURUQtTk9ULVVTRQ=="

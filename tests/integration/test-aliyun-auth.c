@@ -118,7 +118,7 @@ START_TEST(test_regnwl)
 
 	/* registration-free: the device does not exist in the cloud beforehand */
 	cl_start_opts("", true);
-	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+	fx_write_secret(fx_path("product.secret"), CL_PS);
 	snprintf(extra, sizeof(extra), "auth = regnwl\nproduct_secret_file = %s\n",
 		 fx_path("product.secret"));
 	conf = cl_aliyun_config(extra);
@@ -188,12 +188,12 @@ END_TEST
 /* Refusals on the MQTT registration connection: recorded, nothing stored, no retry loop. */
 static const struct {
 	const char *devices;   /* in the cloud */
-	const char *secret;    /* the ProductSecret the daemon has */
+	const char *secret;    /* the fx_secret() ProductSecret the daemon has */
 	bool regnwl;
 } refusals[] = {
-	{ "\"" DN "\"", "wrongProductSecret", false }, /* the sign does not verify */
-	{ "", CL_PS, false },                          /* not pre-registered */
-	{ "", "wrongProductSecret", true },            /* regnwl with a bad sign */
+	{ "\"" DN "\"", "aliyun-product-wrong", false }, /* the sign does not verify */
+	{ "", "aliyun-product", false },                 /* not pre-registered */
+	{ "", "aliyun-product-wrong", true },            /* regnwl with a bad sign */
 };
 
 START_TEST(test_mqtt_refusal)
@@ -206,7 +206,7 @@ START_TEST(test_mqtt_refusal)
 	char *conf;
 
 	cl_start_opts(refusals[_i].devices, refusals[_i].regnwl);
-	fx_write_file(fx_path("product.secret"), refusals[_i].secret, 0600);
+	fx_write_file(fx_path("product.secret"), fx_secret(refusals[_i].secret), 0600);
 	snprintf(extra, sizeof(extra), "auth = %s\nproduct_secret_file = %s\n%s",
 		 refusals[_i].regnwl ? "regnwl" : "register", fx_path("product.secret"),
 		 refusals[_i].regnwl ? "" : "register_via = mqtt\n");
@@ -225,9 +225,9 @@ START_TEST(test_mqtt_refusal)
 	ck_assert(!cl_file_exists(fx_path(CRED_FILE)));
 	state = fx_read_file(fx_path(STATE_FILE));
 	ck_assert_msg(state && strstr(state, "\"needs_provisioning\""), "no marker");
-	ck_assert(!strstr(state, refusals[_i].secret));
+	ck_assert(!strstr(state, fx_secret(refusals[_i].secret)));
 	free(state);
-	ck_assert(!fx_daemon_log_contains(refusals[_i].secret));
+	ck_assert(!fx_daemon_log_contains(fx_secret(refusals[_i].secret)));
 	free(conf);
 	fx_pty_close(&n1);
 }
@@ -250,7 +250,7 @@ START_TEST(test_stale_credential)
 
 	if (nwl) {
 		cl_start_opts("", true);
-		fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+		fx_write_secret(fx_path("product.secret"), CL_PS);
 		snprintf(extra, sizeof(extra), "auth = regnwl\nproduct_secret_file = %s\n",
 			 fx_path("product.secret"));
 		conf = cl_aliyun_config(extra);

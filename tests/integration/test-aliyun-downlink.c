@@ -23,7 +23,7 @@
 #define DN CL_DN /* device_name = dev-{port}: the binary node on [port n1] */
 #define DS CL_DS
 #define DN2 "dev-n2" /* a text node on [port n2] */
-#define DS2 "testDeviceSecret789"
+#define DS2 fx_secret("aliyun-device2")
 
 /*
  * The cloud with both devices, their secrets in the credential store, the simulated binary
@@ -37,8 +37,8 @@ static void start_all(struct fx_pty *n2, pid_t *sim)
 	char *conf;
 	json_t *r;
 
-	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}, "
-		 "{\"deviceName\": \"" DN2 "\", \"deviceSecret\": \"" DS2 "\"}");
+	cl_start(fx_strf("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"%s\"}, "
+			 "{\"deviceName\": \"" DN2 "\", \"deviceSecret\": \"%s\"}", DS, DS2));
 	/* the simulator's gas readings are not in the test product's schema */
 	r = cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", PK, "schema"));
 	ck_assert(json_is_true(json_object_get(r, "ok")));

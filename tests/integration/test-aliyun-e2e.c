@@ -49,7 +49,7 @@ static char *mode_config(int i)
 
 	if (modes[i].via)
 		return cl_binary_config(cl_register_config_via(modes[i].via), "stm32-{uid}");
-	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+	fx_write_secret(fx_path("product.secret"), CL_PS);
 	snprintf(extra, sizeof(extra), "auth = %s\nproduct_secret_file = %s\n", modes[i].auth,
 		 fx_path("product.secret"));
 	return cl_binary_config(cl_aliyun_config(extra), "stm32-{uid}");

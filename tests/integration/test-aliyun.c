@@ -28,7 +28,7 @@
 #define DS CL_DS
 
 #define DN2 "dev-n2"
-#define DS2 "testDeviceSecret789"
+#define DS2 fx_secret("aliyun-device2")
 #define BURST 120
 
 #define CRED_FILE "state/credentials/ali/" DN ".json"
@@ -90,7 +90,7 @@ START_TEST(test_device_secret)
 	char extra[512];
 	char *conf;
 
-	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}");
+	cl_start(fx_strf("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"%s\"}", DS));
 	/* provisioned beforehand through the credential store, as the man page tells */
 	ck_assert_int_eq(mkdir(fx_path("state"), 0700), 0);
 	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/ali"), &store, reason,
@@ -182,8 +182,8 @@ START_TEST(test_rate_per_device)
 	char *conf;
 	int status;
 
-	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}, "
-		 "{\"deviceName\": \"" DN2 "\", \"deviceSecret\": \"" DS2 "\"}");
+	cl_start(fx_strf("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"%s\"}, "
+			 "{\"deviceName\": \"" DN2 "\", \"deviceSecret\": \"%s\"}", DS, DS2));
 	cl_provision(DN, DS);
 	cl_provision(DN2, DS2);
 	fx_pty_new(&n1, "tty-n1");
@@ -264,7 +264,7 @@ START_TEST(test_post_rejected)
 	char *conf;
 	json_t *r;
 
-	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}");
+	cl_start(fx_strf("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"%s\"}", DS));
 	cl_provision(DN, DS);
 	r = cl_ctl("inject_reply", json_pack("{s:s,s:s,s:i,s:i,s:s}", "productKey", PK,
 					     "deviceName", DN, "code", 429, "count", 1, "kind",

@@ -51,13 +51,14 @@ START_TEST(test_both)
 	char *conf;
 
 	snprintf(products, sizeof(products),
-		 "{\"products\": [{\"productKey\": \"" CL_PK "\", \"productSecret\": \"" CL_PS
+		 "{\"products\": [{\"productKey\": \"" CL_PK "\", \"productSecret\": \"%s"
 		 "\", \"dynamicRegistration\": false, \"allowTcp\": false, \"schema\": "
 		 "{\"MQ2\": \"int\", \"DHT11_T\": \"float\"}, \"devices\": [{\"deviceName\": \""
-		 CL_DN "\", \"deviceSecret\": \"" CL_DS "\"}]}]}");
+		 CL_DN "\", \"deviceSecret\": \"%s\"}]}]}",
+		 CL_PS, CL_DS);
 	json_decref(cl_launch("aliyun_cloud.py", products));
 	cl_provision(CL_DN, CL_DS);
-	tc_start("{\"deviceName\": \"" TC_DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK));
 	tc_provision_psk(TC_DN, TC_PSK);
 
 	snprintf(extra, sizeof(extra),

@@ -2,12 +2,14 @@
 /*
  * Self-test of the integration fixtures, independent of sensorgwd: the broker with TLS and
  * passwords (reached by our subscriber and by mosquitto_pub), the certificates, pty replug,
- * the watchdog's cleanup after a crashed test, and the simulator's output in both framings.
+ * the watchdog's cleanup after a crashed test, the simulator's output in both framings, and
+ * the secret canary's search (which starts sensorgwd).
  */
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -441,6 +443,120 @@ START_TEST(sim_binary_commands)
 }
 END_TEST
 
+/*
+ * The secret canary's search can fail (fixture.h, "secret canary"): with a canary (GW_CANARY,
+ * or one forced here), a daemon run with the canary-bearing MQTT password leaves nothing the
+ * fixture finds; then the canary planted in the daemon's output, in a state file (as text and
+ * hex-encoded), in a process's argv and environment, and a core file are each reported with
+ * their place, and a credential-store file that is not 0600 is a problem.
+ */
+START_TEST(canary_scanner)
+{
+	char where[PATH_MAX + 256], hex[2 * 64 + 1];
+	struct stat log_st;
+	const char *c;
+	char *conf, *text;
+	size_t n;
+	pid_t pid;
+	int st, fd;
+
+	fx_canary_force("CANARYfixtureSelfTest42");
+	c = fx_canary();
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(strstr(fx_secret("aliyun-product"), c));
+	ck_assert_ptr_nonnull(strstr(fx_secret("tencent-psk"), c));
+	ck_assert_uint_eq(strlen(fx_secret("tencent-psk")) % 4, 0);
+	ck_assert_str_ne(fx_secret("aliyun-product"), fx_secret("aliyun-product-wrong"));
+	fx_broker_start();
+	ck_assert_ptr_nonnull(strstr(fx_mqtt_password(), c));
+	conf = fx_config(fx_path("broker/ca.crt"), NULL);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_connected(20000), "no login with the canary password");
+	ck_assert(fx_daemon_wait_started(20000));
+	st = fx_daemon_stop(NULL);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
+	n = fx_canary_forget_hits(where, sizeof(where));
+	ck_assert_msg(n == 0, "a clean run: %zu hits, in %s", n, where);
+
+	/* the daemon's output (the plant taken out again afterwards) */
+	fd = open(fx_path("daemon.log"), O_WRONLY | O_APPEND | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &log_st), 0);
+	ck_assert(dprintf(fd, "debug: planted password=%s\n", c) > 0);
+	ck_assert_uint_eq(fx_canary_scan(), 1);
+	ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 1);
+	ck_assert_msg(strstr(where, "daemon.log"), "reported in %s", where);
+	ck_assert_int_eq(ftruncate(fd, log_st.st_size), 0);
+	close(fd);
+
+	/* a state file, as text and as hex */
+	text = NULL;
+	ck_assert_int_gt(asprintf(&text, "{\"note\":\"x%sy\"}", c), 0);
+	fx_write_file(fx_path("state/planted.json"), text, 0600);
+	free(text);
+	for (size_t i = 0; c[i]; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)c[i]);
+	fx_write_file(fx_path("state/spool/planted.dump"), hex, 0600);
+	ck_assert_uint_eq(fx_canary_scan(), 2);
+	ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 2);
+	ck_assert_msg(strstr(where, "/state/"), "reported in %s", where);
+	ck_assert_int_eq(unlink(fx_path("state/planted.json")), 0);
+	ck_assert_int_eq(unlink(fx_path("state/spool/planted.dump")), 0);
+
+	/* a process's argv and environment */
+	{
+		const char *const argv[] = { "/bin/sh", "-c", "sleep 30; :", c, NULL };
+		int64_t end = fx_mono_ms() + 10000;
+		char path[64];
+		bool execd = false;
+
+		ck_assert_int_eq(setenv("PLANTED_SECRET", c, 1), 0);
+		pid = fx_spawn(argv, "planted.log");
+		ck_assert_int_eq(unsetenv("PLANTED_SECRET"), 0);
+		snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+		while (!execd && fx_mono_ms() < end) {
+			char *env = fx_read_file(path);
+
+			/* after the exec: the environment block is the new one */
+			for (size_t i = 0; env && !execd && env[i]; i += strlen(env + i) + 1)
+				execd = strncmp(env + i, "PLANTED_SECRET=", 15) == 0;
+			free(env);
+			if (!execd)
+				fx_sleep_ms(10);
+		}
+		ck_assert(execd);
+		fx_canary_scan_proc(pid);
+		fx_child_stop(pid);
+		ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 2);
+		ck_assert_msg(strstr(where, "/environ"), "reported in %s", where);
+	}
+
+	/* a core file */
+	fx_write_file(fx_path("core"), "", 0600);
+	ck_assert_uint_eq(fx_canary_scan(), 1);
+	ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 1);
+	ck_assert_msg(strstr(where, "/core"), "reported in %s", where);
+	ck_assert_int_eq(unlink(fx_path("core")), 0);
+
+	/* a credential-store file is not searched, but must be 0600 */
+	ck_assert_int_eq(mkdir(fx_path("state/credentials"), 0700), 0);
+	ck_assert_int_eq(mkdir(fx_path("state/credentials/ali"), 0700), 0);
+	text = NULL;
+	ck_assert_int_gt(asprintf(&text, "{\"deviceSecret\":\"%s\"}", c), 0);
+	fx_write_file(fx_path("state/credentials/ali/dev.json"), text, 0600);
+	ck_assert_uint_eq(fx_canary_scan(), 0);
+	ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 0);
+	ck_assert_str_eq(where, "");
+	fx_write_file(fx_path("state/credentials/ali/dev.json"), text, 0644);
+	free(text);
+	ck_assert_uint_eq(fx_canary_scan(), 0);
+	ck_assert_uint_eq(fx_canary_forget_hits(where, sizeof(where)), 0);
+	ck_assert_msg(strstr(where, "dev.json") && strstr(where, "0644"), "problem: %s", where);
+	ck_assert_int_eq(unlink(fx_path("state/credentials/ali/dev.json")), 0);
+}
+END_TEST
+
 static Suite *fixture_suite(void)
 {
 	Suite *s = suite_create("fixture");
@@ -453,6 +569,7 @@ static Suite *fixture_suite(void)
 	tcase_add_test(tc, watchdog_cleans_up);
 	tcase_add_test(tc, sim_text);
 	tcase_add_test(tc, sim_binary_commands);
+	tcase_add_test(tc, canary_scanner);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -208,7 +208,7 @@ static void start_cloud(const char *extra, bool sim, struct fx_pty *txt)
 	char *conf;
 	json_t *r;
 
-	cl_start("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"" DS "\"}");
+	cl_start(fx_strf("{\"deviceName\": \"" DN "\", \"deviceSecret\": \"%s\"}", DS));
 	/* the simulator's gas readings are not in the test product's schema */
 	r = cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", PK, "schema"));
 	ck_assert(json_is_true(json_object_get(r, "ok")));
@@ -407,7 +407,7 @@ START_TEST(test_tencent_command_rate)
 	json_t *st, *r, *v;
 	size_t i;
 
-	tc_start("{\"deviceName\": \"" TC_DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK));
 	tc_provision_psk(TC_DN, TC_PSK);
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cloudctl.h"
+#include "gw/tencent.h"
 #include "fixture.h"
 #include "tcloud.h"
 
@@ -208,7 +209,7 @@ START_TEST(test_register_certificate)
 
 	tc_start("\"" DN "\"");
 	cert_product();
-	fx_write_file(fx_path("tps"), TC_PS "\n", 0600);
+	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
 		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
 		 tc_https_port);
@@ -235,8 +236,17 @@ START_TEST(test_register_certificate)
 }
 END_TEST
 
-/* TC_PSK, base64-decoded, as hex (fact sheet §1.2) */
-#define TC_PSK_HEX "2325e6516e6c53fab5be76f9cb34e479"
+/* TC_PSK, base64-decoded, as hex (fact sheet §1.2; 2325e6516e6c53fab5be76f9cb34e479 outside
+ * canary mode) */
+static const char *psk_hex(void)
+{
+	static char hex[GW_TENCENT_PSK_HEX_MAX];
+	char reason[GW_TENCENT_REASON_MAX];
+
+	ck_assert_msg(gw_tencent_psk_hex(TC_PSK, hex, sizeof(hex), reason) == 0, "%s", reason);
+	return hex;
+}
+#define TC_PSK_HEX psk_hex()
 
 static bool front_log_has(const char *needle)
 {
@@ -268,7 +278,7 @@ START_TEST(test_tls_psk)
 	char *conf;
 	int port;
 
-	tc_start("{\"deviceName\": \"" DN "\", \"psk\": \"" TC_PSK "\"}");
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
 	tc_provision_psk(DN, TC_PSK);
 	port = tc_pskfront_start(TC_PSK_HEX, false);
 	start_sim();
@@ -316,8 +326,8 @@ START_TEST(test_tls_psk_wrong_key)
 	char *conf;
 	int port;
 
-	tc_start("{\"deviceName\": \"" DN "\", \"psk\": \"" TC_PSK "\"}");
-	tc_provision_psk(DN, "AAAAAAAAAAAAAAAAAAAAAA==");
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_provision_psk(DN, fx_secret("tencent-psk-wrong"));
 	port = tc_pskfront_start(TC_PSK_HEX, false);
 	start_sim();
 	conf = tc_config_psk(port, NULL);

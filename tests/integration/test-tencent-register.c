@@ -447,8 +447,8 @@ START_TEST(test_refused)
 	cfg.register_url = url;
 
 	/* another ProductSecret: the platform cannot verify the signature */
-	cfg.product_secret = (char *)"notTheProductSecret9";
-	add_secret("notTheProductSecret9");
+	cfg.product_secret = (char *)fx_secret("tencent-product-wrong");
+	add_secret(fx_secret("tencent-product-wrong"));
 	assert_refused("dev1", "Fixture.SignatureFailure");
 	cfg.product_secret = (char *)TC_PS;
 
@@ -569,8 +569,8 @@ START_TEST(test_payload_of_another_secret)
 {
 	struct outcome o;
 
-	cfg.product_secret = (char *)"otherProductSecret77";
-	add_secret("otherProductSecret77");
+	cfg.product_secret = (char *)fx_secret("tencent-product-other");
+	add_secret(fx_secret("tencent-product-other"));
 	tc_https_fail("drip", 1, json_pack("{s:f}", "interval", 0.001));
 	run("dev1", &o);
 	ck_assert_msg(o.result == GW_TENCENT_REGISTER_FAILED, "%d %s", o.result, o.why);

@@ -42,7 +42,7 @@
 #define N_CASES 7
 /* the cloud uplinks of the MQTT phase: a product of each platform, one device */
 #define NEG_TC_PID "CS0SLTKSYA"
-#define NEG_TC_PSK "IyXmUW5sU/q1vnb5yzTkeQ=="
+#define NEG_TC_PSK fx_secret("tencent-psk")
 #define STDBUF_BIN "/usr/bin/stdbuf"
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 
@@ -497,7 +497,7 @@ static void https_phase(struct fx_pty *n1, struct https_result *res)
 		snprintf(name, sizeof(name), "https-%d.port", i);
 		ports[i] = read_port(fx_path(name));
 	}
-	fx_write_file(fx_path("product.secret"), CL_PS "\n", 0600);
+	fx_write_secret(fx_path("product.secret"), CL_PS);
 	for (int i = 0; i < N_CASES; i++) {
 		char *next = NULL;
 
