@@ -74,6 +74,8 @@ bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s)
 		int64_t left = end - fx_mono_ms();
 		int piece = left > (int64_t)CC_WAIT_PIECE_S * 1000 ? CC_WAIT_PIECE_S :
 			    (int)((left + 999) / 1000);
+		const char *err;
+		bool again;
 		json_t *r;
 
 		if (piece < 1)
@@ -81,8 +83,11 @@ bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s)
 		r = cc_ctl(port, "wait", json_pack("{s:O,s:I,s:i}", "match", match, "since", since,
 						    "timeout", piece));
 		ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
+		err = json_string_value(json_object_get(r, "error"));
+		/* only a piece that ran out is asked again, not a refused request */
+		again = !ok && err && strncmp(err, "timeout", 7) == 0;
 		json_decref(r);
-		if (ok || fx_mono_ms() >= end)
+		if (!again || fx_mono_ms() >= end)
 			break;
 	}
 	json_decref(match);
