@@ -57,7 +57,8 @@ else
 	rc=1
 fi
 # Static analysis (cppcheck, gcc -fanalyzer, clang-tidy), the daemon under valgrind memcheck
-# in the integration tests, and the malloc-failure pass: one check each.
+# in every integration test (about 8 min on 2 cores), and the malloc-failure pass: one check
+# each.
 for step in "static-analysis:tools/static-analysis.sh" "valgrind:tools/valgrind.sh build-test-plain" \
 	"failmalloc:tools/failmalloc.sh build-test-plain"; do
 	if ${step#*:}; then

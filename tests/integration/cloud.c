@@ -35,12 +35,7 @@ bool cl_wait(json_t *match, int timeout_s)
 
 bool cl_wait_since(json_t *match, json_int_t since, int timeout_s)
 {
-	json_t *r = cl_ctl("wait", json_pack("{s:o,s:I,s:i}", "match", match, "since", since,
-					     "timeout", timeout_s));
-	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
-
-	json_decref(r);
-	return ok;
+	return cc_wait_since(cl_ctl_port, match, since, timeout_s);
 }
 
 json_int_t cl_seq(void)
@@ -87,7 +82,7 @@ bool cl_has_property(const char *dn, const char *name, double value)
 
 bool cl_wait_property(const char *dn, const char *name, double value, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
 
 	while (fx_mono_ms() < end) {
 		if (cl_has_property(dn, name, value))
@@ -260,6 +255,8 @@ json_t *cl_downlink(const char *cmd, json_t *args, int wait_s)
 {
 	json_t *r, *reply;
 
+	/* stretched like every wait on the daemon; the cloud waits at most 60 s for a reply */
+	wait_s = wait_s * fx_timeout_scale() > 60 ? 60 : wait_s * fx_timeout_scale();
 	json_object_set_new(args, "productKey", json_string(CL_PK));
 	json_object_set_new(args, "wait", json_integer(wait_s));
 	r = cl_ctl(cmd, args);

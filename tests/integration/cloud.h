@@ -39,7 +39,8 @@ void cl_start_opts(const char *devices, bool registration_free);
 json_t *cl_ctl(const char *cmd, json_t *args);
 /* {"productKey": CL_PK, "deviceName": dn} */
 json_t *cl_dev_args(const char *dn);
-/* Waits for a cloud event matching match (stolen); true when it came. */
+/* Waits for a cloud event matching match (stolen); true when it came. Like every wait on
+ * the daemon here (cl_wait*, cl_downlink), the deadline is stretched by fx_timeout_scale(). */
 bool cl_wait(json_t *match, int timeout_s);
 /* The same for events after seq since. */
 bool cl_wait_since(json_t *match, json_int_t since, int timeout_s);
@@ -76,7 +77,8 @@ pid_t cl_sim_start(const char *uid);
 /* Whether sim.log holds needle. */
 bool cl_sim_log_has(const char *needle);
 /* Sends a downlink command (property_set, service_call, rrpc) through the control API to
- * product CL_PK, waiting up to wait_s for the device's reply; checks that the cloud delivered
- * it to a session and that the reply came. Returns the reply object (a new reference). */
+ * product CL_PK, waiting up to wait_s (stretched, at most 60: the cloud's cap) for the
+ * device's reply; checks that the cloud delivered it to a session and that the reply came.
+ * Returns the reply object (a new reference). */
 json_t *cl_downlink(const char *cmd, json_t *args, int wait_s);
 json_int_t cl_reply_code(json_t *reply);

@@ -20,8 +20,12 @@ json_t *cc_start(const char *script, const char *dir, const char *products, cons
 int cc_port(json_t *ports, const char *name);
 /* POSTs args (stolen) to the control API on port; returns its JSON reply (ok or not). */
 json_t *cc_ctl(int port, const char *cmd, json_t *args);
-/* Waits for a cloud event matching match (stolen); true when it came. */
+/* Waits for a cloud event matching match (stolen); true when it came. The deadline,
+ * timeout_s, is stretched by fx_timeout_scale() (GW_TIMEOUT_SCALE): the event is the work of
+ * a daemon that may run under valgrind. */
 bool cc_wait(int port, json_t *match, int timeout_s);
+/* The same for events after seq since. */
+bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s);
 /* Number of cloud events named ev for which field (may be NULL) equals the string value. */
 size_t cc_count(int port, const char *ev, const char *field, const char *value);
 /* Runs suite s (freed) with libcurl set up for cc_ctl(); returns the process exit status. */

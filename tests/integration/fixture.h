@@ -36,10 +36,15 @@ const char *fx_path(const char *name);
 /* A required environment variable (GW_SENSORGWD, GW_SIM, GW_SOURCE_ROOT). */
 const char *fx_env(const char *name);
 /*
- * GW_TIMEOUT_SCALE (an integer 1..100, default 1): the fixture multiplies its deadlines for
- * waits on the daemon (fx_pty_wait_opened, fx_daemon_wait_log_line, fx_daemon_wait_connected,
- * fx_subscriber_wait_count, fx_daemon_stop) by it, for a daemon run under GW_DAEMON_WRAPPER
- * (e.g. valgrind, see tools/valgrind.sh), which runs it many times slower.
+ * GW_TIMEOUT_SCALE (an integer 1..100, default 1): every deadline for a wait on the daemon is
+ * multiplied by it, for a daemon run under GW_DAEMON_WRAPPER (e.g. valgrind, see
+ * tools/valgrind.sh), which runs it many times slower: the fixture's (fx_pty_wait_opened,
+ * fx_daemon_wait_log_line, fx_daemon_wait_connected, fx_subscriber_wait_count,
+ * fx_daemon_stop, fx_daemon_kill), the test clouds' helpers' (cl_wait, cl_wait_since,
+ * cl_wait_property, cl_downlink, tc_wait, tc_wait_property: cloud.h, tcloud.h) and the tests'
+ * own polling loops. A test that asserts a rate or an interval in wall time keeps the
+ * assertion and widens by it only the bound that a slow daemon could break. Check's per-test
+ * timeouts are stretched separately (CK_TIMEOUT_MULTIPLIER).
  */
 int fx_timeout_scale(void);
 
@@ -116,6 +121,7 @@ struct fx_pty {
 	char slave[64];
 	char link[4096]; /* stable name in the test directory, a symlink to slave */
 	unsigned generation; /* incremented by each replug */
+	off_t log_mark; /* the size of daemon.log when the pty was made (fx_pty_wait_opened) */
 };
 
 /* A new raw pty and the symlink fx_path(linkname) pointing at its slave. */
@@ -124,8 +130,9 @@ void fx_pty_new(struct fx_pty *p, const char *linkname);
  * atomically re-points the symlink at the new slave. */
 void fx_pty_replug(struct fx_pty *p);
 void fx_pty_close(struct fx_pty *p);
-/* Whether process pid has p's current slave open (from /proc/PID/fd); waits up to
- * timeout_ms. */
+/* Whether process pid has p's current slave open (from /proc/PID/fd) and, when pid is the
+ * daemon, has logged "opened <slave> at" since the pty was made or the daemon started (the
+ * line is configured and flushed: what is written now is read); waits up to timeout_ms. */
 bool fx_pty_wait_opened(const struct fx_pty *p, pid_t pid, int timeout_ms);
 /* Writes all bytes to the master; fails the test when the reader stops reading for 5 s. */
 void fx_pty_write(const struct fx_pty *p, const void *buf, size_t len);

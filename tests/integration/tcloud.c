@@ -59,7 +59,7 @@ json_int_t tc_device_field(const char *dn, const char *field)
 
 bool tc_wait_property(const char *dn, const char *name, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
 
 	while (fx_mono_ms() < end) {
 		json_t *args = tc_dev_args(dn);

@@ -33,7 +33,8 @@ void tc_start(const char *devices);
 json_t *tc_ctl(const char *cmd, json_t *args);
 /* {"productId": TC_PID, "deviceName": dn} */
 json_t *tc_dev_args(const char *dn);
-/* Waits for a cloud event matching match (stolen); true when it came. */
+/* Waits for a cloud event matching match (stolen); true when it came. Like
+ * tc_wait_property(), the deadline is stretched by fx_timeout_scale(). */
 bool tc_wait(json_t *match, int timeout_s);
 /* Number of cloud events named ev for which field (may be NULL) equals value. */
 size_t tc_count(const char *ev, const char *field, const char *value);

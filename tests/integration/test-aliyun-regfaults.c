@@ -80,7 +80,7 @@ static size_t log_lines(const char *const needles[])
 
 static bool wait_log_lines(const char *const needles[], size_t n, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
 
 	while (log_lines(needles) < n) {
 		if (fx_mono_ms() >= end)

@@ -214,7 +214,8 @@ START_TEST(test_rate_per_device)
 	ck_assert_int_eq(cl_reply_code(reply), 400);
 	json_decref(reply);
 
-	for (int64_t end = fx_mono_ms() + 60000; fx_mono_ms() < end; fx_sleep_ms(250))
+	for (int64_t end = fx_mono_ms() + 60000 * fx_timeout_scale(); fx_mono_ms() < end;
+	     fx_sleep_ms(250))
 		if (post_times(DN, mark, t, BURST) >= BURST)
 			break;
 	n = post_times(DN, mark, t, BURST);

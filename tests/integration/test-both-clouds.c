@@ -29,7 +29,7 @@ static size_t count_reports(void)
 /* Polls fn until it reaches n (bounded); returns the last value. */
 static size_t wait_count(size_t (*fn)(void), size_t n, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
 	size_t v;
 
 	while ((v = fn()) < n && fx_mono_ms() < end)

@@ -375,7 +375,7 @@ static void store_files(void)
 		char up[32], file[PATH_MAX];
 		const char *const refused[] = { up, "cannot load its credential", file, NULL };
 		const char *const online[] = { up, ": online", NULL };
-		int64_t end = fx_mono_ms() + 10000;
+		int64_t end = fx_mono_ms() + 10000 * fx_timeout_scale();
 
 		describe(&store_cases[i], what, sizeof(what));
 		tally.unsafe++;

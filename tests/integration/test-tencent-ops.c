@@ -60,7 +60,7 @@ static void start_daemon(bool with_sim)
  * events by a moment); a new reference. */
 static json_t *status_when(const char *counter, json_int_t min)
 {
-	int64_t end = fx_mono_ms() + 20000;
+	int64_t end = fx_mono_ms() + 20000 * fx_timeout_scale();
 
 	for (;;) {
 		json_t *st = tc_status_json();

@@ -178,7 +178,7 @@ static size_t log_lines(const char *const needles[])
  * "uplink <prefix><i>:"; false at the deadline. */
 static bool wait_bad_lines(const char *prefix, const char *what, size_t n, int timeout_ms)
 {
-	int64_t end = fx_mono_ms() + timeout_ms;
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
 
 	for (;;) {
 		bool all = true;
@@ -540,7 +540,7 @@ static void https_phase(struct fx_pty *n1, struct https_result *res)
 
 	{
 		char cred[4096];
-		int64_t end = fx_mono_ms() + 20000;
+		int64_t end = fx_mono_ms() + 20000 * fx_timeout_scale();
 
 		snprintf(cred, sizeof(cred), "%s", fx_path("state-https/credentials/h0/" CL_DN ".json"));
 		while (!cl_file_exists(cred) && fx_mono_ms() < end)
