@@ -127,6 +127,7 @@ char *cl_aliyun_config(const char *extra)
 	ck_assert_int_gt(asprintf(&c,
 				  "[gateway]\n"
 				  "state_dir = %s\n"
+				  "control_socket = %s\n"
 				  "device_name = dev-{port}\n"
 				  "\n"
 				  "[port n1]\n"
@@ -143,8 +144,8 @@ char *cl_aliyun_config(const char *extra)
 				  "reconnect_min_ms = 1000\n"
 				  "reconnect_max_ms = 8000\n"
 				  "%s",
-				  fx_path("state"), fx_path("tty-n1"), cl_mqtts_port,
-				  fx_path("broker/ca.crt"), extra), 0);
+				  fx_path("state"), fx_path("control"), fx_path("tty-n1"),
+				  cl_mqtts_port, fx_path("broker/ca.crt"), extra), 0);
 	return c;
 }
 

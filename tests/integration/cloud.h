@@ -53,8 +53,9 @@ json_int_t cl_device_field(const char *dn, const char *field);
 /* Whether the cloud recorded property name of dn with exactly value; waiting up to timeout_ms. */
 bool cl_has_property(const char *dn, const char *name, double value);
 bool cl_wait_property(const char *dn, const char *name, double value, int timeout_ms);
-/* A gateway with one text port n1 and the aliyun uplink "ali"; extra holds the auth keys and
- * may add sections. Returns a malloc'd config text. */
+/* A gateway with one text port n1, the control socket fx_path("control") (never the system's
+ * default) and the aliyun uplink "ali"; extra holds the auth keys and may add sections.
+ * Returns a malloc'd config text. */
 char *cl_aliyun_config(const char *extra);
 /* cl_aliyun_config() for auth = register with the HTTPS registration URL of the cloud. */
 char *cl_register_config(void);

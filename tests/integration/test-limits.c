@@ -204,7 +204,6 @@ END_TEST
 static void start_cloud(const char *extra, bool sim, struct fx_pty *txt)
 {
 	const char *const online[] = { "device " DN ": online", NULL };
-	char ctl[4200];
 	char *conf;
 	json_t *r;
 
@@ -221,8 +220,7 @@ static void start_cloud(const char *extra, bool sim, struct fx_pty *txt)
 	} else {
 		fx_pty_new(txt, "tty-n1");
 	}
-	snprintf(ctl, sizeof(ctl), "control_socket = %s\n", fx_path("control"));
-	conf = gateway_key(conf, ctl);
+	/* cl_aliyun_config() names the control socket fx_path("control") */
 	fx_daemon_start(conf);
 	free(conf);
 	if (!sim) {
