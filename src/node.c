@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "gw/node.h"
@@ -95,12 +94,8 @@ static bool note_refused(struct gw_nodes *n, const char *port, bool has_addr, ui
 		if (strcmp(n->refused[i].port, port) == 0)
 			rp = &n->refused[i];
 	if (!rp) {
-		struct refused_port *nr = reallocarray(n->refused, n->n_refused_ports + 1,
-						       sizeof(*nr));
-
-		if (!nr)
-			abort(); /* as gw_malloc0 does */
-		n->refused = nr;
+		n->refused = gw_realloc_array(n->refused, n->n_refused_ports + 1,
+					      sizeof(*n->refused));
 		rp = &n->refused[n->n_refused_ports++];
 		memset(rp, 0, sizeof(*rp));
 		snprintf(rp->port, sizeof(rp->port), "%s", port);

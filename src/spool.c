@@ -262,11 +262,7 @@ static void seg_add_record(struct seg *seg, uint64_t off, uint32_t len)
 	if (seg->records % IDX_STRIDE == 0) {
 		if (seg->nidx == seg->idx_cap) {
 			seg->idx_cap = seg->idx_cap ? seg->idx_cap * 2 : 8;
-			seg->idx = realloc(seg->idx, seg->idx_cap * sizeof(*seg->idx));
-			if (!seg->idx) {
-				fputs("sensorgw: out of memory\n", stderr);
-				abort();
-			}
+			seg->idx = gw_realloc_array(seg->idx, seg->idx_cap, sizeof(*seg->idx));
 		}
 		seg->idx[seg->nidx++] = off;
 	}
@@ -400,11 +396,7 @@ static void seg_scan(struct seg *seg, struct win *w, int fd, uint64_t size)
 
 static void spool_add_lost(struct gw_spool *s, uint64_t lo, uint64_t hi)
 {
-	s->lost = realloc(s->lost, (s->nlost + 1) * sizeof(*s->lost));
-	if (!s->lost) {
-		fputs("sensorgw: out of memory\n", stderr);
-		abort();
-	}
+	s->lost = gw_realloc_array(s->lost, s->nlost + 1, sizeof(*s->lost));
 	s->lost[s->nlost].lo = lo;
 	s->lost[s->nlost].hi = hi;
 	s->nlost++;
@@ -432,11 +424,7 @@ static void spool_push_seg(struct gw_spool *s, struct seg *seg)
 	if (s->nsegs == s->segs_cap) {
 		s->segs_cap = s->segs_cap ? s->segs_cap * 2 : 16;
 		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, as meant */
-		s->segs = realloc(s->segs, s->segs_cap * sizeof(*s->segs));
-		if (!s->segs) {
-			fputs("sensorgw: out of memory\n", stderr);
-			abort();
-		}
+		s->segs = gw_realloc_array(s->segs, s->segs_cap, sizeof(*s->segs));
 	}
 	s->segs[s->nsegs++] = seg;
 	s->stats.segments = s->nsegs;
@@ -836,11 +824,7 @@ static int spool_list(struct gw_spool *s, uint64_t **ret, size_t *ret_n, uint64_
 		} else if (seg_name_parse(de->d_name, &v)) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 16;
-				seqs = realloc(seqs, cap * sizeof(*seqs));
-				if (!seqs) {
-					fputs("sensorgw: out of memory\n", stderr);
-					abort();
-				}
+				seqs = gw_realloc_array(seqs, cap, sizeof(*seqs));
 			}
 			seqs[n++] = v;
 		} else if (!strncmp(de->d_name, "cursor-", 7)) {

@@ -21,6 +21,17 @@ void *gw_malloc0(size_t size)
 	return p;
 }
 
+void *gw_realloc_array(void *p, size_t n, size_t size)
+{
+	void *q = reallocarray(p, n ? n : 1, size ? size : 1);
+
+	if (!q) {
+		fputs("sensorgw: out of memory\n", stderr);
+		abort();
+	}
+	return q;
+}
+
 char *gw_strdup(const char *s)
 {
 	char *d;
@@ -186,11 +197,7 @@ void gw_seqset_add(struct gw_seqset *s, uint64_t seq)
 		return;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 64;
-		s->v = realloc(s->v, s->cap * sizeof(*s->v));
-		if (!s->v) {
-			fputs("sensorgw: out of memory\n", stderr);
-			abort();
-		}
+		s->v = gw_realloc_array(s->v, s->cap, sizeof(*s->v));
 	}
 	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
 	s->v[i] = seq;

@@ -11,6 +11,8 @@
 void *gw_malloc0(size_t size);
 char *gw_strdup(const char *s); /* NULL stays NULL */
 #define gw_new0(type, n) ((type *)gw_malloc0(sizeof(type) * (n)))
+/* reallocarray(p, n, size) that aborts as gw_malloc0 does. */
+void *gw_realloc_array(void *p, size_t n, size_t size);
 
 /* Frees *p and sets it to NULL; for __attribute__((cleanup)). */
 void gw_freep(void *p);
@@ -89,7 +91,7 @@ void gw_rate_give_back(struct gw_rate *r);
 
 /*
  * For a log line that a peer could otherwise repeat at will: true at the first call and then
- * at most once per interval_us (the next due time goes to *last_us, zero-initialised). The
+ * at most once per interval_us (*last_us, zero-initialised, keeps the time it was last true). The
  * caller logs the other occurrences at LOG_DEBUG and keeps a count the line can quote.
  */
 bool gw_every(uint64_t *last_us, uint64_t now_us, uint64_t interval_us);
