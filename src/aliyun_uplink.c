@@ -1275,7 +1275,8 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	r = gw_http_new(event, &u->http);
 	if (r < 0)
 		goto fail;
-	r = gw_cloudfeed_new(event, spool, cfg->name, cfg->max_inflight, &u->feed);
+	r = gw_cloudfeed_new(event, spool, cfg->name, cfg->max_inflight,
+			     cfg->start_from == GW_START_FROM_OLDEST, &u->feed);
 	if (r < 0)
 		goto fail;
 	r = sd_event_add_time_relative(event, &u->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,

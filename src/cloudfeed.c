@@ -46,7 +46,7 @@ static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
 }
 
 int gw_cloudfeed_new(sd_event *event, struct gw_spool *spool, const char *name,
-		     size_t max_inflight, struct gw_cloudfeed **ret)
+		     size_t max_inflight, bool from_start, struct gw_cloudfeed **ret)
 {
 	struct gw_cloudfeed *f = gw_new0(struct gw_cloudfeed, 1);
 	int r;
@@ -56,12 +56,12 @@ int gw_cloudfeed_new(sd_event *event, struct gw_spool *spool, const char *name,
 	f->max_inflight = max_inflight;
 	f->inflight = gw_new0(struct flight, max_inflight);
 	f->waiting = UINT64_MAX;
-	r = gw_spool_reader_new(spool, name, false, &f->reader);
+	r = gw_spool_reader_new(spool, name, from_start, &f->reader);
 	if (r < 0) {
 		gw_log_uplink(LOG_ERR, name, "cannot set up its cursor: %s", strerror(-r));
 		goto fail;
 	}
-	f->initial_backlog = gw_spool_reader_backlog(f->reader);
+	f->initial_backlog = gw_spool_reader_stats(f->reader)->initial;
 	f->appended_at_start = gw_spool_stats(spool)->appended;
 	/* the cursor is saved at most once a second: a crash re-sends at most that much */
 	r = sd_event_add_time_relative(event, &f->save_timer, CLOCK_MONOTONIC, 1000000, 100000,

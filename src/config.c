@@ -1080,6 +1080,9 @@ static const struct word sign_method_words[] = {
 static const struct word order_words[] = {
 	{ "fifo", GW_ORDER_FIFO }, { "live-first", GW_ORDER_LIVE_FIRST }, { NULL, 0 },
 };
+static const struct word start_from_words[] = {
+	{ "now", GW_START_FROM_NOW }, { "oldest", GW_START_FROM_OLDEST }, { NULL, 0 },
+};
 static const char *const topic_placeholders[] = {
 	"device", "uid", "port", "addr", "kind", "uplink", NULL,
 };
@@ -1109,6 +1112,7 @@ static const struct key_def uplink_keys[] = {
 	KEY("max_inflight", set_uint, UPLINK_T, max_inflight, "64", 1, 1000, 0),
 	KEY("max_rate", set_uint, UPLINK_T, max_rate, "0", 0, 100000, 0),
 	KEY_ENUM("order", UPLINK_T, order, "fifo", order_words),
+	KEY_ENUM("start_from", UPLINK_T, start_from, "now", start_from_words),
 	KEY("deadletter_after", set_uint, UPLINK_T, deadletter_after, "5", 1, 100, 0),
 	KEY("product_key", set_aliyun_id, UPLINK_T, product_key, NULL, 0, GW_ALIYUN_ID_MAX - 1, 0),
 	KEY("region", set_aliyun_id, UPLINK_T, region, NULL, 0, GW_ALIYUN_ID_MAX - 1, 0),

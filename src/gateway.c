@@ -134,7 +134,7 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
 	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
-			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "state", g->stopping ? "stopping" : "running",
 			 "records", (json_int_t)g->records,
 			 "time_ms", (json_int_t)gw_now_wall_ms(),
@@ -155,7 +155,8 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 			 "dropped_enospc", (json_int_t)s->dropped_enospc,
 			 "duplicates", (json_int_t)g->duplicates,
 			 "unmapped", (json_int_t)g->records_unmapped,
-			 "seq_gaps", (json_int_t)s->seq_gaps);
+			 "seq_gaps", (json_int_t)s->seq_gaps,
+			 "seqs_skipped", (json_int_t)s->seqs_skipped);
 }
 
 void gw_gateway_log_stats(const struct gw_gateway *g)
@@ -461,6 +462,38 @@ static void on_uplink_notify(struct gw_uplink *u, bool state_changed, void *ud)
 	maybe_stopped(ud);
 }
 
+/* What the spool's recovery found: every lost seq range, and seqs skipped after a crash. */
+static void log_recovery(struct gw_spool *spool, const char *dir)
+{
+	const struct gw_spool_stats *st = gw_spool_stats(spool);
+	const struct gw_spool_range *lost;
+	size_t n;
+
+	if (st->recovered_torn_tail || st->segments_quarantined || st->seq_gaps)
+		gw_log(LOG_WARNING, "spool recovered: %llu torn tail(s) truncated, %llu damaged "
+		       "segment(s) quarantined, %llu record(s) lost in %llu gap(s)",
+		       (unsigned long long)st->recovered_torn_tail,
+		       (unsigned long long)st->segments_quarantined,
+		       (unsigned long long)st->records_lost_corrupt,
+		       (unsigned long long)st->seq_gaps);
+	lost = gw_spool_lost_ranges(spool, &n);
+	for (size_t i = 0; i < n; i++)
+		gw_log(LOG_WARNING, "spool: records %llu..%llu (%llu) lost: damaged, cut off or "
+		       "missing from the spool", (unsigned long long)lost[i].lo,
+		       (unsigned long long)lost[i].hi,
+		       (unsigned long long)(lost[i].hi - lost[i].lo + 1));
+	if (st->seqs_skipped)
+		gw_log(LOG_WARNING, "spool: sensorgwd did not stop cleanly; record numbers "
+		       "%llu..%llu are skipped and never used. They were reserved ahead; none of "
+		       "them was stored unless the power failed, which loses at most the records "
+		       "written since the last sync", (unsigned long long)st->skipped_lo,
+		       (unsigned long long)st->skipped_hi);
+	gw_log(LOG_INFO, "spool %s: records %llu..%llu, %llu bytes in %llu segment(s)", dir,
+	       (unsigned long long)gw_spool_first_seq(spool),
+	       (unsigned long long)gw_spool_next_seq(spool), (unsigned long long)st->bytes,
+	       (unsigned long long)st->segments);
+}
+
 int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gateway **ret)
 {
 	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
@@ -500,21 +533,7 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		gw_log(LOG_ERR, "cannot open the spool in %s: %s", spool_dir, strerror(-r));
 		goto fail;
 	}
-	{
-		const struct gw_spool_stats *st = gw_spool_stats(g->spool);
-
-		if (st->recovered_torn_tail || st->segments_quarantined || st->seq_gaps)
-			gw_log(LOG_WARNING, "spool recovered: %llu torn tail(s) truncated, %llu "
-			       "damaged segment(s) quarantined (%llu records lost), %llu sequence "
-			       "gap(s)", (unsigned long long)st->recovered_torn_tail,
-			       (unsigned long long)st->segments_quarantined,
-			       (unsigned long long)st->records_lost_corrupt,
-			       (unsigned long long)st->seq_gaps);
-		gw_log(LOG_INFO, "spool %s: records %llu..%llu, %llu bytes in %llu segment(s)",
-		       spool_dir, (unsigned long long)gw_spool_first_seq(g->spool),
-		       (unsigned long long)gw_spool_next_seq(g->spool),
-		       (unsigned long long)st->bytes, (unsigned long long)st->segments);
-	}
+	log_recovery(g->spool, spool_dir);
 	r = sd_event_add_time_relative(event, &g->sync_timer, CLOCK_MONOTONIC, 1000000, 1000,
 				       sync_cb, g);
 	if (r < 0)

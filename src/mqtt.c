@@ -657,10 +657,11 @@ int gw_mqtt_new(sd_event *event, const struct gw_config_uplink *cfg, struct gw_s
 	m->state = GW_MQTT_DISCONNECTED;
 	m->inflight = gw_new0(struct flight, cfg->max_inflight);
 	gw_rate_init(&m->rate, cfg->max_rate, gw_now_mono_us());
-	r = gw_spool_reader_new(spool, cfg->name, false, &m->reader);
+	r = gw_spool_reader_new(spool, cfg->name, cfg->start_from == GW_START_FROM_OLDEST,
+				&m->reader);
 	if (r < 0)
 		goto fail;
-	m->initial_backlog = gw_spool_reader_backlog(m->reader);
+	m->initial_backlog = gw_spool_reader_stats(m->reader)->initial;
 	m->appended_at_start = gw_spool_stats(spool)->appended;
 	r = sd_event_add_time_relative(event, &m->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,
 				       rate_cb, m);

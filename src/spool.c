@@ -47,6 +47,7 @@
 
 struct seg {
 	uint64_t first_seq;
+	uint64_t skip_from; /* from the header: seqs skip_from..first_seq - 1 were never used */
 	uint64_t last_seq; /* first_seq - 1 while empty */
 	uint64_t records;
 	uint64_t bytes;    /* valid length of the file, header included */
@@ -66,10 +67,9 @@ struct win {
 	size_t len;
 };
 
-struct lost_range {
-	uint64_t lo;
-	uint64_t hi;
-};
+#define RESERVE_FILE "reserve"
+/* A record found by resynchronising must have a seq this close above the last good one. */
+#define RESYNC_SEQ_SPAN (1ull << 32)
 
 struct gw_spool {
 	int dfd;
@@ -86,7 +86,9 @@ struct gw_spool {
 	bool free_known;
 	unsigned int since_statvfs;
 	uint64_t free_est;
-	struct lost_range *lost; /* seq ranges found missing at open */
+	uint64_t reserved; /* appends may use seqs below this without writing RESERVE_FILE */
+	uint64_t skip_from; /* for the next segment's header: the skipped seqs before it */
+	struct gw_spool_range *lost; /* seq ranges found missing at open */
 	size_t nlost;
 	struct gw_spool_reader *readers;
 	struct gw_spool_stats stats;
@@ -209,13 +211,14 @@ static bool seg_name_parse(const char *name, uint64_t *ret)
 	return true;
 }
 
-static void seg_header_build(uint8_t *h, uint64_t first_seq)
+static void seg_header_build(uint8_t *h, uint64_t first_seq, uint64_t skip_from)
 {
 	memset(h, 0, SEG_HDR_SIZE);
 	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a binary magic, not a string */
 	memcpy(h, SEG_MAGIC, 4);
 	put_le32(h + 4, SEG_VERSION);
 	put_le64(h + 8, first_seq);
+	put_le64(h + 16, skip_from < first_seq ? skip_from : 0);
 	put_le32(h + 24, gw_crc32c(0, h, 24));
 }
 
@@ -365,14 +368,13 @@ static int win_get(struct win *w, const void *key, int fd, uint64_t limit, uint6
 }
 
 /*
- * Walks the records of a segment file from its header on, expecting seqs from seg->first_seq,
- * and indexes every valid one; stops at the first record that is short, out of bounds, fails
- * its CRC or breaks the seq sequence. seg->bytes ends up at the end of the valid prefix.
+ * Walks the records of a segment file from off on, expecting seqs from seg->first_seq, and
+ * indexes every valid one; stops at the first record that is short, out of bounds, fails its
+ * CRC or breaks the seq sequence. seg->bytes ends up at the end of that run (off for none).
  */
-static void seg_scan(struct seg *seg, struct win *w, int fd, uint64_t size)
+static void seg_scan(struct seg *seg, struct win *w, int fd, uint64_t off, uint64_t size)
 {
-	uint64_t off = SEG_HDR_SIZE;
-
+	seg->bytes = off;
 	while (off < size) {
 		const uint8_t *p;
 		uint32_t len;
@@ -392,6 +394,40 @@ static void seg_scan(struct seg *seg, struct win *w, int fd, uint64_t size)
 		off += REC_HDR_SIZE + len;
 	}
 	w->key = NULL;
+}
+
+/*
+ * Resynchronises after damage: the first offset at or after off where a whole record with a
+ * valid length and CRC starts whose seq lies above after_seq (and not absurdly far above it).
+ * Cheap checks first, so the CRC runs only where length and seq are plausible.
+ */
+static bool seg_resync(struct win *w, int fd, uint64_t size, uint64_t off, uint64_t after_seq,
+		       uint64_t *ret_off, uint64_t *ret_seq)
+{
+	static const char key; /* the window's owner during the search */
+
+	for (; off + REC_PREFIX <= size; off++) {
+		const uint8_t *p;
+		uint64_t seq;
+		uint32_t len;
+
+		if (win_get(w, &key, fd, size, off, REC_PREFIX, &p) < 0)
+			break;
+		len = get_le32(p);
+		seq = get_le64(p + REC_HDR_SIZE);
+		if (len < REC_FIXED || len > REC_MAX_LEN || len > size - off - REC_HDR_SIZE ||
+		    seq <= after_seq || seq - after_seq > RESYNC_SEQ_SPAN)
+			continue;
+		if (win_get(w, &key, fd, size, off, REC_HDR_SIZE + len, &p) < 0 ||
+		    gw_crc32c(0, p + REC_HDR_SIZE, len) != get_le32(p + 4))
+			continue;
+		*ret_off = off;
+		*ret_seq = seq;
+		w->key = NULL;
+		return true;
+	}
+	w->key = NULL;
+	return false;
 }
 
 static void spool_add_lost(struct gw_spool *s, uint64_t lo, uint64_t hi)
@@ -487,36 +523,28 @@ static int rename_aside(int dfd, const char *name)
 }
 
 /*
- * Moves a damaged segment aside as *.corrupt and writes its valid prefix (seg's index, read
- * from fd) back under the segment's name with a fresh header, so that damage costs only the
- * records from the damaged one on. Returns 0 when seg is live again, or -errno.
+ * Writes bytes [lo, hi) of fd, records of consecutive seqs from first_seq, as the segment
+ * seg-<first_seq>.log with a fresh header (tmp file, fsync, rename). Returns 0 or -errno.
  */
-static int seg_quarantine(struct gw_spool *s, struct seg *seg, int fd, bool salvage)
+static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64_t skip_from,
+			  uint64_t lo, uint64_t hi)
 {
 	char name[64], tmp[80];
 	uint8_t hdr[SEG_HDR_SIZE];
-	uint8_t *buf = NULL;
-	int out = -1, r;
+	uint8_t *buf;
+	int out, r;
 
-	seg_name(name, sizeof(name), seg->first_seq);
-	s->stats.segments_quarantined++;
-	s->dir_dirty = true;
-	r = rename_aside(s->dfd, name);
-	if (r < 0)
-		return r;
-	if (!salvage || seg->records == 0)
-		return -ENOENT;
-
+	seg_name(name, sizeof(name), first_seq);
 	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
 	unlinkat(s->dfd, tmp, 0);
 	out = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return -errno;
-	seg_header_build(hdr, seg->first_seq);
+	seg_header_build(hdr, first_seq, skip_from);
 	r = write_full(out, hdr, sizeof(hdr));
 	buf = gw_malloc0(COPY_CHUNK);
-	for (uint64_t off = SEG_HDR_SIZE; r == 0 && off < seg->bytes;) {
-		uint64_t left = seg->bytes - off;
+	for (uint64_t off = lo; r == 0 && off < hi;) {
+		uint64_t left = hi - off;
 		size_t want = left < COPY_CHUNK ? (size_t)left : COPY_CHUNK;
 		ssize_t k = pread(fd, buf, want, (off_t)off);
 
@@ -538,6 +566,7 @@ static int seg_quarantine(struct gw_spool *s, struct seg *seg, int fd, bool salv
 		r = -errno;
 	if (r < 0)
 		unlinkat(s->dfd, tmp, 0);
+	s->dir_dirty = true;
 	return r;
 }
 
@@ -626,6 +655,75 @@ static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The reservation file: "<seq> <state> <crc32c of what precedes the second space, 8 hex>\n",
+ * state 'c' (written by a clean close: seq is exactly the next seq) or 'r' (running: seqs
+ * below seq may have been handed out).
+ */
+static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
+{
+	char buf[64];
+	size_t n = 0, head;
+	uint64_t v = 0;
+	uint32_t crc = 0;
+	int fd = openat(dfd, RESERVE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < sizeof(buf)) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	/* digits, ' ', state, ' ', 8 hex digits, '\n' */
+	if (n < 13 || n > 33 || buf[n - 1] != '\n' || buf[n - 10] != ' ' || buf[n - 12] != ' ')
+		return -EBADMSG;
+	head = n - 10;
+	if (buf[head - 1] != 'c' && buf[head - 1] != 'r')
+		return -EBADMSG;
+	for (size_t i = 0; i < head - 2; i++) {
+		if (buf[i] < '0' || buf[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	}
+	for (size_t i = head + 1; i < n - 1; i++) {
+		char c = buf[i];
+
+		if (c >= '0' && c <= '9')
+			crc = crc << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			crc = crc << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return -EBADMSG;
+	}
+	if (crc != gw_crc32c(0, buf, head) || v == 0)
+		return -EBADMSG;
+	*ret = v;
+	*ret_clean = buf[head - 1] == 'c';
+	return 0;
+}
+
+/* Makes seqs below upto durable as handed out (atomically, fsync'ed). */
+static int reserve_save(struct gw_spool *s, uint64_t upto, bool clean)
+{
+	char buf[48];
+	int n, r;
+
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 " %c", upto, clean ? 'c' : 'r');
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
+		      gw_crc32c(0, buf, (size_t)n));
+	r = write_atomic(s->dfd, RESERVE_FILE, buf, (size_t)n);
+	if (r < 0)
+		return r;
+	s->reserved = upto;
+	return 0;
+}
+
 static struct seg *spool_active(const struct gw_spool *s)
 {
 	return s->nsegs ? s->segs[s->nsegs - 1] : NULL;
@@ -664,6 +762,7 @@ static int spool_begin_segment(struct gw_spool *s)
 			return r;
 		}
 		s->wfd = fd;
+		s->skip_from = 0;
 		return 0;
 	}
 
@@ -677,13 +776,14 @@ static int spool_begin_segment(struct gw_spool *s)
 	}
 	if (fd < 0)
 		return -errno;
-	seg_header_build(hdr, s->next_seq);
+	seg_header_build(hdr, s->next_seq, s->skip_from);
 	r = write_full(fd, hdr, sizeof(hdr));
 	if (r < 0) {
 		unlinkat(s->dfd, name, 0);
 		close(fd);
 		return r;
 	}
+	s->skip_from = 0;
 	s->dir_dirty = true;
 	s->since_statvfs = STATVFS_EVERY;
 	seg = seg_new(s->next_seq);
@@ -840,17 +940,59 @@ static int spool_list(struct gw_spool *s, uint64_t **ret, size_t *ret_n, uint64_
 	return 0;
 }
 
-/*
- * Scans one segment file and decides its fate; returns the live index entry or NULL.
- * *seq_floor is raised past every seq the file shows was handed out.
- */
-static struct seg *spool_recover_seg(struct gw_spool *s, uint64_t name_seq, bool newest,
-				     uint64_t prev_end, struct win *w, uint64_t *seq_floor)
+/* A run of valid records found past damage: its index entry and where it starts in the file. */
+struct run {
+	struct seg *seg;
+	uint64_t off;
+};
+
+/* Opens and indexes a segment file written by seg_write_back(). NULL if it cannot be read. */
+static struct seg *seg_load(struct gw_spool *s, struct win *w, uint64_t first_seq)
 {
+	struct seg *seg;
+	struct stat st;
+	char name[64];
+	int fd;
+
+	seg_name(name, sizeof(name), first_seq);
+	fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return NULL;
+	}
+	seg = seg_new(first_seq);
+	seg_scan(seg, w, fd, SEG_HDR_SIZE, (uint64_t)st.st_size);
+	close(fd);
+	if (!seg->records) {
+		seg_free(seg);
+		return NULL;
+	}
+	return seg;
+}
+
+/*
+ * Scans one segment file and decides its fate, pushing what is live of it onto s->segs: the
+ * file itself or, after damage, its valid records (the prefix under the file's own name, each
+ * later run of consecutive seqs as a segment of its own). Seqs it does not keep show up as
+ * holes between the live segments and are counted by spool_recover(). *seq_floor is raised
+ * past every seq the file shows was handed out. next_name is the next segment file's name
+ * (UINT64_MAX for the newest); runs are looked for only below it.
+ */
+static void spool_recover_seg(struct gw_spool *s, uint64_t name_seq, uint64_t next_name,
+			      struct win *w, uint64_t *seq_floor)
+{
+	bool newest = next_name == UINT64_MAX;
+	struct seg *prev = spool_active(s);
+	uint64_t prev_end = prev ? prev->last_seq + 1 : 0;
+	struct run *runs = NULL;
+	size_t nruns = 0;
 	uint8_t hdr[SEG_HDR_SIZE];
 	const uint8_t *p;
 	struct seg *seg;
 	struct stat st;
+	uint64_t size;
 	char name[64];
 	bool hdr_ok;
 	int fd;
@@ -865,37 +1007,89 @@ static struct seg *spool_recover_seg(struct gw_spool *s, uint64_t name_seq, bool
 	if (fd < 0)
 		fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return NULL;
+		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return NULL;
+		return;
 	}
-	if (newest && (uint64_t)st.st_size < SEG_HDR_SIZE) {
+	size = (uint64_t)st.st_size;
+	if (newest && size < SEG_HDR_SIZE) {
 		/* a crash while the segment was being created: nothing was ever in it */
 		unlinkat(s->dfd, name, 0);
 		s->dir_dirty = true;
 		s->stats.recovered_torn_tail++;
 		close(fd);
-		return NULL;
+		return;
 	}
-	hdr_ok = win_get(w, hdr, fd, (uint64_t)st.st_size, 0, SEG_HDR_SIZE, &p) == 0 &&
-		 seg_header_ok(p, name_seq);
-	w->key = NULL;
+	hdr_ok = win_get(w, hdr, fd, size, 0, SEG_HDR_SIZE, &p) == 0 && seg_header_ok(p, name_seq);
 	seg = seg_new(name_seq);
+	if (hdr_ok)
+		seg->skip_from = get_le64(p + 16);
+	w->key = NULL;
 	/* with a bad header the records still carry their own CRC and seq: scan them anyway */
-	seg_scan(seg, w, fd, (uint64_t)st.st_size);
+	seg_scan(seg, w, fd, SEG_HDR_SIZE, size);
 	if (seg->records && seg->last_seq + 1 > *seq_floor)
 		*seq_floor = seg->last_seq + 1;
 
 	if (seg->first_seq < prev_end) {
 		/* overlaps the segment before it: nothing here can be trusted to be new */
-		seg_quarantine(s, seg, fd, false);
+		s->stats.segments_quarantined++;
+		s->dir_dirty = true;
+		rename_aside(s->dfd, name);
 		goto drop;
 	}
-	if (!hdr_ok || (!newest && seg->bytes < (uint64_t)st.st_size)) {
-		if (seg_quarantine(s, seg, fd, true) < 0)
-			goto drop;
-	} else if (seg->bytes < (uint64_t)st.st_size) {
+	/* past the damage: every later run of valid records, resynchronised on */
+	if (seg->bytes < size) {
+		uint64_t after = seg->records ? seg->last_seq : name_seq - 1;
+		uint64_t off = seg->bytes, roff, rseq;
+
+		while (seg_resync(w, fd, size, off, after, &roff, &rseq) && rseq < next_name) {
+			struct seg *run = seg_new(rseq);
+
+			seg_scan(run, w, fd, roff, size);
+			if (run->last_seq >= next_name) {
+				seg_free(run);
+				break;
+			}
+			runs = gw_realloc_array(runs, nruns + 1, sizeof(*runs));
+			runs[nruns++] = (struct run){ .seg = run, .off = roff };
+			after = run->last_seq;
+			if (after + 1 > *seq_floor)
+				*seq_floor = after + 1;
+			off = run->bytes;
+		}
+	}
+
+	if (nruns || !hdr_ok || (!newest && seg->bytes < size)) {
+		/* damage: the file goes aside as *.corrupt, its valid records come back */
+		s->stats.segments_quarantined++;
+		s->dir_dirty = true;
+		if (rename_aside(s->dfd, name) < 0 ||
+		    (seg->records &&
+		     seg_write_back(s, fd, name_seq, seg->skip_from, SEG_HDR_SIZE, seg->bytes) < 0))
+			seg->records = 0;
+		if (seg->records)
+			spool_push_seg(s, seg);
+		else
+			seg_free(seg);
+		seg = NULL;
+		for (size_t i = 0; i < nruns; i++) {
+			struct seg *run = runs[i].seg;
+
+			if (seg_write_back(s, fd, run->first_seq, 0, runs[i].off, run->bytes) == 0) {
+				struct seg *back = seg_load(s, w, run->first_seq);
+
+				if (back)
+					spool_push_seg(s, back);
+			}
+			seg_free(run);
+		}
+		free(runs);
+		close(fd);
+		return;
+	}
+	free(runs);
+	if (seg->bytes < size) {
 		/* the torn tail of the newest segment: a write the crash interrupted */
 		if (ftruncate(fd, (off_t)seg->bytes) == 0 && fsync(fd) == 0)
 			s->stats.recovered_torn_tail++;
@@ -908,73 +1102,85 @@ static struct seg *spool_recover_seg(struct gw_spool *s, uint64_t name_seq, bool
 		goto drop;
 	}
 	close(fd);
-	return seg;
+	spool_push_seg(s, seg);
+	return;
 drop:
 	close(fd);
 	seg_free(seg);
-	return NULL;
 }
 
 static int spool_recover(struct gw_spool *s)
 {
 	struct win w = { 0 };
 	uint64_t *seqs = NULL;
-	uint64_t seq_floor = 1, cursor_max = 0, expect, tail_file_bytes = 0;
-	bool tail_ok = false;
+	uint64_t seq_floor = 1, cursor_max = 0, expect, reserved = 0;
+	bool tail_ok = false, clean = false;
 	size_t n = 0;
 	int r;
 
 	r = spool_list(s, &seqs, &n, &cursor_max);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		struct seg *prev = spool_active(s);
-		uint64_t prev_end = prev ? prev->last_seq + 1 : 0;
-		struct seg *seg = spool_recover_seg(s, seqs[i], i == n - 1, prev_end, &w,
-						     &seq_floor);
-
-		if (!seg)
-			continue;
-		spool_push_seg(s, seg);
-		if (i == n - 1) {
-			struct stat st;
-			char name[64];
-
-			/* appendable only when nothing invalid follows the valid prefix */
-			seg_name(name, sizeof(name), seg->first_seq);
-			tail_ok = fstatat(s->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-				  (uint64_t)st.st_size == seg->bytes;
-			tail_file_bytes = seg->bytes;
-		}
-	}
+	if (reserve_load(s->dfd, &reserved, &clean) < 0)
+		reserved = 0;
+	for (size_t i = 0; i < n; i++)
+		spool_recover_seg(s, seqs[i], i + 1 < n ? seqs[i + 1] : UINT64_MAX, &w, &seq_floor);
 	free(w.buf);
+	if (s->nsegs) {
+		struct seg *last = spool_active(s);
+		struct stat st;
+		char name[64];
+
+		/* appendable only when nothing invalid follows the valid prefix */
+		seg_name(name, sizeof(name), last->first_seq);
+		tail_ok = fstatat(s->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			  (uint64_t)st.st_size == last->bytes;
+	}
 
 	/* every seq from the oldest segment's name on was handed out once: what is not in a
 	 * live segment now was lost to damage */
 	expect = n ? seqs[0] : 1;
 	for (size_t i = 0; i < s->nsegs; i++) {
 		struct seg *seg = s->segs[i];
+		/* seqs skipped after a crash, noted in the header of the segment after them, were
+		 * never records (or were reported as possibly lost at that open) */
+		uint64_t end = seg->first_seq;
 
-		if (seg->first_seq > expect)
-			spool_add_lost(s, expect, seg->first_seq - 1);
+		if (seg->skip_from && seg->skip_from < end)
+			end = seg->skip_from > expect ? seg->skip_from : expect;
+		if (end > expect)
+			spool_add_lost(s, expect, end - 1);
 		if (seg->last_seq + 1 > expect)
 			expect = seg->last_seq + 1;
 	}
 	free(seqs);
 	/* a cursor beyond the stored records means they were delivered and then lost (power
-	 * cut before a sync): never hand their seqs out again */
+	 * cut before a sync, a cut file): never hand their seqs out again. So does a
+	 * reservation written by a clean close, which is exact. */
 	s->next_seq = seq_floor > cursor_max ? seq_floor : cursor_max;
 	if (expect > s->next_seq)
 		s->next_seq = expect;
+	if (clean && reserved > s->next_seq)
+		s->next_seq = reserved;
 	if (s->next_seq > expect)
 		spool_add_lost(s, expect, s->next_seq - 1);
+	/* after a crash, seqs up to the reservation may or may not have been used */
+	if (!clean && reserved > s->next_seq) {
+		s->stats.seqs_skipped = reserved - s->next_seq;
+		s->stats.skipped_lo = s->next_seq;
+		s->stats.skipped_hi = reserved - 1;
+		s->skip_from = s->next_seq;
+		s->next_seq = reserved;
+	}
+	/* the running mark: a crash from here on cannot hand out a seq twice */
+	(void)reserve_save(s, s->next_seq + GW_SPOOL_RESERVE_BLOCK, false);
 
 	if (tail_ok && s->nsegs) {
 		struct seg *last = spool_active(s);
 		char name[64];
 
 		seg_name(name, sizeof(name), last->first_seq);
-		if (last->last_seq + 1 == s->next_seq && tail_file_bytes < s->segment_bytes)
+		if (last->last_seq + 1 == s->next_seq && last->bytes < s->segment_bytes)
 			s->wfd = openat(s->dfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	}
 	/* failing to begin a segment (a full disk) is not fatal: append retries */
@@ -1072,7 +1278,9 @@ struct gw_spool *gw_spool_close(struct gw_spool *s)
 {
 	if (!s)
 		return NULL;
-	gw_spool_sync(s);
+	/* only after the records are durable may the reservation say exactly where they end */
+	if (gw_spool_sync(s) == 0)
+		(void)reserve_save(s, s->next_seq, true);
 	spool_free(s);
 	return NULL;
 }
@@ -1122,6 +1330,12 @@ int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void 
 	r = spool_make_room(s, reclen);
 	if (r < 0)
 		goto fail;
+	/* never a seq that is not durably reserved: a power cut must not hand it out again */
+	if (s->next_seq >= s->reserved) {
+		r = reserve_save(s, s->next_seq + GW_SPOOL_RESERVE_BLOCK, false);
+		if (r < 0)
+			goto fail;
+	}
 	seg = spool_active(s);
 
 	rec_header_build(h, s->next_seq, ts_ms, type, payload, len);
@@ -1160,6 +1374,12 @@ fail:
 size_t gw_spool_unsynced(const struct gw_spool *s)
 {
 	return s->unsynced;
+}
+
+const struct gw_spool_range *gw_spool_lost_ranges(const struct gw_spool *s, size_t *ret_n)
+{
+	*ret_n = s->nlost;
+	return s->lost;
 }
 
 uint64_t gw_spool_first_seq(const struct gw_spool *s)
@@ -1201,6 +1421,7 @@ int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
 {
 	struct gw_spool_reader *rd;
 	uint64_t first = gw_spool_first_seq(s);
+	bool new_reader = false;
 	uint64_t c = 0;
 	char fname[64];
 	int r;
@@ -1230,12 +1451,20 @@ int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
 		}
 	} else if (r == -ENOENT) {
 		c = from_start ? first : s->next_seq;
+		new_reader = true;
 	} else {
 		/* unreadable or damaged: replay everything stored (duplicates, never loss) */
 		c = first;
 	}
 	rd->cursor = c;
 	rd->pos = c;
+	rd->stats.initial = gw_spool_reader_backlog(rd) + rd->stats.lost_corrupt +
+			    rd->stats.dropped_overflow;
+	/* a new reader's starting point must outlive a crash before its first save: without the
+	 * file the next start would take it for new again and skip what was stored meanwhile.
+	 * If this fails, the first save (the owner retries) writes it. */
+	if (new_reader)
+		(void)gw_spool_reader_save(rd);
 	rd->next = s->readers;
 	s->readers = rd;
 	*ret = rd;

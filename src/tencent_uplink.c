@@ -1477,7 +1477,8 @@ static int driver_new(const struct gw_uplink_env *env, void **ret)
 			goto fail;
 		}
 	}
-	r = gw_cloudfeed_new(env->event, env->spool, cfg->name, cfg->max_inflight, &u->feed);
+	r = gw_cloudfeed_new(env->event, env->spool, cfg->name, cfg->max_inflight,
+			     cfg->start_from == GW_START_FROM_OLDEST, &u->feed);
 	if (r < 0)
 		goto fail;
 	r = sd_event_add_time_relative(env->event, &u->rate_timer, CLOCK_MONOTONIC, 1000000, 1000,

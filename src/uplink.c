@@ -110,6 +110,30 @@ void gw_uplink_log_counters(const struct gw_uplink *u)
 	u->ops->log_counters(u->impl);
 }
 
+static uint64_t counter(json_t *counters, const char *key)
+{
+	return (uint64_t)json_integer_value(json_object_get(counters, key));
+}
+
+/*
+ * The conservation law over a driver's counters, as the status shows it: every record this
+ * run owed the uplink (the backlog found at start and every record stored since) is
+ * acknowledged, still queued, or counted dropped, dead-lettered or lost. The cloud drivers
+ * call the dead-letter count deadlettered (their rejected is part of acked), mqtt rejected.
+ */
+static json_t *law_json(json_t *counters)
+{
+	const char *dl = json_object_get(counters, "deadlettered") ? "deadlettered" : "rejected";
+	uint64_t produced = counter(counters, "produced");
+	uint64_t accounted = counter(counters, "acked") + counter(counters, "queued") +
+			     counter(counters, "dropped_overflow") +
+			     counter(counters, "dropped_enospc") + counter(counters, dl) +
+			     counter(counters, "lost_corrupt");
+
+	return json_pack("{s:I,s:I,s:b}", "produced", (json_int_t)produced, "accounted",
+			 (json_int_t)accounted, "exact", produced == accounted);
+}
+
 json_t *gw_uplink_status_json(struct gw_uplink *u)
 {
 	struct gw_uplink_summary st;
@@ -124,6 +148,8 @@ json_t *gw_uplink_status_json(struct gw_uplink *u)
 		      "acked", (json_int_t)st.acked, "rejected", (json_int_t)st.rejected);
 	if (o && u->ops->status)
 		u->ops->status(u->impl, o);
+	if (o && json_object_get(o, "counters"))
+		(void)json_object_set_new(o, "law", law_json(json_object_get(o, "counters")));
 	return o;
 }
 

@@ -41,10 +41,11 @@ struct gw_cloudfeed_stats {
 	uint64_t resent; /* in flight when their session ended: sent again */
 };
 
-/* name: the uplink's (its cursor's name, and the log's). spool is borrowed. Returns 0 or
- * -errno (logged). */
+/* name: the uplink's (its cursor's name, and the log's). spool is borrowed. from_start: a
+ * new uplink (no cursor yet) starts at the oldest stored record, not at the end. Returns 0
+ * or -errno (logged). */
 int gw_cloudfeed_new(sd_event *event, struct gw_spool *spool, const char *name,
-		     size_t max_inflight, struct gw_cloudfeed **ret);
+		     size_t max_inflight, bool from_start, struct gw_cloudfeed **ret);
 /* Saves the cursor. Accepts NULL; returns NULL. */
 struct gw_cloudfeed *gw_cloudfeed_free(struct gw_cloudfeed *f);
 

@@ -72,6 +72,12 @@ enum gw_order {
 	GW_ORDER_LIVE_FIRST, /* the newest record goes out at once; the backlog fills the gaps */
 };
 
+/* Where an uplink that has never run (no cursor file in the spool) starts reading. */
+enum gw_start_from {
+	GW_START_FROM_NOW,    /* records stored from its first start on */
+	GW_START_FROM_OLDEST, /* also every record still stored when it was added */
+};
+
 struct gw_config_port {
 	char name[GW_CONFIG_NAME_MAX];
 	unsigned line; /* line of the section header, for later messages */
@@ -123,6 +129,7 @@ struct gw_config_uplink {
 				    * device, default 30, at most GW_CONFIG_ALIYUN_MAX_RATE;
 				    * tencent: per device, 1..30, default 30 */
 	enum gw_order order;       /* default fifo */
+	enum gw_start_from start_from; /* a new uplink's first cursor; default now */
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 
 	/* type = aliyun only (the MQTT-only keys above are refused for it, and these for mqtt) */

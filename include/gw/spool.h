@@ -8,6 +8,7 @@
  * On disk, in <state_dir>/spool/:
  *   seg-<first_seq as 16 hex digits>.log   segments, GW_SPOOL_SEGMENT header then records
  *   cursor-<reader name>                   the reader's cursor: lowest seq not yet acked
+ *   reserve                                seqs reserved ahead (see "Sequence numbers")
  *   *.corrupt                              quarantined segments (mid-log damage)
  *   deadletter-<reader name>.log           records a reader gave up on (same record format)
  *
@@ -16,17 +17,25 @@
  * Record: u32 len (of seq..payload, i.e. 17 + payload length) | u32 crc32c(seq..payload) |
  *   u64 seq | i64 ts_ms | u8 type | payload. Integers little-endian.
  *
- * Sequence numbers are persistent and strictly increasing by one: the newest segment is never
- * deleted, so its header (or its last record) always tells the next seq after a restart.
+ * Sequence numbers are persistent and strictly increasing, and no seq is ever handed out twice,
+ * across any crash or power cut: before an append would use a seq at or above the durable
+ * reservation in `reserve`, the reservation is moved GW_SPOOL_RESERVE_BLOCK seqs ahead and
+ * fsync'ed. A clean close writes the exact next seq there (marked clean). At open, next_seq is
+ * at least the reservation: after a clean close the seqs missing below it were certainly
+ * issued and are counted as lost_corrupt (e.g. a cut newest segment); after a crash they are
+ * counted as seqs_skipped (never issued, or records not yet synced when the power failed).
  *
  * Durability: gw_spool_append() write()s the record at once (a crash of the process loses
  * nothing written); gw_spool_sync() fdatasync()s, the owner calls it every N records or T ms
  * (group commit), so a power cut loses at most one window.
  *
- * Recovery (gw_spool_open) never refuses to start: a torn or CRC-failing tail of the newest
- * segment is truncated (counted in recovered_torn_tail); damage inside an older segment moves
- * that segment aside as *.corrupt and counts the records it held after the damage as
- * lost_corrupt; a seq gap is counted, not fatal.
+ * Recovery (gw_spool_open) never refuses to start. Damage anywhere is skipped record by
+ * record: the segment is moved aside as *.corrupt, the scan resynchronises on the next record
+ * whose length, CRC and seq are valid, and every valid record is written back (each run of
+ * consecutive seqs as a segment of its own); only the damaged records are lost, and every
+ * missing seq range is counted (lost_corrupt, seq_gaps) and listed by gw_spool_lost_ranges().
+ * Damage in the newest segment with no valid record after it is a torn tail: truncated and
+ * counted in recovered_torn_tail.
  *
  * Bounds: when appending would make the spool larger than max_bytes, or leave less than
  * min_free_bytes free on its file system, the oldest whole segment is dropped (never the
@@ -42,6 +51,7 @@
 #include <stdint.h>
 
 #define GW_SPOOL_MAX_PAYLOAD 65536
+#define GW_SPOOL_RESERVE_BLOCK 4096u
 
 struct gw_spool;
 struct gw_spool_reader;
@@ -62,11 +72,16 @@ struct gw_spool_stats {
 	uint64_t segments_quarantined;
 	uint64_t records_lost_corrupt;
 	uint64_t seq_gaps;
+	uint64_t seqs_skipped;        /* reserved seqs not found after a crash (see above) */
+	uint64_t skipped_lo, skipped_hi; /* their range, when seqs_skipped > 0 */
 	uint64_t dropped_overflow;    /* records in segments dropped for the bounds */
 	uint64_t dropped_enospc;      /* records that could not be written */
 };
 
 struct gw_spool_reader_stats {
+	/* at creation, what the reader was owed from before: its backlog, and what of it was
+	 * already dropped or lost (the two counters below start with that part) */
+	uint64_t initial;
 	uint64_t dropped_overflow; /* records this reader had not acked when dropped */
 	uint64_t dropped_enospc;   /* records never stored while this reader existed */
 	uint64_t lost_corrupt;     /* records past this reader's cursor lost to damage */
@@ -98,15 +113,24 @@ int gw_spool_sync(struct gw_spool *s);
 /* Records appended and not yet synced. */
 size_t gw_spool_unsynced(const struct gw_spool *s);
 
+struct gw_spool_range {
+	uint64_t lo, hi; /* inclusive */
+};
+/* The seq ranges found lost at open (damage, cut segments), in order; *ret_n of them. The
+ * array stays valid until the spool is closed. */
+const struct gw_spool_range *gw_spool_lost_ranges(const struct gw_spool *s, size_t *ret_n);
+
 uint64_t gw_spool_first_seq(const struct gw_spool *s); /* oldest seq still stored */
 uint64_t gw_spool_next_seq(const struct gw_spool *s);  /* seq the next append gets */
 const struct gw_spool_stats *gw_spool_stats(const struct gw_spool *s);
 
 /*
  * A reader (one per uplink): name is [A-Za-z0-9_.-]{1,31}. Its cursor is loaded from
- * cursor-<name>; a new reader starts at next_seq (it does not replay what existed before it
- * was configured) unless from_start is true. A cursor below first_seq is raised to it and the
- * difference counted as dropped_overflow.
+ * cursor-<name>. A reader without a cursor file is new: it starts at next_seq (it does not
+ * replay what was stored before it was configured) or, with from_start, at the oldest stored
+ * record, and its cursor file is written at once, so that records appended from then on are
+ * its own even if the process dies before its first acknowledgement. A cursor below first_seq
+ * is raised to it and the difference counted as dropped_overflow.
  */
 int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
 			struct gw_spool_reader **ret);
