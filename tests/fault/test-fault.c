@@ -1339,6 +1339,477 @@ START_TEST(f7_one_uplink_down)
 }
 END_TEST
 
+/* ---- F8..F10: what the spool keeps through a crash at first boot, damage and power cuts ---- */
+
+/* Frames [from, from + n) written into the pty, split as a UART bridge splits them. */
+static void write_frames(const struct fx_pty *pty, uint32_t from, uint32_t n, uint64_t *rng)
+{
+	uint8_t wire[SGW_MAX_WIRE];
+
+	for (uint32_t i = from; i < from + n; i++) {
+		size_t len = f4_encode(i, wire);
+
+		fx_pty_write_chunked(pty, wire, len, rng);
+		/* about 1,000 frames a second: a serial line's pace, not a burst */
+		if (i % 4 == 3)
+			fx_sleep_ms(1);
+	}
+}
+
+/* Waits until the uplink's counters say that n records were produced for it this run. */
+static void wait_produced(const char *uplink, uint64_t n, struct counters *c)
+{
+	int64_t end = fx_mono_ms() + 30000;
+
+	for (;;) {
+		counters_now(uplink, c);
+		if (c->v[C_PRODUCED] >= n)
+			return;
+		if (fx_mono_ms() >= end) {
+			fx_dump_logs();
+			ck_abort_msg("uplink %s: %llu of %llu records stored", uplink,
+				     (unsigned long long)c->v[C_PRODUCED], (unsigned long long)n);
+		}
+		fx_sleep_ms(100);
+	}
+}
+
+/* Waits until the uplink has nothing queued (or 60 s passed); the counters stay in c. */
+static void wait_drained(const char *uplink, struct counters *c)
+{
+	int64_t end = fx_mono_ms() + 60000;
+
+	do {
+		fx_sleep_ms(200);
+		counters_now(uplink, c);
+		daemon_alive("while draining");
+	} while (c->v[C_QUEUED] > 0 && fx_mono_ms() < end);
+}
+
+/*
+ * F8: a fresh state directory, the broker unreachable, frames stored, then SIGKILL before the
+ * uplink ever had an acknowledgement (a new installation that boots before the network and
+ * loses power, or is restarted by the watchdog). After the restart with the broker up, every
+ * frame stored before the kill must arrive.
+ */
+START_TEST(f8_first_boot_crash)
+{
+	unsigned frames = knob("GW_FAULT_F8_FRAMES", 1000, 4000, 1, 100000);
+	uint64_t rng = seed_for("F8");
+	struct counters before, c;
+	struct seen s = { 0 };
+	struct fx_pty pty;
+	char *conf;
+	json_t *fig;
+	int st;
+
+	fx_broker_prepare(NULL);
+	fx_pty_new(&pty, "tty-bin");
+	conf = conf_new(NULL);
+	conf_uplink(&conf, "local", fx_broker_port(), true, 10, NULL);
+	daemon_start(conf);
+	write_frames(&pty, 0, frames, &rng);
+	wait_produced("local", frames, &before);
+	st = fx_daemon_kill();
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status 0x%x", st);
+	fx_broker_relaunch();
+	fx_subscriber_start("sensorgw/#");
+	daemon_start(conf);
+	free(conf);
+	seen_wait_all(&s, frames, true, 60000);
+	daemon_stop_ok();
+	last_counters("local", &c);
+
+	fig = delivery_figures(frames, &s);
+	json_object_set_new(fig, "law_left", json_integer((json_int_t)c.v[C_PRODUCED]));
+	json_object_set_new(fig, "law_right",
+			    json_integer((json_int_t)(c.v[C_ACKED] + c.v[C_QUEUED] +
+						      c.v[C_DROPPED_OVERFLOW] +
+						      c.v[C_DROPPED_ENOSPC] + c.v[C_REJECTED] +
+						      c.v[C_LOST_CORRUPT])));
+	counters_to(fig, "counters_before_kill", &before);
+	counters_to(fig, "counters", &c);
+	figure("F8", fig);
+
+	ck_assert_msg(s.keys_unique == frames,
+		      "delivered %zu of %u frames stored before the kill; first missing %zu",
+		      s.keys_unique, frames, first_missing(&s));
+	ck_assert_uint_eq(c.v[C_PRODUCED], frames);
+	ck_assert_uint_eq(c.v[C_ACKED], frames);
+	law_check("local", &c);
+	fx_pty_close(&pty);
+	seen_free(&s);
+}
+END_TEST
+
+/* One record of a segment file: where it starts and its seq. */
+struct segrec {
+	uint64_t off, end, seq;
+};
+
+/* The records of a spool segment file (format: docs/spool-format.md); *ret_size its size. */
+static size_t seg_records(const char *path, struct segrec **ret, uint64_t *ret_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct segrec *v = NULL;
+	size_t n = 0;
+	struct stat st;
+	uint8_t *buf;
+	uint64_t off = 32;
+
+	ck_assert_msg(fd >= 0 && fstat(fd, &st) == 0, "%s: %s", path, strerror(errno));
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert(buf);
+	ck_assert(read(fd, buf, (size_t)st.st_size) == st.st_size);
+	close(fd);
+	while (off + 25 <= (uint64_t)st.st_size) {
+		uint32_t len = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+			       (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+		uint64_t seq = 0;
+
+		if (len < 17 || off + 8 + len > (uint64_t)st.st_size)
+			break;
+		for (int k = 7; k >= 0; k--)
+			seq = seq << 8 | buf[off + 8 + (uint64_t)k];
+		v = realloc(v, (n + 1) * sizeof(*v));
+		ck_assert(v);
+		v[n++] = (struct segrec){ .off = off, .end = off + 8 + len, .seq = seq };
+		off += 8 + len;
+	}
+	free(buf);
+	*ret = v;
+	*ret_size = (uint64_t)st.st_size;
+	return n;
+}
+
+/* The segment files of the test's spool, oldest first; at most max. */
+static size_t seg_files(char (*out)[PATH_MAX], size_t max)
+{
+	char *list = NULL, *save = NULL;
+	const char *const argv[] = { "/bin/ls", fx_path("state/spool"), NULL };
+	size_t n = 0;
+
+	ck_assert(fx_run(argv, &list, NULL, 5000) == 0);
+	for (char *l = strtok_r(list, "\n", &save); l && n < max; l = strtok_r(NULL, "\n", &save))
+		if (!strncmp(l, "seg-", 4) && strlen(l) == 24)
+			snprintf(out[n++], PATH_MAX, "%s/%s", fx_path("state/spool"), l);
+	free(list);
+	return n;
+}
+
+static void flip_bit(const char *path, uint64_t off, unsigned bit)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	uint8_t b;
+
+	ck_assert(fd >= 0);
+	ck_assert(pread(fd, &b, 1, (off_t)off) == 1);
+	b ^= (uint8_t)(1u << bit);
+	ck_assert(pwrite(fd, &b, 1, (off_t)off) == 1);
+	close(fd);
+}
+
+/* The records the daemon logged as lost at its last start ("records A..B (N) lost"). */
+static uint64_t logged_lost_since(size_t from_line)
+{
+	char *text = fx_read_file(fx_path("daemon.log")), *save = NULL;
+	uint64_t n = 0;
+	size_t line = 0;
+
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), line++) {
+		unsigned long long lo, hi, k;
+		const char *p = strstr(l, "spool: records ");
+
+		if (line >= from_line && p && strstr(p, ") lost") &&
+		    sscanf(p, "spool: records %llu..%llu (%llu)", &lo, &hi, &k) == 3) {
+			ck_assert_uint_eq(hi - lo + 1, k);
+			n += k;
+		}
+	}
+	free(text);
+	return n;
+}
+
+static size_t daemon_log_lines(void)
+{
+	return daemon_log_count("\n");
+}
+
+/*
+ * F9: random damage in the spool while sensorgwd is stopped: bits flipped anywhere in any
+ * segment (header or records, newest or older), and the newest segment cut at a random
+ * offset. Per round, on a fresh spool: frames stored with the uplink pointed at a dead port,
+ * a clean stop, the damage, a start with the uplink on the broker. Every record must be
+ * delivered or counted as lost: lost_corrupt equals the records the test damaged, the log
+ * names their seq ranges, and every other frame arrives.
+ */
+START_TEST(f9_spool_damage)
+{
+	unsigned rounds = knob("GW_FAULT_F9_ROUNDS", 3, 12, 1, 1000);
+	unsigned frames = knob("GW_FAULT_F9_FRAMES", 1500, 1500, 10, 100000);
+	unsigned flips = knob("GW_FAULT_F9_FLIPS", 4, 4, 0, 1000);
+	uint64_t rng = seed_for("F9");
+	uint64_t damaged_total = 0, counted_total = 0, logged_total = 0;
+	char *conf_dead, *conf_live;
+	struct seen s = { 0 };
+	struct fx_pty pty;
+	struct counters c;
+	json_t *fig;
+	int dead_port;
+
+	fx_broker_start();
+	fx_subscriber_start("sensorgw/#");
+	fx_pty_new(&pty, "tty-bin");
+	do
+		dead_port = fx_free_port();
+	while (dead_port == fx_broker_port());
+	conf_dead = conf_new("spool_segment_bytes = 16K\n");
+	conf_uplink(&conf_dead, "local", dead_port, true, 10, NULL);
+	conf_live = conf_new("spool_segment_bytes = 16K\n");
+	conf_uplink(&conf_live, "local", fx_broker_port(), true, 10, NULL);
+
+	for (unsigned round = 0; round < rounds; round++) {
+		char files[64][PATH_MAX];
+		struct segrec *rec[64];
+		size_t nrec[64];
+		uint64_t fsize[64];
+		uint64_t *damaged = calloc(frames + 1, sizeof(uint64_t)), n_damaged = 0;
+		size_t nf, log_mark;
+		const char *const rm[] = { "/bin/rm", "-rf", fx_path("state/spool"), NULL };
+
+		ck_assert(damaged);
+		ck_assert(fx_run(rm, NULL, NULL, 5000) == 0);
+		daemon_start(conf_dead);
+		write_frames(&pty, round * frames, frames, &rng);
+		wait_produced("local", frames, &c);
+		daemon_stop_ok();
+
+		nf = seg_files(files, 64);
+		ck_assert_uint_gt(nf, 1);
+		/* the records of every file as written, before any damage changes a length */
+		for (size_t f = 0; f < nf; f++)
+			nrec[f] = seg_records(files[f], &rec[f], &fsize[f]);
+		/* bit flips anywhere, then a cut of the newest segment */
+		for (unsigned k = 0; k <= flips; k++) {
+			bool cut = k == flips;
+			size_t f = cut ? nf - 1 : fx_rand_below(&rng, (uint32_t)nf);
+			uint64_t off;
+
+			if (fsize[f] <= 33)
+				continue;
+			off = cut ? 33 + fx_rand_below(&rng, (uint32_t)(fsize[f] - 33))
+				  : fx_rand_below(&rng, (uint32_t)fsize[f]);
+			for (size_t j = 0; j < nrec[f]; j++) {
+				const struct segrec *r = &rec[f][j];
+				bool hit = cut ? r->end > off : off >= r->off && off < r->end;
+				bool seen_before = false;
+
+				for (uint64_t d = 0; d < n_damaged; d++)
+					seen_before |= damaged[d] == r->seq;
+				if (hit && !seen_before)
+					damaged[n_damaged++] = r->seq;
+			}
+			if (cut)
+				ck_assert(truncate(files[f], (off_t)off) == 0);
+			else
+				flip_bit(files[f], off, fx_rand_below(&rng, 8));
+		}
+		for (size_t f = 0; f < nf; f++)
+			free(rec[f]);
+
+		log_mark = daemon_log_lines();
+		daemon_start(conf_live);
+		wait_drained("local", &c);
+		daemon_stop_ok();
+		last_counters("local", &c);
+		law_check("local", &c);
+		fprintf(stderr, "F9 round %u: %llu records damaged, lost_corrupt %llu, logged %llu, "
+			"acked %llu\n", round, (unsigned long long)n_damaged,
+			(unsigned long long)c.v[C_LOST_CORRUPT],
+			(unsigned long long)logged_lost_since(log_mark),
+			(unsigned long long)c.v[C_ACKED]);
+		ck_assert_uint_eq(c.v[C_PRODUCED], frames);
+		ck_assert_msg(c.v[C_LOST_CORRUPT] == n_damaged,
+			      "round %u: %llu records damaged, %llu counted as lost", round,
+			      (unsigned long long)n_damaged,
+			      (unsigned long long)c.v[C_LOST_CORRUPT]);
+		ck_assert_uint_eq(logged_lost_since(log_mark), n_damaged);
+		ck_assert_uint_eq(c.v[C_ACKED], frames - n_damaged);
+		damaged_total += n_damaged;
+		counted_total += c.v[C_LOST_CORRUPT];
+		logged_total += logged_lost_since(log_mark);
+		free(damaged);
+	}
+	free(conf_dead);
+	free(conf_live);
+	seen_wait_all(&s, (size_t)rounds * frames, true, 2000);
+
+	fig = delivery_figures((uint64_t)rounds * frames, &s);
+	json_object_set_new(fig, "rounds", json_integer(rounds));
+	json_object_set_new(fig, "damages", json_integer((json_int_t)rounds * (flips + 1)));
+	json_object_set_new(fig, "records_damaged", json_integer((json_int_t)damaged_total));
+	json_object_set_new(fig, "lost_corrupt_counted", json_integer((json_int_t)counted_total));
+	json_object_set_new(fig, "lost_logged", json_integer((json_int_t)logged_total));
+	json_object_set_new(fig, "law_left", json_integer((json_int_t)rounds * frames));
+	json_object_set_new(fig, "law_right",
+			    json_integer((json_int_t)(s.keys_unique + counted_total)));
+	figure("F9", fig);
+	ck_assert_msg(s.keys_unique + counted_total == (uint64_t)rounds * frames,
+		      "delivered %zu + counted lost %llu != produced %llu", s.keys_unique,
+		      (unsigned long long)counted_total, (unsigned long long)rounds * frames);
+	fx_pty_close(&pty);
+	seen_free(&s);
+}
+END_TEST
+
+/*
+ * F10: power cuts. sensorgwd runs under traffic with the broker up and is SIGKILLed at random
+ * moments; before each restart the newest segment loses its last 1..40 records, as unsynced
+ * writes do when the power fails (the cursor and reservation files are written with fsync,
+ * so they stay). No spool seq may ever name two different frames, and what is lost is only
+ * what the cuts took (and frames of the daemon's last read, as in F4).
+ */
+START_TEST(f10_power_cuts)
+{
+	unsigned cuts = knob("GW_FAULT_F10_CUTS", 10, 40, 1, 10000);
+	uint64_t rng = seed_for("F10");
+	size_t cap = (size_t)cuts * 1200 + 1000, n_frames = 0, *end = calloc(cap, sizeof(size_t));
+	uint8_t *received = calloc(cap, 1);
+	uint64_t records_cut = 0, reuses = 0, lost = 0, lost_in_chunk = 0, seq_max = 0;
+	uint64_t *seq_i;
+	struct fx_msg *m;
+	size_t nm;
+	struct fx_pty pty;
+	struct counters c;
+	struct seen s = { 0 };
+	char *conf;
+	json_t *fig;
+
+	ck_assert(end && received);
+	fx_broker_start();
+	fx_subscriber_start("sensorgw/#");
+	fx_pty_new(&pty, "tty-bin");
+	conf = conf_new(NULL);
+	conf_uplink(&conf, "local", fx_broker_port(), true, 10, NULL);
+	for (unsigned run = 0; run < cuts; run++) {
+		int64_t kill_at;
+		size_t written = 0, consumed, first = n_frames, nf, nr;
+		uint8_t wire[SGW_MAX_WIRE];
+		char files[256][PATH_MAX];
+		struct segrec *r;
+		uint64_t size, k;
+		int st;
+
+		daemon_start(conf);
+		kill_at = fx_mono_ms() + 200 + fx_rand_below(&rng, 600);
+		while (fx_mono_ms() < kill_at && n_frames < cap) {
+			size_t len = f4_encode((uint32_t)n_frames, wire);
+
+			fx_pty_write_chunked(&pty, wire, len, &rng);
+			written += len;
+			end[n_frames++] = written;
+			if (fx_rand_below(&rng, 2))
+				fx_sleep_ms(1);
+		}
+		st = fx_daemon_kill();
+		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status 0x%x", st);
+		consumed = written - drain_unread(&pty);
+		for (size_t j = first; j < n_frames; j++)
+			received[j] = end[j] <= consumed ? (end[j] + READ_CHUNK > consumed ? 2 : 1)
+							 : 0;
+		/* the power cut: the newest segment keeps all but its last k records */
+		nf = seg_files(files, 256);
+		ck_assert_uint_gt(nf, 0);
+		nr = seg_records(files[nf - 1], &r, &size);
+		if (nr > 0) {
+			k = 1 + fx_rand_below(&rng, nr < 40 ? (uint32_t)nr : 40);
+			ck_assert(truncate(files[nf - 1], (off_t)r[nr - k].off) == 0);
+			records_cut += k;
+		}
+		free(r);
+	}
+	daemon_start(conf);
+	free(conf);
+	{
+		int64_t deadline = fx_mono_ms() + 30000;
+		size_t missing;
+
+		do {
+			fx_sleep_ms(250);
+			seen_collect(&s, n_frames, true);
+			missing = 0;
+			for (size_t j = 0; j < n_frames; j++)
+				missing += received[j] && !s.got[j + 1];
+		} while (missing > records_cut && fx_mono_ms() < deadline);
+		fx_sleep_ms(500);
+		seen_collect(&s, n_frames, true);
+	}
+	daemon_stop_ok();
+	last_counters("local", &c);
+
+	/* which frame each spool seq carried */
+	m = fx_subscriber_messages(&nm);
+	for (size_t j = 0; j < nm; j++) {
+		json_t *o = json_loads(m[j].payload, 0, NULL);
+		json_int_t q = json_integer_value(json_object_get(o, "seq"));
+
+		if ((uint64_t)q > seq_max)
+			seq_max = (uint64_t)q;
+		json_decref(o);
+	}
+	seq_i = calloc(seq_max + 1, sizeof(uint64_t));
+	ck_assert(seq_i);
+	for (size_t j = 0; j < nm; j++) {
+		json_t *o = json_loads(m[j].payload, 0, NULL);
+		json_int_t q = json_integer_value(json_object_get(o, "seq"));
+		json_int_t i = json_integer_value(json_object_get(json_object_get(o, "params"), "i"));
+
+		if (q > 0) {
+			if (!seq_i[q])
+				seq_i[q] = (uint64_t)i + 1;
+			else if (seq_i[q] != (uint64_t)i + 1)
+				reuses++;
+		}
+		json_decref(o);
+	}
+	fx_msgs_free(m, nm);
+	free(seq_i);
+	for (size_t j = 0; j < n_frames; j++) {
+		if (!received[j] || s.got[j + 1])
+			continue;
+		lost++;
+		lost_in_chunk += received[j] == 2;
+	}
+
+	fig = delivery_figures(n_frames, &s);
+	json_object_set_new(fig, "power_cuts", json_integer(cuts));
+	json_object_set_new(fig, "records_cut", json_integer((json_int_t)records_cut));
+	json_object_set_new(fig, "seq_reuses", json_integer((json_int_t)reuses));
+	json_object_set_new(fig, "received_lost", json_integer((json_int_t)lost));
+	json_object_set_new(fig, "received_lost_in_last_read", json_integer((json_int_t)lost_in_chunk));
+	json_object_set_new(fig, "law_left", json_integer((json_int_t)c.v[C_PRODUCED]));
+	json_object_set_new(fig, "law_right",
+			    json_integer((json_int_t)(c.v[C_ACKED] + c.v[C_QUEUED] +
+						      c.v[C_DROPPED_OVERFLOW] +
+						      c.v[C_DROPPED_ENOSPC] + c.v[C_REJECTED] +
+						      c.v[C_LOST_CORRUPT])));
+	counters_to(fig, "counters_last_run", &c);
+	figure("F10", fig);
+
+	ck_assert_msg(reuses == 0, "%llu spool seqs were issued twice (to different frames)",
+		      (unsigned long long)reuses);
+	ck_assert_msg(lost <= records_cut + lost_in_chunk,
+		      "%llu received frames lost, more than the %llu records the cuts took",
+		      (unsigned long long)lost, (unsigned long long)records_cut);
+	law_check("local", &c);
+	ck_assert_uint_eq(c.v[C_QUEUED], 0);
+	fx_pty_close(&pty);
+	seen_free(&s);
+	free(end);
+	free(received);
+}
+END_TEST
+
 static Suite *fault_suite(void)
 {
 	Suite *su = suite_create("fault");
@@ -1350,6 +1821,8 @@ static Suite *fault_suite(void)
 		{ "F3", f3_silent_cut },	  { "F4", f4_sigkill },
 		{ "F5", f5_disk_full },		  { "F5", f5_spool_bound },
 		{ "F7", f7_one_uplink_down },
+		{ "F8", f8_first_boot_crash },	  { "F9", f9_spool_damage },
+		{ "F10", f10_power_cuts },
 	};
 	const char *prev = "";
 	TCase *tc = NULL;
