@@ -6,7 +6,7 @@
 #   bench/faults.sh [--short] [BUILD_DIR [CASE...]]
 #
 # BUILD_DIR defaults to ./build (set up with `meson setup build`); CASE is F1 F2 F3 F4 F5 F7
-# (all by default). --short runs the CI form instead (the counts `meson test --suite fault`
+# F8 F9 F10 (all by default). --short runs the CI form instead (the counts `meson test --suite fault`
 # uses) and fills the CI table. Knobs such as GW_FAULT_F4_KILLS=500 or GW_FAULT_SEED=N pass
 # through the environment. Needs root, like the tests. Exit status 1 when a case failed.
 set -u
@@ -20,7 +20,7 @@ fi
 build=${1:-build}
 shift || true
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(F1 F2 F3 F4 F5 F7)
+[ ${#cases[@]} -eq 0 ] && cases=(F1 F2 F3 F4 F5 F7 F8 F9 F10)
 
 ninja -C "$build" tests/fault/test-fault src/sensorgwd tools/sensorgw-sim >/dev/null ||
 	{ echo "faults.sh: build in $build failed (is tests/fault registered?)" >&2; exit 1; }
@@ -54,10 +54,21 @@ status = dict(r.split("=") for r in results.split())
 rows = [json.loads(l) for l in open(figures) if l.strip()]
 
 def c(f, key="counters"):
+    # the conservation law's two sides from the exit counters
     k = f.get(key) or {}
-    return ("produced %(produced)d, acked %(acked)d, queued %(queued)d, overflow "
-            "%(dropped_overflow)d, enospc %(dropped_enospc)d, resent %(resent)d, "
-            "connects %(connects)d" % k) if k else ""
+    if not k:
+        return ""
+    right = sum(k[n] for n in ("acked", "queued", "dropped_overflow", "dropped_enospc",
+                               "rejected", "lost_corrupt"))
+    return ("%d = %d: acked %d + queued %d + overflow %d + enospc %d + rejected %d + "
+            "lost_corrupt %d (resent %d, connects %d)" % (k["produced"], right, k["acked"],
+            k["queued"], k["dropped_overflow"], k["dropped_enospc"], k["rejected"],
+            k["lost_corrupt"], k["resent"], k["connects"]))
+def delivery(f):
+    if "delivered_unique" not in f:
+        return ""
+    return "%d / %d / %d / %d" % (f["produced"], f["delivered_unique"], f["duplicates"],
+                                  f["lost"])
 
 def line(f):
     case = f["case"]
@@ -98,17 +109,36 @@ def line(f):
                f["latency_ms_p50"], f["latency_ms_p99"], f["latency_ms_max"],
                f.get("daemon_cpu_pct", -1), f["counters_down"]["queued"]))
         return case, fig, "live: " + c(f, "counters_live")
+    elif case == "F8":
+        fig = ("first boot, broker unreachable, %d frames stored, SIGKILL: %d of %d "
+               "delivered after the restart" % (f["produced"], f["delivered_unique"],
+               f["produced"]))
+    elif case == "F9":
+        fig = ("%d rounds, %d damages (bit flips anywhere, a cut of the newest segment): "
+               "%d records damaged, %d counted lost_corrupt, %d in logged ranges; delivered "
+               "+ counted = %d = produced" % (f["rounds"], f["damages"], f["records_damaged"],
+               f["lost_corrupt_counted"], f["lost_logged"], f["law_right"]))
+        return case, fig, "%d = %d: delivered %d + lost_corrupt %d" % (
+            f["law_left"], f["law_right"], f["delivered_unique"], f["lost_corrupt_counted"])
+    elif case == "F10":
+        fig = ("%d power cuts (SIGKILL, newest segment's last 1..40 records cut): %d records "
+               "cut, seqs issued twice %d, received frames lost %d (in the last read %d)" % (
+               f["power_cuts"], f["records_cut"], f["seq_reuses"], f["received_lost"],
+               f["received_lost_in_last_read"]))
+        return case, fig, c(f, "counters_last_run")
     else:
         fig = json.dumps(f)
     return case, fig, c(f)
 
-cmd = {"F1": "F1", "F2": "F2", "F3": "F3", "F4": "F4", "F5a": "F5", "F5b": "F5", "F7": "F7"}
 prefix = "bench/faults.sh build" if form == "long" else "bench/faults.sh --short build"
-table = ["| case | result | figure | counters (exit) | command |", "|---|---|---|---|---|"]
+table = ["| case | result | produced / delivered unique / duplicates / lost | figure | "
+         "law: produced = accounted (exit counters) | command |",
+         "|---|---|---|---|---|---|"]
 for f in rows:
     case, fig, cnt = line(f)
-    table.append("| %s | %s | %s | %s | `%s %s` |" % (case, status.get(cmd[case], "?"), fig,
-                 cnt, prefix, cmd[case]))
+    cmd = re.sub(r"[a-z]$", "", case)
+    table.append("| %s | %s | %s | %s | %s | `%s %s` |" % (case, status.get(cmd, "?"),
+                 delivery(f), fig, cnt, prefix, cmd))
 text = "\n".join(table)
 print(text)
 
