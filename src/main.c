@@ -59,6 +59,7 @@ struct daemon {
 	struct gw_control *waiter_control; /* where the client that asked waits, if one did */
 	gw_control_ticket waiter;
 	sd_event_source *apply;
+	sd_event_source *log_timer; /* writes the log's pending "suppressed" summaries */
 };
 
 static void help(void)
@@ -415,6 +416,36 @@ static json_t *on_control(struct gw_control *c, const struct gw_control_request 
 	return o;
 }
 
+/* ---- the log's summaries of suppressed lines (gw/log.h) ---- */
+
+/* From inside gw_log: a summary is due at due_us. Must not log. */
+static void log_pending(uint64_t due_us, void *ud)
+{
+	struct daemon *d = ud;
+	int enabled = SD_EVENT_OFF;
+	uint64_t armed = 0;
+
+	if (!d->log_timer)
+		return;
+	(void)sd_event_source_get_enabled(d->log_timer, &enabled);
+	if (enabled != SD_EVENT_OFF && sd_event_source_get_time(d->log_timer, &armed) >= 0 &&
+	    armed <= due_us)
+		return;
+	(void)sd_event_source_set_time(d->log_timer, due_us);
+	(void)sd_event_source_set_enabled(d->log_timer, SD_EVENT_ONESHOT);
+}
+
+static int log_flush(sd_event_source *s, uint64_t usec, void *ud)
+{
+	uint64_t next = gw_log_flush_suppressed(gw_now_mono_us());
+
+	if (next) {
+		(void)sd_event_source_set_time(s, next);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
 /* ---- signals ---- */
 
 static void on_stopped(struct gw_gateway *g, void *ud)
@@ -553,6 +584,13 @@ int main(int argc, char **argv)
 		gw_log(LOG_ERR, "cannot watch signals");
 		goto out;
 	}
+	/* Summaries of suppressed log lines are written when their window ends, whether or not
+	 * the message comes back; the timer is armed when one is due. */
+	if (sd_event_add_time(d.event, &d.log_timer, CLOCK_MONOTONIC, 0, 100000, log_flush, &d) >=
+	    0) {
+		(void)sd_event_source_set_enabled(d.log_timer, SD_EVENT_OFF);
+		gw_log_set_pending_fn(log_pending, &d);
+	}
 	/* WATCHDOG=1 from the loop itself: it stops when the loop stops making progress. */
 	(void)sd_event_set_watchdog(d.event, true);
 
@@ -586,6 +624,7 @@ int main(int argc, char **argv)
 	exit_code = d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 	if (d.gateway)
 		gw_gateway_log_stats(d.gateway);
+	gw_log_flush_suppressed(UINT64_MAX);
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.apply = sd_event_source_disable_unref(d.apply);
@@ -593,6 +632,10 @@ out:
 	d.old_control = gw_control_free(d.old_control);
 	d.control = gw_control_free(d.control);
 	d.gateway = gw_gateway_free(d.gateway);
+	/* what the last bursts suppressed is said before exiting, whatever the way out */
+	gw_log_set_pending_fn(NULL, NULL);
+	gw_log_flush_suppressed(UINT64_MAX);
+	d.log_timer = sd_event_source_disable_unref(d.log_timer);
 	gw_http_lib_cleanup(); /* nothing when libcurl was not loaded */
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);
