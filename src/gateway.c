@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
 #include "gw/command.h"
@@ -61,6 +62,80 @@ struct gw_gateway {
 	/* reused for every frame: the mapped params, then the spool record built around them */
 	struct gw_jsonw *params_w, *record_w;
 };
+
+/* ---- the min_free_bytes reserve against the state directory's file system ---- */
+
+struct reserve {
+	bool known;        /* statvfs worked */
+	uint64_t fs_bytes; /* the file system's size */
+	uint64_t free_bytes; /* available to us (f_bavail) */
+	char warning[384]; /* empty when the reserve can be kept */
+};
+
+static void human(uint64_t n, char *buf, size_t size)
+{
+	if (n < 1024)
+		snprintf(buf, size, "%llu B", (unsigned long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, size, "%.1f KiB", n / 1024.0);
+	else if (n < 1024ULL * 1024 * 1024)
+		snprintf(buf, size, "%.1f MiB", n / (1024.0 * 1024));
+	else
+		snprintf(buf, size, "%.1f GiB", n / (1024.0 * 1024 * 1024));
+}
+
+/* What the daemon can see of the reserve: the spool (a library) does not say why it refused a
+ * record, so its reason is read from statvfs and the configuration here. need is what one more
+ * record takes (0 for the start-up check). */
+static void reserve_read(const struct gw_config *cfg, uint64_t need, struct reserve *r)
+{
+	struct statvfs v;
+	char reserve[32], fs[32], avail[32];
+
+	*r = (struct reserve){ .known = false };
+	if (statvfs(cfg->state_dir, &v) < 0)
+		return;
+	r->known = true;
+	r->fs_bytes = (uint64_t)v.f_blocks * v.f_frsize;
+	r->free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	if (!cfg->min_free_bytes)
+		return;
+	human(cfg->min_free_bytes, reserve, sizeof(reserve));
+	human(r->fs_bytes, fs, sizeof(fs));
+	human(r->free_bytes, avail, sizeof(avail));
+	if (cfg->min_free_bytes >= r->fs_bytes)
+		snprintf(r->warning, sizeof(r->warning), "min_free_bytes (%s) is not less than the "
+			 "whole file system of %s (%s, %s free): the reserve can never be kept and "
+			 "every record is dropped; lower [gateway] min_free_bytes (0 turns the "
+			 "reserve off)", reserve, cfg->state_dir, fs, avail);
+	else if (r->free_bytes < cfg->min_free_bytes + need)
+		snprintf(r->warning, sizeof(r->warning), "only %s of %s free on the file system of "
+			 "%s, less than min_free_bytes (%s): records are dropped until space is "
+			 "freed; free space or lower [gateway] min_free_bytes", avail, fs,
+			 cfg->state_dir, reserve);
+}
+
+/* At start-up and at a reload: say it at once when the reserve cannot be kept. */
+static void reserve_check(const struct gw_config *cfg)
+{
+	struct reserve r;
+
+	reserve_read(cfg, 0, &r);
+	if (r.warning[0])
+		gw_log(LOG_WARNING, "%s", r.warning);
+}
+
+static json_t *reserve_json(const struct gw_config *cfg)
+{
+	struct reserve r;
+
+	reserve_read(cfg, 0, &r);
+	return json_pack("{s:I,s:o,s:o,s:o}", "min_free_bytes", (json_int_t)cfg->min_free_bytes,
+			 "fs_bytes", r.known ? json_integer((json_int_t)r.fs_bytes) : json_null(),
+			 "free_bytes", r.known ? json_integer((json_int_t)r.free_bytes) :
+			 json_null(),
+			 "warning", r.warning[0] ? json_string(r.warning) : json_null());
+}
 
 static void notify_status(struct gw_gateway *g)
 {
@@ -152,7 +227,7 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
 	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
-			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}",
 			 "state", g->stopping ? "stopping" : "running",
 			 "records", (json_int_t)g->records,
 			 "time_ms", (json_int_t)gw_now_wall_ms(),
@@ -173,7 +248,8 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 			 "dropped_enospc", (json_int_t)s->dropped_enospc,
 			 "duplicates", (json_int_t)g->duplicates,
 			 "unmapped", (json_int_t)g->records_unmapped,
-			 "seq_gaps", (json_int_t)s->seq_gaps);
+			 "seq_gaps", (json_int_t)s->seq_gaps,
+			 "reserve", reserve_json(g->cfg));
 }
 
 void gw_gateway_log_stats(const struct gw_gateway *g)
@@ -254,10 +330,19 @@ static void deliver(struct gw_gateway *g, struct gw_record *rec)
 	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, (const uint8_t *)packed, plen,
 			    &seq);
 	if (r < 0) {
+		struct reserve res;
+
 		g->records_enospc++;
-		gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
-			    "record dropped: the spool cannot store it (%s); the gateway keeps "
-			    "running and counts the drop", strerror(-r));
+		/* the spool says ENOSPC for its reserve as for a full disk: tell them apart */
+		reserve_read(g->cfg, plen + 64, &res);
+		if (r == -ENOSPC && res.warning[0])
+			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+				    "record dropped: the spool keeps a reserve: %s; the gateway keeps "
+				    "running and counts the drop", res.warning);
+		else
+			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+				    "record dropped: the spool cannot store it (%s); the gateway "
+				    "keeps running and counts the drop", strerror(-r));
 		return;
 	}
 	g->records++;
@@ -563,6 +648,7 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **r
 	r = spool_open(g);
 	if (r < 0)
 		goto fail;
+	reserve_check(cfg);
 	r = sd_event_add_time_relative(event, &g->sync_timer, CLOCK_MONOTONIC, 1000000, 1000,
 				       sync_cb, g);
 	if (r < 0)
@@ -838,6 +924,7 @@ int gw_gateway_reload(struct gw_gateway *g, struct gw_config *cfg, uint64_t time
 		g->retiring_cfg[g->n_retiring++] = uplink_cfg[j];
 	}
 	gw_config_free(old);
+	reserve_check(cfg);
 	notify_status(g);
 	if (g->n_retiring && sd_event_add_time_relative(g->event, &g->reload_timer,
 							CLOCK_MONOTONIC, timeout_usec, 0,
