@@ -6,7 +6,7 @@
 #   bench/faults.sh [--short] [BUILD_DIR [CASE...]]
 #
 # BUILD_DIR defaults to ./build (set up with `meson setup build`); CASE is F1 F2 F3 F4 F5 F7
-# F8 F9 F10 (all by default). --short runs the CI form instead (the counts `meson test --suite fault`
+# F8 F9 F10 F11 F12 (all by default). --short runs the CI form instead (the counts `meson test --suite fault`
 # uses) and fills the CI table. Knobs such as GW_FAULT_F4_KILLS=500 or GW_FAULT_SEED=N pass
 # through the environment. Needs root, like the tests. Exit status 1 when a case failed.
 set -u
@@ -20,7 +20,7 @@ fi
 build=${1:-build}
 shift || true
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(F1 F2 F3 F4 F5 F7 F8 F9 F10)
+[ ${#cases[@]} -eq 0 ] && cases=(F1 F2 F3 F4 F5 F7 F8 F9 F10 F11 F12)
 
 ninja -C "$build" tests/fault/test-fault src/sensorgwd tools/sensorgw-sim >/dev/null ||
 	{ echo "faults.sh: build in $build failed (is tests/fault registered?)" >&2; exit 1; }
@@ -126,6 +126,16 @@ def line(f):
                f["power_cuts"], f["records_cut"], f["seq_reuses"], f["received_lost"],
                f["received_lost_in_last_read"]))
         return case, fig, c(f, "counters_last_run")
+    elif case == "F11":
+        fig = ("%d reloads under traffic (one changing the port's baud, one back): port "
+               "frames %d, bad frames %d, opens %d, counter resets %d" % (f["reloads"],
+               f["port_frames"], f["port_bad_frames"], f["port_opens"],
+               f["port_counter_resets"]))
+    elif case == "F12":
+        fig = ("tmpfs %d MiB under the default min_free_bytes: start-up warning, "
+               "spool.reserve.warning, every record counted dropped_enospc, %d drop lines "
+               "(5 warnings and the summary)" % (f["tmpfs_bytes"] // (1024 * 1024),
+               f["drop_lines"]))
     else:
         fig = json.dumps(f)
     return case, fig, c(f)

@@ -2047,10 +2047,52 @@ fail:
 	return r;
 }
 
+struct gw_config *gw_config_ref(struct gw_config *c)
+{
+	if (c)
+		c->extra_refs++;
+	return c;
+}
+
+/* Field by field, the section's line (where it is written) aside. */
+#define SAME(f) (a->f == b->f)
+#define SAME_STR(f) gw_streq_null(a->f, b->f)
+
+bool gw_config_port_equal(const struct gw_config_port *a, const struct gw_config_port *b)
+{
+	return strcmp(a->name, b->name) == 0 && SAME_STR(path) && SAME(match_vid) &&
+	       SAME(match_pid) && SAME_STR(match_serial) && SAME_STR(match_description) &&
+	       SAME(baud) && SAME(data_bits) && SAME(parity) && SAME(stop_bits) && SAME(flow) &&
+	       SAME(framing) && SAME(reopen_min_ms) && SAME(reopen_max_ms);
+}
+
+bool gw_config_uplink_equal(const struct gw_config_uplink *a, const struct gw_config_uplink *b)
+{
+	return strcmp(a->name, b->name) == 0 && SAME(type) && SAME_STR(host) && SAME(port) &&
+	       SAME(tls) && SAME(tls_psk) && SAME_STR(ca_file) && SAME_STR(cert_file) &&
+	       SAME_STR(key_file) && SAME_STR(username) && SAME_STR(password) &&
+	       SAME_STR(client_id) && SAME(qos) && SAME(keepalive) && SAME(clean_session) &&
+	       SAME_STR(topic) && SAME(reconnect_min_ms) && SAME(reconnect_max_ms) &&
+	       SAME(max_inflight) && SAME(max_rate) && SAME(order) && SAME(deadletter_after) &&
+	       SAME_STR(product_key) && SAME_STR(region) && SAME_STR(instance_id) &&
+	       SAME(auth) && SAME_STR(product_secret) && SAME(register_via) &&
+	       SAME_STR(register_url) && SAME(sign_method) && SAME(max_devices) &&
+	       SAME(command_rate) && SAME(command_burst) && SAME_STR(product_id) &&
+	       SAME(tc_sign_method) && SAME(register_api) && SAME(sdkappid) && SAME(expiry) &&
+	       SAME(expiry_auto);
+}
+
+#undef SAME
+#undef SAME_STR
+
 struct gw_config *gw_config_free(struct gw_config *c)
 {
 	if (!c)
 		return NULL;
+	if (c->extra_refs) {
+		c->extra_refs--;
+		return NULL;
+	}
 	free(c->path);
 	free(c->state_dir);
 	free(c->control_socket);

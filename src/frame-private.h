@@ -26,5 +26,8 @@ struct gw_text_splitter {
 typedef void (*gw_text_line_fn)(const char *line, size_t len, bool oversize, void *user_data);
 
 void gw_text_splitter_reset(struct gw_text_splitter *s);
+/* Bytes of an unfinished line that would still be delivered (0 while discarding an oversize
+ * one): what a close cuts off. */
+size_t gw_text_splitter_pending(const struct gw_text_splitter *s);
 void gw_text_splitter_feed(struct gw_text_splitter *s, const uint8_t *buf, size_t len,
 			   gw_text_line_fn fn, void *user_data);

@@ -177,6 +177,12 @@ void gw_decoder_reset(struct gw_decoder *d)
 	gw_text_splitter_reset(&d->text);
 }
 
+void gw_decoder_set_framing(struct gw_decoder *d, enum gw_framing framing)
+{
+	gw_decoder_reset(d);
+	d->framing = framing;
+}
+
 const struct gw_frame_stats *gw_decoder_stats(const struct gw_decoder *d)
 {
 	return &d->stats;
@@ -191,6 +197,27 @@ static void deliver(struct gw_decoder *d, enum gw_frame_error err)
 		d->stats.resyncs++;
 	}
 	d->fn(&d->frame, err, d->user_data);
+}
+
+size_t gw_decoder_close(struct gw_decoder *d, gw_frame_fn fn, void *user_data)
+{
+	size_t pending = 0;
+
+	switch (d->framing) {
+	case GW_FRAMING_BINARY:
+		pending = d->discarding ? 0 : d->enc_len;
+		break;
+	case GW_FRAMING_TEXT:
+		pending = gw_text_splitter_pending(&d->text);
+		break;
+	}
+	gw_decoder_reset(d);
+	if (pending) {
+		memset(&d->frame, 0, sizeof(d->frame));
+		d->stats.errors[GW_FRAME_ERR_TRUNCATED]++;
+		fn(&d->frame, GW_FRAME_ERR_TRUNCATED, user_data);
+	}
+	return pending;
 }
 
 static void deliver_oversize(struct gw_decoder *d)
@@ -424,6 +451,8 @@ const char *gw_frame_error_to_string(enum gw_frame_error err)
 		return "unknown";
 	case GW_FRAME_ERR_MALFORMED:
 		return "malformed";
+	case GW_FRAME_ERR_TRUNCATED:
+		return "truncated";
 	case _GW_FRAME_ERR_MAX:
 		break;
 	}

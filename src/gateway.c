@@ -2,12 +2,19 @@
 /*
  * The gateway: frames from ports become records for the uplinks. Decides what to log about
  * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current.
+ *
+ * Configs and reloads: the gateway holds a reference to its current config and one per port
+ * and uplink to the config that object was built from (gw_config_ref), so an object whose
+ * section did not change at a reload keeps running on the section it has, even after the
+ * config it came from is no longer the current one. gw_gateway_reload() is the only place that
+ * changes what runs.
  */
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
 #include "gw/command.h"
@@ -24,7 +31,7 @@
 
 struct gw_gateway {
 	sd_event *event;
-	const struct gw_config *cfg;
+	struct gw_config *cfg; /* a reference */
 	struct gw_nodes *nodes;
 	struct gw_command *commands; /* downlink commands waiting for their node's reply */
 	struct gw_spool *spool;
@@ -32,8 +39,19 @@ struct gw_gateway {
 	uint64_t records_enospc;
 	size_t n_ports;
 	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
+	struct gw_config *port_cfg[GW_CONFIG_MAX_PORTS]; /* a reference: what ports[i] uses */
 	size_t n_uplinks;
 	struct gw_uplink *uplinks[GW_CONFIG_MAX_UPLINKS];
+	struct gw_config *uplink_cfg[GW_CONFIG_MAX_UPLINKS];
+	/* a reload under way: uplinks being replaced finish what is in flight first */
+	bool reloading;
+	bool reopen_spool; /* the spool's options changed: every uplink is replaced */
+	size_t n_retiring;
+	struct gw_uplink *retiring[GW_CONFIG_MAX_UPLINKS];
+	struct gw_config *retiring_cfg[GW_CONFIG_MAX_UPLINKS];
+	gw_gateway_reloaded_fn reloaded_fn;
+	void *reloaded_ud;
+	sd_event_source *reload_timer;
 	uint64_t records;
 	uint64_t duplicates;
 	uint64_t records_unmapped; /* frames whose values could not be mapped */
@@ -44,6 +62,80 @@ struct gw_gateway {
 	/* reused for every frame: the mapped params, then the spool record built around them */
 	struct gw_jsonw *params_w, *record_w;
 };
+
+/* ---- the min_free_bytes reserve against the state directory's file system ---- */
+
+struct reserve {
+	bool known;        /* statvfs worked */
+	uint64_t fs_bytes; /* the file system's size */
+	uint64_t free_bytes; /* available to us (f_bavail) */
+	char warning[384]; /* empty when the reserve can be kept */
+};
+
+static void human(uint64_t n, char *buf, size_t size)
+{
+	if (n < 1024)
+		snprintf(buf, size, "%llu B", (unsigned long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, size, "%.1f KiB", n / 1024.0);
+	else if (n < 1024ULL * 1024 * 1024)
+		snprintf(buf, size, "%.1f MiB", n / (1024.0 * 1024));
+	else
+		snprintf(buf, size, "%.1f GiB", n / (1024.0 * 1024 * 1024));
+}
+
+/* What the daemon can see of the reserve: the spool (a library) does not say why it refused a
+ * record, so its reason is read from statvfs and the configuration here. need is what one more
+ * record takes (0 for the start-up check). */
+static void reserve_read(const struct gw_config *cfg, uint64_t need, struct reserve *r)
+{
+	struct statvfs v;
+	char reserve[32], fs[32], avail[32];
+
+	*r = (struct reserve){ .known = false };
+	if (statvfs(cfg->state_dir, &v) < 0)
+		return;
+	r->known = true;
+	r->fs_bytes = (uint64_t)v.f_blocks * v.f_frsize;
+	r->free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	if (!cfg->min_free_bytes)
+		return;
+	human(cfg->min_free_bytes, reserve, sizeof(reserve));
+	human(r->fs_bytes, fs, sizeof(fs));
+	human(r->free_bytes, avail, sizeof(avail));
+	if (cfg->min_free_bytes >= r->fs_bytes)
+		snprintf(r->warning, sizeof(r->warning), "min_free_bytes (%s) is not less than the "
+			 "whole file system of %s (%s, %s free): the reserve can never be kept and "
+			 "every record is dropped; lower [gateway] min_free_bytes (0 turns the "
+			 "reserve off)", reserve, cfg->state_dir, fs, avail);
+	else if (r->free_bytes < cfg->min_free_bytes + need)
+		snprintf(r->warning, sizeof(r->warning), "only %s of %s free on the file system of "
+			 "%s, less than min_free_bytes (%s): records are dropped until space is "
+			 "freed; free space or lower [gateway] min_free_bytes", avail, fs,
+			 cfg->state_dir, reserve);
+}
+
+/* At start-up and at a reload: say it at once when the reserve cannot be kept. */
+static void reserve_check(const struct gw_config *cfg)
+{
+	struct reserve r;
+
+	reserve_read(cfg, 0, &r);
+	if (r.warning[0])
+		gw_log(LOG_WARNING, "%s", r.warning);
+}
+
+static json_t *reserve_json(const struct gw_config *cfg)
+{
+	struct reserve r;
+
+	reserve_read(cfg, 0, &r);
+	return json_pack("{s:I,s:o,s:o,s:o}", "min_free_bytes", (json_int_t)cfg->min_free_bytes,
+			 "fs_bytes", r.known ? json_integer((json_int_t)r.fs_bytes) : json_null(),
+			 "free_bytes", r.known ? json_integer((json_int_t)r.free_bytes) :
+			 json_null(),
+			 "warning", r.warning[0] ? json_string(r.warning) : json_null());
+}
 
 static void notify_status(struct gw_gateway *g)
 {
@@ -84,7 +176,7 @@ static json_t *port_json(const struct gw_port *p)
 
 	for (int e = 1; e < _GW_FRAME_ERR_MAX; e++)
 		bad += fs->errors[e];
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
 			 gw_port_name(p), "state",
 			 gw_port_state(p) == GW_SERIAL_OPEN ? "open" : "absent",
 			 "bytes_in", (json_int_t)ss->bytes_in, "bytes_out", (json_int_t)ss->bytes_out,
@@ -94,6 +186,7 @@ static json_t *port_json(const struct gw_port *p)
 			 "oversize", (json_int_t)fs->errors[GW_FRAME_ERR_OVERSIZE],
 			 "unknown", (json_int_t)fs->errors[GW_FRAME_ERR_UNKNOWN],
 			 "malformed", (json_int_t)fs->errors[GW_FRAME_ERR_MALFORMED],
+			 "truncated", (json_int_t)fs->errors[GW_FRAME_ERR_TRUNCATED],
 			 "resyncs", (json_int_t)fs->resyncs);
 }
 
@@ -134,7 +227,7 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
 	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
-			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}",
 			 "state", g->stopping ? "stopping" : "running",
 			 "records", (json_int_t)g->records,
 			 "time_ms", (json_int_t)gw_now_wall_ms(),
@@ -156,7 +249,8 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 			 "duplicates", (json_int_t)g->duplicates,
 			 "unmapped", (json_int_t)g->records_unmapped,
 			 "seq_gaps", (json_int_t)s->seq_gaps,
-			 "seqs_skipped", (json_int_t)s->seqs_skipped);
+			 "seqs_skipped", (json_int_t)s->seqs_skipped,
+			 "reserve", reserve_json(g->cfg));
 }
 
 void gw_gateway_log_stats(const struct gw_gateway *g)
@@ -237,10 +331,19 @@ static void deliver(struct gw_gateway *g, struct gw_record *rec)
 	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, (const uint8_t *)packed, plen,
 			    &seq);
 	if (r < 0) {
+		struct reserve res;
+
 		g->records_enospc++;
-		gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
-			    "record dropped: the spool cannot store it (%s); the gateway keeps "
-			    "running and counts the drop", strerror(-r));
+		/* the spool says ENOSPC for its reserve as for a full disk: tell them apart */
+		reserve_read(g->cfg, plen + 64, &res);
+		if (r == -ENOSPC && res.warning[0])
+			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+				    "record dropped: the spool keeps a reserve: %s; the gateway keeps "
+				    "running and counts the drop", res.warning);
+		else
+			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+				    "record dropped: the spool cannot store it (%s); the gateway "
+				    "keeps running and counts the drop", strerror(-r));
 		return;
 	}
 	g->records++;
@@ -286,7 +389,9 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	bool created;
 	int r;
 
-	if (g->stopping)
+	/* a stopping gateway takes no records, but still counts and logs a frame its closing
+	 * ports cut off */
+	if (g->stopping && err == GW_FRAME_OK)
 		return;
 	if (err != GW_FRAME_OK) {
 		/* The address in a damaged frame may itself be damaged: only count it against
@@ -296,8 +401,12 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 			if (node->has_addr && node->addr == f->addr && strcmp(node->port, port) == 0)
 				node->errors++;
 		}
-		gw_log_port(LOG_WARNING, port, "skipped a bad frame: %s",
-			    gw_frame_error_to_string(err));
+		if (err == GW_FRAME_ERR_TRUNCATED)
+			gw_log_port(LOG_WARNING, port, "dropped an incomplete frame: the port closed "
+				    "before its end (counted as a bad frame, truncated)");
+		else
+			gw_log_port(LOG_WARNING, port, "skipped a bad frame: %s",
+				    gw_frame_error_to_string(err));
 		return;
 	}
 
@@ -454,12 +563,15 @@ static void maybe_stopped(struct gw_gateway *g)
 	fn(g, g->stopped_ud);
 }
 
+static void maybe_reloaded(struct gw_gateway *g);
+
 /* Uplinks log their own state changes: a cloud uplink has one line per device. */
 static void on_uplink_notify(struct gw_uplink *u, bool state_changed, void *ud)
 {
 	if (state_changed)
 		notify_status(ud);
 	maybe_stopped(ud);
+	maybe_reloaded(ud);
 }
 
 /* What the spool's recovery found: every lost seq range, and seqs skipped after a crash. */
@@ -494,20 +606,51 @@ static void log_recovery(struct gw_spool *spool, const char *dir)
 	       (unsigned long long)st->segments);
 }
 
-int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gateway **ret)
+/* Opens the spool of g->cfg and logs what recovery found. */
+static int spool_open(struct gw_gateway *g)
 {
-	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
-	int r;
-
+	const struct gw_config *cfg = g->cfg;
 	_cleanup_free_ char *spool_dir = NULL;
 	struct gw_spool_options so = {
 		.segment_bytes = cfg->spool_segment_bytes,
 		.max_bytes = cfg->spool_max_bytes,
 		.min_free_bytes = cfg->min_free_bytes,
 	};
+	int r;
+
+	if (asprintf(&spool_dir, "%s/spool", cfg->state_dir) < 0)
+		return -ENOMEM;
+	so.dir = spool_dir;
+	r = gw_spool_open(&so, &g->spool);
+	if (r < 0) {
+		gw_log(LOG_ERR, "cannot open the spool in %s: %s", spool_dir, strerror(-r));
+		return r;
+	}
+	log_recovery(g->spool, spool_dir);
+	return 0;
+}
+
+/* Builds the uplink of g->cfg->uplinks[i] at the end of g->uplinks (not started). */
+static int uplink_add(struct gw_gateway *g, size_t i)
+{
+	const struct gw_uplink_commands cmds = { .send = cloud_command, .user_data = g };
+	int r;
+
+	r = gw_uplink_new(g->event, &g->cfg->uplinks[i], g->cfg->state_dir, g->spool, &cmds,
+			  on_uplink_notify, g, &g->uplinks[g->n_uplinks]);
+	if (r < 0)
+		return r;
+	g->uplink_cfg[g->n_uplinks++] = gw_config_ref(g->cfg);
+	return 0;
+}
+
+int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **ret)
+{
+	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
+	int r;
 
 	g->event = sd_event_ref(event);
-	g->cfg = cfg;
+	g->cfg = gw_config_ref(cfg);
 	g->params_w = gw_jsonw_new();
 	g->record_w = gw_jsonw_new();
 	r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);
@@ -523,36 +666,38 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 		       strerror(errno));
 		goto fail;
 	}
-	if (asprintf(&spool_dir, "%s/spool", cfg->state_dir) < 0) {
-		r = -ENOMEM;
+	r = spool_open(g);
+	if (r < 0)
 		goto fail;
-	}
-	so.dir = spool_dir;
-	r = gw_spool_open(&so, &g->spool);
-	if (r < 0) {
-		gw_log(LOG_ERR, "cannot open the spool in %s: %s", spool_dir, strerror(-r));
-		goto fail;
-	}
-	log_recovery(g->spool, spool_dir);
+	reserve_check(cfg);
 	r = sd_event_add_time_relative(event, &g->sync_timer, CLOCK_MONOTONIC, 1000000, 1000,
 				       sync_cb, g);
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
-		const struct gw_uplink_commands cmds = { .send = cloud_command, .user_data = g };
-
-		r = gw_uplink_new(event, &cfg->uplinks[i], cfg->state_dir, g->spool, &cmds,
-				  on_uplink_notify, g, &g->uplinks[g->n_uplinks]);
+		r = uplink_add(g, i);
 		if (r < 0)
 			goto fail;
-		g->n_uplinks++;
 	}
 	*ret = g;
 	return 0;
 fail:
 	gw_gateway_free(g);
 	return r;
+}
+
+/* Sets up the port of g->cfg->ports[i] as g->ports[i]. */
+static int port_add(struct gw_gateway *g, size_t i)
+{
+	int r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g, &g->ports[i]);
+
+	if (r < 0) {
+		gw_log_port(LOG_ERR, g->cfg->ports[i].name, "cannot set up: %s", strerror(-r));
+		return r;
+	}
+	g->port_cfg[i] = gw_config_ref(g->cfg);
+	return 0;
 }
 
 int gw_gateway_start(struct gw_gateway *g)
@@ -566,18 +711,261 @@ int gw_gateway_start(struct gw_gateway *g)
 			return r;
 	}
 	for (size_t i = 0; i < g->cfg->n_ports; i++) {
-		r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g,
-				&g->ports[i]);
-		if (r < 0) {
-			gw_log_port(LOG_ERR, g->cfg->ports[i].name, "cannot set up: %s",
-				    strerror(-r));
+		r = port_add(g, i);
+		if (r < 0)
 			return r;
-		}
 		g->n_ports++;
 	}
 	notify_status(g);
 	return 0;
 }
+
+/* ---- reload ---- */
+
+static bool spool_options_changed(const struct gw_config *a, const struct gw_config *b)
+{
+	return a->spool_segment_bytes != b->spool_segment_bytes ||
+	       a->spool_max_bytes != b->spool_max_bytes || a->min_free_bytes != b->min_free_bytes;
+}
+
+/* The ports of the new config, in its order: unchanged ones handed over as they are (open,
+ * decoder state and counters), changed ones given their new settings, new ones set up,
+ * removed ones closed. */
+static int reload_ports(struct gw_gateway *g)
+{
+	struct gw_port *old[GW_CONFIG_MAX_PORTS];
+	struct gw_config *old_cfg[GW_CONFIG_MAX_PORTS];
+	size_t n_old = g->n_ports;
+	int r = 0;
+
+	memcpy(old, g->ports, sizeof(old));
+	memcpy(old_cfg, g->port_cfg, sizeof(old_cfg));
+	memset(g->ports, 0, sizeof(g->ports));
+	memset(g->port_cfg, 0, sizeof(g->port_cfg));
+	g->n_ports = 0;
+	for (size_t i = 0; i < g->cfg->n_ports; i++) {
+		const struct gw_config_port *pc = &g->cfg->ports[i];
+		size_t j;
+
+		for (j = 0; j < n_old; j++)
+			if (old[j] && strcmp(gw_port_name(old[j]), pc->name) == 0)
+				break;
+		if (j == n_old) {
+			int q = port_add(g, i);
+
+			if (q < 0) {
+				/* keep the slots in step with the config: an absent port */
+				r = q;
+				break;
+			}
+			g->n_ports++;
+			continue;
+		}
+		g->ports[i] = old[j];
+		old[j] = NULL;
+		g->n_ports++;
+		if (gw_config_port_equal(gw_port_config(g->ports[i]), pc)) {
+			g->port_cfg[i] = old_cfg[j];
+			continue;
+		}
+		g->port_cfg[i] = gw_config_ref(g->cfg);
+		{
+			int q = gw_port_reconfigure(g->ports[i], pc);
+
+			if (q < 0)
+				gw_log_port(LOG_WARNING, pc->name, "the device refused the new "
+					    "settings: %s; it is opened again as after an unplug",
+					    strerror(-q));
+		}
+		gw_config_free(old_cfg[j]);
+	}
+	for (size_t j = 0; j < n_old; j++) {
+		if (!old[j])
+			continue;
+		gw_log_port(LOG_INFO, gw_port_name(old[j]), "removed from the configuration: closed");
+		gw_command_port_closed(g->commands, gw_port_name(old[j]));
+		gw_port_free(old[j]);
+		gw_config_free(old_cfg[j]);
+	}
+	return r;
+}
+
+/* The retiring uplinks hold nothing in flight any more (or the time is up): replace them. */
+static void reload_finish(struct gw_gateway *g, bool timed_out)
+{
+	struct gw_uplink *kept[GW_CONFIG_MAX_UPLINKS];
+	struct gw_config *kept_cfg[GW_CONFIG_MAX_UPLINKS];
+	size_t n_kept = g->n_uplinks;
+	gw_gateway_reloaded_fn fn = g->reloaded_fn;
+	int r = 0;
+
+	g->reload_timer = sd_event_source_disable_unref(g->reload_timer);
+	for (size_t i = 0; i < g->n_retiring; i++) {
+		struct gw_uplink_summary st;
+
+		gw_uplink_summary(g->retiring[i], &st);
+		if (timed_out && st.inflight)
+			gw_log_uplink(LOG_NOTICE, gw_uplink_name(g->retiring[i]), "replaced with %llu "
+				      "record(s) in flight; they stay in the spool and are sent again",
+				      (unsigned long long)st.inflight);
+		/* its totals up to here: the replacement's counters start again */
+		gw_uplink_log_counters(g->retiring[i]);
+		gw_uplink_free(g->retiring[i]);
+		gw_config_free(g->retiring_cfg[i]);
+		g->retiring[i] = NULL;
+	}
+	g->n_retiring = 0;
+	if (g->reopen_spool) {
+		/* every uplink retired: no reader is left on the spool */
+		(void)sync_spool(g);
+		g->spool = gw_spool_close(g->spool);
+		r = spool_open(g);
+		g->reopen_spool = false;
+	}
+	memcpy(kept, g->uplinks, sizeof(kept));
+	memcpy(kept_cfg, g->uplink_cfg, sizeof(kept_cfg));
+	memset(g->uplinks, 0, sizeof(g->uplinks));
+	memset(g->uplink_cfg, 0, sizeof(g->uplink_cfg));
+	g->n_uplinks = 0;
+	for (size_t i = 0; r >= 0 && i < g->cfg->n_uplinks; i++) {
+		size_t j;
+
+		for (j = 0; j < n_kept; j++)
+			if (kept[j] && strcmp(gw_uplink_name(kept[j]), g->cfg->uplinks[i].name) == 0)
+				break;
+		if (j < n_kept) {
+			g->uplinks[g->n_uplinks] = kept[j];
+			g->uplink_cfg[g->n_uplinks++] = kept_cfg[j];
+			kept[j] = NULL;
+			kept_cfg[j] = NULL;
+			continue;
+		}
+		r = uplink_add(g, i);
+		if (r >= 0)
+			r = gw_uplink_start(g->uplinks[g->n_uplinks - 1]);
+	}
+	/* not in the new config (only after a failure above): they go */
+	for (size_t j = 0; j < n_kept; j++) {
+		gw_uplink_free(kept[j]);
+		gw_config_free(kept_cfg[j]);
+	}
+	if (r < 0)
+		g->stopping = true; /* no record is taken until the owner decides */
+	g->reloading = false;
+	g->reloaded_fn = NULL;
+	notify_status(g);
+	if (fn)
+		fn(g, r, g->reloaded_ud);
+}
+
+static bool retiring_drained(const struct gw_gateway *g)
+{
+	for (size_t i = 0; i < g->n_retiring; i++)
+		if (gw_uplink_draining(g->retiring[i]) > 0)
+			return false;
+	return true;
+}
+
+/* From an uplink's callback: the uplink cannot be freed here, so the timer finishes. */
+static void maybe_reloaded(struct gw_gateway *g)
+{
+	if (!g->reloading || !g->reload_timer || !retiring_drained(g))
+		return;
+	(void)sd_event_source_set_time_relative(g->reload_timer, 0);
+}
+
+static int reload_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+
+	reload_finish(g, !retiring_drained(g));
+	return 0;
+}
+
+int gw_gateway_reload(struct gw_gateway *g, struct gw_config *cfg, uint64_t timeout_usec,
+		      gw_gateway_reloaded_fn done, void *user_data)
+{
+	struct gw_config *old = g->cfg;
+	struct gw_uplink *uplinks[GW_CONFIG_MAX_UPLINKS];
+	struct gw_config *uplink_cfg[GW_CONFIG_MAX_UPLINKS];
+	size_t n_uplinks = g->n_uplinks;
+	int r;
+
+	if (g->reloading || g->stopping)
+		return -EBUSY;
+	if (strcmp(cfg->state_dir, old->state_dir) != 0)
+		return -EINVAL;
+	g->cfg = gw_config_ref(cfg);
+	g->reloading = true;
+	g->reloaded_fn = done;
+	g->reloaded_ud = user_data;
+	g->reopen_spool = spool_options_changed(old, cfg);
+
+	/* Commands are not kept: the cloud hears now that they were not carried out. The node
+	 * table stays (names, sequence numbers) unless what names the nodes changed. */
+	gw_command_cancel_all(g->commands);
+	g->commands = gw_command_free(g->commands);
+	if (strcmp(old->device_name, cfg->device_name) != 0 || old->max_nodes != cfg->max_nodes) {
+		g->nodes = gw_nodes_free(g->nodes);
+		r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);
+		if (r < 0)
+			goto fail;
+	}
+	r = gw_command_new(g->event, cfg, g->nodes, command_port, g, &g->commands);
+	if (r < 0)
+		goto fail;
+
+	r = reload_ports(g);
+	if (r < 0)
+		goto fail;
+
+	/* Uplinks whose settings did not change go on as they are (session, cursor, what is in
+	 * flight, counters); the others finish what they have in flight, bounded by
+	 * timeout_usec, and are replaced then. They hear of no new record meanwhile: the new
+	 * ones find those in the spool. */
+	memcpy(uplinks, g->uplinks, sizeof(uplinks));
+	memcpy(uplink_cfg, g->uplink_cfg, sizeof(uplink_cfg));
+	memset(g->uplinks, 0, sizeof(g->uplinks));
+	memset(g->uplink_cfg, 0, sizeof(g->uplink_cfg));
+	g->n_uplinks = 0;
+	for (size_t j = 0; j < n_uplinks; j++) {
+		bool keep = false;
+
+		for (size_t i = 0; i < cfg->n_uplinks && !g->reopen_spool; i++)
+			if (strcmp(cfg->uplinks[i].name, gw_uplink_name(uplinks[j])) == 0)
+				keep = gw_config_uplink_equal(gw_uplink_config(uplinks[j]),
+							      &cfg->uplinks[i]);
+		if (keep) {
+			g->uplinks[g->n_uplinks] = uplinks[j];
+			g->uplink_cfg[g->n_uplinks++] = uplink_cfg[j];
+			continue;
+		}
+		(void)gw_uplink_save(uplinks[j]);
+		g->retiring[g->n_retiring] = uplinks[j];
+		g->retiring_cfg[g->n_retiring++] = uplink_cfg[j];
+	}
+	gw_config_free(old);
+	reserve_check(cfg);
+	notify_status(g);
+	if (g->n_retiring && sd_event_add_time_relative(g->event, &g->reload_timer,
+							CLOCK_MONOTONIC, timeout_usec, 0,
+							reload_timeout, g) < 0)
+		g->reload_timer = NULL;
+	if (!g->reload_timer)
+		reload_finish(g, false);
+	else if (retiring_drained(g))
+		(void)sd_event_source_set_time_relative(g->reload_timer, 0);
+	return 0;
+fail:
+	/* rare (out of memory, a port that cannot be set up): the owner rebuilds */
+	gw_config_free(old);
+	g->stopping = true;
+	g->reloading = false;
+	g->reloaded_fn = NULL;
+	return r;
+}
+
+/* ---- stop ---- */
 
 static int stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
 {
@@ -608,9 +996,12 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	g->stopped_ud = user_data;
 	/* Commands are not kept: the cloud hears now that they were not carried out. */
 	gw_command_cancel_all(g->commands);
-	/* Stop reading first: nothing new enters while the uplinks drain. */
-	for (size_t i = 0; i < g->n_ports; i++)
+	/* Stop reading first: nothing new enters while the uplinks drain. A frame a port cuts
+	 * off is counted and logged (on_frame). */
+	for (size_t i = 0; i < g->n_ports; i++) {
 		g->ports[i] = gw_port_free(g->ports[i]);
+		g->port_cfg[i] = gw_config_free(g->port_cfg[i]);
+	}
 	g->n_ports = 0;
 	(void)sync_spool(g);
 	for (size_t i = 0; i < g->n_uplinks; i++)
@@ -628,16 +1019,29 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 		return NULL;
 	/* pending commands are answered through the uplinks, so before those go */
 	g->commands = gw_command_free(g->commands);
-	for (size_t i = 0; i < g->n_ports; i++)
-		gw_port_free(g->ports[i]);
-	for (size_t i = 0; i < g->n_uplinks; i++)
+	/* a port that closes here may report a frame it cut off: counted, never stored */
+	g->stopping = true;
+	g->reloaded_fn = NULL;
+	for (size_t i = 0; i < GW_CONFIG_MAX_PORTS; i++) {
+		g->ports[i] = gw_port_free(g->ports[i]);
+		g->port_cfg[i] = gw_config_free(g->port_cfg[i]);
+	}
+	for (size_t i = 0; i < g->n_uplinks; i++) {
 		gw_uplink_free(g->uplinks[i]);
+		gw_config_free(g->uplink_cfg[i]);
+	}
+	for (size_t i = 0; i < g->n_retiring; i++) {
+		gw_uplink_free(g->retiring[i]);
+		gw_config_free(g->retiring_cfg[i]);
+	}
+	g->reload_timer = sd_event_source_disable_unref(g->reload_timer);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	gw_jsonw_free(g->params_w);
 	gw_jsonw_free(g->record_w);
+	gw_config_free(g->cfg);
 	sd_event_unref(g->event);
 	free(g);
 	return NULL;

@@ -2,6 +2,12 @@
 /*
  * Logging backend: journald with structured fields when stderr is the journal, readable
  * stderr lines otherwise, with a small rate limiter for repeated warnings and errors.
+ *
+ * The limiter keeps what it needs to report a burst by itself (the start of the message and
+ * copies of the context strings), so a summary never depends on the message coming back:
+ * gw_log_flush_suppressed() reports every window that has ended, a slot taken over by another
+ * message reports first, and the owner of the event loop is told (gw_log_set_pending_fn) when
+ * a summary becomes due. This module has no event loop of its own.
  */
 
 #include <errno.h>
@@ -21,6 +27,9 @@
 #include "gw/util.h"
 
 #define RL_SLOTS 16
+#define RL_WINDOW_US ((uint64_t)GW_LOG_INTERVAL_S * 1000000)
+#define RL_MSG_KEEP 120 /* bytes of a suppressed message the summary quotes */
+#define RL_CTX_KEEP 64
 
 struct rl_slot {
 	uint64_t hash;
@@ -28,13 +37,18 @@ struct rl_slot {
 	unsigned count;
 	unsigned suppressed;
 	int level;
-	struct gw_log_ctx ctx; /* strings are not kept: only for the summary line's fields */
+	/* copies: the summary may be written long after the caller's strings are gone */
+	char msg[RL_MSG_KEEP];
+	char port[RL_CTX_KEEP], node_uid[RL_CTX_KEEP], uplink[RL_CTX_KEEP];
+	bool has_port, has_node_uid, has_uplink;
 };
 
 static int max_level = LOG_INFO;
 static bool journal;
 static const char *log_ident = "sensorgw";
 static struct rl_slot rl[RL_SLOTS];
+static gw_log_pending_fn pending_fn;
+static void *pending_ud;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -190,6 +204,31 @@ static void emit(int level, const struct gw_log_ctx *ctx, const char *msg)
 	fprintf(stderr, "%s: %s: %s%s\n", log_ident, level_names[level], prefix, msg);
 }
 
+static void keep(char *dst, size_t size, bool *has, const char *src)
+{
+	*has = src != NULL;
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* Writes the summary of slot's suppressed lines, if any, and empties the count. */
+static void rl_summarise(struct rl_slot *slot)
+{
+	const struct gw_log_ctx ctx = {
+		.port = slot->has_port ? slot->port : NULL,
+		.node_uid = slot->has_node_uid ? slot->node_uid : NULL,
+		.uplink = slot->has_uplink ? slot->uplink : NULL,
+	};
+	char line[RL_MSG_KEEP + 128];
+
+	if (!slot->suppressed)
+		return;
+	snprintf(line, sizeof(line), "%u similar messages were suppressed (%u s window): \"%s%s\"",
+		 slot->suppressed, GW_LOG_INTERVAL_S, slot->msg,
+		 strlen(slot->msg) == RL_MSG_KEEP - 1 ? "..." : "");
+	slot->suppressed = 0;
+	emit(slot->level, &ctx, line);
+}
+
 /* Returns true when the message may be printed; may print a "suppressed" summary first. */
 static bool rate_limit(int level, const struct gw_log_ctx *ctx, const char *msg)
 {
@@ -214,26 +253,56 @@ static bool rate_limit(int level, const struct gw_log_ctx *ctx, const char *msg)
 			oldest = &rl[i];
 	}
 	if (!slot) {
+		/* what the slot held is reported before another message takes it over */
 		slot = oldest;
+		rl_summarise(slot);
 		*slot = (struct rl_slot){ .hash = h, .window_start_us = now, .level = level };
+		snprintf(slot->msg, sizeof(slot->msg), "%s", msg);
+		keep(slot->port, sizeof(slot->port), &slot->has_port, ctx ? ctx->port : NULL);
+		keep(slot->node_uid, sizeof(slot->node_uid), &slot->has_node_uid,
+		     ctx ? ctx->node_uid : NULL);
+		keep(slot->uplink, sizeof(slot->uplink), &slot->has_uplink,
+		     ctx ? ctx->uplink : NULL);
 	}
-	if (now - slot->window_start_us > (uint64_t)GW_LOG_INTERVAL_S * 1000000) {
-		if (slot->suppressed) {
-			char line[128];
-
-			snprintf(line, sizeof(line), "%u similar messages were suppressed",
-				 slot->suppressed);
-			emit(slot->level, ctx, line);
-		}
+	if (now - slot->window_start_us > RL_WINDOW_US) {
+		rl_summarise(slot);
 		slot->window_start_us = now;
 		slot->count = 0;
-		slot->suppressed = 0;
 	}
 	if (++slot->count > GW_LOG_BURST) {
-		slot->suppressed++;
+		if (slot->suppressed++ == 0 && pending_fn)
+			pending_fn(slot->window_start_us + RL_WINDOW_US + 1, pending_ud);
 		return false;
 	}
 	return true;
+}
+
+uint64_t gw_log_flush_suppressed(uint64_t now_us)
+{
+	uint64_t next = 0;
+
+	for (size_t i = 0; i < RL_SLOTS; i++) {
+		struct rl_slot *slot = &rl[i];
+		uint64_t due = slot->window_start_us + RL_WINDOW_US + 1;
+
+		if (!slot->suppressed)
+			continue;
+		if (now_us == UINT64_MAX || now_us >= due) {
+			rl_summarise(slot);
+			/* the burst is over: the next line of it starts a new window */
+			slot->count = 0;
+			continue;
+		}
+		if (!next || due < next)
+			next = due;
+	}
+	return next;
+}
+
+void gw_log_set_pending_fn(gw_log_pending_fn fn, void *user_data)
+{
+	pending_fn = fn;
+	pending_ud = user_data;
 }
 
 void gw_log_ctxv(int level, const struct gw_log_ctx *ctx, const char *fmt, va_list ap)

@@ -9,10 +9,13 @@
  * Reload (SIGHUP, or `reload` on the control socket): RELOADING=1 -> the file is loaded and
  * checked completely while the running gateway goes on -> if anything is wrong, every problem
  * is logged and answered as FILE:LINE: message and nothing changes -> else the running
- * gateway stops as for an exit (ports closed, in-flight records drained, spool synced, cursors
- * saved) and a new one is built from the new configuration in the same loop, on the same spool
- * -> READY=1. One gateway at a time is simpler than patching a running one, and everything a
- * gateway holds that matters (the spool, the cursors, the credentials) is on disk already.
+ * gateway applies it in place (gw_gateway_reload): ports and uplinks whose settings did not
+ * change go on untouched (a port is not closed, nothing is flushed, no counter restarts),
+ * changed ones get their new settings or are replaced once what they have in flight is
+ * acknowledged -> READY=1. Stopping the whole gateway instead would close every port for a
+ * moment, and what a UART sends meanwhile is lost. Only when the gateway cannot apply the new
+ * configuration (rare: out of memory, a port that cannot be set up) is it freed and built
+ * again from the previous one.
  */
 
 #include <errno.h>
@@ -58,7 +61,9 @@ struct daemon {
 	struct gw_control *next_control; /* the socket at a new control_socket path */
 	struct gw_control *waiter_control; /* where the client that asked waits, if one did */
 	gw_control_ticket waiter;
+	int reload_result; /* what gw_gateway_reload said */
 	sd_event_source *apply;
+	sd_event_source *log_timer; /* writes the log's pending "suppressed" summaries */
 };
 
 static void help(void)
@@ -78,14 +83,17 @@ static void help(void)
 	       "  -V, --version           show the version\n"
 	       "\n"
 	       "Signals: SIGTERM and SIGINT stop in order and exit 0; SIGHUP reloads the\n"
-	       "configuration file (applied only when it is valid; ports are reopened, nothing\n"
-	       "spooled is lost; 'sensorgwctl reload' does the same and shows the problems);\n"
+	       "configuration file (applied only when it is valid, in place: unchanged ports\n"
+	       "stay open and unchanged uplinks connected, nothing spooled is lost;\n"
+	       "'sensorgwctl reload' does the same and shows the problems);\n"
 	       "SIGUSR1 logs the spool's and every uplink's counters.\n"
 	       "See sensorgwd(8) and sensorgw.conf(5).\n",
 	       GW_CONFIG_DEFAULT_PATH);
 }
 
 /* ---- reload ---- */
+
+static void on_stopped(struct gw_gateway *g, void *ud);
 
 static json_t *on_control(struct gw_control *c, const struct gw_control_request *req, char *why,
 			  size_t why_size, void *ud);
@@ -245,36 +253,31 @@ static int gateway_build(struct daemon *d)
 	return r;
 }
 
-/* Runs from a defer source: the old gateway's callback that got us here has returned. */
+/* Runs from a timer: the gateway's callback that got us here has returned. */
 static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct daemon *d = ud;
 	struct gw_config *old = d->cfg;
 	json_t *problems;
-	int r;
+	int r = d->reload_result;
 
 	d->apply = sd_event_source_disable_unref(d->apply);
-	if (d->stopping) {
-		/* SIGTERM while the old gateway drained: that was the stop as well */
+	if (r < 0) {
+		/* rare: the gateway could not apply what the loader accepted; it takes no more
+		 * records. Build it again from the previous configuration, which worked. */
+		gw_log(LOG_ERR, "cannot apply the new configuration %s: %s (see the lines above); "
+		       "going back to the previous one", d->next_cfg->path, strerror(-r));
+		problems = json_array();
+		add_problem(problems, "%s:0: cannot apply it: %s (see the daemon's log)",
+			    d->next_cfg->path, strerror(-r));
+		d->gateway = gw_gateway_free(d->gateway);
 		d->next_cfg = gw_config_free(d->next_cfg);
 		d->next_control = gw_control_free(d->next_control);
-		reload_finish(d, false, "sensorgwd is stopping; the reload was not applied", NULL);
-		return sd_event_exit(d->event, 0);
-	}
-	d->gateway = gw_gateway_free(d->gateway);
-	d->cfg = d->next_cfg;
-	d->next_cfg = NULL;
-	r = gateway_build(d);
-	if (r < 0) {
-		/* rare: a driver refused what the loader accepted; the old configuration worked */
-		gw_log(LOG_ERR, "cannot start with the new configuration %s: %s (see the lines "
-		       "above); going back to the previous one", d->cfg->path, strerror(-r));
-		problems = json_array();
-		add_problem(problems, "%s:0: cannot start with it: %s (see the daemon's log)",
-			    d->cfg->path, strerror(-r));
-		gw_config_free(d->cfg);
-		d->cfg = old;
-		d->next_control = gw_control_free(d->next_control);
+		if (d->stopping) {
+			reload_finish(d, false, "sensorgwd is stopping; the reload was not applied",
+				      problems);
+			return sd_event_exit(d->event, 0);
+		}
 		r = gateway_build(d);
 		if (r < 0) {
 			gw_log(LOG_ERR, "cannot start again with the previous configuration either: "
@@ -288,6 +291,9 @@ static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
 			      "runs again", problems);
 		return 0;
 	}
+	/* the gateway runs with it: it holds its own references to what it uses */
+	d->cfg = d->next_cfg;
+	d->next_cfg = NULL;
 	gw_config_free(old);
 	gw_log_set_level(d->cli_level >= 0 ? d->cli_level : d->cfg->log_level);
 	if (d->next_control) {
@@ -300,14 +306,18 @@ static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
 		gw_log(LOG_INFO, "control socket moved to %s", d->cfg->control_socket);
 	}
 	reload_finish(d, true, NULL, NULL);
+	/* SIGTERM while the reload was under way: now is the stop */
+	if (d->stopping)
+		gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_stopped, d);
 	return 0;
 }
 
-static void on_reload_stopped(struct gw_gateway *g, void *ud)
+static void on_reloaded(struct gw_gateway *g, int r, void *ud)
 {
 	struct daemon *d = ud;
 
-	/* Not here: this runs inside the gateway (or an uplink) that is about to be freed. A
+	d->reload_result = r;
+	/* Not here: this may run inside the gateway (or an uplink) that reload_apply frees. A
 	 * timer rather than a defer source: events already waiting (a second reload request)
 	 * are dispatched first, and find the reload under way. */
 	if (sd_event_add_time_relative(d->event, &d->apply, CLOCK_MONOTONIC, 0, 0, reload_apply,
@@ -352,7 +362,9 @@ static int reload_start(struct daemon *d, struct gw_control *waiter_control,
 		return 0;
 	}
 	json_decref(problems);
-	gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_reload_stopped, d);
+	r = gw_gateway_reload(d->gateway, d->next_cfg, STOP_TIMEOUT_USEC, on_reloaded, d);
+	if (r < 0)
+		on_reloaded(d->gateway, r, d);
 	return 0;
 }
 
@@ -415,6 +427,36 @@ static json_t *on_control(struct gw_control *c, const struct gw_control_request 
 	return o;
 }
 
+/* ---- the log's summaries of suppressed lines (gw/log.h) ---- */
+
+/* From inside gw_log: a summary is due at due_us. Must not log. */
+static void log_pending(uint64_t due_us, void *ud)
+{
+	struct daemon *d = ud;
+	int enabled = SD_EVENT_OFF;
+	uint64_t armed = 0;
+
+	if (!d->log_timer)
+		return;
+	(void)sd_event_source_get_enabled(d->log_timer, &enabled);
+	if (enabled != SD_EVENT_OFF && sd_event_source_get_time(d->log_timer, &armed) >= 0 &&
+	    armed <= due_us)
+		return;
+	(void)sd_event_source_set_time(d->log_timer, due_us);
+	(void)sd_event_source_set_enabled(d->log_timer, SD_EVENT_ONESHOT);
+}
+
+static int log_flush(sd_event_source *s, uint64_t usec, void *ud)
+{
+	uint64_t next = gw_log_flush_suppressed(gw_now_mono_us());
+
+	if (next) {
+		(void)sd_event_source_set_time(s, next);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
 /* ---- signals ---- */
 
 static void on_stopped(struct gw_gateway *g, void *ud)
@@ -446,7 +488,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	d->stopping = true;
 	gw_log(LOG_INFO, "%s received, stopping", strsignal((int)si->ssi_signo));
 	(void)sd_notify(0, "STOPPING=1");
-	/* during a reload the gateway is stopping already; reload_apply sees d->stopping */
+	/* during a reload the gateway is busy with it; reload_apply sees d->stopping and stops */
 	if (!d->reloading)
 		gw_gateway_stop(d->gateway, STOP_TIMEOUT_USEC, on_stopped, d);
 	return 0;
@@ -553,6 +595,13 @@ int main(int argc, char **argv)
 		gw_log(LOG_ERR, "cannot watch signals");
 		goto out;
 	}
+	/* Summaries of suppressed log lines are written when their window ends, whether or not
+	 * the message comes back; the timer is armed when one is due. */
+	if (sd_event_add_time(d.event, &d.log_timer, CLOCK_MONOTONIC, 0, 100000, log_flush, &d) >=
+	    0) {
+		(void)sd_event_source_set_enabled(d.log_timer, SD_EVENT_OFF);
+		gw_log_set_pending_fn(log_pending, &d);
+	}
 	/* WATCHDOG=1 from the loop itself: it stops when the loop stops making progress. */
 	(void)sd_event_set_watchdog(d.event, true);
 
@@ -586,6 +635,7 @@ int main(int argc, char **argv)
 	exit_code = d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 	if (d.gateway)
 		gw_gateway_log_stats(d.gateway);
+	gw_log_flush_suppressed(UINT64_MAX);
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.apply = sd_event_source_disable_unref(d.apply);
@@ -593,6 +643,10 @@ out:
 	d.old_control = gw_control_free(d.old_control);
 	d.control = gw_control_free(d.control);
 	d.gateway = gw_gateway_free(d.gateway);
+	/* what the last bursts suppressed is said before exiting, whatever the way out */
+	gw_log_set_pending_fn(NULL, NULL);
+	gw_log_flush_suppressed(UINT64_MAX);
+	d.log_timer = sd_event_source_disable_unref(d.log_timer);
 	gw_http_lib_cleanup(); /* nothing when libcurl was not loaded */
 	gw_mqtt_lib_cleanup();
 	d.event = sd_event_unref(d.event);

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* A port: serial device + frame decoder; logs the device's comings and goings. */
+/*
+ * A port: serial device + frame decoder; logs the device's comings and goings. A frame cut
+ * off by a close (unplug, a reload that changes the device or the framing, a stop) is counted
+ * as a bad frame (GW_FRAME_ERR_TRUNCATED) and reported to the owner like any other.
+ */
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gw/log.h"
@@ -49,6 +54,8 @@ static void on_state(struct gw_serial *s, enum gw_serial_state state, int err, c
 		p->was_open = true;
 		break;
 	case GW_SERIAL_ABSENT:
+		if (p->was_open)
+			(void)gw_decoder_close(p->decoder, on_frame, p);
 		if (p->was_open && err == -EIO)
 			gw_log_port(LOG_WARNING, c->name,
 				    "device %s went away (unplugged or hung up); reopening in %.1f s",
@@ -91,14 +98,52 @@ fail:
 	return r;
 }
 
+/* "8N1, flow none, text framing" */
+static void describe(const struct gw_config_port *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%u baud, %u%c%u, flow %s, %s framing", c->baud, c->data_bits,
+		 c->parity == GW_PARITY_NONE ? 'N' : c->parity == GW_PARITY_ODD ? 'O' : 'E',
+		 c->stop_bits, gw_flow_to_string(c->flow), gw_framing_to_string(c->framing));
+}
+
+int gw_port_reconfigure(struct gw_port *p, const struct gw_config_port *cfg)
+{
+	bool was_open = gw_port_state(p) == GW_SERIAL_OPEN;
+	char how[160];
+	int r;
+
+	if (strcmp(p->cfg->name, cfg->name) != 0)
+		return -EINVAL;
+	if (cfg->framing != p->cfg->framing) {
+		/* what the old framing held cannot be finished by the new one */
+		(void)gw_decoder_close(p->decoder, on_frame, p);
+		gw_decoder_set_framing(p->decoder, cfg->framing);
+	}
+	p->cfg = cfg;
+	r = gw_serial_reconfigure(p->serial, cfg);
+	if (r == 0 && was_open) {
+		describe(cfg, how, sizeof(how));
+		gw_log_port(LOG_INFO, cfg->name, "settings changed: now %s; the device stayed open, "
+			    "nothing was flushed", how);
+	}
+	return r < 0 ? r : 0;
+}
+
 struct gw_port *gw_port_free(struct gw_port *p)
 {
 	if (!p)
 		return NULL;
+	if (p->was_open)
+		(void)gw_decoder_close(p->decoder, on_frame, p);
 	gw_serial_free(p->serial);
 	gw_decoder_free(p->decoder);
 	free(p);
 	return NULL;
+}
+
+const struct gw_config_port *gw_port_config(const struct gw_port *p)
+{
+	return p->cfg;
 }
 
 const char *gw_port_name(const struct gw_port *p)

@@ -4,6 +4,13 @@
  * with termios, holds an exclusive lock, delivers bytes, queues writes, and reopens on a backoff
  * timer after the device goes away.
  *
+ * Flushing: the input queue is flushed (tcflush TCIFLUSH|TCOFLUSH) only at the first open of
+ * the object, the start of sensorgwd's session with the device: bytes that were waiting
+ * before it owned the line belong to no session it can account for (half a frame from a
+ * previous reader). Never afterwards: a reopen after an unplug takes the new device's bytes
+ * from its very first one, and gw_serial_reconfigure() (a reload) keeps the open fd and only
+ * changes its termios, so nothing that arrived is thrown away.
+ *
  * Callbacks (data_fn, state_fn) run from inside this module's event sources. They may call
  * gw_serial_write() and the getters, but must not call gw_serial_free() on the same object: the
  * dispatching code still uses it after the callback returns.
@@ -52,6 +59,7 @@ struct gw_serial {
 	bool io_wants_out;
 	sd_event_source *retry; /* created once, armed as SD_EVENT_ONESHOT while absent */
 	uint32_t backoff_ms;    /* un-jittered, so growth does not depend on the dice */
+	bool opened_once;       /* after the first open nothing is flushed any more */
 
 	uint8_t *wq; /* SERIAL_WRITE_QUEUE_MAX bytes, allocated on first write */
 	size_t wq_head;
@@ -319,7 +327,7 @@ static tcflag_t serial_csize(uint8_t data_bits)
 	}
 }
 
-static int serial_configure(const struct gw_serial *s, int fd)
+static int serial_configure(const struct gw_serial *s, int fd, bool flush)
 {
 	const struct gw_config_port *cfg = s->cfg;
 	struct termios tio;
@@ -360,8 +368,9 @@ static int serial_configure(const struct gw_serial *s, int fd)
 		return -errno;
 	if (tcsetattr(fd, TCSANOW, &tio) < 0)
 		return -errno;
-	/* Drop what the line collected before we owned it: half a frame from an old session. */
-	if (tcflush(fd, TCIOFLUSH) < 0)
+	/* Drop what the line collected before we owned it: half a frame from an old session.
+	 * Only at the first open (see the top of the file). */
+	if (flush && tcflush(fd, TCIOFLUSH) < 0)
 		return -errno;
 	/* tcsetattr() reports success when any of the changes took; a driver may refuse a rate. */
 	if (tcgetattr(fd, &tio) < 0)
@@ -401,7 +410,7 @@ static int serial_open_device(const struct gw_serial *s, const char *device, int
 	/* flock() keeps out cooperating programs; TIOCEXCL makes the kernel refuse other opens by
 	 * unprivileged ones. Best effort: the lock above is what we rely on. */
 	(void)ioctl(fd, TIOCEXCL);
-	r = serial_configure(s, fd);
+	r = serial_configure(s, fd, !s->opened_once);
 	if (r < 0)
 		goto fail;
 	*ret_fd = fd;
@@ -441,6 +450,7 @@ static void serial_attempt(struct gw_serial *s)
 	s->device = device;
 	s->state = GW_SERIAL_OPEN;
 	s->backoff_ms = 0;
+	s->opened_once = true;
 	s->stats.opens++;
 	/* Always reported, unlike repeated failures: the caller counts and logs reconnects. */
 	serial_report(s, 0, s->device, 0);
@@ -520,6 +530,45 @@ struct gw_serial *gw_serial_free(struct gw_serial *s)
 	free(s->wq);
 	free(s);
 	return NULL;
+}
+
+/* Whether a and b find the same device. */
+static bool serial_same_device(const struct gw_config_port *a, const struct gw_config_port *b)
+{
+	return gw_streq_null(a->path, b->path) && a->match_vid == b->match_vid &&
+	       a->match_pid == b->match_pid && gw_streq_null(a->match_serial, b->match_serial) &&
+	       gw_streq_null(a->match_description, b->match_description);
+}
+
+int gw_serial_reconfigure(struct gw_serial *s, const struct gw_config_port *cfg)
+{
+	bool same;
+	int r;
+
+	if (!s || !cfg || !serial_config_valid(cfg))
+		return -EINVAL;
+	same = serial_same_device(s->cfg, cfg);
+	s->cfg = cfg;
+	s->speed = gw_serial_baud_to_speed(cfg->baud);
+	if (s->state == GW_SERIAL_OPEN && same) {
+		/* the same device stays open: new line settings, nothing flushed */
+		r = serial_configure(s, s->fd, false);
+		if (r >= 0)
+			return 0;
+		/* the driver refused them: find it again as at an unplug, with the new ones */
+		serial_hangup(s, r);
+		return r;
+	}
+	if (s->state == GW_SERIAL_OPEN) {
+		/* another device: this one is let go (not a hang-up: not counted in closes) */
+		serial_close_fd(s);
+		s->state = GW_SERIAL_ABSENT;
+	}
+	(void)sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+	s->backoff_ms = 0;
+	s->reported = false;
+	serial_attempt(s);
+	return 1;
 }
 
 int gw_serial_write(struct gw_serial *s, const uint8_t *buf, size_t len)

@@ -20,6 +20,11 @@ void gw_text_splitter_reset(struct gw_text_splitter *s)
 	s->after_cr = false;
 }
 
+size_t gw_text_splitter_pending(const struct gw_text_splitter *s)
+{
+	return s->discarding ? 0 : s->len;
+}
+
 void gw_text_splitter_feed(struct gw_text_splitter *s, const uint8_t *buf, size_t len,
 			   gw_text_line_fn fn, void *user_data)
 {

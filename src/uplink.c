@@ -153,6 +153,11 @@ json_t *gw_uplink_status_json(struct gw_uplink *u)
 	return o;
 }
 
+const struct gw_config_uplink *gw_uplink_config(const struct gw_uplink *u)
+{
+	return u->cfg;
+}
+
 const char *gw_uplink_name(const struct gw_uplink *u)
 {
 	return u->cfg->name;

@@ -32,6 +32,11 @@ void *gw_realloc_array(void *p, size_t n, size_t size)
 	return q;
 }
 
+bool gw_streq_null(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 char *gw_strdup(const char *s)
 {
 	char *d;

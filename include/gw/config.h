@@ -196,6 +196,8 @@ struct gw_config {
 	struct gw_config_uplink uplinks[GW_CONFIG_MAX_UPLINKS];
 	size_t n_maps;
 	struct gw_config_map maps[GW_CONFIG_MAX_MAPS];
+	/* references beyond the loader's own (gw_config_ref); 0 from gw_config_load */
+	unsigned extra_refs;
 };
 
 /*
@@ -208,8 +210,19 @@ struct gw_config {
  * an inline secret and is group- or world-readable is refused.
  */
 int gw_config_load(const char *path, FILE *diag, struct gw_config **ret);
-/* Accepts NULL; wipes secrets before freeing; returns NULL. */
+/*
+ * A config is immutable and reference-counted, so that objects built from one of its sections
+ * (a port, an uplink) can outlive the reload that replaced it when their section did not
+ * change. gw_config_load() returns it with one reference; gw_config_ref() adds one and
+ * returns c; gw_config_free() drops one, and the last wipes the secrets and frees it. All
+ * accept NULL; gw_config_free() returns NULL.
+ */
+struct gw_config *gw_config_ref(struct gw_config *c);
 struct gw_config *gw_config_free(struct gw_config *c);
+/* Whether two sections configure the same thing: every setting equal (secrets included),
+ * where they are written aside. */
+bool gw_config_port_equal(const struct gw_config_port *a, const struct gw_config_port *b);
+bool gw_config_uplink_equal(const struct gw_config_uplink *a, const struct gw_config_uplink *b);
 
 /*
  * The map for field on port: a [map] with port = that port first, then one without a port.

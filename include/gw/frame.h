@@ -91,6 +91,7 @@ enum gw_frame_error {
 	GW_FRAME_ERR_OVERSIZE,  /* longer than SGW_MAX_ENCODED bytes / GW_TEXT_LINE_MAX */
 	GW_FRAME_ERR_UNKNOWN,   /* unknown version or type */
 	GW_FRAME_ERR_MALFORMED, /* bad COBS, truncated header/payload, bad field, unparsable text */
+	GW_FRAME_ERR_TRUNCATED, /* cut off: the port closed (unplug, reload, stop) before its end */
 	/* systemd's spelling of the count; a reserved name in theory, defined by no libc */
 	_GW_FRAME_ERR_MAX, /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 };
@@ -121,6 +122,17 @@ void gw_decoder_feed(struct gw_decoder *d, const uint8_t *buf, size_t len, gw_fr
 		     void *user_data);
 /* Drops any partial frame (e.g. after the port was reopened). */
 void gw_decoder_reset(struct gw_decoder *d);
+/*
+ * The port is closing (unplugged, reopened with other settings, stopped): a partial frame
+ * (bytes since the last terminator that were not already reported as oversize) can never be
+ * completed, so it is counted as GW_FRAME_ERR_TRUNCATED and reported through fn with a zeroed
+ * frame; then the decoder is reset. Returns the number of bytes dropped (0: nothing was
+ * pending, fn not called).
+ */
+size_t gw_decoder_close(struct gw_decoder *d, gw_frame_fn fn, void *user_data);
+/* Decodes framing from now on; the counters go on (a port's framing changed at a reload).
+ * Any partial frame is dropped without a word: gw_decoder_close() it first. */
+void gw_decoder_set_framing(struct gw_decoder *d, enum gw_framing framing);
 const struct gw_frame_stats *gw_decoder_stats(const struct gw_decoder *d);
 
 /* Pure one-shot parsers, used by the decoders and directly by tests and tools. */

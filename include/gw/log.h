@@ -7,11 +7,17 @@
  * happened on this port". In a terminal or a test, readable lines go to stderr.
  *
  * Identical warnings and errors are rate-limited: after GW_LOG_BURST repeats of one message
- * within GW_LOG_INTERVAL_S seconds the rest are counted, and one line reports how many were
- * suppressed when the window ends. Secrets are never passed to these functions.
+ * within GW_LOG_INTERVAL_S seconds the rest are counted, and one line ("N similar messages
+ * were suppressed (30 s window): \"<the message>\"", with the message's fields) reports them
+ * once the window has ended. That line never waits for the message to come back: the program
+ * that owns the event loop calls gw_log_flush_suppressed() when the callback set with
+ * gw_log_set_pending_fn() says a summary is due, and once more with UINT64_MAX at exit. A
+ * slot taken over by another message reports what it held first. Secrets are never passed to
+ * these functions.
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #define GW_LOG_BURST 5
@@ -31,6 +37,17 @@ int gw_log_get_level(void);
 int gw_log_level_from_string(const char *s);
 /* True when lines go to the journal rather than to stderr. */
 int gw_log_to_journal(void);
+
+/*
+ * Writes the summary of every burst whose window ended by now_us (CLOCK_MONOTONIC, µs, as
+ * gw_now_mono_us()); UINT64_MAX writes every pending one at once (exit). Returns when the next
+ * pending summary is due, or 0 when none is.
+ */
+uint64_t gw_log_flush_suppressed(uint64_t now_us);
+/* fn(due_us) is called, from inside a gw_log call, when a line was first suppressed in a
+ * window: a summary is due at due_us (CLOCK_MONOTONIC). fn must not log. NULL turns it off. */
+typedef void (*gw_log_pending_fn)(uint64_t due_us, void *user_data);
+void gw_log_set_pending_fn(gw_log_pending_fn fn, void *user_data);
 
 /* The journal fields of one line, each "NAME=value" as sd_journal_sendv() takes them:
  * MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER= (the ident of gw_log_init), then PORT=, NODE_UID=,

@@ -7,7 +7,8 @@
  * (one path for ttyAMA/ttyS/ttyUSB/ttyACM and ptys alike), takes an exclusive flock, and
  * delivers bytes. When the device goes away (EPOLLHUP/EPOLLERR, read() returning 0 or EIO) it
  * closes the fd and retries with exponential backoff (reopen_min_ms .. reopen_max_ms) on a
- * timer: no polling, no busy loop while the device is absent.
+ * timer: no polling, no busy loop while the device is absent. The input is flushed only at the
+ * first open; never at a reopen after an unplug or at gw_serial_reconfigure().
  *
  * An adapter: it never logs above debug level; it reports through callbacks and the caller
  * decides what to log.
@@ -51,6 +52,17 @@ typedef void (*gw_serial_state_fn)(struct gw_serial *s, enum gw_serial_state sta
  */
 int gw_serial_new(sd_event *event, const struct gw_config_port *cfg, gw_serial_data_fn data_fn,
 		  gw_serial_state_fn state_fn, void *user_data, struct gw_serial **ret);
+/*
+ * New settings for a port that runs (a reload): cfg replaces the one given before and is
+ * borrowed the same way. When the device is open and cfg finds the same device (path and USB
+ * match unchanged), the open fd is kept and only its termios change: no byte that arrived is
+ * lost, nothing is flushed, and state_fn is not called; returns 0. Otherwise an open device
+ * is let go and the new one is tried at once (reported through state_fn as by
+ * gw_serial_new); returns 1. A driver that refuses the new line settings is treated as a
+ * hang-up (state_fn reports it, retries follow) and its error returned. -EINVAL for an
+ * unusable cfg (nothing changed). Not from inside its callbacks.
+ */
+int gw_serial_reconfigure(struct gw_serial *s, const struct gw_config_port *cfg);
 /* Closes the fd, disarms timers. Accepts NULL; returns NULL. Not from inside its callbacks. */
 struct gw_serial *gw_serial_free(struct gw_serial *s);
 

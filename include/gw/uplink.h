@@ -108,5 +108,7 @@ void gw_uplink_log_counters(const struct gw_uplink *u);
 /* The uplink as `sensorgwctl status` shows it (docs/status.md); NULL without memory. */
 json_t *gw_uplink_status_json(struct gw_uplink *u);
 const char *gw_uplink_name(const struct gw_uplink *u);
+/* The section it was built from. */
+const struct gw_config_uplink *gw_uplink_config(const struct gw_uplink *u);
 /* For drivers: tell the gateway. */
 void gw_uplink_notify(struct gw_uplink *u, bool state_changed);

@@ -10,6 +10,7 @@
 /* Our own allocations abort on OOM (systemd's Restart= brings the daemon back). */
 void *gw_malloc0(size_t size);
 char *gw_strdup(const char *s); /* NULL stays NULL */
+bool gw_streq_null(const char *a, const char *b); /* both NULL, or equal strings */
 #define gw_new0(type, n) ((type *)gw_malloc0(sizeof(type) * (n)))
 /* reallocarray(p, n, size) that aborts as gw_malloc0 does. */
 void *gw_realloc_array(void *p, size_t n, size_t size);

@@ -2,18 +2,22 @@
 /*
  * Fault injection against the real sensorgwd: "nothing lost" under broker restarts, a broker
  * that drops the connection between PUBLISH and PUBACK, a silent link cut, SIGKILL of the
- * daemon, a full disk and a spool bound below the backlog, and a second uplink that is down.
- * Every case runs under steady traffic and checks, per uplink, the counters law
+ * daemon, a full disk and a spool bound below the backlog, a second uplink that is down, a
+ * crash at first boot before any acknowledgement (F8), random damage in the spool (F9), power
+ * cuts that take the unsynced tail (F10), reloads during traffic (F11) and a file system
+ * smaller than the min_free_bytes reserve (F12). Every case runs under steady traffic and checks, per uplink, the counters law
  *
  *   produced = acked + queued + dropped_overflow + dropped_enospc + rejected + lost_corrupt
  *
  * from the daemon's exit counters, and what an independent observer received against what
- * was produced. One TCase per case (F1..F5, F7; F6 is a unit test of the spool).
+ * was produced. One TCase per case (F1..F5, F7..F12; F6 is a unit test of the spool).
  *
  * CI runs the short form. The environment sets the long form and the figures file:
  *   GW_FAULT_LONG=1            long defaults (bench/faults.sh)
  *   GW_FAULT_F1_RESTARTS, GW_FAULT_F2_FAULTS, GW_FAULT_F3_CUT_S, GW_FAULT_KEEPALIVE,
- *   GW_FAULT_F4_KILLS, GW_FAULT_F7_SECONDS, GW_FAULT_RATE, GW_FAULT_SEED   single knobs
+ *   GW_FAULT_F4_KILLS, GW_FAULT_F7_SECONDS, GW_FAULT_F8_FRAMES, GW_FAULT_F9_ROUNDS,
+ *   GW_FAULT_F9_FRAMES, GW_FAULT_F9_FLIPS, GW_FAULT_F10_CUTS, GW_FAULT_RATE, GW_FAULT_SEED
+ *                              single knobs
  *   GW_FAULT_FIGURES=FILE      one JSON line of figures per case is appended there
  *   GW_FAULT_F1_EXTRA=N        expect N more records than produced (shows that F1 can fail)
  * Needs root (network and mount namespaces, iptables), mosquitto, openssl and python3.
@@ -1810,6 +1814,273 @@ START_TEST(f10_power_cuts)
 }
 END_TEST
 
+
+/* ==== Issue 14, cases 4-6: reloads during traffic, a tiny file system ==== */
+
+/* `sensorgwctl status --json` of the running daemon (control socket fx_path("control")). */
+static json_t *status_now(void)
+{
+	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
+		fx_path("control"), NULL };
+	char *out = NULL, *err = NULL;
+	json_error_t jerr;
+	json_t *o;
+	int st = fx_run(argv, &out, &err, 10000);
+
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
+	o = json_loads(out, 0, &jerr);
+	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
+	free(out);
+	free(err);
+	return o;
+}
+
+/* A counter of [port name] from a status (0 when missing). */
+static uint64_t port_counter(const json_t *st, const char *name, const char *key)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(st, "ports"), i, v)
+		if (!strcmp(json_string_value(json_object_get(v, "name")), name))
+			return (uint64_t)json_integer_value(json_object_get(v, key));
+	return 0;
+}
+
+/* Writes conf and sends SIGHUP; waits for the reload's "reloaded" line. */
+static void reload_to(const char *conf)
+{
+	const char *needle = "reloaded: ";
+	size_t before = daemon_log_count(needle);
+	int64_t end = fx_mono_ms() + FX_WAIT_MS;
+
+	fx_write_file(fx_path("sensorgw.conf"), conf, 0600);
+	fx_daemon_signal(SIGHUP);
+	while (daemon_log_count(needle) <= before) {
+		if (!fx_daemon_running() || fx_mono_ms() >= end) {
+			fx_dump_logs();
+			ck_abort_msg("the reload was not applied");
+		}
+		fx_sleep_ms(10);
+	}
+}
+
+/* A copy of text with the first from replaced by to (from must be there). */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+
+	ck_assert_msg(at, "'%s' is not in the configuration", from);
+	return xasprintf("%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+}
+
+/*
+ * Reloads under steady traffic: six SIGHUPs while the simulator sends, four with the same
+ * file, one that changes the port's line settings (baud) and one that changes them back.
+ * Every frame the simulator wrote must arrive (lost 0), the law must be exact from the exit
+ * counters, the counters must not restart at any reload (produced = every frame written, the
+ * port's frames never go down), the port must stay open throughout (opens 1) and the uplink's
+ * session must stay up (connects 1).
+ */
+START_TEST(reload_during_traffic)
+{
+	uint64_t rng = seed_for("F11");
+	unsigned rate = knob("GW_FAULT_RATE", 200, 200, 1, 5000);
+	unsigned seconds = 8;
+	struct sim_summary sim;
+	struct counters c;
+	struct seen s = { 0 };
+	uint64_t frames_before = 0, opens, bad, rhs;
+	char *conf, *changed;
+	json_t *st, *fig;
+	unsigned reloads = 0, resets = 0;
+
+	fx_broker_start();
+	fx_subscriber_start("sensorgw/#");
+	conf = conf_new("control_socket = CONTROL\n");
+	changed = replaced(conf, "CONTROL", fx_path("control"));
+	free(conf);
+	conf = changed;
+	conf_uplink(&conf, "local", fx_broker_port(), true, 10, NULL);
+	changed = replaced(conf, "framing = binary\n", "framing = binary\nbaud = 57600\n");
+	sim_start(rate, rate * seconds, rng);
+	daemon_start(conf);
+	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	for (unsigned k = 0; k < 6; k++) {
+		uint64_t frames;
+
+		fx_sleep_ms(800);
+		reload_to(k == 2 ? changed : conf);
+		reloads++;
+		st = status_now();
+		frames = port_counter(st, "bin", "frames");
+		json_decref(st);
+		/* checked after the figures, so a failing run still shows what it lost */
+		if (frames < frames_before || frames == 0) {
+			fprintf(stderr, "reload: reload %u: the port's frames went from %llu to "
+				"%llu\n", k + 1, (unsigned long long)frames_before,
+				(unsigned long long)frames);
+			resets++;
+		}
+		frames_before = frames;
+	}
+	sim_finish(&sim, (int)seconds * 1000 + 30000);
+	daemon_alive("after the run");
+	seen_wait_all(&s, sim.sent, false, 20000);
+	st = status_now();
+	opens = port_counter(st, "bin", "opens");
+	bad = port_counter(st, "bin", "bad_frames");
+	frames_before = port_counter(st, "bin", "frames");
+	json_decref(st);
+	daemon_stop_ok();
+	last_counters("local", &c);
+	rhs = c.v[C_ACKED] + c.v[C_QUEUED] + c.v[C_DROPPED_OVERFLOW] + c.v[C_DROPPED_ENOSPC] +
+	      c.v[C_REJECTED] + c.v[C_LOST_CORRUPT];
+
+	fig = delivery_figures(sim.sent, &s);
+	json_object_set_new(fig, "reloads", json_integer(reloads));
+	json_object_set_new(fig, "law_produced", json_integer((json_int_t)c.v[C_PRODUCED]));
+	json_object_set_new(fig, "law_rhs", json_integer((json_int_t)rhs));
+	json_object_set_new(fig, "port_frames", json_integer((json_int_t)frames_before));
+	json_object_set_new(fig, "port_bad_frames", json_integer((json_int_t)bad));
+	json_object_set_new(fig, "port_opens", json_integer((json_int_t)opens));
+	json_object_set_new(fig, "sim_dropped", json_integer((json_int_t)sim.dropped));
+	json_object_set_new(fig, "port_counter_resets", json_integer(resets));
+	counters_to(fig, "counters", &c);
+	figure("F11", fig);
+
+	ck_assert_msg(resets == 0, "the port's counters restarted at %u of %u reloads", resets,
+		      reloads);
+	ck_assert_msg(sim.dropped == 0, "the simulator could not write %llu frames",
+		      (unsigned long long)sim.dropped);
+	ck_assert_msg(s.keys_unique == sim.sent, "delivered %zu of %llu frames (first missing: "
+		      "node_seq %zu)", s.keys_unique, (unsigned long long)sim.sent,
+		      first_missing(&s));
+	ck_assert_msg(c.v[C_PRODUCED] == sim.sent, "produced %llu at exit, %llu frames written: "
+		      "the uplink's counters restarted at a reload",
+		      (unsigned long long)c.v[C_PRODUCED], (unsigned long long)sim.sent);
+	law_check("local", &c);
+	ck_assert_uint_eq(c.v[C_ACKED], sim.sent);
+	ck_assert_msg(c.v[C_CONNECTS] == 1, "the uplink connected %llu times: a reload with its "
+		      "settings unchanged restarted it", (unsigned long long)c.v[C_CONNECTS]);
+	/* + the simulator's hello */
+	ck_assert_msg(frames_before == sim.sent + 1, "the port counted %llu frames of %llu: its "
+		      "counters restarted at a reload", (unsigned long long)frames_before,
+		      (unsigned long long)sim.sent + 1);
+	ck_assert_msg(opens == 1, "the port was opened %llu times: a reload closed it",
+		      (unsigned long long)opens);
+	ck_assert_uint_eq(bad, 0);
+	free(conf);
+	free(changed);
+	seen_free(&s);
+}
+END_TEST
+
+/*
+ * A file system smaller than the default min_free_bytes (16 MiB): a 2 MiB tmpfs on the state
+ * directory, the broker up. Every record is dropped (by design: the reserve cannot be kept),
+ * but the start-up warns with the numbers and the key, the status says so, the drop messages
+ * name the reserve instead of "No space left on device", and the burst of drop warnings ends
+ * with a summary of what was suppressed (at the latest at exit).
+ */
+START_TEST(tiny_file_system)
+{
+	uint64_t rng = seed_for("F12");
+	unsigned rate = knob("GW_FAULT_RATE", 200, 200, 1, 5000);
+	struct sim_summary sim;
+	struct counters c;
+	struct seen s = { 0 };
+	const json_t *warning;
+	bool startup_warned, status_warned;
+	char *conf, *tmp, *log, *line;
+	json_t *st, *fig;
+	uint64_t rhs;
+	int64_t end;
+
+	ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS): %s (needs root)",
+		      strerror(errno));
+	ck_assert(mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+	ck_assert(mkdir(fx_path("state"), 0700) == 0);
+	ck_assert_msg(mount("sgw-tiny", fx_path("state"), "tmpfs", MS_NOSUID | MS_NODEV,
+			    "size=2m,mode=0700") == 0, "mount tmpfs: %s", strerror(errno));
+	fx_broker_start();
+	fx_subscriber_start("sensorgw/#");
+	/* the default reserve: no min_free_bytes line at all */
+	tmp = conf_new("control_socket = CONTROL\n");
+	conf = replaced(tmp, "min_free_bytes = 0\n", "");
+	free(tmp);
+	tmp = replaced(conf, "CONTROL", fx_path("control"));
+	free(conf);
+	conf = tmp;
+	conf_uplink(&conf, "local", fx_broker_port(), true, 10, NULL);
+	sim_start(rate, rate * 3, rng);
+	daemon_start(conf);
+	free(conf);
+	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+
+	/* the start-up warning, with the key to change (checked after the figures) */
+	line = last_line_with("min_free_bytes");
+	startup_warned = line && strstr(line, "warning") &&
+			 strstr(line, "[gateway] min_free_bytes");
+	fprintf(stderr, "tinyfs: start-up: %s\n", line ? line : "(no line names min_free_bytes)");
+	free(line);
+	/* the status says so */
+	st = status_now();
+	warning = json_object_get(json_object_get(json_object_get(st, "spool"), "reserve"),
+				  "warning");
+	status_warned = json_is_string(warning) &&
+			strstr(json_string_value(warning), "min_free_bytes");
+	tmp = json_dumps(json_object_get(st, "spool"), JSON_COMPACT);
+	fprintf(stderr, "tinyfs: status spool: %s\n", tmp);
+	free(tmp);
+	json_decref(st);
+
+	sim_finish(&sim, 60000);
+	end = fx_mono_ms() + 20000;
+	do {
+		fx_sleep_ms(200);
+		counters_now("local", &c);
+	} while (c.v[C_PRODUCED] < sim.sent && fx_mono_ms() < end);
+	seen_collect(&s, sim.sent, false);
+	daemon_stop_ok();
+	last_counters("local", &c);
+	rhs = c.v[C_ACKED] + c.v[C_QUEUED] + c.v[C_DROPPED_OVERFLOW] + c.v[C_DROPPED_ENOSPC] +
+	      c.v[C_REJECTED] + c.v[C_LOST_CORRUPT];
+
+	fig = delivery_figures(sim.sent, &s);
+	json_object_set_new(fig, "tmpfs_bytes", json_integer(2 * 1024 * 1024));
+	json_object_set_new(fig, "law_produced", json_integer((json_int_t)c.v[C_PRODUCED]));
+	json_object_set_new(fig, "law_rhs", json_integer((json_int_t)rhs));
+	json_object_set_new(fig, "drop_lines", json_integer((json_int_t)
+		daemon_log_count("record dropped")));
+	counters_to(fig, "counters", &c);
+	figure("F12", fig);
+
+	ck_assert_msg(startup_warned, "no start-up warning about min_free_bytes");
+	ck_assert_msg(status_warned, "spool.reserve.warning missing from the status");
+	ck_assert_uint_eq(c.v[C_PRODUCED], sim.sent - sim.dropped);
+	law_check("local", &c);
+	ck_assert_uint_eq(c.v[C_DROPPED_ENOSPC], c.v[C_PRODUCED]);
+	/* the drop messages name the reserve, not ENOSPC's strerror */
+	line = last_line_with("record dropped");
+	ck_assert_msg(line, "no drop message");
+	fprintf(stderr, "tinyfs: drop message: %s\n", line);
+	ck_assert_msg(strstr(line, "min_free_bytes") && !strstr(line, "No space left"),
+		      "the drop message does not name the reserve: %s", line);
+	free(line);
+	/* the burst ended with a summary of the suppressed warnings */
+	log = fx_read_file(fx_path("daemon.log"));
+	line = log ? strstr(log, "similar messages were suppressed") : NULL;
+	ck_assert_msg(line, "%zu drop warnings and no summary of the suppressed ones",
+		      count_in(log, "record dropped"));
+	free(log);
+	ck_assert(umount2(fx_path("state"), MNT_DETACH) == 0);
+	seen_free(&s);
+}
+END_TEST
+
+/* ==== end of issue 14, cases 4-6 ==== */
+
 static Suite *fault_suite(void)
 {
 	Suite *su = suite_create("fault");
@@ -1823,6 +2094,8 @@ static Suite *fault_suite(void)
 		{ "F7", f7_one_uplink_down },
 		{ "F8", f8_first_boot_crash },	  { "F9", f9_spool_damage },
 		{ "F10", f10_power_cuts },
+		/* issue 14, cases 4-6 */
+		{ "F11", reload_during_traffic }, { "F12", tiny_file_system },
 	};
 	const char *prev = "";
 	TCase *tc = NULL;

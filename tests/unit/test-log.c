@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gw/log.h"
+#include "gw/util.h"
 
 /* The value of field NAME in f, or NULL; fails the test when NAME occurs twice. */
 static const char *field(const struct gw_log_fields *f, const char *name)
@@ -207,6 +208,85 @@ START_TEST(test_rate_limit)
 }
 END_TEST
 
+static uint64_t due_seen;
+static unsigned due_calls;
+
+static void on_pending(uint64_t due_us, void *ud)
+{
+	due_seen = due_us;
+	due_calls++;
+}
+
+static size_t occurrences(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/*
+ * A burst ends with its summary without the message coming back: the owner of the loop is
+ * told when it is due and flushes it then (here by hand, with the clock it was given); at exit
+ * everything pending is flushed; a slot taken by another message reports first.
+ */
+START_TEST(test_rate_limit_summary)
+{
+	FILE *t = capture_stderr();
+	const char *out;
+	uint64_t t0, next;
+
+	unsetenv("JOURNAL_STREAM");
+	gw_log_init("sensorgwd");
+	gw_log_set_pending_fn(on_pending, NULL);
+	t0 = gw_now_mono_us();
+	for (int i = 0; i < GW_LOG_BURST + 10; i++)
+		gw_log_node(LOG_WARNING, "uart7", "n1", "record dropped: %s", "reason");
+	ck_assert_uint_eq(due_calls, 1);
+	ck_assert_uint_ge(due_seen, t0 + (uint64_t)GW_LOG_INTERVAL_S * 1000000);
+	ck_assert_uint_le(due_seen, gw_now_mono_us() + (uint64_t)GW_LOG_INTERVAL_S * 1000000 + 1);
+	/* not yet due: nothing written, the due time given back */
+	next = gw_log_flush_suppressed(gw_now_mono_us());
+	ck_assert_uint_eq(next, due_seen);
+	out = captured(t);
+	ck_assert_ptr_null(strstr(out, "suppressed"));
+	/* due: one summary with the message and its fields */
+	ck_assert_uint_eq(gw_log_flush_suppressed(due_seen), 0);
+	out = captured(t);
+	ck_assert_msg(strstr(out, "sensorgwd: warning: port uart7: node n1: 10 similar messages "
+			      "were suppressed (30 s window): \"record dropped: reason\"\n"), "%s",
+		      out);
+	ck_assert_uint_eq(occurrences(out, "suppressed"), 1);
+	/* nothing more to say */
+	ck_assert_uint_eq(gw_log_flush_suppressed(UINT64_MAX), 0);
+	ck_assert_uint_eq(occurrences(captured(t), "suppressed"), 1);
+	fclose(t);
+
+	/* at exit: flushed at once */
+	t = capture_stderr();
+	for (int i = 0; i < GW_LOG_BURST + 3; i++)
+		gw_log_uplink(LOG_ERR, "u1", "cannot save the cursor");
+	ck_assert_uint_eq(due_calls, 2);
+	gw_log_flush_suppressed(UINT64_MAX);
+	out = captured(t);
+	ck_assert_msg(strstr(out, "uplink u1: 3 similar messages were suppressed"), "%s", out);
+	fclose(t);
+
+	/* a slot taken over by another message reports what it held */
+	t = capture_stderr();
+	for (int i = 0; i < GW_LOG_BURST + 1; i++)
+		gw_log_port(LOG_WARNING, "uart6", "first message");
+	for (int m = 0; m < 40; m++)
+		gw_log_port(LOG_WARNING, "uart6", "other message %d", m);
+	out = captured(t);
+	ck_assert_msg(strstr(out, "port uart6: 1 similar messages were suppressed (30 s window): "
+			      "\"first message\""), "%s", out);
+	gw_log_set_pending_fn(NULL, NULL);
+	fclose(t);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -219,6 +299,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_journal_stream);
 	tcase_add_test(tc, test_stderr_lines);
 	tcase_add_test(tc, test_rate_limit);
+	tcase_add_test(tc, test_rate_limit_summary);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -25,6 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "gw/port.h"
 #include "gw/serial.h"
 #include "gw/util.h"
 
@@ -1100,6 +1101,160 @@ START_TEST(test_usb_match)
 }
 END_TEST
 
+/* ---- no flush after the first open; new settings on the open fd (issue 14, case 4) ---- */
+
+/* Bytes that wait in a device replugged after an unplug are read, not flushed; new line
+ * settings (a reload) keep the fd open and every byte, before and after. */
+START_TEST(test_no_flush_after_first_open)
+{
+	struct gw_config_port cfg, cfg2;
+	struct rec r = { 0 };
+	struct pty p, p2;
+	struct gw_serial *s;
+	struct termios tio;
+	int fd;
+
+	pty_open(&p);
+	link_to(p.slave);
+	port_cfg(&cfg, link_path, 115200);
+	s = serial_new_ok(&cfg, &r);
+	ck_assert_int_eq(gw_serial_get_state(s), GW_SERIAL_OPEN);
+
+	/* new line settings while bytes are on their way */
+	ck_assert_int_eq(write(p.master, "abc", 3), 3);
+	cfg2 = cfg;
+	cfg2.baud = 57600;
+	ck_assert_int_eq(gw_serial_reconfigure(s, &cfg2), 0);
+	ck_assert_int_eq(write(p.master, "def", 3), 3);
+	r.want_len = 6;
+	ck_assert(run_until(pred_rx, &r, 1000));
+	ck_assert_mem_eq(r.rx, "abcdef", 6);
+	ck_assert_uint_eq(gw_serial_stats(s)->opens, 1);
+	ck_assert_uint_eq(r.n_reports, 1);
+	/* and they took */
+	fd = open(p.slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(tcgetattr(fd, &tio), 0);
+	ck_assert_uint_eq(cfgetispeed(&tio), B57600);
+	close(fd);
+
+	/* unplug; the replugged device already holds bytes when it is opened again */
+	pty_close(&p);
+	ck_assert(wait_report(&r, GW_SERIAL_ABSENT, -EIO, 1000));
+	pty_open(&p2);
+	ck_assert_int_eq(write(p2.master, "early\n", 6), 6);
+	link_to(p2.slave);
+	r.want_from = r.n_reports;
+	r.want_state = GW_SERIAL_OPEN;
+	r.want_err = 0;
+	ck_assert(run_until(pred_report, &r, 2000));
+	r.want_len = 12;
+	ck_assert_msg(run_until(pred_rx, &r, 1000), "the bytes waiting at the reopen were "
+		      "flushed (%zu of 12 read)", r.rx_len);
+	ck_assert_mem_eq(r.rx + 6, "early\n", 6);
+
+	gw_serial_free(s);
+	pty_close(&p2);
+	rec_free(&r);
+}
+END_TEST
+
+/* ---- gw_port: a partial frame at a close is a bad frame (issue 14, case 6) ---- */
+
+struct port_rec {
+	unsigned good, bad;
+	enum gw_frame_error last_err;
+	bool open;
+};
+
+static void port_on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_error err,
+			  void *ud)
+{
+	struct port_rec *r = ud;
+
+	if (err == GW_FRAME_OK) {
+		r->good++;
+		return;
+	}
+	r->bad++;
+	r->last_err = err;
+}
+
+static void port_on_state(struct gw_port *p, enum gw_serial_state state, void *ud)
+{
+	struct port_rec *r = ud;
+
+	r->open = state == GW_SERIAL_OPEN;
+}
+
+static bool pred_port_bytes(void *arg)
+{
+	struct gw_port *p = arg;
+
+	return gw_port_serial_stats(p)->bytes_in >= 24;
+}
+
+static bool pred_port_closed(void *arg)
+{
+	const struct port_rec *r = arg;
+
+	return !r->open;
+}
+
+static uint64_t port_bad(const struct gw_port *p)
+{
+	const struct gw_frame_stats *fs = gw_port_frame_stats(p);
+	uint64_t bad = 0;
+
+	for (int e = 1; e < _GW_FRAME_ERR_MAX; e++)
+		bad += fs->errors[e];
+	return bad;
+}
+
+/* A line cut off by an unplug, and one cut off by closing the port (a stop or a reload that
+ * must reopen it), each count as a bad frame and reach the owner, which logs it. */
+START_TEST(test_port_partial_line)
+{
+	static const char text[] = "MQ2=30\r\nMQ135=95,DHT"; /* one line and 13 bytes of one */
+	struct gw_config_port cfg;
+	struct port_rec r = { 0 };
+	struct gw_port *p = NULL;
+	struct pty pt;
+
+	for (int how = 0; how < 2; how++) {
+		memset(&r, 0, sizeof(r));
+		pty_open(&pt);
+		(void)unlink(link_path);
+		link_to(pt.slave);
+		port_cfg(&cfg, link_path, 115200);
+		cfg.framing = GW_FRAMING_TEXT;
+		ck_assert_int_eq(gw_port_new(ev, &cfg, port_on_frame, port_on_state, &r, &p), 0);
+		ck_assert(r.open);
+		ck_assert_int_eq(write(pt.master, text, strlen(text)), (ssize_t)strlen(text));
+		ck_assert_int_eq(write(pt.master, "_T=2", 4), 4);
+		ck_assert(run_until(pred_port_bytes, p, 1000));
+		ck_assert_uint_eq(r.good, 1);
+		ck_assert_uint_eq(r.bad, 0);
+		if (how == 0) {
+			/* unplug */
+			pty_close(&pt);
+			ck_assert(run_until(pred_port_closed, &r, 1000));
+			ck_assert_msg(r.bad == 1, "a half line at an unplug was not counted (bad "
+				      "frames %u)", r.bad);
+			ck_assert_uint_eq(port_bad(p), 1);
+			gw_port_free(p);
+		} else {
+			/* closed by its owner */
+			p = gw_port_free(p);
+			ck_assert_msg(r.bad == 1, "a half line at a close was not counted (bad "
+				      "frames %u)", r.bad);
+			pty_close(&pt);
+		}
+		ck_assert_uint_eq(r.good, 1);
+	}
+}
+END_TEST
+
 static Suite *serial_suite(void)
 {
 	Suite *su = suite_create("serial");
@@ -1117,6 +1272,13 @@ static Suite *serial_suite(void)
 	tcase_add_test(tc, test_bad_config);
 	tcase_add_test(tc, test_usb_no_match);
 	tcase_add_test(tc, test_backoff);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("port");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 15);
+	tcase_add_test(tc, test_port_partial_line);
+	tcase_add_test(tc, test_no_flush_after_first_open);
 	suite_add_tcase(su, tc);
 
 	if (getenv("GW_TEST_FAKE_SYSFS")) {
