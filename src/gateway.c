@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The gateway: frames from ports become records for the uplinks. Decides what to log about
- * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current.
+ * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current: sent at once when
+ * a port or an uplink changes state, and checked every STATUS_REFRESH_USEC (or half the
+ * watchdog interval, when that is shorter) for what changes without an event of its own (nodes,
+ * records, backlog); a STATUS= is sent only when its text differs from the last one sent.
  */
 
 #include <errno.h>
@@ -21,6 +24,8 @@
 #include "gw/spool.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
+
+#define STATUS_REFRESH_USEC (5 * 1000000ULL)
 
 struct gw_gateway {
 	sd_event *event;
@@ -43,14 +48,29 @@ struct gw_gateway {
 	sd_event_source *stop_timer;
 	/* reused for every frame: the mapped params, then the spool record built around them */
 	struct gw_jsonw *params_w, *record_w;
+	sd_event_source *status_timer;
+	uint64_t status_period_usec;
+	char status_sent[256]; /* the last STATUS= text sent */
 };
 
 static void notify_status(struct gw_gateway *g)
 {
-	char status[256];
+	char status[sizeof(g->status_sent)];
 
 	gw_gateway_status(g, status, sizeof(status));
-	(void)sd_notifyf(0, "STATUS=%s", status);
+	if (strcmp(status, g->status_sent) == 0)
+		return;
+	if (sd_notifyf(0, "STATUS=%s", status) > 0)
+		memcpy(g->status_sent, status, sizeof(status));
+}
+
+static int status_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+
+	notify_status(g);
+	(void)sd_event_source_set_time_relative(s, g->status_period_usec);
+	return 0;
 }
 
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
@@ -519,6 +539,19 @@ int gw_gateway_new(sd_event *event, const struct gw_config *cfg, struct gw_gatew
 				       sync_cb, g);
 	if (r < 0)
 		goto fail;
+	{
+		uint64_t wd = 0;
+
+		g->status_period_usec = STATUS_REFRESH_USEC;
+		if (sd_watchdog_enabled(0, &wd) > 0 && wd / 2 > 0 && wd / 2 < STATUS_REFRESH_USEC)
+			g->status_period_usec = wd / 2;
+	}
+	r = sd_event_add_time_relative(event, &g->status_timer, CLOCK_MONOTONIC,
+				       g->status_period_usec, g->status_period_usec / 10,
+				       status_cb, g);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
 		const struct gw_uplink_commands cmds = { .send = cloud_command, .user_data = g };
@@ -615,6 +648,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 		gw_uplink_free(g->uplinks[i]);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
+	g->status_timer = sd_event_source_disable_unref(g->status_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	gw_jsonw_free(g->params_w);
