@@ -589,6 +589,10 @@ int gw_gateway_start(struct gw_gateway *g)
 		}
 		g->n_ports++;
 	}
+	if (g->cfg->n_ports == 0)
+		gw_log(LOG_NOTICE, "no ports configured: nothing is read until a [port NAME] section "
+		       "is added to %s (sensorgw.conf(5)) and the configuration is reloaded",
+		       g->cfg->path);
 	notify_status(g);
 	return 0;
 }

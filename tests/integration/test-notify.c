@@ -8,7 +8,8 @@
  * STOPPING=1 at SIGTERM. STATUS= stays current while records flow, without a port or an uplink
  * changing state (it once said "0 records" after hundreds had been delivered), and is not sent
  * again while its text stays the same. An invalid configuration: exit 78, a STATUS= saying so,
- * and never READY=1 (what the unit's RestartPreventExitStatus=78 relies on).
+ * and never READY=1 (what the unit's RestartPreventExitStatus=78 relies on). A configuration
+ * without ports (the packaged example): READY=1 and a notice.
  */
 
 #include <check.h>
@@ -437,6 +438,37 @@ START_TEST(test_invalid_config_no_ready)
 }
 END_TEST
 
+/* No [port] section (the packaged example): READY=1, a notice saying so, ports 0/0. */
+START_TEST(test_no_ports_ready)
+{
+	char *conf, *from, *to;
+	long ready;
+
+	fx_broker_start();
+	notify_start();
+	conf = fx_config(fx_path("broker/ca.crt"), NULL);
+	from = strstr(conf, "[port txt]");
+	to = strstr(conf, "[uplink local]");
+	ck_assert(from && to && from < to);
+	memmove(from, to, strlen(to) + 1);
+	ck_assert_ptr_null(strstr(conf, "[port"));
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", fx_path("notify"), 1), 0);
+	fx_daemon_start(conf);
+	unsetenv("NOTIFY_SOCKET");
+	ready = wait_note(0, "READY=1", FX_WAIT_MS * fx_timeout_scale());
+	if (ready < 0) {
+		fx_dump_logs();
+		ck_abort_msg("no READY=1 without ports");
+	}
+	ck_assert(wait_note(0, "STATUS=running; ports 0/0 open", FX_WAIT_MS) >= 0);
+	ck_assert_msg(fx_daemon_log_contains("no ports configured"), "no notice about no ports");
+	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
+	notify_stop();
+	free(conf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("notify");
@@ -447,6 +479,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notify_sequence);
 	tcase_add_test(tc, test_status_current);
 	tcase_add_test(tc, test_invalid_config_no_ready);
+	tcase_add_test(tc, test_no_ports_ready);
 	suite_add_tcase(s, tc);
 	return s;
 }
