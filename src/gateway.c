@@ -48,6 +48,8 @@ struct gw_gateway {
 	sd_event_source *stop_timer;
 	/* reused for every frame: the mapped params, then the spool record built around them */
 	struct gw_jsonw *params_w, *record_w;
+	uint64_t refused_logged[GW_CONFIG_MAX_PORTS]; /* a port's refusals seen, by config index */
+	bool port_setup; /* inside gw_port_new, whose port cannot answer for its stats yet */
 	sd_event_source *status_timer;
 	uint64_t status_period_usec;
 	char status_sent[256]; /* the last STATUS= text sent */
@@ -104,10 +106,11 @@ static json_t *port_json(const struct gw_port *p)
 
 	for (int e = 1; e < _GW_FRAME_ERR_MAX; e++)
 		bad += fs->errors[e];
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
 			 gw_port_name(p), "state",
 			 gw_port_state(p) == GW_SERIAL_OPEN ? "open" : "absent",
 			 "bytes_in", (json_int_t)ss->bytes_in, "bytes_out", (json_int_t)ss->bytes_out,
+			 "refused", (json_int_t)ss->refused, "refused_why", ss->refused_why,
 			 "opens", (json_int_t)ss->opens, "closes", (json_int_t)ss->closes,
 			 "frames", (json_int_t)fs->frames, "bad_frames", (json_int_t)bad,
 			 "crc_errors", (json_int_t)fs->errors[GW_FRAME_ERR_CRC],
@@ -416,12 +419,34 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	deliver(g, &rec);
 }
 
+/* A refusal to open a console or a login's line (gw/tty.h), once for each time it begins: the
+ * serial layer reports a failure again only when its reason changes. */
+static void log_refusal(struct gw_gateway *g, struct gw_port *p)
+{
+	const struct gw_serial_stats *ss = gw_port_serial_stats(p);
+
+	for (size_t i = 0; i < g->cfg->n_ports; i++) {
+		const struct gw_config_port *c = &g->cfg->ports[i];
+
+		if (strcmp(c->name, gw_port_name(p)) != 0 || ss->refused == g->refused_logged[i])
+			continue;
+		g->refused_logged[i] = ss->refused;
+		gw_log_port(LOG_ERR, c->name, "not opened: %s; sensorgwd never takes over a console "
+			    "or a login's line. Free it (e.g. disable the serial console and its "
+			    "getty) or configure another device: it is tried again every %.1f s at "
+			    "most", ss->refused_why, c->reopen_max_ms / 1000.0);
+	}
+}
+
 static void on_port_state(struct gw_port *p, enum gw_serial_state state, void *ud)
 {
 	struct gw_gateway *g = ud;
 
-	if (state != GW_SERIAL_OPEN)
+	if (state != GW_SERIAL_OPEN) {
 		gw_command_port_closed(g->commands, gw_port_name(p));
+		if (!g->port_setup)
+			log_refusal(g, p);
+	}
 	notify_status(g);
 }
 
@@ -580,8 +605,12 @@ int gw_gateway_start(struct gw_gateway *g)
 			return r;
 	}
 	for (size_t i = 0; i < g->cfg->n_ports; i++) {
+		g->port_setup = true;
 		r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g,
 				&g->ports[i]);
+		g->port_setup = false;
+		if (r >= 0)
+			log_refusal(g, g->ports[i]); /* the first attempt, made by gw_port_new */
 		if (r < 0) {
 			gw_log_port(LOG_ERR, g->cfg->ports[i].name, "cannot set up: %s",
 				    strerror(-r));
