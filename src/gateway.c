@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The gateway: frames from ports become records for the uplinks. Decides what to log about
- * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current.
+ * nodes, bad frames, ports and uplinks, and keeps sd_notify STATUS= current: sent at once when
+ * a port or an uplink changes state, and checked every STATUS_REFRESH_USEC (or half the
+ * watchdog interval, when that is shorter) for what changes without an event of its own (nodes,
+ * records, backlog); a STATUS= is sent only when its text differs from the last one sent.
  *
  * Configs and reloads: the gateway holds a reference to its current config and one per port
  * and uplink to the config that object was built from (gw_config_ref), so an object whose
@@ -28,6 +31,8 @@
 #include "gw/spool.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
+
+#define STATUS_REFRESH_USEC (5 * 1000000ULL)
 
 struct gw_gateway {
 	sd_event *event;
@@ -61,6 +66,11 @@ struct gw_gateway {
 	sd_event_source *stop_timer;
 	/* reused for every frame: the mapped params, then the spool record built around them */
 	struct gw_jsonw *params_w, *record_w;
+	uint64_t refused_logged[GW_CONFIG_MAX_PORTS]; /* a port's refusals seen, by config index */
+	bool port_setup; /* inside gw_port_new, whose port cannot answer for its stats yet */
+	sd_event_source *status_timer;
+	uint64_t status_period_usec;
+	char status_sent[256]; /* the last STATUS= text sent */
 };
 
 /* ---- the min_free_bytes reserve against the state directory's file system ---- */
@@ -139,10 +149,22 @@ static json_t *reserve_json(const struct gw_config *cfg)
 
 static void notify_status(struct gw_gateway *g)
 {
-	char status[256];
+	char status[sizeof(g->status_sent)];
 
 	gw_gateway_status(g, status, sizeof(status));
-	(void)sd_notifyf(0, "STATUS=%s", status);
+	if (strcmp(status, g->status_sent) == 0)
+		return;
+	if (sd_notifyf(0, "STATUS=%s", status) > 0)
+		memcpy(g->status_sent, status, sizeof(status));
+}
+
+static int status_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+
+	notify_status(g);
+	(void)sd_event_source_set_time_relative(s, g->status_period_usec);
+	return 0;
 }
 
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size)
@@ -176,10 +198,12 @@ static json_t *port_json(const struct gw_port *p)
 
 	for (int e = 1; e < _GW_FRAME_ERR_MAX; e++)
 		bad += fs->errors[e];
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "name",
 			 gw_port_name(p), "state",
 			 gw_port_state(p) == GW_SERIAL_OPEN ? "open" : "absent",
 			 "bytes_in", (json_int_t)ss->bytes_in, "bytes_out", (json_int_t)ss->bytes_out,
+			 "refused", (json_int_t)ss->refused, "refused_why", ss->refused_why,
 			 "opens", (json_int_t)ss->opens, "closes", (json_int_t)ss->closes,
 			 "frames", (json_int_t)fs->frames, "bad_frames", (json_int_t)bad,
 			 "crc_errors", (json_int_t)fs->errors[GW_FRAME_ERR_CRC],
@@ -506,12 +530,34 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	deliver(g, &rec);
 }
 
+/* A refusal to open a console or a login's line (gw/tty.h), once for each time it begins: the
+ * serial layer reports a failure again only when its reason changes. */
+static void log_refusal(struct gw_gateway *g, struct gw_port *p)
+{
+	const struct gw_serial_stats *ss = gw_port_serial_stats(p);
+
+	for (size_t i = 0; i < g->cfg->n_ports; i++) {
+		const struct gw_config_port *c = &g->cfg->ports[i];
+
+		if (strcmp(c->name, gw_port_name(p)) != 0 || ss->refused == g->refused_logged[i])
+			continue;
+		g->refused_logged[i] = ss->refused;
+		gw_log_port(LOG_ERR, c->name, "not opened: %s; sensorgwd never takes over a console "
+			    "or a login's line. Free it (e.g. disable the serial console and its "
+			    "getty) or configure another device: it is tried again every %.1f s at "
+			    "most", ss->refused_why, c->reopen_max_ms / 1000.0);
+	}
+}
+
 static void on_port_state(struct gw_port *p, enum gw_serial_state state, void *ud)
 {
 	struct gw_gateway *g = ud;
 
-	if (state != GW_SERIAL_OPEN)
+	if (state != GW_SERIAL_OPEN) {
 		gw_command_port_closed(g->commands, gw_port_name(p));
+		if (!g->port_setup)
+			log_refusal(g, p);
+	}
 	notify_status(g);
 }
 
@@ -674,6 +720,19 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **r
 				       sync_cb, g);
 	if (r < 0)
 		goto fail;
+	{
+		uint64_t wd = 0;
+
+		g->status_period_usec = STATUS_REFRESH_USEC;
+		if (sd_watchdog_enabled(0, &wd) > 0 && wd / 2 > 0 && wd / 2 < STATUS_REFRESH_USEC)
+			g->status_period_usec = wd / 2;
+	}
+	r = sd_event_add_time_relative(event, &g->status_timer, CLOCK_MONOTONIC,
+				       g->status_period_usec, g->status_period_usec / 10,
+				       status_cb, g);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
 		r = uplink_add(g, i);
@@ -690,12 +749,16 @@ fail:
 /* Sets up the port of g->cfg->ports[i] as g->ports[i]. */
 static int port_add(struct gw_gateway *g, size_t i)
 {
-	int r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g, &g->ports[i]);
+	int r;
 
+	g->port_setup = true;
+	r = gw_port_new(g->event, &g->cfg->ports[i], on_frame, on_port_state, g, &g->ports[i]);
+	g->port_setup = false;
 	if (r < 0) {
 		gw_log_port(LOG_ERR, g->cfg->ports[i].name, "cannot set up: %s", strerror(-r));
 		return r;
 	}
+	log_refusal(g, g->ports[i]); /* the first attempt, made by gw_port_new */
 	g->port_cfg[i] = gw_config_ref(g->cfg);
 	return 0;
 }
@@ -716,6 +779,10 @@ int gw_gateway_start(struct gw_gateway *g)
 			return r;
 		g->n_ports++;
 	}
+	if (g->cfg->n_ports == 0)
+		gw_log(LOG_NOTICE, "no ports configured: nothing is read until a [port NAME] section "
+		       "is added to %s (sensorgw.conf(5)) and the configuration is reloaded",
+		       g->cfg->path);
 	notify_status(g);
 	return 0;
 }
@@ -1037,6 +1104,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	g->reload_timer = sd_event_source_disable_unref(g->reload_timer);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
+	g->status_timer = sd_event_source_disable_unref(g->status_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	gw_jsonw_free(g->params_w);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "gw/serial.h"
+#include "gw/tty.h"
 #include "gw/util.h"
 
 /* One EPOLLIN dispatch reads at most this much, so a port that never stops talking cannot starve
@@ -424,6 +425,20 @@ fail:
 #pragma GCC diagnostic pop
 #endif
 
+/* -EPERM for an active console, -EBUSY for a login's line (gw/tty.h), counted with the
+ * reason; else 0. Two codes, so that a change from one to the other is reported. */
+static int serial_check_use(struct gw_serial *s, const char *device)
+{
+	char why[sizeof(s->stats.refused_why)];
+	int u = gw_tty_use(device, NULL, why, sizeof(why));
+
+	if (u <= GW_TTY_FREE)
+		return 0; /* free, or gone: open() says which */
+	s->stats.refused++;
+	memcpy(s->stats.refused_why, why, sizeof(why));
+	return u == GW_TTY_CONSOLE ? -EPERM : -EBUSY;
+}
+
 static void serial_attempt(struct gw_serial *s)
 {
 	char *device = NULL;
@@ -434,6 +449,8 @@ static void serial_attempt(struct gw_serial *s)
 		r = serial_find_path(s->cfg->path, &device);
 	else
 		r = serial_find_usb(s->cfg, &device);
+	if (r >= 0)
+		r = serial_check_use(s, device);
 	if (r >= 0)
 		r = serial_open_device(s, device, &fd);
 	if (r >= 0)

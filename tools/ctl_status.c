@@ -188,6 +188,11 @@ static void print_tables(const json_t *st)
 		       ctl_str(v, "name", "?"), ctl_str(v, "state", "?"), num(v, "bytes_in"),
 		       num(v, "frames"), num(v, "bad_frames"), num(v, "crc_errors"),
 		       num(v, "resyncs"));
+	json_array_foreach(json_object_get(st, "ports"), i, v)
+		if (num(v, "refused") > 0)
+			printf("  %s: %" JSON_INTEGER_FORMAT " open attempt(s) refused, the last "
+			       "because %s\n", ctl_str(v, "name", "?"), num(v, "refused"),
+			       ctl_str(v, "refused_why", "?"));
 
 	printf("\n%-32s %-12s %-5s %-10s %8s %6s %9s\n", "NODE / DEVICE", "PORT", "ADDR",
 	       "FIRMWARE", "FRAMES", "GAPS", "LAST SEEN");

@@ -5,7 +5,10 @@
  * device (by path, or by USB VID/PID/serial/description through libserialport's enumeration,
  * so an adapter that re-enumerates as another ttyUSBn is found again), opens it with termios
  * (one path for ttyAMA/ttyS/ttyUSB/ttyACM and ptys alike), takes an exclusive flock, and
- * delivers bytes. When the device goes away (EPOLLHUP/EPOLLERR, read() returning 0 or EIO) it
+ * delivers bytes. A device that is an active system console or has a login (a getty) on it is
+ * not opened (gw/tty.h): the attempt fails with -EPERM (console) or -EBUSY (login), counts in stats.refused, and is retried
+ * on the same backoff as an absent device, so the port opens once the console or getty is gone.
+ * When the device goes away (EPOLLHUP/EPOLLERR, read() returning 0 or EIO) it
  * closes the fd and retries with exponential backoff (reopen_min_ms .. reopen_max_ms) on a
  * timer: no polling, no busy loop while the device is absent. The input is flushed only at the
  * first open; never at a reopen after an unplug or at gw_serial_reconfigure().
@@ -33,6 +36,10 @@ struct gw_serial_stats {
 	uint64_t bytes_out;
 	uint64_t opens;  /* successful opens */
 	uint64_t closes; /* hang-ups and errors that closed the port */
+	/* Open attempts refused because the device is an active system console or has a login
+	 * on it (gw/tty.h), and why the last one was; "" before any. */
+	uint64_t refused;
+	char refused_why[192];
 };
 
 /* Bytes read from the port; buf is valid only during the call. */

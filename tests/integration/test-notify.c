@@ -5,7 +5,11 @@
  * WATCHDOG_USEC and WATCHDOG_PID set as systemd sets them: READY=1, STATUS=, WATCHDOG=1 again
  * and again, none while the loop is stalled (the debug-stall test hook) and again after it,
  * RELOADING=1 (with MONOTONIC_USEC=) then READY=1 for a good and for a refused reload, and
- * STOPPING=1 at SIGTERM.
+ * STOPPING=1 at SIGTERM. STATUS= stays current while records flow, without a port or an uplink
+ * changing state (it once said "0 records" after hundreds had been delivered), and is not sent
+ * again while its text stays the same. An invalid configuration: exit 78, a STATUS= saying so,
+ * and never READY=1 (what the unit's RestartPreventExitStatus=78 relies on). A configuration
+ * without ports (the packaged example): READY=1 and a notice.
  */
 
 #include <check.h>
@@ -315,6 +319,156 @@ START_TEST(test_notify_sequence)
 }
 END_TEST
 
+/* The last STATUS= line received at or after message from, into buf; false if none. */
+static bool last_status(size_t from, char *buf, size_t size)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&rx.lock);
+	for (size_t i = from; i < rx.n; i++) {
+		const char *p = strstr(rx.notes[i].text, "STATUS=");
+
+		if (p && (p == rx.notes[i].text || p[-1] == '\n')) {
+			snprintf(buf, size, "%.*s", (int)strcspn(p, "\n"), p);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&rx.lock);
+	return found;
+}
+
+#define N_STATUS_RECORDS 25
+
+START_TEST(test_status_current)
+{
+	struct fx_pty txt, bin;
+	char *conf, want[256], last[512] = "";
+	long ready, current, wd;
+	size_t mark, repeats = 0;
+
+	fx_broker_start();
+	fx_pty_new(&txt, "tty-txt");
+	fx_pty_new(&bin, "tty-bin");
+	notify_start();
+	use_wrapper();
+	conf = fx_config(fx_path("broker/ca.crt"), NULL);
+	/* WATCHDOG_USEC 400 ms: STATUS= is looked at every 200 ms (half the watchdog interval) */
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", fx_path("notify"), 1), 0);
+	ck_assert_int_eq(setenv("WATCHDOG_USEC", WATCHDOG_USEC, 1), 0);
+	fx_daemon_start(conf);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	ck_assert(fx_pty_wait_opened(&txt, fx_daemon_pid(), FX_WAIT_MS));
+	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	ready = wait_note(0, "READY=1", FX_WAIT_MS);
+	ck_assert_msg(ready >= 0, "no READY=1");
+	fx_subscriber_start("sensorgw/#");
+
+	/* records flow; no port or uplink changes state meanwhile */
+	for (int i = 0; i < N_STATUS_RECORDS; i++) {
+		char line[64];
+		int len = snprintf(line, sizeof(line), "MQ2=%d,MQ135=%d\r\n", 100 + i, i);
+
+		fx_pty_write(&txt, line, (size_t)len);
+	}
+	ck_assert_msg(fx_subscriber_wait_count(N_STATUS_RECORDS, FX_WAIT_MS * fx_timeout_scale()),
+		      "%zu of %d records arrived", fx_subscriber_count(), N_STATUS_RECORDS);
+	/* every record delivered and acknowledged: STATUS= says so within a few refresh periods */
+	snprintf(want, sizeof(want), "STATUS=running; ports 2/2 open; uplinks 1/1 online; 1 nodes; "
+		 "%d records; backlog 0", N_STATUS_RECORDS);
+	current = wait_note((size_t)ready, want, 5000 * fx_timeout_scale());
+	if (current < 0) {
+		last_status(0, last, sizeof(last));
+		dump_notes();
+		ck_abort_msg("STATUS= is stale: %d records were delivered, the last STATUS= "
+			     "received is '%s'", N_STATUS_RECORDS, last);
+	}
+
+	/* nothing changes now: ten more watchdog pings (2 s), and not one STATUS= repeated */
+	mark = (size_t)current + 1;
+	wd = (long)mark;
+	for (int i = 0; i < 10; i++) {
+		wd = wait_note((size_t)wd, "WATCHDOG=1", FX_WAIT_MS);
+		ck_assert_msg(wd >= 0, "WATCHDOG=1 stopped");
+		wd++;
+	}
+	pthread_mutex_lock(&rx.lock);
+	for (size_t i = mark; i < (size_t)wd; i++)
+		repeats += strstr(rx.notes[i].text, "STATUS=") != NULL;
+	pthread_mutex_unlock(&rx.lock);
+	if (repeats) {
+		dump_notes();
+		ck_abort_msg("%zu STATUS= message(s) sent again with nothing changed", repeats);
+	}
+
+	fx_subscriber_stop();
+	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
+	notify_stop();
+	free(conf);
+}
+END_TEST
+
+/* An invalid configuration: exit 78 with a STATUS= saying so, never READY=1. */
+START_TEST(test_invalid_config_no_ready)
+{
+	char *conf, *out = NULL, *err = NULL;
+	long status;
+	int st;
+
+	notify_start();
+	conf = fx_config("/nonexistent/ca.crt", "colour = blue\n");
+	fx_write_file(fx_path("bad.conf"), conf, 0600);
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", fx_path("notify"), 1), 0);
+	{
+		const char *const argv[] = { fx_env("GW_SENSORGWD"), "-c", fx_path("bad.conf"),
+			NULL };
+
+		st = fx_run(argv, &out, &err, 20000);
+	}
+	unsetenv("NOTIFY_SOCKET");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 78, "exit 0x%x: %s", st, err);
+	ck_assert_msg(strstr(err, fx_path("bad.conf")) && strstr(err, "colour"), "%s", err);
+	status = wait_note(0, "STATUS=configuration", FX_WAIT_MS);
+	ck_assert_msg(status >= 0, "no STATUS= for the invalid configuration");
+	ck_assert_msg(wait_note(0, "READY=1", 0) < 0, "READY=1 with an invalid configuration");
+	notify_stop();
+	free(out);
+	free(err);
+	free(conf);
+}
+END_TEST
+
+/* No [port] section (the packaged example): READY=1, a notice saying so, ports 0/0. */
+START_TEST(test_no_ports_ready)
+{
+	char *conf, *from, *to;
+	long ready;
+
+	fx_broker_start();
+	notify_start();
+	conf = fx_config(fx_path("broker/ca.crt"), NULL);
+	from = strstr(conf, "[port txt]");
+	to = strstr(conf, "[uplink local]");
+	ck_assert(from && to && from < to);
+	memmove(from, to, strlen(to) + 1);
+	ck_assert_ptr_null(strstr(conf, "[port"));
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", fx_path("notify"), 1), 0);
+	fx_daemon_start(conf);
+	unsetenv("NOTIFY_SOCKET");
+	ready = wait_note(0, "READY=1", FX_WAIT_MS * fx_timeout_scale());
+	if (ready < 0) {
+		fx_dump_logs();
+		ck_abort_msg("no READY=1 without ports");
+	}
+	ck_assert(wait_note(0, "STATUS=running; ports 0/0 open", FX_WAIT_MS) >= 0);
+	ck_assert_msg(fx_daemon_log_contains("no ports configured"), "no notice about no ports");
+	ck_assert(fx_daemon_wait_connected(FX_WAIT_MS));
+	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
+	notify_stop();
+	free(conf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("notify");
@@ -323,6 +477,9 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_notify_sequence);
+	tcase_add_test(tc, test_status_current);
+	tcase_add_test(tc, test_invalid_config_no_ready);
+	tcase_add_test(tc, test_no_ports_ready);
 	suite_add_tcase(s, tc);
 	return s;
 }

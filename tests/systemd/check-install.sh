@@ -53,6 +53,8 @@ fi
 unit=$d/root$unitdir/sensorgw.service
 grep -qx "ExecStart=$sbindir/sensorgwd -c $confdir/sensorgw.conf" "$unit" ||
 	{ echo "ExecStart of the installed unit is not $sbindir/sensorgwd -c $confdir/sensorgw.conf" >&2; exit 1; }
+grep -qx "ExecReload=$bindir/sensorgwctl reload" "$unit" ||
+	{ echo "ExecReload of the installed unit is not $bindir/sensorgwctl reload" >&2; exit 1; }
 grep -q "^z $confdir/sensorgw.conf 0640 root sensorgw" "$d/root$prefix/lib/tmpfiles.d/sensorgw.conf" ||
 	{ echo "the installed tmpfiles snippet does not name $confdir/sensorgw.conf" >&2; exit 1; }
 cmp "$d/root$confdir/sensorgw.conf" "$d/root$datadir/doc/sensorgw/examples/sensorgw.conf" ||

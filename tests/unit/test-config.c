@@ -199,18 +199,71 @@ static void assert_fixture_fails(const char *fixture, const char *expected)
 	free(path);
 }
 
+/*
+ * The example with its commented-out [port] sections enabled: every line starting with ';' from
+ * a ";[port " line up to the next section header, and the map's ";port = uart0".
+ */
+static char *enable_example_ports(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = malloc(len + 1), *o = out;
+	bool in_port = false;
+
+	ck_assert_ptr_nonnull(out);
+	for (const char *l = text; *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+
+		if (strncmp(l, ";[port ", 7) == 0)
+			in_port = true;
+		else if (*l == '[')
+			in_port = false;
+		if (*l == ';' && (in_port || strncmp(l, ";port = uart0\n", 14) == 0)) {
+			l++;
+			n--;
+		}
+		memcpy(o, l, n);
+		o += n;
+		l += n;
+	}
+	*o = '\0';
+	return out;
+}
+
 START_TEST(test_shipped_example)
 {
 	const char *data = getenv("GW_TEST_DATA");
 	const struct gw_config_map *m;
 	struct gw_config *c;
-	char *path;
+	char *path, *text, *enabled;
 
 	ck_assert_ptr_nonnull(data);
 	ck_assert_int_ge(asprintf(&path, "%s/../../conf/sensorgw.conf", data), 0);
 	c = load_ok(path);
 
+	/* installing the package must not open a serial line the user did not configure */
+	ck_assert_uint_eq(c->n_ports, 0);
 	ck_assert_int_eq(c->log_level, LOG_INFO);
+	ck_assert_uint_eq(c->n_uplinks, 1);
+	ck_assert_str_eq(c->uplinks[0].host, "127.0.0.1");
+	ck_assert_uint_eq(c->uplinks[0].port, 1883);
+	ck_assert(!c->uplinks[0].tls);
+	ck_assert_ptr_null(c->uplinks[0].password);
+	ck_assert_uint_eq(c->n_maps, 6);
+	m = gw_config_find_map(c, NULL, "DHT11_T");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(m->identifier, "temperature");
+	ck_assert_double_eq_tol(m->scale, 0.1, 1e-12);
+	ck_assert_int_eq(m->type, GW_MAP_TYPE_FLOAT);
+	gw_config_free(c);
+
+	/* the commented-out port sections are valid as they stand once enabled */
+	text = read_all(path);
+	enabled = enable_example_ports(text);
+	write_file("enabled.conf", enabled, 0600);
+	free(path);
+	ck_assert_int_ge(asprintf(&path, "%s/enabled.conf", tmp), 0);
+	c = load_ok(path);
 	ck_assert_uint_eq(c->n_ports, 2);
 	ck_assert_str_eq(c->ports[0].name, "uart0");
 	ck_assert_str_eq(c->ports[0].path, "/dev/ttyAMA0");
@@ -221,22 +274,13 @@ START_TEST(test_shipped_example)
 	ck_assert_int_eq(c->ports[1].match_pid, 0x5740);
 	ck_assert_int_eq(c->ports[1].framing, GW_FRAMING_BINARY);
 	ck_assert_uint_eq(c->ports[1].baud, 921600);
-
-	ck_assert_uint_eq(c->n_uplinks, 1);
-	ck_assert_str_eq(c->uplinks[0].host, "127.0.0.1");
-	ck_assert_uint_eq(c->uplinks[0].port, 1883);
-	ck_assert(!c->uplinks[0].tls);
-	ck_assert_ptr_null(c->uplinks[0].password);
-
 	ck_assert_uint_eq(c->n_maps, 6);
-	m = gw_config_find_map(c, "uart0", "DHT11_T");
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(m->identifier, "temperature");
-	ck_assert_double_eq_tol(m->scale, 0.1, 1e-12);
-	ck_assert_int_eq(m->type, GW_MAP_TYPE_FLOAT);
+	ck_assert_ptr_nonnull(gw_config_find_map(c, "uart0", "DHT11_T"));
 	ck_assert_ptr_nonnull(gw_config_find_map(c, "uart0", "DHT11_H"));
 	ck_assert_ptr_null(gw_config_find_map(c, "usb0", "DHT11_H"));
 	gw_config_free(c);
+	free(enabled);
+	free(text);
 	free(path);
 }
 END_TEST
@@ -732,8 +776,8 @@ END_TEST
 
 START_TEST(test_no_port_no_uplink)
 {
+	/* no port is fine (the packaged example has none), no uplink is not */
 	assert_fixture_fails("no-port-no-uplink.conf",
-			     "0: no [port NAME] section: at least one port is required\n"
 			     "0: no [uplink NAME] section: at least one uplink is required\n");
 }
 END_TEST
