@@ -149,11 +149,21 @@ for f in rows:
     cmd = re.sub(r"[a-z]$", "", case)
     table.append("| %s | %s | %s | %s | %s | `%s %s` |" % (case, status.get(cmd, "?"),
                  delivery(f), fig, cnt, prefix, cmd))
+begin, end = "<!-- faults:%s:begin -->" % form, "<!-- faults:%s:end -->" % form
+src = open(doc).read()
+# rows of cases not run this time stay as they were (when the table has the same columns)
+m = re.search(re.escape(begin) + "\n(.*?)\n" + re.escape(end), src, flags=re.S)
+if m and m.group(1).split("\n")[0] == table[0]:
+    ran = {re.sub(r"[a-z]$", "", f["case"]) for f in rows}
+    kept = [r for r in m.group(1).split("\n")[2:]
+            if r.startswith("| ") and re.sub(r"[a-z]$", "", r.split(" | ")[0][2:]) not in ran]
+    def key(r):
+        case = r.split(" | ")[0][2:]
+        return (int(re.sub(r"\D", "", case) or 0), case)
+    table = table[:2] + sorted(table[2:] + kept, key=key)
 text = "\n".join(table)
 print(text)
 
-begin, end = "<!-- faults:%s:begin -->" % form, "<!-- faults:%s:end -->" % form
-src = open(doc).read()
 if begin in src and end in src:
     src = re.sub(re.escape(begin) + ".*?" + re.escape(end),
                  lambda m: begin + "\n" + text + "\n" + end, src, flags=re.S)

@@ -286,6 +286,10 @@ START_TEST(test_status)
 	ck_assert_int_eq(num(up, "queued"), 0);
 	ck_assert_int_eq(num(up, "backlog_bytes"), 0);
 	ck_assert_int_eq(num(json_object_get(st, "spool"), "appended"), N_TEXT + 1);
+	/* the conservation law, both sides */
+	ck_assert_int_eq(num(json_object_get(up, "law"), "produced"), N_TEXT + 1);
+	ck_assert_int_eq(num(json_object_get(up, "law"), "accounted"), N_TEXT + 1);
+	ck_assert(json_is_true(json_object_get(json_object_get(up, "law"), "exact")));
 
 	/* the broker goes away: the uplink says so, with the reason, and the backlog grows */
 	fx_broker_stop();
@@ -302,6 +306,8 @@ START_TEST(test_status)
 	ck_assert_str_eq(json_string_value(json_object_get(up, "state")), "offline");
 	ck_assert_int_eq(num(up, "queued"), 1);
 	ck_assert_int_gt(num(up, "backlog_bytes"), 0);
+	ck_assert_int_eq(num(json_object_get(up, "law"), "produced"), N_TEXT + 2);
+	ck_assert(json_is_true(json_object_get(json_object_get(up, "law"), "exact")));
 	ck_assert(json_is_string(json_object_get(up, "last_error")));
 
 	/* the table form says the same */
