@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tencent dynamic-registration replies (§2 of the fact sheet). A fuzzer can hardly forge a
+ * Tencent dynamic-registration replies (docs/protocols/tencent.md §2). A fuzzer can hardly forge a
  * payload that decrypts, so the first byte also selects a mode in which the rest is the
  * plaintext: it is encrypted with the test ProductSecret and wrapped in a reply, which takes
  * it through the decryption into the credential parser behind it.
@@ -12,7 +12,7 @@
 #include "fuzz.h"
 #include "gw/tencent.h"
 
-/* the fact sheet's §2.1 vector, so its reply is a seed that decrypts */
+/* docs/protocols/tencent.md §2.1 vector, so its reply is a seed that decrypts */
 #define SECRET "hzvf5LF9S0isvBhDSauWMaIk"
 #define WRAP_MAX 8192
 

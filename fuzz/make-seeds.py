@@ -4,7 +4,7 @@
 
 Seeds are small valid inputs of each kind plus a few classic near-misses; libFuzzer mutates
 from there. Frames are the worked examples of docs/protocol.md; registration replies follow
-shared/protocols (the Tencent one is the fact sheet's §2.1 vector); config files are the ones
+docs/protocols/ (the Tencent one is the vector of docs/protocols/tencent.md §2.1); config files are the ones
 in conf/ and tests/data/config/.
 """
 import glob

@@ -3,12 +3,13 @@
 """A test double of Alibaba Cloud IoT Platform on 127.0.0.1 (stdlib only).
 
 One process serves:
-  * HTTPS  POST /auth/register/device   (一型一密 pre-registration, shared/protocols/aliyun.md §2)
+  * HTTPS  POST /auth/register/device   (一型一密 pre-registration, docs/protocols/aliyun.md §2)
   * plain HTTP, the target of the "redirect to http://" failure (any request there is logged
     as "insecure_request")
-  * MQTT 3.1.1 on plain TCP and on TLS, enforcing Aliyun's CONNECT rules (§3, §4), the topic ACL,
-    dynamic registration pushes (/ext/register, /ext/regnwl), connwl logins, Alink replies (§5)
-    and cloud-initiated downlinks (property set, async service, RRPC)
+  * MQTT 3.1.1 on plain TCP and on TLS, enforcing Aliyun's CONNECT rules
+    (docs/protocols/aliyun.md §3, §4), the topic ACL, dynamic registration pushes (/ext/register,
+    /ext/regnwl), connwl logins, Alink replies (docs/protocols/aliyun.md §5) and cloud-initiated
+    downlinks (property set, async service, RRPC)
   * a JSON control API on plain HTTP (127.0.0.1) for tests; see README.md
 
 Start: python3 aliyun_cloud.py --dir DIR --cert server.crt --key server.key [--products FILE]
@@ -16,7 +17,7 @@ Once every listener is up, DIR/ports.json is written (temporary name, then renam
   {"https": P, "http": P, "mqtt": P, "mqtts": P, "control": P, "pid": PID}
 Every event is appended to DIR/events.jsonl as one JSON object per line (flushed per line).
 
-Protocol facts come only from shared/protocols/aliyun.md; decisions where it is silent or
+Protocol facts come only from docs/protocols/aliyun.md; decisions where it is silent or
 contradictory are marked "DECISION" below and listed in README.md.
 """
 
@@ -40,7 +41,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # --------------------------------------------------------------------------------------------
-# Signing (fact sheet §2, §3, §4)
+# Signing (docs/protocols/aliyun.md §2, §3, §4)
 
 HMACS = {"hmacsha256": hashlib.sha256, "hmacsha1": hashlib.sha1, "hmacmd5": hashlib.md5}
 
@@ -51,12 +52,12 @@ def hmac_hex(method, key, text):
 
 
 def register_sign_content(pk, dn, random):
-    """§2: keys alphabetical, key+value, no separators."""
+    """docs/protocols/aliyun.md §2: keys alphabetical, key+value, no separators."""
     return "deviceName%sproductKey%srandom%s" % (dn, pk, random)
 
 
 def mqtt_sign_content(cid, dn, pk, timestamp=None):
-    """§4: the submitted params among clientId, deviceName, productKey, timestamp, sorted."""
+    """docs/protocols/aliyun.md §4: the submitted params among clientId, deviceName, productKey, timestamp, sorted."""
     p = {"clientId": cid, "deviceName": dn, "productKey": pk}
     if timestamp is not None:
         p["timestamp"] = timestamp
@@ -64,7 +65,7 @@ def mqtt_sign_content(cid, dn, pk, timestamp=None):
 
 
 def hex_equal(a, b):
-    """Hex MACs are compared case-insensitively (§2: SDKs send both cases)."""
+    """Hex MACs are compared case-insensitively (docs/protocols/aliyun.md §2: SDKs send both cases)."""
     return hmac.compare_digest(a.lower().encode(), b.lower().encode())
 
 
@@ -94,7 +95,7 @@ def issued_secret(n):
 # --------------------------------------------------------------------------------------------
 # Cloud state
 
-# DECISION: the fact sheet found no numeric codes for HTTPS registration errors ([UNVERIFIED]).
+# DECISION: docs/protocols/aliyun.md §2 found no numeric codes for HTTPS registration errors ([UNVERIFIED]).
 # Codes that D120329 lists for the same meaning are reused; the rest are fixture-made (9xxx)
 # so nobody mistakes them for real ones. A client must treat every non-200 alike.
 REG_ERRORS = {
@@ -250,7 +251,7 @@ class Cloud:
             raise CtlError("unknown device %r/%r" % (a.get("productKey"), a.get("deviceName")))
         return d
 
-    # ---- HTTPS registration (§2)
+    # ---- HTTPS registration (docs/protocols/aliyun.md §2)
     def https_register(self, form):
         """form: dict of str -> str. Returns (code, message, data|None)."""
         need = ("productKey", "deviceName", "random", "sign", "signMethod")
@@ -277,7 +278,7 @@ class Cloud:
                 return REG_ERRORS["no_device"] + (None,)
             if d.activated:
                 return REG_ERRORS["activated"] + (None,)
-            d.secret, d.secret_source = issued_secret(32), "https"   # last secret wins (§1)
+            d.secret, d.secret_source = issued_secret(32), "https"   # last secret wins (docs/protocols/aliyun.md §1)
             d.register_count += 1
             return 200, "success", {"productKey": pk, "deviceName": dn, "deviceSecret": d.secret}
 
@@ -380,7 +381,7 @@ def make_https_handler(cloud):
             if code == 200:
                 self.send_json(200, {"code": 200, "data": data, "message": "success"})
             else:
-                # DECISION: errors use HTTP 200 with a non-200 JSON code (§2 error shape).
+                # DECISION: errors use HTTP 200 with a non-200 JSON code (docs/protocols/aliyun.md §2 error shape).
                 self.send_json(200, {"code": code, "message": msg})
 
         def inject(self, f, form):
@@ -1194,7 +1195,7 @@ class Broker:
         if any(topic.startswith(p) for p in own):
             return True
         parts = topic.split("/")
-        # /ext/rrpc/<id>/sys/<pk>/<dn>/...  (sync service reply, §5)
+        # /ext/rrpc/<id>/sys/<pk>/<dn>/...  (sync service reply, docs/protocols/aliyun.md §5)
         if len(parts) >= 8 and parts[1:3] == ["ext", "rrpc"] and parts[4:7] == ["sys", pk, dn]:
             return not (parts[3] == "#") and (is_filter or "+" not in parts[3])
         return False
@@ -1277,7 +1278,7 @@ class Broker:
 
 
 # --------------------------------------------------------------------------------------------
-# Alink (§5)
+# Alink (docs/protocols/aliyun.md §5)
 
 def parse_alink(payload):
     """Returns (obj, None) or (partial obj or None, (code, reason))."""
@@ -1546,7 +1547,7 @@ def downlink(cloud, broker, a, kind):
     sent_to = []
     with cloud.lock:
         if kind == "rrpc_ext":
-            # §4: /ext/rrpc needs ext bit0 in the clientId; no SUBSCRIBE is needed.
+            # docs/protocols/aliyun.md §4: /ext/rrpc needs ext bit0 in the clientId; no SUBSCRIBE is needed.
             for c in list(d.sessions):
                 try:
                     bits = int(c.ext.get("ext", "0"))

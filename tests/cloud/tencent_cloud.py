@@ -5,11 +5,13 @@
 One process serves:
   * HTTPS dynamic registration: POST /device/register (current API, X-TC-* signed headers) and
     POST /register/dev (legacy API); replies carry an AES-128-CBC encrypted payload
-    (shared/protocols/tencent.md §2.1, §2.2)
+    (docs/protocols/tencent.md §2.1, §2.2)
   * plain HTTP, the target of the "redirect to http://" failure (logged as "insecure_request")
-  * MQTT 3.1.1 on plain TCP and on TLS, enforcing the CONNECT username/password rule (§1.2),
-    certificate logins (§1.3), the platform limits (§1.7), a topic ACL, the $sys time service
-    (§1.8) and the data-template protocol on $thing/... (§3)
+  * MQTT 3.1.1 on plain TCP and on TLS, enforcing the CONNECT username/password rule
+    (docs/protocols/tencent.md §1.2), certificate logins (docs/protocols/tencent.md §1.3), the
+    platform limits (docs/protocols/tencent.md §1.7), a topic ACL, the $sys time service
+    (docs/protocols/tencent.md §1.8) and the data-template protocol on $thing/...
+    (docs/protocols/tencent.md §3)
   * a JSON control API on plain HTTP (127.0.0.1) for tests; see TENCENT.md
 
 Start: python3 tencent_cloud.py --dir DIR --cert server.crt --key server.key [--products FILE]
@@ -17,7 +19,7 @@ Once every listener is up, DIR/ports.json is written (temporary name, then renam
   {"https": P, "http": P, "mqtt": P, "mqtts": P, "control": P, "pid": PID}
 Every event is appended to DIR/events.jsonl as one JSON object per line (flushed per line).
 
-Protocol facts come only from shared/protocols/tencent.md; decisions where it is silent or
+Protocol facts come only from docs/protocols/tencent.md; decisions where it is silent or
 contradictory are marked "DECISION" below and listed in TENCENT.md.
 """
 
@@ -46,7 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # --------------------------------------------------------------------------------------------
 # AES-128 encryption (FIPS-197), table based. The stdlib has no AES; the dynamic registration
-# reply needs AES-128-CBC (§2.1). Only the forward cipher is needed: the cloud never decrypts.
+# reply needs AES-128-CBC (docs/protocols/tencent.md §2.1). Only the forward cipher is needed: the cloud never decrypts.
 
 
 def _xtime(a):
@@ -126,58 +128,58 @@ def aes128_cbc_encrypt(key, iv, data):
 
 
 def zero_pad(data):
-    # DECISION: zero padding (§2.1) up to the next multiple of 16; nothing is added when the
-    # length already is one (the fact sheet's examples are 53 bytes + 11 NULs).
+    # DECISION: zero padding (docs/protocols/tencent.md §2.1) up to the next multiple of 16; nothing is added when the
+    # length already is one (the examples of docs/protocols/tencent.md §2.1, §2.3 are 53 bytes + 11 NULs).
     return data + b"\0" * (-len(data) % 16)
 
 
-DYNREG_IV = b"0" * 16   # §2.1: IV = 16 x ASCII '0'
+DYNREG_IV = b"0" * 16   # docs/protocols/tencent.md §2.1: IV = 16 x ASCII '0'
 
 
 def dynreg_encrypt(product_secret, plaintext):
-    """§2.1: key = first 16 bytes of ProductSecret (ASCII), IV '0'x16, zero padding. Base64."""
+    """docs/protocols/tencent.md §2.1: key = first 16 bytes of ProductSecret (ASCII), IV '0'x16, zero padding. Base64."""
     ct = aes128_cbc_encrypt(product_secret.encode()[:16], DYNREG_IV, zero_pad(plaintext))
     return base64.b64encode(ct).decode()
 
 
 # --------------------------------------------------------------------------------------------
-# Signing (fact sheet §1.2, §2.1, §2.2)
+# Signing (docs/protocols/tencent.md §1.2, §2.1, §2.2)
 
 HASHES = {"hmacsha256": hashlib.sha256, "hmacsha1": hashlib.sha1}
 CANONICAL_HOST = "ap-guangzhou.gateway.tencentdevices.com"
 
 
 def mqtt_username(pid, dn, sdkappid, connid, expiry):
-    """§1.2: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}"""
+    """docs/protocols/tencent.md §1.2: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}"""
     return "%s%s;%s;%s;%s" % (pid, dn, sdkappid, connid, expiry)
 
 
 def mqtt_password(psk, username, alg="hmacsha256"):
-    """§1.2: hex_lower(HMAC_alg(base64_decode(psk), username)) + ';' + alg"""
+    """docs/protocols/tencent.md §1.2: hex_lower(HMAC_alg(base64_decode(psk), username)) + ';' + alg"""
     key = base64.b64decode(psk)
     return hmac.new(key, username.encode(), HASHES[alg]).hexdigest() + ";" + alg
 
 
 def dynreg_string_to_sign(host, uri, alg, timestamp, nonce, body):
-    """§2.1: 8 fields joined by \\n, the 4th (query) empty; the body hash uses the algorithm's
+    """docs/protocols/tencent.md §2.1: 8 fields joined by \\n, the 4th (query) empty; the body hash uses the algorithm's
     own hash (SHA-256 for hmacsha256, SHA-1 for hmacsha1)."""
     h = HASHES[alg.lower()](body).hexdigest()
     return "\n".join(["POST", host, uri, "", alg, str(timestamp), str(nonce), h])
 
 
 def dynreg_signature(product_secret, string_to_sign, alg):
-    """§2.1: Base64(raw HMAC), key = ProductSecret as ASCII bytes."""
+    """docs/protocols/tencent.md §2.1: Base64(raw HMAC), key = ProductSecret as ASCII bytes."""
     return base64.b64encode(hmac.new(product_secret.encode(), string_to_sign.encode(),
                                      HASHES[alg.lower()]).digest()).decode()
 
 
 def legacy_sign_source(dn, nonce, pid, timestamp):
-    """§2.2: keys in ASCII order."""
+    """docs/protocols/tencent.md §2.2: keys in ASCII order."""
     return "deviceName=%s&nonce=%s&productId=%s&timestamp=%s" % (dn, nonce, pid, timestamp)
 
 
 def legacy_signature(product_secret, source):
-    """§2.2: Base64 of the lower-case hex string of HMAC-SHA1 (not of the raw digest)."""
+    """docs/protocols/tencent.md §2.2: Base64 of the lower-case hex string of HMAC-SHA1 (not of the raw digest)."""
     hx = hmac.new(product_secret.encode(), source.encode(), hashlib.sha1).hexdigest()
     return base64.b64encode(hx.encode()).decode()
 
@@ -198,7 +200,7 @@ CANARY = None
 
 
 def new_psk():
-    # §1.2: a 24-character PSK is base64 of 16 bytes
+    # docs/protocols/tencent.md §1.2: a 24-character PSK is base64 of 16 bytes
     if CANARY:
         # "ps", the canary, random letters and digits to a multiple of 4 characters and at
         # least 24: base64 without padding, so every character is data (at most 48 bytes)
@@ -212,7 +214,7 @@ def new_psk():
 # --------------------------------------------------------------------------------------------
 # Cloud state
 
-# DECISION: §2.1 documents no error codes for the current API, only Response.Error.Message.
+# DECISION: docs/protocols/tencent.md §2.1 documents no error codes for the current API, only Response.Error.Message.
 # The Codes below are fixture-made (the "Fixture." prefix says so); clients must read Message.
 REG2_ERRORS = {
     "bad_params": "Fixture.InvalidParameter",
@@ -224,16 +226,16 @@ REG2_ERRORS = {
     "activated": "Fixture.DeviceAlreadyActivated",
     "not_found": "Fixture.NotFound",
 }
-# §2.2: 1010 "Check signature failed" is documented (#7422); the 94xx codes are fixture-made.
+# docs/protocols/tencent.md §2.2: 1010 "Check signature failed" is documented (#7422); the 94xx codes are fixture-made.
 REG1_ERRORS = {
     "bad_params": 9400, "bad_sign": 1010, "expired": 9401, "no_product": 9404,
     "dynreg_off": 9403, "no_device": 9405, "activated": 9409, "not_found": 9406,
 }
 
-# §3.1: 406 for reports that do not match the data template; 0 = success.
+# docs/protocols/tencent.md §3.1: 406 for reports that do not match the data template; 0 = success.
 # DECISION: 400 (malformed envelope) and 404 (clear_control with an unknown token) are fixture-made.
 PROP_TYPES = ("int", "float", "bool", "enum", "string", "timestamp")
-EVENT_TYPES = ("info", "alert", "fault", "fatal")   # §3.2
+EVENT_TYPES = ("info", "alert", "fault", "fatal")   # docs/protocols/tencent.md §3.2
 
 
 SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
@@ -259,7 +261,7 @@ class Device:
         self.connect_count = 0
         self.last_connack = None
         self.last_connect = None
-        self.last_connect_mono = None  # monotonic time of the last answered CONNECT (§1.7)
+        self.last_connect_mono = None  # monotonic time of the last answered CONNECT (docs/protocols/tencent.md §1.7)
         self.connids = []
         self.sessions = []
         self.reported = {}             # property -> last accepted value (get_status "report")
@@ -269,7 +271,7 @@ class Device:
         self.infos = []
         self.replies = []
         self.downlinks = {}            # clientToken -> record
-        self.pending_controls = []     # controls issued while offline (§3.1 get_status)
+        self.pending_controls = []     # controls issued while offline (docs/protocols/tencent.md §3.1 get_status)
         self.status_tokens = {}        # get_status clientToken -> control tokens it returned
         self.inject = []
         self.rate = collections.deque()
@@ -294,7 +296,7 @@ class Product:
     def __init__(self, pid, secret):
         self.pid, self.secret = pid, secret
         self.dynreg = True
-        self.register_type = 1       # §2.1: 1 = pre-created devices only, 2 = auto-create
+        self.register_type = 1       # docs/protocols/tencent.md §2.1: 1 = pre-created devices only, 2 = auto-create
         self.auth = "psk"            # "psk" (encryptionType 2) or "cert" (encryptionType 1)
         self.template = None         # {"properties": {id: spec}, "events": {id: spec}}
         self.devices = {}
@@ -338,16 +340,16 @@ class Cloud:
         self.products = {}
         self.settings = {
             "clock_offset": 0.0,          # seconds added to this host's clock (expiry, $sys time)
-            "connect_interval": 5.0,      # §1.7: one CONNECT per 5 s per device; 0 = off
+            "connect_interval": 5.0,      # docs/protocols/tencent.md §1.7: one CONNECT per 5 s per device; 0 = off
             "connect_rate_action": "close",   # or "refuse" (CONNACK 3)
             "keepalive_over_max": "refuse",   # or "clamp" (to 900)
-            "qps_limit": 30,              # §1.7: upstream messages per device per second; 0 = off
-            "max_payload": 16384,         # §1.7: 16 KB
+            "qps_limit": 30,              # docs/protocols/tencent.md §1.7: upstream messages per device per second; 0 = off
+            "max_payload": 16384,         # docs/protocols/tencent.md §1.7: 16 KB
             "oversize_action": "disconnect",  # or "drop"
             "acl_action": "disconnect",   # or "drop"
-            "dynreg_max_skew": 0,         # seconds; 0 = X-TC-Timestamp not checked (§2.1)
+            "dynreg_max_skew": 0,         # seconds; 0 = X-TC-Timestamp not checked (docs/protocols/tencent.md §2.1)
             "connect_timeout": 10.0,
-            # §1.3: the TLS listener asks for a client certificate ("optional": a key device
+            # docs/protocols/tencent.md §1.3: the TLS listener asks for a client certificate ("optional": a key device
             # logs in without one) or insists on one ("required": no certificate, no handshake)
             "client_cert": "optional",
         }
@@ -389,7 +391,7 @@ class Cloud:
         pid, sec = a.get("productId"), a.get("productSecret")
         if not pid or not isinstance(pid, str) or not isinstance(sec, str):
             raise CtlError("productId and productSecret required")
-        if len(sec) < 16:   # §2.1: the AES key is the first 16 bytes of ProductSecret
+        if len(sec) < 16:   # docs/protocols/tencent.md §2.1: the AES key is the first 16 bytes of ProductSecret
             raise CtlError("productSecret must have at least 16 characters")
         with self.lock:
             p = self.products.get(pid)
@@ -456,7 +458,7 @@ class Cloud:
         return d
 
     def resolve(self, ident):
-        """§1.2: the clientId is ProductId+DeviceName with no separator. DECISION: the cloud
+        """docs/protocols/tencent.md §1.2: the clientId is ProductId+DeviceName with no separator. DECISION: the cloud
         splits it by trying every known ProductId as a prefix (longest first)."""
         with self.lock:
             for pid in sorted(self.products, key=len, reverse=True):
@@ -466,7 +468,7 @@ class Cloud:
                         return self.products[pid], d
         return None, None
 
-    # ---- certificates (§1.3, §2.1 encryptionType 1), made with the openssl CLI
+    # ---- certificates (docs/protocols/tencent.md §1.3, §2.1 encryptionType 1), made with the openssl CLI
     def ensure_devca(self):
         with self.lock:
             if self.devca:
@@ -533,9 +535,9 @@ class Cloud:
             d.cert = {"clientCert": cert_pem, "clientKey": key_pem}
         return d.cert
 
-    # ---- dynamic registration (§2)
+    # ---- dynamic registration (docs/protocols/tencent.md §2)
     def register(self, api, pid, dn):
-        """Common semantics of §2.1 (both APIs). Returns (error key, None) or (None, plaintext)."""
+        """Common semantics of docs/protocols/tencent.md §2.1 (both APIs). Returns (error key, None) or (None, plaintext)."""
         with self.lock:
             p = self.products.get(pid)
             if p is None:
@@ -547,11 +549,11 @@ class Cloud:
                 d = self.device(pid, dn, create=True)
             if d is None or (not d.precreated and p.register_type != 2):
                 return "no_device", None
-            if d.activated:          # §2.1: refused once the device has connected over MQTT
+            if d.activated:          # docs/protocols/tencent.md §2.1: refused once the device has connected over MQTT
                 return "activated", None
             d.register_count += 1
             if p.auth == "psk":
-                d.psk, d.psk_source = new_psk(), api   # §2.1: re-registering issues a NEW secret
+                d.psk, d.psk_source = new_psk(), api   # docs/protocols/tencent.md §2.1: re-registering issues a NEW secret
                 obj = {"encryptionType": 2, "psk": d.psk}
         if p.auth == "cert":
             c = self.issue_cert(d)
@@ -672,13 +674,13 @@ def make_https_handler(cloud):
                 self.send_json(200, {"Response": {"Len": len(plain), "Payload": payload,
                                                   "RequestId": rid}})
             else:
-                # DECISION: §2.2 shows {"code":0,…,"payload"}; the elided fields are
-                # message/len/requestId here, len as in §2.1.
+                # DECISION: docs/protocols/tencent.md §2.2 shows {"code":0,…,"payload"}; the elided fields are
+                # message/len/requestId here, len as in docs/protocols/tencent.md §2.1.
                 self.send_json(200, {"code": 0, "message": "success", "len": len(plain),
                                      "payload": payload, "requestId": rid})
 
         def check_v2(self, raw):
-            """§2.1. Returns (error key, message, pid, dn, plaintext, info)."""
+            """docs/protocols/tencent.md §2.1. Returns (error key, message, pid, dn, plaintext, info)."""
             info = {}
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if ctype != "application/json":   # doc: "只支持 application/json"
@@ -704,7 +706,7 @@ def make_https_handler(cloud):
                                       ("X-TC-Nonce", nonce), ("X-TC-Signature", sig)) if not v]
             if missing:
                 return "bad_params", "missing header " + ",".join(missing), pid, dn, None, info
-            # DECISION: the algorithm is matched case-insensitively but signed as sent (§2.1:
+            # DECISION: the algorithm is matched case-insensitively but signed as sent (docs/protocols/tencent.md §2.1:
             # "keep header and StringToSign identical").
             if alg.lower() not in HASHES:
                 return "bad_params", "X-TC-Algorithm must be hmacsha256 or hmacsha1", \
@@ -723,7 +725,7 @@ def make_https_handler(cloud):
                 got = None
             if re.fullmatch(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}", sig):
                 info["signatureLooksHex"] = True
-            # §2.1 "Sign the Host you actually send"; JAVA signs the canonical host.
+            # docs/protocols/tencent.md §2.1 "Sign the Host you actually send"; JAVA signs the canonical host.
             # DECISION: the Host header without port, the Host header as sent, or the
             # canonical name all verify; signedHost tells which one did.
             host = self.headers.get("Host") or ""
@@ -742,7 +744,7 @@ def make_https_handler(cloud):
             return err, err and "registration refused: %s" % err, pid, dn, plain, info
 
         def check_v1(self, raw):
-            """§2.2. The Content-Type is not checked (the C SDK sends a form type with JSON)."""
+            """docs/protocols/tencent.md §2.2. The Content-Type is not checked (the C SDK sends a form type with JSON)."""
             info = {}
             try:
                 body = json.loads(raw.decode("utf-8"))
@@ -1090,7 +1092,7 @@ TOPIC_KINDS = ("property", "event", "action", "service", "raw")
 
 
 class Broker:
-    # DECISION: packets larger than this close the connection; §1.7 limits PUBLISH payloads
+    # DECISION: packets larger than this close the connection; docs/protocols/tencent.md §1.7 limits PUBLISH payloads
     # to 16 KB, which is checked separately (max_payload).
     MAX_PACKET = 256 * 1024
 
@@ -1293,7 +1295,7 @@ class Broker:
 
     # ---- parsing
     def psk_front_header(self, c):
-        """§1.4 TLS-PSK: the cloud cannot serve it (Python 3.11's ssl has no PSK callbacks),
+        """docs/protocols/tencent.md §1.4 TLS-PSK: the cloud cannot serve it (Python 3.11's ssl has no PSK callbacks),
         so a test runs a TLS-PSK front (tests/integration/tcloud_pskfront.c) that terminates
         the TLS session with the device's PSK and relays to this loopback-only listener, after
         one line: "TLS-PSK identity=<identity> cipher=<name> version=<name>\n". The identity
@@ -1395,7 +1397,7 @@ class Broker:
             self.cloud.log("mqtt_disconnect", conn=c.id, productId=c.pid, deviceName=c.dn)
             return self.close(c, "client DISCONNECT")
         if ptype in (5, 6, 7):
-            raise ProtocolError("QoS 2 flow packet (type %d): QoS 2 is not supported (§1.1)" % ptype)
+            raise ProtocolError("QoS 2 flow packet (type %d): QoS 2 is not supported (docs/protocols/tencent.md §1.1)" % ptype)
         raise ProtocolError("unexpected packet type %d" % ptype)
 
     def connack(self, c, rc, info):
@@ -1424,18 +1426,18 @@ class Broker:
         info = {"clientId": cid, "username": username, "keepalive": keepalive,
                 "cleanSession": bool(flags & 0x02), "will": will, "protocol": proto,
                 "level": level, "hasPassword": password is not None}
-        # §1.1: MQTT 3.1.1; "MQIsdp"/3 (3.1) is sent by the Python SDK, so it is accepted too
+        # docs/protocols/tencent.md §1.1: MQTT 3.1.1; "MQIsdp"/3 (3.1) is sent by the Python SDK, so it is accepted too
         if not ((proto == "MQTT" and level == 4) or (proto == "MQIsdp" and level == 3)):
             info["reason"] = "unsupported protocol %s/%d" % (proto, level)
             return self.connack(c, 1, info)
-        # §1.2 username: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}
+        # docs/protocols/tencent.md §1.2 username: ${ProductId}${DeviceName};${sdkappid};${connid};${expiry}
         fields = username.split(";") if username is not None else []
         if len(fields) != 4:
             info["reason"] = "username is not <ProductId><DeviceName>;sdkappid;connid;expiry"
             return self.connack(c, 4, info)
         ident, sdkappid, connid, expiry = fields
         info.update(sdkappid=sdkappid, connid=connid, expiry=expiry)
-        # DECISION: sdkappid is any decimal number (§1.2: 12010126 and 21010406 both work);
+        # DECISION: sdkappid is any decimal number (docs/protocols/tencent.md §1.2: 12010126 and 21010406 both work);
         # connid is exactly 5 of [A-Za-z0-9] as every SDK sends it; expiry is decimal seconds.
         if not sdkappid.isdigit() or not sdkappid.isascii():
             info["reason"] = "sdkappid is not a number"
@@ -1446,7 +1448,7 @@ class Broker:
         if not expiry.isdigit() or not expiry.isascii():
             info["reason"] = "expiry is not a decimal number of seconds"
             return self.connack(c, 4, info)
-        # §1.2: ClientId = ${ProductId}${DeviceName}, the username's first field
+        # docs/protocols/tencent.md §1.2: ClientId = ${ProductId}${DeviceName}, the username's first field
         if cid != ident or not cid:
             info["reason"] = "clientId %r is not the username's <ProductId><DeviceName> %r" \
                 % (cid, ident)
@@ -1461,7 +1463,7 @@ class Broker:
             d.connect_attempts += 1
             info["connidReused"] = connid in d.connids
             d.connids = (d.connids + [connid])[-20:]
-            # §1.7: 1 CONNECT per 5 s per device. The window starts at the last CONNECT that was
+            # docs/protocols/tencent.md §1.7: 1 CONNECT per 5 s per device. The window starts at the last CONNECT that was
             # answered (DECISION), so attempts inside the window do not extend it.
             gap = float(self.cloud.settings["connect_interval"])
             now = time.monotonic()
@@ -1469,7 +1471,7 @@ class Broker:
             if not limited:
                 d.last_connect_mono = now
         if limited:
-            info["reason"] = "more than one CONNECT within %gs (§1.7)" % gap
+            info["reason"] = "more than one CONNECT within %gs (docs/protocols/tencent.md §1.7)" % gap
             if self.cloud.settings["connect_rate_action"] == "refuse":
                 return self.finish_connect(c, d, 3, info)
             # DECISION: "connection requests are answered at most once per 5 s": no CONNACK,
@@ -1478,10 +1480,10 @@ class Broker:
             info["conn"] = c.id
             self.cloud.log("mqtt_connect_limited", **info)
             return self.close(c, "CONNECT rate limit (no CONNACK)")
-        # §1.1/§1.7: keepalive 0..900 s
+        # docs/protocols/tencent.md §1.1/§1.7: keepalive 0..900 s
         if keepalive > 900:
             if self.cloud.settings["keepalive_over_max"] != "clamp":
-                info["reason"] = "keepalive %d > 900 (§1.1)" % keepalive
+                info["reason"] = "keepalive %d > 900 (docs/protocols/tencent.md §1.1)" % keepalive
                 return self.finish_connect(c, d, 2, info)
             keepalive = 900
             info["keepaliveClamped"] = 900
@@ -1499,10 +1501,10 @@ class Broker:
 
     def check_auth(self, c, p, d, username, password, info):
         if p.auth == "cert":
-            # §1.3: TLS mutual auth with the issued certificate; the password is not checked
+            # docs/protocols/tencent.md §1.3: TLS mutual auth with the issued certificate; the password is not checked
             info["auth"] = "cert"
             if not c.tls:
-                info["reason"] = "certificate device on the plain listener (§1.4: 8883/TLS)"
+                info["reason"] = "certificate device on the plain listener (docs/protocols/tencent.md §1.4: 8883/TLS)"
                 return 5
             peer = c.sock.getpeercert()
             cn = None
@@ -1520,7 +1522,7 @@ class Broker:
             info["reason"] = "device has no PSK (not registered)"
             return 5
         if c.psk_identity is not None:
-            # §1.4: TLS-PSK on 8883, identity ${ProductId}${DeviceName}; the handshake with
+            # docs/protocols/tencent.md §1.4: TLS-PSK on 8883, identity ${ProductId}${DeviceName}; the handshake with
             # the device's PSK (done by the front) is the proof, no password is needed
             info["auth"] = "tls-psk"
             if c.psk_identity != d.pid + d.dn:
@@ -1531,7 +1533,7 @@ class Broker:
                 c.auth = "tls-psk"
                 return 0
         if password is None:
-            # §1.4 TLS-PSK (no password) only through the TLS-PSK front (mqttpsk listener)
+            # docs/protocols/tencent.md §1.4 TLS-PSK (no password) only through the TLS-PSK front (mqttpsk listener)
             info["reason"] = "no password (not a TLS-PSK connection)"
             return 4
         try:
@@ -1544,7 +1546,7 @@ class Broker:
             info["reason"] = "password is not <hex>;hmacsha256|hmacsha1"
             return 4
         want = mqtt_password(d.psk, username, alg).rpartition(";")[0]
-        # DECISION: the hex is compared case-insensitively (§1.2 says SDKs send lower case)
+        # DECISION: the hex is compared case-insensitively (docs/protocols/tencent.md §1.2 says SDKs send lower case)
         if not hmac.compare_digest(want.encode(), hexpart.lower().encode()):
             info["reason"] = "password is not HMAC(base64-decoded PSK, username)"
             return 4
@@ -1561,7 +1563,7 @@ class Broker:
         self.connack(c, rc, info)
 
     def start_session(self, c, d, info):
-        # §1.7: one concurrent connection per device identity.
+        # docs/protocols/tencent.md §1.7: one concurrent connection per device identity.
         # DECISION: the newer session wins, the older one is closed.
         for other in list(d.sessions):
             self.cloud.log("mqtt_kicked", conn=other.id, by=c.id, productId=d.pid,
@@ -1570,7 +1572,7 @@ class Broker:
         c.state, c.device, c.pid, c.dn = "session", d, d.pid, d.dn
         with self.cloud.lock:
             d.sessions.append(c)
-            d.activated = True       # §2.1: after an MQTT connection, dynreg is refused
+            d.activated = True       # docs/protocols/tencent.md §2.1: after an MQTT connection, dynreg is refused
             d.connect_count += 1
         c.deadline = time.monotonic() + c.keepalive * 1.5 if c.keepalive else None
 
@@ -1604,7 +1606,7 @@ class Broker:
     def allowed(c, topic, is_filter):
         """DECISION: a device publishes on $thing/up/<kind>/<pid>/<dn> and
         $sys/operation/<pid>/<dn>; it subscribes to $thing/down/<kind or +>/<pid>/<dn> and
-        $sys/operation/result/<pid>/<dn> (§3, §1.8). Nothing else."""
+        $sys/operation/result/<pid>/<dn> (docs/protocols/tencent.md §3, §1.8). Nothing else."""
         parts = topic.split("/")
         if is_filter:
             if len(parts) == 5 and parts[:2] == ["$thing", "down"] and \
@@ -1630,10 +1632,10 @@ class Broker:
             raise ProtocolError("SUBSCRIBE without filters")
         codes = []
         if len(reqs) > 1:
-            # §1.7: 1 topic filter per SUBSCRIBE request. DECISION: every filter is refused.
+            # docs/protocols/tencent.md §1.7: 1 topic filter per SUBSCRIBE request. DECISION: every filter is refused.
             codes = [0x80] * len(reqs)
             self.cloud.log("subscribe_refused", conn=c.id, productId=c.pid, deviceName=c.dn,
-                           filters=[f for f, _ in reqs], why="more than one filter (§1.7)")
+                           filters=[f for f, _ in reqs], why="more than one filter (docs/protocols/tencent.md §1.7)")
         else:
             for f, q in reqs:
                 if not valid_filter(f) or len(f.encode()) > 255 or f.count("/") >= 10 \
@@ -1642,7 +1644,7 @@ class Broker:
                     self.cloud.log("acl_denied", conn=c.id, op="subscribe", topic=f,
                                    productId=c.pid, deviceName=c.dn)
                 else:
-                    # §1.1: QoS 2 is not supported; DECISION: granted as QoS 1
+                    # docs/protocols/tencent.md §1.1: QoS 2 is not supported; DECISION: granted as QoS 1
                     c.subs[f] = min(q, 1)
                     codes.append(min(q, 1))
         self.cloud.log("mqtt_subscribe", conn=c.id, productId=c.pid, deviceName=c.dn,
@@ -1665,11 +1667,11 @@ class Broker:
               "payload": payload[:4096].decode("utf-8", "replace")}
         if qos == 2:
             self.cloud.log("mqtt_publish_in", refused="QoS 2 not supported", **ev)
-            return self.fatal(c, "QoS 2 PUBLISH (not supported, §1.1)")
-        # §1.7: topic <= 255 bytes and <= 10 levels
+            return self.fatal(c, "QoS 2 PUBLISH (not supported, docs/protocols/tencent.md §1.1)")
+        # docs/protocols/tencent.md §1.7: topic <= 255 bytes and <= 10 levels
         if len(topic.encode()) > 255 or topic.count("/") >= 10:
             self.cloud.log("mqtt_publish_in", refused="topic too long", **ev)
-            return self.fatal(c, "topic longer than 255 bytes or 10 levels (§1.7)")
+            return self.fatal(c, "topic longer than 255 bytes or 10 levels (docs/protocols/tencent.md §1.7)")
         if not self.allowed(c, topic, False):
             self.cloud.log("mqtt_publish_in", refused="acl", **ev)
             self.cloud.log("acl_denied", conn=c.id, op="publish", topic=topic,
@@ -1680,12 +1682,12 @@ class Broker:
                 self.send(c, packet(0x40, pid.to_bytes(2, "big")))
             return
         if len(payload) > int(self.cloud.settings["max_payload"]):
-            # §1.7: "max MQTT PUBLISH payload 16 KB (larger is rejected)"
+            # docs/protocols/tencent.md §1.7: "max MQTT PUBLISH payload 16 KB (larger is rejected)"
             self.cloud.log("mqtt_publish_in", refused="payload too large", **ev)
             self.cloud.log("payload_too_large", conn=c.id, productId=c.pid, deviceName=c.dn,
                            topic=topic, size=len(payload))
             if self.cloud.settings["oversize_action"] == "disconnect":
-                return self.fatal(c, "PUBLISH payload of %d bytes > %d (§1.7)"
+                return self.fatal(c, "PUBLISH payload of %d bytes > %d (docs/protocols/tencent.md §1.7)"
                                   % (len(payload), self.cloud.settings["max_payload"]))
             if qos:
                 self.send(c, packet(0x40, pid.to_bytes(2, "big")))
@@ -1705,20 +1707,20 @@ class Broker:
         self.cloud.log("mqtt_publish_in", throttled=throttled, **ev)
         if qos:
             self.send(c, packet(0x40, pid.to_bytes(2, "big")))
-        if retain:   # §1.1: retained messages are not supported; DECISION: logged, not kept
+        if retain:   # docs/protocols/tencent.md §1.1: retained messages are not supported; DECISION: logged, not kept
             self.cloud.log("retain_ignored", conn=c.id, topic=topic)
         if throttled:
-            # §1.7: 30 upstream msgs/s. DECISION: the excess is dropped (QoS 1 still PUBACKed)
+            # docs/protocols/tencent.md §1.7: 30 upstream msgs/s. DECISION: the excess is dropped (QoS 1 still PUBACKed)
             self.cloud.log("throttled", conn=c.id, productId=c.pid, deviceName=c.dn, topic=topic)
             return
         thing_uplink(self.cloud, self, c, d, topic, payload)
 
 
 # --------------------------------------------------------------------------------------------
-# Data template (§3) and $sys (§1.8)
+# Data template (docs/protocols/tencent.md §3) and $sys (§1.8)
 
 def check_value(spec, name, v):
-    """406 text follows §3.1 ("check report data err: <prop> value 3 out of range:[0,1]")."""
+    """406 text follows docs/protocols/tencent.md §3.1 ("check report data err: <prop> value 3 out of range:[0,1]")."""
     t = spec["type"]
     isnum = isinstance(v, (int, float)) and not isinstance(v, bool)
     if t == "bool":
@@ -1805,11 +1807,11 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
         err = envelope_error(obj)
         code, status = (400, err) if err else (0, "success")
         if not err and method == "report_info" and "fw_ver" not in obj["params"]:
-            code, status = 400, "report_info needs params.fw_ver"   # §3.1 base info
+            code, status = 400, "report_info needs params.fw_ver"   # docs/protocols/tencent.md §3.1 base info
         if code == 0 and method == "report":
             e = check_params(tmpl and tmpl["properties"], obj["params"])
             if e:
-                code, status = 406, "check report data err: " + e   # §3.1 [DOC-406]
+                code, status = 406, "check report data err: " + e   # docs/protocols/tencent.md §3.1 [DOC-406]
         with cloud.lock:
             if code == 0:
                 inj = take_injected(d, "report")
@@ -1860,7 +1862,7 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
                 code, status = 0, "success"
         cloud.log("clear_control", productId=d.pid, deviceName=d.dn, clientToken=tok, code=code,
                   cleared=[pc["clientToken"] for pc in cleared])
-        # DECISION: §3.1 names no reply method; the cloud answers clear_control_reply
+        # DECISION: docs/protocols/tencent.md §3.1 names no reply method; the cloud answers clear_control_reply
         reply = {"method": "clear_control_reply", "clientToken": tok, "code": code,
                  "status": status}
     elif (kind, method) in (("property", "control_reply"), ("action", "action_reply")):
@@ -1879,7 +1881,7 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
 
 
 def event_post(cloud, d, obj, method, tmpl, rx):
-    """§3.2: event_post (one) and events_post (an array in "events")."""
+    """docs/protocols/tencent.md §3.2: event_post (one) and events_post (an array in "events")."""
     err = envelope_error(obj, need_params=False)
     items = []
     if not err:
@@ -1922,14 +1924,14 @@ def event_post(cloud, d, obj, method, tmpl, rx):
                 d.events.append({"eventId": it["eventId"], "type": it["type"],
                                  "params": it.get("params", {}), "timestamp": it.get("timestamp"),
                                  "clientToken": obj["clientToken"], "rx": rx})
-    # §3.2 gives event_reply for event_post; DECISION: events_post is answered with events_reply
+    # docs/protocols/tencent.md §3.2 gives event_reply for event_post; DECISION: events_post is answered with events_reply
     return {"method": "event_reply" if method == "event_post" else "events_reply",
             "clientToken": obj.get("clientToken"), "version": obj.get("version", "1.0"),
             "code": code, "status": status, "data": {}}
 
 
 def sys_operation(cloud, broker, d, payload, rx):
-    """§1.8: {"type":"get","resource":["time"]} -> time (s) and ntptime1/ntptime2 (ms)."""
+    """docs/protocols/tencent.md §1.8: {"type":"get","resource":["time"]} -> time (s) and ntptime1/ntptime2 (ms)."""
     try:
         obj = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -1951,7 +1953,7 @@ def sys_operation(cloud, broker, d, payload, rx):
 
 
 def record_reply(cloud, d, kind, obj, topic, payload, rx):
-    """control_reply / action_reply (§3.1, §3.3), matched to the downlink by clientToken."""
+    """control_reply / action_reply (docs/protocols/tencent.md §3.1, §3.3), matched to the downlink by clientToken."""
     problems = []
     tok = obj.get("clientToken")
     if not isinstance(tok, str):
@@ -1977,7 +1979,7 @@ def record_reply(cloud, d, kind, obj, topic, payload, rx):
 
 
 def downlink(cloud, broker, a, kind):
-    """Runs in the broker thread: control (§3.1), action (§3.3) or a raw publish."""
+    """Runs in the broker thread: control (docs/protocols/tencent.md §3.1), action (§3.3) or a raw publish."""
     d = cloud.need_device(a)
     pid, dn = d.pid, d.dn
     qos = int(a.get("qos", 0))
@@ -2017,7 +2019,7 @@ def downlink(cloud, broker, a, kind):
                 sent_to.append(c.id)
         elif not (kind == "control" and a.get("queue")):
             sent_to = broker.deliver(d, topic, raw, qos)
-        # §3.1: a control issued while the device is offline is returned by get_status.
+        # docs/protocols/tencent.md §3.1: a control issued while the device is offline is returned by get_status.
         # DECISION: "offline" = not delivered to any session; offline:"drop" disables queueing.
         if kind == "control" and not sent_to and a.get("offline", "queue") == "queue":
             d.pending_controls.append({"clientToken": tok, "params": body["params"],
@@ -2290,7 +2292,7 @@ def main(argv=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
-    # the MQTT TLS listener asks for an optional client certificate (§1.3 certificate devices),
+    # the MQTT TLS listener asks for an optional client certificate (docs/protocols/tencent.md §1.3 certificate devices),
     # verified against the device CA the cloud makes when it first issues one
     mctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     mctx.minimum_version = ssl.TLSVersion.TLSv1_2

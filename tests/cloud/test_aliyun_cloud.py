@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Self-test of the Aliyun test cloud (aliyun_cloud.py), stdlib unittest only.
 
-1. The signing rules are checked against the test vectors of shared/protocols/aliyun.md with an
+1. The signing rules are checked against the test vectors of docs/protocols/aliyun.md §8 with an
    HMAC written here from RFC 2104 (not hmac.new), and the cloud's own functions must produce
    the same hex, so the gateway and the test cloud cannot share one mistake.
 2. The cloud is started as a separate process in a temporary directory with a CA and server

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Self-test of the Tencent test cloud (tencent_cloud.py), stdlib unittest and the openssl CLI only.
 
-1. The fact sheet's vectors (shared/protocols/tencent.md §1.2, §2.1, §2.3) are recomputed with an
+1. The vectors of docs/protocols/tencent.md (§1.2, §2.1, §2.3) are recomputed with an
    HMAC written here from RFC 2104 and with the cloud's own functions. The cloud's pure-Python
-   AES-128 is checked against the FIPS-197 known answer, against the fact sheet's payloads and
+   AES-128 is checked against the FIPS-197 known answer, against the payloads of docs/protocols/tencent.md §2.1, §2.3 and
    against `openssl enc -aes-128-cbc`.
 2. The cloud is started as a separate process in a temporary directory (CA and server
    certificate made with the openssl CLI) and driven over loopback: HTTPS registration (the
@@ -41,7 +41,7 @@ PSK1 = "IyXmUW5sU/q1vnb5yzTkeQ=="
 PID_AUTO = "AUTOCREATE"
 PID_OFF = "NODYNREG00"
 PID_CERT = "CERTPROD00"
-FAR = "2623045740"   # §1.2 seed expiry (2053)
+FAR = "2623045740"   # docs/protocols/tencent.md §1.2 seed expiry (2053)
 HOST = "ap-guangzhou.gateway.tencentdevices.com"
 
 TEMPLATE = {
@@ -92,7 +92,7 @@ def v1_body(secret, pid, dn, nonce=123456, ts=1700000000):
 
 
 def openssl_decrypt(secret, payload_b64):
-    """§2.1 with the openssl CLI: AES-128-CBC, key = first 16 bytes of ProductSecret, IV '0'x16,
+    """docs/protocols/tencent.md §2.1 with the openssl CLI: AES-128-CBC, key = first 16 bytes of ProductSecret, IV '0'x16,
     no padding removal (zero padding)."""
     r = subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-nopad", "-a", "-A",
                         "-K", secret.encode()[:16].hex(), "-iv", (b"0" * 16).hex()],
@@ -253,11 +253,11 @@ def make_certs(d):
 
 
 class VectorTests(unittest.TestCase):
-    """The fact sheet's vectors, with the HMAC above and with the cloud's code."""
+    """The vectors of docs/protocols/tencent.md, with the HMAC above and with the cloud's code."""
 
     BODY = b'{"ProductId":"CS0SLTKSYA","DeviceName":"dev2"}'
 
-    def test_mqtt_password_vector(self):   # §1.2
+    def test_mqtt_password_vector(self):   # docs/protocols/tencent.md §1.2
         u = "CS0SLTKSYAdev1;12010126;ZR5GT;2623045740"
         self.assertEqual(tencent_cloud.mqtt_username(PID, "dev1", "12010126", "ZR5GT", FAR), u)
         self.assertEqual(base64.b64decode(PSK1).hex(), "2325e6516e6c53fab5be76f9cb34e479")
@@ -268,7 +268,7 @@ class VectorTests(unittest.TestCase):
         self.assertEqual(password(PSK1, u, "hmacsha1"), want1)
         self.assertEqual(tencent_cloud.mqtt_password(PSK1, u, "hmacsha1"), want1)
 
-    def test_dynreg_v2_vectors(self):   # §2.3
+    def test_dynreg_v2_vectors(self):   # docs/protocols/tencent.md §2.3
         self.assertEqual(hashlib.sha256(self.BODY).hexdigest(),
                          "69be50f5ce1f3c16667aad40a634a1a3eb70a31443d50a4eb8e0d8acfcf01267")
         sts = tencent_cloud.dynreg_string_to_sign(HOST, "/device/register", "hmacsha256",
@@ -281,7 +281,7 @@ class VectorTests(unittest.TestCase):
         want = "dMOQnA8g98viKlO3Imq+Ra0L2TD+HNdh1vP8nBE0FHQ="
         self.assertEqual(tencent_cloud.dynreg_signature(PS, sts, "hmacsha256"), want)
         self.assertEqual(v2_headers(PS, self.BODY)["X-TC-Signature"], want)
-        # hmacsha1 hashes the body with SHA-1 (§2.1)
+        # hmacsha1 hashes the body with SHA-1 (docs/protocols/tencent.md §2.1)
         self.assertEqual(hashlib.sha1(self.BODY).hexdigest(), "661d72faa2dc34984de6d595c1b57544bc564f73")
         sts1 = tencent_cloud.dynreg_string_to_sign(HOST, "/device/register", "hmacsha1",
                                                    1700000000, 123456, self.BODY)
@@ -293,7 +293,7 @@ class VectorTests(unittest.TestCase):
         self.assertEqual(v2_headers("PRODUCT_SECRETKEY", body, alg="hmacsha1", ts=1629362589,
                                     nonce=333464802)["X-TC-Signature"], "7u3+tAPlt8O4mPpBm3lambv23sw=")
 
-    def test_dynreg_v1_vectors(self):   # §2.3 legacy
+    def test_dynreg_v1_vectors(self):   # docs/protocols/tencent.md §2.3 legacy
         src = tencent_cloud.legacy_sign_source("dev2", 123456, PID, 1700000000)
         self.assertEqual(src, "deviceName=dev2&nonce=123456&productId=CS0SLTKSYA&timestamp=1700000000")
         self.assertEqual(my_hmac("hmacsha1", PS, src).hex(), "770e4604e9d1e458e699302a701eb57b79789a05")
@@ -315,7 +315,7 @@ class VectorTests(unittest.TestCase):
             rk, bytes.fromhex("3243f6a8885a308d313198a2e0370734")).hex(),
             "3925841d02dc09fbdc118597196a0b32")
 
-    def test_aes_fact_sheet_payloads(self):   # §2.1 doc vector and §2.3 round trip
+    def test_aes_fact_sheet_payloads(self):   # docs/protocols/tencent.md §2.1 doc vector and §2.3 round trip
         for secret, plain, want in (
                 ("hzvf5LF9S0isvBhDSauWMaIk", b'{"encryptionType":2,"psk":"lDZ6Uqt+I9E0wW7rvDUs7Q=="}',
                  "s6FB3a1BA/YYbcmSE12XpeDVmQNDcf1QgVD141RRbmmAnFwQfp1ECAu5O016mCOvYlJJ6V59yM4OqQSiWphfTg=="),
@@ -358,7 +358,7 @@ class CloudTests(unittest.TestCase):
                  "dynamicRegistration": False, "devices": ["d1"]},
                 {"productId": PID_CERT, "productSecret": "certProductSecret0", "authType": "cert",
                  "devices": ["c1"]}],
-            # most tests reconnect quickly; test_connect_rate_limit turns §1.7's 5 s back on
+            # most tests reconnect quickly; test_connect_rate_limit turns docs/protocols/tencent.md §1.7's 5 s back on
             "settings": {"connect_interval": 0}}
         with open(os.path.join(cls.dir, "products.json"), "w") as f:
             json.dump(products, f)
@@ -470,7 +470,7 @@ class CloudTests(unittest.TestCase):
     def topic(self, direction, kind, dn, pid=PID):
         return "$thing/%s/%s/%s/%s" % (direction, kind, pid, dn)
 
-    # ---- dynamic registration, current API (§2.1)
+    # ---- dynamic registration, current API (docs/protocols/tencent.md §2.1)
     def test_register_v2_psk_and_connect(self):
         for dn, alg in (("dev2", "hmacsha256"), ("dev-sha1", "hmacsha1")):
             resp = self.reg2_json(dn, alg=alg)
@@ -486,7 +486,7 @@ class CloudTests(unittest.TestCase):
             m.close()
             self.assertEqual(rc, 0)
             self.assertTrue(self.device(dn)["activated"])
-            # §2.1: once connected over MQTT, registration is refused
+            # docs/protocols/tencent.md §2.1: once connected over MQTT, registration is refused
             err = self.reg2_json(dn)["Error"]
             self.assertEqual(err["Code"], "Fixture.DeviceAlreadyActivated")
             self.assertIsInstance(err["Message"], str)
@@ -539,7 +539,7 @@ class CloudTests(unittest.TestCase):
         self.assertEqual(self.https("/device/register", None, {}, method="GET")[0], 405)
         self.assertEqual(self.https("/device/registerx", b"{}", {"Content-Type": "application/json"})[0], 404)
 
-    def test_register_auto_create(self):   # RegisterType 2 (§2.1)
+    def test_register_auto_create(self):   # RegisterType 2 (docs/protocols/tencent.md §2.1)
         resp = self.reg2_json("brand-new", pid=PID_AUTO, secret="autoProductSecret0")
         psk = self.decrypt("autoProductSecret0", resp)["psk"]
         d = self.device("brand-new", pid=PID_AUTO)
@@ -548,7 +548,7 @@ class CloudTests(unittest.TestCase):
         m.close()
         self.assertEqual(rc, 0)
 
-    def test_register_legacy(self):   # §2.2
+    def test_register_legacy(self):   # docs/protocols/tencent.md §2.2
         st, _, raw = self.https("/register/dev", v1_body(PS, PID, "legacy1").encode(),
                                 {"Content-Type": "application/x-www-form-urlencoded"})
         out = json.loads(raw)
@@ -568,7 +568,7 @@ class CloudTests(unittest.TestCase):
         out = json.loads(self.https("/register/dev", v1_body(PS, "NOSUCHPROD", "x").encode(), {})[2])
         self.assertNotIn(out["code"], (0, 1010))
 
-    def test_register_cert_product(self):   # encryptionType 1 (§2.1), cert login (§1.3)
+    def test_register_cert_product(self):   # encryptionType 1 (docs/protocols/tencent.md §2.1), cert login (§1.3)
         resp = self.reg2_json("c1", pid=PID_CERT, secret="certProductSecret0")
         obj = self.decrypt("certProductSecret0", resp)
         self.assertEqual(obj["encryptionType"], 1)
@@ -581,7 +581,7 @@ class CloudTests(unittest.TestCase):
         cctx.load_cert_chain(os.path.join(self.dir, "c1.crt"), os.path.join(self.dir, "c1.key"))
         u = "%sc1;12010126;ab12C;%s" % (PID_CERT, FAR)
         m = self.mqtt(ctx=cctx)
-        self.assertEqual(m.connect(PID_CERT + "c1", u, None), 0, "password not needed (§1.3)")
+        self.assertEqual(m.connect(PID_CERT + "c1", u, None), 0, "password not needed (docs/protocols/tencent.md §1.3)")
         m.close()
         m = self.mqtt()   # no client certificate
         self.assertEqual(m.connect(PID_CERT + "c1", u, "x;hmacsha256"), 5)
@@ -673,7 +673,7 @@ class CloudTests(unittest.TestCase):
         finally:
             s.close()
 
-    # ---- MQTT CONNECT (§1.2, §1.7)
+    # ---- MQTT CONNECT (docs/protocols/tencent.md §1.2, §1.7)
     def test_mqtt_connect_rules(self):
         self.ctl("add_device", productId=PID, deviceName="rules", psk=PSK1)
         for kw in (dict(), dict(tls=False), dict(alg="hmacsha1"), dict(sdkappid="21010406"),
@@ -726,7 +726,7 @@ class CloudTests(unittest.TestCase):
         ev = self.ctl("log", ev="mqtt_connect")["events"][-1]
         self.assertEqual((ev["connid"], ev["sdkappid"], ev["connidReused"]), ("ZR5GT", "12010126", True))
 
-    def test_tls_psk_listener(self):   # §1.4 TLS-PSK behind the front (DECISION 20)
+    def test_tls_psk_listener(self):   # docs/protocols/tencent.md §1.4 TLS-PSK behind the front (DECISION 20)
         self.ctl("add_device", productId=PID, deviceName="tlspsk", psk=PSK1)
         u = "%stlspsk;12010126;ZR5GT;%s" % (PID, FAR)
 
@@ -760,7 +760,7 @@ class CloudTests(unittest.TestCase):
         finally:
             self.ctl("settings", connect_interval=0)
 
-    def test_connect_rate_limit(self):   # §1.7: 1 CONNECT per 5 s per device
+    def test_connect_rate_limit(self):   # docs/protocols/tencent.md §1.7: 1 CONNECT per 5 s per device
         self.ctl("add_device", productId=PID, deviceName="rate", psk=PSK1)
         self.ctl("settings", connect_interval=5.0)
         try:
@@ -805,14 +805,14 @@ class CloudTests(unittest.TestCase):
         try:
             down = self.topic("down", "property", "lim")
             self.assertEqual(m.subscribe([down, self.topic("down", "event", "lim")]), [0x80, 0x80],
-                             "one filter per SUBSCRIBE (§1.7)")
+                             "one filter per SUBSCRIBE (docs/protocols/tencent.md §1.7)")
             self.assertEqual(m.subscribe([down]), [0])
             self.assertEqual(m.subscribe(["$thing/down/+/%s/lim" % PID]), [0])
             self.assertEqual(m.subscribe(["$sys/operation/result/%s/lim" % PID]), [0])
             for f in (self.topic("down", "property", "dev1"), "$thing/down/property/+/lim",
                       self.topic("up", "property", "lim"), "#", "$thing/#"):
                 self.assertEqual(m.subscribe([f]), [0x80], f)
-            # $sys time (§1.8)
+            # $sys time (docs/protocols/tencent.md §1.8)
             m.publish("$sys/operation/%s/lim" % PID, {"type": "get", "resource": ["time"]})
             while True:
                 t, body = m.expect_publish()
@@ -820,7 +820,7 @@ class CloudTests(unittest.TestCase):
                     break
             self.assertEqual(t, "$sys/operation/result/%s/lim" % PID)
             self.assertLess(abs(body["time"] - time.time()), 30)
-            # 30 messages/s up: the excess is dropped and logged (§1.7)
+            # 30 messages/s up: the excess is dropped and logged (docs/protocols/tencent.md §1.7)
             since = self.ctl("health")["seq"]
             up = self.topic("up", "property", "lim")
             for i in range(40):
@@ -831,7 +831,7 @@ class CloudTests(unittest.TestCase):
             n = len([e for e in self.ctl("log", since=since, ev="throttled")["events"]])
             self.assertGreaterEqual(n, 1)
             self.assertLessEqual(n, 11)   # 41 messages (with the $sys one) inside 1 s at most
-            # payload > 16 KB (§1.7)
+            # payload > 16 KB (docs/protocols/tencent.md §1.7)
             m.publish(up, "x" * 16385, qos=1, pid=9)
             self.assertTrue(m.closed_within(3))
         finally:
@@ -844,7 +844,7 @@ class CloudTests(unittest.TestCase):
         finally:
             m.close()
 
-    # ---- data template (§3)
+    # ---- data template (docs/protocols/tencent.md §3)
     def session(self, dn, subscribe=("property", "event", "action")):
         self.ctl("add_device", productId=PID, deviceName=dn, psk=PSK1)
         m, rc = self.dev_connect(dn, PSK1)
@@ -897,7 +897,7 @@ class CloudTests(unittest.TestCase):
             self.assertEqual(len(self.ctl("reports", productId=PID, deviceName=dn, code=406)["reports"]), 5)
             self.assertEqual(self.ctl("infos", productId=PID, deviceName=dn)["infos"][0]["params"]["fw_ver"],
                              "1.0.0")
-            # events (§3.2)
+            # events (docs/protocols/tencent.md §3.2)
             r = self.rpc(m, dn, "event", {"method": "event_post", "clientToken": "e1", "version": "1.0",
                                           "eventId": "PowerAlarm", "type": "alert",
                                           "timestamp": 1700000000000, "params": {"Voltage": 2.8}}, qos=1)
@@ -938,7 +938,7 @@ class CloudTests(unittest.TestCase):
             self.assertEqual((res["reply"]["code"], res["reply"]["matched"]), (0, True))
             self.assertLess(res["reply"]["latencyMs"], 8000)
             self.assertFalse(res["queued"])
-            # action (§3.3)
+            # action (docs/protocols/tencent.md §3.3)
             res = {}
             th = threading.Thread(target=lambda: res.update(self.ctl(
                 "action", productId=PID, deviceName=dn, actionId="openDoor",
