@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The Aliyun root bundle installed with sensorgw (conf/ca/aliyun-iot-roots.pem): exactly the
-# three roots of the fact sheet (§4 "Root bundle"), each by its SHA-256 fingerprint, and installed
+# three roots of docs/protocols/aliyun.md §4.4 ("Root bundle"), each by its SHA-256 fingerprint, and installed
 # where the default ca_file of type = aliyun (GW_ALIYUN_CA_FILE in gw-build.h) points.
 # Usage: check-roots.sh SOURCE_ROOT BUILD_ROOT
 set -eu
@@ -33,7 +33,7 @@ awk -v d="$tmp" '
 n=$(find "$tmp" -name 'cert-*.pem' | wc -l)
 [ "$n" -eq 3 ] || fail "$bundle holds $n certificates, expected 3"
 
-# name|SHA-256|subject (RFC 2253). The fact sheet gives the fingerprints' first and last 8
+# name|SHA-256|subject (RFC 2253). docs/protocols/aliyun.md §4.4 gives the fingerprints' first and last 8
 # bytes: GlobalSign R1 EB:D4:10:40:E4:BB:3E:C7…D4:33:1C:99, R6 2C:AB:EA:FE:37:D0:6C:A2…AD:6C:CF:69,
 # Aliyun IoT Root CA 7C:A4:38:A3:97:6B:52:42…15:66:16:76.
 expected='GlobalSign Root CA (R1)|EB:D4:10:40:E4:BB:3E:C7:42:C9:E3:81:D3:1E:F2:A4:1A:48:B6:68:5C:96:E7:CE:F3:C1:DF:6C:D4:33:1C:99|CN=GlobalSign Root CA,OU=Root CA,O=GlobalSign nv-sa,C=BE

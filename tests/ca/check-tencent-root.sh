@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The Tencent root installed with sensorgw (conf/ca/tencent-iot-roots.pem): exactly the one root
-# of the fact sheet (§1.6, "Tencent Iothub"), by its SHA-256 fingerprint and subject, installed
+# of docs/protocols/tencent.md §1.6 ("Tencent Iothub"), by its SHA-256 fingerprint and subject, installed
 # where the default ca_file of type = tencent (GW_TENCENT_CA_FILE in gw-build.h) points.
 # Usage: check-tencent-root.sh SOURCE_ROOT BUILD_ROOT
 set -eu
@@ -25,7 +25,7 @@ fail() {
 n=$(grep -c '^-----BEGIN CERTIFICATE-----$' "$bundle")
 [ "$n" -eq 1 ] || fail "$bundle holds $n certificates, expected 1"
 fp=$("$openssl" x509 -in "$bundle" -noout -fingerprint -sha256 | sed 's/^[^=]*=//')
-[ "$fp" = "$want_fp" ] || fail "SHA-256 $fp, expected $want_fp (fact sheet §1.6)"
+[ "$fp" = "$want_fp" ] || fail "SHA-256 $fp, expected $want_fp (docs/protocols/tencent.md §1.6)"
 subject=$("$openssl" x509 -in "$bundle" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
 [ "$subject" = "$want_subject" ] || fail "subject '$subject', expected '$want_subject'"
 "$openssl" verify -no_check_time -CAfile "$bundle" "$bundle" >/dev/null ||

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for the Aliyun driver's pure half: signing against every test vector of the fact
- * sheet (shared/protocols/aliyun.md, "Test vectors"), CONNECT parameters for all login modes,
+ * Unit tests for the Aliyun driver's pure half: signing against every test vector of
+ * docs/protocols/aliyun.md §8 ("Test vectors"), CONNECT parameters for all login modes,
  * HTTPS and MQTT dynamic registration, Alink messages and topics. With GW_SENSORGWCTL set to
  * the built sensorgwctl, the "cli" case checks that `sensorgwctl sign aliyun` prints the same.
  */
@@ -16,7 +16,7 @@
 
 #include "gw/aliyun.h"
 
-/* The fact sheet's inputs. */
+/* The inputs of docs/protocols/aliyun.md §8. */
 #define PK "a1m7er1nJbQ"
 #define DN "222222"
 #define PRODUCT_SECRET "testProductSecret123"
@@ -161,7 +161,7 @@ START_TEST(test_connect_device_link_sdk_client_id)
 	struct gw_aliyun_login l = device_login();
 	struct gw_aliyun_connect c;
 
-	/* No client id: "<pk>.<dn>", the fact sheet's Link-SDK-style vector. */
+	/* No client id: "<pk>.<dn>", the Link-SDK-style vector of docs/protocols/aliyun.md §8. */
 	l.client_id = NULL;
 	ck_assert_int_eq(gw_aliyun_build_connect(&l, &c, NULL), 0);
 	ck_assert_str_eq(c.client_id, "a1m7er1nJbQ.222222|securemode=2,signmethod=hmacsha256,"

@@ -1276,7 +1276,7 @@ START_TEST(test_tencent_defaults)
 }
 END_TEST
 
-/* tls = psk (§1.4): TLS-PSK, no certificates; FILE:LINE for what does not go with it. */
+/* tls = psk (docs/protocols/tencent.md §1.4): TLS-PSK, no certificates; FILE:LINE for what does not go with it. */
 START_TEST(test_tencent_tls_psk)
 {
 	struct gw_config *c;

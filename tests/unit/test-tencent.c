@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the Tencent driver's pure half: MQTT signing and dynamic registration against
- * every vector of the fact sheet (shared/protocols/tencent.md §1.2, §2.1, §2.3), the AES
+ * every vector of docs/protocols/tencent.md (§1.2, §2.1, §2.3), the AES
  * payload both ways, strict parsing of registration replies and of data-template messages.
  * With GW_SENSORGWCTL set to the built sensorgwctl, the "cli" case checks that
  * `sensorgwctl sign tencent` prints the same.
@@ -18,7 +18,7 @@
 
 #include "gw/tencent.h"
 
-/* The seed (§1.2). */
+/* The seed (docs/protocols/tencent.md §1.2). */
 #define PID "CS0SLTKSYA"
 #define DN "dev1"
 #define PSK "IyXmUW5sU/q1vnb5yzTkeQ=="
@@ -29,7 +29,7 @@
 #define SEED_PW_SHA1 "5dc2e1c6c71edcf7f2eff546c81e72579583b583;hmacsha1"
 #define HOST PID ".iotcloud.tencentdevices.com"
 
-/* §2.3 */
+/* docs/protocols/tencent.md §2.3 */
 #define DN2 "dev2"
 #define PRODUCT_SECRET "testProductSecret123"
 #define NONCE 123456u
@@ -42,7 +42,7 @@
 #define CIPHER_PSK                                                                  \
 	"TuN0W0K3sdvLLHn+RLSu2CjmksX8CC2dGPt2xpr0M9JIStdkSI2Cza6B+eJ6YSW6TNRKZ4U6Fq7vc" \
 	"xaN4PbeRw=="
-/* The documentation's own vector (§2.1). */
+/* The documentation's own vector (docs/protocols/tencent.md §2.1). */
 #define DOC_SECRET "hzvf5LF9S0isvBhDSauWMaIk"
 #define DOC_CIPHER                                                                    \
 	"s6FB3a1BA/YYbcmSE12XpeDVmQNDcf1QgVD141RRbmmAnFwQfp1ECAu5O016mCOvYlJJ6V59yM4OqQSi" \
@@ -86,7 +86,7 @@ START_TEST(test_connect_seed)
 	ck_assert_int_eq(gw_tencent_build_connect(&l, &c, reason), 0);
 	ck_assert_str_eq(c.password, SEED_PW_SHA256);
 
-	/* §1.3: a certificate device, the same user name, no PSK and no password; TLS only */
+	/* docs/protocols/tencent.md §1.3: a certificate device, the same user name, no PSK and no password; TLS only */
 	l = seed_login();
 	l.psk = NULL;
 	l.certificate = true;
@@ -141,7 +141,7 @@ START_TEST(test_connect_variants)
 			      "connid character '%c'", c.username[i]);
 	ck_assert_str_ne(c.username, c2.username); /* 62^5: a collision is 1 in 9e8 */
 
-	/* Regions (§1.5). */
+	/* Regions (docs/protocols/tencent.md §1.5). */
 	{
 		static const struct {
 			const char *region, *host;
@@ -430,7 +430,7 @@ START_TEST(test_decrypt_vectors)
 	ck_assert_str_eq(out, PLAIN_PSK);
 	ck_assert_uint_eq(n, 53);
 
-	/* Encryption gives the fact sheet's ciphertext, and round trips at every length
+	/* Encryption gives the ciphertext of docs/protocols/tencent.md §2.3, and round trips at every length
 	 * around a block boundary. */
 	ck_assert_int_eq(gw_tencent_dynreg_encrypt(PRODUCT_SECRET, PLAIN_PSK, strlen(PLAIN_PSK),
 						   enc, sizeof(enc)),
@@ -861,7 +861,7 @@ START_TEST(test_build_property)
 		json_decref(empty);
 	}
 
-	/* §1.7: 16 KiB is the limit, counted on the whole payload: exactly the limit passes,
+	/* docs/protocols/tencent.md §1.7: 16 KiB is the limit, counted on the whole payload: exactly the limit passes,
 	 * one byte more does not. */
 	json_object_set_new(big, "blob", json_string(""));
 	ck_assert_int_eq(gw_tencent_build_report("t", big, -1, &s, &n), 0);
@@ -1011,7 +1011,7 @@ START_TEST(test_parse_replies)
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_str_eq(r.status, "success");
 	ck_assert_ptr_null(r.control);
-	/* §3.1 [DOC-406]: an error code parses; the caller looks at it. */
+	/* docs/protocols/tencent.md §3.1 [DOC-406]: an error code parses; the caller looks at it. */
 	ck_assert_int_eq(reply(gw_tencent_parse_report_reply,
 			       "{\"method\":\"report_reply\",\"clientToken\":\"t\",\"code\":406,"
 			       "\"status\":\"check report data err: MQ2 value 3 out of range:[0,1]"
@@ -1324,14 +1324,14 @@ START_TEST(test_cli_usage)
 }
 END_TEST
 
-/* §1.4 TLS-PSK: the key is the decoded PSK, as hex for libmosquitto */
+/* docs/protocols/tencent.md §1.4 TLS-PSK: the key is the decoded PSK, as hex for libmosquitto */
 START_TEST(test_psk_hex)
 {
 	char reason[GW_TENCENT_REASON_MAX] = "";
 	char hex[GW_TENCENT_PSK_HEX_MAX];
 	char small[32];
 
-	/* the fact sheet's seed: IyXmUW5sU/q1vnb5yzTkeQ== is 2325e651 6e6c53fa b5be76f9 cb34e479 */
+	/* the seed of docs/protocols/tencent.md §1.2: IyXmUW5sU/q1vnb5yzTkeQ== is 2325e651 6e6c53fa b5be76f9 cb34e479 */
 	ck_assert_int_eq(gw_tencent_psk_hex("IyXmUW5sU/q1vnb5yzTkeQ==", hex, sizeof(hex), reason),
 			 0);
 	ck_assert_str_eq(hex, "2325e6516e6c53fab5be76f9cb34e479");
