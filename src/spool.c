@@ -627,7 +627,7 @@ static int cursor_load(int dfd, const char *fname, uint64_t *ret)
 	return cursor_parse(buf, n, ret);
 }
 
-/* The §3 recipe: fresh tmp file, write, fsync, rename over name, fsync the directory. */
+/* The atomic recipe (docs/spool-format.md, "Cursor file"): fresh tmp file, write, fsync, rename over name, fsync the directory. */
 static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 {
 	char tmp[96];

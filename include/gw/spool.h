@@ -2,8 +2,8 @@
 #pragma once
 /*
  * The durable spool: every decoded record is appended here before any uplink sees it, and
- * each uplink reads it through its own persistent cursor. Design: docs/reliability.md and
- * ../shared/design/reliability.md §2.
+ * each uplink reads it through its own persistent cursor. Guarantees: docs/reliability.md;
+ * format and recovery rules: docs/spool-format.md.
  *
  * On disk, in <state_dir>/spool/:
  *   seg-<first_seq as 16 hex digits>.log   segments, GW_SPOOL_SEGMENT header then records
