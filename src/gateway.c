@@ -646,10 +646,15 @@ static void log_recovery(struct gw_spool *spool, const char *dir)
 		       "them was stored unless the power failed, which loses at most the records "
 		       "written since the last sync", (unsigned long long)st->skipped_lo,
 		       (unsigned long long)st->skipped_hi);
-	gw_log(LOG_INFO, "spool %s: records %llu..%llu, %llu bytes in %llu segment(s)", dir,
-	       (unsigned long long)gw_spool_first_seq(spool),
-	       (unsigned long long)gw_spool_next_seq(spool), (unsigned long long)st->bytes,
-	       (unsigned long long)st->segments);
+	if (gw_spool_first_seq(spool) == gw_spool_next_seq(spool))
+		gw_log(LOG_INFO, "spool opened at %s: empty; the next record is %llu", dir,
+		       (unsigned long long)gw_spool_next_seq(spool));
+	else
+		gw_log(LOG_INFO, "spool opened at %s: records %llu..%llu, %llu bytes in %llu "
+		       "segment(s)", dir,
+		       (unsigned long long)gw_spool_first_seq(spool),
+		       (unsigned long long)gw_spool_next_seq(spool) - 1,
+		       (unsigned long long)st->bytes, (unsigned long long)st->segments);
 }
 
 /* Opens the spool of g->cfg and logs what recovery found. */

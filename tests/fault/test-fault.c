@@ -982,9 +982,9 @@ START_TEST(f4_sigkill)
 		uint8_t wire[SGW_MAX_WIRE];
 		int st;
 
-		spool_lines = daemon_log_count(": records ");
+		spool_lines = daemon_log_count("spool opened at ");
 		daemon_start(conf);
-		ck_assert_msg(daemon_log_count(": records ") > spool_lines,
+		ck_assert_msg(daemon_log_count("spool opened at ") > spool_lines,
 			      "run %u: the daemon did not report its spool", run);
 		kill_at = fx_mono_ms() + 50 + fx_rand_below(&rng, 650);
 		/* Frames at about 1,000 per second, each split as a UART bridge splits them. */
@@ -1044,7 +1044,7 @@ START_TEST(f4_sigkill)
 				torn += strtoull(p + strlen("spool recovered: "), NULL, 10);
 		}
 		free(text);
-		recovered = daemon_log_count(": records ");
+		recovered = daemon_log_count("spool opened at ");
 	}
 
 	/*
