@@ -222,7 +222,7 @@ static void rl_summarise(struct rl_slot *slot)
 
 	if (!slot->suppressed)
 		return;
-	snprintf(line, sizeof(line), "%u similar messages were suppressed (%u s window): \"%s%s\"",
+	snprintf(line, sizeof(line), "%u similar messages were suppressed (%d s window): \"%s%s\"",
 		 slot->suppressed, GW_LOG_INTERVAL_S, slot->msg,
 		 strlen(slot->msg) == RL_MSG_KEEP - 1 ? "..." : "");
 	slot->suppressed = 0;
