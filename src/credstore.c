@@ -23,8 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gw/crc32c.h"
 #include "gw/credstore.h"
-#include "gw/spool.h"
 #include "gw/util.h"
 
 #define FORMAT_VERSION 1

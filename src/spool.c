@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "gw/crc32c.h"
 #include "gw/spool.h"
 #include "gw/util.h"
 
@@ -113,24 +114,6 @@ struct gw_spool_reader {
 	struct gw_spool_reader_stats stats;
 };
 
-/* CRC-32C, slicing by 8. */
-static uint32_t crc_tab[8][256];
-
-__attribute__((constructor)) static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] =
-				(crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
 /*
  * The clang-analyzer NOLINTs here and in the spool reader: it does not know that errno is
  * positive, so it follows paths on which reader_get() failed with "-errno >= 0" and the caller
@@ -159,27 +142,6 @@ static inline void put_le64(uint8_t *p, uint64_t v)
 {
 	put_le32(p, (uint32_t)v);
 	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	crc = ~crc;
-	while (len >= 8) {
-		uint32_t lo = crc ^ get_le32(p);
-		uint32_t hi = get_le32(p + 4);
-
-		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
-		      crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
-		      crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-	return ~crc;
 }
 
 static void seg_name(char *buf, size_t size, uint64_t first_seq)
