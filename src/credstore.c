@@ -25,6 +25,7 @@
 
 #include "gw/crc32c.h"
 #include "gw/credstore.h"
+#include "gw/fileio.h"
 #include "gw/util.h"
 
 #define FORMAT_VERSION 1
@@ -39,6 +40,11 @@
 struct gw_credstore {
 	int dfd;
 	char *path;
+};
+
+/* The store, and every file in it, belongs to the daemon's user alone. */
+static const struct gw_file_rule private_rule = {
+	.root_ok = false, .also_uid = (uid_t)-1, .forbidden = 077
 };
 
 /* The secret-bearing fields, in file order; kind_fields says which kind uses which. */
@@ -193,10 +199,6 @@ static void wipe_buf(char *buf, size_t size)
 	}
 }
 
-static int fsync_dir(struct gw_credstore *s)
-{
-	return fsync(s->dfd) < 0 ? -errno : 0;
-}
 
 /*
  * --- Output: a fixed buffer of GW_CREDSTORE_FILE_MAX bytes, never reallocated. ---
@@ -364,6 +366,7 @@ static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, s
 		     char *reason, size_t rsize)
 {
 	struct stat st;
+	enum gw_file_trust trust;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, r;
@@ -385,9 +388,9 @@ static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, s
 		    S_ISSOCK(st.st_mode) ? "a socket" : "a device node");
 		return -EPERM;
 	}
-	fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	fd = gw_file_open_read(s->dfd, name, true);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		if (r == -ELOOP) {
 			say(reason, rsize, "%s/%s: is a symbolic link; refusing to follow it",
 			    s->path, name);
@@ -408,13 +411,14 @@ static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, s
 		say(reason, rsize, "%s/%s: is not a regular file; refusing it", s->path, name);
 		goto out;
 	}
-	if (st.st_uid != geteuid()) {
+	trust = gw_file_check(&st, &private_rule);
+	if (trust == GW_FILE_FOREIGN_OWNER) {
 		r = -EPERM;
 		say(reason, rsize, "%s/%s: is owned by uid %u, not by the daemon's uid %u; refusing it",
 		    s->path, name, (unsigned int)st.st_uid, (unsigned int)geteuid());
 		goto out;
 	}
-	if (st.st_mode & 077) {
+	if (trust == GW_FILE_OPEN_MODE) {
 		r = -EPERM;
 		say(reason, rsize,
 		    "%s/%s: mode %04o gives group/other access; refusing it (expected 0600)",
@@ -429,19 +433,10 @@ static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, s
 	}
 	/* One byte more than allowed, to notice a file that grew since fstat. */
 	buf = gw_malloc0(GW_CREDSTORE_FILE_MAX + 1);
-	while (len <= GW_CREDSTORE_FILE_MAX) {
-		ssize_t n = read(fd, buf + len, GW_CREDSTORE_FILE_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			say(reason, rsize, "%s/%s: read failed: %s", s->path, name, strerror(-r));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	r = gw_file_read_fd(fd, buf, GW_CREDSTORE_FILE_MAX + 1, &len);
+	if (r < 0) {
+		say(reason, rsize, "%s/%s: read failed: %s", s->path, name, strerror(-r));
+		goto out;
 	}
 	if (len == 0 || len > GW_CREDSTORE_FILE_MAX) {
 		r = -EBADMSG;
@@ -457,23 +452,6 @@ out:
 	wipe_buf(buf, GW_CREDSTORE_FILE_MAX + 1);
 	close(fd);
 	return r;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -508,65 +486,38 @@ static int keep_backup(struct gw_credstore *s, const char *name, char *reason, s
 	return 0;
 }
 
-/* The atomic recipe (reliability.md §3): any failure before the rename leaves name as it was. */
+/* The atomic recipe (docs/spool-format.md, "Cursor file"; gw/fileio.h): any failure before the
+ * rename leaves name as it was. */
 static int write_atomic(struct gw_credstore *s, const char *name, const char *data, size_t len,
 			bool backup, char *reason, size_t rsize)
 {
 	char tmp[FNAME_SIZE];
-	const char *step;
-	int fd, r;
+	enum gw_file_step step;
+	int r;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	/* A stale temporary file might be a hard link to something we must not write into. */
-	if (unlinkat(s->dfd, tmp, 0) < 0 && errno != ENOENT) {
-		r = -errno;
-		say(reason, rsize, "%s/%s: cannot remove stale file: %s", s->path, tmp, strerror(-r));
-		return r;
-	}
-	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		say(reason, rsize, "%s/%s: cannot create: %s", s->path, tmp, strerror(-r));
-		return r;
-	}
-	/* The umask can only remove bits; this makes the mode exactly 0600 regardless. */
-	step = "fchmod";
-	if (fchmod(fd, 0600) < 0)
-		goto fail_errno;
-	step = "write";
-	r = write_all(fd, data, len);
-	if (r < 0)
-		goto fail;
-	step = "fsync";
-	if (fsync(fd) < 0)
-		goto fail_errno;
-	step = "close";
-	r = close(fd);
-	fd = -1;
-	if (r < 0)
-		goto fail_errno;
-	if (backup) {
+	r = gw_file_write_tmp(s->dfd, tmp, data, len, &step);
+	if (r == 0 && backup) {
 		r = keep_backup(s, name, reason, rsize);
-		if (r < 0)
-			goto unlink_tmp;
+		if (r < 0) {
+			(void)unlinkat(s->dfd, tmp, 0);
+			return r;
+		}
 	}
-	step = "rename";
-	if (renameat(s->dfd, tmp, s->dfd, name) < 0)
-		goto fail_errno;
-	r = fsync_dir(s);
-	if (r < 0)
+	if (r == 0)
+		r = gw_file_commit(s->dfd, tmp, name, &step);
+	if (r == 0)
+		return 0;
+	if (step == GW_FILE_STEP_UNLINK_STALE)
+		say(reason, rsize, "%s/%s: cannot remove stale file: %s", s->path, tmp, strerror(-r));
+	else if (step == GW_FILE_STEP_CREATE)
+		say(reason, rsize, "%s/%s: cannot create: %s", s->path, tmp, strerror(-r));
+	else if (step == GW_FILE_STEP_FSYNC_DIR)
 		say(reason, rsize, "%s: fsync of the directory after writing %s failed: %s",
 		    s->path, name, strerror(-r));
-	return r;
-
-fail_errno:
-	r = -errno;
-fail:
-	say(reason, rsize, "%s/%s: %s failed: %s", s->path, tmp, step, strerror(-r));
-unlink_tmp:
-	if (fd >= 0)
-		close(fd);
-	(void)unlinkat(s->dfd, tmp, 0);
+	else
+		say(reason, rsize, "%s/%s: %s failed: %s", s->path, tmp, gw_file_step_name(step),
+		    strerror(-r));
 	return r;
 }
 
@@ -582,7 +533,7 @@ static int quarantine(struct gw_credstore *s, const char *name)
 	for (unsigned int n = 1; n <= QUARANTINE_MAX; n++) {
 		snprintf(q, sizeof(q), "%s.corrupt-%u", name, n);
 		if (renameat2(s->dfd, name, s->dfd, q, RENAME_NOREPLACE) == 0) {
-			(void)fsync_dir(s);
+			(void)gw_file_fsync_dir(s->dfd);
 			return (int)n;
 		}
 		if (errno == EEXIST)
@@ -596,12 +547,12 @@ static int quarantine(struct gw_credstore *s, const char *name)
 			return -errno;
 		}
 		r = unlinkat(s->dfd, name, 0) < 0 ? -errno : (int)n;
-		(void)fsync_dir(s);
+		(void)gw_file_fsync_dir(s->dfd);
 		return r;
 	}
 	/* Full of earlier evidence: dropping the file is better than tripping over it forever. */
 	r = unlinkat(s->dfd, name, 0) < 0 ? -errno : 0;
-	(void)fsync_dir(s);
+	(void)gw_file_fsync_dir(s->dfd);
 	return r;
 }
 
@@ -933,7 +884,7 @@ int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *
 	 * best-effort: a marker that survives a crash here is ignored next to the credential.
 	 */
 	if (unlinkat(s->dfd, state_name, 0) == 0)
-		(void)fsync_dir(s);
+		(void)gw_file_fsync_dir(s->dfd);
 out:
 	wipe_buf(o.buf, GW_CREDSTORE_FILE_MAX);
 	return r;
@@ -1169,6 +1120,7 @@ int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *reason,
 {
 	struct gw_credstore *s;
 	struct stat st;
+	enum gw_file_trust trust;
 	int dfd, r;
 
 	say(reason, reason_size, "%s", "");
@@ -1196,13 +1148,14 @@ int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *reason,
 		say(reason, reason_size, "%s: cannot stat: %s", dir, strerror(-r));
 		goto fail;
 	}
-	if (st.st_uid != geteuid()) {
+	trust = gw_file_check(&st, &private_rule);
+	if (trust == GW_FILE_FOREIGN_OWNER) {
 		r = -EPERM;
 		say(reason, reason_size, "%s: is owned by uid %u, not by the daemon's uid %u", dir,
 		    (unsigned int)st.st_uid, (unsigned int)geteuid());
 		goto fail;
 	}
-	if (st.st_mode & 077) {
+	if (trust == GW_FILE_OPEN_MODE) {
 		r = -EPERM;
 		say(reason, reason_size, "%s: mode %04o gives group/other access (expected 0700)",
 		    dir, (unsigned int)(st.st_mode & 07777));

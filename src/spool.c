@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "gw/crc32c.h"
+#include "gw/fileio.h"
 #include "gw/spool.h"
 #include "gw/util.h"
 
@@ -234,26 +234,6 @@ static void seg_add_record(struct seg *seg, uint64_t off, uint32_t len)
 	seg->records++;
 	seg->last_seq = seg->first_seq + seg->records - 1;
 	seg->bytes = off + REC_HDR_SIZE + len;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t k = write(fd, p, len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		p += k;
-		len -= (size_t)k;
-	}
-	return 0;
 }
 
 static int writev_full(int fd, struct iovec *iov, int cnt)
@@ -503,7 +483,7 @@ static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64
 	if (out < 0)
 		return -errno;
 	seg_header_build(hdr, first_seq, skip_from);
-	r = write_full(out, hdr, sizeof(hdr));
+	r = gw_file_write_full(out, hdr, sizeof(hdr));
 	buf = gw_malloc0(COPY_CHUNK);
 	for (uint64_t off = lo; r == 0 && off < hi;) {
 		uint64_t left = hi - off;
@@ -516,7 +496,7 @@ static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64
 			r = k < 0 ? -errno : -EIO;
 			break;
 		}
-		r = write_full(out, buf, (size_t)k);
+		r = gw_file_write_full(out, buf, (size_t)k);
 		off += (uint64_t)k;
 	}
 	free(buf);
@@ -571,50 +551,20 @@ static int cursor_parse(const char *buf, size_t n, uint64_t *ret)
 static int cursor_load(int dfd, const char *fname, uint64_t *ret)
 {
 	char buf[64];
-	size_t n = 0;
-	int fd = openat(dfd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	size_t n;
+	int r = gw_file_read_small(dfd, fname, buf, sizeof(buf), &n);
 
-	if (fd < 0)
-		return -errno;
-	while (n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
-	return cursor_parse(buf, n, ret);
+	return r < 0 ? r : cursor_parse(buf, n, ret);
 }
 
-/* The atomic recipe (docs/spool-format.md, "Cursor file"): fresh tmp file, write, fsync, rename over name, fsync the directory. */
+/* The atomic recipe (docs/spool-format.md, "Cursor file"; gw/fileio.h), through TMP_PREFIX
+ * name. */
 static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 {
 	char tmp[96];
-	int fd, r;
 
 	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
-	/* a stale tmp may be a hard link to something live: never write through it */
-	unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_full(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
+	return gw_file_write_atomic(dfd, name, tmp, buf, len, NULL);
 }
 
 /*
@@ -625,23 +575,13 @@ static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
 {
 	char buf[64];
-	size_t n = 0, head;
+	size_t n, head;
 	uint64_t v = 0;
 	uint32_t crc = 0;
-	int fd = openat(dfd, RESERVE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int r = gw_file_read_small(dfd, RESERVE_FILE, buf, sizeof(buf), &n);
 
-	if (fd < 0)
-		return -errno;
-	while (n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
+	if (r < 0)
+		return r;
 	/* digits, ' ', state, ' ', 8 hex digits, '\n' */
 	if (n < 13 || n > 33 || buf[n - 1] != '\n' || buf[n - 10] != ' ' || buf[n - 12] != ' ')
 		return -EBADMSG;
@@ -739,7 +679,7 @@ static int spool_begin_segment(struct gw_spool *s)
 	if (fd < 0)
 		return -errno;
 	seg_header_build(hdr, s->next_seq, s->skip_from);
-	r = write_full(fd, hdr, sizeof(hdr));
+	r = gw_file_write_full(fd, hdr, sizeof(hdr));
 	if (r < 0) {
 		unlinkat(s->dfd, name, 0);
 		close(fd);
@@ -1154,19 +1094,6 @@ static int spool_recover(struct gw_spool *s)
 	return 0;
 }
 
-/* After mkdir: the new directory entry must survive a power cut like the files in it. */
-static void fsync_parent(const char *dir)
-{
-	char *copy = gw_strdup(dir);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret)
 {
 	struct gw_spool *s;
@@ -1195,8 +1122,9 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret)
 		r = -errno;
 		goto fail;
 	}
+	/* after mkdir: the new directory entry must survive a power cut like the files in it */
 	if (created)
-		fsync_parent(o->dir);
+		(void)gw_file_fsync_parent(o->dir);
 	r = spool_recover(s);
 	if (r < 0)
 		goto fail;
