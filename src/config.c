@@ -995,7 +995,6 @@ static bool set_https_url(struct parser *p, const struct key_def *k, void *obj, 
 #define KEY_TEMPLATE(n, st, fld, d, ph, fl)                                                \
 	{ .name = (n), .set = set_template, .def = (d), .placeholders = (ph),                 \
 	  .offset = offsetof(st, fld), .size = sizeof(((st *)NULL)->fld), .flags = (fl) }
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct word log_level_words[] = {
 	{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
