@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gw/fileio.h"
@@ -37,12 +38,10 @@ const char *gw_file_step_name(enum gw_file_step step)
 	return "?";
 }
 
-int gw_file_write_full(int fd, const void *buf, size_t len)
+int gw_file_writev_full(int fd, struct iovec *iov, int cnt)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t k = write(fd, p, len);
+	while (cnt > 0) {
+		ssize_t k = writev(fd, iov, cnt);
 
 		if (k < 0) {
 			if (errno == EINTR)
@@ -51,10 +50,24 @@ int gw_file_write_full(int fd, const void *buf, size_t len)
 		}
 		if (k == 0)
 			return -EIO;
-		p += k;
-		len -= (size_t)k;
+		while (cnt > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
 	}
 	return 0;
+}
+
+int gw_file_write_full(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return gw_file_writev_full(fd, &iov, 1);
 }
 
 static int fail(enum gw_file_step *ret_step, enum gw_file_step step, int r)

@@ -236,31 +236,6 @@ static void seg_add_record(struct seg *seg, uint64_t off, uint32_t len)
 	seg->bytes = off + REC_HDR_SIZE + len;
 }
 
-static int writev_full(int fd, struct iovec *iov, int cnt)
-{
-	while (cnt > 0) {
-		ssize_t k = writev(fd, iov, cnt);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		while (cnt > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
-	}
-	return 0;
-}
-
 /*
  * Makes bytes [off, off + n) of fd available in w and points *ret at them. limit is the valid
  * length of the file: nothing beyond it is ever read. -ENODATA when the file ends first.
@@ -1233,7 +1208,7 @@ int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void 
 	iov[0].iov_len = sizeof(h);
 	iov[1].iov_base = (void *)payload;
 	iov[1].iov_len = len;
-	r = writev_full(s->wfd, iov, 2);
+	r = gw_file_writev_full(s->wfd, iov, 2);
 	if (r < 0) {
 		/* cut a partial record off at once: the next append would land behind it. If
 		 * that fails, or the device reported EIO, this segment takes no more writes. */
@@ -1655,7 +1630,7 @@ int gw_spool_reader_deadletter(struct gw_spool_reader *rd, const struct gw_spool
 	iov[0].iov_len = sizeof(h);
 	iov[1].iov_base = (void *)rec->payload;
 	iov[1].iov_len = rec->len;
-	r = writev_full(rd->dl_fd, iov, 2);
+	r = gw_file_writev_full(rd->dl_fd, iov, 2);
 	if (r < 0) {
 		/* no torn record left for the next one to follow */
 		if (ftruncate(rd->dl_fd, st.st_size) < 0) {

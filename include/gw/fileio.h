@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Where an atomic write failed, for the caller's message. */
 enum gw_file_step {
@@ -58,6 +59,8 @@ int gw_file_write_atomic(int dfd, const char *name, const char *tmp, const void 
 /* write(2) until all len bytes are written (EINTR retried). 0, or -errno (-EIO when write
  * writes nothing). */
 int gw_file_write_full(int fd, const void *buf, size_t len);
+/* The same with writev(2) for cnt buffers; iov is consumed (changed) on the way. */
+int gw_file_writev_full(int fd, struct iovec *iov, int cnt);
 
 /* fsync of an open directory: its entries (a rename, a new file) survive a power cut. */
 int gw_file_fsync_dir(int dfd);
