@@ -38,7 +38,6 @@ static const char *const auth_names[] = {
 	[GW_ALIYUN_AUTH_CONNWL] = "connwl",
 };
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void set_reason(char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -53,28 +52,13 @@ static void set_reason(char *reason, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool has_length(const char *s, size_t min, size_t max)
-{
-	size_t n;
-
-	if (!s)
-		return false;
-	n = strnlen(s, max + 1);
-	return n >= min && n <= max;
-}
-
 /* ProductKey, region, instance id: they become DNS labels of the MQTT host. */
 static bool valid_label(const char *s)
 {
-	if (!has_length(s, 1, GW_ALIYUN_ID_MAX - 1))
+	if (!gw_has_length(s, 1, GW_ALIYUN_ID_MAX - 1))
 		return false;
 	for (; *s; s++)
-		if (!is_alnum(*s) && *s != '-')
+		if (!gw_is_alnum(*s) && *s != '-')
 			return false;
 	return true;
 }
@@ -83,10 +67,10 @@ static bool valid_label(const char *s)
  * DeviceName may hold. */
 static bool valid_device_name(const char *s)
 {
-	if (!has_length(s, 1, GW_ALIYUN_ID_MAX - 1))
+	if (!gw_has_length(s, 1, GW_ALIYUN_ID_MAX - 1))
 		return false;
 	for (; *s; s++)
-		if (!is_alnum(*s) && !strchr("-_@.:", *s))
+		if (!gw_is_alnum(*s) && !strchr("-_@.:", *s))
 			return false;
 	return true;
 }
@@ -118,10 +102,10 @@ static bool valid_token(const char *s, size_t min, size_t max, const char *forbi
 
 static bool valid_random(const char *s)
 {
-	if (!has_length(s, 1, GW_ALIYUN_RANDOM_MAX - 1))
+	if (!gw_has_length(s, 1, GW_ALIYUN_RANDOM_MAX - 1))
 		return false;
 	for (; *s; s++)
-		if (!is_alnum(*s))
+		if (!gw_is_alnum(*s))
 			return false;
 	return true;
 }
@@ -499,7 +483,7 @@ static int append_form_value(char *buf, size_t size, size_t *pos, const char *v)
 
 	for (; *v; v++) {
 		c = (unsigned char)*v;
-		if (is_alnum((char)c) || strchr("-._~", c)) {
+		if (gw_is_alnum((char)c) || strchr("-._~", c)) {
 			if (*pos + 1 >= size)
 				return -ENOBUFS;
 			buf[(*pos)++] = (char)c;

@@ -83,19 +83,6 @@ const char *gw_command_kind_to_string(enum gw_command_kind k)
 
 /* ---- encoding (pure) ---- */
 
-static void set_reason(char *reason, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_reason(char *reason, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!reason || size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, size, fmt, ap);
-	va_end(ap);
-}
-
 static bool printable(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -146,7 +133,7 @@ static bool fits_i32(json_int_t v)
 
 /* Appends member name = v as one field. */
 static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const char *port,
-		      const char *name, json_t *v, char *key, char *reason, size_t reason_size)
+		      const char *name, json_t *v, char *key, char *why, size_t why_size)
 {
 	const struct gw_config_map *m = find_reverse_map(cfg, port, name);
 	bool scaled = m && (m->scale != 1 || m->offset != 0);
@@ -155,7 +142,7 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 	snprintf(key, GW_KEY_MAX, "%s", m ? m->field : name);
 	klen = m ? strlen(m->field) : strlen(name);
 	if (!key_valid(m ? m->field : name, klen)) {
-		set_reason(reason, reason_size, "\"%.40s\" is not a field key (1..%d of "
+		gw_why_set(why, why_size, "\"%.40s\" is not a field key (1..%d of "
 			   "A-Z a-z 0-9 _ . -)", name, SGW_MAX_KEY);
 		return -EINVAL;
 	}
@@ -184,7 +171,7 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 		/* back to the raw value the node works with: the inverse of raw * scale + offset */
 		d = (d - m->offset) / m->scale;
 		if (!isfinite(d)) {
-			set_reason(reason, reason_size, "\"%.40s\" has no finite raw value", name);
+			gw_why_set(why, why_size, "\"%.40s\" has no finite raw value", name);
 			return -EINVAL;
 		}
 		/* cppcheck 2.10 misreads the hex floats 0x1p31 as 0, hence "always false" */
@@ -198,7 +185,7 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 	case JSON_STRING:
 		if (json_string_length(v) > SGW_MAX_STR ||
 		    !printable(json_string_value(v), json_string_length(v))) {
-			set_reason(reason, reason_size, "\"%.40s\" is not a string of 0..%d "
+			gw_why_set(why, why_size, "\"%.40s\" is not a string of 0..%d "
 				   "printable ASCII characters", name, SGW_MAX_STR);
 			return -EINVAL;
 		}
@@ -209,7 +196,7 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 	case JSON_NULL:
 		break;
 	}
-	set_reason(reason, reason_size, "\"%.40s\" is %s: a command field holds a bool, number or "
+	gw_why_set(why, why_size, "\"%.40s\" is %s: a command field holds a bool, number or "
 		   "string", name, json_is_object(v) ? "an object" : json_is_array(v) ? "an array" :
 		   "null");
 	return -EINVAL;
@@ -217,7 +204,7 @@ static int put_member(struct sgw_builder *b, const struct gw_config *cfg, const 
 
 int gw_command_encode(const struct gw_config *cfg, const char *port, uint8_t addr, uint16_t seq,
 		      uint16_t cmd_id, enum gw_command_kind kind, const char *name, json_t *params,
-		      uint8_t *out, size_t cap, char *reason, size_t reason_size)
+		      uint8_t *out, size_t cap, char *why, size_t why_size)
 {
 	char keys[GW_FRAME_MAX_FIELDS][GW_KEY_MAX];
 	struct sgw_builder b;
@@ -226,27 +213,27 @@ int gw_command_encode(const struct gw_config *cfg, const char *port, uint8_t add
 	json_t *v;
 	int r;
 
-	set_reason(reason, reason_size, "%s", "");
+	gw_why_set(why, why_size, "%s", "");
 	if (!name)
 		name = "";
 	name_len = strlen(name);
 	if (kind != GW_COMMAND_PROPERTY_SET && kind != GW_COMMAND_SERVICE &&
 	    kind != GW_COMMAND_CONTROL) {
-		set_reason(reason, reason_size, "unknown command kind %d", (int)kind);
+		gw_why_set(why, why_size, "unknown command kind %d", (int)kind);
 		return -EINVAL;
 	}
 	if (name_len > SGW_MAX_NAME || !printable(name, name_len) ||
 	    (kind != GW_COMMAND_PROPERTY_SET && name_len == 0)) {
-		set_reason(reason, reason_size, "the name \"%.40s\" is not 1..%d printable ASCII "
+		gw_why_set(why, why_size, "the name \"%.40s\" is not 1..%d printable ASCII "
 			   "characters", name, SGW_MAX_NAME);
 		return -EINVAL;
 	}
 	if (params && !json_is_object(params)) {
-		set_reason(reason, reason_size, "params is not an object");
+		gw_why_set(why, why_size, "params is not an object");
 		return -EINVAL;
 	}
 	if (params && json_object_size(params) > GW_FRAME_MAX_FIELDS) {
-		set_reason(reason, reason_size, "%zu params: a command frame carries at most %d",
+		gw_why_set(why, why_size, "%zu params: a command frame carries at most %d",
 			   json_object_size(params), GW_FRAME_MAX_FIELDS);
 		return -EINVAL;
 	}
@@ -255,32 +242,32 @@ int gw_command_encode(const struct gw_config *cfg, const char *port, uint8_t add
 	sgw_put_u8(&b, (uint8_t)kind);
 	sgw_put_str8(&b, name, SGW_MAX_NAME);
 	json_object_foreach(params, member, v) {
-		r = put_member(&b, cfg, port, member, v, keys[n], reason, reason_size);
+		r = put_member(&b, cfg, port, member, v, keys[n], why, why_size);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(keys[i], keys[n]) == 0) {
-				set_reason(reason, reason_size, "\"%.40s\" and another member are "
+				gw_why_set(why, why_size, "\"%.40s\" and another member are "
 					   "both field %s", member, keys[n]);
 				return -EINVAL;
 			}
 		}
 		n++;
 		if (b.err == SGW_E_SPACE) {
-			set_reason(reason, reason_size, "the params do not fit the %d-byte payload "
+			gw_why_set(why, why_size, "the params do not fit the %d-byte payload "
 				   "of a command frame", SGW_MAX_PAYLOAD);
 			return -EMSGSIZE;
 		}
 	}
 	r = sgw_finish(&b, out, cap);
 	if (r == SGW_E_SPACE) {
-		set_reason(reason, reason_size, "the params do not fit the %d-byte payload of a "
+		gw_why_set(why, why_size, "the params do not fit the %d-byte payload of a "
 			   "command frame", SGW_MAX_PAYLOAD);
 		return -EMSGSIZE;
 	}
 	if (r < 0) {
 		/* every argument was checked above: the node library disagrees with us */
-		set_reason(reason, reason_size, "the node library refused the frame (%d)", r);
+		gw_why_set(why, why_size, "the node library refused the frame (%d)", r);
 		return -EINVAL;
 	}
 	return r;

@@ -25,6 +25,7 @@
 
 #include "gw-build.h"
 #include "gw/config.h"
+#include "gw/fileio.h"
 #include "gw/node.h"
 #include "gw/util.h"
 
@@ -426,23 +427,26 @@ static uid_t service_uid(const char *state_dir)
 static const char *file_problem(const struct stat *st, uid_t trusted, bool secret, char *buf,
 				size_t size)
 {
-	uid_t euid = geteuid();
+	const struct gw_file_rule rule = {
+		.root_ok = true, .also_uid = trusted, .forbidden = secret ? 077 : 022
+	};
 	unsigned mode = (unsigned)(st->st_mode & 07777);
 
-	if (st->st_uid != 0 && st->st_uid != euid && st->st_uid != trusted) {
+	switch (gw_file_check(st, &rule)) {
+	case GW_FILE_TRUSTED:
+		break;
+	case GW_FILE_FOREIGN_OWNER:
 		snprintf(buf, size,
 			 "is owned by uid %u, not by root or the daemon's user (uid %u); chown it",
-			 (unsigned)st->st_uid, (unsigned)euid);
+			 (unsigned)st->st_uid, (unsigned)geteuid());
 		return buf;
-	}
-	if (secret && (st->st_mode & 077)) {
-		snprintf(buf, size, "is readable by group or others (mode %04o); chmod 600 it",
-			 mode);
-		return buf;
-	}
-	if (!secret && (st->st_mode & 022)) {
-		snprintf(buf, size, "is writable by group or others (mode %04o); chmod go-w it",
-			 mode);
+	case GW_FILE_OPEN_MODE:
+		if (secret)
+			snprintf(buf, size,
+				 "is readable by group or others (mode %04o); chmod 600 it", mode);
+		else
+			snprintf(buf, size,
+				 "is writable by group or others (mode %04o); chmod go-w it", mode);
 		return buf;
 	}
 	return NULL;
@@ -472,9 +476,9 @@ static int open_config(const char *path, FILE *diag, FILE **ret, struct stat *st
 	const char *why = NULL;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = gw_file_open_read(AT_FDCWD, path, false);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		if (diag)
 			fprintf(diag, "%s:0: cannot open: %s\n", path, strerror(-r));
 		return r;
@@ -515,10 +519,10 @@ static int open_config(const char *path, FILE *diag, FILE **ret, struct stat *st
 static int open_regular(struct parser *p, const struct key_def *k, const char *path,
 			struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = gw_file_open_read(AT_FDCWD, path, false);
 
 	if (fd < 0) {
-		report(p, p->line, "%s: cannot read %s: %s", k->name, path, strerror(errno));
+		report(p, p->line, "%s: cannot read %s: %s", k->name, path, strerror(-fd));
 		return -1;
 	}
 	if (fstat(fd, st) < 0) {
@@ -865,26 +869,17 @@ static bool read_secret(struct parser *p, const struct key_def *k, const char *p
 	struct stat st;
 	size_t n = 0;
 	bool ok = false;
-	int fd;
+	int fd, r;
 
 	fd = open_regular(p, k, path, &st);
 	if (fd < 0)
 		return false;
 	if (check_mode && !file_safe(p, k, path, &st, true))
 		goto out;
-	while (n < sizeof(buf)) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			report(p, p->line, "%s: cannot read %s: %s", k->name, path,
-			       strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
+	r = gw_file_read_fd(fd, buf, sizeof(buf), &n);
+	if (r < 0) {
+		report(p, p->line, "%s: cannot read %s: %s", k->name, path, strerror(-r));
+		goto out;
 	}
 	if (n > SECRET_MAX) {
 		report(p, p->line, "%s: %s is too large (max %d bytes)", k->name, path, SECRET_MAX);
@@ -1000,7 +995,6 @@ static bool set_https_url(struct parser *p, const struct key_def *k, void *obj, 
 #define KEY_TEMPLATE(n, st, fld, d, ph, fl)                                                \
 	{ .name = (n), .set = set_template, .def = (d), .placeholders = (ph),                 \
 	  .offset = offsetof(st, fld), .size = sizeof(((st *)NULL)->fld), .flags = (fl) }
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct word log_level_words[] = {
 	{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },

@@ -23,8 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gw/crc32c.h"
 #include "gw/credstore.h"
-#include "gw/spool.h"
+#include "gw/fileio.h"
 #include "gw/util.h"
 
 #define FORMAT_VERSION 1
@@ -39,6 +40,11 @@
 struct gw_credstore {
 	int dfd;
 	char *path;
+};
+
+/* The store, and every file in it, belongs to the daemon's user alone. */
+static const struct gw_file_rule private_rule = {
+	.root_ok = false, .also_uid = (uid_t)-1, .forbidden = 077
 };
 
 /* The secret-bearing fields, in file order; kind_fields says which kind uses which. */
@@ -172,18 +178,6 @@ static bool value_valid(const char *s)
 	return true;
 }
 
-__attribute__((format(printf, 3, 4))) static void say(char *reason, size_t size,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!reason || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, size, fmt, ap);
-	va_end(ap);
-}
-
 /* Zeroes and frees a buffer of known size (secrets may contain NUL-free but unterminated data). */
 static void wipe_buf(char *buf, size_t size)
 {
@@ -193,10 +187,6 @@ static void wipe_buf(char *buf, size_t size)
 	}
 }
 
-static int fsync_dir(struct gw_credstore *s)
-{
-	return fsync(s->dfd) < 0 ? -errno : 0;
-}
 
 /*
  * --- Output: a fixed buffer of GW_CREDSTORE_FILE_MAX bytes, never reallocated. ---
@@ -361,9 +351,10 @@ static void json_wipe_decref(json_t *root)
  * -EBADMSG (empty or too large) or -errno.
  */
 static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, size_t *ret_len,
-		     char *reason, size_t rsize)
+		     char *why, size_t why_size)
 {
 	struct stat st;
+	enum gw_file_trust trust;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, r;
@@ -372,81 +363,82 @@ static int read_safe(struct gw_credstore *s, const char *name, char **ret_buf, s
 	if (fstatat(s->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -errno;
 		if (r != -ENOENT)
-			say(reason, rsize, "%s/%s: cannot stat: %s", s->path, name, strerror(-r));
+			gw_why_set(why, why_size, "%s/%s: cannot stat: %s", s->path, name,
+				   strerror(-r));
 		return r;
 	}
 	if (S_ISLNK(st.st_mode)) {
-		say(reason, rsize, "%s/%s: is a symbolic link; refusing to follow it", s->path, name);
+		gw_why_set(why, why_size, "%s/%s: is a symbolic link; refusing to follow it",
+			   s->path, name);
 		return -EPERM;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		say(reason, rsize, "%s/%s: is not a regular file (%s); refusing it", s->path, name,
-		    S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" :
-		    S_ISSOCK(st.st_mode) ? "a socket" : "a device node");
+		gw_why_set(why, why_size, "%s/%s: is not a regular file (%s); refusing it", s->path,
+			   name,
+			   S_ISFIFO(st.st_mode) ? "a FIFO" :
+			   S_ISDIR(st.st_mode)  ? "a directory" :
+			   S_ISSOCK(st.st_mode) ? "a socket" :
+						  "a device node");
 		return -EPERM;
 	}
-	fd = openat(s->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	fd = gw_file_open_read(s->dfd, name, true);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		if (r == -ELOOP) {
-			say(reason, rsize, "%s/%s: is a symbolic link; refusing to follow it",
-			    s->path, name);
+			gw_why_set(why, why_size,
+				   "%s/%s: is a symbolic link; refusing to follow it", s->path,
+				   name);
 			return -EPERM;
 		}
 		if (r != -ENOENT)
-			say(reason, rsize, "%s/%s: cannot open: %s", s->path, name, strerror(-r));
+			gw_why_set(why, why_size, "%s/%s: cannot open: %s", s->path, name,
+				   strerror(-r));
 		return r;
 	}
 	/* The checks that count are on what we opened: the name may have changed meanwhile. */
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		say(reason, rsize, "%s/%s: cannot stat: %s", s->path, name, strerror(-r));
+		gw_why_set(why, why_size, "%s/%s: cannot stat: %s", s->path, name, strerror(-r));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = -EPERM;
-		say(reason, rsize, "%s/%s: is not a regular file; refusing it", s->path, name);
+		gw_why_set(why, why_size, "%s/%s: is not a regular file; refusing it", s->path,
+			   name);
 		goto out;
 	}
-	if (st.st_uid != geteuid()) {
+	trust = gw_file_check(&st, &private_rule);
+	if (trust == GW_FILE_FOREIGN_OWNER) {
 		r = -EPERM;
-		say(reason, rsize, "%s/%s: is owned by uid %u, not by the daemon's uid %u; refusing it",
-		    s->path, name, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		gw_why_set(why, why_size,
+			   "%s/%s: is owned by uid %u, not by the daemon's uid %u; refusing it",
+			   s->path, name, (unsigned int)st.st_uid, (unsigned int)geteuid());
 		goto out;
 	}
-	if (st.st_mode & 077) {
+	if (trust == GW_FILE_OPEN_MODE) {
 		r = -EPERM;
-		say(reason, rsize,
-		    "%s/%s: mode %04o gives group/other access; refusing it (expected 0600)",
-		    s->path, name, (unsigned int)(st.st_mode & 07777));
+		gw_why_set(why, why_size,
+			   "%s/%s: mode %04o gives group/other access; refusing it (expected 0600)",
+			   s->path, name, (unsigned int)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size > GW_CREDSTORE_FILE_MAX) {
 		r = -EBADMSG;
-		say(reason, rsize, "%s/%s: is %jd bytes, more than the %d allowed", s->path, name,
-		    (intmax_t)st.st_size, GW_CREDSTORE_FILE_MAX);
+		gw_why_set(why, why_size, "%s/%s: is %jd bytes, more than the %d allowed", s->path,
+			   name, (intmax_t)st.st_size, GW_CREDSTORE_FILE_MAX);
 		goto out;
 	}
 	/* One byte more than allowed, to notice a file that grew since fstat. */
 	buf = gw_malloc0(GW_CREDSTORE_FILE_MAX + 1);
-	while (len <= GW_CREDSTORE_FILE_MAX) {
-		ssize_t n = read(fd, buf + len, GW_CREDSTORE_FILE_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			say(reason, rsize, "%s/%s: read failed: %s", s->path, name, strerror(-r));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	r = gw_file_read_fd(fd, buf, GW_CREDSTORE_FILE_MAX + 1, &len);
+	if (r < 0) {
+		gw_why_set(why, why_size, "%s/%s: read failed: %s", s->path, name, strerror(-r));
+		goto out;
 	}
 	if (len == 0 || len > GW_CREDSTORE_FILE_MAX) {
 		r = -EBADMSG;
-		say(reason, rsize, "%s/%s: %s", s->path, name,
-		    len ? "is larger than allowed" : "is empty");
+		gw_why_set(why, why_size, "%s/%s: %s", s->path, name,
+			   len ? "is larger than allowed" : "is empty");
 		goto out;
 	}
 	*ret_buf = buf;
@@ -459,28 +451,11 @@ out:
 	return r;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Makes name.bak a second link to the current name. Through a temporary link and a rename,
  * so that .bak is always either the old or the new backup.
  */
-static int keep_backup(struct gw_credstore *s, const char *name, char *reason, size_t rsize)
+static int keep_backup(struct gw_credstore *s, const char *name, char *why, size_t why_size)
 {
 	char bak[FNAME_SIZE], tmp[FNAME_SIZE + 8];
 	int r;
@@ -489,84 +464,59 @@ static int keep_backup(struct gw_credstore *s, const char *name, char *reason, s
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", bak);
 	if (unlinkat(s->dfd, tmp, 0) < 0 && errno != ENOENT) {
 		r = -errno;
-		say(reason, rsize, "%s/%s: cannot remove stale file: %s", s->path, tmp, strerror(-r));
+		gw_why_set(why, why_size, "%s/%s: cannot remove stale file: %s", s->path, tmp,
+			   strerror(-r));
 		return r;
 	}
 	if (linkat(s->dfd, name, s->dfd, tmp, 0) < 0) {
 		r = -errno;
-		say(reason, rsize, "%s/%s: cannot link the current file for backup: %s", s->path,
-		    name, strerror(-r));
+		gw_why_set(why, why_size, "%s/%s: cannot link the current file for backup: %s",
+			   s->path, name, strerror(-r));
 		return r;
 	}
 	if (renameat(s->dfd, tmp, s->dfd, bak) < 0) {
 		r = -errno;
-		say(reason, rsize, "%s/%s: cannot rename the backup into place: %s", s->path, bak,
-		    strerror(-r));
+		gw_why_set(why, why_size, "%s/%s: cannot rename the backup into place: %s", s->path,
+			   bak, strerror(-r));
 		(void)unlinkat(s->dfd, tmp, 0);
 		return r;
 	}
 	return 0;
 }
 
-/* The atomic recipe (reliability.md §3): any failure before the rename leaves name as it was. */
+/* The atomic recipe (docs/spool-format.md, "Cursor file"; gw/fileio.h): any failure before the
+ * rename leaves name as it was. */
 static int write_atomic(struct gw_credstore *s, const char *name, const char *data, size_t len,
-			bool backup, char *reason, size_t rsize)
+			bool backup, char *why, size_t why_size)
 {
 	char tmp[FNAME_SIZE];
-	const char *step;
-	int fd, r;
+	enum gw_file_step step;
+	int r;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	/* A stale temporary file might be a hard link to something we must not write into. */
-	if (unlinkat(s->dfd, tmp, 0) < 0 && errno != ENOENT) {
-		r = -errno;
-		say(reason, rsize, "%s/%s: cannot remove stale file: %s", s->path, tmp, strerror(-r));
-		return r;
+	r = gw_file_write_tmp(s->dfd, tmp, data, len, &step);
+	if (r == 0 && backup) {
+		r = keep_backup(s, name, why, why_size);
+		if (r < 0) {
+			(void)unlinkat(s->dfd, tmp, 0);
+			return r;
+		}
 	}
-	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		say(reason, rsize, "%s/%s: cannot create: %s", s->path, tmp, strerror(-r));
-		return r;
-	}
-	/* The umask can only remove bits; this makes the mode exactly 0600 regardless. */
-	step = "fchmod";
-	if (fchmod(fd, 0600) < 0)
-		goto fail_errno;
-	step = "write";
-	r = write_all(fd, data, len);
-	if (r < 0)
-		goto fail;
-	step = "fsync";
-	if (fsync(fd) < 0)
-		goto fail_errno;
-	step = "close";
-	r = close(fd);
-	fd = -1;
-	if (r < 0)
-		goto fail_errno;
-	if (backup) {
-		r = keep_backup(s, name, reason, rsize);
-		if (r < 0)
-			goto unlink_tmp;
-	}
-	step = "rename";
-	if (renameat(s->dfd, tmp, s->dfd, name) < 0)
-		goto fail_errno;
-	r = fsync_dir(s);
-	if (r < 0)
-		say(reason, rsize, "%s: fsync of the directory after writing %s failed: %s",
-		    s->path, name, strerror(-r));
-	return r;
-
-fail_errno:
-	r = -errno;
-fail:
-	say(reason, rsize, "%s/%s: %s failed: %s", s->path, tmp, step, strerror(-r));
-unlink_tmp:
-	if (fd >= 0)
-		close(fd);
-	(void)unlinkat(s->dfd, tmp, 0);
+	if (r == 0)
+		r = gw_file_commit(s->dfd, tmp, name, &step);
+	if (r == 0)
+		return 0;
+	if (step == GW_FILE_STEP_UNLINK_STALE)
+		gw_why_set(why, why_size, "%s/%s: cannot remove stale file: %s", s->path, tmp,
+			   strerror(-r));
+	else if (step == GW_FILE_STEP_CREATE)
+		gw_why_set(why, why_size, "%s/%s: cannot create: %s", s->path, tmp, strerror(-r));
+	else if (step == GW_FILE_STEP_FSYNC_DIR)
+		gw_why_set(why, why_size, "%s: fsync of the directory after writing %s failed: %s",
+			   s->path, name, strerror(-r));
+	else
+		gw_why_set(why, why_size, "%s/%s: %s failed: %s", s->path, tmp,
+			   gw_file_step_name(step), strerror(-r));
 	return r;
 }
 
@@ -582,7 +532,7 @@ static int quarantine(struct gw_credstore *s, const char *name)
 	for (unsigned int n = 1; n <= QUARANTINE_MAX; n++) {
 		snprintf(q, sizeof(q), "%s.corrupt-%u", name, n);
 		if (renameat2(s->dfd, name, s->dfd, q, RENAME_NOREPLACE) == 0) {
-			(void)fsync_dir(s);
+			(void)gw_file_fsync_dir(s->dfd);
 			return (int)n;
 		}
 		if (errno == EEXIST)
@@ -596,28 +546,24 @@ static int quarantine(struct gw_credstore *s, const char *name)
 			return -errno;
 		}
 		r = unlinkat(s->dfd, name, 0) < 0 ? -errno : (int)n;
-		(void)fsync_dir(s);
+		(void)gw_file_fsync_dir(s->dfd);
 		return r;
 	}
 	/* Full of earlier evidence: dropping the file is better than tripping over it forever. */
 	r = unlinkat(s->dfd, name, 0) < 0 ? -errno : 0;
-	(void)fsync_dir(s);
+	(void)gw_file_fsync_dir(s->dfd);
 	return r;
 }
 
-/* Appends to reason what happened to a damaged file. */
-static void note_quarantine(char *reason, size_t rsize, const char *name, int q)
+/* Appends to why what happened to a damaged file. */
+static void note_quarantine(char *why, size_t why_size, const char *name, int q)
 {
-	size_t n = reason ? strnlen(reason, rsize) : 0;
-
-	if (!reason || n + 1 >= rsize)
-		return;
 	if (q > 0)
-		say(reason + n, rsize - n, "; moved aside as %s.corrupt-%d", name, q);
+		gw_why_append(why, why_size, "; moved aside as %s.corrupt-%d", name, q);
 	else if (q == 0)
-		say(reason + n, rsize - n, "; deleted (too many quarantined copies)");
+		gw_why_append(why, why_size, "; deleted (too many quarantined copies)");
 	else
-		say(reason + n, rsize - n, "; could not move it aside: %s", strerror(-q));
+		gw_why_append(why, why_size, "; could not move it aside: %s", strerror(-q));
 }
 
 /*
@@ -718,8 +664,8 @@ static bool cred_key_known(const char *k, enum gw_cred_kind kind, const char **w
  * Parses and verifies a credential file's bytes; fills *ret on success. Reasons never quote
  * the file: only our own field names appear in them.
  */
-static int cred_parse(struct gw_credstore *s, const char *name, const char *device,
-		      const char *buf, size_t len, struct gw_cred *ret, char *reason, size_t rsize)
+static int cred_parse(struct gw_credstore *s, const char *name, const char *device, const char *buf,
+		      size_t len, struct gw_cred *ret, char *why, size_t why_size)
 {
 	struct gw_cred c = { 0 };
 	const char *what = NULL, *str, *k;
@@ -730,8 +676,8 @@ static int cred_parse(struct gw_credstore *s, const char *name, const char *devi
 	root = parse_json(buf, len, &jerr);
 	if (!root) {
 		/* jerr.text may quote the input, so only the position is reported. */
-		say(reason, rsize, "%s/%s: is not valid JSON (line %d, column %d)", s->path, name,
-		    jerr.line, jerr.column);
+		gw_why_set(why, why_size, "%s/%s: is not valid JSON (line %d, column %d)", s->path,
+			   name, jerr.line, jerr.column);
 		return -EBADMSG;
 	}
 	if (check_envelope(root, buf, len, &what) < 0)
@@ -766,9 +712,10 @@ static int cred_parse(struct gw_credstore *s, const char *name, const char *devi
 	c.obtained_at_ms = json_integer_value(v);
 	json_object_foreach(root, k, v) {
 		if (!cred_key_known(k, c.kind, &what)) {
-			say(reason, rsize, "%s/%s: has a field %s%s%s that its kind %s does not use",
-			    s->path, name, what ? "'" : "", what ? what : "of unknown name",
-			    what ? "'" : "", gw_credstore_kind_name(c.kind));
+			gw_why_set(why, why_size,
+				   "%s/%s: has a field %s%s%s that its kind %s does not use",
+				   s->path, name, what ? "'" : "", what ? what : "of unknown name",
+				   what ? "'" : "", gw_credstore_kind_name(c.kind));
 			goto out;
 		}
 	}
@@ -777,8 +724,8 @@ static int cred_parse(struct gw_credstore *s, const char *name, const char *devi
 			continue;
 		str = get_str(root, field_names[f]);
 		if (!value_valid(str)) {
-			say(reason, rsize, "%s/%s: has a missing or invalid '%s' field", s->path,
-			    name, field_names[f]);
+			gw_why_set(why, why_size, "%s/%s: has a missing or invalid '%s' field",
+				   s->path, name, field_names[f]);
 			goto out;
 		}
 		*cred_field(&c, f) = gw_strdup(str);
@@ -788,7 +735,7 @@ static int cred_parse(struct gw_credstore *s, const char *name, const char *devi
 	r = 0;
 	goto out;
 bad:
-	say(reason, rsize, "%s/%s: %s", s->path, name, what);
+	gw_why_set(why, why_size, "%s/%s: %s", s->path, name, what);
 out:
 	gw_credstore_wipe(&c);
 	json_wipe_decref(root);
@@ -797,17 +744,17 @@ out:
 
 /* Reads and verifies one credential file; *ret_buf (if asked) gets its verified bytes. */
 static int cred_read(struct gw_credstore *s, const char *name, const char *device,
-		     struct gw_cred *ret, char **ret_buf, size_t *ret_len, char *reason,
-		     size_t rsize)
+		     struct gw_cred *ret, char **ret_buf, size_t *ret_len, char *why,
+		     size_t why_size)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
-	r = read_safe(s, name, &buf, &len, reason, rsize);
+	r = read_safe(s, name, &buf, &len, why, why_size);
 	if (r < 0)
 		return r;
-	r = cred_parse(s, name, device, buf, len, ret, reason, rsize);
+	r = cred_parse(s, name, device, buf, len, ret, why, why_size);
 	if (r == 0 && ret_buf) {
 		*ret_buf = buf;
 		*ret_len = len;
@@ -828,68 +775,65 @@ void gw_credstore_wipe(struct gw_cred *cred)
 	explicit_bzero(cred, sizeof(*cred));
 }
 
-int gw_credstore_load(struct gw_credstore *s, const char *device, struct gw_cred *ret,
-		      char *reason, size_t reason_size)
+int gw_credstore_load(struct gw_credstore *s, const char *device, struct gw_cred *ret, char *why,
+		      size_t why_size)
 {
 	char main_name[FNAME_SIZE], bak_name[FNAME_SIZE];
-	char why[GW_CREDSTORE_REASON_MAX] = "", why_bak[GW_CREDSTORE_REASON_MAX] = "";
+	char main_why[GW_CREDSTORE_REASON_MAX] = "", bak_why[GW_CREDSTORE_REASON_MAX] = "";
 	struct gw_cred c;
 	char *buf = NULL;
 	size_t len = 0;
 	int r, rb, w;
 
-	say(reason, reason_size, "%s", "");
+	gw_why_set(why, why_size, "%s", "");
 	if (!gw_credstore_name_valid(device)) {
-		say(reason, reason_size, "invalid device name");
+		gw_why_set(why, why_size, "invalid device name");
 		return -EINVAL;
 	}
 	snprintf(main_name, sizeof(main_name), "%s.json", device);
 	snprintf(bak_name, sizeof(bak_name), "%s.json.bak", device);
-	r = cred_read(s, main_name, device, ret, NULL, NULL, why, sizeof(why));
+	r = cred_read(s, main_name, device, ret, NULL, NULL, main_why, sizeof(main_why));
 	if (r == 0)
 		return 0;
 	if (r != -EBADMSG && r != -ENOENT) {
-		say(reason, reason_size, "%s", why);
+		gw_why_set(why, why_size, "%s", main_why);
 		return r;
 	}
 	if (r == -EBADMSG)
-		note_quarantine(why, sizeof(why), main_name, quarantine(s, main_name));
+		note_quarantine(main_why, sizeof(main_why), main_name, quarantine(s, main_name));
 
-	rb = cred_read(s, bak_name, device, &c, &buf, &len, why_bak, sizeof(why_bak));
+	rb = cred_read(s, bak_name, device, &c, &buf, &len, bak_why, sizeof(bak_why));
 	if (rb == 0) {
 		/* Put the good copy back under the main name, leaving .bak as it is. */
-		w = write_atomic(s, main_name, buf, len, false, why_bak, sizeof(why_bak));
+		w = write_atomic(s, main_name, buf, len, false, bak_why, sizeof(bak_why));
 		wipe_buf(buf, GW_CREDSTORE_FILE_MAX + 1);
 		if (r == -ENOENT)
-			say(reason, reason_size, "%s/%s: is missing; %s %s", s->path, main_name,
-			    w < 0 ? "using" : "restored it from", bak_name);
+			gw_why_set(why, why_size, "%s/%s: is missing; %s %s", s->path, main_name,
+				   w < 0 ? "using" : "restored it from", bak_name);
 		else
-			say(reason, reason_size, "%s; %s %s", why, w < 0 ? "using" : "restored from",
-			    bak_name);
-		if (w < 0 && reason) {
-			size_t n = strnlen(reason, reason_size);
-
-			if (n + 1 < reason_size)
-				say(reason + n, reason_size - n, " (restoring failed: %s)", why_bak);
-		}
+			gw_why_set(why, why_size, "%s; %s %s", main_why,
+				   w < 0 ? "using" : "restored from", bak_name);
+		if (w < 0)
+			gw_why_append(why, why_size, " (restoring failed: %s)", bak_why);
 		*ret = c;
 		return 0;
 	}
 	if (rb == -ENOENT) {
-		say(reason, reason_size, "%s", why);
+		gw_why_set(why, why_size, "%s", main_why);
 		return r;
 	}
 	if (rb == -EBADMSG)
-		note_quarantine(why_bak, sizeof(why_bak), bak_name, quarantine(s, bak_name));
+		note_quarantine(bak_why, sizeof(bak_why), bak_name, quarantine(s, bak_name));
 	if (r == -EBADMSG)
-		say(reason, reason_size, "%s; backup: %s", why, why_bak);
+		gw_why_set(why, why_size, "%s; backup: %s", main_why, bak_why);
 	else
-		say(reason, reason_size, "%s/%s: is missing; backup: %s", s->path, main_name, why_bak);
+		gw_why_set(why, why_size, "%s/%s: is missing; backup: %s", s->path, main_name,
+			   bak_why);
 	return rb;
 }
 
-int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *reason,
-		      size_t reason_size)
+int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *why,
+		      size_t why_size)
 {
 	char main_name[FNAME_SIZE], state_name[FNAME_SIZE];
 	struct out o = { 0 };
@@ -898,17 +842,17 @@ int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *
 	bool backup;
 	int r;
 
-	say(reason, reason_size, "%s", "");
+	gw_why_set(why, why_size, "%s", "");
 	bad = cred_check(cred);
 	if (bad) {
-		say(reason, reason_size, "credential not saved: missing, stray or invalid field (%s)",
-		    bad);
+		gw_why_set(why, why_size,
+			   "credential not saved: missing, stray or invalid field (%s)", bad);
 		return -EINVAL;
 	}
 	r = cred_format(cred, &o);
 	if (r < 0) {
-		say(reason, reason_size, "credential of %s not saved: larger than %d bytes",
-		    cred->device, GW_CREDSTORE_FILE_MAX);
+		gw_why_set(why, why_size, "credential of %s not saved: larger than %d bytes",
+			   cred->device, GW_CREDSTORE_FILE_MAX);
 		goto out;
 	}
 	snprintf(main_name, sizeof(main_name), "%s.json", cred->device);
@@ -918,14 +862,14 @@ int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *
 	 * unsafe file is refused here as on load, rather than silently replaced: it may be the
 	 * operator's copy of the only secret the cloud will ever issue for this device.
 	 */
-	r = cred_read(s, main_name, cred->device, &old, NULL, NULL, reason, reason_size);
+	r = cred_read(s, main_name, cred->device, &old, NULL, NULL, why, why_size);
 	if (r == -EPERM)
 		goto out;
 	backup = r == 0;
 	if (backup)
 		gw_credstore_wipe(&old);
-	say(reason, reason_size, "%s", "");
-	r = write_atomic(s, main_name, o.buf, o.len, backup, reason, reason_size);
+	gw_why_set(why, why_size, "%s", "");
+	r = write_atomic(s, main_name, o.buf, o.len, backup, why, why_size);
 	if (r < 0)
 		goto out;
 	/*
@@ -933,7 +877,7 @@ int gw_credstore_save(struct gw_credstore *s, const struct gw_cred *cred, char *
 	 * best-effort: a marker that survives a crash here is ignored next to the credential.
 	 */
 	if (unlinkat(s->dfd, state_name, 0) == 0)
-		(void)fsync_dir(s);
+		(void)gw_file_fsync_dir(s->dfd);
 out:
 	wipe_buf(o.buf, GW_CREDSTORE_FILE_MAX);
 	return r;
@@ -974,8 +918,8 @@ static int64_t get_int(json_t *root, const char *key, int64_t min, int64_t max, 
 }
 
 static int state_parse(struct gw_credstore *s, const char *name, const char *device,
-		       const char *buf, size_t len, struct gw_cred_state *ret, char *reason,
-		       size_t rsize)
+		       const char *buf, size_t len, struct gw_cred_state *ret, char *why,
+		       size_t why_size)
 {
 	struct gw_cred_state st = { .status = GW_CRED_STATUS_NEEDS_PROVISIONING };
 	static const char *const keys[] = { "v", "device", "status", "why", "attempts",
@@ -988,8 +932,8 @@ static int state_parse(struct gw_credstore *s, const char *name, const char *dev
 
 	root = parse_json(buf, len, &jerr);
 	if (!root) {
-		say(reason, rsize, "%s/%s: is not valid JSON (line %d, column %d)", s->path, name,
-		    jerr.line, jerr.column);
+		gw_why_set(why, why_size, "%s/%s: is not valid JSON (line %d, column %d)", s->path,
+			   name, jerr.line, jerr.column);
 		return -EBADMSG;
 	}
 	if (check_envelope(root, buf, len, &what) < 0)
@@ -1032,36 +976,36 @@ static int state_parse(struct gw_credstore *s, const char *name, const char *dev
 	r = 0;
 	goto out;
 bad:
-	say(reason, rsize, "%s/%s: %s", s->path, name, what);
+	gw_why_set(why, why_size, "%s/%s: %s", s->path, name, what);
 out:
 	json_decref(root);
 	return r;
 }
 
-int gw_credstore_get_state(struct gw_credstore *s, const char *device,
-			   struct gw_cred_state *ret, char *reason, size_t reason_size)
+int gw_credstore_get_state(struct gw_credstore *s, const char *device, struct gw_cred_state *ret,
+			   char *why, size_t why_size)
 {
 	char name[FNAME_SIZE];
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
-	say(reason, reason_size, "%s", "");
+	gw_why_set(why, why_size, "%s", "");
 	if (!gw_credstore_name_valid(device)) {
-		say(reason, reason_size, "invalid device name");
+		gw_why_set(why, why_size, "invalid device name");
 		return -EINVAL;
 	}
 	snprintf(name, sizeof(name), "%s.state", device);
-	r = read_safe(s, name, &buf, &len, reason, reason_size);
+	r = read_safe(s, name, &buf, &len, why, why_size);
 	if (r == -ENOENT) {
 		memset(ret, 0, sizeof(*ret));
 		ret->status = GW_CRED_STATUS_OK;
 		return 0;
 	}
 	if (r == 0)
-		r = state_parse(s, name, device, buf, len, ret, reason, reason_size);
+		r = state_parse(s, name, device, buf, len, ret, why, why_size);
 	if (r == -EBADMSG)
-		note_quarantine(reason, reason_size, name, quarantine(s, name));
+		note_quarantine(why, why_size, name, quarantine(s, name));
 	wipe_buf(buf, GW_CREDSTORE_FILE_MAX + 1);
 	return r;
 }
@@ -1164,48 +1108,50 @@ static void remove_stale_tmp(struct gw_credstore *s)
 	closedir(d);
 }
 
-int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *reason,
-		      size_t reason_size)
+int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *why, size_t why_size)
 {
 	struct gw_credstore *s;
 	struct stat st;
+	enum gw_file_trust trust;
 	int dfd, r;
 
-	say(reason, reason_size, "%s", "");
+	gw_why_set(why, why_size, "%s", "");
 	if (!dir || !*dir) {
-		say(reason, reason_size, "no credential directory given");
+		gw_why_set(why, why_size, "no credential directory given");
 		return -EINVAL;
 	}
 	r = mkdir_parents(dir);
 	if (r < 0) {
-		say(reason, reason_size, "%s: cannot create: %s", dir, strerror(-r));
+		gw_why_set(why, why_size, "%s: cannot create: %s", dir, strerror(-r));
 		return r;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;
 		if (r == -ELOOP || r == -ENOTDIR) {
-			say(reason, reason_size, "%s: is not a directory (or a symbolic link)", dir);
+			gw_why_set(why, why_size, "%s: is not a directory (or a symbolic link)",
+				   dir);
 			return -EPERM;
 		}
-		say(reason, reason_size, "%s: cannot open: %s", dir, strerror(-r));
+		gw_why_set(why, why_size, "%s: cannot open: %s", dir, strerror(-r));
 		return r;
 	}
 	if (fstat(dfd, &st) < 0) {
 		r = -errno;
-		say(reason, reason_size, "%s: cannot stat: %s", dir, strerror(-r));
+		gw_why_set(why, why_size, "%s: cannot stat: %s", dir, strerror(-r));
 		goto fail;
 	}
-	if (st.st_uid != geteuid()) {
+	trust = gw_file_check(&st, &private_rule);
+	if (trust == GW_FILE_FOREIGN_OWNER) {
 		r = -EPERM;
-		say(reason, reason_size, "%s: is owned by uid %u, not by the daemon's uid %u", dir,
-		    (unsigned int)st.st_uid, (unsigned int)geteuid());
+		gw_why_set(why, why_size, "%s: is owned by uid %u, not by the daemon's uid %u", dir,
+			   (unsigned int)st.st_uid, (unsigned int)geteuid());
 		goto fail;
 	}
-	if (st.st_mode & 077) {
+	if (trust == GW_FILE_OPEN_MODE) {
 		r = -EPERM;
-		say(reason, reason_size, "%s: mode %04o gives group/other access (expected 0700)",
-		    dir, (unsigned int)(st.st_mode & 07777));
+		gw_why_set(why, why_size, "%s: mode %04o gives group/other access (expected 0700)",
+			   dir, (unsigned int)(st.st_mode & 07777));
 		goto fail;
 	}
 	s = gw_new0(struct gw_credstore, 1);

@@ -24,10 +24,9 @@
 #include "gw/gateway.h"
 #include "gw/jsonw.h"
 #include "gw/log.h"
-#include "gw/mapping.h"
 #include "gw/node.h"
-#include "gw/payload.h"
 #include "gw/port.h"
+#include "gw/record.h"
 #include "gw/spool.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
@@ -334,26 +333,34 @@ static void schedule_sync(struct gw_gateway *g)
 	}
 }
 
-/* The record goes to disk first; only then do the uplinks hear of it. */
-static void deliver(struct gw_gateway *g, struct gw_record *rec)
+/*
+ * The record of frame f from node on port (gw/record.h) goes to disk first; only then do the
+ * uplinks hear of it.
+ */
+static void deliver(struct gw_gateway *g, const char *port, const struct gw_node *node,
+		    const struct gw_frame *f)
 {
-	const char *params, *packed;
-	size_t len, plen;
+	const char *packed;
+	size_t plen;
 	uint64_t seq;
 	int r;
 
-	rec->seq = gw_spool_next_seq(g->spool);
-	params = gw_jsonw_data(g->params_w, &len);
-	gw_jsonw_reset(g->record_w);
-	r = gw_payload_build(rec, params, len, g->record_w);
+	r = gw_record_build(g->cfg, port, node, f, gw_spool_next_seq(g->spool),
+			    node->last_seen_ms, g->params_w, g->record_w);
+	if (r == -EDOM) {
+		g->records_unmapped++;
+		gw_log_node(LOG_WARNING, port, node->id,
+			    "frame skipped: a value cannot be converted as its [map] section says");
+		return;
+	}
 	if (r < 0) {
-		gw_log_node(LOG_ERR, rec->node->port, rec->node->id, "cannot build payload: %s",
+		gw_log_node(LOG_ERR, node->port, node->id, "cannot build payload: %s",
 			    strerror(-r));
 		return;
 	}
 	packed = gw_jsonw_data(g->record_w, &plen);
-	r = gw_spool_append(g->spool, rec->ts_ms, (uint8_t)rec->type, (const uint8_t *)packed, plen,
-			    &seq);
+	r = gw_spool_append(g->spool, node->last_seen_ms, (uint8_t)f->type,
+			    (const uint8_t *)packed, plen, &seq);
 	if (r < 0) {
 		struct reserve res;
 
@@ -361,11 +368,11 @@ static void deliver(struct gw_gateway *g, struct gw_record *rec)
 		/* the spool says ENOSPC for its reserve as for a full disk: tell them apart */
 		reserve_read(g->cfg, plen + 64, &res);
 		if (r == -ENOSPC && res.warning[0])
-			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+			gw_log_node(LOG_WARNING, node->port, node->id,
 				    "record dropped: the spool keeps a reserve: %s; the gateway keeps "
 				    "running and counts the drop", res.warning);
 		else
-			gw_log_node(LOG_WARNING, rec->node->port, rec->node->id,
+			gw_log_node(LOG_WARNING, node->port, node->id,
 				    "record dropped: the spool cannot store it (%s); the gateway "
 				    "keeps running and counts the drop", strerror(-r));
 		return;
@@ -408,7 +415,6 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 {
 	struct gw_gateway *g = ud;
 	const char *port = gw_port_name(p);
-	struct gw_record rec = { 0 };
 	struct gw_node *node;
 	bool created;
 	int r;
@@ -512,22 +518,7 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 				    "%u frame(s) missing before sequence %u", missing, f->seq);
 	}
 	node->frames++;
-	rec.ts_ms = node->last_seen_ms;
-	rec.type = f->type;
-	rec.node = node;
-	rec.has_node_seq = f->has_seq;
-	rec.node_seq = f->seq;
-	if (f->type == GW_FRAME_EVENT)
-		snprintf(rec.event, sizeof(rec.event), "%s", f->name);
-	gw_jsonw_reset(g->params_w);
-	r = gw_mapping_write_params(g->cfg, port, f, g->params_w);
-	if (r < 0) {
-		g->records_unmapped++;
-		gw_log_node(LOG_WARNING, port, node->id,
-			    "frame skipped: a value cannot be converted as its [map] section says");
-		return;
-	}
-	deliver(g, &rec);
+	deliver(g, port, node, f);
 }
 
 /* A refusal to open a console or a login's line (gw/tty.h), once for each time it begins: the

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "gw/json.h"
+#include "gw/util.h"
 
 const char *gw_json_error_kind(const json_error_t *err)
 {
@@ -39,37 +40,32 @@ const char *gw_json_error_kind(const json_error_t *err)
 	}
 }
 
-int gw_json_load_object(const char *buf, size_t len, size_t max, json_t **ret, char *reason,
-			size_t reason_size)
+int gw_json_load_object(const char *buf, size_t len, size_t max, json_t **ret, char *why,
+			size_t why_size)
 {
 	json_error_t err;
 	json_t *root;
 
 	*ret = NULL;
 	if (len > max) {
-		if (reason)
-			snprintf(reason, reason_size, "message of %zu bytes exceeds the limit of %zu",
-				 len, max);
+		gw_why_set(why, why_size, "message of %zu bytes exceeds the limit of %zu", len,
+			   max);
 		return -EMSGSIZE;
 	}
 	if (!buf || len == 0) {
-		if (reason)
-			snprintf(reason, reason_size, "empty message");
+		gw_why_set(why, why_size, "empty message");
 		return -EBADMSG;
 	}
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!root) {
 		if (json_error_code(&err) == json_error_out_of_memory)
 			return -ENOMEM;
-		if (reason)
-			snprintf(reason, reason_size, "%s at byte %d", gw_json_error_kind(&err),
-				 err.position);
+		gw_why_set(why, why_size, "%s at byte %d", gw_json_error_kind(&err), err.position);
 		return -EBADMSG;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		if (reason)
-			snprintf(reason, reason_size, "not a JSON object");
+		gw_why_set(why, why_size, "not a JSON object");
 		return -EBADMSG;
 	}
 	*ret = root;

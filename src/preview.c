@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sensorgwctl decode's engine (gw/preview.h): the daemon's frame-to-record path of
- * gateway.c, run on bytes from the command line, then every uplink driver's preview.
+ * sensorgwctl decode's engine (gw/preview.h): the daemon's frame-to-record step (gw/record.h,
+ * as gateway.c calls it), run on bytes from the command line, then every uplink driver's
+ * preview.
  */
 
 #include <errno.h>
@@ -9,10 +10,11 @@
 #include <string.h>
 
 #include "gw/frame.h"
-#include "gw/mapping.h"
+#include "gw/jsonw.h"
 #include "gw/node.h"
 #include "gw/payload.h"
 #include "gw/preview.h"
+#include "gw/record.h"
 #include "gw/spool.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
@@ -22,6 +24,7 @@ struct gw_preview {
 	const struct gw_config_port *port;
 	struct gw_decoder *decoder;
 	struct gw_nodes *nodes;
+	struct gw_jsonw *params_w, *record_w; /* the record step's writers, as the gateway's */
 	uint64_t next_seq;
 	json_t *out; /* during a feed */
 	int frames;
@@ -39,18 +42,20 @@ int gw_preview_new(const struct gw_config *cfg, const char *port, struct gw_prev
 			p->cfg = cfg;
 			p->port = &cfg->ports[i];
 			p->next_seq = 1;
+			p->params_w = gw_jsonw_new();
+			p->record_w = gw_jsonw_new();
 			r = gw_decoder_new(p->port->framing, &p->decoder);
 			if (r >= 0)
 				r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &p->nodes);
 			if (r < 0) {
-				snprintf(why, why_size, "%s", strerror(-r));
+				gw_why_set(why, why_size, "%s", strerror(-r));
 				gw_preview_free(p);
 				return r;
 			}
 			*ret = p;
 			return 0;
 		}
-	snprintf(why, why_size, "no [port %s] in %s", port, cfg->path);
+	gw_why_set(why, why_size, "no [port %s] in %s", port, cfg->path);
 	return -ENOENT;
 }
 
@@ -60,6 +65,8 @@ struct gw_preview *gw_preview_free(struct gw_preview *p)
 		return NULL;
 	gw_decoder_free(p->decoder);
 	gw_nodes_free(p->nodes);
+	gw_jsonw_free(p->params_w);
+	gw_jsonw_free(p->record_w);
 	free(p);
 	return NULL;
 }
@@ -99,46 +106,36 @@ static json_t *uplinks_json(const struct gw_preview *p, const struct gw_spool_re
 	return arr;
 }
 
-/* The record the daemon would store for f from node, as gateway.c's on_frame/deliver. */
+/* The record the daemon would store for f from node: the same step as gateway.c's (gw/record.h). */
 static void add_record(struct gw_preview *p, struct gw_node *node, const struct gw_frame *f,
 		       json_t *o)
 {
-	struct gw_record rec = {
+	struct gw_spool_record srec = {
 		.seq = p->next_seq,
 		.ts_ms = gw_now_wall_ms(),
-		.type = f->type,
-		.node = node,
-		.has_node_seq = f->has_seq,
-		.node_seq = f->seq,
+		.type = (uint8_t)f->type,
 	};
-	_cleanup_free_ char *json = NULL;
-	_cleanup_free_ uint8_t *packed = NULL;
-	struct gw_spool_record srec;
-	size_t len, plen;
+	struct gw_payload_view v;
 	int r;
 
-	if (f->type == GW_FRAME_EVENT)
-		snprintf(rec.event, sizeof(rec.event), "%s", f->name);
-	if (gw_mapping_params(p->cfg, p->port->name, f, &rec.params) < 0) {
+	r = gw_record_build(p->cfg, p->port->name, node, f, srec.seq, srec.ts_ms, p->params_w,
+			    p->record_w);
+	if (r == -EDOM) {
 		(void)json_object_set_new(o, "error", json_string("a value cannot be converted as "
 								  "its [map] section says: the "
 								  "daemon skips this frame"));
 		return;
 	}
-	r = gw_payload_json(&rec, &json, &len);
-	if (r >= 0)
-		r = gw_payload_pack(&rec, json, len, &packed, &plen);
-	json_decref(rec.params);
+	srec.payload = (const uint8_t *)gw_jsonw_data(p->record_w, &srec.len);
+	if (r == 0)
+		r = gw_payload_unpack(srec.payload, srec.len, srec.type, &v);
 	if (r < 0) {
 		(void)json_object_set_new(o, "error", json_string(strerror(-r)));
 		return;
 	}
 	p->next_seq++;
 	/* as text: reparsing would print reals with jansson's digits, not the daemon's */
-	(void)json_object_set_new(o, "record", json_stringn(json, len));
-	srec = (struct gw_spool_record){ .seq = rec.seq, .ts_ms = rec.ts_ms,
-					 .type = (uint8_t)rec.type, .payload = packed,
-					 .len = plen };
+	(void)json_object_set_new(o, "record", json_stringn(v.json, v.json_len));
 	(void)json_object_set_new(o, "uplinks", uplinks_json(p, &srec));
 }
 

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "gw/crc32c.h"
+#include "gw/fileio.h"
 #include "gw/spool.h"
 #include "gw/util.h"
 
@@ -113,24 +114,6 @@ struct gw_spool_reader {
 	struct gw_spool_reader_stats stats;
 };
 
-/* CRC-32C, slicing by 8. */
-static uint32_t crc_tab[8][256];
-
-__attribute__((constructor)) static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] =
-				(crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
 /*
  * The clang-analyzer NOLINTs here and in the spool reader: it does not know that errno is
  * positive, so it follows paths on which reader_get() failed with "-errno >= 0" and the caller
@@ -159,27 +142,6 @@ static inline void put_le64(uint8_t *p, uint64_t v)
 {
 	put_le32(p, (uint32_t)v);
 	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	crc = ~crc;
-	while (len >= 8) {
-		uint32_t lo = crc ^ get_le32(p);
-		uint32_t hi = get_le32(p + 4);
-
-		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
-		      crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
-		      crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-	return ~crc;
 }
 
 static void seg_name(char *buf, size_t size, uint64_t first_seq)
@@ -272,51 +234,6 @@ static void seg_add_record(struct seg *seg, uint64_t off, uint32_t len)
 	seg->records++;
 	seg->last_seq = seg->first_seq + seg->records - 1;
 	seg->bytes = off + REC_HDR_SIZE + len;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t k = write(fd, p, len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		p += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
-static int writev_full(int fd, struct iovec *iov, int cnt)
-{
-	while (cnt > 0) {
-		ssize_t k = writev(fd, iov, cnt);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		while (cnt > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
-	}
-	return 0;
 }
 
 /*
@@ -541,7 +458,7 @@ static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64
 	if (out < 0)
 		return -errno;
 	seg_header_build(hdr, first_seq, skip_from);
-	r = write_full(out, hdr, sizeof(hdr));
+	r = gw_file_write_full(out, hdr, sizeof(hdr));
 	buf = gw_malloc0(COPY_CHUNK);
 	for (uint64_t off = lo; r == 0 && off < hi;) {
 		uint64_t left = hi - off;
@@ -554,7 +471,7 @@ static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64
 			r = k < 0 ? -errno : -EIO;
 			break;
 		}
-		r = write_full(out, buf, (size_t)k);
+		r = gw_file_write_full(out, buf, (size_t)k);
 		off += (uint64_t)k;
 	}
 	free(buf);
@@ -609,50 +526,20 @@ static int cursor_parse(const char *buf, size_t n, uint64_t *ret)
 static int cursor_load(int dfd, const char *fname, uint64_t *ret)
 {
 	char buf[64];
-	size_t n = 0;
-	int fd = openat(dfd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	size_t n;
+	int r = gw_file_read_small(dfd, fname, buf, sizeof(buf), &n);
 
-	if (fd < 0)
-		return -errno;
-	while (n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
-	return cursor_parse(buf, n, ret);
+	return r < 0 ? r : cursor_parse(buf, n, ret);
 }
 
-/* The atomic recipe (docs/spool-format.md, "Cursor file"): fresh tmp file, write, fsync, rename over name, fsync the directory. */
+/* The atomic recipe (docs/spool-format.md, "Cursor file"; gw/fileio.h), through TMP_PREFIX
+ * name. */
 static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 {
 	char tmp[96];
-	int fd, r;
 
 	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
-	/* a stale tmp may be a hard link to something live: never write through it */
-	unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_full(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
+	return gw_file_write_atomic(dfd, name, tmp, buf, len, NULL);
 }
 
 /*
@@ -663,23 +550,13 @@ static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
 {
 	char buf[64];
-	size_t n = 0, head;
+	size_t n, head;
 	uint64_t v = 0;
 	uint32_t crc = 0;
-	int fd = openat(dfd, RESERVE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int r = gw_file_read_small(dfd, RESERVE_FILE, buf, sizeof(buf), &n);
 
-	if (fd < 0)
-		return -errno;
-	while (n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
+	if (r < 0)
+		return r;
 	/* digits, ' ', state, ' ', 8 hex digits, '\n' */
 	if (n < 13 || n > 33 || buf[n - 1] != '\n' || buf[n - 10] != ' ' || buf[n - 12] != ' ')
 		return -EBADMSG;
@@ -777,7 +654,7 @@ static int spool_begin_segment(struct gw_spool *s)
 	if (fd < 0)
 		return -errno;
 	seg_header_build(hdr, s->next_seq, s->skip_from);
-	r = write_full(fd, hdr, sizeof(hdr));
+	r = gw_file_write_full(fd, hdr, sizeof(hdr));
 	if (r < 0) {
 		unlinkat(s->dfd, name, 0);
 		close(fd);
@@ -1192,19 +1069,6 @@ static int spool_recover(struct gw_spool *s)
 	return 0;
 }
 
-/* After mkdir: the new directory entry must survive a power cut like the files in it. */
-static void fsync_parent(const char *dir)
-{
-	char *copy = gw_strdup(dir);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret)
 {
 	struct gw_spool *s;
@@ -1233,8 +1097,9 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **ret)
 		r = -errno;
 		goto fail;
 	}
+	/* after mkdir: the new directory entry must survive a power cut like the files in it */
 	if (created)
-		fsync_parent(o->dir);
+		(void)gw_file_fsync_parent(o->dir);
 	r = spool_recover(s);
 	if (r < 0)
 		goto fail;
@@ -1343,7 +1208,7 @@ int gw_spool_append(struct gw_spool *s, int64_t ts_ms, uint8_t type, const void 
 	iov[0].iov_len = sizeof(h);
 	iov[1].iov_base = (void *)payload;
 	iov[1].iov_len = len;
-	r = writev_full(s->wfd, iov, 2);
+	r = gw_file_writev_full(s->wfd, iov, 2);
 	if (r < 0) {
 		/* cut a partial record off at once: the next append would land behind it. If
 		 * that fails, or the device reported EIO, this segment takes no more writes. */
@@ -1765,7 +1630,7 @@ int gw_spool_reader_deadletter(struct gw_spool_reader *rd, const struct gw_spool
 	iov[0].iov_len = sizeof(h);
 	iov[1].iov_base = (void *)rec->payload;
 	iov[1].iov_len = rec->len;
-	r = writev_full(rd->dl_fd, iov, 2);
+	r = gw_file_writev_full(rd->dl_fd, iov, 2);
 	if (r < 0) {
 		/* no torn record left for the next one to follow */
 		if (ftruncate(rd->dl_fd, st.st_size) < 0) {

@@ -22,7 +22,6 @@
 #include "gw/json.h"
 #include "gw/util.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define AES_BLOCK 16
 #define SIGN_SOURCE_MAX 512 /* a StringToSign: bounded names and numbers, one 64-digit hash */
@@ -90,21 +89,6 @@ static void set_reason(char *reason, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool has_length(const char *s, size_t min, size_t max)
-{
-	size_t n;
-
-	if (!s)
-		return false;
-	n = strnlen(s, max + 1);
-	return n >= min && n <= max;
-}
-
 /* Printable ASCII, space only when allowed. */
 static bool printable_n(const char *s, size_t n, size_t min, size_t max, bool space)
 {
@@ -125,20 +109,20 @@ static bool printable(const char *s, size_t min, size_t max, bool space)
 
 static bool valid_product_id(const char *s)
 {
-	if (!has_length(s, 1, GW_TENCENT_PRODUCT_ID_MAX - 1))
+	if (!gw_has_length(s, 1, GW_TENCENT_PRODUCT_ID_MAX - 1))
 		return false;
 	for (; *s; s++)
-		if (!is_alnum(*s))
+		if (!gw_is_alnum(*s))
 			return false;
 	return true;
 }
 
 static bool valid_device_name(const char *s)
 {
-	if (!has_length(s, 1, GW_TENCENT_DEVICE_NAME_MAX - 1))
+	if (!gw_has_length(s, 1, GW_TENCENT_DEVICE_NAME_MAX - 1))
 		return false;
 	for (; *s; s++)
-		if (!is_alnum(*s) && !strchr("-_.:@", *s))
+		if (!gw_is_alnum(*s) && !strchr("-_.:@", *s))
 			return false;
 	return true;
 }
@@ -341,7 +325,7 @@ static int decode_psk(const char *s, unsigned char *key, char *reason)
 {
 	int r;
 
-	if (!has_length(s, 1, GW_TENCENT_PSK_MAX - 1)) {
+	if (!gw_has_length(s, 1, GW_TENCENT_PSK_MAX - 1)) {
 		set_reason(reason, "the PSK must be 4..64 characters of base64");
 		return -EINVAL;
 	}
@@ -487,10 +471,10 @@ static bool valid_connid(const char *s)
 {
 	size_t i;
 
-	if (!has_length(s, GW_TENCENT_CONNID_LEN, GW_TENCENT_CONNID_LEN))
+	if (!gw_has_length(s, GW_TENCENT_CONNID_LEN, GW_TENCENT_CONNID_LEN))
 		return false;
 	for (i = 0; i < GW_TENCENT_CONNID_LEN; i++)
-		if (!is_alnum(s[i]))
+		if (!gw_is_alnum(s[i]))
 			return false;
 	return true;
 }

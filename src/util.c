@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Allocation, backoff, time and template helpers shared by every module. */
+/* Allocation, backoff, time, template, error-text and character helpers shared by every module. */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +30,44 @@ void *gw_realloc_array(void *p, size_t n, size_t size)
 		abort();
 	}
 	return q;
+}
+
+bool gw_is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool gw_has_length(const char *s, size_t min, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strnlen(s, max + 1);
+	return n >= min && n <= max;
+}
+
+void gw_why_set(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !why_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_size, fmt, ap);
+	va_end(ap);
+}
+
+void gw_why_append(char *why, size_t why_size, const char *fmt, ...)
+{
+	size_t n = why ? strnlen(why, why_size) : 0;
+	va_list ap;
+
+	if (!why || n + 1 >= why_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why + n, why_size - n, fmt, ap);
+	va_end(ap);
 }
 
 bool gw_streq_null(const char *a, const char *b)

@@ -22,6 +22,7 @@
 #include "gw-build.h"
 #include "gw/aliyun.h"
 #include "gw/tencent.h"
+#include "gw/util.h"
 
 /* A secret file larger than this is certainly not a secret (they are 32..512 bytes). */
 #define SECRET_FILE_MAX 4096
@@ -41,8 +42,6 @@ static const struct command sign_targets[] = {
 	{ "aliyun", "Alibaba Cloud IoT Platform (阿里云物联网平台)", sign_aliyun },
 	{ "tencent", "Tencent Cloud IoT Explorer (物联网开发平台)", sign_tencent },
 };
-
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 void ctl_error(const char *cmd, const char *fmt, ...)
 {

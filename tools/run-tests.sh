@@ -9,11 +9,16 @@ rc=0
 summary=()
 for variant in plain asan; do
 	dir=build-test-$variant
-	opts=()
-	[ "$variant" = asan ] && opts=(-Db_sanitize=address,undefined -Db_lundef=false \
+	# Warnings are errors here (and so in CI), not in the project's defaults: see meson.build.
+	opts=(-Dwerror=true)
+	[ "$variant" = asan ] && opts+=(-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all)
 	if [ ! -d "$dir" ]; then
 		meson setup "$dir" "${opts[@]}" >/dev/null || { echo "meson setup $dir failed"; exit 1; }
+	else
+		# a directory set up by hand may lack it
+		meson configure "$dir" -Dwerror=true >/dev/null ||
+			{ echo "meson configure $dir failed"; exit 1; }
 	fi
 	meson compile -C "$dir" || { echo "build $dir failed"; exit 1; }
 	# The ASan+UBSan run is also the secret canary run (tests/integration/fixture.h): every
@@ -45,8 +50,11 @@ for variant in plain asan; do
 done
 # An optimised build must be warning-free too (-O3 finds uninitialised paths -O0 does not).
 if [ ! -d build-test-release ]; then
-	meson setup build-test-release --buildtype=release >/dev/null ||
+	meson setup build-test-release --buildtype=release -Dwerror=true >/dev/null ||
 		{ echo "meson setup build-test-release failed"; exit 1; }
+else
+	meson configure build-test-release -Dwerror=true >/dev/null ||
+		{ echo "meson configure build-test-release failed"; exit 1; }
 fi
 meson compile -C build-test-release >/dev/null || { echo "release build failed"; rc=1; }
 # The package: one check, in Check's summary format so that it is counted with the rest.

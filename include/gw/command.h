@@ -111,9 +111,9 @@ const char *gw_command_kind_to_string(enum gw_command_kind k);
 /*
  * Pure: encodes a command frame for node addr on port (maps of cfg apply; cfg may be NULL) as
  * it goes on the wire (COBS and the 0x00 delimiter) into out, at least SGW_MAX_WIRE bytes.
- * Returns the length, or -EINVAL (reason says which member or the name cannot be carried,
+ * Returns the length, or -EINVAL (why says which member or the name cannot be carried,
  * see the top of this file), -EMSGSIZE (the fields do not fit the 240-byte payload).
  */
 int gw_command_encode(const struct gw_config *cfg, const char *port, uint8_t addr, uint16_t seq,
 		      uint16_t cmd_id, enum gw_command_kind kind, const char *name, json_t *params,
-		      uint8_t *out, size_t cap, char *reason, size_t reason_size);
+		      uint8_t *out, size_t cap, char *why, size_t why_size);

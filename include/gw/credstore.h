@@ -25,10 +25,11 @@
  * JSON, wrong types, unknown version, checksum mismatch, empty, over 16 KiB) is moved aside
  * as .corrupt-N and the .bak copy used instead (-EBADMSG when there is none).
  *
- * Errors are -errno. The module never logs: every call that can fail takes a reason buffer
- * (may be NULL; GW_CREDSTORE_REASON_MAX bytes never truncate) and fills it with a one-line
- * explanation for the caller's log, or with "" when there is nothing to say. Reasons name files, fields
- * and steps, never any credential value; device and product names are not secret.
+ * Errors are -errno. The module never logs: every call that can fail takes an error-text
+ * buffer, why and why_size (gw/util.h; may be NULL; GW_CREDSTORE_REASON_MAX bytes never
+ * truncate), and fills it with a one-line explanation for the caller's log, or with "" when
+ * there is nothing to say. It names files, fields and steps, never any credential value;
+ * device and product names are not secret.
  *
  * Secrets live in heap strings that gw_credstore_wipe() zeroes before freeing; the file
  * buffers are zeroed too. While parsing, jansson's free() is temporarily replaced by one that
@@ -39,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A reason buffer of this size never truncates. */
+/* An error-text buffer of this size never truncates. */
 #define GW_CREDSTORE_REASON_MAX 512
 /* Device and product names: 1..64 characters of [A-Za-z0-9_.@-]. */
 #define GW_CREDSTORE_NAME_MAX 64
@@ -101,10 +102,10 @@ struct gw_cred_state {
 /*
  * Opens (creating it and any missing parents, mode 0700) the store in dir and removes stale
  * temporary files. The directory must be owned by the effective uid and have no group/other
- * permission bits, otherwise -EPERM. *ret is set only on success; reason may be NULL.
+ * permission bits, otherwise -EPERM. *ret is set only on success; why may be NULL.
  */
-int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *reason,
-		      size_t reason_size);
+int gw_credstore_open(const char *dir, struct gw_credstore **ret, char *why,
+		      size_t why_size);
 /* Accepts NULL; returns NULL. */
 struct gw_credstore *gw_credstore_close(struct gw_credstore *store);
 
@@ -114,30 +115,30 @@ bool gw_credstore_name_valid(const char *name);
 /*
  * Loads the credential of device into *ret (which the caller later passes to
  * gw_credstore_wipe()). The caller compares cloud and product with its configuration.
- *   0        loaded; reason is empty, or says that the file was damaged or missing and the
+ *   0        loaded; why is empty, or says that the file was damaged or missing and the
  *            backup was used (the file is then restored from the backup): log it
  *   -ENOENT  no credential (and no backup): register the device
  *   -EBADMSG the file was damaged and no good backup exists; every damaged file was moved
- *            aside as .corrupt-N: log reason, then register the device once
+ *            aside as .corrupt-N: log why, then register the device once
  *   -EPERM   unsafe file (symlink, not regular, foreign owner, group/other bits); nothing moved
  *   -EINVAL  invalid device name; other -errno from I/O
  * *ret is untouched on failure.
  */
 int gw_credstore_load(struct gw_credstore *store, const char *device, struct gw_cred *ret,
-		      char *reason, size_t reason_size);
+		      char *why, size_t why_size);
 
 /*
  * Stores cred durably under cred->device, keeping the previous file, if it verifies, as .bak;
  * on success also removes the device's needs-provisioning marker. Returns 0 once the
  * new file is renamed into place and the directory fsynced. -EPERM when the existing file is
  * unsafe (as for load; it is not replaced). -EINVAL for an invalid credential
- * (a missing, stray or malformed field; reason names it), -EFBIG when it would exceed
+ * (a missing, stray or malformed field; why names it), -EFBIG when it would exceed
  * GW_CREDSTORE_FILE_MAX, else -errno of the failed step: the previous credential is then
  * still in place (if only the final directory fsync failed, the new one is in place but may
  * not survive a power cut).
  */
-int gw_credstore_save(struct gw_credstore *store, const struct gw_cred *cred, char *reason,
-		      size_t reason_size);
+int gw_credstore_save(struct gw_credstore *store, const struct gw_cred *cred, char *why,
+		      size_t why_size);
 
 /* Zeroes and frees every string of cred and zeroes the struct. Accepts NULL. */
 void gw_credstore_wipe(struct gw_cred *cred);
@@ -161,7 +162,7 @@ int gw_credstore_mark_refused(struct gw_credstore *store, const char *device, co
  * an unsafe one gives -EPERM. Only meaningful while the device has no credential.
  */
 int gw_credstore_get_state(struct gw_credstore *store, const char *device,
-			   struct gw_cred_state *ret, char *reason, size_t reason_size);
+			   struct gw_cred_state *ret, char *why, size_t why_size);
 
 /*
  * Retry policy for refused registrations: the delay in ms after the given number of refusals

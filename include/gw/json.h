@@ -18,10 +18,10 @@ const char *gw_json_error_kind(const json_error_t *err);
 /*
  * Parses buf[0..len) as one JSON object, duplicate keys refused. Returns 0 with a new
  * reference in *ret; -EMSGSIZE when len > max; -EBADMSG (empty, not JSON, not an object) with
- * a reason of at most reason_size bytes when reason is not NULL; -ENOMEM. *ret is NULL on error.
+ * why set (gw/util.h, "Error text"); -ENOMEM. *ret is NULL on error.
  */
-int gw_json_load_object(const char *buf, size_t len, size_t max, json_t **ret, char *reason,
-			size_t reason_size);
+int gw_json_load_object(const char *buf, size_t len, size_t max, json_t **ret, char *why,
+			size_t why_size);
 
 /*
  * Copies a server-chosen text of n bytes (UTF-8, as jansson checked) for logs: cut at a

@@ -50,6 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw/crc32c.h" /* the checksum of the formats above */
+
 #define GW_SPOOL_MAX_PAYLOAD 65536
 #define GW_SPOOL_RESERVE_BLOCK 4096u
 
@@ -160,6 +162,3 @@ int64_t gw_spool_reader_oldest_age(struct gw_spool_reader *r, int64_t now_ms);
 /* Appends rec to deadletter-<name>.log (synced) and counts it. */
 int gw_spool_reader_deadletter(struct gw_spool_reader *r, const struct gw_spool_record *rec);
 const struct gw_spool_reader_stats *gw_spool_reader_stats(const struct gw_spool_reader *r);
-
-/* CRC-32C (Castagnoli), exposed for tests. */
-uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len);

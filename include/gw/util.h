@@ -1,11 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* Small helpers shared by every module: allocation, backoff, string templates, time. */
+/* Small helpers shared by every module: allocation, backoff, string templates, time, error text
+ * and character classes. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+/* The number of elements of an array (an array, not a pointer). */
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An ASCII letter or digit, whatever the locale. */
+bool gw_is_alnum(char c);
+/* s is not NULL and holds min..max bytes before its NUL (at most max + 1 are looked at). */
+bool gw_has_length(const char *s, size_t min, size_t max);
+
+/*
+ * Error text. A function that can say why it failed takes `char *why, size_t why_size`: a
+ * buffer of why_size bytes, or NULL (then nothing is written), always NUL-terminated and cut
+ * to fit, one line without secrets. gw_why_set writes it; gw_why_append adds to what is there.
+ */
+void gw_why_set(char *why, size_t why_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void gw_why_append(char *why, size_t why_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Our own allocations abort on OOM (systemd's Restart= brings the daemon back). */
 void *gw_malloc0(size_t size);
