@@ -22,7 +22,8 @@ shift || true
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(F1 F2 F3 F4 F5 F7 F8 F9 F10 F11 F12)
 
-ninja -C "$build" tests/fault/test-fault src/sensorgwd tools/sensorgw-sim >/dev/null ||
+ninja -C "$build" tests/fault/test-fault src/sensorgwd tools/sensorgw-sim tools/sensorgwctl \
+	>/dev/null ||
 	{ echo "faults.sh: build in $build failed (is tests/fault registered?)" >&2; exit 1; }
 out=$(mktemp -d /tmp/sensorgw-faults-XXXXXX)
 trap 'rm -rf "$out"' EXIT
@@ -35,6 +36,7 @@ for c in "${cases[@]}"; do
 	if [ $form = long ]; then long=1; else long=0; fi
 	if CK_FORK=yes CK_RUN_CASE=$c GW_FAULT_LONG=$long GW_FAULT_FIGURES=$figures \
 		GW_SENSORGWD=$build/src/sensorgwd GW_SIM=$build/tools/sensorgw-sim \
+		GW_CTL=$build/tools/sensorgwctl \
 		GW_SOURCE_ROOT="$root" "$build/tests/fault/test-fault" >"$out/$c.log" 2>&1; then
 		result[$c]=pass
 	else
@@ -65,7 +67,7 @@ def c(f, key="counters"):
             k["queued"], k["dropped_overflow"], k["dropped_enospc"], k["rejected"],
             k["lost_corrupt"], k["resent"], k["connects"]))
 def delivery(f):
-    if "delivered_unique" not in f:
+    if "delivered_unique" not in f or "produced" not in f:
         return ""
     return "%d / %d / %d / %d" % (f["produced"], f["delivered_unique"], f["duplicates"],
                                   f["lost"])
