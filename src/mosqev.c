@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* A libmosquitto client on the sd-event loop; see include/gw/mosqev.h. */
+/* The libmosquitto adapter: a client on the sd-event loop; see include/gw/mosqev.h. */
 
 #include <errno.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -15,25 +16,87 @@
 struct gw_mosqev {
 	sd_event *event;
 	struct mosquitto *mosq;
+	unsigned flags;
 	uint64_t tick_us;
-	const bool *lost;
-	char *last_error;
-	size_t last_error_size;
 	struct gw_mosqev_hooks hooks;
 	void *user_data;
 	int fd;
 	sd_event_source *io;
 	sd_event_source *tick;
+	bool up;     /* CONNACK 0, not closed since */
+	bool closed; /* libmosquitto reported the connection gone */
+	bool ended;  /* the owner gave the session up */
+	int connack_rc;
+	char last_error[GW_MOSQEV_ERROR_MAX];
 };
+
+/* ---- libmosquitto's callbacks: the state first, then the owner ---- */
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct gw_mosqev *m = ud;
+
+	/* after a refusal libmosquitto closes the connection; on_disconnect follows */
+	m->connack_rc = rc;
+	if (rc == 0) {
+		m->up = true;
+		m->last_error[0] = '\0';
+	}
+	if (m->hooks.connect)
+		m->hooks.connect(m->user_data, rc);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+	struct gw_mosqev *m = ud;
+
+	m->closed = true;
+	m->up = false;
+	if (rc != 0 && !m->last_error[0])
+		snprintf(m->last_error, sizeof(m->last_error), "%s", mosquitto_strerror(rc));
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_count,
+			 const int *granted_qos)
+{
+	struct gw_mosqev *m = ud;
+
+	if (m->hooks.subscribe)
+		m->hooks.subscribe(m->user_data, mid, qos_count, granted_qos);
+}
+
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+{
+	struct gw_mosqev *m = ud;
+
+	if (m->hooks.message)
+		m->hooks.message(m->user_data, msg);
+}
+
+static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+{
+	struct gw_mosqev *m = ud;
+
+	if (m->hooks.publish)
+		m->hooks.publish(m->user_data, mid);
+}
+
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+{
+	struct gw_mosqev *m = ud;
+
+	/* TLS and socket failures reach us only through the log; it never holds the password */
+	gw_mosqev_note_log(mosq, level, str, m->last_error, sizeof(m->last_error));
+	if (m->hooks.log)
+		m->hooks.log(m->user_data, level, str);
+}
+
+/* ---- the loop ---- */
 
 /* The session ends: the hook frees m, so nothing of it is used afterwards. */
 static void end(struct gw_mosqev *m, int rc)
 {
-	struct gw_mosqev_hooks hooks = m->hooks;
-	void *ud = m->user_data;
-
-	hooks.lost(ud, rc);
-	hooks.after(ud);
+	m->hooks.lost(m->user_data, rc);
 }
 
 static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
@@ -43,23 +106,29 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		rc = mosquitto_loop_read(m->mosq, 1);
-	if (!*m->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
+	if (!gw_mosqev_lost(m) && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
 		rc = mosquitto_loop_write(m->mosq, 1);
-	/* as in mqtt.c: a hang-up would wake the loop forever, so any error ends the session */
-	if (*m->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
+	/*
+	 * Any error from libmosquitto, or a hang-up, ends the session. libmosquitto does not
+	 * always close the socket itself (a refused non-blocking connect leaves it open), and a
+	 * socket in hang-up would wake the loop forever.
+	 */
+	if (gw_mosqev_lost(m) || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
 		if (!m->last_error[0] && m->fd >= 0) {
 			int err = 0;
 			socklen_t len = sizeof(err);
 
 			if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-				snprintf(m->last_error, m->last_error_size, "%s", strerror(err));
-			else
-				snprintf(m->last_error, m->last_error_size, "connection closed");
+				snprintf(m->last_error, sizeof(m->last_error), "%s", strerror(err));
+			else if ((m->flags & GW_MOSQEV_SAY_CLOSED) ||
+				 (revents & (EPOLLHUP | EPOLLERR)))
+				snprintf(m->last_error, sizeof(m->last_error), "connection closed");
 		}
 		end(m, rc);
 		return 0;
 	}
-	m->hooks.after(m->user_data);
+	if (m->hooks.after)
+		m->hooks.after(m->user_data);
 	(void)gw_mosqev_update(m);
 	return 0;
 }
@@ -67,9 +136,14 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct gw_mosqev *m = ud;
-	int rc = mosquitto_loop_misc(m->mosq);
+	int rc = m->hooks.tick ? m->hooks.tick(m->user_data) : MOSQ_ERR_SUCCESS;
 
-	if (*m->lost || rc != MOSQ_ERR_SUCCESS) {
+	if (rc != MOSQ_ERR_SUCCESS) {
+		end(m, rc);
+		return 0;
+	}
+	rc = mosquitto_loop_misc(m->mosq);
+	if (gw_mosqev_lost(m) || rc != MOSQ_ERR_SUCCESS) {
 		end(m, rc);
 		return 0;
 	}
@@ -79,32 +153,59 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
-int gw_mosqev_new(sd_event *event, struct mosquitto *mosq, uint32_t keepalive_s,
-		  const bool *lost, char *last_error, size_t last_error_size,
+/* ---- the object ---- */
+
+int gw_mosqev_new(sd_event *event, const char *client_id, bool clean_session, unsigned flags,
 		  const struct gw_mosqev_hooks *hooks, void *user_data, struct gw_mosqev **ret)
 {
 	struct gw_mosqev *m = gw_new0(struct gw_mosqev, 1);
-	/* a quarter of the keepalive keeps libmosquitto's ping in time */
-	uint64_t us = (uint64_t)keepalive_s * 250000;
-	int r;
 
 	m->event = event;
-	m->mosq = mosq;
-	m->tick_us = us > 15000000 ? 15000000 : us;
-	m->lost = lost;
-	m->last_error = last_error;
-	m->last_error_size = last_error_size;
+	m->flags = flags;
 	m->hooks = *hooks;
 	m->user_data = user_data;
 	m->fd = -1;
-	r = sd_event_add_time_relative(event, &m->tick, CLOCK_MONOTONIC, m->tick_us, 0, tick_cb,
-				       m);
-	if (r < 0) {
+	m->mosq = mosquitto_new(client_id, clean_session, m);
+	if (!m->mosq) {
 		free(m);
-		return r;
+		return -ENOMEM;
 	}
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_connect_callback_set(m->mosq, on_connect);
+	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	mosquitto_publish_callback_set(m->mosq, on_publish);
+	mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_log_callback_set(m->mosq, on_log);
 	*ret = m;
 	return 0;
+}
+
+struct mosquitto *gw_mosqev_client(struct gw_mosqev *m)
+{
+	return m->mosq;
+}
+
+int gw_mosqev_connect(struct gw_mosqev *m, const char *host, uint16_t port,
+		      uint32_t keepalive_s)
+{
+	/* a quarter of the keepalive keeps libmosquitto's ping in time */
+	uint64_t us = (uint64_t)keepalive_s * 250000;
+	int rc;
+	int r;
+
+	rc = mosquitto_connect_async(m->mosq, host, port, (int)keepalive_s);
+	if (rc != MOSQ_ERR_SUCCESS || (m->flags & GW_MOSQEV_NO_TICK))
+		return rc;
+	m->tick_us = us > 15000000 ? 15000000 : us;
+	r = sd_event_add_time_relative(m->event, &m->tick, CLOCK_MONOTONIC, m->tick_us, 0,
+				       tick_cb, m);
+	if (r < 0) {
+		snprintf(m->last_error, sizeof(m->last_error), "cannot arm its timer: %s",
+			 strerror(-r));
+		return MOSQ_ERR_NOMEM;
+	}
+	return MOSQ_ERR_SUCCESS;
 }
 
 int gw_mosqev_update(struct gw_mosqev *m)
@@ -129,12 +230,54 @@ int gw_mosqev_update(struct gw_mosqev *m)
 	return 0;
 }
 
+void gw_mosqev_end(struct gw_mosqev *m, const char *why)
+{
+	m->ended = true;
+	if (why && !m->last_error[0])
+		snprintf(m->last_error, sizeof(m->last_error), "%s", why);
+}
+
+void gw_mosqev_hang_up(struct gw_mosqev *m)
+{
+	if (!m || !m->up)
+		return;
+	(void)mosquitto_disconnect(m->mosq);
+	(void)mosquitto_loop_write(m->mosq, 1);
+}
+
+void gw_mosqev_quiet(struct gw_mosqev *m)
+{
+	mosquitto_log_callback_set(m->mosq, NULL);
+}
+
+bool gw_mosqev_lost(const struct gw_mosqev *m)
+{
+	return m->closed || m->ended;
+}
+
+bool gw_mosqev_up(const struct gw_mosqev *m)
+{
+	return m->up;
+}
+
+int gw_mosqev_connack(const struct gw_mosqev *m)
+{
+	return m->connack_rc;
+}
+
+const char *gw_mosqev_last_error(const struct gw_mosqev *m)
+{
+	return m->last_error;
+}
+
 struct gw_mosqev *gw_mosqev_free(struct gw_mosqev *m)
 {
 	if (!m)
 		return NULL;
 	m->io = sd_event_source_disable_unref(m->io);
 	m->tick = sd_event_source_disable_unref(m->tick);
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
 	free(m);
 	return NULL;
 }

@@ -8,8 +8,6 @@
 #include <mosquitto.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gw/log.h"
@@ -34,17 +32,12 @@ struct gw_mqtt {
 	gw_mqtt_idle_fn idle_fn;
 	void *user_data;
 
-	struct mosquitto *mosq;
-	int fd;
-	sd_event_source *io;
-	sd_event_source *tick;
+	struct gw_mosqev *ev; /* the session (mosqev.h), NULL between sessions */
+	struct mosquitto *mosq; /* its client */
 	sd_event_source *retry;
 	enum gw_mqtt_state state;
 	uint32_t backoff_ms;
 	uint64_t connected_at_us;
-	bool lost;      /* set by on_disconnect, handled after the libmosquitto call returns */
-	int connack_rc; /* last CONNACK refusal, 0 if none */
-	char last_error[256];
 	char status_error[256]; /* the last reason the session went down, for the status */
 
 	struct gw_spool *spool;
@@ -261,7 +254,7 @@ static int next_record(struct gw_mqtt *m, struct gw_spool_record *rec)
 /* Hands records to libmosquitto while the window has room. */
 static void pump(struct gw_mqtt *m)
 {
-	while (m->state == GW_MQTT_CONNECTED && m->mosq && !m->lost &&
+	while (m->state == GW_MQTT_CONNECTED && m->mosq && !gw_mosqev_lost(m->ev) &&
 	       m->n_inflight < m->cfg->max_inflight) {
 		struct gw_spool_record rec;
 		struct gw_payload_view v;
@@ -335,20 +328,15 @@ static int save_cb(sd_event_source *s, uint64_t usec, void *ud)
 	(void)gw_mqtt_save(m);
 	return 0;
 }
-static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+static void on_connect(void *ud, int rc)
 {
 	struct gw_mqtt *m = ud;
 
-	if (rc != 0) {
-		/* libmosquitto closes the connection after a refusal; on_disconnect follows. */
-		m->connack_rc = rc;
-		return;
-	}
-	m->connack_rc = 0;
+	if (rc != 0)
+		return; /* libmosquitto closes the connection after a refusal */
 	m->connected_at_us = gw_now_mono_us();
 	m->acks_this_conn = 0;
 	m->connects++;
-	m->last_error[0] = '\0';
 	/*
 	 * libmosquitto formats every log line (a malloc and a vsnprintf) whenever a log callback
 	 * is set, two debug lines per message: about a quarter of the instructions per frame.
@@ -357,20 +345,11 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	 * code and the socket error instead. The next connect makes a new instance with it.
 	 */
 	if (gw_log_get_level() < LOG_DEBUG)
-		mosquitto_log_callback_set(mosq, NULL);
+		gw_mosqev_quiet(m->ev);
 	set_state(m, GW_MQTT_CONNECTED, NULL, 0);
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
-{
-	struct gw_mqtt *m = ud;
-
-	m->lost = true;
-	if (rc != 0 && !m->last_error[0])
-		snprintf(m->last_error, sizeof(m->last_error), "%s", mosquitto_strerror(rc));
-}
-
-static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+static void on_publish(void *ud, int mid)
 {
 	struct gw_mqtt *m = ud;
 
@@ -385,24 +364,24 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 	}
 }
 
-static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+static void on_log(void *ud, int level, const char *str)
 {
 	struct gw_mqtt *m = ud;
 
-	/* libmosquitto reports TLS and socket failures only through its log; keep the last
-	 * error as the reason we show. It never logs the password. */
-	gw_mosqev_note_log(mosq, level, str, m->last_error, sizeof(m->last_error));
 	gw_log_uplink(LOG_DEBUG, m->cfg->name, "libmosquitto: %s", str);
 }
 
 static const char *describe_rc(struct gw_mqtt *m, int rc, char *buf, size_t size)
 {
-	if (m->connack_rc)
+	const char *last_error = gw_mosqev_last_error(m->ev);
+	int connack = gw_mosqev_connack(m->ev);
+
+	if (connack)
 		snprintf(buf, size, "broker refused the connection: %s",
-			 mosquitto_connack_string(m->connack_rc));
+			 mosquitto_connack_string(connack));
 	else if (rc == MOSQ_ERR_TLS)
 		snprintf(buf, size, "TLS failure: %s",
-			 m->last_error[0] ? m->last_error :
+			 last_error[0] ? last_error :
 			 m->state == GW_MQTT_CONNECTED ? "on the established connection" :
 			 "handshake failed");
 	else if (rc == MOSQ_ERR_KEEPALIVE && m->stalled)
@@ -411,30 +390,24 @@ static const char *describe_rc(struct gw_mqtt *m, int rc, char *buf, size_t size
 	else if (rc == MOSQ_ERR_KEEPALIVE)
 		snprintf(buf, size, "no answer from the broker within the keepalive");
 	else if (rc == MOSQ_ERR_ERRNO)
-		snprintf(buf, size, "%s", m->last_error[0] ? m->last_error : strerror(errno));
-	else if (m->last_error[0] && strstr(m->last_error, "OpenSSL"))
-		snprintf(buf, size, "TLS failure: %s", m->last_error);
+		snprintf(buf, size, "%s", last_error[0] ? last_error : strerror(errno));
+	else if (last_error[0] && strstr(last_error, "OpenSSL"))
+		snprintf(buf, size, "TLS failure: %s", last_error);
 	else
-		snprintf(buf, size, "%s", m->last_error[0] ? m->last_error : mosquitto_strerror(rc));
+		snprintf(buf, size, "%s", last_error[0] ? last_error : mosquitto_strerror(rc));
 	return buf;
 }
 
 /* Drops the libmosquitto instance and its queues; our FIFO keeps every unacked message. */
 static void teardown(struct gw_mqtt *m)
 {
-	m->io = sd_event_source_disable_unref(m->io);
-	m->tick = sd_event_source_disable_unref(m->tick);
-	m->fd = -1;
-	if (m->mosq) {
-		mosquitto_destroy(m->mosq);
-		m->mosq = NULL;
-	}
+	m->ev = gw_mosqev_free(m->ev);
+	m->mosq = NULL;
 	/* Everything in flight goes out again from the cursor after the reconnect. */
 	m->resent += m->n_inflight;
 	m->n_inflight = 0;
 	m->n_live = 0;
 	gw_spool_reader_seek(m->reader, gw_spool_reader_cursor(m->reader));
-	m->lost = false;
 }
 
 static void handle_lost(struct gw_mqtt *m, int rc)
@@ -454,108 +427,55 @@ static void handle_lost(struct gw_mqtt *m, int rc)
 			m->backoff_ms = 0;
 	}
 	teardown(m);
-	m->connack_rc = 0;
 	m->stalled = false;
 	schedule_retry(m, reason);
 }
 
 /* Called after every libmosquitto call: the fd may have changed, writes may be pending. */
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
-
 static void update_interest(struct gw_mqtt *m)
 {
-	int fd;
-	uint32_t events;
-	int r;
+	int r = gw_mosqev_update(m->ev);
 
-	if (!m->mosq)
-		return;
-	fd = mosquitto_socket(m->mosq);
-	if (fd != m->fd) {
-		m->io = sd_event_source_disable_unref(m->io);
-		m->fd = fd;
-		if (fd < 0)
-			return;
-		r = sd_event_add_io(m->event, &m->io, fd, EPOLLIN, io_cb, m);
-		if (r < 0) {
-			gw_log_uplink(LOG_ERR, m->cfg->name, "cannot watch the MQTT socket: %s",
-				      strerror(-r));
-			return;
-		}
-	}
-	events = EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
-	(void)sd_event_source_set_io_events(m->io, events);
+	if (r < 0)
+		gw_log_uplink(LOG_ERR, m->cfg->name, "cannot watch the MQTT socket: %s",
+			      strerror(-r));
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+static void ev_lost(void *ud, int rc)
+{
+	handle_lost(ud, rc);
+}
+
+static void ev_after(void *ud)
+{
+	pump(ud);
+}
+
+/*
+ * A link cut silently (no RST) leaves TCP waiting for minutes and libmosquitto's ping needs
+ * up to two keepalives to notice. Records in flight with no acknowledgement for a whole
+ * keepalive tell us sooner: the broker answers a PUBLISH at once when it can.
+ */
+static int ev_tick(void *ud)
 {
 	struct gw_mqtt *m = ud;
-	int rc = MOSQ_ERR_SUCCESS;
 
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(m->mosq, 1);
-	if (!m->lost && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
-		rc = mosquitto_loop_write(m->mosq, 1);
-	/*
-	 * Any error from libmosquitto, or a hang-up, ends this connection. libmosquitto does not
-	 * always close the socket itself (a refused non-blocking connect leaves it open), and a
-	 * socket in hang-up would wake the loop forever: tear it down here.
-	 */
-	if (m->lost || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
-		if (!m->last_error[0] && m->fd >= 0) {
-			int err = 0;
-			socklen_t len = sizeof(err);
-
-			if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-				snprintf(m->last_error, sizeof(m->last_error), "%s", strerror(err));
-			else if (revents & (EPOLLHUP | EPOLLERR))
-				snprintf(m->last_error, sizeof(m->last_error), "connection closed");
-		}
-		handle_lost(m, rc);
-		return 0;
-	}
-	pump(m);
-	update_interest(m);
-	return 0;
-}
-
-/* libmosquitto needs loop_misc for keepalive pings; a quarter of the keepalive keeps the
- * ping in time and leaves the loop asleep in between (no 1 s polling). */
-static uint64_t tick_usec(const struct gw_mqtt *m)
-{
-	uint64_t us = (uint64_t)m->cfg->keepalive * 250000;
-
-	if (us > 15000000)
-		us = 15000000;
-	return us;
-}
-
-static int tick_cb(sd_event_source *s, uint64_t usec, void *ud)
-{
-	struct gw_mqtt *m = ud;
-	int rc;
-
-	/*
-	 * A link cut silently (no RST) leaves TCP waiting for minutes and libmosquitto's ping
-	 * needs up to two keepalives to notice. Records in flight with no acknowledgement for a
-	 * whole keepalive tell us sooner: the broker answers a PUBLISH at once when it can.
-	 */
 	if (m->state == GW_MQTT_CONNECTED && m->n_inflight > 0 &&
 	    gw_now_mono_us() - m->progress_us >= (uint64_t)m->cfg->keepalive * 1000000) {
 		m->stalled = true;
-		handle_lost(m, MOSQ_ERR_KEEPALIVE);
-		return 0;
+		return MOSQ_ERR_KEEPALIVE;
 	}
-	rc = mosquitto_loop_misc(m->mosq);
-	if (m->lost || rc != MOSQ_ERR_SUCCESS) {
-		handle_lost(m, rc);
-		return 0;
-	}
-	(void)sd_event_source_set_time_relative(s, tick_usec(m));
-	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	update_interest(m);
-	return 0;
+	return MOSQ_ERR_SUCCESS;
 }
+
+static const struct gw_mosqev_hooks ev_hooks = {
+	.connect = on_connect,
+	.publish = on_publish,
+	.log = on_log,
+	.tick = ev_tick,
+	.lost = ev_lost,
+	.after = ev_after,
+};
 
 static int connect_now(struct gw_mqtt *m)
 {
@@ -564,16 +484,10 @@ static int connect_now(struct gw_mqtt *m)
 	int rc;
 	int r;
 
-	m->last_error[0] = '\0';
-	m->connack_rc = 0;
-	m->mosq = mosquitto_new(c->client_id, c->clean_session, m);
-	if (!m->mosq)
-		return -ENOMEM;
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_connect_callback_set(m->mosq, on_connect);
-	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-	mosquitto_publish_callback_set(m->mosq, on_publish);
-	mosquitto_log_callback_set(m->mosq, on_log);
+	r = gw_mosqev_new(m->event, c->client_id, c->clean_session, 0, &ev_hooks, m, &m->ev);
+	if (r < 0)
+		return r;
+	m->mosq = gw_mosqev_client(m->ev);
 	mosquitto_max_inflight_messages_set(m->mosq, m->cfg->max_inflight);
 	if (c->username) {
 		rc = mosquitto_username_pw_set(m->mosq, c->username, c->password);
@@ -590,13 +504,9 @@ static int connect_now(struct gw_mqtt *m)
 			goto fail;
 	}
 	set_state(m, GW_MQTT_CONNECTING, NULL, 0);
-	rc = mosquitto_connect_async(m->mosq, c->host, c->port, (int)c->keepalive);
+	rc = gw_mosqev_connect(m->ev, c->host, c->port, c->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
-	r = sd_event_add_time_relative(m->event, &m->tick, CLOCK_MONOTONIC, tick_usec(m), 0,
-				       tick_cb, m);
-	if (r < 0)
-		return r;
 	update_interest(m);
 	return 0;
 fail:
@@ -653,7 +563,6 @@ int gw_mqtt_new(sd_event *event, const struct gw_config_uplink *cfg, struct gw_s
 	m->state_fn = state_fn;
 	m->idle_fn = idle_fn;
 	m->user_data = user_data;
-	m->fd = -1;
 	m->state = GW_MQTT_DISCONNECTED;
 	m->inflight = gw_new0(struct flight, cfg->max_inflight);
 	gw_rate_init(&m->rate, cfg->max_rate, gw_now_mono_us());
@@ -712,11 +621,8 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 {
 	if (!m)
 		return NULL;
-	if (m->mosq && m->state == GW_MQTT_CONNECTED) {
-		/* Best effort: a DISCONNECT packet tells the broker this was intended. */
-		(void)mosquitto_disconnect(m->mosq);
-		(void)mosquitto_loop_write(m->mosq, 1);
-	}
+	if (m->ev && m->state == GW_MQTT_CONNECTED)
+		gw_mosqev_hang_up(m->ev); /* a DISCONNECT tells the broker this was intended */
 	m->state_fn = NULL;
 	m->idle_fn = NULL;
 	if (m->reader) {

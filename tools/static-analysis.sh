@@ -1,5 +1,5 @@
 #!/bin/bash
-# Static analysis of src/, tools/ and node/src/ with three tools:
+# Static analysis of src/ (with src/cloud/), tools/ and node/src/ with three tools:
 #   cppcheck (warning, portability), gcc -fanalyzer (a separate build in build-analyzer/) and
 #   clang-tidy (bugprone-*, cert-*, clang-analyzer-*; the checks left out are named with a
 #   reason in .clang-tidy), the last with build/compile_commands.json of a plain build.
@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-2}
-sources=(src/*.c tools/*.c node/src/*.c)
+sources=(src/*.c src/cloud/*.c tools/*.c node/src/*.c)
 out=$(mktemp -d /tmp/sensorgw-sa.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 rc=0

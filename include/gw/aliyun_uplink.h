@@ -88,32 +88,6 @@
 
 struct gw_aliyun_uplink;
 
-/*
- *   produced = acked + queued + dropped_overflow + dropped_enospc + deadlettered + lost_corrupt
- * rejected is part of acked: the platform took the message and answered with an error code.
- */
-struct gw_aliyun_uplink_stats {
-	uint64_t produced;
-	uint64_t acked;
-	uint64_t queued;
-	uint64_t dropped_overflow;
-	uint64_t dropped_enospc;
-	uint64_t deadlettered;
-	uint64_t lost_corrupt;
-	uint64_t rejected;
-	uint64_t inflight;
-	uint64_t resent;
-	uint64_t devices;
-	uint64_t online;
-	uint64_t connects;
-	uint64_t connection_losses;
-	uint64_t registrations;
-	uint64_t registration_failures;
-	uint64_t commands;           /* commands from the cloud with a readable request */
-	uint64_t commands_throttled; /* of them, refused with 429 over command_rate */
-	uint64_t answers_dropped;    /* answers dropped: GW_ALIYUN_UPLINK_REPLIES_MAX waited */
-};
-
 /* state_changed: a device came online or lost its session; else: nothing is in flight now. */
 typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool state_changed,
 					   void *user_data);
@@ -138,6 +112,3 @@ void gw_aliyun_uplink_kick(struct gw_aliyun_uplink *u, uint64_t seq);
 int gw_aliyun_uplink_save(struct gw_aliyun_uplink *u);
 
 size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u);
-void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
-				struct gw_aliyun_uplink_stats *ret);
-const char *gw_aliyun_uplink_name(const struct gw_aliyun_uplink *u);

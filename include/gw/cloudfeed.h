@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The spool side of a cloud uplink with one MQTT session per node device (aliyun_uplink.c,
- * tencent_uplink.c): one spool reader with a persistent cursor feeding many sessions.
+ * The spool side of a cloud uplink with one MQTT session per node device (src/cloud/feed.c,
+ * used by src/cloud/aliyun_uplink.c and tencent_uplink.c through the cloud core, gw/cloud.h):
+ * one spool reader with a persistent cursor feeding many sessions.
  *
  * A record whose device has no live session waits in the spool and never blocks other
  * devices' records: the driver calls gw_cloudfeed_wait() and reads on; the lowest waiting

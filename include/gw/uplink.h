@@ -2,7 +2,8 @@
 #pragma once
 /*
  * Uplinks: where records go. Each [uplink NAME] section is one gw_uplink, carried out by the
- * driver its type names (mqtt.c, aliyun_uplink.c, tencent_uplink.c). The driver table is the
+ * driver its type names (mqtt.c, src/cloud/aliyun_uplink.c, src/cloud/tencent_uplink.c; the
+ * cloud drivers share the cloud core, gw/cloud.h). The driver table is the
  * only vtable in the daemon: the gateway knows uplinks only through it, so a new cloud is a new
  * driver and nothing else.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tencent Cloud IoT Explorer uplink: one libmosquitto session per node device on the sd-event
- * loop, fed from one spool reader (cloudfeed.c). See include/gw/tencent_uplink.h.
+ * loop, fed from one spool reader (src/cloud/feed.c). See include/gw/tencent_uplink.h.
  */
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw/cloud.h"
 #include "gw/cloudfeed.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
@@ -61,12 +62,10 @@ struct dev {
 
 	struct mosquitto *mosq;
 	struct gw_mosqev *ev; /* its socket and timer on the event loop */
-	bool lost; /* set by callbacks, handled after the libmosquitto call returns */
-	int connack_rc;
 	int sub_mid[N_SUBS];
 	unsigned subacked;
 	uint64_t connected_at_us;
-	char last_error[256];
+	char last_error[GW_MOSQEV_ERROR_MAX]; /* of the last session, for the status */
 
 	struct gw_rate rate; /* max_rate records a second (§1.7: 30 up per device) */
 	char fw[GW_TENCENT_THING_ID_MAX]; /* the node's firmware version, from its records */
@@ -90,27 +89,31 @@ struct gw_tencent_uplink {
 	uint64_t next_slot_us; /* pacing of new sessions */
 	sd_event_source *rate_timer; /* a device's rate allows its next record */
 
-	uint64_t rejected;
-	uint64_t connects;
-	uint64_t connection_losses;
-	uint64_t n_commands;
-	uint64_t too_large;
-	uint64_t registrations;
-	uint64_t registration_failures;
+	struct gw_cloud_counters n;
 	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
 
 	/* controls and actions from the cloud, before any reaches a node: command_rate and
 	 * command_burst (a control fetched with get_status is not counted: one a session) */
-	struct gw_rate cmd_rate;
-	uint64_t commands_throttled;
-	uint64_t throttle_logged_us; /* gw_every: one warning per GW_TENCENT_UPLINK_LIMIT_LOG_US */
+	struct gw_cloud_throttle throttle;
 };
 
-/* How often command_rate refusals, which a peer can cause at will, are logged above debug;
- * each line carries the running count. */
-#define GW_TENCENT_UPLINK_LIMIT_LOG_US (10ULL * 1000000)
-
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
+
+/* The session's state (mosqev.h), or what its last session left. */
+static bool dev_is_lost(const struct dev *d)
+{
+	return d->ev && gw_mosqev_lost(d->ev);
+}
+
+static int dev_connack(const struct dev *d)
+{
+	return d->ev ? gw_mosqev_connack(d->ev) : 0;
+}
+
+static const char *dev_error(const struct dev *d)
+{
+	return d->ev ? gw_mosqev_last_error(d->ev) : d->last_error;
+}
 
 static void pump(struct gw_tencent_uplink *u);
 static void dev_update_interest(struct dev *d);
@@ -131,36 +134,16 @@ static void dev_teardown(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
 
+	if (d->ev)
+		snprintf(d->last_error, sizeof(d->last_error), "%s", gw_mosqev_last_error(d->ev));
 	d->ev = gw_mosqev_free(d->ev);
-	if (d->mosq) {
-		mosquitto_destroy(d->mosq);
-		d->mosq = NULL;
-	}
+	d->mosq = NULL;
 	/* what was in flight waits in the spool and goes out again after the reconnect */
 	gw_cloudfeed_requeue(u->feed, d);
-	d->lost = false;
-	d->connack_rc = 0;
 	d->subacked = 0;
 	d->info_sent = false;
 	d->status_token[0] = '\0';
 	d->state = DEV_IDLE;
-}
-
-static const char *describe(struct dev *d, int rc, char *buf, size_t size)
-{
-	if (d->connack_rc)
-		snprintf(buf, size, "the platform refused the connection: %s",
-			 mosquitto_connack_string(d->connack_rc));
-	else if (rc == MOSQ_ERR_TLS || strstr(d->last_error, "OpenSSL Error"))
-		snprintf(buf, size, "TLS failure: %s",
-			 d->last_error[0] ? d->last_error : "handshake failed");
-	else if (rc == MOSQ_ERR_KEEPALIVE)
-		snprintf(buf, size, "no answer from the platform within the keepalive");
-	else if (d->last_error[0])
-		snprintf(buf, size, "%s", d->last_error);
-	else
-		snprintf(buf, size, "%s", mosquitto_strerror(rc));
-	return buf;
 }
 
 /* The time until the device may send its next CONNECT (§1.7), in ms. */
@@ -174,24 +157,11 @@ static uint64_t connect_gap_left_ms(const struct dev *d)
 	return (at - now + 999) / 1000;
 }
 
+#define secs_until gw_cloud_secs_until
+
 static void mark_refused(struct dev *d, const char *why, struct gw_cred_state *st)
 {
-	struct gw_tencent_uplink *u = d->u;
-	int r = gw_credstore_mark_refused(u->store, d->name, why, 0, st);
-
-	if (r < 0) {
-		/* no marker: still wait as long as a first refusal would */
-		st->next_retry_ms = gw_now_wall_ms() + gw_credstore_retry_after(1);
-		ulog(u, LOG_ERR, "device %s: cannot record the refusal: %s", d->name,
-		     strerror(-r));
-	}
-}
-
-static long long secs_until(int64_t at_ms)
-{
-	int64_t left = at_ms - gw_now_wall_ms();
-
-	return left > 0 ? (long long)((left + 999) / 1000) : 0;
+	gw_cloud_mark_refused(d->u->store, d->u->cfg->name, d->name, why, st);
 }
 
 /* The TLS alerts with which a server turns down the credential rather than the connection
@@ -213,10 +183,10 @@ static bool refused_in_tls(const struct dev *d)
 	size_t n = cert ? sizeof(cert_alerts) / sizeof(cert_alerts[0]) :
 			  sizeof(psk_alerts) / sizeof(psk_alerts[0]);
 
-	if (d->connack_rc || (!cert && !d->u->cfg->tls_psk))
+	if (dev_connack(d) || (!cert && !d->u->cfg->tls_psk))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (strstr(d->last_error, alerts[i]))
+		if (strstr(dev_error(d), alerts[i]))
 			return true;
 	return false;
 }
@@ -231,7 +201,7 @@ static bool refused_in_tls(const struct dev *d)
 static bool login_refused(struct dev *d)
 {
 	struct gw_tencent_uplink *u = d->u;
-	int connack = d->connack_rc;
+	int connack = dev_connack(d);
 	const char *what = d->cred.kind == GW_CRED_PSK ? "PSK" : "certificate";
 	char why[GW_CREDSTORE_WHY_MAX + 1], how[GW_CREDSTORE_WHY_MAX - 48];
 	struct gw_cred_state st;
@@ -244,7 +214,7 @@ static bool login_refused(struct dev *d)
 			 mosquitto_connack_string(connack));
 	else if (refused_in_tls(d))
 		snprintf(how, sizeof(how), "in the TLS handshake: %.*s",
-			 (int)sizeof(how) - 23, d->last_error);
+			 (int)sizeof(how) - 23, dev_error(d));
 	else
 		return false;
 	dev_teardown(d);
@@ -277,16 +247,11 @@ static void dev_lost(struct dev *d, int rc)
 
 	if (login_refused(d))
 		return;
-	describe(d, rc, why, sizeof(why));
-	if (was_online) {
-		u->connection_losses++;
-		if (gw_now_mono_us() - d->connected_at_us >=
-		    (uint64_t)GW_TENCENT_UPLINK_STABLE_S * 1000000)
-			d->backoff_ms = 0;
-	}
+	gw_cloud_describe_loss(dev_connack(d), rc, dev_error(d), true, why, sizeof(why));
+	u->n.connection_losses += was_online;
+	delay = gw_cloud_loss_delay(c, &d->backoff_ms, was_online, d->connected_at_us,
+				    GW_TENCENT_UPLINK_STABLE_S);
 	dev_teardown(d);
-	d->backoff_ms = gw_backoff_next(d->backoff_ms, c->reconnect_min_ms, c->reconnect_max_ms);
-	delay = gw_backoff_jitter(d->backoff_ms);
 	gap = connect_gap_left_ms(d);
 	if (gap > delay)
 		delay = gap;
@@ -316,7 +281,7 @@ static void publish_session(struct dev *d, enum gw_tencent_topic kind, char *pay
 	int r;
 
 	(void)gw_rate_take(&d->rate, gw_now_mono_us());
-	if (!d->mosq || d->lost || (d->state != DEV_ONLINE && d->state != DEV_SUBSCRIBING)) {
+	if (!d->mosq || dev_is_lost(d) || (d->state != DEV_ONLINE && d->state != DEV_SUBSCRIBING)) {
 		ulog(u, LOG_WARNING, "device %s: the session ended before the %s could be sent",
 		     d->name, what);
 		free(payload);
@@ -365,7 +330,7 @@ static void dev_online(struct dev *d)
 	notify(u, true);
 }
 
-static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+static void on_connect(void *ud, int rc)
 {
 	struct dev *d = ud;
 	const struct gw_config_uplink *c = d->u->cfg;
@@ -373,33 +338,28 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	int r = 0;
 
 	if (rc != 0) {
-		/* libmosquitto closes the connection after a refusal; on_disconnect follows */
-		d->connack_rc = rc;
+		/* libmosquitto closes the connection after a refusal */
 		return;
 	}
 	d->connected_at_us = gw_now_mono_us();
-	d->last_error[0] = '\0';
-	d->u->connects++;
+	d->u->n.connects++;
 	d->subacked = 0;
 	/* §1.7: one topic filter per SUBSCRIBE */
 	for (size_t i = 0; i < N_SUBS && r >= 0; i++) {
 		r = gw_tencent_build_topic(GW_TENCENT_DOWN, subs[i].kind, c->product_id, d->name,
 					   filter, sizeof(filter));
 		if (r >= 0)
-			r = mosquitto_subscribe(mosq, &d->sub_mid[i], filter, 1) ==
+			r = mosquitto_subscribe(d->mosq, &d->sub_mid[i], filter, 1) ==
 					    MOSQ_ERR_SUCCESS ? 0 : -EIO;
 	}
 	if (r < 0) {
-		snprintf(d->last_error, sizeof(d->last_error),
-			 "cannot subscribe to the downlink topics");
-		d->lost = true;
+		gw_mosqev_end(d->ev, "cannot subscribe to the downlink topics");
 		return;
 	}
 	d->state = DEV_SUBSCRIBING;
 }
 
-static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_count,
-			 const int *granted_qos)
+static void on_subscribe(void *ud, int mid, int qos_count, const int *granted_qos)
 {
 	struct dev *d = ud;
 
@@ -417,16 +377,7 @@ static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_coun
 		dev_online(d);
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
-{
-	struct dev *d = ud;
-
-	d->lost = true;
-	if (rc != 0 && !d->last_error[0])
-		snprintf(d->last_error, sizeof(d->last_error), "%s", mosquitto_strerror(rc));
-}
-
-static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+static void on_publish(void *ud, int mid)
 {
 	struct dev *d = ud;
 
@@ -473,7 +424,7 @@ static void note_firmware(struct dev *d, const char *fw)
 static void on_reply(struct dev *d, enum gw_tencent_method m,
 		     const struct mosquitto_message *msg);
 
-static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+static void on_message(void *ud, const struct mosquitto_message *msg)
 {
 	struct dev *d = ud;
 	struct gw_tencent_uplink *u = d->u;
@@ -570,7 +521,7 @@ static void on_reply(struct dev *d, enum gw_tencent_method m, const struct mosqu
 		return;
 	}
 	/* The PUBACK acknowledged it already: the platform would refuse it again. */
-	u->rejected++;
+	u->n.rejected++;
 	ulog(u, LOG_WARNING, "device %s: the platform rejected %s with code %d: %s", d->name,
 	     reply.client_token, reply.code, reply.status[0] ? reply.status : "(no status)");
 }
@@ -678,7 +629,7 @@ static void cmd_send(struct cmd *c, enum gw_command_kind kind, const char *name,
 {
 	struct gw_tencent_uplink *u = c->d->u;
 
-	u->n_commands++;
+	u->n.commands++;
 	if (!u->commands.send) {
 		if (c->kind != CMD_OFFLINE_CONTROL) {
 			ulog(u, LOG_WARNING, "device %s: %s answered with code %d: this gateway has "
@@ -706,30 +657,17 @@ static void run_offline_control(struct dev *d, const char *token, json_t *contro
 	cmd_send(c, GW_COMMAND_PROPERTY_SET, NULL, control);
 }
 
-/*
- * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
- * node's serial line, nor its log with refusals. Every control or action that can be answered
- * takes a token, malformed ones too; without one it is answered at once with the code the
- * command path uses for busy, so nothing is lost silently. One warning per interval, the
- * rest at debug. True when c was answered (and freed); it then counts as a command.
- */
+/* command_rate (gw_cloud_throttled(), answered as for busy): true when c was answered (and
+ * freed); it then counts as a command. */
 static bool cmd_throttled(struct cmd *c)
 {
-	struct dev *d = c->d;
-	struct gw_tencent_uplink *u = d->u;
+	struct gw_tencent_uplink *u = c->d->u;
 
-	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+	if (!gw_cloud_throttled(&u->throttle, u->cfg, c->d->name, c->what,
+				GW_TENCENT_UPLINK_CODE_THROTTLED))
 		return false;
-	u->n_commands++;
-	u->commands_throttled++;
-	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
-			 GW_TENCENT_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
-	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
-	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
-	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_TENCENT_UPLINK_CODE_THROTTLED,
-	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
-	cmd_answer(c, GW_TENCENT_UPLINK_CODE_THROTTLED, "too many commands: more than "
-		   "command_rate a second; try again later", NULL);
+	u->n.commands++;
+	cmd_answer(c, GW_TENCENT_UPLINK_CODE_THROTTLED, GW_CLOUD_THROTTLED_TEXT, NULL);
 	free(c);
 	return true;
 }
@@ -783,12 +721,10 @@ static void on_command(struct dev *d, enum gw_tencent_method m,
 
 /* ---- the session on the event loop ---- */
 
-static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+static void on_log(void *ud, int level, const char *str)
 {
 	struct dev *d = ud;
 
-	/* TLS and socket failures reach us only through the log; it never holds the password */
-	gw_mosqev_note_log(mosq, level, str, d->last_error, sizeof(d->last_error));
 	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
 }
 
@@ -803,7 +739,10 @@ static void dev_update_interest(struct dev *d)
 
 static void ev_lost(void *ud, int rc)
 {
-	dev_lost(ud, rc);
+	struct dev *d = ud;
+
+	dev_lost(d, rc);
+	pump(d->u);
 }
 
 /* after every socket round and every lost session: send what waits */
@@ -814,7 +753,15 @@ static void ev_after(void *ud)
 	pump(d->u);
 }
 
-static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_after };
+static const struct gw_mosqev_hooks ev_hooks = {
+	.connect = on_connect,
+	.subscribe = on_subscribe,
+	.message = on_message,
+	.publish = on_publish,
+	.log = on_log,
+	.lost = ev_lost,
+	.after = ev_after,
+};
 
 /*
  * auth = certificate: libmosquitto takes client certificates only as files, so the stored
@@ -931,7 +878,6 @@ static void dev_connect(struct dev *d)
 	int r;
 
 	d->last_error[0] = '\0';
-	d->connack_rc = 0;
 	r = gw_tencent_build_connect(&l, &conn, reason);
 	if (r >= 0 && certificate)
 		r = tls_client_ctx(&d->cred, c->host ? c->host : conn.host, c->ca_file, &ctx,
@@ -945,16 +891,10 @@ static void dev_connect(struct dev *d)
 		dev_arm(d, GW_TENCENT_UPLINK_RECHECK_MS);
 		return;
 	}
-	d->mosq = mosquitto_new(conn.client_id, true, d);
-	if (!d->mosq)
+	if (gw_mosqev_new(u->event, conn.client_id, true, GW_MOSQEV_SAY_CLOSED, &ev_hooks, d,
+			  &d->ev) < 0)
 		goto fail;
-	mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_connect_callback_set(d->mosq, on_connect);
-	mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
-	mosquitto_publish_callback_set(d->mosq, on_publish);
-	mosquitto_subscribe_callback_set(d->mosq, on_subscribe);
-	mosquitto_message_callback_set(d->mosq, on_message);
-	mosquitto_log_callback_set(d->mosq, on_log);
+	d->mosq = gw_mosqev_client(d->ev);
 	mosquitto_max_inflight_messages_set(d->mosq, c->max_inflight);
 	rc = mosquitto_username_pw_set(d->mosq, conn.username, password ? conn.password : NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
@@ -987,20 +927,11 @@ static void dev_connect(struct dev *d)
 	}
 	d->state = DEV_CONNECTING;
 	d->last_connect_us = gw_now_mono_us();
-	rc = mosquitto_connect_async(d->mosq, c->host ? c->host : conn.host, conn.port,
-				     (int)c->keepalive);
+	rc = gw_mosqev_connect(d->ev, c->host ? c->host : conn.host, conn.port, c->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
 	SSL_CTX_free(ctx); /* libmosquitto holds its own reference */
-	r = gw_mosqev_new(u->event, d->mosq, c->keepalive, &d->lost, d->last_error,
-			  sizeof(d->last_error), &ev_hooks, d, &d->ev);
-	if (r < 0) {
-		snprintf(d->last_error, sizeof(d->last_error), "cannot arm its timer: %s",
-			 strerror(-r));
-		dev_lost(d, MOSQ_ERR_UNKNOWN);
-		return;
-	}
 	dev_update_interest(d);
 	return;
 fail:
@@ -1012,21 +943,12 @@ fail:
 
 /* ---- credentials ---- */
 
-/* Whether the platform refused cred at login after it was obtained: then it is not tried
- * again before the retry is due. A credential stored later wins. */
+/* Whether the platform refused cred at login after it was obtained and the retry is not due:
+ * then it is not tried again yet. A credential stored later wins. */
 static bool cred_refused(struct dev *d, const struct gw_cred *cred, struct gw_cred_state *st)
 {
-	struct gw_tencent_uplink *u = d->u;
-	char reason[GW_CREDSTORE_REASON_MAX];
-	int r;
-
-	r = gw_credstore_get_state(u->store, d->name, st, reason, sizeof(reason));
-	if (r < 0) {
-		ulog(u, LOG_WARNING, "device %s: %s", d->name, reason[0] ? reason : strerror(-r));
-		return false;
-	}
-	return st->status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
-	       st->last_attempt_ms >= cred->obtained_at_ms && st->next_retry_ms > gw_now_wall_ms();
+	return gw_cloud_cred_refused(d->u->store, d->u->cfg->name, d->name, cred, st) &&
+	       st->next_retry_ms > gw_now_wall_ms();
 }
 
 /* ---- dynamic registration (auth = register) ---- */
@@ -1047,7 +969,7 @@ static void on_registered(struct gw_tencent_register *reg,
 		break;
 	case GW_TENCENT_REGISTER_REFUSED:
 		/* asking again soon would not change the platform's mind */
-		u->registration_failures++;
+		u->n.registration_failures++;
 		snprintf(marker, sizeof(marker), "registration refused: %s", o->why);
 		mark_refused(d, marker, &st);
 		ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s); no "
@@ -1056,7 +978,7 @@ static void on_registered(struct gw_tencent_register *reg,
 		dev_arm(d, (uint64_t)secs_until(st.next_retry_ms) * 1000);
 		return;
 	case GW_TENCENT_REGISTER_FAILED:
-		u->registration_failures++;
+		u->n.registration_failures++;
 		d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, u->cfg->reconnect_min_ms,
 						    u->cfg->reconnect_max_ms);
 		delay = gw_backoff_jitter(d->reg_backoff_ms);
@@ -1069,7 +991,7 @@ static void on_registered(struct gw_tencent_register *reg,
 	gw_credstore_wipe(&d->cred);
 	d->has_cred = false;
 	d->reg_backoff_ms = 0;
-	u->registrations++;
+	u->n.registrations++;
 	ulog(u, LOG_INFO, "device %s: registered; %s stored in %s/%s.json", d->name,
 	     o->cred->kind == GW_CRED_PSK ? "PSK" : "certificate and key", u->cred_dir, d->name);
 	/* loaded back from the store: what is used is exactly what survives a restart */
@@ -1242,11 +1164,8 @@ static struct dev *dev_add(struct gw_tencent_uplink *u, const char *name, char *
 static void dev_free(struct dev *d)
 {
 	d->reg = gw_tencent_register_cancel(d->reg);
-	if (d->mosq && d->state == DEV_ONLINE) {
-		/* best effort: a DISCONNECT tells the platform this was intended */
-		(void)mosquitto_disconnect(d->mosq);
-		(void)mosquitto_loop_write(d->mosq, 1);
-	}
+	if (d->ev && d->state == DEV_ONLINE)
+		gw_mosqev_hang_up(d->ev); /* a DISCONNECT tells the platform this was intended */
 	dev_teardown(d);
 	d->timer = sd_event_source_disable_unref(d->timer);
 	gw_credstore_wipe(&d->cred);
@@ -1360,7 +1279,7 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 		return 0;
 	}
 	note_firmware(d, json_string_value(json_object_get(o, "fw")));
-	if (d->state != DEV_ONLINE || d->lost) {
+	if (d->state != DEV_ONLINE || dev_is_lost(d)) {
 		json_decref(o);
 		gw_cloudfeed_wait(u->feed, rec->seq);
 		return 0;
@@ -1378,7 +1297,7 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 	if (rc < 0) {
 		gw_rate_give_back(&d->rate);
 		if (rc == -EMSGSIZE)
-			u->too_large++;
+			u->n.too_large++;
 		gw_cloudfeed_deadletter(u->feed, rec->seq, why);
 		return 0;
 	}
@@ -1386,7 +1305,7 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 	free(payload);
 	if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
 		/* the session is going away: its io or tick callback tears it down */
-		d->lost = true;
+		gw_mosqev_end(d->ev, NULL);
 		gw_cloudfeed_wait(u->feed, rec->seq);
 		return 0;
 	}
@@ -1400,20 +1319,14 @@ static int send_record(struct gw_tencent_uplink *u, const struct gw_spool_record
 	return 1;
 }
 
+static int pump_send(void *ud, const struct gw_spool_record *rec)
+{
+	return send_record(ud, rec);
+}
+
 static void pump(struct gw_tencent_uplink *u)
 {
-	while (gw_cloudfeed_has_room(u->feed)) {
-		struct gw_spool_record rec;
-		int r = gw_cloudfeed_next(u->feed, &rec);
-
-		if (r < 0)
-			ulog(u, LOG_ERR, "cannot read the spool: %s", strerror(-r));
-		if (r <= 0)
-			break;
-		(void)send_record(u, &rec);
-	}
-	gw_cloudfeed_update_cursor(u->feed);
-	if (gw_cloudfeed_inflight(u->feed) == 0)
+	if (gw_cloud_pump(u->feed, u->cfg->name, pump_send, u))
 		notify(u, false);
 }
 
@@ -1457,7 +1370,7 @@ static int driver_new(const struct gw_uplink_env *env, void **ret)
 	u->cfg = cfg;
 	u->self = env->self;
 	u->commands = env->commands;
-	gw_rate_init_burst(&u->cmd_rate, cfg->command_rate, cfg->command_burst, gw_now_mono_us());
+	gw_cloud_throttle_init(&u->throttle, cfg);
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", env->state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
@@ -1528,50 +1441,42 @@ static size_t driver_draining(const void *impl)
 	return gw_cloudfeed_inflight(u->feed);
 }
 
-static uint64_t count_online(const struct gw_tencent_uplink *u)
-{
-	uint64_t online = 0;
+/* The counters of the log line and the status, in their order. */
+static const char *const counter_names[] = {
+	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
+	"lost_corrupt", "rejected", "inflight", "resent", "too_large", "devices", "online",
+	"connects", "connection_losses", "commands", "commands_throttled", "registrations",
+	"registration_failures", NULL,
+};
 
+static void get_counters(const struct gw_tencent_uplink *u, struct gw_cloudfeed_stats *fs,
+			 struct gw_cloud_counters *ret)
+{
+	gw_cloudfeed_get_stats(u->feed, fs);
+	*ret = u->n;
+	ret->commands_throttled = u->throttle.refused;
+	ret->devices = u->n_devs;
 	for (size_t i = 0; i < u->n_devs; i++)
-		online += u->devs[i]->state == DEV_ONLINE;
-	return online;
+		ret->online += u->devs[i]->state == DEV_ONLINE;
 }
 
 static void driver_summary(const void *impl, struct gw_uplink_summary *ret)
 {
-	const struct gw_tencent_uplink *u = impl;
-	struct gw_cloudfeed_stats st;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 
-	gw_cloudfeed_get_stats(u->feed, &st);
-	ret->sessions = u->n_devs;
-	ret->online = count_online(u);
-	ret->queued = st.queued;
-	ret->inflight = st.inflight;
-	ret->acked = st.acked;
-	ret->rejected = u->rejected;
+	get_counters(impl, &fs, &n);
+	gw_cloud_summary(&fs, &n, ret);
 }
 
 static void driver_log_counters(const void *impl)
 {
 	const struct gw_tencent_uplink *u = impl;
-	struct gw_cloudfeed_stats st;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 
-	gw_cloudfeed_get_stats(u->feed, &st);
-	ulog(u, LOG_INFO, "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
-	     "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
-	     "inflight=%llu resent=%llu too_large=%llu devices=%llu online=%llu connects=%llu "
-	     "connection_losses=%llu commands=%llu commands_throttled=%llu registrations=%llu "
-	     "registration_failures=%llu",
-	     (unsigned long long)st.produced, (unsigned long long)st.acked,
-	     (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
-	     (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
-	     (unsigned long long)st.lost_corrupt, (unsigned long long)u->rejected,
-	     (unsigned long long)st.inflight, (unsigned long long)st.resent,
-	     (unsigned long long)u->too_large, (unsigned long long)u->n_devs,
-	     (unsigned long long)count_online(u), (unsigned long long)u->connects,
-	     (unsigned long long)u->connection_losses, (unsigned long long)u->n_commands,
-	     (unsigned long long)u->commands_throttled, (unsigned long long)u->registrations,
-	     (unsigned long long)u->registration_failures);
+	get_counters(u, &fs, &n);
+	gw_cloud_log_counters(u->cfg->name, counter_names, &fs, &n);
 }
 
 static json_t *dev_status(struct dev *d)
@@ -1585,39 +1490,22 @@ static json_t *dev_status(struct dev *d)
 	};
 
 	return gw_cloudfeed_device_status(d->u->store, d->name, states[d->state], d->has_cred,
-					  d->last_error);
+					  dev_error(d));
 }
 
 static void driver_status(void *impl, json_t *o)
 {
 	struct gw_tencent_uplink *u = impl;
-	struct gw_cloudfeed_stats st;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 	json_t *devs = json_array();
-	uint64_t bytes;
-	int64_t oldest;
 
-	gw_cloudfeed_get_stats(u->feed, &st);
+	get_counters(u, &fs, &n);
 	for (size_t i = 0; i < u->n_devs; i++)
 		(void)json_array_append_new(devs, dev_status(u->devs[i]));
 	(void)json_object_set_new(o, "devices", devs);
-	gw_cloudfeed_backlog(u->feed, &bytes, &oldest);
-	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
-	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
 	/* the names of log_counters' line, and the registrations of auth = register */
-	(void)json_object_set_new(o, "counters", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
-		"queued", (json_int_t)st.queued, "dropped_overflow",
-		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
-		"deadlettered", (json_int_t)st.deadlettered, "lost_corrupt",
-		(json_int_t)st.lost_corrupt, "rejected", (json_int_t)u->rejected, "inflight",
-		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "too_large",
-		(json_int_t)u->too_large, "devices", (json_int_t)u->n_devs, "online",
-		(json_int_t)count_online(u), "connects", (json_int_t)u->connects,
-		"connection_losses", (json_int_t)u->connection_losses, "commands",
-		(json_int_t)u->n_commands, "commands_throttled", (json_int_t)u->commands_throttled,
-		"registrations", (json_int_t)u->registrations,
-		"registration_failures", (json_int_t)u->registration_failures));
+	gw_cloud_status(u->feed, counter_names, &n, o);
 }
 
 /* What send_record() would publish for rec, for sensorgwctl decode. */

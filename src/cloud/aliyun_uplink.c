@@ -14,6 +14,7 @@
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
 #include "gw/aliyun_uplink.h"
+#include "gw/cloud.h"
 #include "gw/cloudfeed.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
@@ -54,11 +55,9 @@ struct dev {
 
 	struct mosquitto *mosq;
 	struct gw_mosqev *ev; /* its socket and timer on the event loop */
-	bool lost; /* set by callbacks, handled after the libmosquitto call returns */
-	int connack_rc;
 	int sub_mid;
 	uint64_t connected_at_us;
-	char last_error[256];
+	char last_error[GW_MOSQEV_ERROR_MAX]; /* of the last session, for the status */
 
 	/* its messages in the last GW_ALIYUN_UPLINK_RATE_WINDOW_MS, at most max_rate */
 	struct gw_window rate;
@@ -90,26 +89,29 @@ struct gw_aliyun_uplink {
 	sd_event_source *rate_timer;
 	uint64_t rate_wake_us;
 
-	uint64_t rejected;
-	uint64_t connects;
-	uint64_t connection_losses;
-	uint64_t registrations;
-	uint64_t registration_failures;
-
+	struct gw_cloud_counters n; /* answers_dropped: all devices' replies_dropped */
 	/* commands from the cloud, before any reaches a node: command_rate, command_burst */
-	struct gw_rate cmd_rate;
-	uint64_t n_commands;
-	uint64_t commands_throttled;
-	uint64_t throttle_logged_us; /* gw_every: one warning per GW_ALIYUN_UPLINK_LIMIT_LOG_US */
-	uint64_t answers_dropped;    /* all devices' replies_dropped */
+	struct gw_cloud_throttle throttle;
 	uint64_t drop_logged_us;
 };
 
-/* How often a limit a peer can hit at will (command_rate, the answer queue) is logged above
- * debug; each line carries the running count. */
-#define GW_ALIYUN_UPLINK_LIMIT_LOG_US (10ULL * 1000000)
-
 #define ulog(u, level, ...) gw_log_uplink(level, (u)->cfg->name, __VA_ARGS__)
+
+/* The session's state (mosqev.h), or what its last session left. */
+static bool dev_is_lost(const struct dev *d)
+{
+	return d->ev && gw_mosqev_lost(d->ev);
+}
+
+static int dev_connack(const struct dev *d)
+{
+	return d->ev ? gw_mosqev_connack(d->ev) : 0;
+}
+
+static const char *dev_error(const struct dev *d)
+{
+	return d->ev ? gw_mosqev_last_error(d->ev) : d->last_error;
+}
 
 static void pump(struct gw_aliyun_uplink *u);
 static void dev_update_interest(struct dev *d);
@@ -214,34 +216,14 @@ static void dev_teardown(struct dev *d)
 {
 	struct gw_aliyun_uplink *u = d->u;
 
+	if (d->ev)
+		snprintf(d->last_error, sizeof(d->last_error), "%s", gw_mosqev_last_error(d->ev));
 	d->ev = gw_mosqev_free(d->ev);
+	d->mosq = NULL;
 	dev_drop_replies(d);
-	if (d->mosq) {
-		mosquitto_destroy(d->mosq);
-		d->mosq = NULL;
-	}
 	/* what was in flight waits in the spool and goes out again after the reconnect */
 	gw_cloudfeed_requeue(u->feed, d);
-	d->lost = false;
-	d->connack_rc = 0;
 	d->state = DEV_IDLE;
-}
-
-static const char *describe(struct dev *d, int rc, char *buf, size_t size)
-{
-	if (d->connack_rc)
-		snprintf(buf, size, "the platform refused the connection: %s",
-			 mosquitto_connack_string(d->connack_rc));
-	else if (rc == MOSQ_ERR_TLS)
-		snprintf(buf, size, "TLS failure: %s",
-			 d->last_error[0] ? d->last_error : "handshake failed");
-	else if (rc == MOSQ_ERR_KEEPALIVE)
-		snprintf(buf, size, "no answer from the platform within the keepalive");
-	else if (d->last_error[0])
-		snprintf(buf, size, "%s", d->last_error);
-	else
-		snprintf(buf, size, "%s", mosquitto_strerror(rc));
-	return buf;
 }
 
 /* Ends the session and schedules the next attempt with backoff. */
@@ -257,16 +239,11 @@ static void dev_lost(struct dev *d, int rc)
 
 	if (login_refused(d, rc))
 		return;
-	describe(d, rc, why, sizeof(why));
-	if (was_online) {
-		u->connection_losses++;
-		if (gw_now_mono_us() - d->connected_at_us >=
-		    (uint64_t)GW_ALIYUN_UPLINK_STABLE_S * 1000000)
-			d->backoff_ms = 0;
-	}
+	gw_cloud_describe_loss(dev_connack(d), rc, dev_error(d), false, why, sizeof(why));
+	u->n.connection_losses += was_online;
+	delay = gw_cloud_loss_delay(c, &d->backoff_ms, was_online, d->connected_at_us,
+				    GW_ALIYUN_UPLINK_STABLE_S);
 	dev_teardown(d);
-	d->backoff_ms = gw_backoff_next(d->backoff_ms, c->reconnect_min_ms, c->reconnect_max_ms);
-	delay = gw_backoff_jitter(d->backoff_ms);
 	ulog(u, LOG_WARNING, "device %s: %s: %s; reconnecting in %.1f s", d->name,
 	     was_online ? "connection lost" : "connecting failed", why, delay / 1000.0);
 	dev_arm(d, delay);
@@ -300,7 +277,7 @@ static const struct {
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
-static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+static void on_connect(void *ud, int rc)
 {
 	struct dev *d = ud;
 	const struct gw_config_uplink *c = d->u->cfg;
@@ -309,13 +286,11 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	int r = 0;
 
 	if (rc != 0) {
-		/* libmosquitto closes the connection after a refusal; on_disconnect follows */
-		d->connack_rc = rc;
+		/* libmosquitto closes the connection after a refusal */
 		return;
 	}
 	d->connected_at_us = gw_now_mono_us();
-	d->last_error[0] = '\0';
-	d->u->connects++;
+	d->u->n.connects++;
 	/* one SUBSCRIBE for all of them; "+" for the event id also matches the property
 	 * post_reply (aliyun.h) */
 	for (size_t i = 0; i < N_SUBS; i++) {
@@ -326,18 +301,15 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 		filters[i] = filter[i];
 	}
 	if (r >= 0)
-		r = mosquitto_subscribe_multiple(mosq, &d->sub_mid, N_SUBS, filters, 0, 0, NULL);
+		r = mosquitto_subscribe_multiple(d->mosq, &d->sub_mid, N_SUBS, filters, 0, 0, NULL);
 	if (r != MOSQ_ERR_SUCCESS) {
-		snprintf(d->last_error, sizeof(d->last_error),
-			 "cannot subscribe to the post replies and command topics");
-		d->lost = true;
+		gw_mosqev_end(d->ev, "cannot subscribe to the post replies and command topics");
 		return;
 	}
 	d->state = DEV_SUBSCRIBING;
 }
 
-static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_count,
-			 const int *granted_qos)
+static void on_subscribe(void *ud, int mid, int qos_count, const int *granted_qos)
 {
 	struct dev *d = ud;
 
@@ -350,16 +322,7 @@ static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int qos_coun
 	dev_online(d);
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
-{
-	struct dev *d = ud;
-
-	d->lost = true;
-	if (rc != 0 && !d->last_error[0])
-		snprintf(d->last_error, sizeof(d->last_error), "%s", mosquitto_strerror(rc));
-}
-
-static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+static void on_publish(void *ud, int mid)
 {
 	struct dev *d = ud;
 
@@ -403,7 +366,7 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 		     strerror(-r));
 		return;
 	}
-	if (!d->mosq || d->state != DEV_ONLINE || d->lost) {
+	if (!d->mosq || d->state != DEV_ONLINE || dev_is_lost(d)) {
 		ulog(u, LOG_WARNING, "device %s: %s: the session ended before the answer (code %d) "
 		     "could be sent", d->name, c->what, code);
 		free(payload);
@@ -419,13 +382,13 @@ static void cmd_answer(struct cmd *c, int code, json_t *data, const char *messag
 		 * grow this queue without bound; each line names another command, so gw_log's
 		 * limit of identical lines would not hold it: one warning per interval */
 		d->replies_dropped++;
-		u->answers_dropped++;
+		u->n.answers_dropped++;
 		ulog(u, gw_every(&u->drop_logged_us, gw_now_mono_us(),
-				 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+				 GW_CLOUD_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
 		     "device %s: %s: %d answers already wait for room within max_rate; this one "
 		     "(code %d) is dropped (%" PRIu64 " so far for the device, %" PRIu64 " for the "
 		     "uplink)", d->name, c->what, GW_ALIYUN_UPLINK_REPLIES_MAX, code,
-		     d->replies_dropped, u->answers_dropped);
+		     d->replies_dropped, u->n.answers_dropped);
 		free(payload);
 		return;
 	}
@@ -501,30 +464,17 @@ static void cmd_refuse(struct cmd *c, int code, const char *reason)
 	free(c);
 }
 
-/*
- * command_rate: the cloud (or whoever holds the broker) must not make the gateway flood a
- * node's serial line, nor its log with refusals. Every request that can be answered takes a
- * token, malformed ones too; without one it is answered at once with the code the command
- * path uses for busy (429 throttled, fact sheet D120329), so nothing is lost silently. One
- * warning per interval, the rest at debug. True when c was answered (and freed).
- */
+/* command_rate (gw_cloud_throttled(), 429 as for busy, fact sheet D120329): true when c was
+ * answered (and freed). Every request that can be answered counts as a command. */
 static bool cmd_throttled(struct cmd *c)
 {
-	struct dev *d = c->d;
-	struct gw_aliyun_uplink *u = d->u;
+	struct gw_aliyun_uplink *u = c->d->u;
 
-	u->n_commands++;
-	if (gw_rate_take(&u->cmd_rate, gw_now_mono_us()) == 0)
+	u->n.commands++;
+	if (!gw_cloud_throttled(&u->throttle, u->cfg, c->d->name, c->what,
+				GW_ALIYUN_CODE_THROTTLED))
 		return false;
-	u->commands_throttled++;
-	ulog(u, gw_every(&u->throttle_logged_us, gw_now_mono_us(),
-			 GW_ALIYUN_UPLINK_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
-	     "device %s: %s answered with code %d: more than command_rate = %" PRIu32
-	     " commands a second (command_burst = %" PRIu32 ") came from the cloud "
-	     "(%" PRIu64 " refused so far)", d->name, c->what, GW_ALIYUN_CODE_THROTTLED,
-	     u->cfg->command_rate, u->cfg->command_burst, u->commands_throttled);
-	cmd_answer(c, GW_ALIYUN_CODE_THROTTLED, NULL, "too many commands: more than "
-		   "command_rate a second; try again later");
+	cmd_answer(c, GW_ALIYUN_CODE_THROTTLED, NULL, GW_CLOUD_THROTTLED_TEXT);
 	free(c);
 	return true;
 }
@@ -606,7 +556,7 @@ static void on_command(struct dev *d, enum gw_aliyun_topic kind, const char *id,
 	json_decref(req.params);
 }
 
-static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+static void on_message(void *ud, const struct mosquitto_message *msg)
 {
 	struct dev *d = ud;
 	struct gw_aliyun_uplink *u = d->u;
@@ -634,17 +584,15 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	if (reply.code == GW_ALIYUN_CODE_OK)
 		return;
 	/* The PUBACK acknowledged it already: the platform would refuse it again. */
-	u->rejected++;
+	u->n.rejected++;
 	ulog(u, LOG_WARNING, "device %s: the platform rejected post %" PRIu32 " with code %d: %s",
 	     d->name, reply.id, reply.code, reply.message[0] ? reply.message : "(no message)");
 }
 
-static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+static void on_log(void *ud, int level, const char *str)
 {
 	struct dev *d = ud;
 
-	/* TLS and socket failures reach us only through the log; it never holds the password */
-	gw_mosqev_note_log(mosq, level, str, d->last_error, sizeof(d->last_error));
 	ulog(d->u, LOG_DEBUG, "device %s: libmosquitto: %s", d->name, str);
 }
 
@@ -659,7 +607,10 @@ static void dev_update_interest(struct dev *d)
 
 static void ev_lost(void *ud, int rc)
 {
-	dev_lost(ud, rc);
+	struct dev *d = ud;
+
+	dev_lost(d, rc);
+	pump(d->u);
 }
 
 /* after every socket round and every lost session: send what waits */
@@ -670,7 +621,15 @@ static void ev_after(void *ud)
 	pump(d->u);
 }
 
-static const struct gw_mosqev_hooks ev_hooks = { .lost = ev_lost, .after = ev_after };
+static const struct gw_mosqev_hooks ev_hooks = {
+	.connect = on_connect,
+	.subscribe = on_subscribe,
+	.message = on_message,
+	.publish = on_publish,
+	.log = on_log,
+	.lost = ev_lost,
+	.after = ev_after,
+};
 
 static void dev_connect(struct dev *d)
 {
@@ -694,7 +653,6 @@ static void dev_connect(struct dev *d)
 	int r;
 
 	d->last_error[0] = '\0';
-	d->connack_rc = 0;
 	r = gw_aliyun_build_connect(&l, &conn, reason);
 	if (r < 0) {
 		ulog(u, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
@@ -702,16 +660,10 @@ static void dev_connect(struct dev *d)
 		dev_arm(d, GW_ALIYUN_UPLINK_RECHECK_MS);
 		return;
 	}
-	d->mosq = mosquitto_new(conn.client_id, true, d);
-	if (!d->mosq)
+	if (gw_mosqev_new(u->event, conn.client_id, true, GW_MOSQEV_SAY_CLOSED, &ev_hooks, d,
+			  &d->ev) < 0)
 		goto fail;
-	mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_connect_callback_set(d->mosq, on_connect);
-	mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
-	mosquitto_publish_callback_set(d->mosq, on_publish);
-	mosquitto_subscribe_callback_set(d->mosq, on_subscribe);
-	mosquitto_message_callback_set(d->mosq, on_message);
-	mosquitto_log_callback_set(d->mosq, on_log);
+	d->mosq = gw_mosqev_client(d->ev);
 	mosquitto_max_inflight_messages_set(d->mosq, c->max_inflight);
 	rc = mosquitto_username_pw_set(d->mosq, conn.username, conn.password);
 	if (rc != MOSQ_ERR_SUCCESS)
@@ -724,19 +676,10 @@ static void dev_connect(struct dev *d)
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	d->state = DEV_CONNECTING;
-	rc = mosquitto_connect_async(d->mosq, c->host ? c->host : conn.host, conn.port,
-				     (int)c->keepalive);
+	rc = gw_mosqev_connect(d->ev, c->host ? c->host : conn.host, conn.port, c->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
-	r = gw_mosqev_new(u->event, d->mosq, c->keepalive, &d->lost, d->last_error,
-			  sizeof(d->last_error), &ev_hooks, d, &d->ev);
-	if (r < 0) {
-		snprintf(d->last_error, sizeof(d->last_error), "cannot arm its timer: %s",
-			 strerror(-r));
-		dev_lost(d, MOSQ_ERR_UNKNOWN);
-		return;
-	}
 	dev_update_interest(d);
 	return;
 fail:
@@ -758,26 +701,11 @@ static bool dynamic_auth(const struct gw_config_uplink *c)
 	return c->auth == GW_CLOUD_AUTH_REGISTER || c->auth == GW_CLOUD_AUTH_REGNWL;
 }
 
-static long long secs_until(int64_t at_ms)
-{
-	int64_t left = at_ms - gw_now_wall_ms();
+#define secs_until gw_cloud_secs_until
 
-	return left > 0 ? (long long)((left + 999) / 1000) : 0;
-}
-
-/* Records a refusal in the device's needs-provisioning marker; st gets the next retry. */
 static void mark_refused(struct dev *d, const char *why, struct gw_cred_state *st)
 {
-	struct gw_aliyun_uplink *u = d->u;
-	int r;
-
-	r = gw_credstore_mark_refused(u->store, d->name, why, 0, st);
-	if (r < 0) {
-		/* no marker: still wait as long as a first refusal would */
-		st->next_retry_ms = gw_now_wall_ms() + gw_credstore_retry_after(1);
-		ulog(u, LOG_ERR, "device %s: cannot record the refusal: %s", d->name,
-		     strerror(-r));
-	}
+	gw_cloud_mark_refused(d->u->store, d->u->cfg->name, d->name, why, st);
 }
 
 /* The platform refused: it says why, and asking again soon would not change its mind. */
@@ -787,7 +715,7 @@ static void registration_refused(struct dev *d, const char *via, const char *why
 	char marker[GW_CREDSTORE_WHY_MAX + 1];
 	struct gw_cred_state st;
 
-	u->registration_failures++;
+	u->n.registration_failures++;
 	snprintf(marker, sizeof(marker), "registration over %s refused: %s", via, why);
 	mark_refused(d, marker, &st);
 	ulog(u, LOG_WARNING, "device %s: registration refused by the platform (%s) over %s; no "
@@ -802,7 +730,7 @@ static void registration_failed(struct dev *d, const char *via, const char *why)
 	struct gw_aliyun_uplink *u = d->u;
 	uint32_t delay;
 
-	u->registration_failures++;
+	u->n.registration_failures++;
 	d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, u->cfg->reconnect_min_ms,
 					    u->cfg->reconnect_max_ms);
 	delay = gw_backoff_jitter(d->reg_backoff_ms);
@@ -819,7 +747,7 @@ static void registration_failed(struct dev *d, const char *via, const char *why)
 static bool login_refused(struct dev *d, int rc)
 {
 	struct gw_aliyun_uplink *u = d->u;
-	int connack = d->connack_rc;
+	int connack = dev_connack(d);
 	const char *what = d->client_id ? "DeviceToken" : "DeviceSecret";
 	char why[GW_CREDSTORE_WHY_MAX + 1];
 	struct gw_cred_state st;
@@ -881,7 +809,7 @@ static void on_registered(struct gw_aliyun_register *reg,
 	d->secret = gw_strdup(token ? o->cred->token : o->cred->secret);
 	d->client_id = token ? gw_strdup(o->cred->client_id) : NULL;
 	d->reg_backoff_ms = 0;
-	u->registrations++;
+	u->n.registrations++;
 	ulog(u, LOG_INFO, "device %s: registered over %s; %s stored in %s/%s.json", d->name,
 	     o->via, token ? "ClientID and DeviceToken" : "DeviceSecret", u->cred_dir, d->name);
 	dev_arm(d, 0);
@@ -900,27 +828,6 @@ static void dev_register(struct dev *d)
 		return;
 	}
 	d->state = DEV_REGISTERING;
-}
-
-/*
- * Whether the platform refused cred at login after it was obtained (login_refused() recorded
- * it in the marker): then it is not tried again before the retry is due. A credential stored
- * later, by a registration or by hand, is newer than the refusal and wins.
- */
-static bool cred_refused(struct dev *d, const struct gw_cred *cred, struct gw_cred_state *st)
-{
-	struct gw_aliyun_uplink *u = d->u;
-	char reason[GW_CREDSTORE_REASON_MAX];
-	int r;
-
-	r = gw_credstore_get_state(u->store, d->name, st, reason, sizeof(reason));
-	if (r < 0) {
-		ulog(u, LOG_WARNING, "device %s: %s", d->name,
-		     reason[0] ? reason : strerror(-r));
-		return false;
-	}
-	return st->status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
-	       st->last_attempt_ms >= cred->obtained_at_ms;
 }
 
 /* Finds the device's credential: the store first, then registration when allowed. */
@@ -950,7 +857,7 @@ static void dev_provision(struct dev *d)
 			return;
 		}
 		/* device-secret: once the retry is due, the old one is tried again, slowly */
-		if (cred_refused(d, &cred, &st) &&
+		if (gw_cloud_cred_refused(u->store, c->name, d->name, &cred, &st) &&
 		    (dynamic_auth(c) || st.next_retry_ms > gw_now_wall_ms())) {
 			gw_credstore_wipe(&cred);
 			if (st.next_retry_ms > gw_now_wall_ms()) {
@@ -1071,11 +978,8 @@ static struct dev *dev_add(struct gw_aliyun_uplink *u, const char *name, char *w
 static void dev_free(struct dev *d)
 {
 	d->reg = gw_aliyun_register_cancel(d->reg);
-	if (d->mosq && d->state == DEV_ONLINE) {
-		/* best effort: a DISCONNECT tells the platform this was intended */
-		(void)mosquitto_disconnect(d->mosq);
-		(void)mosquitto_loop_write(d->mosq, 1);
-	}
+	if (d->ev && d->state == DEV_ONLINE)
+		gw_mosqev_hang_up(d->ev); /* a DISCONNECT tells the platform this was intended */
 	dev_teardown(d);
 	d->timer = sd_event_source_disable_unref(d->timer);
 	d->secret = gw_secret_free(d->secret);
@@ -1175,7 +1079,7 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 		deadletter(u, rec->seq, why);
 		return 0;
 	}
-	if (d->state != DEV_ONLINE || d->lost || !record_slot(d)) {
+	if (d->state != DEV_ONLINE || dev_is_lost(d) || !record_slot(d)) {
 		wait_for_device(u, rec->seq);
 		return 0;
 	}
@@ -1191,7 +1095,7 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 		gw_window_give_back(&d->rate);
 	if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
 		/* the session is going away: its io or tick callback tears it down */
-		d->lost = true;
+		gw_mosqev_end(d->ev, NULL);
 		wait_for_device(u, rec->seq);
 		return 0;
 	}
@@ -1205,21 +1109,14 @@ static int send_record(struct gw_aliyun_uplink *u, const struct gw_spool_record 
 	return 1;
 }
 
+static int pump_send(void *ud, const struct gw_spool_record *rec)
+{
+	return send_record(ud, rec);
+}
+
 static void pump(struct gw_aliyun_uplink *u)
 {
-	while (gw_cloudfeed_has_room(u->feed)) {
-		struct gw_spool_record rec;
-		int r;
-
-		r = gw_cloudfeed_next(u->feed, &rec);
-		if (r < 0)
-			ulog(u, LOG_ERR, "cannot read the spool: %s", strerror(-r));
-		if (r <= 0)
-			break;
-		(void)send_record(u, &rec);
-	}
-	gw_cloudfeed_update_cursor(u->feed);
-	if (gw_cloudfeed_inflight(u->feed) == 0)
+	if (gw_cloud_pump(u->feed, u->cfg->name, pump_send, u))
 		notify(u, false);
 }
 
@@ -1233,7 +1130,7 @@ static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
 	for (size_t i = 0; i < u->n_devs; i++) {
 		struct dev *d = u->devs[i];
 
-		if (d->replies && d->state == DEV_ONLINE && !d->lost && d->mosq)
+		if (d->replies && d->state == DEV_ONLINE && !dev_is_lost(d) && d->mosq)
 			dev_flush_replies(d);
 	}
 	rescan(u);
@@ -1259,7 +1156,7 @@ int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
 	u->user_data = user_data;
 	if (commands)
 		u->commands = *commands;
-	gw_rate_init_burst(&u->cmd_rate, cfg->command_rate, cfg->command_burst, gw_now_mono_us());
+	gw_cloud_throttle_init(&u->throttle, cfg);
 	u->devs = gw_new0(struct dev *, cfg->max_devices);
 	if (asprintf(&u->cred_dir, "%s/credentials/%s", state_dir, cfg->name) < 0) {
 		u->cred_dir = NULL;
@@ -1331,41 +1228,29 @@ size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u)
 	return gw_cloudfeed_inflight(u->feed);
 }
 
-void gw_aliyun_uplink_get_stats(const struct gw_aliyun_uplink *u,
-				struct gw_aliyun_uplink_stats *ret)
-{
-	struct gw_cloudfeed_stats fs;
-	uint64_t online = 0;
+/* The counters of the log line and the status, in their order. */
+static const char *const log_counters[] = {
+	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
+	"lost_corrupt", "rejected", "inflight", "resent", "devices", "online", "connects",
+	"connection_losses", "registrations", "registration_failures", "commands",
+	"commands_throttled", "answers_dropped", NULL,
+};
+static const char *const status_counters[] = {
+	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
+	"lost_corrupt", "rejected", "inflight", "resent", "connects", "connection_losses",
+	"registrations", "registration_failures", "commands", "commands_throttled",
+	"answers_dropped", NULL,
+};
 
-	gw_cloudfeed_get_stats(u->feed, &fs);
+static void get_counters(const struct gw_aliyun_uplink *u, struct gw_cloudfeed_stats *fs,
+			 struct gw_cloud_counters *ret)
+{
+	gw_cloudfeed_get_stats(u->feed, fs);
+	*ret = u->n;
+	ret->commands_throttled = u->throttle.refused;
+	ret->devices = u->n_devs;
 	for (size_t i = 0; i < u->n_devs; i++)
-		online += u->devs[i]->state == DEV_ONLINE;
-	*ret = (struct gw_aliyun_uplink_stats){
-		.produced = fs.produced,
-		.acked = fs.acked,
-		.queued = fs.queued,
-		.dropped_overflow = fs.dropped_overflow,
-		.dropped_enospc = fs.dropped_enospc,
-		.deadlettered = fs.deadlettered,
-		.lost_corrupt = fs.lost_corrupt,
-		.rejected = u->rejected,
-		.inflight = fs.inflight,
-		.resent = fs.resent,
-		.devices = u->n_devs,
-		.online = online,
-		.connects = u->connects,
-		.connection_losses = u->connection_losses,
-		.registrations = u->registrations,
-		.registration_failures = u->registration_failures,
-		.commands = u->n_commands,
-		.commands_throttled = u->commands_throttled,
-		.answers_dropped = u->answers_dropped,
-	};
-}
-
-const char *gw_aliyun_uplink_name(const struct gw_aliyun_uplink *u)
-{
-	return u->cfg->name;
+		ret->online += u->devs[i]->state == DEV_ONLINE;
 }
 
 /* ---- the uplink driver (gw/uplink.h) ---- */
@@ -1416,39 +1301,21 @@ static size_t driver_draining(const void *impl)
 
 static void driver_summary(const void *impl, struct gw_uplink_summary *ret)
 {
-	struct gw_aliyun_uplink_stats st;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 
-	gw_aliyun_uplink_get_stats(impl, &st);
-	ret->sessions = st.devices;
-	ret->online = st.online;
-	ret->queued = st.queued;
-	ret->inflight = st.inflight;
-	ret->acked = st.acked;
-	ret->rejected = st.rejected;
+	get_counters(impl, &fs, &n);
+	gw_cloud_summary(&fs, &n, ret);
 }
 
 static void driver_log_counters(const void *impl)
 {
-	struct gw_aliyun_uplink_stats st;
+	const struct gw_aliyun_uplink *u = impl;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 
-	gw_aliyun_uplink_get_stats(impl, &st);
-	gw_log_uplink(LOG_INFO, gw_aliyun_uplink_name(impl),
-		      "counters: produced=%llu acked=%llu queued=%llu dropped_overflow=%llu "
-		      "dropped_enospc=%llu deadlettered=%llu lost_corrupt=%llu rejected=%llu "
-		      "inflight=%llu resent=%llu devices=%llu online=%llu connects=%llu "
-		      "connection_losses=%llu registrations=%llu registration_failures=%llu "
-		      "commands=%llu commands_throttled=%llu answers_dropped=%llu",
-		      (unsigned long long)st.produced, (unsigned long long)st.acked,
-		      (unsigned long long)st.queued, (unsigned long long)st.dropped_overflow,
-		      (unsigned long long)st.dropped_enospc, (unsigned long long)st.deadlettered,
-		      (unsigned long long)st.lost_corrupt, (unsigned long long)st.rejected,
-		      (unsigned long long)st.inflight, (unsigned long long)st.resent,
-		      (unsigned long long)st.devices, (unsigned long long)st.online,
-		      (unsigned long long)st.connects, (unsigned long long)st.connection_losses,
-		      (unsigned long long)st.registrations,
-		      (unsigned long long)st.registration_failures,
-		      (unsigned long long)st.commands, (unsigned long long)st.commands_throttled,
-		      (unsigned long long)st.answers_dropped);
+	get_counters(u, &fs, &n);
+	gw_cloud_log_counters(u->cfg->name, log_counters, &fs, &n);
 }
 
 static json_t *dev_status(struct dev *d)
@@ -1462,37 +1329,21 @@ static json_t *dev_status(struct dev *d)
 	};
 
 	return gw_cloudfeed_device_status(d->u->store, d->name, states[d->state], d->secret != NULL,
-					  d->last_error);
+					  dev_error(d));
 }
 
 static void driver_status(void *impl, json_t *o)
 {
 	struct gw_aliyun_uplink *u = impl;
-	struct gw_aliyun_uplink_stats st;
+	struct gw_cloudfeed_stats fs;
+	struct gw_cloud_counters n;
 	json_t *devs = json_array();
-	uint64_t bytes;
-	int64_t oldest;
 
-	gw_aliyun_uplink_get_stats(u, &st);
+	get_counters(u, &fs, &n);
 	for (size_t i = 0; i < u->n_devs; i++)
 		(void)json_array_append_new(devs, dev_status(u->devs[i]));
 	(void)json_object_set_new(o, "devices", devs);
-	gw_cloudfeed_backlog(u->feed, &bytes, &oldest);
-	(void)json_object_set_new(o, "backlog_bytes", json_integer((json_int_t)bytes));
-	(void)json_object_set_new(o, "oldest_age_ms", json_integer(oldest));
-	(void)json_object_set_new(o, "counters", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-		"produced", (json_int_t)st.produced, "acked", (json_int_t)st.acked,
-		"queued", (json_int_t)st.queued, "dropped_overflow",
-		(json_int_t)st.dropped_overflow, "dropped_enospc", (json_int_t)st.dropped_enospc,
-		"deadlettered", (json_int_t)st.deadlettered, "lost_corrupt",
-		(json_int_t)st.lost_corrupt, "rejected", (json_int_t)st.rejected, "inflight",
-		(json_int_t)st.inflight, "resent", (json_int_t)st.resent, "connects",
-		(json_int_t)st.connects, "connection_losses", (json_int_t)st.connection_losses,
-		"registrations", (json_int_t)st.registrations, "registration_failures",
-		(json_int_t)st.registration_failures, "commands", (json_int_t)st.commands,
-		"commands_throttled", (json_int_t)st.commands_throttled, "answers_dropped",
-		(json_int_t)st.answers_dropped));
+	gw_cloud_status(u->feed, status_counters, &n, o);
 }
 
 /* What send_record() would publish for rec, for sensorgwctl decode. */

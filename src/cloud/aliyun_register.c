@@ -10,12 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
 #include "gw/log.h"
+#include "gw/mosqev.h"
 #include "gw/util.h"
 
 enum phase {
@@ -39,14 +38,9 @@ struct gw_aliyun_register {
 	struct gw_http_request *req;
 
 	enum gw_aliyun_auth mqtt_auth; /* REGISTER or REGNWL */
-	struct mosquitto *mosq;
-	int fd;
-	sd_event_source *io;
+	struct gw_mosqev *ev; /* the registration connection (mosqev.h) */
 	bool connected;  /* CONNACK 0 */
-	bool closed;     /* libmosquitto reported the connection gone */
 	bool answered;   /* the push was handled: the outcome is set */
-	int connack_rc;
-	char last_error[256];
 
 	enum gw_aliyun_register_result result;
 	const char *via;
@@ -60,12 +54,7 @@ static void start_mqtt(struct gw_aliyun_register *reg);
 
 static void mqtt_close(struct gw_aliyun_register *reg)
 {
-	reg->io = sd_event_source_disable_unref(reg->io);
-	reg->fd = -1;
-	if (reg->mosq) {
-		mosquitto_destroy(reg->mosq);
-		reg->mosq = NULL;
-	}
+	reg->ev = gw_mosqev_free(reg->ev);
 }
 
 /* The outcome is decided: the callback runs from the timer, so never inside a library call
@@ -211,28 +200,16 @@ static void start_https(struct gw_aliyun_register *reg)
 
 /* ---- MQTT (register and regnwl, fact sheet §3) ---- */
 
-static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+static void on_connect(void *ud, int rc)
 {
 	struct gw_aliyun_register *reg = ud;
 
 	/* after a refusal libmosquitto closes the connection; the io callback decides */
-	if (rc != 0)
-		reg->connack_rc = rc;
-	else
-		reg->connected = true;
-}
-
-static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
-{
-	struct gw_aliyun_register *reg = ud;
-
-	reg->closed = true;
-	if (rc != 0 && !reg->last_error[0])
-		snprintf(reg->last_error, sizeof(reg->last_error), "%s", mosquitto_strerror(rc));
+	reg->connected = rc == 0;
 }
 
 /* The one push the platform sends without a SUBSCRIBE. */
-static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+static void on_message(void *ud, const struct mosquitto_message *msg)
 {
 	struct gw_aliyun_register *reg = ud;
 	const char *topic = reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ? GW_ALIYUN_TOPIC_REGNWL :
@@ -247,6 +224,8 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 		return;
 	}
 	reg->answered = true;
+	/* the connection can carry nothing else (§3): it is closed after this round */
+	gw_mosqev_end(reg->ev, NULL);
 	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->cfg->product_key, reg->device,
 					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
 	if (r < 0) {
@@ -259,54 +238,32 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	explicit_bzero(&creds, sizeof(creds));
 }
 
-static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+static void on_log(void *ud, int level, const char *str)
 {
 	struct gw_aliyun_register *reg = ud;
 
-	/* TLS and socket failures reach us only through the log; it never holds the password */
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
-		snprintf(reg->last_error, sizeof(reg->last_error), "%s", str);
 	rlog(reg, LOG_DEBUG, "device %s: registration: libmosquitto: %s", reg->device, str);
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud);
-
 static void update_interest(struct gw_aliyun_register *reg)
 {
-	int fd = mosquitto_socket(reg->mosq);
-	int r;
+	int r = gw_mosqev_update(reg->ev);
 
-	if (fd != reg->fd) {
-		reg->io = sd_event_source_disable_unref(reg->io);
-		reg->fd = fd;
-		if (fd < 0)
-			return;
-		r = sd_event_add_io(reg->event, &reg->io, fd, EPOLLIN, io_cb, reg);
-		if (r < 0) {
-			mqtt_close(reg);
-			finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
-			       "cannot watch the registration socket: %s", strerror(-r));
-			return;
-		}
+	if (r < 0) {
+		mqtt_close(reg);
+		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+		       "cannot watch the registration socket: %s", strerror(-r));
 	}
-	(void)sd_event_source_set_io_events(reg->io, EPOLLIN | (mosquitto_want_write(reg->mosq) ?
-								EPOLLOUT : 0));
 }
 
 /* The connection ended before the push, or could not be made. */
 static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
 {
-	int connack = reg->connack_rc;
-	char why[sizeof(reg->last_error)];
+	int connack = gw_mosqev_connack(reg->ev);
+	const char *last_error = gw_mosqev_last_error(reg->ev);
+	char why[GW_MOSQEV_ERROR_MAX];
 
-	if (!reg->last_error[0] && reg->fd >= 0) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-
-		if (getsockopt(reg->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-			snprintf(reg->last_error, sizeof(reg->last_error), "%s", strerror(err));
-	}
-	snprintf(why, sizeof(why), "%s", reg->last_error[0] ? reg->last_error :
+	snprintf(why, sizeof(why), "%s", last_error[0] ? last_error :
 				 rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
 				 "connection closed");
 	mqtt_close(reg);
@@ -330,33 +287,28 @@ static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
 /* Done with the connection: it can carry nothing else (§3), so DISCONNECT and close. */
 static void mqtt_hang_up(struct gw_aliyun_register *reg)
 {
-	if (reg->mosq && reg->connected && !reg->closed) {
-		(void)mosquitto_disconnect(reg->mosq);
-		(void)mosquitto_loop_write(reg->mosq, 1);
-	}
+	if (reg->ev)
+		gw_mosqev_hang_up(reg->ev);
 	mqtt_close(reg);
 }
 
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* The round ended the connection: with the push handled that was the plan. */
+static void ev_lost(void *ud, int rc)
 {
 	struct gw_aliyun_register *reg = ud;
-	int rc = MOSQ_ERR_SUCCESS;
 
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(reg->mosq, 1);
-	if (reg->answered) {
+	if (reg->answered)
 		mqtt_hang_up(reg);
-		return 0;
-	}
-	if (!reg->closed && rc == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
-		rc = mosquitto_loop_write(reg->mosq, 1);
-	if (reg->closed || rc != MOSQ_ERR_SUCCESS || (revents & (EPOLLHUP | EPOLLERR))) {
+	else
 		mqtt_ended(reg, rc);
-		return 0;
-	}
-	update_interest(reg);
-	return 0;
 }
+
+static const struct gw_mosqev_hooks ev_hooks = {
+	.connect = on_connect,
+	.message = on_message,
+	.log = on_log,
+	.lost = ev_lost,
+};
 
 static void start_mqtt(struct gw_aliyun_register *reg)
 {
@@ -374,11 +326,12 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	struct gw_aliyun_connect conn;
 	char reason[GW_ALIYUN_REASON_MAX];
 	char rnd[GW_ALIYUN_RANDOM_MAX];
+	char why[GW_MOSQEV_ERROR_MAX];
+	struct mosquitto *mosq;
 	int rc = MOSQ_ERR_NOMEM;
 	int r;
 
 	reg->phase = PHASE_MQTT;
-	reg->last_error[0] = '\0';
 	r = gw_aliyun_make_random(rnd, sizeof(rnd));
 	l.random = rnd;
 	if (r >= 0)
@@ -390,26 +343,21 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	}
 	rlog(reg, LOG_INFO, "device %s: registering over MQTT (authType=%s)", reg->device,
 	     gw_aliyun_name_auth(reg->mqtt_auth));
-	reg->mosq = mosquitto_new(conn.client_id, true, reg);
-	if (!reg->mosq)
+	if (gw_mosqev_new(reg->event, conn.client_id, true, GW_MOSQEV_NO_TICK, &ev_hooks, reg,
+			  &reg->ev) < 0)
 		goto fail;
-	mosquitto_int_option(reg->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_connect_callback_set(reg->mosq, on_connect);
-	mosquitto_disconnect_callback_set(reg->mosq, on_disconnect);
-	mosquitto_message_callback_set(reg->mosq, on_message);
-	mosquitto_log_callback_set(reg->mosq, on_log);
-	rc = mosquitto_username_pw_set(reg->mosq, conn.username, conn.password);
+	mosq = gw_mosqev_client(reg->ev);
+	rc = mosquitto_username_pw_set(mosq, conn.username, conn.password);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
-	rc = mosquitto_tls_set(reg->mosq, c->ca_file, NULL, NULL, NULL, NULL);
+	rc = mosquitto_tls_set(mosq, c->ca_file, NULL, NULL, NULL, NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	/* peer and host name verification stay on: the ProductSecret's sign goes over it */
-	rc = mosquitto_tls_opts_set(reg->mosq, 1, NULL, NULL);
+	rc = mosquitto_tls_opts_set(mosq, 1, NULL, NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
-	rc = mosquitto_connect_async(reg->mosq, c->host ? c->host : conn.host, conn.port,
-				     (int)c->keepalive);
+	rc = gw_mosqev_connect(reg->ev, c->host ? c->host : conn.host, conn.port, c->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
@@ -421,9 +369,10 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	return;
 fail:
 	explicit_bzero(&conn, sizeof(conn));
+	snprintf(why, sizeof(why), "%s", reg->ev && gw_mosqev_last_error(reg->ev)[0] ?
+		 gw_mosqev_last_error(reg->ev) : mosquitto_strerror(rc));
 	mqtt_close(reg);
-	finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s",
-	       reg->last_error[0] ? reg->last_error : mosquitto_strerror(rc));
+	finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s", why);
 }
 
 /* ---- the object ---- */
@@ -495,7 +444,6 @@ int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_cr
 	snprintf(reg->device, sizeof(reg->device), "%s", device);
 	reg->done = done;
 	reg->user_data = user_data;
-	reg->fd = -1;
 	reg->mqtt_auth = cfg->auth == GW_CLOUD_AUTH_REGNWL ? GW_ALIYUN_AUTH_REGNWL :
 							     GW_ALIYUN_AUTH_REGISTER;
 	r = sd_event_add_time_relative(event, &reg->timer, CLOCK_MONOTONIC, 0, 0, timer_cb, reg);
