@@ -96,7 +96,7 @@ START_TEST(test_status_and_decode)
 	size_t n;
 	int rc;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	start_daemon(true);
 	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
@@ -233,7 +233,7 @@ START_TEST(test_too_large)
 	struct stat sb;
 	size_t lines = 0;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	/* a first run without a node makes the uplink's cursor at the spool's end */
 	start_daemon(false);
@@ -311,7 +311,7 @@ START_TEST(test_expiry_auto)
 	char *conf;
 	int64_t now_s;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	start_sim();
 	conf = tc_config("expiry = auto\n");

@@ -37,7 +37,7 @@ static void start_all(const char *extra)
 	const char *const online[] = { "device " DN ": online", NULL };
 	char *conf;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	/* fx_path() rotates its buffers: keep the link's name */
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
@@ -252,7 +252,7 @@ START_TEST(test_register_then_restart)
 	int status;
 
 	/* pre-created in the console without a secret: registerType 1 lets it register */
-	tc_start("\"" DN "\"");
+	tc_start("\"" DN "\"", NULL);
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
 		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
@@ -294,7 +294,7 @@ START_TEST(test_wrong_ca)
 				     NULL };
 	char *conf, *text, *at;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);
