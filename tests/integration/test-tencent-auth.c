@@ -133,7 +133,7 @@ START_TEST(test_certificate)
 	free(key);
 	since = tc_last_seq();
 	fx_write_file(fx_path("daemon.log"), "", 0644); /* the lines of this run only */
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert_msg(fx_daemon_wait_log_line(refused, 30000), "no line about the refusal");
@@ -304,7 +304,7 @@ START_TEST(test_tls_psk)
 	since = tc_last_seq();
 	port = tc_pskfront_start(TC_PSK_HEX, true);
 	conf = tc_config_psk(port, NULL);
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert(wait_since(json_pack("{s:s,s:s,s:s}", "ev", "tls_psk", "identity", CN,

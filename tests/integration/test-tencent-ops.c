@@ -237,7 +237,9 @@ START_TEST(test_too_large)
 	tc_provision_psk(DN, TC_PSK);
 	/* a first run without a node makes the uplink's cursor at the spool's end */
 	start_daemon(false);
-	fx_sleep_ms(1500);
+	for (int64_t end = fx_mono_ms() + FX_WAIT_MS * fx_timeout_scale();
+	     stat(fx_path("state/spool/cursor-tc"), &sb) != 0 && fx_mono_ms() < end;)
+		fx_sleep_ms(20);
 	ck_assert(fx_daemon_running());
 	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
 	ck_assert_int_eq(stat(fx_path("state/spool/cursor-tc"), &sb), 0);

@@ -218,7 +218,7 @@ START_TEST(test_offline_control_and_restart)
 
 	/* restart, past the platform's CONNECT window: the same PSK, no registration */
 	since = tc_last_seq();
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	conf = fx_read_file(fx_path("sensorgw.conf"));
 	ck_assert_ptr_nonnull(conf);
 	fx_daemon_start(conf);
@@ -275,7 +275,7 @@ START_TEST(test_register_then_restart)
 	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	since = tc_last_seq();
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert_msg(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method",

@@ -83,6 +83,25 @@ bool tc_wait_property(const char *dn, const char *name, int timeout_ms)
 	return false;
 }
 
+void tc_wait_connect_window(const char *dn)
+{
+	json_t *dev = tc_device(TC_PID, dn, false);
+	json_t *set = tc_ctl("settings", json_object());
+	json_t *last = json_object_get(dev, "lastConnect");
+	double gap = json_number_value(json_object_get(set, "connect_interval"));
+	/* the window starts at the CONNECT's answer (t, epoch ms); 250 ms for the two clocks */
+	int64_t end = json_integer_value(json_object_get(last, "t")) + (int64_t)(gap * 1000) + 250;
+	int64_t left;
+
+	ck_assert_msg(json_is_true(json_object_get(set, "ok")), "settings refused");
+	ck_assert_msg(gap >= 0 && gap <= 60, "connect_interval %g", gap);
+	if (json_is_object(last))
+		while ((left = end - fx_now_ms()) > 0)
+			fx_sleep_ms(left < 100 ? (int)left : 100);
+	json_decref(set);
+	json_decref(dev);
+}
+
 void tc_start(const char *psk_devices, const char *cert_devices)
 {
 	char products[8192];

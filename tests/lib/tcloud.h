@@ -64,6 +64,10 @@ size_t tc_count(const char *ev, const char *field, const char *value);
 json_int_t tc_last_seq(void);
 /* An integer field of the device summary of dn. */
 json_int_t tc_device_field(const char *dn, const char *field);
+/* Waits until the platform's CONNECT window for dn (settings.connect_interval after the last
+ * CONNECT the cloud answered, from its device summary) has passed, so that the next CONNECT of
+ * dn is answered; returns at once when none was answered yet. */
+void tc_wait_connect_window(const char *dn);
 /* Waits until the cloud recorded property name of dn (any value); false at the deadline. */
 bool tc_wait_property(const char *dn, const char *name, int timeout_ms);
 /* Stores psk for dn in the daemon's credential store of uplink "tc" (state/credentials/tc),
