@@ -21,7 +21,7 @@ for variant in plain asan; do
 			{ echo "meson configure $dir failed"; exit 1; }
 	fi
 	meson compile -C "$dir" || { echo "build $dir failed"; exit 1; }
-	# The ASan+UBSan run is also the secret canary run (tests/integration/fixture.h): every
+	# The ASan+UBSan run is also the secret canary run (tests/lib/fixture.h): every
 	# secret the integration tests hand the daemon or a test cloud issues contains a fresh
 	# random token, which must then appear nowhere in the daemon's output, argv, environment,
 	# state files or core files. The plain run keeps the fixed test secrets.

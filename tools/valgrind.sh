@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs integration tests with the real sensorgwd under valgrind (memcheck): every daemon the
 # test fixture starts runs as `valgrind ... sensorgwd ...` (GW_DAEMON_WRAPPER, see
-# tests/integration/fixture.h). Fails when a test fails or when any valgrind log shows an
+# tests/lib/fixture.h). Fails when a test fails or when any valgrind log shows an
 # error, a definitely or indirectly lost block, or a file descriptor other than
 # stdin/stdout/stderr still open at exit.
 #

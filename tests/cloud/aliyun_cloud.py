@@ -21,24 +21,17 @@ Protocol facts come only from docs/protocols/aliyun.md; decisions where it is si
 contradictory are marked "DECISION" below and listed in README.md.
 """
 
-import argparse
 import collections
 import hashlib
 import hmac
 import json
-import os
-import queue
 import secrets
-import selectors
-import signal
-import socket
-import ssl
-import string
 import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cloudbase
+from cloudbase import CtlError, now_ms, rand_alnum, valid_filter
 
 # --------------------------------------------------------------------------------------------
 # Signing (docs/protocols/aliyun.md §2, §3, §4)
@@ -67,18 +60,7 @@ def mqtt_sign_content(cid, dn, pk, timestamp=None):
 def hex_equal(a, b):
     """Hex MACs are compared case-insensitively (docs/protocols/aliyun.md §2: SDKs send both cases)."""
     return hmac.compare_digest(a.lower().encode(), b.lower().encode())
-
-
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def rand_alnum(n):
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-# --canary TOKEN (the integration tests' canary mode, tests/integration/fixture.h): every
+# --canary TOKEN (the integration tests' canary mode, tests/lib/fixture.h): every
 # DeviceSecret and DeviceToken the cloud issues contains the token, so that a test can search
 # the daemon's output and files for it.
 CANARY = None
@@ -110,10 +92,6 @@ REG_ERRORS = {
 ALINK_MSG = {200: "success", 400: "request error", 429: "rate limit, too many requests",
              460: "request parameter error", 500: "unknown error", 6207: "data format is not json",
              6300: "method not found", 6813: "topic illegal"}
-
-
-class CtlError(Exception):
-    pass
 
 
 class Device:
@@ -161,12 +139,17 @@ class Product:
         self.devices = {}
 
 
-class Cloud:
+class Cloud(cloudbase.Cloud):
+    ID_KEY, REPLY_KEY = "productKey", "id"
+    HTTPS_FAULT_MODES = {"none", "http500", "http503", "code_error", "truncated", "short_body",
+                         "wrong_types", "no_secret", "not_json", "huge", "drip", "redirect_http",
+                         "reset", "hang"}
+    INJECT_KINDS = ("property", "event", "any")
+    INJECT_CODE = 429
+    LIST_FILTERS = ("name", "id", "kind", "event", "code")
+
     def __init__(self, directory):
-        self.dir = directory
-        self.lock = threading.RLock()
-        self.products = {}
-        self.settings = {
+        super().__init__(directory, {
             "keepalive_over_max": "refuse",   # or "clamp" (Link SDK 4.2 says >1200 is overridden)
             "acl_action": "disconnect",       # or "drop"
             "qps_limit": 30,                  # uplink messages per device per second; 0 = off
@@ -174,28 +157,16 @@ class Cloud:
             "sign_without_clientid": False,   # also accept passwords signed without clientId
             "connect_timeout": 10.0,
             "register_session_max": 60.0,
-        }
-        self.https_fault = None               # {"mode", "count" (None = forever), ...}
-        self.seq = 0
-        self.events = []
-        self.cond = threading.Condition()
-        self.logf = open(os.path.join(directory, "events.jsonl"), "a", encoding="utf-8")
-        self.broker = None
-        self.ports = {}
+        })
         self.next_id = 1000
-        self.stop = threading.Event()
 
-    # ---- event log
-    def log(self, ev, **fields):
-        with self.cond:
-            self.seq += 1
-            rec = {"seq": self.seq, "t": now_ms(), "ev": ev}
-            rec.update(fields)
-            self.events.append(rec)
-            self.logf.write(json.dumps(rec, default=str) + "\n")
-            self.logf.flush()
-            self.cond.notify_all()
-            return rec
+    def setting_value(self, name, value):
+        if isinstance(self.settings[name], bool) and isinstance(value, str):
+            value = value.lower() in ("1", "true", "yes", "on")
+        return type(self.settings[name])(value)
+
+    def downlink(self, a, kind):
+        return downlink(self, self.broker, a, kind)
 
     # ---- products / devices
     def add_product(self, a):
@@ -282,33 +253,6 @@ class Cloud:
             d.register_count += 1
             return 200, "success", {"productKey": pk, "deviceName": dn, "deviceSecret": d.secret}
 
-    def take_https_fault(self):
-        with self.lock:
-            f = self.https_fault
-            if not f:
-                return None
-            if f.get("count") is not None:
-                f["count"] -= 1
-                if f["count"] <= 0:
-                    self.https_fault = None
-            return dict(f)
-
-    # ---- control: waiting on the event log
-    def wait_event(self, match, since, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            i = 0
-            while True:
-                while i < len(self.events):
-                    rec = self.events[i]
-                    i += 1
-                    if rec["seq"] > since and all(rec.get(k) == v for k, v in match.items()):
-                        return rec
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
     def new_id(self):
         with self.lock:
             self.next_id += 1
@@ -319,25 +263,8 @@ class Cloud:
 # HTTPS registration server and the plain-HTTP redirect target
 
 def make_https_handler(cloud):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 30
+    class Handler(cloudbase.RegistrationHandler):
         server_version = "aliyun-test-cloud"
-        sys_version = ""
-
-        def log_message(self, *args):
-            pass
-
-        def send_json(self, status, obj, extra=()):
-            body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in extra:
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
 
         def do_GET(self):
             cloud.log("https_request", method="GET", path=self.path, status=405)
@@ -397,18 +324,6 @@ def make_https_handler(cloud):
                                [("Retry-After", str(f.get("retry_after", 5)))])
             elif mode == "code_error":
                 self.send_json(200, {"code": int(f.get("code", 500)), "message": "injected error"})
-            elif mode == "truncated":
-                body = json.dumps(ok_body, separators=(",", ":")).encode()
-                self.send_json(200, body[:len(body) // 2])
-            elif mode == "short_body":
-                body = json.dumps(ok_body, separators=(",", ":")).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[:len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
             elif mode == "wrong_types":
                 self.send_json(200, {"code": 200, "data": {"productKey": pk, "deviceName": dn,
                                                            "deviceSecret": 1234567890},
@@ -416,542 +331,57 @@ def make_https_handler(cloud):
             elif mode == "no_secret":
                 self.send_json(200, {"code": 200, "data": {"productKey": pk, "deviceName": dn},
                                      "message": "success"})
-            elif mode == "not_json":
-                self.send_json(200, b"<html><body>gateway error</body></html>")
-            elif mode == "huge":
-                size = int(f.get("size", 10 * 1024 * 1024))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                head = b'{"code":200,"message":"'
-                sent = 0
-                chunk = b"A" * 65536
-                try:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(head), head))
-                    while sent < size:
-                        c = chunk[:min(len(chunk), size - sent)]
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(c), c))
-                        sent += len(c)
-                    tail = b'","data":{}}'
-                    self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
-                    self.wfile.flush()
-                except OSError as e:
-                    cloud.log("https_fault_aborted", mode=mode, sent=sent, error=str(e))
-                self.close_connection = True
-            elif mode == "drip":
-                body = json.dumps(ok_body, separators=(",", ":")).encode()
-                interval = float(f.get("interval", 1.0))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.flush()
-                sent = 0
-                try:
-                    for b in body:
-                        if cloud.stop.wait(interval):
-                            break
-                        self.wfile.write(bytes([b]))
-                        self.wfile.flush()
-                        sent += 1
-                except OSError as e:
-                    cloud.log("https_fault_aborted", mode=mode, sent=sent, error=str(e))
-                self.close_connection = True
-            elif mode == "redirect_http":
-                loc = "http://127.0.0.1:%d/auth/register/device" % cloud.ports["http"]
-                self.send_response(int(f.get("status", 302)))
-                self.send_header("Location", loc)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            elif mode == "reset":
-                self.close_connection = True
-                try:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                               b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                except OSError:
-                    pass
-            elif mode == "hang":
-                cloud.stop.wait(float(f.get("seconds", 30)))
-                self.close_connection = True
-            else:
+            elif not self.transport_fault(mode, f, json.dumps(ok_body, separators=(",", ":")).encode(),
+                                          "/auth/register/device", b'{"code":200,"message":"',
+                                          b'","data":{}}'):
                 self.send_json(500, {"code": 500, "message": "unknown injected mode"})
 
     return Handler
 
 
-class TLSThreadingHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, handler, ctx, cloud):
-        super().__init__(addr, handler)
-        self.ctx, self.cloud = ctx, cloud
-
-    def finish_request(self, request, client_address):
-        request.settimeout(10)   # the TLS handshake runs in this request's thread
-        try:
-            tls = self.ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            self.cloud.log("tls_error", listener="https", peer=client_address[1], error=str(e))
-            return
-        try:
-            tls.settimeout(30)
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address):
-        self.cloud.log("https_handler_error", error=repr(sys.exc_info()[1]))
-
-
-def make_plain_handler(cloud):
-    class Plain(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 10
-
-        def log_message(self, *args):
-            pass
-
-        def any(self):
-            n = int(self.headers.get("Content-Length", 0) or 0)
-            raw = self.rfile.read(min(n, 8192)).decode("utf-8", "replace")
-            cloud.log("insecure_request", method=self.command, path=self.path, body=raw)
-            body = json.dumps({"code": 200, "data": {"deviceSecret": "INSECURE-HTTP-FOLLOWED"},
-                               "message": "success"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = any
-
-    return Plain
+def plain_answer(path, raw):
+    return json.dumps({"code": 200, "data": {"deviceSecret": "INSECURE-HTTP-FOLLOWED"},
+                       "message": "success"}).encode()
 
 
 # --------------------------------------------------------------------------------------------
-# MQTT 3.1.1 broker (selectors, one thread; other threads hand work over with Broker.call)
+# MQTT broker: Aliyun's CONNECT rules, registration sessions, the topic ACL (cloudbase.Broker
+# does the rest)
 
-def enc_len(n):
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def enc_str(s):
-    b = s.encode() if isinstance(s, str) else s
-    return len(b).to_bytes(2, "big") + b
-
-
-def packet(ptype_flags, body):
-    return bytes([ptype_flags]) + enc_len(len(body)) + body
-
-
-def topic_matches(filt, topic):
-    f, t = filt.split("/"), topic.split("/")
-    for i, part in enumerate(f):
-        if part == "#":
-            return True
-        if i >= len(t):
-            return False
-        if part != "+" and part != t[i]:
-            return False
-    return len(f) == len(t)
-
-
-def valid_filter(filt):
-    if not filt or "\x00" in filt:
-        return False
-    parts = filt.split("/")
-    for i, p in enumerate(parts):
-        if "#" in p and (p != "#" or i != len(parts) - 1):
-            return False
-        if "+" in p and p != "+":
-            return False
-    return True
-
-
-class ProtocolError(Exception):
-    pass
-
-
-class Reader:
-    def __init__(self, data):
-        self.d, self.i = data, 0
-
-    def u8(self):
-        if self.i + 1 > len(self.d):
-            raise ProtocolError("short packet")
-        self.i += 1
-        return self.d[self.i - 1]
-
-    def u16(self):
-        if self.i + 2 > len(self.d):
-            raise ProtocolError("short packet")
-        self.i += 2
-        return int.from_bytes(self.d[self.i - 2:self.i], "big")
-
-    def raw(self):
-        n = self.u16()
-        if self.i + n > len(self.d):
-            raise ProtocolError("short string")
-        self.i += n
-        return bytes(self.d[self.i - n:self.i])
-
-    def s(self):
-        try:
-            return self.raw().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("bad UTF-8")
-
-    def rest(self):
-        return bytes(self.d[self.i:])
-
-    def left(self):
-        return len(self.d) - self.i
-
-
-class Conn:
-    counter = 0
-
+class Conn(cloudbase.Conn):
     def __init__(self, sock, peer, tls, listener):
-        Conn.counter += 1
-        self.id = Conn.counter
-        self.sock, self.peer, self.tls, self.listener = sock, peer, tls, listener
-        self.handshaking = tls
-        self.want_write_hs = False
-        self.inbuf = bytearray()
-        self.outbuf = bytearray()
+        super().__init__(sock, peer, tls, listener)
         self.state = "new"         # new | session | register | closed
         self.kind = None           # device | connwl | register | regnwl
-        self.pk = self.dn = self.client_id = None
-        self.keepalive = 0
-        self.subs = {}
-        self.next_pid = 1
-        self.inflight = {}
-        self.deadline = None
-        self.close_after_flush = None
-        self.device = None
+        self.pk = self.client_id = None
         self.token = None
         self.ext = {}
 
 
-class Broker:
+class Broker(cloudbase.Broker):
     MAX_PACKET = 1024 * 1024   # DECISION: the real limit is [UNVERIFIED] (D30527 not retrievable)
+    CONN = Conn
 
-    def __init__(self, cloud, ctx):
-        self.cloud, self.ctx = cloud, ctx
-        self.sel = selectors.DefaultSelector()
-        self.conns = {}
-        self.calls = queue.Queue()
-        self.wake_r, self.wake_w = socket.socketpair()
-        self.wake_r.setblocking(False)
-        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
-        self.listeners = {}
+    def who(self, c):
+        return {"productKey": c.pk, "deviceName": c.dn}
 
-    def listen(self, name, port, tls):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        s.listen(64)
-        s.setblocking(False)
-        self.listeners[name] = (s, tls)
-        self.sel.register(s, selectors.EVENT_READ, ("listen", name))
-        return s.getsockname()[1]
+    def close_fields(self, c):
+        return {"kind": c.kind, "productKey": c.pk, "deviceName": c.dn}
 
-    # ---- cross-thread calls
-    def call(self, fn, timeout=10.0):
-        box = {"done": threading.Event()}
-        self.calls.put((fn, box))
-        try:
-            self.wake_w.send(b"x")
-        except OSError:
-            pass
-        if not box["done"].wait(timeout):
-            raise CtlError("broker did not answer")
-        if "err" in box:
-            raise box["err"]
-        return box.get("ret")
+    def disconnect_fields(self, c):
+        return {"productKey": c.pk, "deviceName": c.dn, "kind": c.kind}
 
-    def run(self):
-        while not self.cloud.stop.is_set():
-            for key, mask in self.sel.select(0.2):
-                d = key.data
-                if d == "wake":
-                    try:
-                        self.wake_r.recv(4096)
-                    except OSError:
-                        pass
-                    while True:
-                        try:
-                            fn, box = self.calls.get_nowait()
-                        except queue.Empty:
-                            break
-                        try:
-                            box["ret"] = fn()
-                        except Exception as e:   # handed back to the caller
-                            box["err"] = e
-                        box["done"].set()
-                elif isinstance(d, tuple):
-                    self.accept(d[1])
-                else:
-                    try:
-                        self.service(d, mask)
-                    except Exception as e:   # a fixture bug: keep serving everybody else
-                        self.cloud.log("broker_error", conn=d.id, error=repr(e))
-                        self.close(d, "internal error: %r" % e)
-            now = time.monotonic()
-            for c in list(self.conns.values()):
-                if c.deadline is not None and now > c.deadline:
-                    self.close(c, "keepalive timeout" if c.state == "session" else
-                               "register session time limit" if c.state == "register" else
-                               "no CONNECT in time")
-        for c in list(self.conns.values()):
-            self.close(c, "shutdown")
-
-    def accept(self, name):
-        s, tls = self.listeners[name]
-        try:
-            sock, peer = s.accept()
-        except OSError:
-            return
-        sock.setblocking(False)
-        if tls:
-            try:
-                sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            except (ssl.SSLError, OSError) as e:
-                self.cloud.log("tls_error", listener=name, error=str(e))
-                sock.close()
-                return
-        c = Conn(sock, peer, tls, name)
-        c.deadline = time.monotonic() + self.cloud.settings["connect_timeout"]
-        self.conns[c.id] = c
-        self.sel.register(sock, selectors.EVENT_READ, c)
-        self.cloud.log("mqtt_accept", conn=c.id, listener=name, peer=peer[1])
-
-    def update_mask(self, c):
-        if c.state == "closed":
-            return
-        m = selectors.EVENT_READ
-        if c.outbuf or c.want_write_hs:
-            m |= selectors.EVENT_WRITE
-        try:
-            self.sel.modify(c.sock, m, c)
-        except (KeyError, ValueError, OSError):
-            pass
-
-    def service(self, c, mask):
-        if c.state == "closed":
-            return
-        if c.handshaking:
-            try:
-                c.sock.do_handshake()
-                c.handshaking = False
-                c.want_write_hs = False
-                self.cloud.log("tls_ok", conn=c.id, version=c.sock.version())
-            except ssl.SSLWantReadError:
-                c.want_write_hs = False
-                self.update_mask(c)
-                return
-            except ssl.SSLWantWriteError:
-                c.want_write_hs = True
-                self.update_mask(c)
-                return
-            except (ssl.SSLError, OSError) as e:
-                self.cloud.log("tls_error", conn=c.id, listener=c.listener, error=str(e))
-                self.close(c, "tls handshake failed", log=False)
-                return
-        if mask & selectors.EVENT_WRITE:
-            self.flush(c)
-            if c.state == "closed":
-                return
-        if mask & selectors.EVENT_READ or (c.tls and c.sock.pending()):
-            while True:
-                try:
-                    data = c.sock.recv(65536)
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    break
-                except (ssl.SSLError, OSError) as e:
-                    self.close(c, "read error: %s" % e)
-                    return
-                if not data:
-                    # what came before the end (a DISCONNECT, then the close) still counts
-                    self.parse(c)
-                    if c.state != "closed":
-                        self.close(c, "peer closed")
-                    return
-                c.inbuf += data
-                if len(c.inbuf) > self.MAX_PACKET + 8 and c.close_after_flush is None:
-                    break
-            self.parse(c)
-        self.update_mask(c)
-
-    def flush(self, c):
-        while c.outbuf and c.state != "closed":
-            try:
-                n = c.sock.send(c.outbuf[:16384])
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                break
-            except (ssl.SSLError, OSError) as e:
-                self.close(c, "write error: %s" % e)
-                return
-            del c.outbuf[:n]
-        if not c.outbuf and c.close_after_flush is not None and c.state != "closed":
-            self.close(c, c.close_after_flush)
-            return
-        self.update_mask(c)
-
-    def send(self, c, data):
-        if c.state == "closed":
-            return
-        c.outbuf += data
-        self.flush(c)
-
-    def close(self, c, why, log=True):
-        if c.state == "closed":
-            return
-        prev = c.state
-        c.state = "closed"
-        try:
-            self.sel.unregister(c.sock)
-        except (KeyError, ValueError):
-            pass
-        try:
-            c.sock.close()
-        except OSError:
-            pass
-        self.conns.pop(c.id, None)
-        with self.cloud.lock:
-            if c.device is not None and c in c.device.sessions:
-                c.device.sessions.remove(c)
-        if log:
-            self.cloud.log("mqtt_close", conn=c.id, why=why, state=prev, kind=c.kind,
-                           productKey=c.pk, deviceName=c.dn)
-
-    def fatal(self, c, why):
-        """Close now (protocol violation or ACL) without flushing unsent data first."""
-        self.cloud.log("mqtt_violation", conn=c.id, why=why, productKey=c.pk, deviceName=c.dn)
-        self.close(c, why)
-
-    # ---- parsing
-    def parse(self, c):
-        while c.state != "closed" and c.close_after_flush is None:
-            buf = c.inbuf
-            if len(buf) < 2:
-                return
-            mult, n, i = 1, 0, 1
-            while True:
-                if i >= len(buf):
-                    if i > 4:
-                        return self.fatal(c, "bad remaining length")
-                    return
-                b = buf[i]
-                n += (b & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not b & 0x80:
-                    break
-                if i > 4:
-                    return self.fatal(c, "bad remaining length")
-            if n > self.MAX_PACKET:
-                return self.fatal(c, "packet too large (%d bytes)" % n)
-            if len(buf) < i + n:
-                return
-            first, body = buf[0], bytes(buf[i:i + n])
-            del buf[:i + n]
-            if c.state == "session" and c.keepalive:
-                c.deadline = time.monotonic() + c.keepalive * 1.5
-            try:
-                self.handle(c, first >> 4, first & 0x0F, body)
-            except ProtocolError as e:
-                return self.fatal(c, "protocol error: %s" % e)
-
-    def handle(self, c, ptype, flags, body):
-        if c.state == "new":
-            if ptype != 1:
-                raise ProtocolError("first packet is not CONNECT (type %d)" % ptype)
-            return self.on_connect(c, body)
-        if ptype == 1:
-            raise ProtocolError("second CONNECT")
-        if ptype == 3:
-            return self.on_publish(c, flags, body)
-        if ptype == 4:          # PUBACK for our QoS 1 downlink
-            if flags != 0 or len(body) != 2:
-                raise ProtocolError("bad PUBACK")
-            pid = int.from_bytes(body, "big")
-            rec = c.inflight.pop(pid, None)
-            self.cloud.log("mqtt_puback_in", conn=c.id, pid=pid, topic=rec and rec["topic"],
-                           known=rec is not None)
-            return
-        if ptype == 8:
-            if flags != 2:
-                raise ProtocolError("SUBSCRIBE flags must be 0010")
-            return self.on_subscribe(c, body)
-        if ptype == 10:
-            if flags != 2:
-                raise ProtocolError("UNSUBSCRIBE flags must be 0010")
-            r = Reader(body)
-            pid = r.u16()
-            filters = []
-            while r.left():
-                filters.append(r.s())
-            if not filters:
-                raise ProtocolError("UNSUBSCRIBE without filters")
-            for f in filters:
-                c.subs.pop(f, None)
-            self.cloud.log("mqtt_unsubscribe", conn=c.id, productKey=c.pk, deviceName=c.dn,
-                           filters=filters)
-            return self.send(c, packet(0xB0, pid.to_bytes(2, "big")))
-        if ptype == 12:
-            if body:
-                raise ProtocolError("PINGREQ with body")
-            self.cloud.log("mqtt_pingreq", conn=c.id, productKey=c.pk, deviceName=c.dn)
-            return self.send(c, b"\xd0\x00")
-        if ptype == 14:
-            self.cloud.log("mqtt_disconnect", conn=c.id, productKey=c.pk, deviceName=c.dn,
-                           kind=c.kind)
-            return self.close(c, "client DISCONNECT")
-        if ptype == 6 or ptype == 7 or ptype == 5:
-            raise ProtocolError("QoS 2 flow packet (type %d): QoS 2 is not supported" % ptype)
-        raise ProtocolError("unexpected packet type %d" % ptype)
-
-    def connack(self, c, rc, info):
-        info.update(conn=c.id, rc=rc, listener=c.listener)
-        self.cloud.log("mqtt_connect", **info)
-        self.send(c, bytes([0x20, 2, 0, rc]))
-        if rc != 0:
-            c.close_after_flush = "CONNACK %d" % rc
-            self.flush(c)
+    def deadline_reason(self, c):
+        if c.state == "register":
+            return "register session time limit"
+        return super().deadline_reason(c)
 
     def on_connect(self, c, body):
-        r = Reader(body)
-        proto = r.s()
-        level = r.u8()
-        flags = r.u8()
-        keepalive = r.u16()
-        if flags & 1:
-            raise ProtocolError("CONNECT reserved flag set")
-        cid_full = r.s()
-        will = bool(flags & 0x04)
-        if will:
-            r.s()
-            r.raw()
-        username = r.s() if flags & 0x80 else None
-        password = r.raw() if flags & 0x40 else None
-        info = {"clientId": cid_full, "username": username, "keepalive": keepalive,
-                "cleanSession": bool(flags & 0x02), "will": will, "protocol": proto,
-                "level": level}
-        if not ((proto == "MQTT" and level == 4) or (proto == "MQIsdp" and level == 3)):
-            info["reason"] = "unsupported protocol %s/%d" % (proto, level)
-            return self.connack(c, 1, info)
+        info, username, password = self.read_connect(body)
+        cid_full, keepalive = info["clientId"], info["keepalive"]
+        if self.refuse_protocol(c, info):
+            return
+
         c.keepalive = keepalive
         # clientId: <cid>|k=v,k=v|
         parts = cid_full.split("|")
@@ -1162,30 +592,6 @@ class Broker:
                        deviceName=c.dn, topic=topic, payload=body)
         self.publish(c, topic, json.dumps(body, separators=(",", ":")).encode(), 0)
 
-    # ---- outbound
-    def publish(self, c, topic, payload, qos=0):
-        if c.state == "closed":
-            return None
-        t = enc_str(topic)
-        pid = None
-        if qos:
-            pid = c.next_pid
-            c.next_pid = c.next_pid % 65535 + 1
-            t += pid.to_bytes(2, "big")
-            c.inflight[pid] = {"topic": topic}
-        self.cloud.log("mqtt_publish_out", conn=c.id, topic=topic, qos=qos, pid=pid,
-                       payload=payload.decode("utf-8", "replace"))
-        self.send(c, packet(0x30 | (qos << 1), t + payload))
-        return pid
-
-    def deliver(self, d, topic, payload, qos=0):
-        """Send to every live session of d subscribed to topic. Returns the conn ids."""
-        sent = []
-        for c in list(d.sessions):
-            if any(topic_matches(f, topic) for f in c.subs):
-                self.publish(c, topic, payload, qos)
-                sent.append(c.id)
-        return sent
 
     # ---- ACL
     @staticmethod
@@ -1201,43 +607,20 @@ class Broker:
         return False
 
     def on_subscribe(self, c, body):
-        r = Reader(body)
-        pid = r.u16()
-        reqs = []
-        while r.left():
-            f = r.s()
-            q = r.u8()
-            if q > 2:
-                raise ProtocolError("bad requested QoS")
-            reqs.append((f, q))
-        if not reqs:
-            raise ProtocolError("SUBSCRIBE without filters")
+        pid, reqs = self.read_subscribe(body)
         if c.state == "register":
             return self.fatal(c, "SUBSCRIBE on a dynamic-registration connection")
         codes = []
         for f, q in reqs:
             if not valid_filter(f) or not self.allowed(c, f, True):
-                codes.append(0x80)
-                self.cloud.log("acl_denied", conn=c.id, op="subscribe", topic=f,
-                               productKey=c.pk, deviceName=c.dn)
+                self.deny_subscribe(c, f, codes)
             else:
                 c.subs[f] = min(q, 1)
                 codes.append(min(q, 1))
-        self.cloud.log("mqtt_subscribe", conn=c.id, productKey=c.pk, deviceName=c.dn,
-                       filters=[f for f, _ in reqs], granted=codes)
-        self.send(c, packet(0x90, pid.to_bytes(2, "big") + bytes(codes)))
+        self.suback(c, pid, reqs, codes)
 
     def on_publish(self, c, flags, body):
-        qos = (flags >> 1) & 3
-        retain, dup = bool(flags & 1), bool(flags & 8)
-        if qos == 3:
-            raise ProtocolError("PUBLISH QoS 3")
-        r = Reader(body)
-        topic = r.s()
-        pid = r.u16() if qos else None
-        payload = r.rest()
-        if not topic or "+" in topic or "#" in topic:
-            raise ProtocolError("bad PUBLISH topic %r" % topic)
+        topic, qos, pid, payload, retain, dup = self.read_publish(flags, body)
         ev = {"conn": c.id, "productKey": c.pk, "deviceName": c.dn, "topic": topic, "qos": qos,
               "pid": pid, "retain": retain, "dup": dup,
               "payload": payload.decode("utf-8", "replace")}
@@ -1248,29 +631,12 @@ class Broker:
             self.cloud.log("mqtt_publish_in", refused="QoS 2 not supported", **ev)
             return self.fatal(c, "QoS 2 PUBLISH (not supported, D30540)")
         if not self.allowed(c, topic, False):
-            self.cloud.log("mqtt_publish_in", refused="acl", **ev)
-            self.cloud.log("acl_denied", conn=c.id, op="publish", topic=topic,
-                           productKey=c.pk, deviceName=c.dn)
-            if self.cloud.settings["acl_action"] == "disconnect":
-                return self.fatal(c, "PUBLISH to a topic outside the device's ACL")
-            if qos:
-                self.send(c, packet(0x40, pid.to_bytes(2, "big")))
-            return
+            return self.refuse_acl(c, topic, qos, pid, ev)
         d = c.device
-        limit = self.cloud.settings["qps_limit"]
-        now = time.monotonic()
-        throttled = False
-        with self.cloud.lock:
-            if limit:
-                while d.rate and now - d.rate[0] >= 1.0:
-                    d.rate.popleft()
-                if len(d.rate) >= limit:
-                    throttled = True
-                else:
-                    d.rate.append(now)
+        throttled = self.throttled(d)
         self.cloud.log("mqtt_publish_in", throttled=throttled, **ev)
         if qos:
-            self.send(c, packet(0x40, pid.to_bytes(2, "big")))
+            self.puback(c, pid)
         if throttled:   # DMULTI: excess messages are dropped
             self.cloud.log("throttled", conn=c.id, productKey=c.pk, deviceName=c.dn, topic=topic)
             return
@@ -1574,18 +940,8 @@ def downlink(cloud, broker, a, kind):
 # --------------------------------------------------------------------------------------------
 # Control API
 
-def make_control_handler(cloud, server_holder):
-    def ident(a):
-        return {"productKey": a.get("productKey"), "deviceName": a.get("deviceName")}
-
-    def cmd_health(a):
-        return {"ports": cloud.ports, "seq": cloud.seq}
-
-    def cmd_add_product(a):
-        return cloud.add_product(a)
-
-    def cmd_add_device(a):
-        return cloud.add_device(a)
+def make_control_handler(cloud, servers):
+    cmd = cloudbase.Commands(cloud, servers)
 
     def cmd_reset_device(a):
         with cloud.lock:
@@ -1600,7 +956,7 @@ def make_control_handler(cloud, server_holder):
                 d.downlinks, d.ids_seen, d.inject = {}, set(), []
             d.connect_attempts = d.connect_count = 0
             d.last_connack = d.last_connect = None
-        cloud.log("ctl_reset", **ident(a))
+        cloud.log("ctl_reset", **cmd.ident(a))
         return d.summary()
 
     def cmd_set_product(a):
@@ -1619,218 +975,21 @@ def make_control_handler(cloud, server_holder):
             return {"productKey": p.pk, "dynamicRegistration": p.dynreg,
                     "registrationFree": p.nwl, "allowTcp": p.allow_tcp, "schema": p.schema}
 
-    def cmd_settings(a):
-        with cloud.lock:
-            for k, v in a.items():
-                if k not in cloud.settings:
-                    raise CtlError("unknown setting %r" % k)
-                cur = cloud.settings[k]
-                if isinstance(cur, bool) and isinstance(v, str):
-                    v = v.lower() in ("1", "true", "yes", "on")
-                cloud.settings[k] = type(cur)(v)
-            return dict(cloud.settings)
-
-    modes = {"none", "http500", "http503", "code_error", "truncated", "short_body", "wrong_types",
-             "no_secret", "not_json", "huge", "drip", "redirect_http", "reset", "hang"}
-
-    def cmd_https_fail(a):
-        mode = a.get("mode", "none")
-        if mode not in modes:
-            raise CtlError("mode must be one of %s" % sorted(modes))
-        with cloud.lock:
-            if mode == "none":
-                cloud.https_fault = None
-            else:
-                f = dict(a)
-                f["count"] = int(a["count"]) if a.get("count") is not None else None
-                cloud.https_fault = f
-        cloud.log("ctl_https_fail", **a)
-        return {"fault": cloud.https_fault}
-
-    def cmd_inject_reply(a):
-        with cloud.lock:
-            d = cloud.need_device(a)
-            kind = a.get("kind", "any")
-            if kind not in ("property", "event", "any"):
-                raise CtlError("kind must be property, event or any")
-            if a.get("clear"):
-                d.inject = []
-            else:
-                d.inject.append({"code": int(a.get("code", 429)), "count": int(a.get("count", 1)),
-                                 "kind": kind})
-            return {"inject": list(d.inject)}
-
-    def cmd_devices(a):
-        with cloud.lock:
-            out = []
-            for p in cloud.products.values():
-                if a.get("productKey") and p.pk != a["productKey"]:
-                    continue
-                for d in p.devices.values():
-                    if a.get("deviceName") and d.dn != a["deviceName"]:
-                        continue
-                    out.append(d.summary())
-            return {"devices": out}
-
-    def cmd_device(a):
-        with cloud.lock:
-            return cloud.need_device(a).summary()
-
-    def listing(attr):
-        def f(a):
-            with cloud.lock:
-                d = cloud.need_device(a)
-                items = list(getattr(d, attr))
-            for k in ("name", "id", "kind", "event", "code"):
-                if a.get(k) is not None:
-                    items = [x for x in items if str(x.get(k)) == str(a[k])]
-            return {attr: items}
-        return f
-
-    def dl(kind):
-        def f(a):
-            since = cloud.seq
-            rec = dict(cloud.broker.call(lambda: downlink(cloud, cloud.broker, a, kind)))
-            wait = float(a.get("wait", 0) or 0)
-            if wait and kind != "raw":
-                ev = cloud.wait_event({"ev": "downlink_reply", "productKey": a.get("productKey"),
-                                       "deviceName": a.get("deviceName"), "id": rec["id"],
-                                       "matched": True}, since, min(wait, 60))
-                rec["reply"] = ev and {k: v for k, v in ev.items() if k not in ("seq", "ev", "t")}
-                rec["timedOut"] = ev is None
-            return rec
-        return f
-
-    def cmd_kick(a):
-        def k():
-            with cloud.lock:
-                d = cloud.need_device(a)
-                ss = list(d.sessions)
-            for c in ss:
-                cloud.broker.close(c, "closed by control command kick")
-            return {"closed": [c.id for c in ss]}
-        return cloud.broker.call(k)
-
-    def cmd_log(a):
-        since = int(a.get("since", 0))
-        with cloud.cond:
-            evs = [e for e in cloud.events if e["seq"] > since]
-        if a.get("ev"):
-            evs = [e for e in evs if e["ev"] == a["ev"]]
-        return {"events": evs[-int(a.get("limit", 1000)):], "seq": cloud.seq}
-
-    def cmd_wait(a):
-        match = a.get("match") or {}
-        if not isinstance(match, dict):
-            raise CtlError("match must be an object")
-        ev = cloud.wait_event(match, int(a.get("since", 0)), min(float(a.get("timeout", 10)), 120))
-        if ev is None:
-            raise CtlError("timeout waiting for %s" % json.dumps(match))
-        return {"event": ev}
-
-    def cmd_shutdown(a):
-        cloud.log("ctl_shutdown")
-        threading.Thread(target=shutdown_all, args=(cloud, server_holder), daemon=True).start()
-        return {"bye": True}
-
-    commands = {
-        "health": cmd_health, "add_product": cmd_add_product, "add_device": cmd_add_device,
-        "set_product": cmd_set_product, "reset_device": cmd_reset_device, "settings": cmd_settings,
-        "https_fail": cmd_https_fail, "inject_reply": cmd_inject_reply,
-        "devices": cmd_devices, "device": cmd_device,
-        "properties": listing("properties"), "events": listing("events"),
-        "posts": listing("posts"), "replies": listing("replies"),
-        "property_set": dl("property_set"), "service_call": dl("service"), "rrpc": dl("rrpc"),
-        "rrpc_ext": dl("rrpc_ext"), "publish": dl("raw"), "kick": cmd_kick,
-        "log": cmd_log, "wait": cmd_wait, "shutdown": cmd_shutdown,
-    }
-
-    class Control(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 130
-
-        def log_message(self, *args):
-            pass
-
-        def reply(self, status, obj):
-            body = json.dumps(obj, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def run(self, args):
-            u = urllib.parse.urlsplit(self.path)
-            name = u.path.strip("/")
-            fn = commands.get(name)
-            if fn is None:
-                return self.reply(404, {"ok": False, "error": "unknown command %r" % name,
-                                        "commands": sorted(commands)})
-            try:
-                res = fn(args)
-            except CtlError as e:
-                return self.reply(400, {"ok": False, "error": str(e)})
-            except (ValueError, TypeError, KeyError) as e:
-                return self.reply(400, {"ok": False, "error": "bad argument: %r" % e})
-            except Exception as e:   # a fixture bug: report it instead of hanging the test
-                cloud.log("ctl_error", command=name, error=repr(e))
-                return self.reply(500, {"ok": False, "error": "internal: %r" % e})
-            res = dict(res)
-            res["ok"] = True
-            self.reply(200, res)
-
-        def do_GET(self):
-            q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-            self.run({k: v[0] for k, v in q.items()})
-
-        def do_POST(self):
-            n = int(self.headers.get("Content-Length", 0) or 0)
-            raw = self.rfile.read(n) if n else b""
-            try:
-                args = json.loads(raw) if raw.strip() else {}
-                if not isinstance(args, dict):
-                    raise ValueError("body must be a JSON object")
-            except ValueError as e:
-                return self.reply(400, {"ok": False, "error": "bad JSON: %s" % e})
-            self.run(args)
-
-    return Control
-
-
-def shutdown_all(cloud, servers):
-    cloud.stop.set()
-    for s in servers:
-        try:
-            s.shutdown()
-        except Exception:
-            pass
+    return cloudbase.make_control_handler(cloud, dict(
+        cmd.common(), set_product=cmd_set_product, reset_device=cmd_reset_device,
+        properties=cmd.listing("properties"), events=cmd.listing("events"),
+        posts=cmd.listing("posts"), replies=cmd.listing("replies"),
+        property_set=cmd.dl("property_set"), service_call=cmd.dl("service"),
+        rrpc=cmd.dl("rrpc"), rrpc_ext=cmd.dl("rrpc_ext")))
 
 
 # --------------------------------------------------------------------------------------------
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", required=True, help="writes ports.json and events.jsonl here")
-    ap.add_argument("--products", help="JSON file: {\"products\": [...], \"settings\": {...}}")
-    ap.add_argument("--cert", help="server certificate (PEM); default DIR/server.crt")
-    ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
-    for name in ("https", "http", "mqtt", "mqtts", "control"):
-        ap.add_argument("--%s-port" % name, type=int, default=0)
-    ap.add_argument("--canary", help="letters and digits put into every issued secret")
-    a = ap.parse_args(argv)
-    if a.canary is not None:
-        if not a.canary.isalnum() or not a.canary.isascii():
-            raise SystemExit("--canary: want letters and digits")
-        global CANARY
-        CANARY = a.canary
-    os.makedirs(a.dir, exist_ok=True)
-    cert = a.cert or os.path.join(a.dir, "server.crt")
-    key = a.key or os.path.join(a.dir, "server.key")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
-
+    global CANARY
+    a, CANARY = cloudbase.parse_args(__doc__, argv, ("mqtt", "mqtts"),
+                                     "letters and digits put into every issued secret")
+    ctx = cloudbase.server_context(a)
     cloud = Cloud(a.dir)
     if a.products:
         with open(a.products, encoding="utf-8") as f:
@@ -1841,47 +1000,10 @@ def main(argv=None):
             if k not in cloud.settings:
                 raise SystemExit("unknown setting %r in %s" % (k, a.products))
             cloud.settings[k] = v
-
-    servers = []
-    https = TLSThreadingHTTPServer(("127.0.0.1", a.https_port), make_https_handler(cloud), ctx, cloud)
-    plain = ThreadingHTTPServer(("127.0.0.1", a.http_port), make_plain_handler(cloud))
-    plain.daemon_threads = True
-    control = ThreadingHTTPServer(("127.0.0.1", a.control_port), make_control_handler(cloud, servers))
-    control.daemon_threads = True
-    servers += [https, plain, control]
-    broker = Broker(cloud, ctx)
-    cloud.broker = broker
-    cloud.ports = {"https": https.server_address[1], "http": plain.server_address[1],
-                   "mqtt": broker.listen("mqtt", a.mqtt_port, False),
-                   "mqtts": broker.listen("mqtts", a.mqtts_port, True),
-                   "control": control.server_address[1], "pid": os.getpid()}
-
-    def on_signal(signum, frame):
-        threading.Thread(target=shutdown_all, args=(cloud, servers), daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-               for s in (https, plain)]
-    threads.append(threading.Thread(target=broker.run, daemon=True))
-    for t in threads:
-        t.start()
-    tmp = os.path.join(a.dir, ".ports.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cloud.ports, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(a.dir, "ports.json"))
-    cloud.log("ready", ports=cloud.ports)
-    control.serve_forever(poll_interval=0.2)   # returns after shutdown()
-    cloud.stop.set()
-    for t in threads:
-        t.join(timeout=3)
-    for s in servers:
-        s.server_close()
-    cloud.log("stopped")
-    return 0
+    return cloudbase.serve(cloud, a, ctx, make_https_handler(cloud),
+                           cloudbase.make_plain_handler(cloud, plain_answer),
+                           lambda servers: make_control_handler(cloud, servers),
+                           Broker(cloud, ctx), (("mqtt", False), ("mqtts", True)))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ START_TEST(test_both)
 		 CL_PS, CL_DS);
 	json_decref(cl_launch("aliyun_cloud.py", products));
 	cl_provision(CL_DN, CL_DS);
-	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(TC_DN, TC_PSK);
 
 	snprintf(extra, sizeof(extra),

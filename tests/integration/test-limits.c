@@ -405,7 +405,7 @@ START_TEST(test_tencent_command_rate)
 	json_t *st, *r, *v;
 	size_t i;
 
-	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" TC_DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(TC_DN, TC_PSK);
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);

@@ -573,7 +573,9 @@ START_TEST(spine_wrong_ca)
 	ck_assert_msg(fx_daemon_wait_log_line(needles, 5000),
 		      "no log line names TLS and the uplink 'local'");
 	/* reconnect_min_ms = 200, max 2000: three seconds are enough for several attempts. */
-	fx_sleep_ms(3000);
+	for (int64_t end = fx_mono_ms() + 3000 * fx_timeout_scale();
+	     fx_broker_log_count("New connection from 127.0.0.1") - before < 3 && fx_mono_ms() < end;)
+		fx_sleep_ms(50);
 	ck_assert_msg(fx_daemon_running(), "sensorgwd exited on a TLS failure");
 	ck_assert_uint_eq(fx_subscriber_count(), 0);
 	ck_assert_int_eq(fx_broker_log_count("u'" FX_MQTT_USER "'"), 0);

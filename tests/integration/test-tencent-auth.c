@@ -100,7 +100,7 @@ START_TEST(test_certificate)
 	size_t tries;
 	json_t *st, *dev;
 
-	tc_start("\"" DN "\"");
+	tc_start("\"" DN "\"", NULL);
 	cert_product();
 	tc_make_ca("ca-good");
 	tc_make_ca("ca-other");
@@ -133,7 +133,7 @@ START_TEST(test_certificate)
 	free(key);
 	since = tc_last_seq();
 	fx_write_file(fx_path("daemon.log"), "", 0644); /* the lines of this run only */
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert_msg(fx_daemon_wait_log_line(refused, 30000), "no line about the refusal");
@@ -175,7 +175,7 @@ START_TEST(test_certificate_wrong_server_ca)
 				       "certificate verify failed", NULL };
 	char *cert, *key, *conf, *text, *at;
 
-	tc_start("\"" DN "\"");
+	tc_start("\"" DN "\"", NULL);
 	cert_product();
 	tc_make_ca("ca-good");
 	trust("ca-good");
@@ -207,7 +207,7 @@ START_TEST(test_register_certificate)
 	char *conf, *stored;
 	struct stat st;
 
-	tc_start("\"" DN "\"");
+	tc_start("\"" DN "\"", NULL);
 	cert_product();
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
@@ -278,7 +278,7 @@ START_TEST(test_tls_psk)
 	char *conf;
 	int port;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	port = tc_pskfront_start(TC_PSK_HEX, false);
 	start_sim();
@@ -304,7 +304,7 @@ START_TEST(test_tls_psk)
 	since = tc_last_seq();
 	port = tc_pskfront_start(TC_PSK_HEX, true);
 	conf = tc_config_psk(port, NULL);
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert(wait_since(json_pack("{s:s,s:s,s:s}", "ev", "tls_psk", "identity", CN,
@@ -326,7 +326,7 @@ START_TEST(test_tls_psk_wrong_key)
 	char *conf;
 	int port;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, fx_secret("tencent-psk-wrong"));
 	port = tc_pskfront_start(TC_PSK_HEX, false);
 	start_sim();

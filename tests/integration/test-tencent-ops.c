@@ -96,7 +96,7 @@ START_TEST(test_status_and_decode)
 	size_t n;
 	int rc;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	start_daemon(true);
 	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
@@ -233,11 +233,13 @@ START_TEST(test_too_large)
 	struct stat sb;
 	size_t lines = 0;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	/* a first run without a node makes the uplink's cursor at the spool's end */
 	start_daemon(false);
-	fx_sleep_ms(1500);
+	for (int64_t end = fx_mono_ms() + FX_WAIT_MS * fx_timeout_scale();
+	     stat(fx_path("state/spool/cursor-tc"), &sb) != 0 && fx_mono_ms() < end;)
+		fx_sleep_ms(20);
 	ck_assert(fx_daemon_running());
 	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
 	ck_assert_int_eq(stat(fx_path("state/spool/cursor-tc"), &sb), 0);
@@ -311,7 +313,7 @@ START_TEST(test_expiry_auto)
 	char *conf;
 	int64_t now_s;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	start_sim();
 	conf = tc_config("expiry = auto\n");

@@ -24,13 +24,14 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "cloudctl.h"
 #include "fixture.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
 #include "gw/log.h"
 #include "gw/tencent_register.h"
 #include "gw/util.h"
-#include "tcloud_reg.h"
+#include "tcloud.h"
 
 /* Generous: the slowest case (a drip) is cut off by libcurl's low-speed limit after ~5 s. */
 #define RUN_LIMIT_S 60
@@ -45,6 +46,13 @@ static int saved_stderr = -1;
 /* Every secret a why or a log line must never hold; issued PSKs are added as they appear. */
 static char *secrets[32];
 static size_t n_secrets;
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
 
 static void add_secret(const char *s)
 {
@@ -234,10 +242,10 @@ static void assert_nothing_stored(const char *dn)
 	struct gw_cred c;
 
 	ck_assert_int_eq(gw_credstore_load(store, dn, &c, NULL, 0), -ENOENT);
-	ck_assert_msg(!cl_file_exists(cred_path(dn, ".json")), "a credential file for %s", dn);
-	ck_assert_msg(!cl_file_exists(cred_path(dn, ".json.bak")), "a backup file for %s", dn);
+	ck_assert_msg(!file_exists(cred_path(dn, ".json")), "a credential file for %s", dn);
+	ck_assert_msg(!file_exists(cred_path(dn, ".json.bak")), "a backup file for %s", dn);
 	/* the refusal marker is the caller's to write */
-	ck_assert_msg(!cl_file_exists(cred_path(dn, ".state")), "a marker file for %s", dn);
+	ck_assert_msg(!file_exists(cred_path(dn, ".state")), "a marker file for %s", dn);
 }
 
 /* STORED with a PSK equal to the cloud's, on disk 0600 in the 0700 directory. */
@@ -279,9 +287,9 @@ static void assert_registered_as(const char *dn, const char *api, const char *al
 		json_object_set_new(m, "algorithm", json_string(alg));
 	if (signed_host)
 		json_object_set_new(m, "signedHost", json_string(signed_host));
-	ck_assert_msg(cl_wait(m, 5), "no https_register of %s (%s %s %s)", dn, api,
+	ck_assert_msg(tc_wait(m, 5), "no https_register of %s (%s %s %s)", dn, api,
 		      alg ? alg : "-", signed_host ? signed_host : "-");
-	ck_assert_int_eq(cl_count("https_register", "deviceName", dn), 1);
+	ck_assert_int_eq(tc_count("https_register", "deviceName", dn), 1);
 }
 
 static json_int_t register_count(const char *pid, const char *dn)
@@ -313,7 +321,7 @@ START_TEST(test_psk_v2)
 	gw_credstore_wipe(&o.cred);
 
 	/* the cloud issued two PSKs, each once */
-	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 2);
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 2);
 	assert_log_clean();
 	log = fx_read_file(log_file);
 	ck_assert_msg(log && strstr(log, "uplink tc: device dev1: registering with product " TC_PID
@@ -409,8 +417,8 @@ START_TEST(test_reuse)
 	ck_assert(!obtain("dev1", &again));
 	ck_assert_str_eq(again.psk, issued);
 	/* no second request: re-registering would have issued a new PSK (§2.1) */
-	ck_assert_int_eq(cl_count("https_request", NULL, NULL) +
-			 cl_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(tc_count("https_request", NULL, NULL) +
+			 tc_count("https_register", NULL, NULL), 1);
 	ck_assert_int_eq(register_count(TC_PID, "dev1"), 1);
 	free(issued);
 	gw_credstore_wipe(&first);
@@ -539,10 +547,10 @@ START_TEST(test_bad_replies)
 		assert_nothing_stored("dev1");
 	}
 	/* the redirect was never followed to plain http */
-	ck_assert_int_eq(cl_count("insecure_request", NULL, NULL), 0);
+	ck_assert_int_eq(tc_count("insecure_request", NULL, NULL), 0);
 	/* every request met its fault, none of them registered anything */
-	ck_assert_int_ge(cl_count("https_request", NULL, NULL), sizeof(faults) / sizeof(faults[0]));
-	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 0);
+	ck_assert_int_ge(tc_count("https_request", NULL, NULL), sizeof(faults) / sizeof(faults[0]));
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 0);
 	ck_assert_int_eq(register_count(TC_PID, "dev1"), 0);
 
 	/* the fault gone, the same device registers */
@@ -601,8 +609,8 @@ START_TEST(test_wrong_ca)
 		      strcasestr(o.why, "certificate"), "why: %s", o.why);
 	assert_nothing_stored("dev1");
 	/* the handshake failed before anything was sent */
-	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 0);
-	ck_assert_int_eq(cl_count("https_request", NULL, NULL), 0);
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 0);
+	ck_assert_int_eq(tc_count("https_request", NULL, NULL), 0);
 	assert_log_clean();
 }
 END_TEST
@@ -647,5 +655,5 @@ int main(void)
 	tcase_add_test(tc, test_wrong_ca);
 	tcase_add_test(tc, test_save_fails);
 	suite_add_tcase(s, tc);
-	return cl_run(s);
+	return cc_run(s);
 }

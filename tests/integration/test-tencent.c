@@ -37,7 +37,7 @@ static void start_all(const char *extra)
 	const char *const online[] = { "device " DN ": online", NULL };
 	char *conf;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	/* fx_path() rotates its buffers: keep the link's name */
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
@@ -218,7 +218,7 @@ START_TEST(test_offline_control_and_restart)
 
 	/* restart, past the platform's CONNECT window: the same PSK, no registration */
 	since = tc_last_seq();
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	conf = fx_read_file(fx_path("sensorgw.conf"));
 	ck_assert_ptr_nonnull(conf);
 	fx_daemon_start(conf);
@@ -252,7 +252,7 @@ START_TEST(test_register_then_restart)
 	int status;
 
 	/* pre-created in the console without a secret: registerType 1 lets it register */
-	tc_start("\"" DN "\"");
+	tc_start("\"" DN "\"", NULL);
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
 		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
@@ -275,7 +275,7 @@ START_TEST(test_register_then_restart)
 	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	since = tc_last_seq();
-	fx_sleep_ms(5500);
+	tc_wait_connect_window(DN);
 	fx_daemon_start(conf);
 	free(conf);
 	ck_assert_msg(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method",
@@ -294,7 +294,7 @@ START_TEST(test_wrong_ca)
 				     NULL };
 	char *conf, *text, *at;
 
-	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK));
+	tc_start(fx_strf("{\"deviceName\": \"" DN "\", \"psk\": \"%s\"}", TC_PSK), NULL);
 	tc_provision_psk(DN, TC_PSK);
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);

@@ -3,8 +3,10 @@
 /*
  * The loopback Tencent test cloud (tests/cloud/tencent_cloud.py, see tests/cloud/TENCENT.md)
  * from the integration tests: start it with one product whose data template holds the six
- * seed sensors, drive its control API, provision PSKs and write the daemon's tencent config.
- * Every call fails the running Check test on error. Used with fixture.h (fx_setup/teardown).
+ * seed sensors (and a certificate product for the registration tests), drive its control
+ * API (devices, products, HTTPS faults), provision PSKs and certificates and write the
+ * daemon's tencent config. Every call fails the running Check test on error. Used with
+ * fixture.h (fx_setup/teardown).
  */
 
 #include <check.h>
@@ -18,21 +20,41 @@
 #define TC_PS fx_secret("tencent-product") /* testProductSecret123 outside canary mode */
 #define TC_DN "dev-n1" /* device_name = dev-{port} on [port n1] */
 #define TC_PSK fx_secret("tencent-psk") /* IyXmUW5sU/q1vnb5yzTkeQ== outside canary mode */
+#define TC_CERT_PID "CERTPROD01"     /* authType cert, registerType 1 */
+#define TC_CERT_PS fx_secret("tencent-product-cert") /* certProductSecret456 */
+/* The PSK in the success bodies of the cloud's truncated, short_body and drip faults, and the
+ * one its plain-http listener hands out: neither may ever be stored. */
+#define TC_INJECTED_PSK "SU5KRUNURUQtTk9ULVVTRQ=="
+#define TC_INSECURE_PSK "SU5TRUNVUkUtSFRUUCEhIQ=="
 
 /* Ports of the running cloud. */
 extern int tc_ctl_port;
 extern int tc_https_port;
 extern int tc_mqtts_port;
 extern int tc_mqttpsk_port; /* plain, loopback: behind the TLS-PSK front only */
+extern int tc_http_port;    /* plain http: the target of its redirect_http fault */
 
-/* Starts the cloud with product TC_PID (PSK devices; template: MQ2, MQ135, MQ4, MQ7 int,
- * DHT11_T, DHT11_H float, report_interval_ms int, led bool) whose devices are given as JSON
- * array members. Needs fx_setup(). */
-void tc_start(const char *devices);
+/* Starts the cloud with product TC_PID (PSK devices, registerType 1; template: MQ2, MQ135,
+ * MQ4, MQ7 int, DHT11_T, DHT11_H float, report_interval_ms int, led bool) whose pre-created
+ * devices are given as JSON array members (e.g. "\"dev1\", \"dev2\""), and, when
+ * cert_devices is not NULL, TC_CERT_PID (certificate devices, registerType 1) with those.
+ * Needs fx_setup(). */
+void tc_start(const char *psk_devices, const char *cert_devices);
 /* POSTs args (stolen) to the control API; returns its JSON reply (ok or not). */
 json_t *tc_ctl(const char *cmd, json_t *args);
 /* {"productId": TC_PID, "deviceName": dn} */
 json_t *tc_dev_args(const char *dn);
+/* The cloud's summary of device dn of product pid (json_decref it); with_cert adds "cert". */
+json_t *tc_device(const char *pid, const char *dn, bool with_cert);
+/* A copy of the PSK the cloud holds for dn of TC_PID (free it); NULL when it has none. */
+char *tc_device_psk(const char *dn);
+/* The next count (0: every) HTTPS registration requests get fault mode; opts (stolen, may be
+ * NULL) adds the mode's options. mode "none" clears it. */
+void tc_https_fail(const char *mode, int count, json_t *opts);
+/* set_product: pid plus the fields of fields (stolen). */
+void tc_set_product(const char *pid, json_t *fields);
+/* The register_url of the cloud's HTTPS listener for the v2 (legacy false) or legacy API. */
+const char *tc_register_url(bool legacy);
 /* Waits for a cloud event matching match (stolen); true when it came. Like
  * tc_wait_property(), the deadline is stretched by fx_timeout_scale(). */
 bool tc_wait(json_t *match, int timeout_s);
@@ -42,6 +64,10 @@ size_t tc_count(const char *ev, const char *field, const char *value);
 json_int_t tc_last_seq(void);
 /* An integer field of the device summary of dn. */
 json_int_t tc_device_field(const char *dn, const char *field);
+/* Waits until the platform's CONNECT window for dn (settings.connect_interval after the last
+ * CONNECT the cloud answered, from its device summary) has passed, so that the next CONNECT of
+ * dn is answered; returns at once when none was answered yet. */
+void tc_wait_connect_window(const char *dn);
 /* Waits until the cloud recorded property name of dn (any value); false at the deadline. */
 bool tc_wait_property(const char *dn, const char *name, int timeout_ms);
 /* Stores psk for dn in the daemon's credential store of uplink "tc" (state/credentials/tc),

@@ -18,15 +18,21 @@ int tc_ctl_port;
 int tc_https_port;
 int tc_mqtts_port;
 int tc_mqttpsk_port;
+int tc_http_port;
 
 json_t *tc_ctl(const char *cmd, json_t *args)
 {
 	return cc_ctl(tc_ctl_port, cmd, args);
 }
 
+static json_t *dev_args(const char *pid, const char *dn)
+{
+	return json_pack("{s:s,s:s}", "productId", pid, "deviceName", dn);
+}
+
 json_t *tc_dev_args(const char *dn)
 {
-	return json_pack("{s:s,s:s}", "productId", TC_PID, "deviceName", dn);
+	return dev_args(TC_PID, dn);
 }
 
 bool tc_wait(json_t *match, int timeout_s)
@@ -77,28 +83,109 @@ bool tc_wait_property(const char *dn, const char *name, int timeout_ms)
 	return false;
 }
 
-void tc_start(const char *devices)
+void tc_wait_connect_window(const char *dn)
+{
+	json_t *dev = tc_device(TC_PID, dn, false);
+	json_t *set = tc_ctl("settings", json_object());
+	json_t *last = json_object_get(dev, "lastConnect");
+	double gap = json_number_value(json_object_get(set, "connect_interval"));
+	/* the window starts at the CONNECT's answer (t, epoch ms); 250 ms for the two clocks */
+	int64_t end = json_integer_value(json_object_get(last, "t")) + (int64_t)(gap * 1000) + 250;
+	int64_t left;
+
+	ck_assert_msg(json_is_true(json_object_get(set, "ok")), "settings refused");
+	ck_assert_msg(gap >= 0 && gap <= 60, "connect_interval %g", gap);
+	if (json_is_object(last))
+		while ((left = end - fx_now_ms()) > 0)
+			fx_sleep_ms(left < 100 ? (int)left : 100);
+	json_decref(set);
+	json_decref(dev);
+}
+
+void tc_start(const char *psk_devices, const char *cert_devices)
 {
 	char products[8192];
+	char cert_product[1024] = "";
 	json_t *ports;
 
 	fx_make_certs();
 	ck_assert_int_eq(mkdir(fx_path("tcloud"), 0700), 0);
+	if (cert_devices)
+		snprintf(cert_product, sizeof(cert_product),
+			 ", {\"productId\": \"" TC_CERT_PID "\", \"productSecret\": \"%s\", "
+			 "\"dynamicRegistration\": true, \"registerType\": 1, "
+			 "\"authType\": \"cert\", \"devices\": [%s]}",
+			 TC_CERT_PS, cert_devices);
 	snprintf(products, sizeof(products),
 		 "{\"products\": [{\"productId\": \"" TC_PID "\", \"productSecret\": \"%s\", "
 		 "\"dynamicRegistration\": true, \"registerType\": 1, \"authType\": \"psk\", "
 		 "\"template\": {\"properties\": {\"MQ2\": {\"type\": \"int\", \"min\": 0, "
 		 "\"max\": 10000}, \"MQ135\": \"int\", \"MQ4\": \"int\", \"MQ7\": \"int\", "
 		 "\"DHT11_T\": \"float\", \"DHT11_H\": \"float\", \"report_interval_ms\": \"int\", "
-		 "\"led\": \"bool\"}}, \"devices\": [%s]}], \"settings\": {\"connect_interval\": 5}}",
-		 TC_PS, devices);
+		 "\"led\": \"bool\"}}, \"devices\": [%s]}%s], \"settings\": {\"connect_interval\": 5}}",
+		 TC_PS, psk_devices, cert_product);
 	fx_write_file(fx_path("tcloud/products.json"), products, 0600);
 	ports = cc_start("tencent_cloud.py", "tcloud", "tcloud/products.json", "tcloud.log");
 	tc_ctl_port = cc_port(ports, "control");
 	tc_https_port = cc_port(ports, "https");
+	tc_http_port = cc_port(ports, "http");
 	tc_mqtts_port = cc_port(ports, "mqtts");
 	tc_mqttpsk_port = cc_port(ports, "mqttpsk");
 	json_decref(ports);
+}
+
+json_t *tc_device(const char *pid, const char *dn, bool with_cert)
+{
+	json_t *args = dev_args(pid, dn);
+	json_t *r;
+
+	if (with_cert)
+		json_object_set_new(args, "withCert", json_true());
+	r = tc_ctl("device", args);
+	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "device %s/%s unknown", pid, dn);
+	return r;
+}
+
+char *tc_device_psk(const char *dn)
+{
+	json_t *r = tc_device(TC_PID, dn, false);
+	const char *psk = json_string_value(json_object_get(r, "psk"));
+	char *copy = psk ? strdup(psk) : NULL;
+
+	json_decref(r);
+	return copy;
+}
+
+void tc_https_fail(const char *mode, int count, json_t *opts)
+{
+	json_t *args = opts ? opts : json_object();
+	json_t *r;
+
+	json_object_set_new(args, "mode", json_string(mode));
+	if (count > 0)
+		json_object_set_new(args, "count", json_integer(count));
+	r = tc_ctl("https_fail", args);
+	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "https_fail %s refused", mode);
+	json_decref(r);
+}
+
+void tc_set_product(const char *pid, json_t *fields)
+{
+	json_t *r;
+
+	json_object_set_new(fields, "productId", json_string(pid));
+	r = tc_ctl("set_product", fields);
+	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "set_product %s refused", pid);
+	json_decref(r);
+}
+
+const char *tc_register_url(bool legacy)
+{
+	static char url[2][128];
+
+	snprintf(url[legacy], sizeof(url[legacy]), "https://localhost:%d%s", tc_https_port,
+		 legacy ? "/register/dev" : "/device/register");
+	return url[legacy];
 }
 
 void tc_provision_psk(const char *dn, const char *psk)

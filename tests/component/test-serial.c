@@ -902,7 +902,7 @@ END_TEST
 
 /*
  * USB matching through libserialport's enumeration, on a fake sysfs (test-fixtures.md §3).
- * Only with GW_TEST_FAKE_SYSFS=1 (tests/serial-usb.sh) and root: the test unshares its mount
+ * Only with GW_TEST_FAKE_SYSFS=1 (tests/component/serial-usb.sh) and root: the test unshares its mount
  * namespace and mounts tmpfs over /dev and /sys/class/tty. With CK_FORK=yes that namespace
  * belongs to the forked test process alone and vanishes with it.
  */
