@@ -101,8 +101,8 @@ const char *gw_aliyun_name_auth(enum gw_aliyun_auth auth);
 
 /*
  * Fills buf with GW_ALIYUN_RANDOM_LEN random characters of [A-Za-z0-9] and a NUL (size must
- * be > GW_ALIYUN_RANDOM_LEN). The platform checks no uniqueness (docs/protocols/aliyun.md
- * §2); fresh randomness just keeps one registration's sign from being replayed as another's.
- * Returns 0, -ENOBUFS, or -errno from getrandom(2).
+ * be > GW_ALIYUN_RANDOM_LEN). The platform checks no uniqueness
+ * (docs/protocols/aliyun.md §2); fresh randomness just keeps one registration's sign from
+ * being replayed as another's. Returns 0, -ENOBUFS, or -errno from getrandom(2).
  */
 int gw_aliyun_make_random(char *buf, size_t size);
