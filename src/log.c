@@ -257,7 +257,13 @@ static bool rate_limit(int level, const struct gw_log_ctx *ctx, const char *msg)
 		slot = oldest;
 		rl_summarise(slot);
 		*slot = (struct rl_slot){ .hash = h, .window_start_us = now, .level = level };
-		snprintf(slot->msg, sizeof(slot->msg), "%s", msg);
+		{
+			/* kept cut to the slot's size; the summary marks a cut text with "..." */
+			size_t n = strnlen(msg, sizeof(slot->msg) - 1);
+
+			memcpy(slot->msg, msg, n);
+			slot->msg[n] = '\0';
+		}
 		keep(slot->port, sizeof(slot->port), &slot->has_port, ctx ? ctx->port : NULL);
 		keep(slot->node_uid, sizeof(slot->node_uid), &slot->has_node_uid,
 		     ctx ? ctx->node_uid : NULL);

@@ -126,9 +126,12 @@ static void add_record(struct gw_preview *p, struct gw_node *node, const struct 
 								  "daemon skips this frame"));
 		return;
 	}
+	if (r < 0) {
+		(void)json_object_set_new(o, "error", json_string(strerror(-r)));
+		return;
+	}
 	srec.payload = (const uint8_t *)gw_jsonw_data(p->record_w, &srec.len);
-	if (r == 0)
-		r = gw_payload_unpack(srec.payload, srec.len, srec.type, &v);
+	r = gw_payload_unpack(srec.payload, srec.len, srec.type, &v);
 	if (r < 0) {
 		(void)json_object_set_new(o, "error", json_string(strerror(-r)));
 		return;

@@ -324,7 +324,7 @@ static bool seg_resync(struct win *w, int fd, uint64_t size, uint64_t off, uint6
 	static const char key; /* the window's owner during the search */
 
 	for (; off + REC_PREFIX <= size; off++) {
-		const uint8_t *p;
+		const uint8_t *p = NULL; /* set by win_get() when it returns 0 */
 		uint64_t seq;
 		uint32_t len;
 

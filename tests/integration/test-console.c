@@ -104,7 +104,7 @@ START_TEST(test_console_refused)
 	line = txt.slave + strlen("/dev/");
 
 	/* the pty is the console; a getty is on it, too */
-	snprintf(text, sizeof(text), "tty0 %s\n", line);
+	ck_assert_int_lt(snprintf(text, sizeof(text), "tty0 %.40s\n", line), (int)sizeof(text));
 	fx_write_file(fx_path("console-active"), text, 0644);
 	ck_assert_msg(mount(fx_path("console-active"), CONSOLE_ACTIVE, NULL, MS_BIND, NULL) == 0,
 		      "bind over %s: %s", CONSOLE_ACTIVE, strerror(errno));
