@@ -59,7 +59,9 @@ fi
 ninja -C build-analyzer -t clean >/dev/null
 ninja -C build-analyzer -k 0 -j "$jobs" >"$out/gcc-build.txt" 2>&1
 gcc_rc=$?
-grep -E 'warning: .*\[-Wanalyzer-|error:' "$out/gcc-build.txt" | sed 's|^\.\./||' | sort -u \
+# only diagnostics with a source position: a meson regeneration prints "werror: false"
+grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning: .*\[-Wanalyzer-|(fatal )?error:)' "$out/gcc-build.txt" |
+	sed 's|^\.\./||' | sort -u \
 	>"$out/gcc.txt"
 report "gcc -fanalyzer" "$out/gcc.txt"
 if [ $gcc_rc != 0 ]; then
