@@ -1129,7 +1129,7 @@ static const struct key_def uplink_keys[] = {
 	    GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
 	KEY("sdkappid", set_uint, UPLINK_T, sdkappid, "12010126", 1, UINT32_MAX, 0),
 	/* 0: the default far-future expiry; auto: now + 600 s with a synchronised clock;
-	 * otherwise any later Unix time (§1.2) */
+	 * otherwise any later Unix time (docs/protocols/tencent.md §1.2) */
 	KEY("expiry", set_expiry, UPLINK_T, expiry, "0", 0, UINT64_MAX, 0),
 	KEY_ENUM("register_api", UPLINK_T, register_api, "v2", register_api_words),
 };
@@ -1370,7 +1370,8 @@ static void close_mqtt(struct parser *p)
 }
 
 /* Without ca_file: the platform's roots installed with sensorgw (conf/ca/aliyun-iot-roots.pem:
- * GlobalSign Root CA R1 and R6, Aliyun IoT Root CA), which cover every port (fact sheet §4). */
+ * GlobalSign Root CA R1 and R6, Aliyun IoT Root CA), which cover every port
+ * (docs/protocols/aliyun.md §4.4). */
 static void default_aliyun_ca(struct parser *p, struct gw_config_uplink *u)
 {
 	if (access(GW_ALIYUN_CA_FILE, R_OK) < 0) {
@@ -1382,8 +1383,8 @@ static void default_aliyun_ca(struct parser *p, struct gw_config_uplink *u)
 }
 
 /*
- * The platform's rules (fact sheet §4): TLS only here (plain TCP is closed to new devices),
- * keepalive 30..1200 s, 30 messages per second per device. host and port default to the
+ * The platform's rules (docs/protocols/aliyun.md §4): TLS only here (plain TCP is closed to new
+ * devices), keepalive 30..1200 s, 30 messages per second per device. host and port default to the
  * platform's endpoint, which the driver derives from region or instance_id.
  */
 static void close_aliyun(struct parser *p)
@@ -1439,7 +1440,8 @@ static void close_aliyun(struct parser *p)
 		       u->auth == GW_CLOUD_AUTH_REGNWL ? "regnwl" : "register");
 	if (!dynamic && first && given_ok(p, first))
 		report(p, given(p, first), "%s: only used with auth = register or regnwl", first);
-	/* regnwl exists over MQTT only (fact sheet §1): no HTTPS endpoint to choose */
+	/* regnwl exists over MQTT only (docs/protocols/aliyun.md §1): no HTTPS endpoint to
+	 * choose */
 	if (u->auth != GW_CLOUD_AUTH_REGISTER && given_ok(p, "register_via"))
 		report(p, given(p, "register_via"), "register_via: only used with auth = register%s",
 		       u->auth == GW_CLOUD_AUTH_REGNWL ? " (regnwl registers over MQTT only)" : "");
@@ -1454,7 +1456,7 @@ static void close_aliyun(struct parser *p)
 }
 
 /* Without ca_file: the platform's root installed with sensorgw (conf/ca/tencent-iot-roots.pem:
- * the "Tencent Iothub" root of fact sheet §1.6, which no system trust store has). */
+ * the "Tencent Iothub" root of docs/protocols/tencent.md §1.6, which no system trust store has). */
 static void default_tencent_ca(struct parser *p, struct gw_config_uplink *u)
 {
 	if (access(GW_TENCENT_CA_FILE, R_OK) < 0) {
@@ -1465,8 +1467,9 @@ static void default_tencent_ca(struct parser *p, struct gw_config_uplink *u)
 	u->ca_file = gw_strdup(GW_TENCENT_CA_FILE);
 }
 
-/* Host and port: the platform's MQTT host for product_id and region (§1.5), 8883 with TLS
- * (§1.4); plain TCP (1883) only when tls = false is written down. */
+/* Host and port: the platform's MQTT host for product_id and region (docs/protocols/tencent.md
+ * §1.5), 8883 with TLS (docs/protocols/tencent.md §1.4); plain TCP (1883) only when tls = false is
+ * written down. */
 static void tencent_endpoint(struct parser *p, struct gw_config_uplink *u)
 {
 	char host[GW_TENCENT_HOST_MAX];
@@ -1476,7 +1479,8 @@ static void tencent_endpoint(struct parser *p, struct gw_config_uplink *u)
 	if (!u->tls && given_ok(p, "ca_file"))
 		report(p, given(p, "ca_file"), "ca_file: not used with tls = no (line %u)",
 		       given(p, "tls"));
-	/* §1.4: TLS-PSK authenticates both ends with the device's PSK; no certificates */
+	/* docs/protocols/tencent.md §1.4: TLS-PSK authenticates both ends with the device's PSK; no
+	 * certificates */
 	if (u->tls_psk && given_ok(p, "ca_file"))
 		report(p, given(p, "ca_file"), "ca_file: not used with tls = psk (line %u): "
 		       "TLS-PSK has no certificates", given(p, "tls"));
@@ -1498,9 +1502,9 @@ static void tencent_endpoint(struct parser *p, struct gw_config_uplink *u)
 }
 
 /*
- * The platform's rules (fact sheet §1): keepalive up to 900 s, 30 messages per second per
- * device, one region of §1.5, hmacsha256 or hmacsha1. auth = psk or certificate read the
- * credential store; register fetches it with the ProductSecret.
+ * The platform's rules (docs/protocols/tencent.md §1): keepalive up to 900 s, 30 messages per
+ * second per device, one region of docs/protocols/tencent.md §1.5, hmacsha256 or hmacsha1. auth =
+ * psk or certificate read the credential store; register fetches it with the ProductSecret.
  */
 static void close_tencent(struct parser *p)
 {

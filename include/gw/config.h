@@ -107,7 +107,9 @@ struct gw_config_uplink {
 	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
 			* host kind */
 	bool tls;      /* default: true when ca_file is set; tencent: true unless tls = false */
-	bool tls_psk;  /* tencent, tls = psk: TLS-PSK (§1.4) instead of certificates; tls is true */
+	/* tencent, tls = psk: TLS-PSK (docs/protocols/tencent.md §1.4) instead of certificates;
+	 * tls is true */
+	bool tls_psk;
 	char *ca_file; /* must exist and be readable; aliyun, tencent: default the installed
 			* roots */
 	char *cert_file; /* client certificate (optional; needs key_file) */
@@ -140,8 +142,9 @@ struct gw_config_uplink {
 	char *product_secret; /* auth = register or regnwl: from product_secret_file, _credential
 			       * or inline */
 	enum gw_register_via register_via; /* auth = register only; default auto */
-	char *register_url;  /* https:// only; default from region (fact sheet §2); not with
-			      * register_via = mqtt */
+	/* https:// only; default from region (docs/protocols/aliyun.md §2); not with
+	 * register_via = mqtt */
+	char *register_url;
 	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
 	uint32_t max_devices; /* device sessions at most, 1..256; default 32 (also tencent) */
 	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no

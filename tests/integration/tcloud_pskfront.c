@@ -1,21 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A TLS-PSK front for the loopback Tencent test cloud (tests/cloud/TENCENT.md, listener
- * `mqttpsk`). Python 3.11's ssl cannot serve TLS-PSK (fact sheet §1.4: the C SDK's 8883
- * mode), so the integration tests put this in front of the cloud: it accepts TLS with PSK
- * cipher suites only, and no certificate at all, finds the key for the client's identity,
- * and relays the decrypted bytes to the cloud after one line naming the identity the
- * handshake proved:
+ * A TLS-PSK front for the loopback Tencent test cloud (tests/cloud/TENCENT.md, listener `mqttpsk`).
+ * Python 3.11's ssl cannot serve TLS-PSK (docs/protocols/tencent.md §1.4: the C SDK's 8883 mode),
+ * so the integration tests put this in front of the cloud: it accepts TLS with PSK cipher suites
+ * only, and no certificate at all, finds the key for the client's identity, and relays the
+ * decrypted bytes to the cloud after one line naming the identity the handshake proved:
  *
- *   tcloud-pskfront --port-file FILE --backend PORT --identity ID --psk HEX [--tls13]
+ * tcloud-pskfront --port-file FILE --backend PORT --identity ID --psk HEX [--tls13]
  *
- * It listens on 127.0.0.1 (a free port, written to FILE once it listens) and serves each
- * connection in a child process. Like the platform (§1.1: TLS 1.0 to 1.2) it speaks at most
- * TLS 1.2 with PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA, unless --tls13 also allows TLS 1.3
- * (then the PSK is used with a TLS 1.3 suite, OpenSSL's way for these callbacks). Every
- * handshake, good or not, is one line on stderr: "handshake ok identity=.. cipher=..
- * version=.." or "handshake failed: ..".
- * A test tool: not installed, no secrets of the product's.
+ * It listens on 127.0.0.1 (a free port, written to FILE once it listens) and serves each connection
+ * in a child process. Like the platform (docs/protocols/tencent.md §1.1: TLS 1.0 to 1.2) it speaks
+ * at most TLS 1.2 with PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA, unless --tls13 also allows TLS 1.3
+ * (then the PSK is used with a TLS 1.3 suite, OpenSSL's way for these callbacks). Every handshake,
+ * good or not, is one line on stderr: "handshake ok identity=.. cipher=.. version=.." or "handshake
+ * failed: ..". A test tool: not installed, no secrets of the product's.
  */
 
 #include <arpa/inet.h>

@@ -94,7 +94,7 @@ static void assert_mode(const char *path, mode_t mode)
 		      (unsigned)(st.st_mode & 07777), (unsigned)mode);
 }
 
-/* Every property post of DN the cloud received is an Alink request (fact sheet §5):
+/* Every property post of DN the cloud received is an Alink request (docs/protocols/aliyun.md §5):
  * id a decimal string, version 1.0, the topic's method, params a non-empty object. */
 static void assert_alink_posts(void)
 {

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tencent uplink's other ways to log in, with the real daemon, a node simulated by
- * sensorgw-sim in binary framing and the loopback Tencent test cloud
- * (tests/cloud/tencent_cloud.py):
+ * The tencent uplink's other ways to log in, with the real daemon, a node simulated by sensorgw-sim
+ * in binary framing and the loopback Tencent test cloud (tests/cloud/tencent_cloud.py):
  *
- * - auth = certificate (§1.3): a client certificate with CN <ProductId><DeviceName> from a CA
- *   the test makes and the cloud trusts, on a TLS listener that requires one; records arrive
- *   as reports. A certificate from another CA is refused in the handshake: nothing is
- *   delivered, the daemon says so, and it retries with backoff, not in a loop;
+ * - auth = certificate (docs/protocols/tencent.md §1.3): a client certificate with CN
+ * <ProductId><DeviceName> from a CA
+ *
+ * the test makes and the cloud trusts, on a TLS listener that requires one; records arrive
+ *
+ * as reports. A certificate from another CA is refused in the handshake: nothing is
+ *
+ * delivered, the daemon says so, and it retries with backoff, not in a loop;
+ *
  * - auth = register with a certificate product: the registration's encryptionType 1 answer
- *   (clientCert, clientKey) is stored 0600 and the session logs in with it;
- * - tls = psk (§1.4, the C SDK's 8883 mode): see the TLS-PSK tests below.
+ *
+ * (clientCert, clientKey) is stored 0600 and the session logs in with it;
+ *
+ * - tls = psk (docs/protocols/tencent.md §1.4, the C SDK's 8883 mode): see the TLS-PSK tests below.
  */
 
 #include <check.h>
@@ -49,8 +55,8 @@ static void ctl_ok(const char *cmd, json_t *args)
 	json_decref(r);
 }
 
-/* The cloud's product becomes a certificate product (§1.3) whose TLS listener requires a
- * client certificate. */
+/* The cloud's product becomes a certificate product (docs/protocols/tencent.md §1.3) whose TLS
+ * listener requires a client certificate. */
 static void cert_product(void)
 {
 	ctl_ok("set_product", json_pack("{s:s,s:s}", "productId", TC_PID, "authType", "cert"));
@@ -121,7 +127,7 @@ START_TEST(test_certificate)
 					"report", "deviceName", DN, "code", 0), 20),
 		      "no accepted report with certificate auth");
 	ck_assert(tc_wait_property(DN, "MQ2", 10000));
-	/* §1.3: a certificate device sends no password */
+	/* docs/protocols/tencent.md §1.3: a certificate device sends no password */
 	ck_assert(tc_wait(json_pack("{s:s,s:s,s:i,s:b}", "ev", "mqtt_connect", "deviceName", DN,
 				    "rc", 0, "hasPassword", 0), 5));
 	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
@@ -199,7 +205,8 @@ START_TEST(test_certificate_wrong_server_ca)
 }
 END_TEST
 
-/* auth = register, and the product hands out certificates (encryptionType 1, §2.1). */
+/* auth = register, and the product hands out certificates (encryptionType 1,
+ * docs/protocols/tencent.md §2.1). */
 START_TEST(test_register_certificate)
 {
 	const char *const online[] = { "device " DN ": online", NULL };
@@ -236,8 +243,8 @@ START_TEST(test_register_certificate)
 }
 END_TEST
 
-/* TC_PSK, base64-decoded, as hex (fact sheet §1.2; 2325e6516e6c53fab5be76f9cb34e479 outside
- * canary mode) */
+/* TC_PSK, base64-decoded, as hex (docs/protocols/tencent.md §1.2; 2325e6516e6c53fab5be76f9cb34e479
+ * outside canary mode) */
 static const char *psk_hex(void)
 {
 	static char hex[GW_TENCENT_PSK_HEX_MAX];
@@ -268,9 +275,9 @@ static size_t front_log_count(const char *needle)
 	return n;
 }
 
-/* tls = psk (§1.4): a real TLS-PSK handshake with the device's decoded PSK as the key and
- * <PID><DN> as the identity, one of the C SDK's cipher suites, TLS 1.2 even when the server
- * would take 1.3; the username without a password; records arrive as reports. */
+/* tls = psk (docs/protocols/tencent.md §1.4): a real TLS-PSK handshake with the device's decoded
+ * PSK as the key and <PID><DN> as the identity, one of the C SDK's cipher suites, TLS 1.2 even when
+ * the server would take 1.3; the username without a password; records arrive as reports. */
 START_TEST(test_tls_psk)
 {
 	const char *const online[] = { "device " DN ": online", NULL };

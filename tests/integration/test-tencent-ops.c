@@ -4,13 +4,21 @@
  * loopback Tencent test cloud (tests/cloud/tencent_cloud.py):
  *
  * - `sensorgwctl status --json`: the uplink's devices (session, provisioning, last error), its
- *   backlog and every counter, checked against docs/status.schema.json; and
- *   `sensorgwctl decode`: the exact topic and data-template payload the uplink would send;
- * - the §1.7 payload limit: a record whose report would be over 16 KB is dead-lettered with
- *   its size in the log, counted as too_large, never sent (the cloud would close the session),
- *   and the records behind it flow. A node frame cannot carry that much (32 fields of at most
- *   63 printable bytes: under 7 KB), so the record is written into the daemon's spool by the
- *   test itself, with the spool module, while the daemon is stopped.
+ *
+ * backlog and every counter, checked against docs/status.schema.json; and
+ *
+ * `sensorgwctl decode`: the exact topic and data-template payload the uplink would send;
+ *
+ * - the docs/protocols/tencent.md §1.7 payload limit: a record whose report would be over 16 KB is
+ * dead-lettered with
+ *
+ * its size in the log, counted as too_large, never sent (the cloud would close the session),
+ *
+ * and the records behind it flow. A node frame cannot carry that much (32 fields of at most
+ *
+ * 63 printable bytes: under 7 KB), so the record is written into the daemon's spool by the
+ *
+ * test itself, with the spool module, while the daemon is stopped.
  */
 
 #include <check.h>

@@ -338,7 +338,7 @@ START_TEST(test_psk_legacy)
 
 	cfg.register_api = GW_TENCENT_DYNREG_LEGACY;
 	cfg.register_url = (char *)tc_register_url(true);
-	/* ignored: the legacy API signs with HMAC-SHA1 only (§2.2) */
+	/* ignored: the legacy API signs with HMAC-SHA1 only (docs/protocols/tencent.md §2.2) */
 	cfg.tc_sign_method = GW_TENCENT_HMAC_SHA256;
 	run("dev1", &o);
 	assert_psk_stored("dev1", &o);
@@ -416,7 +416,8 @@ START_TEST(test_reuse)
 	ck_assert_int_eq(gw_credstore_open(cred_dir, &store, NULL, 0), 0);
 	ck_assert(!obtain("dev1", &again));
 	ck_assert_str_eq(again.psk, issued);
-	/* no second request: re-registering would have issued a new PSK (§2.1) */
+	/* no second request: re-registering would have issued a new PSK (docs/protocols/tencent.md
+	 * §2.1) */
 	ck_assert_int_eq(tc_count("https_request", NULL, NULL) +
 			 tc_count("https_register", NULL, NULL), 1);
 	ck_assert_int_eq(register_count(TC_PID, "dev1"), 1);

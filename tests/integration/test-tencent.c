@@ -5,7 +5,7 @@
  * sensorgw-sim in binary framing on a pty, whose PSK was provisioned beforehand: data-template
  * reports of the six seed sensors and their replies, report_info with the node's firmware,
  * control and action round trips, a control issued while offline fetched by get_status and
- * cleared, a restart, a wrong CA, and the CONNECT pacing of §1.7.
+ * cleared, a restart, a wrong CA, and the CONNECT pacing of docs/protocols/tencent.md §1.7.
  */
 
 #include <check.h>
@@ -132,7 +132,7 @@ START_TEST(test_reports_and_commands)
 	for (size_t i = 0; i < sizeof(seed_sensors) / sizeof(seed_sensors[0]); i++)
 		ck_assert_msg(tc_wait_property(DN, seed_sensors[i], 10000), "no %s recorded",
 			      seed_sensors[i]);
-	/* one SUBSCRIBE per topic (§1.7): none refused */
+	/* one SUBSCRIBE per topic (docs/protocols/tencent.md §1.7): none refused */
 	ck_assert_int_eq(tc_count("subscribe_refused", NULL, NULL), 0);
 	ck_assert_int_ge(tc_count("mqtt_subscribe", "deviceName", DN), 3);
 
@@ -208,7 +208,8 @@ START_TEST(test_offline_control_and_restart)
 	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 
-	/* issued while the device is offline: the cloud keeps it for get_status (§3.1) */
+	/* issued while the device is offline: the cloud keeps it for get_status
+	 * (docs/protocols/tencent.md §3.1) */
 	r = tc_ctl("control", json_pack("{s:s,s:s,s:{s:i}}", "productId", TC_PID, "deviceName", DN,
 					"params", "report_interval_ms", 900));
 	ck_assert(json_is_true(json_object_get(r, "ok")));
@@ -314,7 +315,7 @@ START_TEST(test_wrong_ca)
 END_TEST
 
 /* Sessions the cloud closes right after CONNACK are not retried faster than the platform
- * answers CONNECTs (§1.7: one per 5 s per device). */
+ * answers CONNECTs (docs/protocols/tencent.md §1.7: one per 5 s per device). */
 START_TEST(test_connect_pacing)
 {
 	json_int_t since = 0;
