@@ -24,22 +24,22 @@
  * back) and reads again from there when a device comes online or loses its session.
  * Acknowledged records above the cursor are kept in a skip set, as in mqtt.c.
  *
- * Rate: the platform takes about 30 messages a second per device and drops the excess (fact
- * sheet §4, code 429), so each device has its own window: at most max_rate messages in any
- * GW_ALIYUN_UPLINK_RATE_WINDOW_MS. A record whose device used its window up waits exactly as
- * one whose device is offline, so a device replaying a backlog never holds back the others;
- * one timer reads again from the lowest waiting record when the first such window frees.
- * Answers to commands count against the same window but come first: one that finds the
- * window full is queued (never dropped) and sent before that device's next record.
+ * Rate: the platform takes about 30 messages a second per device and drops the excess
+ * (docs/protocols/aliyun.md §4.7, code 429), so each device has its own window: at most max_rate
+ * messages in any GW_ALIYUN_UPLINK_RATE_WINDOW_MS. A record whose device used its window up waits
+ * exactly as one whose device is offline, so a device replaying a backlog never holds back the
+ * others; one timer reads again from the lowest waiting record when the first such window frees.
+ * Answers to commands count against the same window but come first: one that finds the window full
+ * is queued (never dropped) and sent before that device's next record.
  *
  * Commands from the cloud: each session also subscribes to thing/service/property/set,
- * thing/service/+ and rrpc/request/+ (fact sheet §5). A property set, a service call or an
- * RRPC request (whose payload is an Alink request naming its method) is handed to the command
+ * thing/service/+ and rrpc/request/+ (docs/protocols/aliyun.md §5). A property set, a service call
+ * or an RRPC request (whose payload is an Alink request naming its method) is handed to the command
  * path given to gw_aliyun_uplink_new(), and its result answered on set_reply, <id>_reply or
  * rrpc/response/<msgId> at QoS 0: the node's code and values, or an error code with a message
- * (docs/aliyun.md "Commands from the cloud" lists them). Each command is one log line. Commands
- * are never spooled: one that cannot be carried out now is answered with an error, and none is
- * replayed after a restart.
+ * (docs/aliyun.md "Commands from the cloud" lists them). Each command is one log line. Commands are
+ * never spooled: one that cannot be carried out now is answered with an error, and none is replayed
+ * after a restart.
  *
  * Registration failures: a refusal (an HTTPS reply code other than 200, CONNACK 4/5 on the
  * registration connection) is recorded with gw_credstore_mark_refused() and retried slowly
@@ -76,7 +76,7 @@
  * first message of a second more than the last. */
 #define GW_ALIYUN_UPLINK_RATE_WINDOW_MS 1100
 /* How long a node gets to answer a command: below the 8 s in which an RRPC must be answered
- * (fact sheet §5), with room for the serial line and the publish. */
+ * (docs/protocols/aliyun.md §5), with room for the serial line and the publish. */
 #define GW_ALIYUN_UPLINK_COMMAND_TIMEOUT_MS 5000
 
 /* Reply codes for commands the node did not answer itself (D120329's meanings). */

@@ -112,7 +112,7 @@ static void store(struct gw_aliyun_register *reg, const char *via,
 	finish(reg, GW_ALIYUN_REGISTER_STORED, via, "%s", "");
 }
 
-/* ---- HTTPS (pre-registration only, fact sheet §2) ---- */
+/* ---- HTTPS (pre-registration only, docs/protocols/aliyun.md §2) ---- */
 
 /* A failure that is not the platform's refusal: with register_via = auto MQTT gets its turn. */
 static void https_failed(struct gw_aliyun_register *reg, const char *why)
@@ -181,7 +181,8 @@ static void start_https(struct gw_aliyun_register *reg)
 	reg->phase = PHASE_HTTPS;
 	r = gw_aliyun_make_random(rnd, sizeof(rnd));
 	if (r >= 0)
-		/* the registration host is per region, the same for instance endpoints (§2) */
+		/* the registration host is per region, the same for instance endpoints
+		 * (docs/protocols/aliyun.md §2) */
 		r = gw_aliyun_build_https_register(c->region, c->product_key, reg->device,
 						   c->product_secret, rnd, c->sign_method, &req);
 	if (r < 0) {
@@ -198,7 +199,7 @@ static void start_https(struct gw_aliyun_register *reg)
 		https_failed(reg, strerror(-r));
 }
 
-/* ---- MQTT (register and regnwl, fact sheet §3) ---- */
+/* ---- MQTT (register and regnwl, docs/protocols/aliyun.md §3) ---- */
 
 static void on_connect(void *ud, int rc)
 {
@@ -224,7 +225,8 @@ static void on_message(void *ud, const struct mosquitto_message *msg)
 		return;
 	}
 	reg->answered = true;
-	/* the connection can carry nothing else (§3): it is closed after this round */
+	/* the connection can carry nothing else (docs/protocols/aliyun.md §3): it is closed after
+	 * this round */
 	gw_mosqev_end(reg->ev, NULL);
 	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->cfg->product_key, reg->device,
 					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
@@ -268,7 +270,7 @@ static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
 				 "connection closed");
 	mqtt_close(reg);
 	/* 4 and 5 are the platform judging the ProductSecret sign, the device or its quota
-	 * (fact sheet §3, §4): asking again soon will not change that */
+	 * (docs/protocols/aliyun.md §3, §4): asking again soon will not change that */
 	if (connack == 4 || connack == 5)
 		finish(reg, GW_ALIYUN_REGISTER_REFUSED, "MQTT", "CONNACK %d: %s", connack,
 		       mosquitto_connack_string(connack));
@@ -284,7 +286,8 @@ static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
 		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s", why);
 }
 
-/* Done with the connection: it can carry nothing else (§3), so DISCONNECT and close. */
+/* Done with the connection: it can carry nothing else (docs/protocols/aliyun.md §3), so
+ * DISCONNECT and close. */
 static void mqtt_hang_up(struct gw_aliyun_register *reg)
 {
 	if (reg->ev)

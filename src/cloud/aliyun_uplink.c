@@ -159,8 +159,8 @@ static void reply_free(struct reply *r)
 	free(r);
 }
 
-/* Publishes an answer at QoS 0, as RRPC responses must be (§5) and SDKs send replies; its
- * slot in the device's window is taken. */
+/* Publishes an answer at QoS 0, as RRPC responses must be (docs/protocols/aliyun.md §5) and
+ * SDKs send replies; its slot in the device's window is taken. */
 static void reply_publish(struct dev *d, const char *topic, const char *what, int code,
 			  const char *payload, size_t len)
 {
@@ -263,7 +263,7 @@ static void dev_online(struct dev *d)
 }
 
 /* What each session subscribes to: the post replies, and the commands a device must take
- * (fact sheet §5). */
+ * (docs/protocols/aliyun.md §5). */
 static const struct {
 	enum gw_aliyun_topic kind;
 	const char *id;
@@ -464,8 +464,8 @@ static void cmd_refuse(struct cmd *c, int code, const char *reason)
 	free(c);
 }
 
-/* command_rate (gw_cloud_throttled(), 429 as for busy, fact sheet D120329): true when c was
- * answered (and freed). Every request that can be answered counts as a command. */
+/* command_rate (gw_cloud_throttled(), 429 as for busy, docs/protocols/aliyun.md §4.7, D120329):
+ * true when c was answered (and freed). Every request that can be answered counts as a command. */
 static bool cmd_throttled(struct cmd *c)
 {
 	struct gw_aliyun_uplink *u = c->d->u;
@@ -635,7 +635,8 @@ static void dev_connect(struct dev *d)
 {
 	struct gw_aliyun_uplink *u = d->u;
 	const struct gw_config_uplink *c = u->cfg;
-	/* a DeviceToken (regnwl) logs in with authType=connwl and its ClientID (§4) */
+	/* a DeviceToken (regnwl) logs in with authType=connwl and its ClientID
+	 * (docs/protocols/aliyun.md §4) */
 	struct gw_aliyun_login l = {
 		.auth = d->client_id ? GW_ALIYUN_AUTH_CONNWL : GW_ALIYUN_AUTH_DEVICE,
 		.product_key = c->product_key,
@@ -740,10 +741,10 @@ static void registration_failed(struct dev *d, const char *via, const char *why)
 }
 
 /* A stored credential refused at login (CONNACK 4 or 5): the device was reset in the console
- * or its secret replaced. Asking again at once would be refused again (fact sheet §4: do not
- * hot-loop on 4/5), so the device goes on the slow schedule of a refused registration, and
- * with register/regnwl registers again when that is due. The credential file stays until a
- * new one is stored, which keeps it as .json.bak. True when the loss was such a refusal. */
+ * or its secret replaced. Asking again at once would be refused again (docs/protocols/aliyun.md §4:
+ * do not hot-loop on 4/5), so the device goes on the slow schedule of a refused registration, and
+ * with register/regnwl registers again when that is due. The credential file stays until a new one
+ * is stored, which keeps it as .json.bak. True when the loss was such a refusal. */
 static bool login_refused(struct dev *d, int rc)
 {
 	struct gw_aliyun_uplink *u = d->u;

@@ -174,10 +174,11 @@ static void start_post(struct gw_tencent_register *reg)
 		.product_id = c->product_id,
 		.device_name = reg->device,
 		.product_secret = c->product_secret,
-		/* §2.2: the legacy API signs with HMAC-SHA1 only */
+		/* docs/protocols/tencent.md §2.2: the legacy API signs with HMAC-SHA1 only */
 		.sign_method = c->register_api == GW_TENCENT_DYNREG_LEGACY ? GW_TENCENT_HMAC_SHA1 :
 									     c->tc_sign_method,
-		.timestamp = (uint64_t)time(NULL), /* §2.1: send the real UTC time */
+		/* docs/protocols/tencent.md §2.1: send the real UTC time */
+		.timestamp = (uint64_t)time(NULL),
 	};
 	struct gw_tencent_https_request *req = gw_new0(struct gw_tencent_https_request, 1);
 	const char *headers[GW_TENCENT_HEADERS + 1] = { NULL };
@@ -199,7 +200,8 @@ static void start_post(struct gw_tencent_register *reg)
 				 "a host and without user info");
 	}
 	if (r >= 0 && c->register_url && d.api == GW_TENCENT_DYNREG_V2) {
-		/* the signature covers the host: sign the one the request goes to (§2.1) */
+		/* the signature covers the host: sign the one the request goes to
+		 * (docs/protocols/tencent.md §2.1) */
 		for (size_t i = 0; r >= 0 && i < req->n_headers; i++) {
 			static const char sig[] = "X-TC-Signature: ";
 			char *h = req->headers[i];

@@ -37,7 +37,7 @@ enum dev_state {
 	DEV_ONLINE,
 };
 
-/* The downlink topics, one SUBSCRIBE each (§1.7). */
+/* The downlink topics, one SUBSCRIBE each (docs/protocols/tencent.md §1.7). */
 static const struct {
 	enum gw_tencent_topic kind;
 	const char *what; /* for the log when the platform refuses it */
@@ -67,7 +67,8 @@ struct dev {
 	uint64_t connected_at_us;
 	char last_error[GW_MOSQEV_ERROR_MAX]; /* of the last session, for the status */
 
-	struct gw_rate rate; /* max_rate records a second (§1.7: 30 up per device) */
+	/* max_rate records a second (docs/protocols/tencent.md §1.7: 30 up per device) */
+	struct gw_rate rate;
 	char fw[GW_TENCENT_THING_ID_MAX]; /* the node's firmware version, from its records */
 	bool info_sent; /* report_info of fw sent on this session */
 	uint64_t token_seq; /* for the tokens of session messages */
@@ -146,7 +147,7 @@ static void dev_teardown(struct dev *d)
 	d->state = DEV_IDLE;
 }
 
-/* The time until the device may send its next CONNECT (§1.7), in ms. */
+/* The time until the device may send its next CONNECT (docs/protocols/tencent.md §1.7), in ms. */
 static uint64_t connect_gap_left_ms(const struct dev *d)
 {
 	uint64_t now = gw_now_mono_us();
@@ -300,7 +301,8 @@ static void publish_session(struct dev *d, enum gw_tencent_topic kind, char *pay
 	dev_update_interest(d);
 }
 
-/* §3.1: controls issued while the device was offline come back in get_status_reply. */
+/* docs/protocols/tencent.md §3.1: controls issued while the device was offline come back in
+ * get_status_reply. */
 static void send_get_status(struct dev *d)
 {
 	char *payload = NULL;
@@ -344,7 +346,7 @@ static void on_connect(void *ud, int rc)
 	d->connected_at_us = gw_now_mono_us();
 	d->u->n.connects++;
 	d->subacked = 0;
-	/* §1.7: one topic filter per SUBSCRIBE */
+	/* docs/protocols/tencent.md §1.7: one topic filter per SUBSCRIBE */
 	for (size_t i = 0; i < N_SUBS && r >= 0; i++) {
 		r = gw_tencent_build_topic(GW_TENCENT_DOWN, subs[i].kind, c->product_id, d->name,
 					   filter, sizeof(filter));
@@ -871,7 +873,8 @@ static void dev_connect(struct dev *d)
 	struct gw_tencent_connect conn;
 	char reason[GW_TENCENT_REASON_MAX] = "";
 	char psk_hex[GW_TENCENT_PSK_HEX_MAX] = "";
-	/* §1.3 a certificate device and §1.4 TLS-PSK send no password */
+	/* docs/protocols/tencent.md §1.3: a certificate device, and §1.4: TLS-PSK, send no
+	 * password */
 	bool password = !certificate && !c->tls_psk;
 	SSL_CTX *ctx = NULL;
 	int rc = MOSQ_ERR_NOMEM;
@@ -907,10 +910,11 @@ static void dev_connect(struct dev *d)
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
 	} else if (c->tls_psk) {
-		/* §1.4: identity <PID><DN>, the decoded PSK, the C SDK's cipher suites, no CA.
-		 * libmosquitto 2.0.11 offers TLS 1.3 too: the platform (up to TLS 1.2, §1.1)
-		 * picks a PSK suite; a TLS 1.3 server would use the same PSK with a TLS 1.3
-		 * suite (integration-tencent-auth shows both). */
+		/* docs/protocols/tencent.md §1.4: identity <PID><DN>, the decoded PSK, the C SDK's
+		 * cipher suites, no CA. libmosquitto 2.0.11 offers TLS 1.3 too: the platform (up to
+		 * TLS 1.2, docs/protocols/tencent.md §1.1) picks a PSK suite; a TLS 1.3 server
+		 * would use the same PSK with a TLS 1.3 suite (integration-tencent-auth shows
+		 * both). */
 		rc = mosquitto_tls_psk_set(d->mosq, psk_hex, conn.client_id,
 					   GW_TENCENT_PSK_CIPHERS);
 		explicit_bzero(psk_hex, sizeof(psk_hex));
@@ -1089,7 +1093,8 @@ static void dev_provision(struct dev *d)
 }
 
 /* Each attempt waits for the next free pacing slot, so that a gateway with many nodes never
- * opens its sessions in one burst, and for the device's own CONNECT gap (§1.7). */
+ * opens its sessions in one burst, and for the device's own CONNECT gap
+ * (docs/protocols/tencent.md §1.7). */
 static int dev_timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct dev *d = ud;
@@ -1202,7 +1207,8 @@ static int build_message(const struct gw_config_uplink *cfg, const struct gw_spo
 	}
 	time_ms = json_integer_value(ts);
 	if (v->type == GW_FRAME_EVENT) {
-		/* a frame's event has no severity: info, the mildest of §3.2 */
+		/* a frame's event has no severity: info, the mildest of docs/protocols/tencent.md
+		 * §3.2 */
 		struct gw_tencent_event ev = {
 			.event_id = event ? event : "",
 			.type = "info",
