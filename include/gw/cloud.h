@@ -47,6 +47,7 @@
 #include "gw/cloudfeed.h"
 #include "gw/config.h"
 #include "gw/credstore.h"
+#include "gw/http.h"
 #include "gw/mosqev.h"
 #include "gw/payload.h"
 #include "gw/spool.h"
@@ -188,6 +189,7 @@ struct gw_cloud {
 	char *cred_dir;
 	struct gw_credstore *store;
 	struct gw_cloudfeed *feed;
+	struct gw_http *http; /* for registrations (ops->dynamic) */
 	void *priv; /* ops->size bytes, zeroed, the driver's */
 
 	struct gw_cloud_dev **devs; /* cfg->max_devices slots */
@@ -233,6 +235,24 @@ struct gw_cloud_login {
 	const char *host;     /* cfg->host wins over it */
 	uint16_t port;
 };
+/* The login of a cloud's CONNECT parameters conn (client_id, username, password, host, port),
+ * with its password or without. */
+#define GW_CLOUD_LOGIN(conn, with_password)                                                \
+	((struct gw_cloud_login){ (conn).client_id, (conn).username,                       \
+				  (with_password) ? (conn).password : NULL, (conn).host,  \
+				  (conn).port })
+
+/* The codes a cloud answers commands with when the node did not answer (gw/command.h). */
+struct gw_cloud_codes {
+	int ok;         /* the node's 200 */
+	int not_found;  /* ABSENT, PORT_CLOSED, NODE_GONE */
+	int no_channel; /* NO_CHANNEL */
+	int failed;     /* FAILED */
+	int throttled;  /* BUSY, and command_rate */
+	int invalid;    /* INVALID */
+	int unknown;    /* TIMEOUT, CANCELLED: the outcome is unknown */
+	int no_path;    /* the gateway has no command path */
+};
 
 struct gw_cloud_ops {
 	const char *title; /* "Aliyun": "device name '...' is not valid for Aliyun (...)" */
@@ -252,10 +272,8 @@ struct gw_cloud_ops {
 	const char *const *log_counters;    /* the counters' log line, in its order */
 	const char *const *status_counters; /* the status' counters */
 
-	/* The uplink: set-up beyond the core's (logs what failed; 0 or -errno) and its end.
-	 * Optional. */
+	/* The uplink: set-up beyond the core's (logs what failed; 0 or -errno). Optional. */
 	int (*init)(struct gw_cloud *c);
-	void (*fini)(struct gw_cloud *c);
 	/* Extra status fields. Optional. */
 	void (*status)(struct gw_cloud *c, json_t *o);
 
@@ -324,13 +342,9 @@ struct gw_cloud_ops {
 	void (*session_end)(struct gw_cloud_dev *d); /* optional: what the session owed */
 	void (*message)(struct gw_cloud_dev *d, const struct mosquitto_message *msg);
 
-	/* commands: answer c (message NULL: success), the code of a command path status, the
-	 * node's 200 as the cloud says it, a throttled command's and one without a command path */
+	/* commands: answer c (message NULL: success), and the codes of the answers */
 	void (*answer)(struct gw_cloud_cmd *c, int code, const char *message, json_t *data);
-	int (*command_code)(enum gw_command_status s);
-	int code_ok;
-	int code_throttled;
-	int code_no_path;
+	struct gw_cloud_codes codes;
 };
 
 /* ---- the gw_uplink_ops glue: a driver's new and preview call these ---- */
@@ -339,14 +353,27 @@ int gw_cloud_uplink_new(const struct gw_uplink_env *env, const struct gw_cloud_o
 int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_config_uplink *cfg,
 			    const struct gw_spool_record *rec, char *topic, size_t topic_size,
 			    char **payload, size_t *len, char *why, size_t why_size);
-/* The rest of a cloud driver's gw_uplink_ops. */
-#define GW_CLOUD_UPLINK_OPS(type_, new_, preview_)                                               \
+/* Defines name_, the gw_uplink_ops of the uplink type type_ whose cloud is cloud_ops_: its new
+ * and preview go through the core with cloud_ops_, the rest is the core's. */
+#define GW_CLOUD_DRIVER(name_, type_, cloud_ops_)                                                \
+	static int name_##_new(const struct gw_uplink_env *env, void **ret)                      \
 	{                                                                                        \
-		.type = (type_), .new = (new_), .free = gw_cloud_uplink_free,                    \
+		return gw_cloud_uplink_new(env, &(cloud_ops_), ret);                             \
+	}                                                                                        \
+	static int name_##_preview(const struct gw_config_uplink *cfg,                           \
+				   const struct gw_spool_record *rec, char *topic,               \
+				   size_t topic_size, char **payload, size_t *len, char *why,    \
+				   size_t why_size)                                              \
+	{                                                                                        \
+		return gw_cloud_uplink_preview(&(cloud_ops_), cfg, rec, topic, topic_size,       \
+					       payload, len, why, why_size);                     \
+	}                                                                                        \
+	const struct gw_uplink_ops name_ = {                                                     \
+		.type = (type_), .new = name_##_new, .free = gw_cloud_uplink_free,               \
 		.start = gw_cloud_uplink_start, .kick = gw_cloud_uplink_kick,                    \
 		.save = gw_cloud_uplink_save, .draining = gw_cloud_uplink_draining,              \
 		.summary = gw_cloud_uplink_summary, .log_counters = gw_cloud_uplink_log_counters, \
-		.status = gw_cloud_uplink_status, .preview = (preview_),                         \
+		.status = gw_cloud_uplink_status, .preview = name_##_preview,                    \
 	}
 void gw_cloud_uplink_free(void *impl);
 int gw_cloud_uplink_start(void *impl);
@@ -378,6 +405,15 @@ void gw_cloud_dev_update(struct gw_cloud_dev *d);
 void gw_cloud_dev_arm(struct gw_cloud_dev *d, uint64_t delay_ms);
 /* The driver's registration ended (it is freed by the driver's module). */
 void gw_cloud_dev_registered(struct gw_cloud_dev *d, const struct gw_cloud_reg_outcome *o);
+/*
+ * A TLS client context (an SSL_CTX) that presents a stored certificate and key (PEM) and
+ * verifies the server itself: ca_file, the peer's chain, the host name (an address against the
+ * certificate's IP names), TLS >= 1.2. For libmosquitto, which takes client certificates only
+ * as files: nothing of the key is written anywhere. 0, or -EINVAL with why.
+ */
+int gw_cloud_tls_ctx(const struct gw_cred *cred, const char *host, const char *ca_file,
+		     void **ret, char *why, size_t why_size);
+
 /* Arms the rate timer to fire in wait_us, unless it fires sooner anyway. */
 void gw_cloud_rate_wake(struct gw_cloud *c, uint64_t wait_us);
 

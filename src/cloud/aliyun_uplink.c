@@ -18,7 +18,6 @@
 #include "gw/aliyun_uplink.h"
 #include "gw/cloud.h"
 #include "gw/credstore.h"
-#include "gw/http.h"
 #include "gw/log.h"
 #include "gw/payload.h"
 #include "gw/util.h"
@@ -50,8 +49,7 @@ struct dev {
 
 /* The uplink's part (gw_cloud.priv). */
 struct uplink {
-	struct gw_http *http;
-	uint64_t drop_logged_us;
+	uint64_t drop_logged_us; /* answers dropped: one warning per GW_CLOUD_LIMIT_LOG_US */
 };
 
 #define ulog(d, level, ...) gw_cloud_log((d)->cloud, level, __VA_ARGS__)
@@ -226,29 +224,6 @@ static void answer(struct gw_cloud_cmd *base, int code, const char *message, jso
 	gw_cloud_rate_wake(d->cloud, gw_window_wait(&p->rate, gw_now_mono_us()));
 }
 
-static int command_code(enum gw_command_status s)
-{
-	switch (s) {
-	case GW_COMMAND_REPLIED:
-		return GW_ALIYUN_CODE_OK;
-	case GW_COMMAND_ABSENT:
-	case GW_COMMAND_PORT_CLOSED:
-	case GW_COMMAND_NODE_GONE:
-		return GW_ALIYUN_CODE_NOT_FOUND;
-	case GW_COMMAND_NO_CHANNEL:
-	case GW_COMMAND_FAILED:
-		return GW_ALIYUN_CODE_BAD_REQUEST;
-	case GW_COMMAND_BUSY:
-		return GW_ALIYUN_CODE_THROTTLED;
-	case GW_COMMAND_INVALID:
-		return GW_ALIYUN_CODE_BAD_PARAMS;
-	case GW_COMMAND_TIMEOUT:
-	case GW_COMMAND_CANCELLED:
-		break;
-	}
-	return GW_ALIYUN_CODE_UNKNOWN;
-}
-
 /* The request's parse, its answer's topic and its name in the log. */
 static int parse_command(struct gw_cloud_dev *d, struct cmd *c, const char *id,
 			 const struct mosquitto_message *msg, struct gw_aliyun_request *req,
@@ -346,12 +321,8 @@ static const struct {
 	{ GW_ALIYUN_TOPIC_RRPC_REQUEST, "+" },
 };
 /* for the log when the platform refuses one */
-static const char *const sub_what[] = {
-	"post replies; rejected posts will not be noticed",
-	"property sets",
-	"service calls",
-	"RRPC requests",
-};
+static const char *const sub_what[] = { "post replies; rejected posts will not be noticed",
+					"property sets", "service calls", "RRPC requests" };
 
 static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 {
@@ -414,13 +385,7 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 		snprintf(why, size, "%s", r == -EINVAL ? reason : strerror(-r));
 		return r;
 	}
-	*ret = (struct gw_cloud_login){
-		.client_id = p->conn.client_id,
-		.username = p->conn.username,
-		.password = p->conn.password,
-		.host = p->conn.host,
-		.port = p->conn.port,
-	};
+	*ret = GW_CLOUD_LOGIN(p->conn, true);
 	return 0;
 }
 
@@ -526,14 +491,8 @@ static bool dynamic(const struct gw_config_uplink *c)
 static void on_registered(struct gw_aliyun_register *reg,
 			  const struct gw_aliyun_register_outcome *o, void *ud)
 {
-	static const enum gw_cloud_reg_result results[] = {
-		[GW_ALIYUN_REGISTER_STORED] = GW_CLOUD_REG_STORED,
-		[GW_ALIYUN_REGISTER_REFUSED] = GW_CLOUD_REG_REFUSED,
-		[GW_ALIYUN_REGISTER_FAILED] = GW_CLOUD_REG_FAILED,
-	};
-	struct gw_cloud_reg_outcome out = {
-		.result = results[o->result], .via = o->via, .why = o->why, .cred = o->cred,
-	};
+	struct gw_cloud_reg_outcome out = { (enum gw_cloud_reg_result)o->result, o->via, o->why,
+					    o->cred };
 
 	gw_cloud_dev_registered(ud, &out);
 }
@@ -543,8 +502,8 @@ static int register_start(struct gw_cloud_dev *d, const char **via)
 	struct gw_cloud *c = d->cloud;
 
 	*via = c->cfg->auth == GW_CLOUD_AUTH_REGNWL ? "MQTT" : "HTTPS";
-	return gw_aliyun_register_start(c->event, UPLINK(d)->http, c->store, c->cfg, d->name,
-					on_registered, d, (struct gw_aliyun_register **)&d->reg);
+	return gw_aliyun_register_start(c->event, c->http, c->store, c->cfg, d->name, on_registered,
+					d, (struct gw_aliyun_register **)&d->reg);
 }
 
 static void register_cancel(void *reg)
@@ -602,16 +561,6 @@ static void dev_fini(struct gw_cloud_dev *d)
 	gw_window_free(&DEV(d)->rate);
 }
 
-static int init(struct gw_cloud *c)
-{
-	return gw_http_new(c->event, &((struct uplink *)c->priv)->http);
-}
-
-static void fini(struct gw_cloud *c)
-{
-	gw_http_free(((struct uplink *)c->priv)->http);
-}
-
 /* The counters of the log line and the status, in their order. */
 static const char *const log_counters[] = {
 	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
@@ -638,32 +587,24 @@ static const struct gw_cloud_ops cloud_ops = {
 	.recheck_verb = "retrying",
 	.log_counters = log_counters,
 	.status_counters = status_counters,
-	.init = init,
-	.fini = fini,
 	.dev_init = dev_init,
 	.dev_fini = dev_fini,
 	.build = build_post,
-	.rate_take = rate_take,
-	.rate_give_back = rate_give_back,
-	.rate_tick = rate_tick,
+	/* the window, and the answers queued for it */
+	.rate_take = rate_take, .rate_give_back = rate_give_back, .rate_tick = rate_tick,
 	.login = login,
 	.tls = tls,
 	.login_end = login_end,
-	.has_cred = has_cred,
-	.cred_name = cred_name,
-	.cred_fits = cred_fits,
-	.cred_take = cred_take,
-	.cred_forget = cred_forget,
-	.cred_registered = cred_registered,
-	.cred_missing = cred_missing,
-	.stored_name = stored_name,
-	.new_cred_name = "DeviceSecret",
 	.login_refused = login_refused,
 	.reregister_on_refusal = true,
+	/* the DeviceSecret, or ClientID and DeviceToken (regnwl) */
+	.has_cred = has_cred, .cred_name = cred_name, .cred_fits = cred_fits, .cred_take = cred_take,
+	.cred_forget = cred_forget, .cred_registered = cred_registered,
+	.cred_missing = cred_missing, .stored_name = stored_name, .cred_desc = cred_desc,
+	.new_cred_name = "DeviceSecret",
 	.dynamic = dynamic,
 	.register_start = register_start,
 	.register_cancel = register_cancel,
-	.cred_desc = cred_desc,
 	.refused_needs = "",
 	.refused_hint = " (an activated device needs ResetThing in the console)",
 	.n_subs = N_ELEMENTS(subs),
@@ -675,25 +616,11 @@ static const struct gw_cloud_ops cloud_ops = {
 	.session_end = session_end,
 	.message = on_message,
 	.answer = answer,
-	.command_code = command_code,
-	.code_ok = GW_ALIYUN_CODE_OK,
-	.code_throttled = GW_ALIYUN_CODE_THROTTLED,
-	.code_no_path = GW_ALIYUN_CODE_BAD_REQUEST,
+	/* D120329's meanings (aliyun_uplink.h) */
+	.codes = { GW_ALIYUN_CODE_OK, GW_ALIYUN_CODE_NOT_FOUND, GW_ALIYUN_CODE_BAD_REQUEST,
+		   GW_ALIYUN_CODE_BAD_REQUEST, GW_ALIYUN_CODE_THROTTLED, GW_ALIYUN_CODE_BAD_PARAMS,
+		   GW_ALIYUN_CODE_UNKNOWN, GW_ALIYUN_CODE_BAD_REQUEST },
 };
 
-static int driver_new(const struct gw_uplink_env *env, void **ret)
-{
-	return gw_cloud_uplink_new(env, &cloud_ops, ret);
-}
-
-/* What the core would publish for rec, for sensorgwctl decode. */
-static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
-			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
-			  size_t why_size)
-{
-	return gw_cloud_uplink_preview(&cloud_ops, cfg, rec, topic, topic_size, payload, len, why,
-				       why_size);
-}
-
-const struct gw_uplink_ops gw_aliyun_uplink_ops =
-	GW_CLOUD_UPLINK_OPS(GW_UPLINK_ALIYUN, driver_new, driver_preview);
+/* The uplink driver (gw/uplink.h): the core with cloud_ops. */
+GW_CLOUD_DRIVER(gw_aliyun_uplink_ops, GW_UPLINK_ALIYUN, cloud_ops);

@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <mosquitto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +215,59 @@ bool gw_cloud_throttled(struct gw_cloud_throttle *t, const struct gw_config_upli
 		      ") came from the cloud (%" PRIu64 " refused so far)", device, what, code,
 		      cfg->command_rate, cfg->command_burst, t->refused);
 	return true;
+}
+
+/* ---- TLS with a stored client certificate ---- */
+
+/*
+ * auth = certificate: libmosquitto takes client certificates only as files, so the stored
+ * PEMs go into an SSL_CTX of ours instead. The context does all of the verification itself:
+ * libmosquitto 2.0's own verify callback finds its client through an ex_data index it makes
+ * only when it builds a context itself, so with a context of ours and its defaults it would
+ * refuse every server certificate.
+ */
+int gw_cloud_tls_ctx(const struct gw_cred *cred, const char *host, const char *ca_file,
+		     void **ret, char *why, size_t size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	BIO *cb = BIO_new_mem_buf(cred->cert, -1);
+	BIO *kb = BIO_new_mem_buf(cred->key, -1);
+	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	X509_VERIFY_PARAM *param = ctx ? SSL_CTX_get0_param(ctx) : NULL;
+	int r = -EINVAL;
+
+	if (!ctx || !cb || !kb)
+		snprintf(why, size, "out of memory for its TLS context");
+	else if (!cert)
+		snprintf(why, size, "its stored certificate is not a PEM certificate");
+	else if (!key)
+		snprintf(why, size, "its stored key is not a PEM private key");
+	else if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+		 SSL_CTX_check_private_key(ctx) != 1)
+		snprintf(why, size, "its stored certificate and key do not belong together");
+	else if (!ca_file || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)
+		snprintf(why, size, "cannot load the CA file %s", ca_file ? ca_file : "(none)");
+	else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+		 /* an address is matched against the certificate's IP names, a name against its
+		  * DNS names; each SSL made from the context inherits the check */
+		 (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
+		  X509_VERIFY_PARAM_set1_host(param, host, 0) != 1))
+		(void)gw_bprintf(why, size, "cannot set up the verification of %s", host);
+	else
+		r = 0;
+	ERR_clear_error();
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	BIO_free(cb);
+	BIO_free(kb);
+	if (r < 0) {
+		SSL_CTX_free(ctx);
+		return r;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	*ret = ctx;
+	return 0;
 }
 
 /* ==== the engine ==== */
@@ -881,6 +937,30 @@ static int rate_cb(sd_event_source *s, uint64_t usec, void *ud)
 
 /* ---- commands from the cloud ---- */
 
+static int command_code(const struct gw_cloud_codes *codes, enum gw_command_status s)
+{
+	switch (s) {
+	case GW_COMMAND_REPLIED:
+		return codes->ok;
+	case GW_COMMAND_ABSENT:
+	case GW_COMMAND_PORT_CLOSED:
+	case GW_COMMAND_NODE_GONE:
+		return codes->not_found;
+	case GW_COMMAND_NO_CHANNEL:
+		return codes->no_channel;
+	case GW_COMMAND_FAILED:
+		return codes->failed;
+	case GW_COMMAND_BUSY:
+		return codes->throttled;
+	case GW_COMMAND_INVALID:
+		return codes->invalid;
+	case GW_COMMAND_TIMEOUT:
+	case GW_COMMAND_CANCELLED:
+		break;
+	}
+	return codes->unknown;
+}
+
 static void cmd_done(const struct gw_command_result *res, void *ud)
 {
 	struct gw_cloud_cmd *c = ud;
@@ -890,19 +970,19 @@ static void cmd_done(const struct gw_command_result *res, void *ud)
 
 	if (res->status == GW_COMMAND_REPLIED) {
 		/* the node's 200 is the cloud's success; any other code is passed on as is */
-		int code = res->code == 200 ? ops->code_ok : (int)res->code;
+		int code = res->code == 200 ? ops->codes.ok : (int)res->code;
 
 		clog(d->cloud, res->code == 200 ? LOG_INFO : LOG_NOTICE, "device %s: %s: node %s "
 		     "answered with code %u in %llu ms", d->name, c->what, res->node, res->code,
 		     (unsigned long long)res->elapsed_ms);
 		snprintf(msg, sizeof(msg), "the node answered with code %u", res->code);
-		ops->answer(c, code, code == ops->code_ok ? NULL : msg, res->params);
+		ops->answer(c, code, code == ops->codes.ok ? NULL : msg, res->params);
 	} else if (c->stays_pending) {
 		/* not cleared: the next session brings it again */
 		clog(d->cloud, LOG_WARNING, "device %s: %s did not reach the node (%s); it stays "
 		     "pending on the platform", d->name, c->what, res->reason);
 	} else {
-		int code = ops->command_code(res->status);
+		int code = command_code(&ops->codes, res->status);
 
 		clog(d->cloud, LOG_WARNING, "device %s: %s answered with code %d: %s", d->name,
 		     c->what, code, res->reason);
@@ -927,10 +1007,10 @@ bool gw_cloud_cmd_throttled(struct gw_cloud_cmd *c)
 	struct gw_cloud *cl = c->d->cloud;
 
 	if (!gw_cloud_throttled(&cl->throttle, cl->cfg, c->d->name, c->what,
-				cl->ops->code_throttled))
+				cl->ops->codes.throttled))
 		return false;
 	cl->n.commands++;
-	cl->ops->answer(c, cl->ops->code_throttled, GW_CLOUD_THROTTLED_TEXT, NULL);
+	cl->ops->answer(c, cl->ops->codes.throttled, GW_CLOUD_THROTTLED_TEXT, NULL);
 	free(c);
 	return true;
 }
@@ -944,7 +1024,7 @@ void gw_cloud_cmd_send(struct gw_cloud_cmd *c, enum gw_command_kind kind, const 
 		if (c->stays_pending)
 			free(c);
 		else
-			gw_cloud_cmd_refuse(c, cl->ops->code_no_path,
+			gw_cloud_cmd_refuse(c, cl->ops->codes.no_path,
 					    "this gateway has no command path");
 		return;
 	}
@@ -967,8 +1047,7 @@ void gw_cloud_uplink_free(void *impl)
 	c->rate_timer = sd_event_source_disable_unref(c->rate_timer);
 	/* saves the cursor */
 	gw_cloudfeed_free(c->feed);
-	if (c->ops->fini)
-		c->ops->fini(c);
+	gw_http_free(c->http);
 	free(c->priv);
 	gw_credstore_close(c->store);
 	free(c->cred_dir);
@@ -1013,6 +1092,13 @@ int gw_cloud_uplink_new(const struct gw_uplink_env *env, const struct gw_cloud_o
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_enabled(c->rate_timer, SD_EVENT_OFF);
+	if (ops->dynamic(cfg)) {
+		r = gw_http_new(env->event, &c->http);
+		if (r < 0) {
+			clog(c, LOG_ERR, "cannot set up HTTPS for registration: %s", strerror(-r));
+			goto fail;
+		}
+	}
 	r = ops->init ? ops->init(c) : 0;
 	if (r < 0)
 		goto fail;

@@ -48,7 +48,6 @@ struct dev {
 
 /* The uplink's part (gw_cloud.priv). */
 struct uplink {
-	struct gw_http *http; /* auth = register only */
 	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
 };
 
@@ -155,18 +154,12 @@ static void session_end(struct gw_cloud_dev *d)
 	DEV(d)->status_token[0] = '\0';
 }
 
-/* The downlink topics, one SUBSCRIBE each (docs/protocols/tencent.md §1.7). */
-static const enum gw_tencent_topic subs[] = {
-	GW_TENCENT_TOPIC_PROPERTY,
-	GW_TENCENT_TOPIC_EVENT,
-	GW_TENCENT_TOPIC_ACTION,
-};
-/* for the log when the platform refuses one */
-static const char *const sub_what[] = {
-	"report replies and controls",
-	"event replies",
-	"actions",
-};
+/* The downlink topics, one SUBSCRIBE each (docs/protocols/tencent.md §1.7), and what each
+ * brings, for the log when the platform refuses one. */
+static const enum gw_tencent_topic subs[] = { GW_TENCENT_TOPIC_PROPERTY, GW_TENCENT_TOPIC_EVENT,
+					      GW_TENCENT_TOPIC_ACTION };
+static const char *const sub_what[] = { "report replies and controls", "event replies",
+					"actions" };
 
 static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 {
@@ -327,30 +320,6 @@ static void answer(struct gw_cloud_cmd *base, int code, const char *status, json
 			c->kind == CMD_OFFLINE_CONTROL ? "clear_control" : "answer");
 }
 
-static int command_code(enum gw_command_status s)
-{
-	switch (s) {
-	case GW_COMMAND_REPLIED:
-		return GW_TENCENT_CODE_OK;
-	case GW_COMMAND_ABSENT:
-	case GW_COMMAND_PORT_CLOSED:
-	case GW_COMMAND_NODE_GONE:
-		return GW_TENCENT_UPLINK_CODE_NOT_FOUND;
-	case GW_COMMAND_NO_CHANNEL:
-		return GW_TENCENT_UPLINK_CODE_NO_CHANNEL;
-	case GW_COMMAND_FAILED:
-		return GW_TENCENT_UPLINK_CODE_FAILED;
-	case GW_COMMAND_BUSY:
-		return GW_TENCENT_UPLINK_CODE_THROTTLED;
-	case GW_COMMAND_INVALID:
-		return GW_TENCENT_UPLINK_CODE_BAD_REQUEST;
-	case GW_COMMAND_TIMEOUT:
-	case GW_COMMAND_CANCELLED:
-		break;
-	}
-	return GW_TENCENT_UPLINK_CODE_TIMEOUT;
-}
-
 /* Every command handed on counts (a throttled one is counted by the core). */
 static void cmd_send(struct cmd *c, enum gw_command_kind kind, const char *name, json_t *params)
 {
@@ -415,58 +384,6 @@ static void on_command(struct gw_cloud_dev *d, enum gw_tencent_method m,
 
 /* ---- login ---- */
 
-/*
- * auth = certificate: libmosquitto takes client certificates only as files, so the stored
- * PEMs go into an SSL_CTX of ours instead; nothing of the key is written anywhere. The context
- * does all of the verification itself (ca_file, the peer's chain, the host name, TLS >= 1.2):
- * libmosquitto 2.0's own verify callback finds its client through an ex_data index it makes
- * only when it builds a context itself, so with a context of ours and its defaults it would
- * refuse every server certificate.
- */
-static int tls_client_ctx(const struct gw_cred *cred, const char *host, const char *ca_file,
-			  SSL_CTX **ret, char *why, size_t size)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	BIO *cb = BIO_new_mem_buf(cred->cert, -1);
-	BIO *kb = BIO_new_mem_buf(cred->key, -1);
-	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-	X509_VERIFY_PARAM *param = ctx ? SSL_CTX_get0_param(ctx) : NULL;
-	int r = -EINVAL;
-
-	if (!ctx || !cb || !kb)
-		snprintf(why, size, "out of memory for its TLS context");
-	else if (!cert)
-		snprintf(why, size, "its stored certificate is not a PEM certificate");
-	else if (!key)
-		snprintf(why, size, "its stored key is not a PEM private key");
-	else if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
-		 SSL_CTX_check_private_key(ctx) != 1)
-		snprintf(why, size, "its stored certificate and key do not belong together");
-	else if (!ca_file || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)
-		snprintf(why, size, "cannot load the CA file %s", ca_file ? ca_file : "(none)");
-	else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-		 /* an address is matched against the certificate's IP names, a name against its
-		  * DNS names; each SSL made from the context inherits the check */
-		 (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
-		  X509_VERIFY_PARAM_set1_host(param, host, 0) != 1))
-		(void)gw_bprintf(why, size, "cannot set up the verification of %s", host);
-	else
-		r = 0;
-	ERR_clear_error();
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	BIO_free(cb);
-	BIO_free(kb);
-	if (r < 0) {
-		SSL_CTX_free(ctx);
-		return r;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	*ret = ctx;
-	return 0;
-}
-
 /* What the system says about its clock (gw_tencent_clock_trusted() decides). */
 static void read_clock(struct gw_tencent_clock *c)
 {
@@ -526,23 +443,17 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 
 	r = gw_tencent_build_connect(&l, &p->conn, reason);
 	if (r >= 0 && certificate)
-		r = tls_client_ctx(&p->cred, c->host ? c->host : p->conn.host, c->ca_file, &p->ctx,
-				   reason, sizeof(reason));
+		r = gw_cloud_tls_ctx(&p->cred, c->host ? c->host : p->conn.host, c->ca_file,
+				     (void **)&p->ctx, reason, sizeof(reason));
 	else if (r >= 0 && c->tls_psk)
 		r = gw_tencent_psk_hex(p->cred.psk, p->psk_hex, sizeof(p->psk_hex), reason);
 	if (r < 0) {
 		snprintf(why, size, "%s", reason[0] ? reason : strerror(-r));
 		return r;
 	}
-	*ret = (struct gw_cloud_login){
-		.client_id = p->conn.client_id,
-		.username = p->conn.username,
-		/* docs/protocols/tencent.md §1.3: a certificate device, and §1.4: TLS-PSK, send
-		 * no password */
-		.password = certificate || c->tls_psk ? NULL : p->conn.password,
-		.host = p->conn.host,
-		.port = p->conn.port,
-	};
+	/* docs/protocols/tencent.md §1.3: a certificate device, and §1.4: TLS-PSK, send no
+	 * password */
+	*ret = GW_CLOUD_LOGIN(p->conn, !certificate && !c->tls_psk);
 	return 0;
 }
 
@@ -553,7 +464,7 @@ static int tls(struct gw_cloud_dev *d, struct mosquitto *mosq)
 	int rc = MOSQ_ERR_SUCCESS;
 
 	if (p->ctx) {
-		/* verifies by itself (tls_client_ctx): no defaults of libmosquitto's on top */
+		/* verifies by itself (gw_cloud_tls_ctx): no defaults of libmosquitto's on top */
 		rc = mosquitto_opts_set(mosq, MOSQ_OPT_SSL_CTX, p->ctx);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
@@ -701,23 +612,16 @@ static bool dynamic(const struct gw_config_uplink *c)
 static void on_registered(struct gw_tencent_register *reg,
 			  const struct gw_tencent_register_outcome *o, void *ud)
 {
-	static const enum gw_cloud_reg_result results[] = {
-		[GW_TENCENT_REGISTER_STORED] = GW_CLOUD_REG_STORED,
-		[GW_TENCENT_REGISTER_REFUSED] = GW_CLOUD_REG_REFUSED,
-		[GW_TENCENT_REGISTER_FAILED] = GW_CLOUD_REG_FAILED,
-	};
-	struct gw_cloud_reg_outcome out = { results[o->result], NULL, o->why, o->cred };
-
-	gw_cloud_dev_registered(ud, &out);
+	gw_cloud_dev_registered(ud, &(struct gw_cloud_reg_outcome){
+		(enum gw_cloud_reg_result)o->result, NULL, o->why, o->cred });
 }
 
 static int register_start(struct gw_cloud_dev *d, const char **via)
 {
 	struct gw_cloud *c = d->cloud;
 
-	return gw_tencent_register_start(c->event, ((struct uplink *)c->priv)->http, c->store,
-					 c->cfg, d->name, on_registered, d,
-					 (struct gw_tencent_register **)&d->reg);
+	return gw_tencent_register_start(c->event, c->http, c->store, c->cfg, d->name,
+					 on_registered, d, (struct gw_tencent_register **)&d->reg);
 }
 
 static void register_cancel(void *reg)
@@ -828,30 +732,16 @@ static void dev_init(struct gw_cloud_dev *d)
 	gw_rate_init(&DEV(d)->rate, d->cloud->cfg->max_rate, gw_now_mono_us());
 }
 
+/* tls = no is worth a word at start-up */
 static int init(struct gw_cloud *c)
 {
 	const struct gw_config_uplink *cfg = c->cfg;
-	struct uplink *u = c->priv;
-	int r;
 
-	if (cfg->auth == GW_CLOUD_AUTH_REGISTER) {
-		r = gw_http_new(c->event, &u->http);
-		if (r < 0) {
-			gw_cloud_log(c, LOG_ERR, "cannot set up HTTPS for registration: %s",
-				     strerror(-r));
-			return r;
-		}
-	}
 	if (!cfg->tls)
 		gw_cloud_log(c, LOG_WARNING, "tls = no: plain TCP to %s:%u; the data travels in the "
 			     "clear and the signed password is its only protection",
 			     cfg->host ? cfg->host : "?", cfg->port);
 	return 0;
-}
-
-static void fini(struct gw_cloud *c)
-{
-	gw_http_free(((struct uplink *)c->priv)->http);
 }
 
 /* The counters of the log line and the status, in their order (the status shows the
@@ -867,72 +757,38 @@ static const struct gw_cloud_ops cloud_ops = {
 	.title = "Tencent",
 	.size = sizeof(struct uplink),
 	.dev_size = sizeof(struct dev),
-	.pace_ms = GW_TENCENT_UPLINK_PACE_MS,
-	.connect_gap_ms = GW_TENCENT_UPLINK_CONNECT_GAP_MS,
-	.recheck_ms = GW_TENCENT_UPLINK_RECHECK_MS,
-	.stable_s = GW_TENCENT_UPLINK_STABLE_S,
+	/* docs/protocols/tencent.md §1.7: a CONNECT per 5 s, 30 messages a second */
+	.pace_ms = GW_TENCENT_UPLINK_PACE_MS, .connect_gap_ms = GW_TENCENT_UPLINK_CONNECT_GAP_MS,
+	.recheck_ms = GW_TENCENT_UPLINK_RECHECK_MS, .stable_s = GW_TENCENT_UPLINK_STABLE_S,
 	.command_timeout_ms = GW_TENCENT_UPLINK_COMMAND_TIMEOUT_MS,
 	.tls_from_log = true,
 	.retry_whole_s = true,
 	.recheck_verb = "looking again",
-	.log_counters = counter_names,
-	.status_counters = counter_names,
+	.log_counters = counter_names, .status_counters = counter_names,
 	.init = init,
-	.fini = fini,
 	.name_valid = name_valid,
-	.dev_init = dev_init,
-	.dev_fini = cred_forget,
-	.record_seen = record_seen,
-	.build = build_message,
-	.rate_take = rate_take,
-	.rate_give_back = rate_give_back,
-	.login = login,
-	.tls = tls,
-	.login_end = login_end,
-	.has_cred = has_cred,
-	.cred_name = cred_name,
-	.cred_fits = cred_fits,
-	.cred_take = cred_take,
-	.cred_forget = cred_forget,
-	.cred_missing = cred_missing,
-	.stored_name = stored_name,
-	.new_cred_name = "credential",
-	.login_refused = login_refused,
-	.refusal_is_error = true,
-	.dynamic = dynamic,
-	.register_start = register_start,
-	.register_cancel = register_cancel,
-	.cred_desc = cred_desc,
-	.refused_needs = "it needs provisioning; ",
-	.refused_hint = "",
-	.n_subs = N_ELEMENTS(subs),
-	.sub_what = sub_what,
-	.sub_qos = 1,
-	.sub_filter = sub_filter,
+	.dev_init = dev_init, .dev_fini = cred_forget,
+	.record_seen = record_seen, .build = build_message,
+	.rate_take = rate_take, .rate_give_back = rate_give_back,
+	.login = login, .tls = tls, .login_end = login_end,
+	/* credentials: the PSK, or certificate and key, of auth = psk, certificate or register */
+	.has_cred = has_cred, .cred_name = cred_name, .cred_fits = cred_fits,
+	.cred_take = cred_take, .cred_forget = cred_forget, .cred_missing = cred_missing,
+	.stored_name = stored_name, .new_cred_name = "credential", .cred_desc = cred_desc,
+	.login_refused = login_refused, .refusal_is_error = true,
+	.dynamic = dynamic, .register_start = register_start, .register_cancel = register_cancel,
+	.refused_needs = "it needs provisioning; ", .refused_hint = "",
+	.n_subs = N_ELEMENTS(subs), .sub_what = sub_what, .sub_qos = 1, .sub_filter = sub_filter,
 	.sub_failed = "cannot subscribe to the downlink topics",
-	.online = online,
-	.session_end = session_end,
-	.message = on_message,
+	.online = online, .session_end = session_end, .message = on_message,
 	.answer = answer,
-	.command_code = command_code,
-	.code_ok = GW_TENCENT_CODE_OK,
-	.code_throttled = GW_TENCENT_UPLINK_CODE_THROTTLED,
-	.code_no_path = GW_TENCENT_UPLINK_CODE_FAILED,
+	.codes = {
+		GW_TENCENT_CODE_OK, GW_TENCENT_UPLINK_CODE_NOT_FOUND,
+		GW_TENCENT_UPLINK_CODE_NO_CHANNEL, GW_TENCENT_UPLINK_CODE_FAILED,
+		GW_TENCENT_UPLINK_CODE_THROTTLED, GW_TENCENT_UPLINK_CODE_BAD_REQUEST,
+		GW_TENCENT_UPLINK_CODE_TIMEOUT, GW_TENCENT_UPLINK_CODE_FAILED,
+	},
 };
 
-static int driver_new(const struct gw_uplink_env *env, void **ret)
-{
-	return gw_cloud_uplink_new(env, &cloud_ops, ret);
-}
-
-/* What the core would publish for rec, for sensorgwctl decode. */
-static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
-			  char *topic, size_t topic_size, char **payload, size_t *len, char *why,
-			  size_t why_size)
-{
-	return gw_cloud_uplink_preview(&cloud_ops, cfg, rec, topic, topic_size, payload, len, why,
-				       why_size);
-}
-
-const struct gw_uplink_ops gw_tencent_uplink_ops =
-	GW_CLOUD_UPLINK_OPS(GW_UPLINK_TENCENT, driver_new, driver_preview);
+/* The uplink driver (gw/uplink.h): the core with cloud_ops. */
+GW_CLOUD_DRIVER(gw_tencent_uplink_ops, GW_UPLINK_TENCENT, cloud_ops);
