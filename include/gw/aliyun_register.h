@@ -25,7 +25,8 @@
  * or CONNACK 4/5 on the registration connection; asking again soon will not change that);
  * FAILED (no connection, TLS, timeout, malformed answer, or the credential could not be
  * stored, in which case it is not used either). The module logs the start of each transport
- * and a fallback; the final outcome is for the caller to log.
+ * and a fallback; the final outcome is for the caller to log. The timer, the outcome and the
+ * storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
 #include <systemd/sd-event.h>

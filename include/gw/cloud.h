@@ -45,6 +45,7 @@
 #include <systemd/sd-event.h>
 
 #include "gw/cloudfeed.h"
+#include "gw/cloudreg.h"
 #include "gw/config.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
@@ -200,21 +201,6 @@ struct gw_cloud {
 
 	struct gw_cloud_counters n;
 	struct gw_cloud_throttle throttle; /* commands from the cloud, before any reaches a node */
-};
-
-/* What a registration ended with (the driver's register module reports it through
- * gw_cloud_dev_registered()). */
-enum gw_cloud_reg_result {
-	GW_CLOUD_REG_STORED,
-	GW_CLOUD_REG_REFUSED,
-	GW_CLOUD_REG_FAILED,
-};
-
-struct gw_cloud_reg_outcome {
-	enum gw_cloud_reg_result result;
-	const char *via;            /* the transport that decided ("HTTPS", "MQTT"), or NULL */
-	const char *why;            /* REFUSED, FAILED: one line without secrets; else "" */
-	const struct gw_cred *cred; /* STORED: what was stored; valid during the callback */
 };
 
 /* A command from the cloud on its way to a node: the start of the driver's own command

@@ -31,7 +31,8 @@
  * loop); FAILED (no connection, TLS, timeout, an HTTP status other than 200, a malformed,
  * truncated or oversized reply, a payload that does not decrypt with the ProductSecret, or the
  * credential could not be stored, in which case it is not used either; retry with backoff).
- * The module logs the start of the request; the outcome is for the caller to log.
+ * The module logs the start of the request; the outcome is for the caller to log. The timer,
+ * the outcome and the storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
 #include <stddef.h>
