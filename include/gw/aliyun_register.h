@@ -3,14 +3,18 @@
 /*
  * Aliyun dynamic registration of one device (一型一密), on the sd-event loop: fetch the
  * device's credential with the ProductSecret and store it durably in the credential store
- * before anyone can use it (losing an issued credential can brick the device: fact sheet §1).
+ * before anyone can use it (losing an issued credential can brick the device:
+ * docs/protocols/aliyun.md §1).
  *
- *   auth = register, register_via = https  HTTPS POST /auth/register/device (§2)
- *   auth = register, register_via = mqtt   MQTT CONNECT authType=register, push /ext/register (§3)
+ *   auth = register, register_via = https  HTTPS POST /auth/register/device
+ *                                          (docs/protocols/aliyun.md §2)
+ *   auth = register, register_via = mqtt   MQTT CONNECT authType=register, push /ext/register
+ *                                          (docs/protocols/aliyun.md §3)
  *   auth = register, register_via = auto   HTTPS; in the same attempt MQTT when HTTPS failed
  *                                          without a refusal (transport, TLS, timeout, an HTTP
  *                                          status other than 200, a malformed reply)
- *   auth = regnwl                          MQTT CONNECT authType=regnwl, push /ext/regnwl (§3)
+ *   auth = regnwl                          MQTT CONNECT authType=regnwl, push /ext/regnwl
+ *                                          (docs/protocols/aliyun.md §3)
  *
  * The MQTT registration is a short-lived libmosquitto session (TLS with ca_file and host name
  * verification, no SUBSCRIBE, no reconnect) that waits at most GW_ALIYUN_REGISTER_MQTT_MS for
@@ -21,7 +25,8 @@
  * or CONNACK 4/5 on the registration connection; asking again soon will not change that);
  * FAILED (no connection, TLS, timeout, malformed answer, or the credential could not be
  * stored, in which case it is not used either). The module logs the start of each transport
- * and a fallback; the final outcome is for the caller to log.
+ * and a fallback; the final outcome is for the caller to log. The timer, the outcome and the
+ * storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
 #include <systemd/sd-event.h>

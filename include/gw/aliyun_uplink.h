@@ -3,7 +3,9 @@
 /*
  * An Alibaba Cloud IoT Platform uplink ([uplink NAME] type = aliyun): one MQTT session per
  * node device (the device name of its records), each with its own DeviceSecret, all fed from
- * one spool reader with a persistent cursor, as an MQTT uplink is.
+ * one spool reader with a persistent cursor, as an MQTT uplink is. The driver is
+ * gw_aliyun_uplink_ops (gw/uplink.h), a driver of the cloud core (gw/cloud.h); credentials
+ * live in <state_dir>/credentials/<uplink name>/.
  *
  * Per device: needs credential -> (auth = register or regnwl: dynamic registration over HTTPS
  * or MQTT, aliyun_register.h, the DeviceSecret or ClientID + DeviceToken stored in the
@@ -24,22 +26,22 @@
  * back) and reads again from there when a device comes online or loses its session.
  * Acknowledged records above the cursor are kept in a skip set, as in mqtt.c.
  *
- * Rate: the platform takes about 30 messages a second per device and drops the excess (fact
- * sheet §4, code 429), so each device has its own window: at most max_rate messages in any
- * GW_ALIYUN_UPLINK_RATE_WINDOW_MS. A record whose device used its window up waits exactly as
- * one whose device is offline, so a device replaying a backlog never holds back the others;
- * one timer reads again from the lowest waiting record when the first such window frees.
- * Answers to commands count against the same window but come first: one that finds the
- * window full is queued (never dropped) and sent before that device's next record.
+ * Rate: the platform takes about 30 messages a second per device and drops the excess
+ * (docs/protocols/aliyun.md §4.7, code 429), so each device has its own window: at most max_rate
+ * messages in any GW_ALIYUN_UPLINK_RATE_WINDOW_MS. A record whose device used its window up waits
+ * exactly as one whose device is offline, so a device replaying a backlog never holds back the
+ * others; one timer reads again from the lowest waiting record when the first such window frees.
+ * Answers to commands count against the same window but come first: one that finds the window full
+ * is queued (never dropped) and sent before that device's next record.
  *
  * Commands from the cloud: each session also subscribes to thing/service/property/set,
- * thing/service/+ and rrpc/request/+ (fact sheet §5). A property set, a service call or an
- * RRPC request (whose payload is an Alink request naming its method) is handed to the command
- * path given to gw_aliyun_uplink_new(), and its result answered on set_reply, <id>_reply or
+ * thing/service/+ and rrpc/request/+ (docs/protocols/aliyun.md §5). A property set, a service call
+ * or an RRPC request (whose payload is an Alink request naming its method) is handed to the command
+ * path of the uplink (gw_uplink_env), and its result answered on set_reply, <id>_reply or
  * rrpc/response/<msgId> at QoS 0: the node's code and values, or an error code with a message
- * (docs/aliyun.md "Commands from the cloud" lists them). Each command is one log line. Commands
- * are never spooled: one that cannot be carried out now is answered with an error, and none is
- * replayed after a restart.
+ * (docs/aliyun.md "Commands from the cloud" lists them). Each command is one log line. Commands are
+ * never spooled: one that cannot be carried out now is answered with an error, and none is replayed
+ * after a restart.
  *
  * Registration failures: a refusal (an HTTPS reply code other than 200, CONNACK 4/5 on the
  * registration connection) is recorded with gw_credstore_mark_refused() and retried slowly
@@ -76,7 +78,7 @@
  * first message of a second more than the last. */
 #define GW_ALIYUN_UPLINK_RATE_WINDOW_MS 1100
 /* How long a node gets to answer a command: below the 8 s in which an RRPC must be answered
- * (fact sheet §5), with room for the serial line and the publish. */
+ * (docs/protocols/aliyun.md §5), with room for the serial line and the publish. */
 #define GW_ALIYUN_UPLINK_COMMAND_TIMEOUT_MS 5000
 
 /* Reply codes for commands the node did not answer itself (D120329's meanings). */
@@ -85,30 +87,3 @@
 #define GW_ALIYUN_CODE_BAD_PARAMS 460    /* malformed request, params a frame cannot carry */
 #define GW_ALIYUN_CODE_UNKNOWN 500       /* no answer in time: the outcome is unknown */
 #define GW_ALIYUN_CODE_NOT_FOUND 6100    /* no live node behind the device */
-
-struct gw_aliyun_uplink;
-
-/* state_changed: a device came online or lost its session; else: nothing is in flight now. */
-typedef void (*gw_aliyun_uplink_notify_fn)(struct gw_aliyun_uplink *u, bool state_changed,
-					   void *user_data);
-
-/* cfg (type = aliyun) and spool are borrowed and must outlive the object. Credentials live
- * in <state_dir>/credentials/<uplink name>/. commands is copied; NULL (or a NULL send) means
- * every command is answered with an error. Every command handed to it must have completed
- * before gw_aliyun_uplink_free(). Call gw_mqtt_lib_init() and gw_http_lib_init() first.
- * Returns 0 or -errno (cursor or credential store cannot be set up; logged). */
-int gw_aliyun_uplink_new(sd_event *event, const struct gw_config_uplink *cfg,
-			 const char *state_dir, struct gw_spool *spool,
-			 gw_aliyun_uplink_notify_fn notify,
-			 const struct gw_uplink_commands *commands, void *user_data,
-			 struct gw_aliyun_uplink **ret);
-/* Saves the cursor, disconnects every session. Accepts NULL; returns NULL. */
-struct gw_aliyun_uplink *gw_aliyun_uplink_free(struct gw_aliyun_uplink *u);
-/* Reads the backlog: its devices start getting their sessions. */
-int gw_aliyun_uplink_start(struct gw_aliyun_uplink *u);
-/* A new record (seq) was appended to the spool. */
-void gw_aliyun_uplink_kick(struct gw_aliyun_uplink *u, uint64_t seq);
-/* Saves the cursor now (also done every second and at free). */
-int gw_aliyun_uplink_save(struct gw_aliyun_uplink *u);
-
-size_t gw_aliyun_uplink_inflight(const struct gw_aliyun_uplink *u);

@@ -1,25 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * Tencent Cloud IoT Explorer dynamic registration of one device (一型一密, fact sheet §2), on
- * the sd-event loop: POST the signed request with the ProductSecret over HTTPS, decrypt the
- * reply, and store the PSK (or certificate and key) durably in the credential store before
- * anyone can use it. Re-registering a device that has not connected yet issues a NEW secret and
- * invalidates the old one, and once it has connected registration is refused (§2.1): so the
- * caller loads the store first (gw_credstore_load) and starts a registration only when it has
- * no credential. This module never looks at the store before it registers.
+ * Tencent Cloud IoT Explorer dynamic registration of one device (一型一密, docs/protocols/tencent.md
+ * §2), on the sd-event loop: POST the signed request with the ProductSecret over HTTPS, decrypt the
+ * reply, and store the PSK (or certificate and key) durably in the credential store before anyone
+ * can use it. Re-registering a device that has not connected yet issues a NEW secret and
+ * invalidates the old one, and once it has connected registration is refused
+ * (docs/protocols/tencent.md §2.1): so the caller loads the store first (gw_credstore_load) and
+ * starts a registration only when it has no credential. This module never looks at the store before
+ * it registers.
  *
- *   cfg->register_api = GW_TENCENT_DYNREG_V2      POST /device/register, X-TC-* headers (§2.1),
- *                                                 signed with cfg->tc_sign_method
- *   cfg->register_api = GW_TENCENT_DYNREG_LEGACY  POST /register/dev, signed body (§2.2); always
+ *   cfg->register_api = GW_TENCENT_DYNREG_V2      POST /device/register, X-TC-* headers
+ *                                                 (docs/protocols/tencent.md §2.1), signed with
+ *                                                 cfg->tc_sign_method
+ *   cfg->register_api = GW_TENCENT_DYNREG_LEGACY  POST /register/dev, signed body
+ *                                                 (docs/protocols/tencent.md §2.2); always
  *                                                 HMAC-SHA1, whatever tc_sign_method says
  *
  * The URL is cfg->register_url when set (https only, the full URL with its path: a test cloud,
- * a proxy), else the registration host of cfg->region (§1.5). A v2 request is signed for the
- * URL's host name without a port (what the PY SDK signs; on the real platform, port 443, that
- * is exactly the Host header sent, as §2.1 asks). The TLS peer is verified with cfg->ca_file, or
- * the system's CA bundle when it is NULL (the platform's HTTPS chain is public, §1.6); redirects
- * are never followed.
+ * a proxy), else the registration host of cfg->region (docs/protocols/tencent.md §1.5). A v2
+ * request is signed for the URL's host name without a port (what the PY SDK signs; on the real
+ * platform, port 443, that is exactly the Host header sent, as docs/protocols/tencent.md §2.1
+ * asks). The TLS peer is verified with cfg->ca_file, or the system's CA bundle when it is NULL
+ * (the platform's HTTPS chain is public, docs/protocols/tencent.md §1.6); redirects are never
+ * followed.
  *
  * Outcomes: STORED (GW_CRED_PSK or GW_CRED_CERTIFICATE of cloud GW_CRED_CLOUD_TENCENT, saved with
  * gw_credstore_save()); REFUSED (the platform said no: a v2 Response.Error or a non-zero legacy
@@ -27,7 +31,8 @@
  * loop); FAILED (no connection, TLS, timeout, an HTTP status other than 200, a malformed,
  * truncated or oversized reply, a payload that does not decrypt with the ProductSecret, or the
  * credential could not be stored, in which case it is not used either; retry with backoff).
- * The module logs the start of the request; the outcome is for the caller to log.
+ * The module logs the start of the request; the outcome is for the caller to log. The timer,
+ * the outcome and the storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
 #include <stddef.h>

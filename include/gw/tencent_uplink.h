@@ -6,20 +6,20 @@
  * one spool reader with a persistent cursor (gw/cloudfeed.h), as an Aliyun uplink is. The
  * driver is gw_tencent_uplink_ops (gw/uplink.h); the protocol is gw/tencent.h.
  *
- * Per device: credential from the credential store (auth = psk: a PSK; certificate: the
- * certificate and key, used as the TLS client certificate in a TLS context of the driver's
- * own) -> CONNECT (gw_tencent_build_connect, TLS with host name verification unless tls = no;
- * tls = psk: TLS-PSK keyed with the PSK, no password, §1.4; expiry = auto: now + 600 s while
- * the system clock is synchronised) -> one SUBSCRIBE each for
- * $thing/down/property, event and action (fact sheet §1.7: one filter per SUBSCRIBE) -> when
- * all three are granted: get_status (controls issued while the device was offline) and
- * report_info with the node's firmware version (once known from its hello) -> online.
+ * Per device: credential from the credential store (auth = psk: a PSK; certificate: the certificate
+ * and key, used as the TLS client certificate in a TLS context of the driver's own) -> CONNECT
+ * (gw_tencent_build_connect, TLS with host name verification unless tls = no; tls = psk: TLS-PSK
+ * keyed with the PSK, no password, docs/protocols/tencent.md §1.4; expiry = auto: now + 600 s while
+ * the system clock is synchronised) -> one SUBSCRIBE each for $thing/down/property, event and
+ * action (docs/protocols/tencent.md §1.7: one filter per SUBSCRIBE) -> when all three are granted:
+ * get_status (controls issued while the device was offline) and report_info with the node's
+ * firmware version (once known from its hello) -> online.
  *
- * Limits (§1.7): a device's CONNECTs are at least GW_TENCENT_UPLINK_CONNECT_GAP_MS apart, even
- * when a session is closed right after its CONNACK; at most max_rate (<= 30) records a second
- * per device; a message over 16 KB goes to the dead-letter file (logged with its size, counted
- * as too_large), never to the platform. New sessions are started at
- * most one per GW_TENCENT_UPLINK_PACE_MS, and at most max_devices devices get one.
+ * Limits (docs/protocols/tencent.md §1.7): a device's CONNECTs are at least
+ * GW_TENCENT_UPLINK_CONNECT_GAP_MS apart, even when a session is closed right after its CONNACK; at
+ * most max_rate (<= 30) records a second per device; a message over 16 KB goes to the dead-letter
+ * file (logged with its size, counted as too_large), never to the platform. New sessions are
+ * started at most one per GW_TENCENT_UPLINK_PACE_MS, and at most max_devices devices get one.
  *
  * A telemetry record goes out as a `report` (QoS 1) with clientToken "<ProductId>-<spool seq>",
  * carrying its reading time when it is older than GW_TENCENT_UPLINK_REPLAY_MS; an event
@@ -42,8 +42,9 @@
 
 /* between two new sessions of different devices */
 #define GW_TENCENT_UPLINK_PACE_MS 200
-/* §1.7 answers one CONNECT per 5 s per device; the extra second covers TLS handshakes of
- * different lengths, which move the moment the platform sees the CONNECT */
+/* docs/protocols/tencent.md §1.7 answers one CONNECT per 5 s per device; the extra second
+ * covers TLS handshakes of different lengths, which move the moment the platform sees the
+ * CONNECT */
 #define GW_TENCENT_UPLINK_CONNECT_GAP_MS 6000
 #define GW_TENCENT_UPLINK_REPLAY_MS 5000   /* older records carry their reading time */
 /* a missing or unusable credential is looked for again */
@@ -51,7 +52,8 @@
 #define GW_TENCENT_UPLINK_STABLE_S 30      /* a session up this long resets its backoff */
 #define GW_TENCENT_UPLINK_COMMAND_TIMEOUT_MS 5000
 
-/* Reply codes for commands no node answered (sensorgw's own: the fact sheet lists none). */
+/* Reply codes for commands no node answered (sensorgw's own: docs/protocols/tencent.md lists
+ * none). */
 #define GW_TENCENT_UPLINK_CODE_BAD_REQUEST 400 /* malformed, or params a frame cannot carry */
 #define GW_TENCENT_UPLINK_CODE_NOT_FOUND 404   /* no live node behind the device */
 #define GW_TENCENT_UPLINK_CODE_THROTTLED 429   /* too many commands pending */

@@ -6,13 +6,13 @@
 
 #include <errno.h>
 #include <mosquitto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
+#include "gw/cloudreg.h"
 #include "gw/log.h"
 #include "gw/mosqev.h"
 #include "gw/util.h"
@@ -21,34 +21,27 @@ enum phase {
 	PHASE_STARTING, /* the timer brings the first transport */
 	PHASE_HTTPS,    /* the POST is running */
 	PHASE_MQTT,     /* the registration connection is up or coming up; the timer bounds it */
-	PHASE_DONE,     /* the outcome is decided; the timer brings the callback */
 };
 
 struct gw_aliyun_register {
-	sd_event *event;
-	struct gw_http *http;
-	struct gw_credstore *store;
-	const struct gw_config_uplink *cfg;
-	char device[GW_ALIYUN_ID_MAX];
+	struct gw_cloud_reg job; /* device, timer, outcome (gw/cloudreg.h) */
 	gw_aliyun_register_fn done;
 	void *user_data;
 
 	enum phase phase;
-	sd_event_source *timer;
-	struct gw_http_request *req;
-
 	enum gw_aliyun_auth mqtt_auth; /* REGISTER or REGNWL */
 	struct gw_mosqev *ev; /* the registration connection (mosqev.h) */
 	bool connected;  /* CONNACK 0 */
 	bool answered;   /* the push was handled: the outcome is set */
-
-	enum gw_aliyun_register_result result;
-	const char *via;
-	char why[GW_CREDSTORE_REASON_MAX + 128];
-	struct gw_cred cred; /* STORED: a copy of what was stored */
 };
 
-#define rlog(reg, level, ...) gw_log_uplink(level, (reg)->cfg->name, __VA_ARGS__)
+_Static_assert((int)GW_ALIYUN_REGISTER_FAILED == (int)GW_CLOUD_REG_FAILED &&
+		       (int)GW_ALIYUN_REGISTER_REFUSED == (int)GW_CLOUD_REG_REFUSED,
+	       "the results are the job's");
+
+#define rlog(reg, level, ...) gw_log_uplink(level, (reg)->job.cfg->name, __VA_ARGS__)
+#define finish(reg, result, ...) \
+	gw_cloud_reg_finish(&(reg)->job, GW_CLOUD_REG_##result, __VA_ARGS__)
 
 static void start_mqtt(struct gw_aliyun_register *reg);
 
@@ -57,73 +50,36 @@ static void mqtt_close(struct gw_aliyun_register *reg)
 	reg->ev = gw_mosqev_free(reg->ev);
 }
 
-/* The outcome is decided: the callback runs from the timer, so never inside a library call
- * and never inside gw_aliyun_register_start(). */
-static void finish(struct gw_aliyun_register *reg, enum gw_aliyun_register_result result,
-		   const char *via, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void finish(struct gw_aliyun_register *reg, enum gw_aliyun_register_result result,
-		   const char *via, const char *fmt, ...)
-{
-	va_list ap;
-
-	reg->result = result;
-	reg->via = via;
-	va_start(ap, fmt);
-	vsnprintf(reg->why, sizeof(reg->why), fmt, ap);
-	va_end(ap);
-	reg->phase = PHASE_DONE;
-	(void)sd_event_source_set_time_relative(reg->timer, 0);
-	(void)sd_event_source_set_enabled(reg->timer, SD_EVENT_ONESHOT);
-}
-
 /* Stores what the platform issued; it is used only once it is on disk. */
 static void store(struct gw_aliyun_register *reg, const char *via,
 		  const struct gw_aliyun_credentials *creds)
 {
 	bool token = reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL && strcmp(via, "MQTT") == 0;
-	char reason[GW_CREDSTORE_REASON_MAX];
 	struct gw_cred cred = {
 		.cloud = GW_CRED_CLOUD_ALIYUN,
 		.kind = token ? GW_CRED_DEVICE_TOKEN : GW_CRED_DEVICE_SECRET,
-		.product = reg->cfg->product_key,
-		.device = reg->device,
+		.product = reg->job.cfg->product_key,
+		.device = reg->job.device,
 		.secret = token ? NULL : (char *)creds->device_secret,
 		.token = token ? (char *)creds->device_token : NULL,
 		.client_id = token ? (char *)creds->client_id : NULL,
 	};
-	int r;
 
-	r = gw_credstore_save(reg->store, &cred, reason, sizeof(reason));
-	if (r < 0) {
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, via,
-		       "the issued %s cannot be stored (%s), so it is not used",
-		       token ? "DeviceToken" : "DeviceSecret", reason[0] ? reason : strerror(-r));
-		return;
-	}
-	reg->cred = (struct gw_cred){
-		.cloud = GW_CRED_CLOUD_ALIYUN,
-		.kind = cred.kind,
-		.product = gw_strdup(cred.product),
-		.device = gw_strdup(cred.device),
-		.secret = gw_strdup(cred.secret),
-		.token = gw_strdup(cred.token),
-		.client_id = gw_strdup(cred.client_id),
-	};
-	finish(reg, GW_ALIYUN_REGISTER_STORED, via, "%s", "");
+	gw_cloud_reg_store(&reg->job, &cred, via, token ? "DeviceToken" : "DeviceSecret");
 }
 
-/* ---- HTTPS (pre-registration only, fact sheet §2) ---- */
+/* ---- HTTPS (pre-registration only, docs/protocols/aliyun.md §2) ---- */
 
 /* A failure that is not the platform's refusal: with register_via = auto MQTT gets its turn. */
 static void https_failed(struct gw_aliyun_register *reg, const char *why)
 {
-	if (reg->cfg->register_via == GW_REGISTER_VIA_AUTO) {
+	if (reg->job.cfg->register_via == GW_REGISTER_VIA_AUTO) {
 		rlog(reg, LOG_WARNING, "device %s: registration over HTTPS failed: %s; trying MQTT",
-		     reg->device, why);
+		     reg->job.device, why);
 		start_mqtt(reg);
 		return;
 	}
-	finish(reg, GW_ALIYUN_REGISTER_FAILED, "HTTPS", "%s", why);
+	finish(reg, FAILED, "HTTPS", "%s", why);
 }
 
 static void on_https_done(struct gw_http_request *req, const struct gw_http_response *resp,
@@ -135,25 +91,15 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 	char why[GW_ALIYUN_REASON_MAX + 256];
 	int r;
 
-	reg->req = NULL;
-	if (resp->err) {
-		https_failed(reg, resp->error ? resp->error : strerror(-resp->err));
-		return;
-	}
-	if (resp->status != 200) {
-		/* a redirect is never followed: it could lead to plain http or another host */
-		if (resp->location)
-			snprintf(why, sizeof(why), "HTTP status %ld, a redirect to %.200s (not "
-				 "followed)", resp->status, resp->location);
-		else
-			snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+	reg->job.req = NULL;
+	if (gw_cloud_reg_http_status(resp, why, sizeof(why)) < 0) {
 		https_failed(reg, why);
 		return;
 	}
 	r = gw_aliyun_parse_https_register(resp->body, resp->len, &creds, reason);
 	if (r == -EREMOTEIO) {
 		/* final: MQTT would hear the same from the same platform */
-		finish(reg, GW_ALIYUN_REGISTER_REFUSED, "HTTPS", "code %d: %s", creds.code,
+		finish(reg, REFUSED, "HTTPS", "code %d: %s", creds.code,
 		       creds.message[0] ? creds.message : "(no message)");
 		return;
 	}
@@ -171,7 +117,7 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 static void start_https(struct gw_aliyun_register *reg)
 {
 	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
-	const struct gw_config_uplink *c = reg->cfg;
+	const struct gw_config_uplink *c = reg->job.cfg;
 	/* the reply is small: a larger body is cut off in transfer, never buffered */
 	struct gw_http_options o = { .ca_file = c->ca_file, .max_body = GW_ALIYUN_HTTPS_REPLY_MAX };
 	struct gw_aliyun_https_request req;
@@ -181,24 +127,25 @@ static void start_https(struct gw_aliyun_register *reg)
 	reg->phase = PHASE_HTTPS;
 	r = gw_aliyun_make_random(rnd, sizeof(rnd));
 	if (r >= 0)
-		/* the registration host is per region, the same for instance endpoints (§2) */
-		r = gw_aliyun_build_https_register(c->region, c->product_key, reg->device,
+		/* the registration host is per region, the same for instance endpoints
+		 * (docs/protocols/aliyun.md §2) */
+		r = gw_aliyun_build_https_register(c->region, c->product_key, reg->job.device,
 						   c->product_secret, rnd, c->sign_method, &req);
 	if (r < 0) {
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "HTTPS",
+		finish(reg, FAILED, "HTTPS",
 		       "cannot build the registration request: %s", strerror(-r));
 		return;
 	}
-	rlog(reg, LOG_INFO, "device %s: registering over HTTPS", reg->device);
-	r = gw_http_post(reg->http, c->register_url ? c->register_url : req.url,
+	rlog(reg, LOG_INFO, "device %s: registering over HTTPS", reg->job.device);
+	r = gw_http_post(reg->job.http, c->register_url ? c->register_url : req.url,
 			 GW_ALIYUN_REGISTER_CONTENT_TYPE, headers, req.body, strlen(req.body), &o,
-			 on_https_done, reg, &reg->req);
+			 on_https_done, reg, &reg->job.req);
 	explicit_bzero(&req, sizeof(req));
 	if (r < 0)
 		https_failed(reg, strerror(-r));
 }
 
-/* ---- MQTT (register and regnwl, fact sheet §3) ---- */
+/* ---- MQTT (register and regnwl, docs/protocols/aliyun.md §3) ---- */
 
 static void on_connect(void *ud, int rc)
 {
@@ -220,17 +167,18 @@ static void on_message(void *ud, const struct mosquitto_message *msg)
 
 	if (reg->answered || strcmp(msg->topic, topic) != 0) {
 		rlog(reg, LOG_DEBUG, "device %s: ignored a message on %s during registration",
-		     reg->device, msg->topic);
+		     reg->job.device, msg->topic);
 		return;
 	}
 	reg->answered = true;
-	/* the connection can carry nothing else (§3): it is closed after this round */
+	/* the connection can carry nothing else (docs/protocols/aliyun.md §3): it is closed after
+	 * this round */
 	gw_mosqev_end(reg->ev, NULL);
-	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->cfg->product_key, reg->device,
+	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->job.cfg->product_key, reg->job.device,
 					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
 	if (r < 0) {
 		explicit_bzero(&creds, sizeof(creds));
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "malformed %s message: %s", topic,
+		finish(reg, FAILED, "MQTT", "malformed %s message: %s", topic,
 		       r == -EBADMSG ? reason : strerror(-r));
 		return;
 	}
@@ -242,7 +190,7 @@ static void on_log(void *ud, int level, const char *str)
 {
 	struct gw_aliyun_register *reg = ud;
 
-	rlog(reg, LOG_DEBUG, "device %s: registration: libmosquitto: %s", reg->device, str);
+	rlog(reg, LOG_DEBUG, "device %s: registration: libmosquitto: %s", reg->job.device, str);
 }
 
 static void update_interest(struct gw_aliyun_register *reg)
@@ -251,7 +199,7 @@ static void update_interest(struct gw_aliyun_register *reg)
 
 	if (r < 0) {
 		mqtt_close(reg);
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+		finish(reg, FAILED, "MQTT",
 		       "cannot watch the registration socket: %s", strerror(-r));
 	}
 }
@@ -268,23 +216,24 @@ static void mqtt_ended(struct gw_aliyun_register *reg, int rc)
 				 "connection closed");
 	mqtt_close(reg);
 	/* 4 and 5 are the platform judging the ProductSecret sign, the device or its quota
-	 * (fact sheet §3, §4): asking again soon will not change that */
+	 * (docs/protocols/aliyun.md §3, §4): asking again soon will not change that */
 	if (connack == 4 || connack == 5)
-		finish(reg, GW_ALIYUN_REGISTER_REFUSED, "MQTT", "CONNACK %d: %s", connack,
+		finish(reg, REFUSED, "MQTT", "CONNACK %d: %s", connack,
 		       mosquitto_connack_string(connack));
 	else if (connack)
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "CONNACK %d: %s", connack,
+		finish(reg, FAILED, "MQTT", "CONNACK %d: %s", connack,
 		       mosquitto_connack_string(connack));
 	else if (reg->connected)
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
+		finish(reg, FAILED, "MQTT",
 		       "the platform closed the connection without a %s message (%s)",
 		       reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ? GW_ALIYUN_TOPIC_REGNWL :
 								 GW_ALIYUN_TOPIC_REGISTER, why);
 	else
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s", why);
+		finish(reg, FAILED, "MQTT", "%s", why);
 }
 
-/* Done with the connection: it can carry nothing else (§3), so DISCONNECT and close. */
+/* Done with the connection: it can carry nothing else (docs/protocols/aliyun.md §3), so
+ * DISCONNECT and close. */
 static void mqtt_hang_up(struct gw_aliyun_register *reg)
 {
 	if (reg->ev)
@@ -312,11 +261,11 @@ static const struct gw_mosqev_hooks ev_hooks = {
 
 static void start_mqtt(struct gw_aliyun_register *reg)
 {
-	const struct gw_config_uplink *c = reg->cfg;
+	const struct gw_config_uplink *c = reg->job.cfg;
 	struct gw_aliyun_login l = {
 		.auth = reg->mqtt_auth,
 		.product_key = c->product_key,
-		.device_name = reg->device,
+		.device_name = reg->job.device,
 		.region = c->region,
 		.instance_id = c->instance_id,
 		.port = c->port,
@@ -337,13 +286,13 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	if (r >= 0)
 		r = gw_aliyun_build_connect(&l, &conn, reason);
 	if (r < 0) {
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "cannot build the login: %s",
+		finish(reg, FAILED, "MQTT", "cannot build the login: %s",
 		       r == -EINVAL ? reason : strerror(-r));
 		return;
 	}
-	rlog(reg, LOG_INFO, "device %s: registering over MQTT (authType=%s)", reg->device,
+	rlog(reg, LOG_INFO, "device %s: registering over MQTT (authType=%s)", reg->job.device,
 	     gw_aliyun_name_auth(reg->mqtt_auth));
-	if (gw_mosqev_new(reg->event, conn.client_id, true, GW_MOSQEV_NO_TICK, &ev_hooks, reg,
+	if (gw_mosqev_new(reg->job.event, conn.client_id, true, GW_MOSQEV_NO_TICK, &ev_hooks, reg,
 			  &reg->ev) < 0)
 		goto fail;
 	mosq = gw_mosqev_client(reg->ev);
@@ -362,9 +311,7 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 		goto fail;
 	explicit_bzero(&conn, sizeof(conn));
 	/* the platform answers right after CONNACK; a session that hangs is given up */
-	(void)sd_event_source_set_time_relative(reg->timer,
-						(uint64_t)GW_ALIYUN_REGISTER_MQTT_MS * 1000);
-	(void)sd_event_source_set_enabled(reg->timer, SD_EVENT_ONESHOT);
+	gw_cloud_reg_arm(&reg->job, GW_ALIYUN_REGISTER_MQTT_MS);
 	update_interest(reg);
 	return;
 fail:
@@ -372,85 +319,73 @@ fail:
 	snprintf(why, sizeof(why), "%s", reg->ev && gw_mosqev_last_error(reg->ev)[0] ?
 		 gw_mosqev_last_error(reg->ev) : mosquitto_strerror(rc));
 	mqtt_close(reg);
-	finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT", "%s", why);
+	finish(reg, FAILED, "MQTT", "%s", why);
 }
 
 /* ---- the object ---- */
 
 static void reg_free(struct gw_aliyun_register *reg)
 {
-	if (reg->req)
-		gw_http_cancel(reg->req);
 	mqtt_close(reg);
-	reg->timer = sd_event_source_disable_unref(reg->timer);
-	gw_credstore_wipe(&reg->cred);
-	explicit_bzero(reg->why, sizeof(reg->why));
-	free(reg);
+	gw_cloud_reg_free(&reg->job);
 }
 
-static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
+/* The timer before the outcome: the first transport, or the MQTT deadline. */
+static void step(struct gw_cloud_reg *job)
 {
-	struct gw_aliyun_register *reg = ud;
-	struct gw_aliyun_register_outcome o;
+	struct gw_aliyun_register *reg = (struct gw_aliyun_register *)job;
 
 	switch (reg->phase) {
 	case PHASE_STARTING:
-		if (reg->cfg->auth == GW_CLOUD_AUTH_REGISTER &&
-		    reg->cfg->register_via != GW_REGISTER_VIA_MQTT)
+		if (job->cfg->auth == GW_CLOUD_AUTH_REGISTER &&
+		    job->cfg->register_via != GW_REGISTER_VIA_MQTT)
 			start_https(reg);
 		else
 			start_mqtt(reg);
-		return 0;
+		return;
 	case PHASE_HTTPS:
-		return 0; /* not armed while the request runs */
+		return; /* not armed while the request runs */
 	case PHASE_MQTT:
 		mqtt_hang_up(reg);
-		finish(reg, GW_ALIYUN_REGISTER_FAILED, "MQTT",
-		       "no %s message within %d s", reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ?
-		       GW_ALIYUN_TOPIC_REGNWL : GW_ALIYUN_TOPIC_REGISTER,
-		       GW_ALIYUN_REGISTER_MQTT_MS / 1000);
-		return 0;
-	case PHASE_DONE:
-		break;
+		finish(reg, FAILED, "MQTT", "no %s message within %d s",
+		       reg->mqtt_auth == GW_ALIYUN_AUTH_REGNWL ? GW_ALIYUN_TOPIC_REGNWL :
+		       GW_ALIYUN_TOPIC_REGISTER, GW_ALIYUN_REGISTER_MQTT_MS / 1000);
+		return;
 	}
-	mqtt_close(reg);
-	o = (struct gw_aliyun_register_outcome){
-		.result = reg->result,
-		.via = reg->via,
-		.why = reg->why,
-		.cred = reg->result == GW_ALIYUN_REGISTER_STORED ? &reg->cred : NULL,
-	};
-	reg->done(reg, &o, reg->user_data);
-	reg_free(reg);
-	return 0;
 }
+
+static void done(struct gw_cloud_reg *job, const struct gw_cloud_reg_outcome *o)
+{
+	struct gw_aliyun_register *reg = (struct gw_aliyun_register *)job;
+	struct gw_aliyun_register_outcome out = {
+		(enum gw_aliyun_register_result)o->result, o->via, o->why, o->cred,
+	};
+
+	mqtt_close(reg);
+	reg->done(reg, &out, reg->user_data);
+	reg_free(reg);
+}
+
+static const struct gw_cloud_reg_hooks hooks = { .step = step, .done = done };
 
 int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_credstore *store,
 			     const struct gw_config_uplink *cfg, const char *device,
-			     gw_aliyun_register_fn done, void *user_data,
+			     gw_aliyun_register_fn done_fn, void *user_data,
 			     struct gw_aliyun_register **ret)
 {
 	struct gw_aliyun_register *reg;
 	int r;
 
 	if ((cfg->auth != GW_CLOUD_AUTH_REGISTER && cfg->auth != GW_CLOUD_AUTH_REGNWL) ||
-	    !cfg->product_secret || !gw_credstore_name_valid(device) || !done)
+	    !cfg->product_secret || !gw_credstore_name_valid(device) || !done_fn)
 		return -EINVAL;
-	reg = gw_new0(struct gw_aliyun_register, 1);
-	reg->event = event;
-	reg->http = http;
-	reg->store = store;
-	reg->cfg = cfg;
-	snprintf(reg->device, sizeof(reg->device), "%s", device);
-	reg->done = done;
-	reg->user_data = user_data;
+	r = gw_cloud_reg_new(sizeof(*reg), event, http, store, cfg, device, &hooks, (void **)&reg);
+	if (r < 0)
+		return r;
 	reg->mqtt_auth = cfg->auth == GW_CLOUD_AUTH_REGNWL ? GW_ALIYUN_AUTH_REGNWL :
 							     GW_ALIYUN_AUTH_REGISTER;
-	r = sd_event_add_time_relative(event, &reg->timer, CLOCK_MONOTONIC, 0, 0, timer_cb, reg);
-	if (r < 0) {
-		free(reg);
-		return r;
-	}
+	reg->done = done_fn;
+	reg->user_data = user_data;
 	*ret = reg;
 	return 0;
 }

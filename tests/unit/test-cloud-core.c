@@ -2,10 +2,13 @@
 /*
  * The cloud core (gw/cloud.h) without a broker: the counters' table as the log line and the
  * status show it, the reason of a lost session, the reconnect backoff, command_rate and the
- * refusal marker of the credential store.
+ * refusal marker of the credential store; and the engine against a fake gw_cloud_ops: the
+ * command path and its answers, the outcome of a registration, the preview, the registration
+ * job (gw/cloudreg.h).
  */
 
 #include <check.h>
+#include <errno.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "gw/cloud.h"
+#include "gw/cloudreg.h"
 #include "gw/log.h"
 
 static const struct gw_cloudfeed_stats feed = {
@@ -183,6 +187,380 @@ START_TEST(test_refusal_marker)
 }
 END_TEST
 
+/* ---- the engine against a fake cloud ---- */
+
+static struct {
+	int answers;
+	int code;
+	char message[256];
+	bool data;
+	int built;
+	bool built_json;
+	int registered;
+	int forgot;
+} fake;
+
+static void fake_answer(struct gw_cloud_cmd *c, int code, const char *message, json_t *data)
+{
+	fake.answers++;
+	fake.code = code;
+	snprintf(fake.message, sizeof(fake.message), "%s", message ? message : "(none)");
+	fake.data = data != NULL;
+}
+
+static int fake_build(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,
+		      const struct gw_payload_view *v, json_t *o, const char *device, char *topic,
+		      size_t size, char **payload, size_t *len, char *why, size_t why_size)
+{
+	fake.built++;
+	fake.built_json = o != NULL;
+	snprintf(topic, size, "fake/%s", device);
+	*payload = strdup("x");
+	*len = 1;
+	return 0;
+}
+
+static bool fake_name_valid(const char *name)
+{
+	return strchr(name, 'x') == NULL;
+}
+
+static bool fake_dynamic(const struct gw_config_uplink *cfg)
+{
+	return true;
+}
+
+static void fake_cred_forget(struct gw_cloud_dev *d)
+{
+	fake.forgot++;
+}
+
+static void fake_cred_registered(struct gw_cloud_dev *d, const struct gw_cred *cred)
+{
+	fake.registered++;
+}
+
+static const char *fake_cred_desc(const struct gw_cred *cred)
+{
+	return "secret";
+}
+
+static const struct gw_cloud_ops fake_ops = {
+	.title = "Fake",
+	.recheck_ms = 60000,
+	.name_valid = fake_name_valid,
+	.build = fake_build,
+	.dynamic = fake_dynamic,
+	.cred_forget = fake_cred_forget,
+	.cred_registered = fake_cred_registered,
+	.cred_desc = fake_cred_desc,
+	.refused_needs = "",
+	.refused_hint = " (hint)",
+	.answer = fake_answer,
+	.codes = { .ok = 0, .not_found = 404, .no_channel = 501, .failed = 500, .throttled = 429,
+		   .invalid = 400, .unknown = 504, .no_path = 503 },
+};
+
+static struct gw_command_result next_result;
+
+/* The gateway's command path, answering at once with next_result. */
+static int fake_send(void *ud, const char *device, enum gw_command_kind kind, const char *name,
+		     json_t *params, uint32_t timeout_ms, gw_command_done_fn done, void *done_ud)
+{
+	done(&next_result, done_ud);
+	return 0;
+}
+
+static struct gw_cloud_cmd *new_cmd(struct gw_cloud_dev *d, bool pending)
+{
+	struct gw_cloud_cmd *c = calloc(1, sizeof(*c));
+
+	c->d = d;
+	c->stays_pending = pending;
+	snprintf(c->what, sizeof(c->what), "control 1");
+	return c;
+}
+
+START_TEST(test_engine_commands)
+{
+	struct gw_config_uplink cfg = { .name = "fake", .command_rate = 0 };
+	struct gw_cloud c = { .ops = &fake_ops, .cfg = &cfg };
+	struct gw_cloud_dev d = { .cloud = &c, .name = "dev1" };
+
+	gw_log_set_level(LOG_ERR);
+	gw_cloud_throttle_init(&c.throttle, &cfg);
+	memset(&fake, 0, sizeof(fake));
+	/* no command path: answered at once with codes.no_path */
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_PROPERTY_SET, NULL, NULL);
+	ck_assert_int_eq(fake.answers, 1);
+	ck_assert_int_eq(fake.code, 503);
+	ck_assert_str_eq(fake.message, "this gateway has no command path");
+	/* one that stays pending on the platform is not answered */
+	gw_cloud_cmd_send(new_cmd(&d, true), GW_COMMAND_PROPERTY_SET, NULL, NULL);
+	ck_assert_int_eq(fake.answers, 1);
+
+	c.commands.send = fake_send;
+	/* the node's 200 is the cloud's ok, without a message */
+	next_result = (struct gw_command_result){ .status = GW_COMMAND_REPLIED, .code = 200,
+						  .node = "n1", .params = json_object() };
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.answers, 2);
+	ck_assert_int_eq(fake.code, 0);
+	ck_assert_str_eq(fake.message, "(none)");
+	ck_assert(fake.data);
+	/* any other code of the node's is passed on, with a message */
+	next_result.code = 404;
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.code, 404);
+	ck_assert_str_eq(fake.message, "the node answered with code 404");
+	json_decref(next_result.params);
+	/* the statuses of the command path map to the cloud's codes */
+	next_result = (struct gw_command_result){ .status = GW_COMMAND_TIMEOUT, .reason = "t" };
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.code, 504);
+	ck_assert_str_eq(fake.message, "t");
+	next_result.status = GW_COMMAND_NODE_GONE;
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.code, 404);
+	next_result.status = GW_COMMAND_BUSY;
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.code, 429);
+	next_result.status = GW_COMMAND_INVALID;
+	gw_cloud_cmd_send(new_cmd(&d, false), GW_COMMAND_SERVICE, "ping", NULL);
+	ck_assert_int_eq(fake.code, 400);
+	ck_assert_int_eq(fake.answers, 7);
+	/* pending: a failure is not answered */
+	gw_cloud_cmd_send(new_cmd(&d, true), GW_COMMAND_PROPERTY_SET, NULL, NULL);
+	ck_assert_int_eq(fake.answers, 7);
+
+	/* command_rate: a throttled command is counted and answered with codes.throttled */
+	cfg.command_rate = 1;
+	cfg.command_burst = 1;
+	gw_cloud_throttle_init(&c.throttle, &cfg);
+	{
+		struct gw_cloud_cmd first = { .d = &d };
+
+		ck_assert(!gw_cloud_cmd_throttled(&first)); /* the caller counts it and goes on */
+		ck_assert(gw_cloud_cmd_throttled(new_cmd(&d, false))); /* answered and freed */
+	}
+	ck_assert_int_eq(fake.code, 429);
+	ck_assert_str_eq(fake.message, GW_CLOUD_THROTTLED_TEXT);
+	ck_assert_uint_eq(c.n.commands, 1);
+	ck_assert_uint_eq(c.throttle.refused, 1);
+}
+END_TEST
+
+static int never(sd_event_source *s, uint64_t usec, void *ud)
+{
+	return 0;
+}
+
+START_TEST(test_engine_registered)
+{
+	char dir[] = "/tmp/test-cloud-core-XXXXXX";
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_config_uplink cfg = { .name = "fake", .reconnect_min_ms = 1000,
+					.reconnect_max_ms = 8000 };
+	struct gw_cloud c = { .ops = &fake_ops, .cfg = &cfg, .cred_dir = dir };
+	struct gw_cloud_dev d = { .cloud = &c, .name = "dev1", .state = GW_CLOUD_DEV_REGISTERING };
+	struct gw_cred cred = { .kind = GW_CRED_DEVICE_SECRET };
+	struct gw_cred_state st;
+	sd_event *event = NULL;
+	char cmd[128];
+
+	gw_log_set_level(LOG_ERR);
+	memset(&fake, 0, sizeof(fake));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(gw_credstore_open(dir, &c.store, reason, sizeof(reason)), 0);
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	ck_assert_int_ge(sd_event_add_time_relative(event, &d.timer, CLOCK_MONOTONIC, 3600000000ULL,
+						    0, never, NULL), 0);
+	/* refused: the marker says why and when to try again; counted */
+	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_REFUSED, "HTTPS",
+								     "code 6288: no", NULL });
+	ck_assert_int_eq(d.state, GW_CLOUD_DEV_IDLE);
+	ck_assert_uint_eq(c.n.registration_failures, 1);
+	ck_assert_int_eq(gw_credstore_get_state(c.store, "dev1", &st, reason, sizeof(reason)), 0);
+	ck_assert_int_eq(st.status, GW_CRED_STATUS_NEEDS_PROVISIONING);
+	ck_assert_str_eq(st.why, "registration over HTTPS refused: code 6288: no");
+	ck_assert_int_gt(gw_cloud_secs_until(st.next_retry_ms), 0);
+	/* failed: backoff */
+	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_FAILED, NULL,
+								     "timeout", NULL });
+	ck_assert_uint_eq(c.n.registration_failures, 2);
+	ck_assert_uint_eq(d.reg_backoff_ms, 1000);
+	/* stored: the driver takes the credential; the backoff starts again */
+	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_STORED, "MQTT", "",
+								     &cred });
+	ck_assert_int_eq(fake.registered, 1);
+	ck_assert_uint_eq(c.n.registrations, 1);
+	ck_assert_uint_eq(d.reg_backoff_ms, 0);
+	d.timer = sd_event_source_disable_unref(d.timer);
+	sd_event_unref(event);
+	gw_credstore_close(c.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_engine_preview)
+{
+	static const char telemetry[] = "dev1\0node1\0port1\0\0{\"ts\":1,\"params\":{}}";
+	static const char bad_name[] = "devx\0node1\0port1\0\0{}";
+	static const char not_json[] = "dev1\0node1\0port1\0\0not json";
+	struct gw_config_uplink cfg = { .name = "fake" };
+	struct gw_spool_record rec = { .seq = 1, .type = GW_FRAME_TELEMETRY };
+	char topic[GW_CLOUD_TOPIC_MAX], why[256];
+	char *payload = NULL;
+	size_t len = 0;
+
+	memset(&fake, 0, sizeof(fake));
+	rec.payload = (const uint8_t *)"junk";
+	rec.len = 4;
+	ck_assert_int_eq(gw_cloud_uplink_preview(&fake_ops, &cfg, &rec, topic, sizeof(topic),
+						 &payload, &len, why, sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "not a record this version can send");
+	rec.payload = (const uint8_t *)bad_name;
+	rec.len = sizeof(bad_name) - 1;
+	ck_assert_int_eq(gw_cloud_uplink_preview(&fake_ops, &cfg, &rec, topic, sizeof(topic),
+						 &payload, &len, why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(why, "device name 'devx' is not valid for Fake (1..64 of A-Z a-z 0-9 _ . "
+			 "@ -)");
+	rec.payload = (const uint8_t *)telemetry;
+	rec.len = sizeof(telemetry) - 1;
+	ck_assert_int_eq(gw_cloud_uplink_preview(&fake_ops, &cfg, &rec, topic, sizeof(topic),
+						 &payload, &len, why, sizeof(why)), 0);
+	ck_assert_str_eq(topic, "fake/dev1");
+	ck_assert(fake.built_json);
+	free(payload);
+	/* the driver says what a payload that is not JSON means */
+	rec.payload = (const uint8_t *)not_json;
+	rec.len = sizeof(not_json) - 1;
+	ck_assert_int_eq(gw_cloud_uplink_preview(&fake_ops, &cfg, &rec, topic, sizeof(topic),
+						 &payload, &len, why, sizeof(why)), 0);
+	ck_assert(!fake.built_json);
+	free(payload);
+	ck_assert_int_eq(fake.built, 2);
+}
+END_TEST
+
+START_TEST(test_record_fields)
+{
+	struct gw_payload_view v = { .type = GW_FRAME_TELEMETRY };
+	json_t *o = json_pack("{s:I,s:{s:i},s:s}", "ts", (json_int_t)1000, "params", "t", 1,
+			      "event", "alarm");
+	json_t *params;
+	int64_t time_ms;
+	const char *event;
+	char why[128];
+
+	/* an old reading keeps its time; a live one is stamped by the platform */
+	ck_assert_int_eq(gw_cloud_record_fields(o, &v, 5000, &params, &time_ms, &event, why,
+						sizeof(why)), 0);
+	ck_assert_int_eq(time_ms, 1000);
+	ck_assert_str_eq(event, "alarm");
+	json_object_set_new(o, "ts", json_integer(gw_now_wall_ms()));
+	ck_assert_int_eq(gw_cloud_record_fields(o, &v, 5000, &params, &time_ms, &event, why,
+						sizeof(why)), 0);
+	ck_assert_int_eq(time_ms, -1);
+	/* an event always keeps it */
+	v.type = GW_FRAME_EVENT;
+	ck_assert_int_eq(gw_cloud_record_fields(o, &v, 5000, &params, &time_ms, &event, why,
+						sizeof(why)), 0);
+	ck_assert_int_gt(time_ms, 0);
+	json_object_del(o, "params");
+	ck_assert_int_eq(gw_cloud_record_fields(o, &v, 5000, &params, &time_ms, &event, why,
+						sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "its payload has no params object or no ts");
+	ck_assert_int_eq(gw_cloud_record_fields(NULL, &v, 5000, &params, &time_ms, &event, why,
+						sizeof(why)), -EBADMSG);
+	json_decref(o);
+}
+END_TEST
+
+/* ---- the registration job ---- */
+
+struct job {
+	struct gw_cloud_reg job;
+	int steps;
+};
+
+/* what the job's outcome was, copied out before the job is freed */
+static struct {
+	int steps;
+	int done;
+	enum gw_cloud_reg_result result;
+	char via[16];
+	char why[256];
+	bool cred;
+} seen;
+
+static void job_step(struct gw_cloud_reg *job)
+{
+	struct job *j = (struct job *)job;
+
+	seen.steps = ++j->steps;
+	if (j->steps == 1)
+		gw_cloud_reg_arm(job, 1); /* a deadline */
+	else
+		gw_cloud_reg_finish(job, GW_CLOUD_REG_FAILED, "MQTT", "no push within %d s", 1);
+}
+
+static void job_done(struct gw_cloud_reg *job, const struct gw_cloud_reg_outcome *o)
+{
+	seen.done++;
+	seen.result = o->result;
+	snprintf(seen.via, sizeof(seen.via), "%s", o->via);
+	snprintf(seen.why, sizeof(seen.why), "%s", o->why);
+	seen.cred = o->cred != NULL;
+	sd_event_exit(job->event, 0);
+	gw_cloud_reg_free(job);
+}
+
+static const struct gw_cloud_reg_hooks job_hooks = { .step = job_step, .done = job_done };
+
+START_TEST(test_reg_job)
+{
+	struct gw_config_uplink cfg = { .name = "fake" };
+	struct job *j = NULL;
+	sd_event *event = NULL;
+
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	ck_assert_int_eq(gw_cloud_reg_new(sizeof(struct job), event, NULL, NULL, &cfg, "dev1",
+					  &job_hooks, (void **)&j), 0);
+	ck_assert_str_eq(j->job.device, "dev1");
+	/* the first step from the loop, never from within the start; the outcome from it too */
+	ck_assert_int_eq(j->steps, 0);
+	ck_assert_int_ge(sd_event_loop(event), 0);
+	/* the start, the deadline, then the outcome */
+	ck_assert_int_eq(seen.steps, 2);
+	ck_assert_int_eq(seen.done, 1);
+	ck_assert_int_eq(seen.result, GW_CLOUD_REG_FAILED);
+	ck_assert_str_eq(seen.via, "MQTT");
+	ck_assert_str_eq(seen.why, "no push within 1 s");
+	ck_assert(!seen.cred);
+	sd_event_unref(event);
+}
+END_TEST
+
+START_TEST(test_reg_http_status)
+{
+	struct gw_http_response resp = { .err = -ETIMEDOUT };
+	char why[256];
+
+	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EIO);
+	ck_assert_str_eq(why, strerror(ETIMEDOUT));
+	resp = (struct gw_http_response){ .status = 302, .location = "http://x/" };
+	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EPROTO);
+	ck_assert_str_eq(why, "HTTP status 302, a redirect to http://x/ (not followed)");
+	resp = (struct gw_http_response){ .status = 500 };
+	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EPROTO);
+	ck_assert_str_eq(why, "HTTP status 500");
+	resp.status = 200;
+	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cloud-core");
@@ -198,6 +576,12 @@ int main(void)
 	tcase_add_test(tc, test_loss_delay);
 	tcase_add_test(tc, test_throttle);
 	tcase_add_test(tc, test_refusal_marker);
+	tcase_add_test(tc, test_engine_commands);
+	tcase_add_test(tc, test_engine_registered);
+	tcase_add_test(tc, test_engine_preview);
+	tcase_add_test(tc, test_record_fields);
+	tcase_add_test(tc, test_reg_job);
+	tcase_add_test(tc, test_reg_http_status);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
