@@ -149,7 +149,9 @@ START_TEST(test_certificate)
 	 * not at the reconnect backoff. (An attempt may end before the client reads the
 	 * server's alert, as a plain failure with the usual backoff; the next one reads it.) */
 	tries = count_since("tls_error", since);
-	ck_assert_msg(tries >= 1 && tries <= 3, "%zu handshakes before the refusal", tries);
+	/* a slow daemon (valgrind: GW_TIMEOUT_SCALE) misses the alert more often */
+	ck_assert_msg(tries >= 1 && tries <= (fx_timeout_scale() > 1 ? 6u : 3u),
+		      "%zu handshakes before the refusal", tries);
 	t0 = fx_mono_ms();
 	while (fx_mono_ms() - t0 < 14000)
 		fx_sleep_ms(500);
