@@ -487,51 +487,6 @@ static int seg_write_back(struct gw_spool *s, int fd, uint64_t first_seq, uint64
 	return r;
 }
 
-/* Cursor file: "<seq in decimal> <crc32c of those digits, 8 hex digits>\n". */
-static int cursor_parse(const char *buf, size_t n, uint64_t *ret)
-{
-	const char *sp = memchr(buf, ' ', n);
-	size_t digits;
-	uint64_t v = 0;
-	uint32_t crc = 0;
-
-	if (!sp)
-		return -EBADMSG;
-	digits = (size_t)(sp - buf);
-	if (digits < 1 || digits > 20 || n != digits + 1 + 8 + 1 || buf[n - 1] != '\n')
-		return -EBADMSG;
-	for (size_t i = 0; i < digits; i++) {
-		if (buf[i] < '0' || buf[i] > '9')
-			return -EBADMSG;
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EBADMSG;
-		v = v * 10 + (uint64_t)(buf[i] - '0');
-	}
-	for (size_t i = digits + 1; i < digits + 9; i++) {
-		char c = buf[i];
-
-		if (c >= '0' && c <= '9')
-			crc = crc << 4 | (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			crc = crc << 4 | (uint32_t)(c - 'a' + 10);
-		else
-			return -EBADMSG;
-	}
-	if (crc != gw_crc32c(0, buf, digits) || v == 0)
-		return -EBADMSG;
-	*ret = v;
-	return 0;
-}
-
-static int cursor_load(int dfd, const char *fname, uint64_t *ret)
-{
-	char buf[64];
-	size_t n;
-	int r = gw_file_read_small(dfd, fname, buf, sizeof(buf), &n);
-
-	return r < 0 ? r : cursor_parse(buf, n, ret);
-}
-
 /* The atomic recipe (docs/spool-format.md, "Cursor file"; gw/fileio.h), through TMP_PREFIX
  * name. */
 static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
@@ -543,32 +498,22 @@ static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 }
 
 /*
- * The reservation file: "<seq> <state> <crc32c of what precedes the second space, 8 hex>\n",
- * state 'c' (written by a clean close: seq is exactly the next seq) or 'r' (running: seqs
- * below seq may have been handed out).
+ * The small state files (cursor-<reader>, reserve) hold one checked line:
+ * "<body> <crc32c of body, 8 lower-case hex digits>\n", the body starting with a seq in decimal
+ * (1..20 digits, not 0). Returns the seq and the rest of the body after it ("" for a cursor,
+ * " c" or " r" for the reservation) in *ret_tail (length *ret_tail_len).
  */
-static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
+static int checked_parse(const char *buf, size_t n, uint64_t *ret, const char **ret_tail,
+			 size_t *ret_tail_len)
 {
-	char buf[64];
-	size_t n, head;
+	size_t body, digits = 0;
 	uint64_t v = 0;
 	uint32_t crc = 0;
-	int r = gw_file_read_small(dfd, RESERVE_FILE, buf, sizeof(buf), &n);
 
-	if (r < 0)
-		return r;
-	/* digits, ' ', state, ' ', 8 hex digits, '\n' */
-	if (n < 13 || n > 33 || buf[n - 1] != '\n' || buf[n - 10] != ' ' || buf[n - 12] != ' ')
+	if (n < 11 || buf[n - 1] != '\n' || buf[n - 10] != ' ')
 		return -EBADMSG;
-	head = n - 10;
-	if (buf[head - 1] != 'c' && buf[head - 1] != 'r')
-		return -EBADMSG;
-	for (size_t i = 0; i < head - 2; i++) {
-		if (buf[i] < '0' || buf[i] > '9' || v > (UINT64_MAX - 9) / 10)
-			return -EBADMSG;
-		v = v * 10 + (uint64_t)(buf[i] - '0');
-	}
-	for (size_t i = head + 1; i < n - 1; i++) {
+	body = n - 10;
+	for (size_t i = body + 1; i < n - 1; i++) {
 		char c = buf[i];
 
 		if (c >= '0' && c <= '9')
@@ -578,23 +523,77 @@ static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
 		else
 			return -EBADMSG;
 	}
-	if (crc != gw_crc32c(0, buf, head) || v == 0)
+	if (crc != gw_crc32c(0, buf, body))
+		return -EBADMSG;
+	while (digits < body && buf[digits] >= '0' && buf[digits] <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (uint64_t)(buf[digits] - '0');
+		digits++;
+	}
+	if (digits < 1 || digits > 20 || v == 0)
 		return -EBADMSG;
 	*ret = v;
-	*ret_clean = buf[head - 1] == 'c';
+	*ret_tail = buf + digits;
+	*ret_tail_len = body - digits;
+	return 0;
+}
+
+/* Writes "<seq><tail> <crc>\n" as name, atomically. */
+static int checked_save(int dfd, const char *name, uint64_t seq, const char *tail)
+{
+	char buf[48];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "%s", seq, tail);
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
+		      gw_crc32c(0, buf, (size_t)n));
+	return write_atomic(dfd, name, buf, (size_t)n);
+}
+
+/* A cursor file: "<seq> <crc>\n". */
+static int cursor_load(int dfd, const char *fname, uint64_t *ret)
+{
+	const char *tail;
+	char buf[64];
+	size_t n, tail_len;
+	int r = gw_file_read_small(dfd, fname, buf, sizeof(buf), &n);
+
+	if (r < 0)
+		return r;
+	r = checked_parse(buf, n, ret, &tail, &tail_len);
+	if (r < 0)
+		return r;
+	return tail_len == 0 ? 0 : -EBADMSG;
+}
+
+/*
+ * The reservation file: "<seq> <state> <crc>\n", state 'c' (written by a clean close: seq is
+ * exactly the next seq) or 'r' (running: seqs below seq may have been handed out).
+ */
+static int reserve_load(int dfd, uint64_t *ret, bool *ret_clean)
+{
+	const char *tail;
+	char buf[64];
+	size_t n, tail_len;
+	int r = gw_file_read_small(dfd, RESERVE_FILE, buf, sizeof(buf), &n);
+
+	if (r < 0)
+		return r;
+	r = checked_parse(buf, n, ret, &tail, &tail_len);
+	if (r < 0)
+		return r;
+	if (tail_len != 2 || tail[0] != ' ' || (tail[1] != 'c' && tail[1] != 'r'))
+		return -EBADMSG;
+	*ret_clean = tail[1] == 'c';
 	return 0;
 }
 
 /* Makes seqs below upto durable as handed out (atomically, fsync'ed). */
 static int reserve_save(struct gw_spool *s, uint64_t upto, bool clean)
 {
-	char buf[48];
-	int n, r;
+	int r = checked_save(s->dfd, RESERVE_FILE, upto, clean ? " c" : " r");
 
-	n = snprintf(buf, sizeof(buf), "%" PRIu64 " %c", upto, clean ? 'c' : 'r');
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
-		      gw_crc32c(0, buf, (size_t)n));
-	r = write_atomic(s->dfd, RESERVE_FILE, buf, (size_t)n);
 	if (r < 0)
 		return r;
 	s->reserved = upto;
@@ -1529,16 +1528,13 @@ uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *rd)
 
 int gw_spool_reader_save(struct gw_spool_reader *rd)
 {
-	char fname[64], buf[40];
-	int n, r;
+	char fname[64];
+	int r;
 
 	if (rd->saved_valid && rd->saved_cursor == rd->cursor)
 		return 0;
-	n = snprintf(buf, sizeof(buf), "%" PRIu64, rd->cursor);
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
-		      gw_crc32c(0, buf, (size_t)n));
 	snprintf(fname, sizeof(fname), "cursor-%s", rd->name);
-	r = write_atomic(rd->s->dfd, fname, buf, (size_t)n);
+	r = checked_save(rd->s->dfd, fname, rd->cursor, "");
 	if (r < 0)
 		return r;
 	rd->saved_valid = true;
