@@ -87,7 +87,7 @@ static json_t *status_json(void)
 
 	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
 	free(out);
-	tc_check_status_schema(o);
+	fx_check_status_schema(o);
 	return o;
 }
 
@@ -464,7 +464,7 @@ START_TEST(test_tencent_command_rate)
 	ck_assert_uint_eq(sim_got, n_ok);
 
 	st = tc_status_json();
-	tc_check_status_schema(st);
+	fx_check_status_schema(st);
 	v = tc_status_uplink(st, "tc");
 	ck_assert_int_eq(num_at(v, "counters", "commands_throttled"), (json_int_t)n429);
 	ck_assert_int_eq(num_at(v, "counters", "commands"), TC_N_CMDS);

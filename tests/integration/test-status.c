@@ -29,88 +29,6 @@
 static const uint8_t bin_uid[12] = { 0x41, 0x00, 0x22, 0x00, 0x0a, 0x47, 0x38, 0x31,
 				     0x34, 0x35, 0x36, 0x99 };
 
-/* ---- a JSON Schema subset: type, enum, required, properties, additionalProperties, items ---- */
-
-static bool type_is(const json_t *v, const char *t)
-{
-	if (!strcmp(t, "object"))
-		return json_is_object(v);
-	if (!strcmp(t, "array"))
-		return json_is_array(v);
-	if (!strcmp(t, "string"))
-		return json_is_string(v);
-	if (!strcmp(t, "integer"))
-		return json_is_integer(v);
-	if (!strcmp(t, "boolean"))
-		return json_is_boolean(v);
-	if (!strcmp(t, "null"))
-		return json_is_null(v);
-	ck_abort_msg("schema: unknown type %s", t);
-	return false;
-}
-
-/* Fails the test with the JSON path of the first mismatch. */
-static void validate(const json_t *schema, const json_t *v, const char *path)
-{
-	const json_t *type = json_object_get(schema, "type");
-	const json_t *e, *props = json_object_get(schema, "properties");
-	const json_t *extra = json_object_get(schema, "additionalProperties");
-	const char *key;
-	json_t *sub;
-	size_t i;
-	bool ok = false;
-
-	if (json_is_string(type)) {
-		ok = type_is(v, json_string_value(type));
-	} else {
-		json_array_foreach(type, i, e)
-			ok = ok || type_is(v, json_string_value(e));
-	}
-	ck_assert_msg(ok, "%s: wrong type", path);
-	if ((e = json_object_get(schema, "enum"))) {
-		ok = false;
-		json_array_foreach(e, i, sub)
-			ok = ok || json_equal(sub, v);
-		ck_assert_msg(ok, "%s: %s is not one of the documented values", path,
-			      json_string_value(v) ? json_string_value(v) : "(value)");
-	}
-	json_array_foreach(json_object_get(schema, "required"), i, e)
-		ck_assert_msg(json_object_get(v, json_string_value(e)), "%s: %s missing", path,
-			      json_string_value(e));
-	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, sub) {
-			char p[256];
-			const json_t *s = json_object_get(props, key);
-
-			snprintf(p, sizeof(p), "%s.%s", path, key);
-			if (!s && json_is_object(extra))
-				s = extra;
-			ck_assert_msg(s || !json_is_false(extra), "%s: not documented", p);
-			if (s)
-				validate(s, sub, p);
-		}
-	}
-	if (json_is_array(v) && json_object_get(schema, "items"))
-		json_array_foreach((json_t *)v, i, sub) {
-			char p[256];
-
-			snprintf(p, sizeof(p), "%s[%zu]", path, i);
-			validate(json_object_get(schema, "items"), sub, p);
-		}
-}
-
-static json_t *load_schema(void)
-{
-	char path[4096];
-	json_error_t err;
-	json_t *s;
-
-	snprintf(path, sizeof(path), "%s/docs/status.schema.json", fx_env("GW_SOURCE_ROOT"));
-	s = json_load_file(path, 0, &err);
-	ck_assert_msg(s, "%s: %s", path, err.text);
-	return s;
-}
-
 /* ---- talking to the daemon ---- */
 
 static json_t *status_json(void)
@@ -222,7 +140,7 @@ static json_int_t num(const json_t *o, const char *key)
 START_TEST(test_status)
 {
 	struct fx_pty txt, bin;
-	json_t *schema = load_schema(), *st = NULL;
+	json_t *st = NULL;
 	const json_t *port, *node, *up;
 	char *conf, uid[25];
 	struct stat sb;
@@ -256,7 +174,7 @@ START_TEST(test_status)
 			break;
 		fx_sleep_ms(100);
 	}
-	validate(schema, st, "$");
+	fx_check_status_schema(st);
 	ck_assert(json_is_true(json_object_get(st, "ok")));
 	ck_assert_int_eq(num(st, "pid"), fx_daemon_pid());
 	ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "running");
@@ -302,7 +220,7 @@ START_TEST(test_status)
 			break;
 		fx_sleep_ms(100);
 	}
-	validate(schema, st, "$");
+	fx_check_status_schema(st);
 	ck_assert_str_eq(json_string_value(json_object_get(up, "state")), "offline");
 	ck_assert_int_eq(num(up, "queued"), 1);
 	ck_assert_int_gt(num(up, "backlog_bytes"), 0);
@@ -324,7 +242,6 @@ START_TEST(test_status)
 		free(err);
 	}
 	json_decref(st);
-	json_decref(schema);
 	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
 	/* the socket goes with the daemon */
 	ck_assert_int_ne(lstat(fx_path("control"), &sb), 0);

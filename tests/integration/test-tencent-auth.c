@@ -158,7 +158,7 @@ START_TEST(test_certificate)
 	ck_assert_msg(count_since("tls_error", since) == tries, "retried within 14 s of the "
 		      "refusal (%zu handshakes)", count_since("tls_error", since));
 	st = tc_status_json();
-	tc_check_status_schema(st);
+	fx_check_status_schema(st);
 	dev = json_array_get(json_object_get(tc_status_uplink(st, "tc"), "devices"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(dev, "provisioning")),
 			 "needs-provisioning");

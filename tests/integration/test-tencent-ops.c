@@ -113,7 +113,7 @@ START_TEST(test_status_and_decode)
 
 	/* status: the documented fields only, and the device as it is */
 	st = status_when("acked", 1);
-	tc_check_status_schema(st);
+	fx_check_status_schema(st);
 	u = tc_status_uplink(st, "tc");
 	ck_assert_str_eq(json_string_value(json_object_get(u, "type")), "tencent");
 	ck_assert_str_eq(json_string_value(json_object_get(u, "state")), "online");
@@ -286,7 +286,7 @@ START_TEST(test_too_large)
 	ck_assert_int_gt(sb.st_size, 20000);
 
 	st = status_when("acked", 2);
-	tc_check_status_schema(st);
+	fx_check_status_schema(st);
 	counters = json_object_get(tc_status_uplink(st, "tc"), "counters");
 	ck_assert_int_eq(json_integer_value(json_object_get(counters, "too_large")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(counters, "deadlettered")), 1);

@@ -48,6 +48,10 @@ const char *fx_env(const char *name);
  */
 int fx_timeout_scale(void);
 
+/* Fails the test unless status (a json_t) matches docs/status.schema.json (schema.c). */
+struct json_t;
+void fx_check_status_schema(const struct json_t *status);
+
 int64_t fx_now_ms(void);   /* CLOCK_REALTIME, ms */
 int64_t fx_mono_ms(void);  /* CLOCK_MONOTONIC, ms */
 void fx_sleep_ms(int ms);

@@ -78,8 +78,6 @@ void tc_provision_psk(const char *dn, const char *psk);
 json_t *tc_status_json(void);
 /* The member of status.uplinks named name (borrowed); fails the test when there is none. */
 json_t *tc_status_uplink(json_t *status, const char *name);
-/* Fails the test unless status matches docs/status.schema.json. */
-void tc_check_status_schema(const json_t *status);
 /* Stores a certificate and key (PEM) for dn in the same store (auth = certificate). */
 void tc_provision_cert(const char *dn, const char *cert, const char *key);
 /* A test CA made with the openssl CLI: fx_path("<name>.crt") and its key "<name>.key". */
