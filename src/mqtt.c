@@ -203,7 +203,7 @@ static void suspect_poison(struct gw_mqtt *m)
 		m->suspect_seq = head;
 		m->suspect_tries = 0;
 	}
-	if (++m->suspect_tries >= m->cfg->deadletter_after) {
+	if (++m->suspect_tries >= m->cfg->mqtt.deadletter_after) {
 		/* The rest of the window stays in flight here so the cursor stops at it; the
 		 * teardown that follows sends it again. */
 		deadletter(m, head, "the connection was lost after each attempt to send it");
@@ -278,13 +278,13 @@ static void pump(struct gw_mqtt *m)
 			deadletter(m, rec.seq, "not a record this version can send");
 			continue;
 		}
-		r = gw_payload_topic(m->cfg->topic, &v, m->cfg->name, topic, sizeof(topic));
+		r = gw_payload_topic(m->cfg->mqtt.topic, &v, m->cfg->name, topic, sizeof(topic));
 		if (r < 0) {
 			deadletter(m, rec.seq, "the topic template cannot be expanded for it");
 			continue;
 		}
-		rc = mosquitto_publish(m->mosq, &mid, topic, (int)v.json_len, v.json, m->cfg->qos,
-				       false);
+		rc = mosquitto_publish(m->mosq, &mid, topic, (int)v.json_len, v.json,
+				       m->cfg->mqtt.qos, false);
 		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
 			/* not sent: read it again after the reconnect */
 			gw_spool_reader_seek(m->reader, gw_spool_reader_cursor(m->reader));
@@ -299,7 +299,7 @@ static void pump(struct gw_mqtt *m)
 			deadletter(m, rec.seq, why);
 			continue;
 		}
-		if (m->cfg->qos == 0) {
+		if (m->cfg->mqtt.qos == 0) {
 			/* No acknowledgement exists at QoS 0: handing it over is all we get. */
 			acknowledge(m, rec.seq);
 			continue;
@@ -484,18 +484,20 @@ static int connect_now(struct gw_mqtt *m)
 	int rc;
 	int r;
 
-	r = gw_mosqev_new(m->event, c->client_id, c->clean_session, 0, &ev_hooks, m, &m->ev);
+	r = gw_mosqev_new(m->event, c->mqtt.client_id, c->mqtt.clean_session, 0, &ev_hooks, m,
+			  &m->ev);
 	if (r < 0)
 		return r;
 	m->mosq = gw_mosqev_client(m->ev);
 	mosquitto_max_inflight_messages_set(m->mosq, m->cfg->max_inflight);
-	if (c->username) {
-		rc = mosquitto_username_pw_set(m->mosq, c->username, c->password);
+	if (c->mqtt.username) {
+		rc = mosquitto_username_pw_set(m->mosq, c->mqtt.username, c->mqtt.password);
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
 	}
 	if (c->tls) {
-		rc = mosquitto_tls_set(m->mosq, c->ca_file, NULL, c->cert_file, c->key_file, NULL);
+		rc = mosquitto_tls_set(m->mosq, c->ca_file, NULL, c->mqtt.cert_file,
+				       c->mqtt.key_file, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
 		/* Peer and hostname verification stay on (tls_insecure defaults to false). */
@@ -645,7 +647,7 @@ void gw_mqtt_kick(struct gw_mqtt *m, uint64_t seq)
 {
 	/* Only while connected: what arrives during an outage is backlog like the rest, and
 	 * queueing it here would put the first record after a reconnect behind all of it. */
-	if (m->cfg->order == GW_ORDER_LIVE_FIRST && m->state == GW_MQTT_CONNECTED &&
+	if (m->cfg->mqtt.order == GW_ORDER_LIVE_FIRST && m->state == GW_MQTT_CONNECTED &&
 	    seq > gw_spool_reader_position(m->reader)) {
 		/* Replaying: remember the new record so it goes out before the backlog. The
 		 * oldest live entry makes room; the backlog reaches it anyway. */
@@ -851,7 +853,7 @@ static int driver_preview(const struct gw_config_uplink *cfg, const struct gw_sp
 		snprintf(why, why_size, "not a record this version can send");
 		return -EBADMSG;
 	}
-	if (gw_payload_topic(cfg->topic, &v, cfg->name, topic, topic_size) < 0) {
+	if (gw_payload_topic(cfg->mqtt.topic, &v, cfg->name, topic, topic_size) < 0) {
 		snprintf(why, why_size, "the topic template cannot be expanded for it");
 		return -EINVAL;
 	}

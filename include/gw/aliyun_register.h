@@ -31,9 +31,18 @@
 
 #include <systemd/sd-event.h>
 
+#include "gw/aliyun_common.h"
 #include "gw/config.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
+
+/* The protocol module's HMAC for the uplink's sign_method (the two enums agree, which
+ * src/cloud/aliyun_config.c asserts). */
+static inline enum gw_aliyun_sign_method
+gw_aliyun_config_sign_method(const struct gw_config_uplink *cfg)
+{
+	return (enum gw_aliyun_sign_method)cfg->cloud.sign_method;
+}
 
 /* Longest wait from the start of the MQTT registration connection to the platform's push. */
 #define GW_ALIYUN_REGISTER_MQTT_MS 10000

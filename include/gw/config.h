@@ -18,9 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gw/aliyun.h"
 #include "gw/frame.h"
-#include "gw/tencent.h"
 
 #define GW_CONFIG_DEFAULT_PATH "/etc/sensorgw/sensorgw.conf"
 #define GW_CONFIG_DEFAULT_CONTROL_SOCKET "/run/sensorgw/control"
@@ -98,68 +96,106 @@ struct gw_config_port {
 	uint32_t reopen_max_ms; /* default 30000 */
 };
 
+/* sign_method of a cloud uplink: its HMAC (aliyun: all three; tencent: the first two) */
+enum gw_sign_method {
+	GW_SIGN_HMAC_SHA256,
+	GW_SIGN_HMAC_SHA1,
+	GW_SIGN_HMAC_MD5,
+};
+
+/* register_api of a type = tencent uplink with auth = register */
+enum gw_register_api {
+	GW_REGISTER_API_V2,     /* POST /device/register, signed X-TC-* headers */
+	GW_REGISTER_API_LEGACY, /* POST /register/dev, a signed body */
+};
+
+/*
+ * Each uplink type owns its keys (the common ones are in struct gw_config_uplink): their table
+ * and the checks run when the section ends live beside the type's driver (src/mqtt_config.c,
+ * src/cloud/cloud_config.c for the keys both clouds take, src/cloud/aliyun_config.c,
+ * src/cloud/tencent_config.c). A key of another type is refused with "KEY: not used by type =
+ * TYPE". The sub-structures of the other types stay zero (NULL strings).
+ */
+
+/* type = mqtt */
+struct gw_config_mqtt {
+	char *cert_file; /* client certificate (optional; needs key_file) */
+	char *key_file;
+	char *username;
+	char *password;     /* the secret itself, loaded from password, password_file or
+			 * password_credential; never logged */
+	char *client_id;    /* default "sensorgw-<hostname>-<uplink name>" */
+	uint8_t qos;        /* 0 or 1; default 1 */
+	bool clean_session; /* default true */
+	char *topic; /* template; default "sensorgw/{device}/{kind}"; placeholders {device} {uid}
+		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
+	enum gw_order order;       /* default fifo */
+	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
+};
+
+/* type = aliyun and type = tencent: the keys both clouds take */
+struct gw_config_cloud {
+	char *region; /* aliyun: default cn-shanghai unless instance_id is set; tencent: default
+		       * ap-guangzhou */
+	enum gw_cloud_auth auth; /* aliyun: default device-secret; tencent: default psk */
+	char *product_secret;    /* auth = register or regnwl: from product_secret_file, _credential
+			       * or inline */
+	/* auth = register: https:// only; default from region (docs/protocols/aliyun.md §2,
+	 * docs/protocols/tencent.md §2); aliyun: not with register_via = mqtt */
+	char *register_url;
+	enum gw_sign_method sign_method; /* default hmacsha256 */
+	uint32_t max_devices;            /* device sessions at most, 1..256; default 32 */
+	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no
+				 * limit; default 10 */
+	uint32_t command_burst; /* ... and at once after a quiet spell, 1..1000; default 20 */
+};
+
+/* type = aliyun */
+struct gw_config_aliyun {
+	char *product_key; /* required */
+	char *instance_id; /* the new public or an Enterprise instance's MQTT endpoint */
+	enum gw_register_via register_via; /* auth = register only; default auto */
+};
+
+/* type = tencent */
+struct gw_config_tencent {
+	char *product_id;                  /* required */
+	enum gw_register_api register_api; /* auth = register: v2 (default) or legacy */
+	uint32_t sdkappid;                 /* default 12010126, what the official SDK sends */
+	uint64_t expiry;  /* login signature expiry (Unix s); 0 = the protocol module's default */
+	bool expiry_auto; /* expiry = auto: now + 600 s when the clock is synchronised */
+};
+
 struct gw_config_uplink {
 	char name[GW_CONFIG_NAME_MAX];
 	unsigned line;
 	enum gw_uplink_type type;
-	char *host;  /* default 127.0.0.1; aliyun: NULL, the platform's host for region or
-		      * instance_id */
+	/* the keys every type takes */
+	char *host;    /* default 127.0.0.1; aliyun: NULL, the platform's host for region or
+		      * instance_id; tencent: from product_id and region */
 	uint16_t port; /* default 8883 with TLS, 1883 without; aliyun: 0, the TLS port of that
 			* host kind */
-	bool tls;      /* default: true when ca_file is set; tencent: true unless tls = false */
+	bool tls;      /* mqtt: default true when ca_file is set; aliyun: always; tencent: true
+			* unless tls = false (mqtt and tencent take the key) */
 	/* tencent, tls = psk: TLS-PSK (docs/protocols/tencent.md §1.4) instead of certificates;
 	 * tls is true */
 	bool tls_psk;
-	char *ca_file; /* must exist and be readable; aliyun, tencent: default the installed
+	char *ca_file;      /* must exist and be readable; aliyun, tencent: default the installed
 			* roots */
-	char *cert_file; /* client certificate (optional; needs key_file) */
-	char *key_file;
-	char *username;
-	char *password; /* the secret itself, loaded from password, password_file or
-			 * password_credential; never logged */
-	char *client_id; /* default "sensorgw-<hostname>-<uplink name>" */
-	uint8_t qos;    /* 0 or 1; default 1 */
 	uint32_t keepalive; /* seconds, 5..65535; default 60; aliyun: 30..1200, default 300;
 			     * tencent: 5..900, default 240 */
-	bool clean_session; /* default true */
-	char *topic; /* template; default "sensorgw/{device}/{kind}"; placeholders {device} {uid}
-		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	uint32_t reconnect_min_ms; /* default 1000 */
 	uint32_t reconnect_max_ms; /* default 60000 */
 	uint32_t max_inflight;     /* 1..1000 messages awaiting PUBACK; default 64 */
 	uint32_t max_rate;         /* messages per second, 0 = unlimited (default); aliyun: per
 				    * device, default 30, at most GW_CONFIG_ALIYUN_MAX_RATE;
 				    * tencent: per device, 1..30, default 30 */
-	enum gw_order order;       /* default fifo */
 	enum gw_start_from start_from; /* a new uplink's first cursor; default now */
-	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 
-	/* type = aliyun only (the MQTT-only keys above are refused for it, and these for mqtt) */
-	char *product_key;   /* required */
-	char *region;        /* default cn-shanghai unless instance_id is set */
-	char *instance_id;   /* the new public or an Enterprise instance's MQTT endpoint */
-	enum gw_cloud_auth auth; /* default device-secret */
-	char *product_secret; /* auth = register or regnwl: from product_secret_file, _credential
-			       * or inline */
-	enum gw_register_via register_via; /* auth = register only; default auto */
-	/* https:// only; default from region (docs/protocols/aliyun.md §2); not with
-	 * register_via = mqtt */
-	char *register_url;
-	enum gw_aliyun_sign_method sign_method; /* default hmacsha256 */
-	uint32_t max_devices; /* device sessions at most, 1..256; default 32 (also tencent) */
-	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no
-				 * limit; default 10 (also tencent) */
-	uint32_t command_burst; /* ... and at once after a quiet spell, 1..1000; default 20 */
-
-	/* type = tencent only; it shares region, auth, product_secret, register_url, ca_file,
-	 * host, port, tls, keepalive, max_rate and max_devices above (auth: psk, certificate or
-	 * register; region default ap-guangzhou; host default from product_id and region) */
-	char *product_id;    /* required */
-	enum gw_tencent_sign_method tc_sign_method; /* from sign_method; default hmacsha256 */
-	enum gw_tencent_dynreg_api register_api;    /* auth = register: v2 (default) or legacy */
-	uint32_t sdkappid;   /* default GW_TENCENT_DEFAULT_SDKAPPID */
-	uint64_t expiry;     /* login signature expiry (Unix s); 0 = GW_TENCENT_DEFAULT_EXPIRY */
-	bool expiry_auto;    /* expiry = auto: now + 600 s when the clock is synchronised */
+	struct gw_config_mqtt mqtt;
+	struct gw_config_cloud cloud; /* aliyun and tencent */
+	struct gw_config_aliyun aliyun;
+	struct gw_config_tencent tencent;
 };
 
 enum gw_map_type {

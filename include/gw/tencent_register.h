@@ -41,6 +41,23 @@
 #include "gw/config.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
+#include "gw/tencent_login.h"
+#include "gw/tencent_regmsg.h"
+
+/* The protocol module's HMAC and registration API for the uplink's sign_method and
+ * register_api (the register_api enums agree, which src/cloud/tencent_config.c asserts). */
+static inline enum gw_tencent_sign_method
+gw_tencent_config_sign_method(const struct gw_config_uplink *cfg)
+{
+	return cfg->cloud.sign_method == GW_SIGN_HMAC_SHA1 ? GW_TENCENT_HMAC_SHA1 :
+							     GW_TENCENT_HMAC_SHA256;
+}
+
+static inline enum gw_tencent_dynreg_api
+gw_tencent_config_register_api(const struct gw_config_uplink *cfg)
+{
+	return (enum gw_tencent_dynreg_api)cfg->tencent.register_api;
+}
 
 /* The whole request, from connecting to the last byte of the reply. */
 #define GW_TENCENT_REGISTER_TIMEOUT_MS 15000

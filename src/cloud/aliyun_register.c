@@ -58,7 +58,7 @@ static void store(struct gw_aliyun_register *reg, const char *via,
 	struct gw_cred cred = {
 		.cloud = GW_CRED_CLOUD_ALIYUN,
 		.kind = token ? GW_CRED_DEVICE_TOKEN : GW_CRED_DEVICE_SECRET,
-		.product = reg->job.cfg->product_key,
+		.product = reg->job.cfg->aliyun.product_key,
 		.device = reg->job.device,
 		.secret = token ? NULL : (char *)creds->device_secret,
 		.token = token ? (char *)creds->device_token : NULL,
@@ -73,7 +73,7 @@ static void store(struct gw_aliyun_register *reg, const char *via,
 /* A failure that is not the platform's refusal: with register_via = auto MQTT gets its turn. */
 static void https_failed(struct gw_aliyun_register *reg, const char *why)
 {
-	if (reg->job.cfg->register_via == GW_REGISTER_VIA_AUTO) {
+	if (reg->job.cfg->aliyun.register_via == GW_REGISTER_VIA_AUTO) {
 		rlog(reg, LOG_WARNING, "device %s: registration over HTTPS failed: %s; trying MQTT",
 		     reg->job.device, why);
 		start_mqtt(reg);
@@ -129,15 +129,16 @@ static void start_https(struct gw_aliyun_register *reg)
 	if (r >= 0)
 		/* the registration host is per region, the same for instance endpoints
 		 * (docs/protocols/aliyun.md §2) */
-		r = gw_aliyun_build_https_register(c->region, c->product_key, reg->job.device,
-						   c->product_secret, rnd, c->sign_method, &req);
+		r = gw_aliyun_build_https_register(c->cloud.region, c->aliyun.product_key,
+						   reg->job.device, c->cloud.product_secret, rnd,
+						   gw_aliyun_config_sign_method(c), &req);
 	if (r < 0) {
 		finish(reg, FAILED, "HTTPS",
 		       "cannot build the registration request: %s", strerror(-r));
 		return;
 	}
 	rlog(reg, LOG_INFO, "device %s: registering over HTTPS", reg->job.device);
-	r = gw_http_post(reg->job.http, c->register_url ? c->register_url : req.url,
+	r = gw_http_post(reg->job.http, c->cloud.register_url ? c->cloud.register_url : req.url,
 			 GW_ALIYUN_REGISTER_CONTENT_TYPE, headers, req.body, strlen(req.body), &o,
 			 on_https_done, reg, &reg->job.req);
 	explicit_bzero(&req, sizeof(req));
@@ -174,8 +175,9 @@ static void on_message(void *ud, const struct mosquitto_message *msg)
 	/* the connection can carry nothing else (docs/protocols/aliyun.md §3): it is closed after
 	 * this round */
 	gw_mosqev_end(reg->ev, NULL);
-	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->job.cfg->product_key, reg->job.device,
-					  msg->payload, (size_t)msg->payloadlen, &creds, reason);
+	r = gw_aliyun_parse_register_push(reg->mqtt_auth, reg->job.cfg->aliyun.product_key,
+					  reg->job.device, msg->payload, (size_t)msg->payloadlen,
+					  &creds, reason);
 	if (r < 0) {
 		explicit_bzero(&creds, sizeof(creds));
 		finish(reg, FAILED, "MQTT", "malformed %s message: %s", topic,
@@ -264,13 +266,13 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	const struct gw_config_uplink *c = reg->job.cfg;
 	struct gw_aliyun_login l = {
 		.auth = reg->mqtt_auth,
-		.product_key = c->product_key,
+		.product_key = c->aliyun.product_key,
 		.device_name = reg->job.device,
-		.region = c->region,
-		.instance_id = c->instance_id,
+		.region = c->cloud.region,
+		.instance_id = c->aliyun.instance_id,
 		.port = c->port,
-		.sign_method = c->sign_method,
-		.secret = c->product_secret,
+		.sign_method = gw_aliyun_config_sign_method(c),
+		.secret = c->cloud.product_secret,
 	};
 	struct gw_aliyun_connect conn;
 	char reason[GW_ALIYUN_REASON_MAX];
@@ -337,8 +339,8 @@ static void step(struct gw_cloud_reg *job)
 
 	switch (reg->phase) {
 	case PHASE_STARTING:
-		if (job->cfg->auth == GW_CLOUD_AUTH_REGISTER &&
-		    job->cfg->register_via != GW_REGISTER_VIA_MQTT)
+		if (job->cfg->cloud.auth == GW_CLOUD_AUTH_REGISTER &&
+		    job->cfg->aliyun.register_via != GW_REGISTER_VIA_MQTT)
 			start_https(reg);
 		else
 			start_mqtt(reg);
@@ -376,14 +378,15 @@ int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_cr
 	struct gw_aliyun_register *reg;
 	int r;
 
-	if ((cfg->auth != GW_CLOUD_AUTH_REGISTER && cfg->auth != GW_CLOUD_AUTH_REGNWL) ||
-	    !cfg->product_secret || !gw_credstore_name_valid(device) || !done_fn)
+	if ((cfg->cloud.auth != GW_CLOUD_AUTH_REGISTER &&
+	     cfg->cloud.auth != GW_CLOUD_AUTH_REGNWL) ||
+	    !cfg->cloud.product_secret || !gw_credstore_name_valid(device) || !done_fn)
 		return -EINVAL;
 	r = gw_cloud_reg_new(sizeof(*reg), event, http, store, cfg, device, &hooks, (void **)&reg);
 	if (r < 0)
 		return r;
-	reg->mqtt_auth = cfg->auth == GW_CLOUD_AUTH_REGNWL ? GW_ALIYUN_AUTH_REGNWL :
-							     GW_ALIYUN_AUTH_REGISTER;
+	reg->mqtt_auth = cfg->cloud.auth == GW_CLOUD_AUTH_REGNWL ? GW_ALIYUN_AUTH_REGNWL :
+								   GW_ALIYUN_AUTH_REGISTER;
 	reg->done = done_fn;
 	reg->user_data = user_data;
 	*ret = reg;

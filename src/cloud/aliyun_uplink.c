@@ -229,7 +229,7 @@ static int parse_command(struct gw_cloud_dev *d, struct cmd *c, const char *id,
 			 const struct mosquitto_message *msg, struct gw_aliyun_request *req,
 			 enum gw_aliyun_topic *what, char *service, char *reason, int *t)
 {
-	const char *pk = d->cloud->cfg->product_key;
+	const char *pk = d->cloud->cfg->aliyun.product_key;
 	size_t len = (size_t)msg->payloadlen;
 	int r;
 
@@ -326,8 +326,8 @@ static const char *const sub_what[] = { "post replies; rejected posts will not b
 
 static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 {
-	return gw_aliyun_build_topic(subs[i].kind, d->cloud->cfg->product_key, d->name, subs[i].id,
-				     buf, size);
+	return gw_aliyun_build_topic(subs[i].kind, d->cloud->cfg->aliyun.product_key, d->name,
+				     subs[i].id, buf, size);
 }
 
 static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *msg)
@@ -337,8 +337,8 @@ static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *m
 	char id[GW_ALIYUN_ID_MAX];
 	char reason[GW_ALIYUN_REASON_MAX];
 
-	if (gw_aliyun_classify_topic(msg->topic, d->cloud->cfg->product_key, d->name, &kind, id,
-				     sizeof(id)) < 0)
+	if (gw_aliyun_classify_topic(msg->topic, d->cloud->cfg->aliyun.product_key, d->name, &kind,
+				     id, sizeof(id)) < 0)
 		return;
 	if (kind == GW_ALIYUN_TOPIC_PROPERTY_SET || kind == GW_ALIYUN_TOPIC_SERVICE ||
 	    kind == GW_ALIYUN_TOPIC_RRPC_REQUEST) {
@@ -369,12 +369,12 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 	 * (docs/protocols/aliyun.md §4) */
 	struct gw_aliyun_login l = {
 		.auth = p->client_id ? GW_ALIYUN_AUTH_CONNWL : GW_ALIYUN_AUTH_DEVICE,
-		.product_key = c->product_key,
+		.product_key = c->aliyun.product_key,
 		.device_name = d->name,
-		.region = c->region,
-		.instance_id = c->instance_id,
+		.region = c->cloud.region,
+		.instance_id = c->aliyun.instance_id,
 		.port = c->port,
-		.sign_method = c->sign_method,
+		.sign_method = gw_aliyun_config_sign_method(c),
 		.secret = p->secret,
 		.client_id = p->client_id,
 	};
@@ -437,10 +437,12 @@ static bool cred_fits(struct gw_cloud_dev *d, const struct gw_cred *cred)
 
 	if (cred->cloud == GW_CRED_CLOUD_ALIYUN &&
 	    (cred->kind == GW_CRED_DEVICE_SECRET || cred->kind == GW_CRED_DEVICE_TOKEN) &&
-	    strcmp(cred->product, c->cfg->product_key) == 0)
+	    strcmp(cred->product, c->cfg->aliyun.product_key) == 0)
 		return true;
-	ulog(d, LOG_ERR, "device %s: %s/%s.json is not an Aliyun DeviceSecret or DeviceToken of "
-	     "product %s; not connecting", d->name, c->cred_dir, d->name, c->cfg->product_key);
+	ulog(d, LOG_ERR,
+	     "device %s: %s/%s.json is not an Aliyun DeviceSecret or DeviceToken of "
+	     "product %s; not connecting",
+	     d->name, c->cred_dir, d->name, c->cfg->aliyun.product_key);
 	return false;
 }
 
@@ -485,7 +487,7 @@ static void cred_missing(struct gw_cloud_dev *d, int r, const char *reason)
 
 static bool dynamic(const struct gw_config_uplink *c)
 {
-	return c->auth == GW_CLOUD_AUTH_REGISTER || c->auth == GW_CLOUD_AUTH_REGNWL;
+	return c->cloud.auth == GW_CLOUD_AUTH_REGISTER || c->cloud.auth == GW_CLOUD_AUTH_REGNWL;
 }
 
 static void on_registered(struct gw_aliyun_register *reg,
@@ -501,7 +503,7 @@ static int register_start(struct gw_cloud_dev *d, const char **via)
 {
 	struct gw_cloud *c = d->cloud;
 
-	*via = c->cfg->auth == GW_CLOUD_AUTH_REGNWL ? "MQTT" : "HTTPS";
+	*via = c->cfg->cloud.auth == GW_CLOUD_AUTH_REGNWL ? "MQTT" : "HTTPS";
 	return gw_aliyun_register_start(c->event, c->http, c->store, c->cfg, d->name, on_registered,
 					d, (struct gw_aliyun_register **)&d->reg);
 }
@@ -529,14 +531,14 @@ static int build_post(const struct gw_config_uplink *cfg, const struct gw_spool_
 	if (r < 0)
 		return r;
 	if (v->type == GW_FRAME_EVENT) {
-		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, cfg->product_key, device,
-					  event, topic, size);
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, cfg->aliyun.product_key,
+					  device, event, topic, size);
 		if (r >= 0)
 			r = gw_aliyun_build_event_post(id, event, params, time_ms, true, payload,
 						       len);
 	} else {
-		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, cfg->product_key, device,
-					  NULL, topic, size);
+		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, cfg->aliyun.product_key,
+					  device, NULL, topic, size);
 		if (r >= 0)
 			r = gw_aliyun_build_property_post(id, params, time_ms, true, payload, len);
 	}

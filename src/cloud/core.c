@@ -192,7 +192,8 @@ bool gw_cloud_cred_refused(struct gw_credstore *store, const char *uplink, const
 void gw_cloud_throttle_init(struct gw_cloud_throttle *t, const struct gw_config_uplink *cfg)
 {
 	*t = (struct gw_cloud_throttle){ 0 };
-	gw_rate_init_burst(&t->rate, cfg->command_rate, cfg->command_burst, gw_now_mono_us());
+	gw_rate_init_burst(&t->rate, cfg->cloud.command_rate, cfg->cloud.command_burst,
+			   gw_now_mono_us());
 }
 
 /*
@@ -209,11 +210,13 @@ bool gw_cloud_throttled(struct gw_cloud_throttle *t, const struct gw_config_upli
 	if (gw_rate_take(&t->rate, now) == 0)
 		return false;
 	t->refused++;
-	gw_log_uplink(gw_every(&t->logged_us, now, GW_CLOUD_LIMIT_LOG_US) ? LOG_WARNING :
-		      LOG_DEBUG, cfg->name, "device %s: %s answered with code %d: more than "
+	gw_log_uplink(gw_every(&t->logged_us, now, GW_CLOUD_LIMIT_LOG_US) ? LOG_WARNING : LOG_DEBUG,
+		      cfg->name,
+		      "device %s: %s answered with code %d: more than "
 		      "command_rate = %" PRIu32 " commands a second (command_burst = %" PRIu32
-		      ") came from the cloud (%" PRIu64 " refused so far)", device, what, code,
-		      cfg->command_rate, cfg->command_burst, t->refused);
+		      ") came from the cloud (%" PRIu64 " refused so far)",
+		      device, what, code, cfg->cloud.command_rate, cfg->cloud.command_burst,
+		      t->refused);
 	return true;
 }
 
@@ -798,9 +801,9 @@ static struct gw_cloud_dev *dev_add(struct gw_cloud *c, const char *name, char *
 			 c->ops->title);
 		return NULL;
 	}
-	if (c->n_devs == c->cfg->max_devices) {
+	if (c->n_devs == c->cfg->cloud.max_devices) {
 		snprintf(why, size, "device %s would exceed max_devices (%" PRIu32 ")", name,
-			 c->cfg->max_devices);
+			 c->cfg->cloud.max_devices);
 		return NULL;
 	}
 	d = gw_new0(struct gw_cloud_dev, 1);
@@ -1071,7 +1074,7 @@ int gw_cloud_uplink_new(const struct gw_uplink_env *env, const struct gw_cloud_o
 	c->commands = env->commands;
 	c->priv = ops->size ? gw_malloc0(ops->size) : NULL;
 	gw_cloud_throttle_init(&c->throttle, cfg);
-	c->devs = gw_new0(struct gw_cloud_dev *, cfg->max_devices);
+	c->devs = gw_new0(struct gw_cloud_dev *, cfg->cloud.max_devices);
 	if (asprintf(&c->cred_dir, "%s/credentials/%s", env->state_dir, cfg->name) < 0) {
 		c->cred_dir = NULL;
 		r = -ENOMEM;

@@ -50,7 +50,7 @@ static void store(struct gw_tencent_register *reg, const struct gw_tencent_crede
 	struct gw_cred cred = {
 		.cloud = GW_CRED_CLOUD_TENCENT,
 		.kind = psk ? GW_CRED_PSK : GW_CRED_CERTIFICATE,
-		.product = reg->job.cfg->product_id,
+		.product = reg->job.cfg->tencent.product_id,
 		.device = reg->job.device,
 		.psk = psk ? (char *)creds->psk : NULL,
 		.cert = psk ? NULL : (char *)creds->client_cert,
@@ -63,7 +63,7 @@ static void store(struct gw_tencent_register *reg, const struct gw_tencent_crede
 static void on_done(struct gw_http_request *req, const struct gw_http_response *resp, void *ud)
 {
 	struct gw_tencent_register *reg = ud;
-	enum gw_tencent_dynreg_api api = reg->job.cfg->register_api;
+	enum gw_tencent_dynreg_api api = gw_tencent_config_register_api(reg->job.cfg);
 	struct gw_tencent_credentials *creds;
 	char reason[GW_TENCENT_REASON_MAX];
 	char why[GW_CREDSTORE_REASON_MAX];
@@ -78,8 +78,8 @@ static void on_done(struct gw_http_request *req, const struct gw_http_response *
 	/* two PEM buffers: too large for the stack of a loop callback */
 	creds = gw_new0(struct gw_tencent_credentials, 1);
 	reason[0] = '\0';
-	r = gw_tencent_parse_dynreg_reply(api, reg->job.cfg->product_secret, resp->body, resp->len,
-					  creds, reason);
+	r = gw_tencent_parse_dynreg_reply(api, reg->job.cfg->cloud.product_secret, resp->body,
+					  resp->len, creds, reason);
 	if (r == -EREMOTEIO) {
 		/* reason quotes the platform's code and message, cut and made printable */
 		if (creds->request_id[0])
@@ -115,14 +115,15 @@ static void start_post(struct gw_tencent_register *reg)
 		.max_body = GW_TENCENT_HTTPS_REPLY_MAX,
 	};
 	struct gw_tencent_dynreg d = {
-		.api = c->register_api,
-		.region = c->region,
-		.product_id = c->product_id,
+		.api = gw_tencent_config_register_api(c),
+		.region = c->cloud.region,
+		.product_id = c->tencent.product_id,
 		.device_name = reg->job.device,
-		.product_secret = c->product_secret,
+		.product_secret = c->cloud.product_secret,
 		/* docs/protocols/tencent.md §2.2: the legacy API signs with HMAC-SHA1 only */
-		.sign_method = c->register_api == GW_TENCENT_DYNREG_LEGACY ? GW_TENCENT_HMAC_SHA1 :
-									     c->tc_sign_method,
+		.sign_method = c->tencent.register_api == GW_REGISTER_API_LEGACY ?
+				       GW_TENCENT_HMAC_SHA1 :
+				       gw_tencent_config_sign_method(c),
 		/* docs/protocols/tencent.md §2.1: send the real UTC time */
 		.timestamp = (uint64_t)time(NULL),
 	};
@@ -137,14 +138,14 @@ static void start_post(struct gw_tencent_register *reg)
 	r = gw_tencent_make_nonce(&d.nonce);
 	if (r >= 0)
 		r = gw_tencent_build_dynreg(&d, req, reason);
-	url = c->register_url ? c->register_url : req->url;
+	url = c->cloud.register_url ? c->cloud.register_url : req->url;
 	if (r >= 0) {
 		r = gw_tencent_register_signed_host(url, host, sizeof(host));
 		if (r < 0)
 			snprintf(reason, sizeof(reason), "register_url is not an https:// URL with "
 				 "a host and without user info");
 	}
-	if (r >= 0 && c->register_url && d.api == GW_TENCENT_DYNREG_V2) {
+	if (r >= 0 && c->cloud.register_url && d.api == GW_TENCENT_DYNREG_V2) {
 		/* the signature covers the host: sign the one the request goes to
 		 * (docs/protocols/tencent.md §2.1) */
 		for (size_t i = 0; r >= 0 && i < req->n_headers; i++) {
@@ -170,8 +171,9 @@ static void start_post(struct gw_tencent_register *reg)
 	}
 	for (size_t i = 1; i < req->n_headers; i++)
 		headers[n++] = req->headers[i];
-	rlog(reg, LOG_INFO, "device %s: registering with product %s (%s, %s) at %s", reg->job.device,
-	     c->product_id, api_name(d.api), gw_tencent_name_sign_method(d.sign_method), url);
+	rlog(reg, LOG_INFO, "device %s: registering with product %s (%s, %s) at %s",
+	     reg->job.device, c->tencent.product_id, api_name(d.api),
+	     gw_tencent_name_sign_method(d.sign_method), url);
 	r = gw_http_post(reg->job.http, url, req->headers[0] + sizeof(ct_prefix) - 1, headers,
 			 req->body, strlen(req->body), &o, on_done, reg, &reg->job.req);
 	if (r < 0)
@@ -213,13 +215,14 @@ int gw_tencent_register_start(sd_event *event, struct gw_http *http, struct gw_c
 	struct gw_tencent_register *reg;
 
 	if (event && http && store && cfg && done_fn && ret &&
-	    gw_tencent_check_product_id(cfg->product_id, NULL) >= 0 &&
-	    gw_tencent_check_product_secret(cfg->product_secret, NULL) >= 0 &&
-	    gw_tencent_check_region(cfg->region) >= 0 &&
+	    gw_tencent_check_product_id(cfg->tencent.product_id, NULL) >= 0 &&
+	    gw_tencent_check_product_secret(cfg->cloud.product_secret, NULL) >= 0 &&
+	    gw_tencent_check_region(cfg->cloud.region) >= 0 &&
 	    gw_tencent_check_device_name(device, NULL) >= 0 && gw_credstore_name_valid(device) &&
-	    gw_tencent_name_sign_method(cfg->tc_sign_method) &&
-	    (cfg->register_api == GW_TENCENT_DYNREG_V2 ||
-	     cfg->register_api == GW_TENCENT_DYNREG_LEGACY))
+	    (cfg->cloud.sign_method == GW_SIGN_HMAC_SHA256 ||
+	     cfg->cloud.sign_method == GW_SIGN_HMAC_SHA1) &&
+	    (cfg->tencent.register_api == GW_REGISTER_API_V2 ||
+	     cfg->tencent.register_api == GW_REGISTER_API_LEGACY))
 		r = gw_cloud_reg_new(sizeof(*reg), event, http, store, cfg, device, &hooks,
 				     (void **)&reg);
 	if (r >= 0) {

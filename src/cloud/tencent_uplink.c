@@ -63,7 +63,7 @@ static void on_command(struct gw_cloud_dev *d, enum gw_tencent_method m,
  * "<ProductId>-<seq>". */
 static int session_token(struct gw_cloud_dev *d, char *buf, size_t size)
 {
-	return gw_bprintf(buf, size, "%s-gw%" PRIu64, d->cloud->cfg->product_id,
+	return gw_bprintf(buf, size, "%s-gw%" PRIu64, d->cloud->cfg->tencent.product_id,
 			  ++DEV(d)->token_seq);
 }
 
@@ -84,8 +84,8 @@ static void publish_session(struct gw_cloud_dev *d, enum gw_tencent_topic kind, 
 		free(payload);
 		return;
 	}
-	r = gw_tencent_build_topic(GW_TENCENT_UP, kind, d->cloud->cfg->product_id, d->name, topic,
-				   sizeof(topic));
+	r = gw_tencent_build_topic(GW_TENCENT_UP, kind, d->cloud->cfg->tencent.product_id, d->name,
+				   topic, sizeof(topic));
 	if (r >= 0)
 		r = mosquitto_publish(d->mosq, NULL, topic, (int)len, payload, 0, false);
 	else
@@ -163,8 +163,8 @@ static const char *const sub_what[] = { "report replies and controls", "event re
 
 static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 {
-	return gw_tencent_build_topic(GW_TENCENT_DOWN, subs[i], d->cloud->cfg->product_id, d->name,
-				      buf, size);
+	return gw_tencent_build_topic(GW_TENCENT_DOWN, subs[i], d->cloud->cfg->tencent.product_id,
+				      d->name, buf, size);
 }
 
 /* ---- replies ---- */
@@ -180,8 +180,9 @@ static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *m
 	char reason[GW_TENCENT_REASON_MAX] = "";
 	int r;
 
-	if (gw_tencent_classify_topic(msg->topic, d->cloud->cfg->product_id, d->name, &dir,
-				      &kind) < 0 || dir != GW_TENCENT_DOWN) {
+	if (gw_tencent_classify_topic(msg->topic, d->cloud->cfg->tencent.product_id, d->name, &dir,
+				      &kind) < 0 ||
+	    dir != GW_TENCENT_DOWN) {
 		ulog(d, LOG_DEBUG, "device %s: ignored a message on %s", d->name, msg->topic);
 		return;
 	}
@@ -404,10 +405,10 @@ static uint64_t login_expiry(struct gw_cloud *u)
 	bool fell_back = false;
 	uint64_t expiry;
 
-	if (!u->cfg->expiry_auto)
-		return u->cfg->expiry;
+	if (!u->cfg->tencent.expiry_auto)
+		return u->cfg->tencent.expiry;
 	read_clock(&clk);
-	expiry = gw_tencent_login_expiry(u->cfg->expiry, true, &clk, &fell_back);
+	expiry = gw_tencent_login_expiry(u->cfg->tencent.expiry, true, &clk, &fell_back);
 	if (fell_back && *clock_said != -1)
 		gw_cloud_log(u, LOG_WARNING, "expiry = auto: the system clock is not synchronised "
 		     "(adjtimex state %d%s, no /run/systemd/timesync/synchronized); logins carry the "
@@ -427,13 +428,13 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 	struct dev *p = DEV(d);
 	bool certificate = p->cred.kind == GW_CRED_CERTIFICATE;
 	struct gw_tencent_login l = {
-		.product_id = c->product_id,
+		.product_id = c->tencent.product_id,
 		.device_name = d->name,
 		.psk = certificate ? NULL : p->cred.psk,
 		.expiry = login_expiry(d->cloud),
-		.sdkappid = c->sdkappid,
-		.sign_method = c->tc_sign_method,
-		.region = c->region,
+		.sdkappid = c->tencent.sdkappid,
+		.sign_method = gw_tencent_config_sign_method(c),
+		.region = c->cloud.region,
 		.transport = c->tls ? GW_TENCENT_TLS : GW_TENCENT_TCP,
 		.port = c->port,
 		.certificate = certificate,
@@ -553,24 +554,27 @@ static const char *cred_name(const struct gw_cloud_dev *d)
 
 static const char *stored_name(const struct gw_config_uplink *cfg)
 {
-	return cfg->auth == GW_CLOUD_AUTH_CERTIFICATE ? "certificate and key" : "PSK";
+	return cfg->cloud.auth == GW_CLOUD_AUTH_CERTIFICATE ? "certificate and key" : "PSK";
 }
 
 static bool cred_fits(struct gw_cloud_dev *d, const struct gw_cred *cred)
 {
 	const struct gw_cloud *c = d->cloud;
-	enum gw_cred_kind want = c->cfg->auth == GW_CLOUD_AUTH_CERTIFICATE ? GW_CRED_CERTIFICATE :
-									     GW_CRED_PSK;
+	enum gw_cred_kind want = c->cfg->cloud.auth == GW_CLOUD_AUTH_CERTIFICATE ?
+					 GW_CRED_CERTIFICATE :
+					 GW_CRED_PSK;
 
 	/* a registration hands out whichever kind the product is set up for */
-	if (c->cfg->auth == GW_CLOUD_AUTH_REGISTER && cred->kind == GW_CRED_CERTIFICATE)
+	if (c->cfg->cloud.auth == GW_CLOUD_AUTH_REGISTER && cred->kind == GW_CRED_CERTIFICATE)
 		want = GW_CRED_CERTIFICATE;
 	if (cred->cloud == GW_CRED_CLOUD_TENCENT && cred->kind == want &&
-	    strcmp(cred->product, c->cfg->product_id) == 0)
+	    strcmp(cred->product, c->cfg->tencent.product_id) == 0)
 		return true;
-	ulog(d, LOG_ERR, "device %s: %s/%s.json is not a Tencent %s of product %s; not connecting; "
-	     "looking again in %d s", d->name, c->cred_dir, d->name, stored_name(c->cfg),
-	     c->cfg->product_id, GW_TENCENT_UPLINK_RECHECK_MS / 1000);
+	ulog(d, LOG_ERR,
+	     "device %s: %s/%s.json is not a Tencent %s of product %s; not connecting; "
+	     "looking again in %d s",
+	     d->name, c->cred_dir, d->name, stored_name(c->cfg), c->cfg->tencent.product_id,
+	     GW_TENCENT_UPLINK_RECHECK_MS / 1000);
 	return false;
 }
 
@@ -597,16 +601,17 @@ static void cred_missing(struct gw_cloud_dev *d, int r, const char *reason)
 {
 	const struct gw_config_uplink *c = d->cloud->cfg;
 
-	ulog(d, LOG_WARNING, "device %s: no %s in %s/%s.json%s%s (auth = %s: provision it, see "
-	     "sensorgw.conf(5)); looking again in %d s", d->name, stored_name(c),
-	     d->cloud->cred_dir, d->name, reason[0] ? ": " : "", reason,
-	     c->auth == GW_CLOUD_AUTH_CERTIFICATE ? "certificate" : "psk",
+	ulog(d, LOG_WARNING,
+	     "device %s: no %s in %s/%s.json%s%s (auth = %s: provision it, see "
+	     "sensorgw.conf(5)); looking again in %d s",
+	     d->name, stored_name(c), d->cloud->cred_dir, d->name, reason[0] ? ": " : "", reason,
+	     c->cloud.auth == GW_CLOUD_AUTH_CERTIFICATE ? "certificate" : "psk",
 	     GW_TENCENT_UPLINK_RECHECK_MS / 1000);
 }
 
 static bool dynamic(const struct gw_config_uplink *c)
 {
-	return c->auth == GW_CLOUD_AUTH_REGISTER;
+	return c->cloud.auth == GW_CLOUD_AUTH_REGISTER;
 }
 
 static void on_registered(struct gw_tencent_register *reg,
@@ -673,7 +678,7 @@ static int build_message(const struct gw_config_uplink *cfg, const struct gw_spo
 				   why, why_size);
 	if (r < 0)
 		return r;
-	r = gw_tencent_format_client_token(cfg->product_id, rec->seq, token, sizeof(token));
+	r = gw_tencent_format_client_token(cfg->tencent.product_id, rec->seq, token, sizeof(token));
 	if (r < 0) {
 		snprintf(why, why_size, "no clientToken for it: %s", strerror(-r));
 		return r;
@@ -688,13 +693,13 @@ static int build_message(const struct gw_config_uplink *cfg, const struct gw_spo
 			.params = params,
 		};
 
-		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT, cfg->product_id,
-					   device, topic, size);
+		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT,
+					   cfg->tencent.product_id, device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_event_post(token, &ev, payload, len);
 	} else {
 		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_PROPERTY,
-					   cfg->product_id, device, topic, size);
+					   cfg->tencent.product_id, device, topic, size);
 		if (r >= 0)
 			r = gw_tencent_build_report(token, params, time_ms, payload, len);
 	}

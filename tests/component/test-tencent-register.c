@@ -80,10 +80,10 @@ static void setup(void)
 	ck_assert_int_eq(gw_http_new(loop, &http), 0);
 	ck_assert_int_eq(gw_credstore_open(dir, &store, NULL, 0), 0);
 	cfg = (struct gw_config_uplink){ .name = "tc" };
-	cfg.product_id = (char *)"CS0SLTKSYA";
-	cfg.product_secret = (char *)"testProductSecret123";
+	cfg.tencent.product_id = (char *)"CS0SLTKSYA";
+	cfg.cloud.product_secret = (char *)"testProductSecret123";
 	/* nothing listens there: the request fails fast once the loop runs */
-	cfg.register_url = (char *)"https://127.0.0.1:1/device/register";
+	cfg.cloud.register_url = (char *)"https://127.0.0.1:1/device/register";
 	calls = 0;
 }
 
@@ -135,27 +135,27 @@ START_TEST(test_start_refuses)
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &cfg, "dev1", NULL, &s, &reg),
 			 -EINVAL);
 	bad = cfg;
-	bad.product_id = NULL;
+	bad.tencent.product_id = NULL;
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	bad = cfg;
-	bad.product_secret = (char *)"short";
+	bad.cloud.product_secret = (char *)"short";
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	bad = cfg;
-	bad.product_secret = NULL;
+	bad.cloud.product_secret = NULL;
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	bad = cfg;
-	bad.region = (char *)"cn-shanghai";
+	bad.cloud.region = (char *)"cn-shanghai";
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	bad = cfg;
-	bad.register_api = (enum gw_tencent_dynreg_api)7;
+	bad.tencent.register_api = (enum gw_register_api)7;
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	bad = cfg;
-	bad.tc_sign_method = (enum gw_tencent_sign_method)7;
+	bad.cloud.sign_method = (enum gw_sign_method)7;
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &bad, "dev1", on_done, &s,
 						   &reg), -EINVAL);
 	ck_assert_ptr_eq(reg, before);
@@ -190,7 +190,7 @@ START_TEST(test_bad_url_fails_from_loop)
 	struct gw_tencent_register *reg = NULL;
 	struct seen s = { 0 };
 
-	cfg.register_url = (char *)"https://user:pw@127.0.0.1:1/device/register";
+	cfg.cloud.register_url = (char *)"https://user:pw@127.0.0.1:1/device/register";
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &cfg, "dev1", on_done, &s,
 						   &reg), 0);
 	ck_assert_int_eq(calls, 0);
@@ -232,7 +232,7 @@ START_TEST(test_cancel)
 	ck_assert_int_eq(listen(fd, 4), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/device/register", ntohs(a.sin_port));
-	cfg.register_url = url;
+	cfg.cloud.register_url = url;
 	ck_assert_int_eq(gw_tencent_register_start(loop, http, store, &cfg, "dev1", on_done, &s,
 						   &reg), 0);
 	ck_assert_int_ge(sd_event_add_time_relative(loop, &stop, CLOCK_MONOTONIC, 200 * 1000, 0,

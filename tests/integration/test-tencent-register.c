@@ -91,9 +91,9 @@ static void setup_with(const char *psk_devices, const char *cert_devices)
 	ck_assert_int_eq(gw_http_new(loop, &http), 0);
 	ck_assert_int_eq(gw_credstore_open(cred_dir, &store, NULL, 0), 0);
 	cfg = (struct gw_config_uplink){ .name = "tc" };
-	cfg.product_id = (char *)TC_PID;
-	cfg.product_secret = (char *)TC_PS;
-	cfg.register_url = url;
+	cfg.tencent.product_id = (char *)TC_PID;
+	cfg.cloud.product_secret = (char *)TC_PS;
+	cfg.cloud.register_url = url;
 	cfg.ca_file = ca_file;
 	n_secrets = 0;
 	add_secret(TC_PS);
@@ -314,7 +314,7 @@ START_TEST(test_psk_v2)
 	assert_registered_as("dev1", "v2", "hmacsha256", "hostname");
 	gw_credstore_wipe(&o.cred);
 
-	cfg.tc_sign_method = GW_TENCENT_HMAC_SHA1;
+	cfg.cloud.sign_method = GW_SIGN_HMAC_SHA1;
 	run("dev2", &o);
 	assert_psk_stored("dev2", &o);
 	assert_registered_as("dev2", "v2", "hmacsha1", "hostname");
@@ -336,10 +336,10 @@ START_TEST(test_psk_legacy)
 	struct outcome o;
 	json_t *d;
 
-	cfg.register_api = GW_TENCENT_DYNREG_LEGACY;
-	cfg.register_url = (char *)tc_register_url(true);
+	cfg.tencent.register_api = GW_REGISTER_API_LEGACY;
+	cfg.cloud.register_url = (char *)tc_register_url(true);
 	/* ignored: the legacy API signs with HMAC-SHA1 only (docs/protocols/tencent.md §2.2) */
-	cfg.tc_sign_method = GW_TENCENT_HMAC_SHA256;
+	cfg.cloud.sign_method = GW_SIGN_HMAC_SHA256;
 	run("dev1", &o);
 	assert_psk_stored("dev1", &o);
 	assert_registered_as("dev1", "v1", NULL, NULL);
@@ -357,8 +357,8 @@ START_TEST(test_certificate)
 	struct gw_cred c;
 	json_t *d, *cert;
 
-	cfg.product_id = (char *)TC_CERT_PID;
-	cfg.product_secret = (char *)TC_CERT_PS;
+	cfg.tencent.product_id = (char *)TC_CERT_PID;
+	cfg.cloud.product_secret = (char *)TC_CERT_PS;
 	run("cdev1", &o);
 	ck_assert_msg(o.result == GW_TENCENT_REGISTER_STORED, "%d %s", o.result, o.why);
 	ck_assert_int_eq(o.cred.kind, GW_CRED_CERTIFICATE);
@@ -449,23 +449,23 @@ START_TEST(test_refused)
 {
 	/* registerType 1 and not pre-created */
 	assert_refused("ghost", "Fixture.DeviceNotExist");
-	cfg.register_api = GW_TENCENT_DYNREG_LEGACY;
-	cfg.register_url = (char *)tc_register_url(true);
+	cfg.tencent.register_api = GW_REGISTER_API_LEGACY;
+	cfg.cloud.register_url = (char *)tc_register_url(true);
 	assert_refused("ghost2", "code 9405");
-	cfg.register_api = GW_TENCENT_DYNREG_V2;
-	cfg.register_url = url;
+	cfg.tencent.register_api = GW_REGISTER_API_V2;
+	cfg.cloud.register_url = url;
 
 	/* another ProductSecret: the platform cannot verify the signature */
-	cfg.product_secret = (char *)fx_secret("tencent-product-wrong");
+	cfg.cloud.product_secret = (char *)fx_secret("tencent-product-wrong");
 	add_secret(fx_secret("tencent-product-wrong"));
 	assert_refused("dev1", "Fixture.SignatureFailure");
-	cfg.product_secret = (char *)TC_PS;
+	cfg.cloud.product_secret = (char *)TC_PS;
 
 	/* dynamic registration switched off for the product */
 	tc_set_product(TC_PID, json_pack("{s:b}", "dynamicRegistration", 0));
 	assert_refused("dev2", "Fixture.DynamicRegistrationDisabled");
-	cfg.register_api = GW_TENCENT_DYNREG_LEGACY;
-	cfg.register_url = (char *)tc_register_url(true);
+	cfg.tencent.register_api = GW_REGISTER_API_LEGACY;
+	cfg.cloud.register_url = (char *)tc_register_url(true);
 	assert_refused("dev3", "code 9403");
 
 	ck_assert_int_eq(register_count(TC_PID, "dev1"), 0);
@@ -536,8 +536,8 @@ START_TEST(test_bad_replies)
 			opts = json_loads(f->opts, 0, NULL);
 			ck_assert_ptr_nonnull(opts);
 		}
-		cfg.register_api = f->legacy ? GW_TENCENT_DYNREG_LEGACY : GW_TENCENT_DYNREG_V2;
-		cfg.register_url = f->legacy ? legacy_url : v2_url;
+		cfg.tencent.register_api = f->legacy ? GW_REGISTER_API_LEGACY : GW_REGISTER_API_V2;
+		cfg.cloud.register_url = f->legacy ? legacy_url : v2_url;
 		tc_https_fail(f->mode, f->count, opts);
 		run("dev1", &o);
 		tc_https_fail("none", 0, NULL);
@@ -555,8 +555,8 @@ START_TEST(test_bad_replies)
 	ck_assert_int_eq(register_count(TC_PID, "dev1"), 0);
 
 	/* the fault gone, the same device registers */
-	cfg.register_api = GW_TENCENT_DYNREG_V2;
-	cfg.register_url = v2_url;
+	cfg.tencent.register_api = GW_REGISTER_API_V2;
+	cfg.cloud.register_url = v2_url;
 	{
 		struct outcome o;
 
@@ -578,7 +578,7 @@ START_TEST(test_payload_of_another_secret)
 {
 	struct outcome o;
 
-	cfg.product_secret = (char *)fx_secret("tencent-product-other");
+	cfg.cloud.product_secret = (char *)fx_secret("tencent-product-other");
 	add_secret(fx_secret("tencent-product-other"));
 	tc_https_fail("drip", 1, json_pack("{s:f}", "interval", 0.001));
 	run("dev1", &o);
@@ -586,7 +586,7 @@ START_TEST(test_payload_of_another_secret)
 	ck_assert_msg(strstr(o.why, "malformed reply (v2 API)"), "why: %s", o.why);
 	assert_nothing_stored("dev1");
 	/* the same reply with the right secret would have carried this PSK */
-	cfg.product_secret = (char *)TC_PS;
+	cfg.cloud.product_secret = (char *)TC_PS;
 	tc_https_fail("drip", 1, json_pack("{s:f}", "interval", 0.001));
 	run("dev2", &o);
 	ck_assert_msg(o.result == GW_TENCENT_REGISTER_STORED, "%d %s", o.result, o.why);

@@ -143,7 +143,9 @@ END_TEST
 
 START_TEST(test_throttle)
 {
-	struct gw_config_uplink cfg = { .name = "t", .command_rate = 1, .command_burst = 3 };
+	struct gw_config_uplink cfg = { .name = "t",
+					.cloud.command_rate = 1,
+					.cloud.command_burst = 3 };
 	struct gw_cloud_throttle t;
 	int refused = 0;
 
@@ -154,7 +156,7 @@ START_TEST(test_throttle)
 	ck_assert_int_eq(refused, 7);
 	ck_assert_uint_eq(t.refused, 7);
 	/* command_rate = 0: no limit */
-	cfg.command_rate = 0;
+	cfg.cloud.command_rate = 0;
 	gw_cloud_throttle_init(&t, &cfg);
 	for (int i = 0; i < 100; i++)
 		ck_assert(!gw_cloud_throttled(&t, &cfg, "dev1", "control 1", 429));
@@ -283,7 +285,7 @@ static struct gw_cloud_cmd *new_cmd(struct gw_cloud_dev *d, bool pending)
 
 START_TEST(test_engine_commands)
 {
-	struct gw_config_uplink cfg = { .name = "fake", .command_rate = 0 };
+	struct gw_config_uplink cfg = { .name = "fake", .cloud.command_rate = 0 };
 	struct gw_cloud c = { .ops = &fake_ops, .cfg = &cfg };
 	struct gw_cloud_dev d = { .cloud = &c, .name = "dev1" };
 
@@ -334,8 +336,8 @@ START_TEST(test_engine_commands)
 	ck_assert_int_eq(fake.answers, 7);
 
 	/* command_rate: a throttled command is counted and answered with codes.throttled */
-	cfg.command_rate = 1;
-	cfg.command_burst = 1;
+	cfg.cloud.command_rate = 1;
+	cfg.cloud.command_burst = 1;
 	gw_cloud_throttle_init(&c.throttle, &cfg);
 	{
 		struct gw_cloud_cmd first = { .d = &d };

@@ -19,6 +19,7 @@
 
 #include "gw-build.h"
 #include "gw/config.h"
+#include "gw/tencent.h"
 
 static char tmp[64];
 
@@ -248,7 +249,7 @@ START_TEST(test_shipped_example)
 	ck_assert_str_eq(c->uplinks[0].host, "127.0.0.1");
 	ck_assert_uint_eq(c->uplinks[0].port, 1883);
 	ck_assert(!c->uplinks[0].tls);
-	ck_assert_ptr_null(c->uplinks[0].password);
+	ck_assert_ptr_null(c->uplinks[0].mqtt.password);
 	ck_assert_uint_eq(c->n_maps, 6);
 	m = gw_config_find_map(c, NULL, "DHT11_T");
 	ck_assert_ptr_nonnull(m);
@@ -339,18 +340,18 @@ START_TEST(test_full)
 	ck_assert_str_eq(u->ca_file, file);
 	free(file);
 	ck_assert_int_ge(asprintf(&file, "%s/client.crt", tmp), 0);
-	ck_assert_str_eq(u->cert_file, file);
+	ck_assert_str_eq(u->mqtt.cert_file, file);
 	free(file);
 	ck_assert_int_ge(asprintf(&file, "%s/client.key", tmp), 0);
-	ck_assert_str_eq(u->key_file, file);
+	ck_assert_str_eq(u->mqtt.key_file, file);
 	free(file);
-	ck_assert_str_eq(u->username, "gw17");
-	ck_assert_str_eq(u->password, "hunter2");
-	ck_assert_str_eq(u->client_id, "gw17-client");
-	ck_assert_uint_eq(u->qos, 0);
+	ck_assert_str_eq(u->mqtt.username, "gw17");
+	ck_assert_str_eq(u->mqtt.password, "hunter2");
+	ck_assert_str_eq(u->mqtt.client_id, "gw17-client");
+	ck_assert_uint_eq(u->mqtt.qos, 0);
 	ck_assert_uint_eq(u->keepalive, 120);
-	ck_assert(!u->clean_session);
-	ck_assert_str_eq(u->topic, "site/{uplink}/{device}/{uid}/{port}/{addr}/{kind}");
+	ck_assert(!u->mqtt.clean_session);
+	ck_assert_str_eq(u->mqtt.topic, "site/{uplink}/{device}/{uid}/{port}/{addr}/{kind}");
 	ck_assert_uint_eq(u->reconnect_min_ms, 250);
 	ck_assert_uint_eq(u->reconnect_max_ms, 4000);
 
@@ -418,18 +419,18 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(u->port, 1883);
 	ck_assert(!u->tls);
 	ck_assert_ptr_null(u->ca_file);
-	ck_assert_ptr_null(u->cert_file);
-	ck_assert_ptr_null(u->key_file);
-	ck_assert_ptr_null(u->username);
-	ck_assert_ptr_null(u->password);
+	ck_assert_ptr_null(u->mqtt.cert_file);
+	ck_assert_ptr_null(u->mqtt.key_file);
+	ck_assert_ptr_null(u->mqtt.username);
+	ck_assert_ptr_null(u->mqtt.password);
 	ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
 	snprintf(id, sizeof(id), "sensorgw-%s-b", host);
 	id[64] = '\0';
-	ck_assert_str_eq(u->client_id, id);
-	ck_assert_uint_eq(u->qos, 1);
+	ck_assert_str_eq(u->mqtt.client_id, id);
+	ck_assert_uint_eq(u->mqtt.qos, 1);
 	ck_assert_uint_eq(u->keepalive, 60);
-	ck_assert(u->clean_session);
-	ck_assert_str_eq(u->topic, "sensorgw/{device}/{kind}");
+	ck_assert(u->mqtt.clean_session);
+	ck_assert_str_eq(u->mqtt.topic, "sensorgw/{device}/{kind}");
 	ck_assert_uint_eq(u->reconnect_min_ms, 1000);
 	ck_assert_uint_eq(u->reconnect_max_ms, 60000);
 
@@ -722,7 +723,7 @@ START_TEST(test_password_file_newline)
 	/* only one trailing newline is stripped; a lone newline is an empty secret */
 	write_file("password", "two\n\n", 0600);
 	c = load_ok(path);
-	ck_assert_str_eq(c->uplinks[0].password, "two\n");
+	ck_assert_str_eq(c->uplinks[0].mqtt.password, "two\n");
 	gw_config_free(c);
 	write_file("password", "\n", 0600);
 	assert_fails(path, "37: password_file: @DIR@/password is empty\n");
@@ -745,8 +746,8 @@ START_TEST(test_inline_password)
 
 	ck_assert_int_eq(chmod(path, 0600), 0);
 	c = load_ok(path);
-	ck_assert_str_eq(c->uplinks[0].username, "gw");
-	ck_assert_str_eq(c->uplinks[0].password, "s3cret-inline");
+	ck_assert_str_eq(c->uplinks[0].mqtt.username, "gw");
+	ck_assert_str_eq(c->uplinks[0].mqtt.password, "s3cret-inline");
 	gw_config_free(c);
 	free(path);
 }
@@ -768,7 +769,7 @@ START_TEST(test_password_credential)
 
 	write_file("mqtt-password", "from-systemd\n", 0400);
 	c = load_ok(path);
-	ck_assert_str_eq(c->uplinks[0].password, "from-systemd");
+	ck_assert_str_eq(c->uplinks[0].mqtt.password, "from-systemd");
 	gw_config_free(c);
 	free(path);
 }
@@ -895,8 +896,8 @@ START_TEST(test_spool_keys)
 	ck_assert_uint_eq(c->sync_ms, 200);
 	ck_assert_uint_eq(c->uplinks[0].max_inflight, 64);
 	ck_assert_uint_eq(c->uplinks[0].max_rate, 0);
-	ck_assert_int_eq(c->uplinks[0].order, GW_ORDER_FIFO);
-	ck_assert_uint_eq(c->uplinks[0].deadletter_after, 5);
+	ck_assert_int_eq(c->uplinks[0].mqtt.order, GW_ORDER_FIFO);
+	ck_assert_uint_eq(c->uplinks[0].mqtt.deadletter_after, 5);
 	gw_config_free(c);
 
 	/* every form of a size, and the uplink keys */
@@ -913,8 +914,8 @@ START_TEST(test_spool_keys)
 	ck_assert_uint_eq(c->sync_ms, 60000);
 	ck_assert_uint_eq(c->uplinks[0].max_inflight, 1);
 	ck_assert_uint_eq(c->uplinks[0].max_rate, 30);
-	ck_assert_int_eq(c->uplinks[0].order, GW_ORDER_LIVE_FIRST);
-	ck_assert_uint_eq(c->uplinks[0].deadletter_after, 1);
+	ck_assert_int_eq(c->uplinks[0].mqtt.order, GW_ORDER_LIVE_FIRST);
+	ck_assert_uint_eq(c->uplinks[0].mqtt.deadletter_after, 1);
 	gw_config_free(c);
 
 	/* 0 = no limit for spool_max_bytes; 1 byte is not a usable spool */
@@ -1046,29 +1047,29 @@ START_TEST(test_aliyun_defaults)
 	c = load_ok(path);
 	u = &c->uplinks[0];
 	ck_assert_int_eq(u->type, GW_UPLINK_ALIYUN);
-	ck_assert_str_eq(u->product_key, "a1B2c3D4e5F");
+	ck_assert_str_eq(u->aliyun.product_key, "a1B2c3D4e5F");
 	ck_assert_ptr_null(u->host);
 	ck_assert_uint_eq(u->port, 0);
 	ck_assert(u->tls);
-	ck_assert_ptr_null(u->region);
-	ck_assert_ptr_null(u->instance_id);
-	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_DEVICE_SECRET);
-	ck_assert_int_eq(u->sign_method, GW_ALIYUN_HMAC_SHA256);
+	ck_assert_ptr_null(u->cloud.region);
+	ck_assert_ptr_null(u->aliyun.instance_id);
+	ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_DEVICE_SECRET);
+	ck_assert_int_eq(u->cloud.sign_method, GW_SIGN_HMAC_SHA256);
 	ck_assert_uint_eq(u->keepalive, 300);
 	ck_assert_uint_eq(u->max_rate, 30);
-	ck_assert_uint_eq(u->max_devices, 32);
-	ck_assert_ptr_null(u->product_secret);
-	ck_assert_ptr_null(u->register_url);
-	ck_assert_int_eq(u->register_via, GW_REGISTER_VIA_AUTO);
+	ck_assert_uint_eq(u->cloud.max_devices, 32);
+	ck_assert_ptr_null(u->cloud.product_secret);
+	ck_assert_ptr_null(u->cloud.register_url);
+	ck_assert_int_eq(u->aliyun.register_via, GW_REGISTER_VIA_AUTO);
 	u = &c->uplinks[1];
-	ck_assert_str_eq(u->instance_id, "iot-06z00abc");
-	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_REGISTER);
-	ck_assert_int_eq(u->sign_method, GW_ALIYUN_HMAC_SHA1);
-	ck_assert_str_eq(u->register_url, "https://localhost:4443/auth/register/device");
-	ck_assert_str_eq(u->product_secret, "productSecret1");
+	ck_assert_str_eq(u->aliyun.instance_id, "iot-06z00abc");
+	ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_REGISTER);
+	ck_assert_int_eq(u->cloud.sign_method, GW_SIGN_HMAC_SHA1);
+	ck_assert_str_eq(u->cloud.register_url, "https://localhost:4443/auth/register/device");
+	ck_assert_str_eq(u->cloud.product_secret, "productSecret1");
 	ck_assert_uint_eq(u->keepalive, 1200);
 	ck_assert_uint_eq(u->max_rate, 0);
-	ck_assert_uint_eq(u->max_devices, 4);
+	ck_assert_uint_eq(u->cloud.max_devices, 4);
 	ck_assert_str_eq(u->host, "localhost");
 	ck_assert_uint_eq(u->port, 8883);
 	gw_config_free(c);
@@ -1168,12 +1169,12 @@ START_TEST(test_command_rate)
 	write_file("cmdrate.conf", text, 0600);
 	free(text);
 	c = load_ok(path);
-	ck_assert_uint_eq(c->uplinks[0].command_rate, 10);
-	ck_assert_uint_eq(c->uplinks[0].command_burst, 20);
-	ck_assert_uint_eq(c->uplinks[1].command_rate, 0);
-	ck_assert_uint_eq(c->uplinks[1].command_burst, 1000);
-	ck_assert_uint_eq(c->uplinks[2].command_rate, 1000);
-	ck_assert_uint_eq(c->uplinks[2].command_burst, 1);
+	ck_assert_uint_eq(c->uplinks[0].cloud.command_rate, 10);
+	ck_assert_uint_eq(c->uplinks[0].cloud.command_burst, 20);
+	ck_assert_uint_eq(c->uplinks[1].cloud.command_rate, 0);
+	ck_assert_uint_eq(c->uplinks[1].cloud.command_burst, 1000);
+	ck_assert_uint_eq(c->uplinks[2].cloud.command_rate, 1000);
+	ck_assert_uint_eq(c->uplinks[2].cloud.command_burst, 1);
 	gw_config_free(c);
 
 	text = replace_all(ALIYUN_HEAD
@@ -1242,31 +1243,31 @@ START_TEST(test_tencent_defaults)
 	c = load_ok(path);
 	u = &c->uplinks[0];
 	ck_assert_int_eq(u->type, GW_UPLINK_TENCENT);
-	ck_assert_str_eq(u->product_id, "CS0SLTKSYA");
-	ck_assert_str_eq(u->region, "ap-guangzhou");
+	ck_assert_str_eq(u->tencent.product_id, "CS0SLTKSYA");
+	ck_assert_str_eq(u->cloud.region, "ap-guangzhou");
 	ck_assert_str_eq(u->host, "CS0SLTKSYA.iotcloud.tencentdevices.com");
 	ck_assert_uint_eq(u->port, 8883);
 	ck_assert(u->tls);
-	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_PSK);
-	ck_assert_int_eq(u->tc_sign_method, GW_TENCENT_HMAC_SHA256);
-	ck_assert_uint_eq(u->sdkappid, GW_TENCENT_DEFAULT_SDKAPPID);
-	ck_assert_uint_eq(u->expiry, 0);
+	ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_PSK);
+	ck_assert_int_eq(u->cloud.sign_method, GW_SIGN_HMAC_SHA256);
+	ck_assert_uint_eq(u->tencent.sdkappid, GW_TENCENT_DEFAULT_SDKAPPID);
+	ck_assert_uint_eq(u->tencent.expiry, 0);
 	ck_assert_uint_eq(u->keepalive, 240);
 	ck_assert_uint_eq(u->max_rate, 30);
-	ck_assert_uint_eq(u->max_devices, 32);
-	ck_assert_int_eq(u->register_api, GW_TENCENT_DYNREG_V2);
-	ck_assert_ptr_null(u->product_secret);
+	ck_assert_uint_eq(u->cloud.max_devices, 32);
+	ck_assert_int_eq(u->tencent.register_api, GW_REGISTER_API_V2);
+	ck_assert_ptr_null(u->cloud.product_secret);
 	u = &c->uplinks[1];
-	ck_assert_str_eq(u->region, "europe");
+	ck_assert_str_eq(u->cloud.region, "europe");
 	ck_assert_str_eq(u->host, "localhost");
 	ck_assert_uint_eq(u->port, 18883);
-	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_CERTIFICATE);
-	ck_assert_int_eq(u->tc_sign_method, GW_TENCENT_HMAC_SHA1);
-	ck_assert_uint_eq(u->sdkappid, 21010406);
-	ck_assert_uint_eq(u->expiry, 4102444800u);
+	ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_CERTIFICATE);
+	ck_assert_int_eq(u->cloud.sign_method, GW_SIGN_HMAC_SHA1);
+	ck_assert_uint_eq(u->tencent.sdkappid, 21010406);
+	ck_assert_uint_eq(u->tencent.expiry, 4102444800u);
 	ck_assert_uint_eq(u->keepalive, 900);
 	ck_assert_uint_eq(u->max_rate, 5);
-	ck_assert_uint_eq(u->max_devices, 3);
+	ck_assert_uint_eq(u->cloud.max_devices, 3);
 	u = &c->uplinks[2];
 	ck_assert(!u->tls);
 	ck_assert_uint_eq(u->port, 1883);
@@ -1293,9 +1294,9 @@ START_TEST(test_tencent_tls_psk)
 	ck_assert(u->tls_psk);
 	ck_assert_uint_eq(u->port, 8883);
 	ck_assert_ptr_null(u->ca_file); /* nothing to verify: no default CA */
-	ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_PSK);
-	ck_assert(u->expiry_auto);
-	ck_assert_uint_eq(u->expiry, 0);
+	ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_PSK);
+	ck_assert(u->tencent.expiry_auto);
+	ck_assert_uint_eq(u->tencent.expiry, 0);
 	gw_config_free(c);
 	free(path);
 
@@ -1469,10 +1470,10 @@ START_TEST(test_tencent_register)
 		struct gw_config *c = load_ok(path);
 		const struct gw_config_uplink *u = &c->uplinks[0];
 
-		ck_assert_int_eq(u->auth, GW_CLOUD_AUTH_REGISTER);
-		ck_assert_str_eq(u->product_secret, "testProductSecret123");
-		ck_assert_int_eq(u->register_api, GW_TENCENT_DYNREG_LEGACY);
-		ck_assert_str_eq(u->register_url, "https://localhost:4443/device/register");
+		ck_assert_int_eq(u->cloud.auth, GW_CLOUD_AUTH_REGISTER);
+		ck_assert_str_eq(u->cloud.product_secret, "testProductSecret123");
+		ck_assert_int_eq(u->tencent.register_api, GW_REGISTER_API_LEGACY);
+		ck_assert_str_eq(u->cloud.register_url, "https://localhost:4443/device/register");
 		gw_config_free(c);
 	}
 	free(path);
@@ -1541,11 +1542,11 @@ START_TEST(test_aliyun_auth_modes)
 	write_file("aliyun-auth.conf", text, 0644);
 	free(text);
 	c = load_ok(path);
-	ck_assert_int_eq(c->uplinks[0].auth, GW_CLOUD_AUTH_REGNWL);
-	ck_assert_str_eq(c->uplinks[0].product_secret, "productSecret1");
-	ck_assert_int_eq(c->uplinks[1].auth, GW_CLOUD_AUTH_REGISTER);
-	ck_assert_int_eq(c->uplinks[1].register_via, GW_REGISTER_VIA_MQTT);
-	ck_assert_int_eq(c->uplinks[2].register_via, GW_REGISTER_VIA_HTTPS);
+	ck_assert_int_eq(c->uplinks[0].cloud.auth, GW_CLOUD_AUTH_REGNWL);
+	ck_assert_str_eq(c->uplinks[0].cloud.product_secret, "productSecret1");
+	ck_assert_int_eq(c->uplinks[1].cloud.auth, GW_CLOUD_AUTH_REGISTER);
+	ck_assert_int_eq(c->uplinks[1].aliyun.register_via, GW_REGISTER_VIA_MQTT);
+	ck_assert_int_eq(c->uplinks[2].aliyun.register_via, GW_REGISTER_VIA_HTTPS);
 	gw_config_free(c);
 
 	text = replace_all(ALIYUN_HEAD
