@@ -372,8 +372,10 @@ START_TEST(test_dynreg_legacy)
 	ck_assert_int_eq(gw_tencent_build_dynreg(&d, &req, reason), 0);
 	ck_assert_str_eq(req.host, "gateway.tencentdevices.com");
 	ck_assert_str_eq(req.url, "https://gateway.tencentdevices.com/register/dev");
-	ck_assert_uint_eq(req.n_headers, 1);
+	ck_assert_uint_eq(req.n_headers, 2);
 	ck_assert_str_eq(req.headers[0], "Content-Type: application/x-www-form-urlencoded");
+	/* as the Explorer C SDK's dynreg.c sends it (docs/protocols/tencent.md §2.2) */
+	ck_assert_str_eq(req.headers[1], "Accept: text/xml,application/json;*/*");
 	ck_assert_str_eq(req.body, "{\"deviceName\":\"dev2\",\"nonce\":123456,\"productId\":"
 				   "\"CS0SLTKSYA\",\"timestamp\":1700000000,\"signature\":\""
 				   LEGACY_SIG "\"}");
