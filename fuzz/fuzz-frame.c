@@ -19,7 +19,9 @@ static void on_frame(const struct gw_frame *f, enum gw_frame_error err, void *ud
 	if (err == GW_FRAME_OK) {
 		for (size_t i = 0; i < f->n_fields; i++)
 			*n += strlen(f->fields[i].key);
+		*n += strlen(f->trace);
 	}
+	*n += strlen(f->why);
 	(*n)++;
 }
 

@@ -61,7 +61,15 @@ def frames():
             '{"MQ2":30,"MQ135":95,"DHT11_T":14.5}\n',
             "MQ2=,=5,;;\n",
             "DHT11_T=1e309 MQ2=-9223372036854775809\n",
-            '{"a":{"b":1}}\n{"x":"\\u00e9"}\n']
+            '{"a":{"b":1}}\n{"x":"\\u00e9"}\n',
+            # the clouds' own shapes (docs/protocol.md 2.4.1)
+            '{"method":"report","clientToken":"CS0SLTKSYA-1","params":{"MQ2":30,"ok":true}}\n',
+            '{"method":"event_post","clientToken":"t-2","version":"1.0","eventId":"smoke",'
+            '"type":"alert","timestamp":1700000000000,"params":{"MQ2":900}}\n',
+            '{"id":"123","version":"1.0","sys":{"ack":0},"params":{"MQ2":30,'
+            '"T":{"value":24.5,"time":1524448722000}},"method":"thing.event.property.post"}\n',
+            '{"id":124,"version":"1.0","params":{"value":{"level":3},"time":5},'
+            '"method":"thing.event.alarm.post"}\n']
     for i, t in enumerate(text):
         put("frame-text", "line-%d" % i, "\x3f" + t)
     put("frame-text", "split", "\x02" + "".join(text))

@@ -435,8 +435,9 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 			gw_log_port(LOG_WARNING, port, "dropped an incomplete frame: the port closed "
 				    "before its end (counted as a bad frame, truncated)");
 		else
-			gw_log_port(LOG_WARNING, port, "skipped a bad frame: %s",
-				    gw_frame_error_to_string(err));
+			gw_log_port(LOG_WARNING, port, "skipped a bad frame: %s%s%s",
+				    gw_frame_error_to_string(err), f && f->why[0] ? ": " : "",
+				    f ? f->why : "");
 		return;
 	}
 

@@ -139,6 +139,11 @@ static void write_json(const struct gw_record *r, const char *params, size_t par
 		GW_JSONW_KEY(w, "event");
 		gw_jsonw_string(w, r->event);
 	}
+	/* the node's own clientToken / id, for tracing (docs/protocol.md 2.4.1) */
+	if (r->trace[0]) {
+		GW_JSONW_KEY(w, "trace");
+		gw_jsonw_string(w, r->trace);
+	}
 	GW_JSONW_KEY(w, "params");
 	gw_jsonw_json(w, params, params_len);
 	gw_jsonw_object_end(w);

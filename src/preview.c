@@ -152,9 +152,12 @@ static void on_frame(const struct gw_frame *f, enum gw_frame_error err, void *ud
 
 	p->frames++;
 	if (err != GW_FRAME_OK) {
-		(void)json_array_append_new(p->out, json_pack(
-			"{s:b,s:s,s:s}", "ok", 0, "error", gw_frame_error_to_string(err),
-			"effect", "counted as a bad frame and skipped"));
+		o = json_pack("{s:b,s:s,s:s}", "ok", 0, "error", gw_frame_error_to_string(err),
+			      "effect", "counted as a bad frame and skipped");
+		/* what was wrong, when the parser could tell (a text line) */
+		if (f && f->why[0])
+			(void)json_object_set_new(o, "reason", json_string(f->why));
+		(void)json_array_append_new(p->out, o);
 		return;
 	}
 	o = json_pack("{s:b,s:s}", "ok", 1, "type", gw_frame_type_to_string(f->type));

@@ -28,6 +28,7 @@ int gw_record_build(const struct gw_config *cfg, const char *port, const struct 
 		return -EINVAL;
 	if (f->type == GW_FRAME_EVENT)
 		snprintf(rec.event, sizeof(rec.event), "%s", f->name);
+	snprintf(rec.trace, sizeof(rec.trace), "%s", f->trace);
 	gw_jsonw_reset(params);
 	if (gw_mapping_write_params(cfg, port, f, params) < 0)
 		return -EDOM;

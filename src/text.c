@@ -5,6 +5,8 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -363,52 +365,331 @@ static enum gw_frame_error parse_hello(const char *p, const char *end, struct gw
 	return GW_FRAME_OK;
 }
 
-static enum gw_frame_error parse_json(const char *p, const char *end, struct gw_frame *f)
+/* ---- JSON lines ---- */
+
+static enum gw_frame_error why(struct gw_frame *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Notes in f->why what is wrong with the line; returns GW_FRAME_ERR_MALFORMED. */
+static enum gw_frame_error why(struct gw_frame *f, const char *fmt, ...)
 {
-	enum gw_frame_error err = GW_FRAME_ERR_MALFORMED;
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+	return GW_FRAME_ERR_MALFORMED;
+}
+
+/* s as a reason may show it: at most 40 bytes, anything but printable ASCII as '?'. */
+static const char *shown(const char *s, char buf[static 41])
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 40; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Sets the field key of f to the JSON scalar v; in_params: v is a member of an envelope's
+ * params (docs/protocol.md 2.4.1), else of a flat object (2.4). */
+static enum gw_frame_error take_value(struct gw_frame *f, const char *key, json_t *v,
+				      bool in_params)
+{
+	const char *of = in_params ? " of params" : "";
+	size_t klen = strlen(key);
 	struct gw_field *field;
+	char k[41];
+
+	if (!key_ok(key, klen))
+		return why(f, "key '%s'%s is not 1..31 of [A-Za-z0-9_.-]", shown(key, k), of);
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		if (in_params)
+			return why(f, "nested object in field '%s' of params (struct values are not "
+				   "taken)", key);
+		return why(f, "nested object in field '%s' (only a Tencent report/event or an "
+			   "Alink post envelope may hold objects)", key);
+	case JSON_ARRAY:
+		return why(f, "array in field '%s'%s (arrays are not taken)", key, of);
+	case JSON_NULL:
+		return why(f, "null in field '%s'%s", key, of);
+	case JSON_INTEGER:
+	case JSON_REAL:
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_STRING:
+		break;
+	}
+	field = field_for_key(f, key, klen);
+	if (!field)
+		return why(f, "more than %d fields", GW_FRAME_MAX_FIELDS);
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+		field->value.type = GW_VALUE_INT;
+		field->value.i = json_integer_value(v);
+		break;
+	case JSON_REAL:
+		field->value.type = GW_VALUE_DOUBLE;
+		field->value.d = json_real_value(v);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		field->value.type = GW_VALUE_BOOL;
+		field->value.b = json_is_true(v);
+		break;
+	case JSON_STRING:
+		if (!set_string(&field->value, json_string_value(v), json_string_length(v)))
+			return why(f, "the string in field '%s'%s is longer than %d bytes or not "
+				   "printable ASCII", key, of, GW_STR_MAX - 1);
+		break;
+	case JSON_OBJECT:
+	case JSON_ARRAY:
+	case JSON_NULL:
+		break;
+	}
+	return GW_FRAME_OK;
+}
+
+/* The cloud message shapes a line may have (docs/protocol.md 2.4.1). */
+enum shape {
+	TENCENT_REPORT, /* docs/protocols/tencent.md §3.1 */
+	TENCENT_EVENT,  /* docs/protocols/tencent.md §3.2 */
+	ALINK_PROPERTY, /* docs/protocols/aliyun.md §5 */
+	ALINK_EVENT,
+};
+
+static const char *const shape_names[] = {
+	[TENCENT_REPORT] = "a Tencent report",
+	[TENCENT_EVENT] = "a Tencent event_post",
+	[ALINK_PROPERTY] = "an Alink post",
+	[ALINK_EVENT] = "an Alink post",
+};
+
+/* The members each shape may have, NULL-terminated. */
+static const char *const *shape_members(enum shape shape)
+{
+	static const char *const report[] = { "method", "clientToken", "timestamp", "params",
+					      NULL };
+	static const char *const event[] = { "method", "clientToken", "version", "eventId",
+					     "type", "timestamp", "params", NULL };
+	static const char *const alink[] = { "id", "version", "sys", "params", "method", NULL };
+
+	return shape == TENCENT_REPORT ? report : shape == TENCENT_EVENT ? event : alink;
+}
+
+static bool listed(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static bool has_prefix(const char *s, size_t n, const char *prefix)
+{
+	size_t m = strlen(prefix);
+
+	return n >= m && memcmp(s, prefix, m) == 0;
+}
+
+/* Which shape method names; an Alink event's identifier goes to f->name. */
+static enum gw_frame_error read_method(json_t *m, struct gw_frame *f, enum shape *ret)
+{
+	static const char pre[] = "thing.event.", post[] = ".post";
+	const char *s;
+	size_t n, id_len, i;
+	char shown_m[41];
+
+	if (!m)
+		return why(f, "\"params\" is an object but there is no \"method\" (only a Tencent "
+			   "report/event_post or an Alink post may hold objects)");
+	if (!json_is_string(m))
+		return why(f, "\"method\" is not a string");
+	s = json_string_value(m);
+	n = json_string_length(m);
+	if (strlen(s) == n && strcmp(s, "report") == 0) {
+		*ret = TENCENT_REPORT;
+		return GW_FRAME_OK;
+	}
+	if (strlen(s) == n && strcmp(s, "event_post") == 0) {
+		*ret = TENCENT_EVENT;
+		return GW_FRAME_OK;
+	}
+	if (strlen(s) == n && strcmp(s, "thing.event.property.post") == 0) {
+		*ret = ALINK_PROPERTY;
+		return GW_FRAME_OK;
+	}
+	id_len = n > sizeof(pre) + sizeof(post) - 2 ? n - (sizeof(pre) + sizeof(post) - 2) : 0;
+	if (strlen(s) == n && has_prefix(s, n, pre) && id_len > 0 && id_len < GW_NAME_MAX &&
+	    strcmp(s + n - (sizeof(post) - 1), post) == 0) {
+		const char *id = s + sizeof(pre) - 1;
+
+		for (i = 0; i < id_len; i++)
+			if (!is_key_char(id[i]) || id[i] == '.')
+				break;
+		if (i == id_len) {
+			memcpy(f->name, id, id_len);
+			f->name[id_len] = '\0';
+			*ret = ALINK_EVENT;
+			return GW_FRAME_OK;
+		}
+	}
+	return why(f, "method \"%s\" is not report, event_post, thing.event.property.post or "
+		   "thing.event.<identifier>.post", shown(s, shown_m));
+}
+
+/* The envelope's clientToken (Tencent) or id (Alink) as f->trace. */
+static enum gw_frame_error read_trace(json_t *root, bool tencent, struct gw_frame *f)
+{
+	const char *name = tencent ? "clientToken" : "id";
+	json_t *v = json_object_get(root, name);
+	char num[32];
+	const char *s;
+	size_t n;
+
+	if (!v)
+		return GW_FRAME_OK;
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		n = json_string_length(v);
+	} else if (!tencent && json_is_integer(v)) {
+		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+				     json_integer_value(v));
+		s = num;
+	} else {
+		return why(f, tencent ? "clientToken is not a string" :
+					"id is not a string or an integer");
+	}
+	if (n >= sizeof(f->trace))
+		return why(f, "%s is longer than %d bytes", name, GW_STR_MAX - 1);
+	if (!is_printable(s, n))
+		return why(f, "%s is not printable ASCII", name);
+	memcpy(f->trace, s, n);
+	f->trace[n] = '\0';
+	return GW_FRAME_OK;
+}
+
+/* The other members of the envelope, checked; a Tencent event's id goes to f->name. */
+static enum gw_frame_error read_members(json_t *root, enum shape shape, struct gw_frame *f)
+{
+	static const char *const types[] = { "info", "alert", "fault", "fatal", NULL };
+	json_t *v;
+	char b[41];
+	size_t n;
+
+	v = json_object_get(root, "version");
+	if (v && !json_is_string(v))
+		return why(f, "version is not a string");
+	v = json_object_get(root, "timestamp");
+	if (v && !json_is_integer(v))
+		return why(f, "timestamp is not an integer");
+	v = json_object_get(root, "sys");
+	if (v && !json_is_object(v))
+		return why(f, "sys is not an object");
+	if (shape != TENCENT_EVENT)
+		return GW_FRAME_OK;
+	v = json_object_get(root, "eventId");
+	if (!v)
+		return why(f, "no eventId in a Tencent event_post");
+	n = json_string_length(v);
+	if (!json_is_string(v) || n == 0 || n >= GW_NAME_MAX ||
+	    !is_printable(json_string_value(v), n))
+		return why(f, "eventId is not 1..%d printable ASCII bytes", GW_NAME_MAX - 1);
+	memcpy(f->name, json_string_value(v), n + 1);
+	v = json_object_get(root, "type");
+	if (v && (!json_is_string(v) || !listed(types, json_string_value(v))))
+		return why(f, "type \"%s\" is not info, alert, fault or fatal",
+			   json_is_string(v) ? shown(json_string_value(v), b) : "?");
+	return GW_FRAME_OK;
+}
+
+/* {"value":V} or {"value":V,"time":<integer>}: an Alink value with its time. */
+static json_t *alink_value(json_t *v)
+{
+	json_t *value = json_object_get(v, "value"), *time = json_object_get(v, "time");
+
+	if (!json_is_object(v) || !value)
+		return NULL;
+	if (json_object_size(v) == 1 || (json_object_size(v) == 2 && json_is_integer(time)))
+		return value;
+	return NULL;
+}
+
+/*
+ * A line that is a cloud's own message (docs/protocol.md 2.4.1): its params become the fields,
+ * the event identifier the name of an event, the clientToken / id the trace. Timestamps and
+ * the Tencent event type are checked, not kept: the record is stamped when it is decoded.
+ */
+static enum gw_frame_error parse_envelope(json_t *root, json_t *params, struct gw_frame *f)
+{
+	enum gw_frame_error err;
+	enum shape shape;
+	const char *key;
+	json_t *v, *value;
+	char k[41];
+
+	err = read_method(json_object_get(root, "method"), f, &shape);
+	if (err != GW_FRAME_OK)
+		return err;
+	json_object_foreach(root, key, v)
+		if (!listed(shape_members(shape), key))
+			return why(f, "member \"%s\" is not part of %s", shown(key, k),
+				   shape_names[shape]);
+	err = read_trace(root, shape == TENCENT_REPORT || shape == TENCENT_EVENT, f);
+	if (err == GW_FRAME_OK)
+		err = read_members(root, shape, f);
+	if (err != GW_FRAME_OK)
+		return err;
+	if (shape == TENCENT_EVENT || shape == ALINK_EVENT)
+		f->type = GW_FRAME_EVENT;
+	/* an Alink event's outputs: in params (the SDKs' form) or in params.value */
+	if (shape == ALINK_EVENT && json_is_object(alink_value(params)))
+		params = alink_value(params);
+	if (f->type == GW_FRAME_TELEMETRY && json_object_size(params) == 0)
+		return why(f, "params is empty (%s needs at least one property)",
+			   shape_names[shape]);
+	json_object_foreach(params, key, v) {
+		value = shape == ALINK_PROPERTY ? alink_value(v) : NULL;
+		err = take_value(f, key, value ? value : v, true);
+		if (err != GW_FRAME_OK)
+			return err;
+	}
+	return GW_FRAME_OK;
+}
+
+/* A JSON line: a flat object (docs/protocol.md 2.4), or a cloud's message (2.4.1, *envelope). */
+static enum gw_frame_error parse_json(const char *p, const char *end, struct gw_frame *f,
+				      bool *envelope)
+{
+	enum gw_frame_error err = GW_FRAME_OK;
 	json_error_t jerr;
 	const char *key;
-	json_t *root, *v;
-	size_t klen;
+	json_t *root, *v, *params;
 
 	root = json_loadb(p, (size_t)(end - p), 0, &jerr);
 	if (!root)
-		return GW_FRAME_ERR_MALFORMED;
-	if (!json_is_object(root) || json_object_size(root) == 0)
+		return why(f, "not JSON: %s (at byte %d)", jerr.text, jerr.position);
+	if (!json_is_object(root)) {
+		err = why(f, "not a JSON object");
 		goto out;
-	json_object_foreach(root, key, v) {
-		klen = strlen(key);
-		if (!key_ok(key, klen))
-			goto out;
-		field = field_for_key(f, key, klen);
-		if (!field)
-			goto out;
-		switch (json_typeof(v)) {
-		case JSON_INTEGER:
-			field->value.type = GW_VALUE_INT;
-			field->value.i = json_integer_value(v);
-			break;
-		case JSON_REAL:
-			field->value.type = GW_VALUE_DOUBLE;
-			field->value.d = json_real_value(v);
-			break;
-		case JSON_TRUE:
-		case JSON_FALSE:
-			field->value.type = GW_VALUE_BOOL;
-			field->value.b = json_is_true(v);
-			break;
-		case JSON_STRING:
-			if (!set_string(&field->value, json_string_value(v), json_string_length(v)))
-				goto out;
-			break;
-		case JSON_OBJECT:
-		case JSON_ARRAY:
-		case JSON_NULL:
-			goto out;
-		}
 	}
-	err = GW_FRAME_OK;
+	params = json_object_get(root, "params");
+	*envelope = json_is_object(params);
+	if (*envelope) {
+		err = parse_envelope(root, params, f);
+		goto out;
+	}
+	if (json_object_size(root) == 0) {
+		err = why(f, "empty object (a JSON line needs at least one member)");
+		goto out;
+	}
+	json_object_foreach(root, key, v) {
+		err = take_value(f, key, v, false);
+		if (err != GW_FRAME_OK)
+			break;
+	}
 out:
 	json_decref(root);
 	return err;
@@ -456,6 +737,7 @@ enum gw_frame_error gw_text_parse_line(const char *line, size_t len, struct gw_f
 {
 	const char *p = line, *end = line + len, *body, *star, *q;
 	enum gw_frame_error err;
+	bool envelope = false;
 	uint8_t sum = 0;
 	int hi, lo;
 
@@ -503,12 +785,13 @@ enum gw_frame_error gw_text_parse_line(const char *line, size_t len, struct gw_f
 	if (p == end)
 		return GW_FRAME_ERR_MALFORMED;
 	if (*p == '{')
-		err = parse_json(p, end, ret);
+		err = parse_json(p, end, ret, &envelope);
 	else if (end - p >= 5 && memcmp(p, "hello", 5) == 0 && (end - p == 5 || is_sep(p[5])))
 		return parse_hello(p + 5, end, ret);
 	else
 		err = parse_pairs(p, end, ret);
 	if (err != GW_FRAME_OK)
 		return err;
-	return promote_event(ret);
+	/* a cloud's message says itself whether it is an event */
+	return envelope ? GW_FRAME_OK : promote_event(ret);
 }

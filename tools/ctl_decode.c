@@ -66,11 +66,13 @@ static void print_result(const json_t *o)
 	const json_t *rec = json_object_get(o, "record");
 	const char *err = json_string_value(json_object_get(o, "error"));
 	const char *effect = json_string_value(json_object_get(o, "effect"));
+	const char *reason = json_string_value(json_object_get(o, "reason"));
 	size_t i;
 	json_t *u;
 
 	if (!json_is_true(json_object_get(o, "ok"))) {
-		printf("bad frame: %s (%s)\n", err ? err : "?", effect ? effect : "");
+		printf("bad frame: %s%s%s (%s)\n", err ? err : "?", reason ? ": " : "",
+		       reason ? reason : "", effect ? effect : "");
 		return;
 	}
 	printf("%s frame", json_string_value(json_object_get(o, "type")));

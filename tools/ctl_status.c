@@ -171,12 +171,17 @@ static void print_tables(const json_t *st)
 	printf("sensorgwd %s (pid %" JSON_INTEGER_FORMAT "), %s, up %s, config %s\n",
 	       ctl_str(st, "version", "?"), num(st, "pid"), ctl_str(st, "state", "?"), age,
 	       ctl_str(st, "config", "?"));
-	printf("spool: records %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT ", %"
-	       JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT " segment(s); appended %"
+	/* as the daemon's start-up line: an empty spool (segment headers only) is not "1..0" */
+	if (num(spool, "first_seq") == num(spool, "next_seq"))
+		printf("spool: empty, the next record is %" JSON_INTEGER_FORMAT "; ",
+		       num(spool, "next_seq"));
+	else
+		printf("spool: records %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT ", ",
+		       num(spool, "first_seq"), num(spool, "next_seq") - 1);
+	printf("%" JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT " segment(s); appended %"
 	       JSON_INTEGER_FORMAT ", dropped %" JSON_INTEGER_FORMAT ", lost %" JSON_INTEGER_FORMAT
 	       ", duplicates %" JSON_INTEGER_FORMAT "\n",
-	       num(spool, "first_seq"), num(spool, "next_seq") - 1, num(spool, "bytes"),
-	       num(spool, "segments"), num(spool, "appended"),
+	       num(spool, "bytes"), num(spool, "segments"), num(spool, "appended"),
 	       num(spool, "dropped_overflow") + num(spool, "dropped_enospc"),
 	       num(spool, "lost_corrupt"), num(spool, "duplicates"));
 

@@ -48,7 +48,9 @@ int gw_aliyun_classify_topic(const char *topic, const char *product_key, const c
 
 /*
  * Uplink payloads, compact JSON in a malloc'd NUL-terminated string (*ret, length *ret_len
- * when ret_len is not NULL); reals keep 15 significant digits and always a decimal point.
+ * when ret_len is not NULL); reals keep 15 significant digits and always a decimal point. In
+ * params, an event's value and a reply's data, every JSON true/false is sent as 1/0, the TSL's
+ * bool (docs/protocols/aliyun.md §5).
  *
  * Property post: {"id":"<id>","version":"1.0",["sys":{"ack":0},]"params":P,
  * "method":"thing.event.property.post"}. params is an object (borrowed). With time_ms < 0, P

@@ -20,6 +20,7 @@
 #define GW_FRAME_MAX_FIELDS 32
 #define GW_TEXT_LINE_MAX 512 /* a longer text line is counted as oversize and skipped */
 #define GW_UID_SIZE 12
+#define GW_FRAME_WHY_MAX 160 /* including the NUL: why a line is malformed */
 
 enum gw_framing {
 	GW_FRAMING_TEXT,
@@ -82,6 +83,12 @@ struct gw_frame {
 	/* GW_FRAME_TELEMETRY, _EVENT, _COMMAND, _COMMAND_REPLY */
 	size_t n_fields;
 	struct gw_field fields[GW_FRAME_MAX_FIELDS];
+
+	/* A text line in a cloud's message shape (docs/protocol.md 2.4.1): the envelope's Tencent
+	 * clientToken or Alink id, 0..63 printable bytes, kept for tracing; empty otherwise. */
+	char trace[GW_STR_MAX];
+	/* A bad text line: what was wrong, when the parser can tell; empty otherwise. */
+	char why[GW_FRAME_WHY_MAX];
 };
 
 /* Why a frame was skipped. Each is counted, and the decoder resynchronises by itself. */

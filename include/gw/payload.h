@@ -22,6 +22,7 @@ struct gw_record {
 	bool has_node_seq;
 	uint16_t node_seq;
 	char event[GW_NAME_MAX]; /* event frames */
+	char trace[GW_STR_MAX]; /* the node's own message id (gw_frame.trace); "" for none */
 	json_t *params; /* borrowed: mapped params (see mapping.h); gw_payload_json only */
 };
 

@@ -75,7 +75,8 @@ int gw_tencent_format_client_token(const char *product_id, uint64_t seq, char *b
  * when not NULL); reals keep 15 significant digits. client_token: 1..128 printable ASCII.
  * json_t arguments are borrowed. All return 0, -EINVAL, -EMSGSIZE (the payload would exceed
  * GW_TENCENT_PAYLOAD_MAX; then *ret_len, when not NULL, is the size it would have had) or
- * -ENOMEM.
+ * -ENOMEM. In report and event params and in an action's response, every JSON true/false is
+ * sent as 1/0, the data template's bool (docs/protocols/tencent.md §3.1).
  *
  * report: {"method":"report","clientToken":T[,"timestamp":ts_ms],"params":P}; timestamp_ms < 0
  * leaves it out (live data); a replayed record passes the time of its reading (ms, the unit the C

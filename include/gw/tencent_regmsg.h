@@ -12,6 +12,8 @@
 /* docs/protocols/tencent.md §2.1, §2.2 */
 #define GW_TENCENT_REGISTER_PATH "/device/register"
 #define GW_TENCENT_LEGACY_REGISTER_PATH "/register/dev"
+/* the legacy API's Accept, as the Explorer C SDK sends it (docs/protocols/tencent.md §2.2) */
+#define GW_TENCENT_LEGACY_REGISTER_ACCEPT "text/xml,application/json;*/*"
 
 /* Dynamic registration (一型一密, docs/protocols/tencent.md §2): which HTTP API. */
 enum gw_tencent_dynreg_api {
@@ -58,8 +60,9 @@ struct gw_tencent_https_request {
  *   LEGACY  https://gateway.tencentdevices.com/register/dev (regional hosts elsewhere), body
  *           {"deviceName":…,"nonce":…,"productId":…,"timestamp":…,"signature":S} with
  *           S = base64(hex HMAC-SHA1(ProductSecret, "deviceName=<dn>&nonce=<n>&productId=<pid>
- *           &timestamp=<ts>")), header Content-Type application/x-www-form-urlencoded as the C
- *           SDK sends it. d->sign_method must be HMAC_SHA1.
+ *           &timestamp=<ts>")), headers Content-Type application/x-www-form-urlencoded and
+ *           Accept GW_TENCENT_LEGACY_REGISTER_ACCEPT as the C SDK sends them.
+ *           d->sign_method must be HMAC_SHA1.
  * Returns 0, -EINVAL (reason says which field), -ENOBUFS or -EIO. Nothing in *ret is secret.
  */
 int gw_tencent_build_dynreg(const struct gw_tencent_dynreg *d, struct gw_tencent_https_request *ret,

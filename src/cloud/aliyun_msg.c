@@ -214,21 +214,26 @@ int gw_aliyun_build_property_post(uint32_t id, json_t *params, int64_t time_ms, 
 				  char **ret, size_t *ret_len)
 {
 	const char *key;
-	json_t *p, *v;
+	json_t *p, *v, *vals;
 	int fail = 0;
 
 	if (!json_is_object(params))
 		return -EINVAL;
+	/* the thing model's bool is 0/1 */
+	vals = gw_proto_bools_as_ints(params);
 	if (time_ms < 0)
-		return build_request(id, ack, json_incref(params), "thing.event.property.post",
-				     ret, ret_len);
+		return build_request(id, ack, vals, "thing.event.property.post", ret, ret_len);
 
 	p = json_object();
-	if (!p)
+	if (!p || !vals) {
+		json_decref(p);
+		json_decref(vals);
 		return -ENOMEM;
-	json_object_foreach(params, key, v)
+	}
+	json_object_foreach(vals, key, v)
 		fail |= json_object_set_new(p, key, json_pack("{s:O,s:I}", "value", v, "time",
 							     (json_int_t)time_ms));
+	json_decref(vals);
 	if (fail) {
 		json_decref(p);
 		return -ENOMEM;
@@ -240,13 +245,18 @@ int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value,
 			       bool ack, char **ret, size_t *ret_len)
 {
 	char method[METHOD_MAX];
+	json_t *vals;
 
 	if (!valid_event_id(event_id, false) || !json_is_object(value) || time_ms < 0)
 		return -EINVAL;
 	if (gw_bprintf(method, sizeof(method), "thing.event.%s.post", event_id) < 0)
 		return -EINVAL;
+	vals = gw_proto_bools_as_ints(value);
+	if (!vals)
+		return -ENOMEM;
+	/* "o" steals vals: json_pack releases it also when it fails */
 	return build_request(id, ack,
-			     json_pack("{s:O,s:I}", "value", value, "time", (json_int_t)time_ms),
+			     json_pack("{s:o,s:I}", "value", vals, "time", (json_int_t)time_ms),
 			     method, ret, ret_len);
 }
 
@@ -277,7 +287,9 @@ int gw_aliyun_build_reply(const char *id, int code, json_t *data, char **ret, si
 
 	if (!id || !valid_msg_id(id, strlen(id), NULL) || (data && !json_is_object(data)))
 		return -EINVAL;
-	o = data ? json_pack("{s:s,s:i,s:O}", "id", id, "code", code, "data", data) :
+	/* the node's outputs, with the thing model's 0/1 bools ("o" steals them, NULL fails) */
+	o = data ? json_pack("{s:s,s:i,s:o}", "id", id, "code", code, "data",
+			     gw_proto_bools_as_ints(data)) :
 		   json_pack("{s:s,s:i,s:{}}", "id", id, "code", code, "data");
 	if (!o)
 		return -ENOMEM;
@@ -301,7 +313,7 @@ int gw_aliyun_build_reply_message(const char *id, int code, json_t *data, const 
 	if (id)
 		fail |= json_object_set_new(o, "id", json_string(id));
 	fail |= json_object_set_new(o, "code", json_integer(code));
-	fail |= json_object_set_new(o, "data", data ? json_incref(data) : json_object());
+	fail |= json_object_set_new(o, "data", data ? gw_proto_bools_as_ints(data) : json_object());
 	/* json_string refuses invalid UTF-8: the caller's text is ours, never the node's */
 	fail |= json_object_set_new(o, "message", json_string(message));
 	r = fail ? -EINVAL : dump(o, ret, ret_len);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pure helpers shared by the Aliyun and Tencent protocol modules: name tables, printable-ASCII
- * checks, random identifiers, HMAC, hex and base64. The contract is in proto.h.
+ * checks, random identifiers, HMAC, hex, base64 and the thing models' bools. The contract is in
+ * proto.h.
  */
 
 #include <errno.h>
@@ -189,4 +190,75 @@ int gw_proto_base64_encode(const unsigned char *in, size_t n, char *out, size_t 
 	}
 	out[o] = '\0';
 	return (int)o;
+}
+
+static bool has_bool(json_t *v)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return true;
+	case JSON_OBJECT:
+		json_object_foreach(v, key, m)
+			if (has_bool(m))
+				return true;
+		return false;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, m)
+			if (has_bool(m))
+				return true;
+		return false;
+	case JSON_STRING:
+	case JSON_INTEGER:
+	case JSON_REAL:
+	case JSON_NULL:
+		return false;
+	}
+	return false;
+}
+
+/* The members and elements of v (a copy of ours), bools replaced in place; -ENOMEM. */
+static int bools_to_ints(json_t *v)
+{
+	int fail = 0;
+	json_t *m;
+	size_t i;
+
+	if (json_is_object(v)) {
+		for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+			m = json_object_iter_value(it);
+			if (json_is_boolean(m))
+				fail |= json_object_iter_set_new(v, it, json_integer(json_is_true(m)));
+			else if (bools_to_ints(m) < 0)
+				fail = -1;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m) {
+			if (json_is_boolean(m))
+				fail |= json_array_set_new(v, i, json_integer(json_is_true(m)));
+			else if (bools_to_ints(m) < 0)
+				fail = -1;
+		}
+	}
+	return fail ? -ENOMEM : 0;
+}
+
+json_t *gw_proto_bools_as_ints(json_t *v)
+{
+	json_t *copy;
+
+	if (!v || !has_bool(v))
+		return json_incref(v);
+	if (json_is_boolean(v))
+		return json_integer(json_is_true(v));
+	copy = json_deep_copy(v);
+	if (copy && bools_to_ints(copy) < 0) {
+		json_decref(copy);
+		return NULL;
+	}
+	return copy;
 }

@@ -4,8 +4,8 @@
  * Between the two clouds' protocol modules (aliyun_{login,regmsg,msg}.c and
  * tencent_{login,regmsg,msg}.c), not for the drivers: the pure helpers both clouds need in the
  * same form, so that each exists once. Name tables, printable-ASCII checks, random
- * identifiers, HMAC, hex and base64. JSON member readers and the compact writer are in
- * gw/json.h.
+ * identifiers, HMAC, hex, base64 and the thing models' bools. JSON member readers and the
+ * compact writer are in gw/json.h.
  *
  * Pure: no files, no sockets, no logging; the only system call is getrandom(2) in
  * gw_proto_random_alnum(). Functions that can fail return -errno.
@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 /* The index of s in names[0..n), compared case-sensitively; -EINVAL for NULL or unknown s. */
@@ -57,3 +58,11 @@ void gw_proto_hex(const unsigned char *in, size_t n, bool upper, char *out);
  */
 int gw_proto_base64_decode(const char *s, size_t n, unsigned char *out, size_t size);
 int gw_proto_base64_encode(const unsigned char *in, size_t n, char *out, size_t size);
+
+/*
+ * v as a thing model wants it: every true and false, at any depth, as the integers 1 and 0
+ * (both clouds' bool type; docs/protocols/aliyun.md §5, docs/protocols/tencent.md §3.1). A new
+ * reference: v itself when it holds no bool, else a changed deep copy (v is not touched).
+ * NULL for NULL v or when memory runs out.
+ */
+json_t *gw_proto_bools_as_ints(json_t *v);

@@ -185,7 +185,8 @@ int gw_tencent_build_report(const char *client_token, json_t *params, int64_t ti
 	if (!o)
 		return -ENOMEM;
 	fail = set_timestamp(o, timestamp_ms);
-	fail |= json_object_set(o, "params", params);
+	/* the data template's bool is 0/1 */
+	fail |= json_object_set_new(o, "params", gw_proto_bools_as_ints(params));
 	return finish(o, fail, ret, ret_len);
 }
 
@@ -264,7 +265,7 @@ static int add_event(json_t *o, const struct gw_tencent_event *ev)
 	fail = json_object_set_new(o, "eventId", json_string(ev->event_id));
 	fail |= json_object_set_new(o, "type", json_string(ev->type));
 	fail |= set_timestamp(o, ev->timestamp_ms);
-	fail |= json_object_set(o, "params", ev->params);
+	fail |= json_object_set_new(o, "params", gw_proto_bools_as_ints(ev->params));
 	return fail ? -ENOMEM : 0;
 }
 
@@ -326,8 +327,8 @@ int gw_tencent_build_action_reply(const char *client_token, int code, const char
 	if (!o)
 		return -ENOMEM;
 	fail = set_code_status(o, code, status);
-	fail |= response ? json_object_set(o, "response", response) :
-			   json_object_set_new(o, "response", json_object());
+	fail |= json_object_set_new(o, "response",
+				    response ? gw_proto_bools_as_ints(response) : json_object());
 	return finish(o, fail, ret, ret_len);
 }
 

@@ -174,6 +174,8 @@ static int build_dynreg_legacy(const struct gw_tencent_dynreg *d,
 		    d->device_name, d->nonce, d->product_id, d->timestamp, sig);
 	if (r >= 0)
 		r = add_header(ret, "Content-Type: application/x-www-form-urlencoded");
+	if (r >= 0)
+		r = add_header(ret, "Accept: " GW_TENCENT_LEGACY_REGISTER_ACCEPT);
 	return r;
 }
 

@@ -213,6 +213,9 @@ REG2_ERRORS = {
     "not_found": "Fixture.NotFound",
 }
 # docs/protocols/tencent.md §2.2: 1010 "Check signature failed" is documented (#7422); the 94xx codes are fixture-made.
+# docs/protocols/tencent.md §2.2: the legacy request's Accept header as the C SDK sends it
+LEGACY_ACCEPT = "text/xml,application/json;*/*"
+
 REG1_ERRORS = {
     "bad_params": 9400, "bad_sign": 1010, "expired": 9401, "no_product": 9404,
     "dynreg_off": 9403, "no_device": 9405, "activated": 9409, "not_found": 9406,
@@ -683,6 +686,13 @@ def make_https_handler(cloud):
         def check_v1(self, raw):
             """docs/protocols/tencent.md §2.2. The Content-Type is not checked (the C SDK sends a form type with JSON)."""
             info = {}
+            # DECISION: the Accept header must be the C SDK's (docs/protocols/tencent.md §2.2), so that a client
+            # that drifts from the SDK's request is noticed; what the platform does without it is unverified.
+            accept = self.headers.get("Accept")
+            info["accept"] = accept
+            if accept != LEGACY_ACCEPT:
+                return "bad_params", "Accept must be %s as the C SDK sends it, not %r" % (
+                    LEGACY_ACCEPT, accept), None, None, None, info
             try:
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):

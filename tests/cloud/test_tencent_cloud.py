@@ -84,6 +84,10 @@ def v2_headers(secret, body, host=HOST, alg="hmacsha256", ts=1700000000, nonce=1
             "X-TC-Timestamp": str(ts), "X-TC-Nonce": str(nonce), "X-TC-Signature": sig}
 
 
+V1_HEADERS = {"Content-Type": "application/x-www-form-urlencoded",
+              "Accept": tencent_cloud.LEGACY_ACCEPT}
+
+
 def v1_body(secret, pid, dn, nonce=123456, ts=1700000000):
     src = "deviceName=%s&nonce=%d&productId=%s&timestamp=%d" % (dn, nonce, pid, ts)
     sig = base64.b64encode(my_hmac("hmacsha1", secret, src).hex().encode()).decode()
@@ -549,8 +553,16 @@ class CloudTests(unittest.TestCase):
         self.assertEqual(rc, 0)
 
     def test_register_legacy(self):   # docs/protocols/tencent.md §2.2
-        st, _, raw = self.https("/register/dev", v1_body(PS, PID, "legacy1").encode(),
-                                {"Content-Type": "application/x-www-form-urlencoded"})
+        # the C SDK's Accept is required (docs/protocols/tencent.md §2.2)
+        for accept in (None, "application/json;*/*"):
+            h = {"Content-Type": "application/x-www-form-urlencoded"}
+            if accept:
+                h["Accept"] = accept
+            out = json.loads(self.https("/register/dev", v1_body(PS, PID, "legacy1").encode(), h)[2])
+            self.assertEqual(out["code"], 9400)
+            self.assertIn("Accept must be text/xml,application/json;*/*", out["message"])
+        self.assertEqual(self.device("legacy1")["registerCount"], 0)
+        st, _, raw = self.https("/register/dev", v1_body(PS, PID, "legacy1").encode(), V1_HEADERS)
         out = json.loads(raw)
         self.assertEqual((st, out["code"]), (200, 0))
         obj = self.decrypt(PS, out, "len", "payload")
@@ -559,13 +571,13 @@ class CloudTests(unittest.TestCase):
         body = json.loads(v1_body(PS, PID, "legacy1"))
         src = "deviceName=legacy1&nonce=123456&productId=%s&timestamp=1700000000" % PID
         body["signature"] = base64.b64encode(my_hmac("hmacsha1", PS, src)).decode()
-        out = json.loads(self.https("/register/dev", json.dumps(body).encode(), {})[2])
+        out = json.loads(self.https("/register/dev", json.dumps(body).encode(), V1_HEADERS)[2])
         self.assertEqual((out["code"], out["message"]), (1010, "Check signature failed"))
         self.assertTrue(self.ctl("log", ev="https_register")["events"][-1]["rawDigestForm"])
         body["nonce"] = "123456"
-        self.assertNotIn(json.loads(self.https("/register/dev", json.dumps(body).encode(), {})[2])["code"],
+        self.assertNotIn(json.loads(self.https("/register/dev", json.dumps(body).encode(), V1_HEADERS)[2])["code"],
                          (0, 1010))
-        out = json.loads(self.https("/register/dev", v1_body(PS, "NOSUCHPROD", "x").encode(), {})[2])
+        out = json.loads(self.https("/register/dev", v1_body(PS, "NOSUCHPROD", "x").encode(), V1_HEADERS)[2])
         self.assertNotIn(out["code"], (0, 1010))
 
     def test_register_cert_product(self):   # encryptionType 1 (docs/protocols/tencent.md §2.1), cert login (§1.3)
@@ -605,7 +617,7 @@ class CloudTests(unittest.TestCase):
             fail("code_error", code="Fixture.Busy")
             self.assertEqual(self.reg2_json(dn)["Error"]["Code"], "Fixture.Busy")
             fail("code_error")
-            out = json.loads(self.https("/register/dev", v1_body(PS, PID, dn).encode(), {})[2])
+            out = json.loads(self.https("/register/dev", v1_body(PS, PID, dn).encode(), V1_HEADERS)[2])
             self.assertEqual(out["code"], 1010)
             fail("truncated")
             st, _, raw = self.reg2(dn)

@@ -160,6 +160,55 @@ START_TEST(test_text_and_errors)
 	free(out);
 	free(err);
 
+	/* lines in the clouds' own shapes (docs/protocol.md 2.4.1), and a refusal with its reason */
+	{
+		const char *const args[] = { "decode", "-c", fx_path("gw.conf"), "-p", "txt", "-j",
+			"{\"method\":\"report\",\"clientToken\":\"CS0SLTKSYA-12\",\"params\":"
+			"{\"MQ2\":30,\"ok\":true}}",
+			"{\"id\":\"77\",\"version\":\"1.0\",\"params\":{\"level\":3},"
+			"\"method\":\"thing.event.smoke_alarm.post\"}",
+			"{\"a\":{\"b\":1}}", NULL };
+
+		ck_assert_int_eq(ctl(args, &out, &err), 0);
+	}
+	res = json_loads(out, 0, &jerr);
+	ck_assert_msg(json_array_size(res) == 3, "%s", out);
+	{
+		json_t *r0 = json_array_get(res, 0), *r1 = json_array_get(res, 1);
+		json_t *r2 = json_array_get(res, 2);
+		json_t *u0 = json_object_get(r0, "uplinks"), *u1 = json_object_get(r1, "uplinks");
+		const char *rec0 = json_string_value(json_object_get(r0, "record"));
+		const char *rec1 = json_string_value(json_object_get(r1, "record"));
+		const char *mqtt0 = json_string_value(json_object_get(json_array_get(u0, 0),
+								      "payload"));
+		const char *ali0 = json_string_value(json_object_get(json_array_get(u0, 1),
+								     "payload"));
+		const char *ali1 = json_string_value(json_object_get(json_array_get(u1, 1),
+								     "topic"));
+
+		ck_assert_msg(json_is_true(json_object_get(r0, "ok")), "%s", out);
+		ck_assert_str_eq(json_string_value(json_object_get(r0, "type")), "telemetry");
+		ck_assert_msg(rec0 && strstr(rec0, "\"trace\":\"CS0SLTKSYA-12\",\"params\":"
+				       "{\"MQ2\":30,\"ok\":true}}"), "%s", out);
+		/* the mqtt uplink publishes the record as stored; the Alink post has the params
+		 * only, the bool as 1 */
+		ck_assert_msg(mqtt0 && strstr(mqtt0, "\"trace\":\"CS0SLTKSYA-12\""), "%s", out);
+		ck_assert_msg(ali0 && strstr(ali0, "\"params\":{\"MQ2\":30,\"ok\":1}") &&
+			      !strstr(ali0, "trace"), "%s", out);
+		ck_assert_str_eq(json_string_value(json_object_get(r1, "type")), "event");
+		ck_assert_msg(rec1 && strstr(rec1, "\"event\":\"smoke_alarm\",\"trace\":\"77\","
+				       "\"params\":{\"level\":3}"), "%s", out);
+		ck_assert_msg(ali1 && strstr(ali1, "/thing/event/smoke_alarm/post"), "%s", out);
+		ck_assert(json_is_false(json_object_get(r2, "ok")));
+		ck_assert_str_eq(json_string_value(json_object_get(r2, "error")), "malformed");
+		ck_assert_msg(json_string_value(json_object_get(r2, "reason")) &&
+			      strstr(json_string_value(json_object_get(r2, "reason")),
+				     "nested object in field 'a'"), "%s", out);
+	}
+	json_decref(res);
+	free(out);
+	free(err);
+
 	{
 		const char *const args[] = { "decode", "-c", fx_path("gw.conf"), "-p", "nope",
 			"x", NULL };

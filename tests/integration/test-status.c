@@ -157,6 +157,24 @@ START_TEST(test_status)
 	/* the control socket is bound just before "started", after the ports opened */
 	ck_assert(fx_daemon_wait_started(FX_WAIT_MS));
 
+	/* a fresh spool (one segment, its 32-byte header, no record) says it is empty, at
+	 * start-up and in the table, rather than "records 1..1" or "records 1..0" */
+	ck_assert(fx_daemon_log_contains(": empty; the next record is 1"));
+	ck_assert(!fx_daemon_log_contains("records 1..1"));
+	{
+		const char *const argv[] = { fx_env("GW_CTL"), "status", "--socket",
+			fx_path("control"), NULL };
+		char *out = NULL, *err = NULL;
+		int rc = fx_run(argv, &out, &err, 10000);
+
+		ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+		ck_assert_msg(strstr(out, "spool: empty, the next record is 1; 32 bytes in 1 "
+				      "segment(s)"), "%s", out);
+		ck_assert_msg(!strstr(out, "records 1.."), "%s", out);
+		free(out);
+		free(err);
+	}
+
 	/* the socket: owner-only */
 	ck_assert_int_eq(lstat(fx_path("control"), &sb), 0);
 	ck_assert(S_ISSOCK(sb.st_mode));
@@ -238,6 +256,7 @@ START_TEST(test_status)
 		ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
 		ck_assert_msg(strstr(out, "local") && strstr(out, "offline") &&
 			      strstr(out, "st-2.4.1") && strstr(out, "UPLINK"), "%s", out);
+		ck_assert_msg(strstr(out, "spool: records 1..22, "), "%s", out);
 		free(out);
 		free(err);
 	}

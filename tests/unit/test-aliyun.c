@@ -727,7 +727,7 @@ START_TEST(test_property_post)
 	ck_assert_ptr_nonnull(params);
 	ck_assert_int_eq(gw_aliyun_build_property_post(42, params, -1, true, &s, &len), 0);
 	assert_json(s, "{\"id\":\"42\",\"version\":\"1.0\",\"params\":{\"Power\":\"on\","
-		       "\"WF\":23.6,\"MQ2\":30,\"ok\":true,\"T\":10.0},"
+		       "\"WF\":23.6,\"MQ2\":30,\"ok\":1,\"T\":10.0},"
 		       "\"method\":\"thing.event.property.post\"}");
 	ck_assert_uint_eq(len, strlen(s));
 	free(s);
@@ -740,7 +740,7 @@ START_TEST(test_property_post)
 		       "\"params\":{\"Power\":{\"value\":\"on\",\"time\":1524448722000},"
 		       "\"WF\":{\"value\":23.6,\"time\":1524448722000},"
 		       "\"MQ2\":{\"value\":30,\"time\":1524448722000},"
-		       "\"ok\":{\"value\":true,\"time\":1524448722000},"
+		       "\"ok\":{\"value\":1,\"time\":1524448722000},"
 		       "\"T\":{\"value\":10.0,\"time\":1524448722000}},"
 		       "\"method\":\"thing.event.property.post\"}");
 	free(s);
@@ -750,15 +750,57 @@ START_TEST(test_property_post)
 	ck_assert_ptr_nonnull(strstr(s, "\"time\":0}"));
 	free(s);
 
-	/* The caller's params are borrowed and untouched. */
+	/* The caller's params are borrowed and untouched (the bool too). */
 	ck_assert_int_eq(params->refcount, 1);
 	ck_assert(json_is_string(json_object_get(params, "Power")));
+	ck_assert(json_is_true(json_object_get(params, "ok")));
 	json_decref(params);
 
 	ck_assert_int_eq(gw_aliyun_build_property_post(1, NULL, -1, true, &s, NULL), -EINVAL);
 	params = json_array();
 	ck_assert_int_eq(gw_aliyun_build_property_post(1, params, -1, true, &s, NULL), -EINVAL);
 	json_decref(params);
+}
+END_TEST
+
+/* A thing model's bool is 0/1 (docs/protocols/aliyun.md §5): JSON true/false from a record
+ * (a text or binary frame's bool) or a node's reply go out as 1/0, at any depth. */
+START_TEST(test_bools_as_ints)
+{
+	json_t *params = json_pack("{s:b,s:b,s:i,s:{s:b},s:[b,i]}", "on", 1, "fault", 0, "n", 2,
+				   "st", "ok", 1, "arr", 0, 7);
+	json_t *out = json_pack("{s:b}", "heater", 1);
+	char *s = NULL;
+
+	ck_assert_int_eq(gw_aliyun_build_property_post(1, params, -1, true, &s, NULL), 0);
+	assert_json(s, "{\"id\":\"1\",\"version\":\"1.0\",\"params\":{\"on\":1,\"fault\":0,"
+		       "\"n\":2,\"st\":{\"ok\":1},\"arr\":[0,7]},"
+		       "\"method\":\"thing.event.property.post\"}");
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_property_post(2, params, 5, true, &s, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(s, "\"on\":{\"value\":1,\"time\":5}"));
+	ck_assert_ptr_nonnull(strstr(s, "\"fault\":{\"value\":0,\"time\":5}"));
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_event_post(3, "alarm", params, 5, true, &s, NULL), 0);
+	assert_json(s, "{\"id\":\"3\",\"version\":\"1.0\",\"params\":{\"value\":{\"on\":1,"
+		       "\"fault\":0,\"n\":2,\"st\":{\"ok\":1},\"arr\":[0,7]},\"time\":5},"
+		       "\"method\":\"thing.event.alarm.post\"}");
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_reply("9", 200, out, &s, NULL), 0);
+	assert_json(s, "{\"id\":\"9\",\"code\":200,\"data\":{\"heater\":1}}");
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_reply_message("9", 200, out, "ok", &s, NULL), 0);
+	assert_json(s, "{\"id\":\"9\",\"code\":200,\"data\":{\"heater\":1},"
+		       "\"message\":\"ok\"}");
+	free(s);
+	/* borrowed and untouched */
+	ck_assert(json_is_true(json_object_get(params, "on")));
+	ck_assert(json_is_true(json_object_get(json_object_get(params, "st"), "ok")));
+	ck_assert(json_is_true(json_object_get(out, "heater")));
+	ck_assert_int_eq(params->refcount, 1);
+	ck_assert_int_eq(out->refcount, 1);
+	json_decref(params);
+	json_decref(out);
 }
 END_TEST
 
@@ -1369,6 +1411,7 @@ static Suite *aliyun_suite(bool cli)
 	tc = tcase_create("alink");
 	tcase_add_test(tc, test_property_post);
 	tcase_add_test(tc, test_event_post);
+	tcase_add_test(tc, test_bools_as_ints);
 	tcase_add_test(tc, test_post_reply);
 	tcase_add_test(tc, test_property_set);
 	tcase_add_test(tc, test_service_call);

@@ -131,6 +131,41 @@ START_TEST(test_event)
 }
 END_TEST
 
+/* A text line in a cloud's shape keeps its clientToken / id as the record's "trace", after
+ * "event" and before "params" (docs/payload.md); other records have none. */
+START_TEST(test_trace)
+{
+	struct gw_frame f;
+	struct gw_record r = { .seq = SEQ, .ts_ms = TS_MS, .node = node };
+	char *json;
+	const char *got;
+	size_t len;
+	static const char line[] = "{\"method\":\"event_post\",\"clientToken\":\"t-\\\"7\","
+				   "\"eventId\":\"gas\",\"type\":\"alert\",\"params\":{\"MQ2\":900}}";
+	static const char want[] = "\"event\":\"gas\",\"trace\":\"t-\\\"7\",\"params\":"
+				   "{\"MQ2\":900}}";
+
+	ck_assert_int_eq(gw_text_parse_line(line, strlen(line), &f), GW_FRAME_OK);
+	ck_assert_int_eq(gw_record_build(&cfg, "bin", node, &f, SEQ, TS_MS, params_w, out_w), 0);
+	got = gw_jsonw_data(out_w, &len);
+	ck_assert_ptr_nonnull(memmem(got, len, want, strlen(want)));
+	/* the reference path says the same */
+	r.type = GW_FRAME_EVENT;
+	snprintf(r.event, sizeof(r.event), "gas");
+	snprintf(r.trace, sizeof(r.trace), "%s", f.trace);
+	ck_assert_int_eq(gw_mapping_params(&cfg, "bin", &f, &r.params), 0);
+	ck_assert_int_eq(gw_payload_json(&r, &json, NULL), 0);
+	ck_assert_ptr_nonnull(memmem(got, len, json, strlen(json)));
+	free(json);
+	json_decref(r.params);
+
+	f.trace[0] = '\0';
+	ck_assert_int_eq(gw_record_build(&cfg, "bin", node, &f, SEQ, TS_MS, params_w, out_w), 0);
+	got = gw_jsonw_data(out_w, &len);
+	ck_assert_ptr_null(memmem(got, len, "trace", 5));
+}
+END_TEST
+
 /* No cfg: every field passes through under its own key. */
 START_TEST(test_no_config)
 {
@@ -209,6 +244,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_telemetry);
 	tcase_add_test(tc, test_event);
+	tcase_add_test(tc, test_trace);
 	tcase_add_test(tc, test_no_config);
 	tcase_add_test(tc, test_unmapped);
 	tcase_add_test(tc, test_not_a_record);

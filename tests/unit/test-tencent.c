@@ -372,8 +372,10 @@ START_TEST(test_dynreg_legacy)
 	ck_assert_int_eq(gw_tencent_build_dynreg(&d, &req, reason), 0);
 	ck_assert_str_eq(req.host, "gateway.tencentdevices.com");
 	ck_assert_str_eq(req.url, "https://gateway.tencentdevices.com/register/dev");
-	ck_assert_uint_eq(req.n_headers, 1);
+	ck_assert_uint_eq(req.n_headers, 2);
 	ck_assert_str_eq(req.headers[0], "Content-Type: application/x-www-form-urlencoded");
+	/* as the Explorer C SDK's dynreg.c sends it (docs/protocols/tencent.md §2.2) */
+	ck_assert_str_eq(req.headers[1], "Accept: text/xml,application/json;*/*");
 	ck_assert_str_eq(req.body, "{\"deviceName\":\"dev2\",\"nonce\":123456,\"productId\":"
 				   "\"CS0SLTKSYA\",\"timestamp\":1700000000,\"signature\":\""
 				   LEGACY_SIG "\"}");
@@ -891,6 +893,37 @@ START_TEST(test_build_property)
 	free(filler);
 	json_decref(big);
 	json_decref(info);
+	json_decref(params);
+}
+END_TEST
+
+/* A data template's bool is 0/1 (docs/protocols/tencent.md §3.1, the 406 example's range
+ * [0,1]): JSON true/false from a record or a node's reply go out as 1/0, at any depth. */
+START_TEST(test_build_bools)
+{
+	json_t *params = json_pack("{s:b,s:b,s:i,s:{s:b}}", "power_switch", 1, "fault", 0, "n",
+				   2, "st", "ok", 1);
+	struct gw_tencent_event ev = { .event_id = "gas", .type = "alert", .timestamp_ms = -1,
+				       .params = params };
+
+	EXPECT_JSON(gw_tencent_build_report("t-1", params, -1, OUT),
+		    "{\"method\":\"report\",\"clientToken\":\"t-1\",\"params\":"
+		    "{\"power_switch\":1,\"fault\":0,\"n\":2,\"st\":{\"ok\":1}}}");
+	EXPECT_JSON(gw_tencent_build_event_post("t-2", &ev, OUT),
+		    "{\"method\":\"event_post\",\"clientToken\":\"t-2\",\"version\":\"1.0\","
+		    "\"eventId\":\"gas\",\"type\":\"alert\",\"params\":{\"power_switch\":1,"
+		    "\"fault\":0,\"n\":2,\"st\":{\"ok\":1}}}");
+	EXPECT_JSON(gw_tencent_build_events_post("t-3", &ev, 1, OUT),
+		    "{\"method\":\"events_post\",\"clientToken\":\"t-3\",\"events\":[{"
+		    "\"eventId\":\"gas\",\"type\":\"alert\",\"params\":{\"power_switch\":1,"
+		    "\"fault\":0,\"n\":2,\"st\":{\"ok\":1}}}]}");
+	EXPECT_JSON(gw_tencent_build_action_reply("a1", 0, NULL, params, OUT),
+		    "{\"method\":\"action_reply\",\"clientToken\":\"a1\",\"code\":0,"
+		    "\"response\":{\"power_switch\":1,\"fault\":0,\"n\":2,\"st\":{\"ok\":1}}}");
+	/* borrowed and untouched */
+	ck_assert(json_is_true(json_object_get(params, "power_switch")));
+	ck_assert(json_is_true(json_object_get(json_object_get(params, "st"), "ok")));
+	ck_assert_int_eq(params->refcount, 1);
 	json_decref(params);
 }
 END_TEST
@@ -1429,6 +1462,7 @@ static Suite *tencent_suite(bool cli)
 	tc = tcase_create("template");
 	tcase_add_test(tc, test_topics);
 	tcase_add_test(tc, test_build_property);
+	tcase_add_test(tc, test_build_bools);
 	tcase_add_test(tc, test_build_event_action);
 	tcase_add_test(tc, test_parse_replies);
 	tcase_add_test(tc, test_parse_requests);

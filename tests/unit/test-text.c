@@ -366,6 +366,152 @@ START_TEST(test_json)
 }
 END_TEST
 
+/* The frame's reason for a malformed line contains want. */
+static void assert_why(const char *line, const char *want)
+{
+	ck_assert_msg(parse(line) == GW_FRAME_ERR_MALFORMED, "accepted %s", line);
+	ck_assert_msg(strstr(frame.why, want), "%s: why '%s' lacks '%s'", line, frame.why, want);
+}
+
+/* docs/protocol.md 2.4.1: a line in a cloud's own message shape (firmware written for an AT
+ * Wi-Fi module) gives its params as fields and its clientToken / id as the trace. */
+START_TEST(test_cloud_shapes)
+{
+	/* Tencent data-template report (docs/protocols/tencent.md §3.1) */
+	ck_assert_int_eq(parse("{\"method\":\"report\",\"clientToken\":\"CS0SLTKSYA-12\","
+			       "\"params\":{\"MQ2\":30,\"DHT11_T\":24.5,\"alarm\":1,\"ok\":true}}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_TELEMETRY);
+	ck_assert_uint_eq(frame.n_fields, 4);
+	ck_assert_str_eq(frame.fields[0].key, "MQ2");
+	assert_int("MQ2", 30);
+	assert_double("DHT11_T", 24.5);
+	assert_int("alarm", 1);
+	assert_bool("ok", true);
+	ck_assert_str_eq(frame.trace, "CS0SLTKSYA-12");
+	ck_assert_str_eq(frame.why, "");
+	/* timestamp taken and ignored; no clientToken: no trace; a prefix and checksum as ever */
+	ck_assert_int_eq(parse("@3 {\"method\":\"report\",\"timestamp\":1700000000000,"
+			       "\"params\":{\"MQ2\":30}}"),
+			 GW_FRAME_OK);
+	ck_assert_uint_eq(frame.addr, 3);
+	ck_assert_str_eq(frame.trace, "");
+	assert_int("MQ2", 30);
+	/* a report's "event" member is a property: no promotion inside an envelope */
+	ck_assert_int_eq(parse("{\"method\":\"report\",\"params\":{\"event\":\"x\"}}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_TELEMETRY);
+	assert_string("event", "x");
+
+	/* Tencent event post (docs/protocols/tencent.md §3.2) */
+	ck_assert_int_eq(parse("{\"method\":\"event_post\",\"clientToken\":\"t-2\",\"version\":"
+			       "\"1.0\",\"eventId\":\"smoke_alarm\",\"type\":\"alert\","
+			       "\"timestamp\":1700000000000,\"params\":{\"MQ2\":900}}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_EVENT);
+	ck_assert_str_eq(frame.name, "smoke_alarm");
+	ck_assert_uint_eq(frame.n_fields, 1);
+	assert_int("MQ2", 900);
+	ck_assert_str_eq(frame.trace, "t-2");
+	ck_assert_int_eq(parse("{\"method\":\"event_post\",\"eventId\":\"boot\",\"params\":{}}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_EVENT);
+	ck_assert_uint_eq(frame.n_fields, 0);
+
+	/* Alink property post (docs/protocols/aliyun.md §5), plain and {value,time} values */
+	ck_assert_int_eq(parse("{\"id\":\"123\",\"version\":\"1.0\",\"params\":{\"MQ2\":30,"
+			       "\"DHT11_T\":{\"value\":24.5,\"time\":1524448722000},"
+			       "\"Power\":{\"value\":\"on\"}},\"method\":\"thing.event.property.post\"}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_TELEMETRY);
+	ck_assert_uint_eq(frame.n_fields, 3);
+	assert_int("MQ2", 30);
+	assert_double("DHT11_T", 24.5);
+	assert_string("Power", "on");
+	ck_assert_str_eq(frame.trace, "123");
+	ck_assert_int_eq(parse("{\"id\":42,\"version\":\"1.0\",\"sys\":{\"ack\":0},\"params\":"
+			       "{\"MQ2\":30},\"method\":\"thing.event.property.post\"}"),
+			 GW_FRAME_OK);
+	ck_assert_str_eq(frame.trace, "42");
+
+	/* Alink event post: the outputs in params (the SDKs' form) or in params.value */
+	ck_assert_int_eq(parse("{\"id\":\"124\",\"version\":\"1.0\",\"params\":{\"level\":3},"
+			       "\"method\":\"thing.event.smoke_alarm.post\"}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_EVENT);
+	ck_assert_str_eq(frame.name, "smoke_alarm");
+	ck_assert_uint_eq(frame.n_fields, 1);
+	assert_int("level", 3);
+	ck_assert_str_eq(frame.trace, "124");
+	ck_assert_int_eq(parse("{\"id\":\"125\",\"version\":\"1.0\",\"params\":{\"value\":"
+			       "{\"level\":3,\"src\":\"MQ2\"},\"time\":1524448722000},"
+			       "\"method\":\"thing.event.alarm.post\"}"),
+			 GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_EVENT);
+	ck_assert_str_eq(frame.name, "alarm");
+	ck_assert_uint_eq(frame.n_fields, 2);
+	assert_string("src", "MQ2");
+
+	/* a flat object with a field named method or params stays telemetry, as before */
+	ck_assert_int_eq(parse("{\"method\":\"report\",\"params\":5}"), GW_FRAME_OK);
+	ck_assert_int_eq(frame.type, GW_FRAME_TELEMETRY);
+	assert_string("method", "report");
+	assert_int("params", 5);
+	ck_assert_str_eq(frame.trace, "");
+}
+END_TEST
+
+/* Malformed JSON lines say what is wrong (frame.why). */
+START_TEST(test_json_reasons)
+{
+	char line[256];
+
+	assert_why("{\"a\":{\"b\":1}}", "nested object in field 'a' (only a Tencent report/event "
+					"or an Alink post envelope may hold objects)");
+	assert_why("{\"a\":[1,2]}", "array in field 'a'");
+	assert_why("{\"a\":null}", "null in field 'a'");
+	assert_why("{\"a\":1", "not JSON");
+	assert_why("{\"a\":1} x=2", "not JSON");
+	assert_why("{}", "empty object");
+	assert_why("{\"a b\":1}", "key 'a b'");
+	assert_why("{\"s\":\"caf\\u00e9\"}", "field 's'");
+	/* envelopes */
+	assert_why("{\"params\":{\"x\":1}}", "no \"method\"");
+	assert_why("{\"method\":\"control\",\"params\":{\"x\":1}}", "method \"control\"");
+	assert_why("{\"method\":\"thing.event..post\",\"params\":{\"x\":1}}",
+		   "method \"thing.event..post\"");
+	assert_why("{\"method\":\"report\",\"params\":{}}", "params is empty");
+	assert_why("{\"method\":\"report\",\"params\":{\"x\":{\"y\":1}}}",
+		   "nested object in field 'x' of params");
+	assert_why("{\"method\":\"report\",\"params\":{\"x\":[1]}}", "array in field 'x'");
+	assert_why("{\"method\":\"report\",\"foo\":1,\"params\":{\"x\":1}}",
+		   "member \"foo\" is not part of a Tencent report");
+	assert_why("{\"method\":\"report\",\"clientToken\":5,\"params\":{\"x\":1}}",
+		   "clientToken is not a string");
+	assert_why("{\"method\":\"event_post\",\"params\":{\"x\":1}}", "no eventId");
+	assert_why("{\"method\":\"event_post\",\"eventId\":\"e\",\"type\":\"warning\","
+		   "\"params\":{\"x\":1}}",
+		   "type \"warning\"");
+	assert_why("{\"method\":\"event_post\",\"eventId\":\"0123456789abcdef0123456789abcdef\","
+		   "\"params\":{\"x\":1}}",
+		   "eventId");
+	assert_why("{\"id\":\"1\",\"params\":{\"x\":{\"value\":1,\"time\":\"now\"}},"
+		   "\"method\":\"thing.event.property.post\"}",
+		   "nested object in field 'x' of params");
+	assert_why("{\"id\":true,\"params\":{\"x\":1},\"method\":\"thing.event.property.post\"}",
+		   "id is not a string or an integer");
+	assert_why("{\"id\":\"1\",\"clientToken\":\"t\",\"params\":{\"x\":1},"
+		   "\"method\":\"thing.event.property.post\"}",
+		   "member \"clientToken\" is not part of an Alink post");
+	snprintf(line, sizeof(line), "{\"method\":\"report\",\"clientToken\":\"%064d\","
+		 "\"params\":{\"x\":1}}", 7);
+	assert_why(line, "clientToken is longer than 63 bytes");
+	/* reasons are cleared by the next good line */
+	ck_assert_int_eq(parse("{\"a\":1}"), GW_FRAME_OK);
+	ck_assert_str_eq(frame.why, "");
+}
+END_TEST
+
 START_TEST(test_hello)
 {
 	static const uint8_t uid[GW_UID_SIZE] = { 0x30, 0x00, 0x41, 0x00, 0x0d, 0x51,
@@ -625,10 +771,15 @@ START_TEST(test_doc_examples)
 		"{\"MQ2\":30,\"MQ135\":95,\"DHT11_T\":14.5}",
 		"$@3 hello uid=300041000d51333837373930 fw=1.4.2 boot=7*07",
 		"msg=\"warming up, 2 min\" ready=false",
+		"{\"method\":\"report\",\"clientToken\":\"CS0SLTKSYA-12\",\"params\":{\"MQ2\":30,"
+		"\"DHT11_T\":24.5}}",
+		"{\"id\":\"124\",\"version\":\"1.0\",\"params\":{\"level\":3},\"method\":"
+		"\"thing.event.smoke_alarm.post\"}",
 	};
 	static const enum gw_frame_type types[] = {
 		GW_FRAME_HELLO, GW_FRAME_TELEMETRY, GW_FRAME_TELEMETRY, GW_FRAME_TELEMETRY,
 		GW_FRAME_EVENT, GW_FRAME_TELEMETRY, GW_FRAME_HELLO,	GW_FRAME_TELEMETRY,
+		GW_FRAME_TELEMETRY, GW_FRAME_EVENT,
 	};
 	char big[601];
 	size_t i;
@@ -659,7 +810,9 @@ START_TEST(test_doc_examples)
 	ck_assert_uint_eq(frame.addr, 3);
 	ck_assert_int_eq(parse("MQ2=30 oops"), GW_FRAME_ERR_MALFORMED);
 	ck_assert_int_eq(parse("MQ2="), GW_FRAME_ERR_MALFORMED);
-	ck_assert_int_eq(parse("{\"MQ2\":{\"raw\":30}}"), GW_FRAME_ERR_MALFORMED);
+	assert_why("{\"MQ2\":{\"raw\":30}}", "nested object in field 'MQ2'");
+	assert_why("{\"method\":\"control\",\"params\":{\"power_switch\":1}}",
+		   "method \"control\"");
 	ck_assert_int_eq(parse("@255 MQ2=30"), GW_FRAME_ERR_MALFORMED);
 	ck_assert_int_eq(parse("hello fw=1.0"), GW_FRAME_ERR_MALFORMED);
 
@@ -691,6 +844,8 @@ static Suite *text_suite(void)
 	tcase_add_test(tc, test_checksum);
 	tcase_add_test(tc, test_address);
 	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_cloud_shapes);
+	tcase_add_test(tc, test_json_reasons);
 	tcase_add_test(tc, test_hello);
 	tcase_add_test(tc, test_event);
 	tcase_add_test(tc, test_control_bytes);
