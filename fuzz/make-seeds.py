@@ -5,7 +5,7 @@
 Seeds are small valid inputs of each kind plus a few classic near-misses; libFuzzer mutates
 from there. Frames are the worked examples of docs/protocol.md; registration replies follow
 docs/protocols/ (the Tencent one is the vector of docs/protocols/tencent.md §2.1); config files are the ones
-in conf/ and tests/data/config/.
+in conf/ and tests/data/config/; thing models are the console exports in tests/data/models/.
 """
 import glob
 import os
@@ -168,6 +168,30 @@ def control():
         put("control", "req-%d" % i, t)
 
 
+def thingmodels():
+    for name in ["aliyun-tsl", "tencent-template"]:
+        shutil.copyfile(os.path.join(ROOT, "tests", "data", "models", name + ".json"),
+                        os.path.join(CORPUS, "thingmodel", name))
+    put("thingmodel", "aliyun-struct-array",
+        '{"schema":"s","properties":[{"identifier":"P","dataType":{"type":"struct","specs":['
+        '{"identifier":"a","dataType":{"type":"int","specs":{"min":"0","max":"10","step":"2"}}},'
+        '{"identifier":"d","dataType":{"type":"date","specs":{}}}]}},'
+        '{"identifier":"L","dataType":{"type":"array","specs":{"size":"3","item":'
+        '{"type":"text","specs":{"length":"4"}}}}}],'
+        '"events":[{"identifier":"E","type":"error","outputData":[{"identifier":"x",'
+        '"dataType":{"type":"double","specs":{"step":"0.01"}}}]}]}')
+    put("thingmodel", "tencent-stringenum-struct",
+        '{"version":"1.0","properties":[{"id":"E","define":{"type":"stringenum","mapping":'
+        '{"low":"低","high":"高"}}},{"id":"T","define":{"type":"timestamp"}},'
+        '{"id":"S","define":{"type":"struct","specs":[{"id":"v","dataType":{"type":"float",'
+        '"min":"-1","max":"1"}}]}}],'
+        '"events":[{"id":"f","type":"fault","params":[{"id":"c","define":{"type":"int",'
+        '"min":"0","max":"9"}}]}]}')
+    put("thingmodel", "error-type",
+        '{"schema":"s","properties":[{"identifier":"A","dataType":{"type":"long"}}]}')
+    put("thingmodel", "error-truncated", '{"schema":"s","properties":[{"identifier":"A","dat')
+
+
 if __name__ == "__main__":
     frames()
     configs()
@@ -175,3 +199,4 @@ if __name__ == "__main__":
     registers()
     spool()
     control()
+    thingmodels()

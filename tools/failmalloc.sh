@@ -151,7 +151,7 @@ sweep sign-aliyun "$dir/tools/sensorgwctl" sign aliyun --product-key a1TestProd0
 sweep sign-tencent "$dir/tools/sensorgwctl" sign tencent --product-id CS0SLTKSYA \
 	--device-name dev1 --psk-file "$work/psk" --connid abcde --expiry 2147483647
 for t in frame-binary frame-text config aliyun-downlink tencent-downlink aliyun-register \
-	tencent-register spool control; do
+	tencent-register spool control thingmodel; do
 	sweep "replay $t" "$dir/fuzz/fuzz-replay-$t" "fuzz/corpus/$t"
 done
 echo "malloc failures: $runs runs over $programs programs, $absorbed absorbed," \

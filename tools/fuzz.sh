@@ -22,7 +22,7 @@ fi
 secs=${1:-60}
 out=${2:-$root/build-fuzz/fuzz-out}
 targets=(frame-binary frame-text config aliyun-downlink tencent-downlink aliyun-register
-	tencent-register spool control)
+	tencent-register spool control thingmodel)
 
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
@@ -36,7 +36,7 @@ dict_of() {
 	case $1 in
 	config) echo "-dict=$root/fuzz/dict/config.dict" ;;
 	frame-text) echo "-dict=$root/fuzz/dict/frame-text.dict" ;;
-	aliyun-*|tencent-*|control) echo "-dict=$root/fuzz/dict/json.dict" ;;
+	aliyun-*|tencent-*|control|thingmodel) echo "-dict=$root/fuzz/dict/json.dict" ;;
 	esac
 }
 
