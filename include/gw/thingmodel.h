@@ -29,8 +29,8 @@
  *    Out: the integer 0 or 1 (both platforms' bool is 0/1 in thing-model JSON).
  *  - enum: an integral number (or numeric string) that is one of the listed values, or a string
  *    equal to one value's description (e.g. "自动"); not a boolean. Out: a JSON integer.
- *  - stringenum (Tencent): a string that is one of the listed values (numbers as their decimal
- *    text). Out: a JSON string.
+ *  - stringenum (Tencent): a string that is one of the listed values or equal to one value's
+ *    description (integers as their decimal text). Out: a JSON string, the listed value.
  *  - string (Aliyun text, Tencent string): a string, or a number as its decimal text (%lld,
  *    %.15g); at most max_length bytes (and at least min_length). Booleans are refused: 0/1 and
  *    true/false are both plausible texts. Out: a JSON string.
