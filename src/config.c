@@ -764,7 +764,7 @@ bool gw_config_set_bool(struct gw_config_parser *p, const struct gw_config_key *
 	return false;
 }
 
-/* tls: a boolean, or psk (TLS-PSK, type = tencent only: close_uplink() checks the type) */
+/* tls: a boolean, or psk (TLS-PSK; only type = tencent takes it: the mqtt type refuses it) */
 bool gw_config_set_tls(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
 		       const char *v)
 {
@@ -936,7 +936,7 @@ bool gw_config_set_secret_credential(struct gw_config_parser *p, const struct gw
 	return ok;
 }
 
-/* Aliyun ids (ProductKey, region, instance id) are DNS labels of the platform's hosts. */
+/* The clouds' ids (ProductKey, region, instance id) are DNS labels of the platforms' hosts. */
 bool gw_config_set_label(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
 			 const char *v)
 {
