@@ -284,7 +284,7 @@ static void explain_untrusted(struct gw_http_request *req, CURLcode c, struct gw
 		snprintf(req->untrusted, sizeof(req->untrusted),
 			 "TLS: cannot verify %s: the CA file %s cannot be used (%s)", host, trust,
 			 cause);
-	} else if (vr != 0) {
+	} else if (vr > X509_V_ERR_UNSPECIFIED) {
 		char code[64];
 
 		snprintf(code, sizeof(code), "verify error %ld", vr);
@@ -293,7 +293,8 @@ static void explain_untrusted(struct gw_http_request *req, CURLcode c, struct gw
 			 lc.openssl ? X509_verify_cert_error_string(vr) : cause, code);
 	} else {
 		/* a name mismatch: the chain verified, the name did not (libcurl checks it after
-		 * the handshake, and its message says which name) */
+		 * the handshake, with the verify result still at its "not OK" placeholder, 1, and
+		 * its message says which name) */
 		snprintf(req->untrusted, sizeof(req->untrusted),
 			 "TLS: the certificate of %s does not verify against %s: %s", host, trust,
 			 cause);

@@ -39,7 +39,8 @@ struct gw_http_response {
 			    * its name, or the CA file that could not be used): a matter of
 			    * configuration that asking again soon does not change */
 	long verify_result; /* untrusted: CURLINFO_SSL_VERIFYRESULT, the TLS backend's verify code
-			     * (OpenSSL: X509_V_ERR_*; 0 for a name mismatch) */
+			     * (OpenSSL: X509_V_ERR_*; 1, "unspecified", for a name
+			     * mismatch) */
 	long status;       /* HTTP status, 0 when no response */
 	const char *location; /* the target of a redirect reply (not followed), else NULL */
 	const char *body;  /* NUL-terminated, valid during the callback */
