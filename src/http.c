@@ -7,8 +7,10 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -36,6 +38,9 @@ struct gw_http_request {
 	size_t max_body;
 	bool overflow;
 	char errbuf[CURL_ERROR_SIZE];
+	char host[256];  /* the URL's host, for the line about a peer that was not verified */
+	char *ca_file;   /* a copy of the options' ca_file, or NULL: the system's CA bundle */
+	char untrusted[1024]; /* that line */
 };
 
 /*
@@ -68,6 +73,8 @@ static struct {
 	CURLUcode (*url_get)(const CURLU *u, CURLUPart what, char **part, unsigned int flags);
 	void (*url_cleanup)(CURLU *u);
 	void (*free)(void *p);
+	curl_version_info_data *(*version_info)(CURLversion v);
+	bool openssl; /* the TLS backend is OpenSSL: its verify codes are X509_V_ERR_* */
 } lc;
 static char lc_error[256];
 
@@ -120,12 +127,20 @@ int gw_http_lib_init(void)
 	LOAD(url_get, "curl_url_get");
 	LOAD(url_cleanup, "curl_url_cleanup");
 	LOAD(free, "curl_free");
+	LOAD(version_info, "curl_version_info");
 #undef LOAD
 	if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(lc_error, sizeof(lc_error), "curl_global_init failed");
 		goto fail;
 	}
 	lc.dl = dl;
+	{
+		const curl_version_info_data *v = lc.version_info(CURLVERSION_NOW);
+
+		/* Debian's libcurl.so.4 is the OpenSSL build ("OpenSSL/3.0.x"); another backend's
+		 * verify codes are shown as numbers only */
+		lc.openssl = v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
+	}
 	return 0;
 fail:
 	dlclose(dl);
@@ -194,6 +209,7 @@ static void request_free(struct gw_http_request *req)
 	if (req->next)
 		req->next->prev = req->prev;
 	lc.slist_free_all(req->headers);
+	free(req->ca_file);
 	if (req->body)
 		explicit_bzero(req->body, req->len);
 	free(req->body);
@@ -247,6 +263,45 @@ static int map_error(const struct gw_http_request *req, CURLcode c)
 	return -EIO;
 }
 
+/*
+ * The peer was not verified against the trust in use (curl 7.62+ reports an unknown issuer as
+ * CURLE_PEER_FAILED_VERIFICATION too), or the CA file could not be used: one line that names
+ * the host, the trust and the cause, the verify code from CURLINFO_SSL_VERIFYRESULT. libcurl's
+ * own message ("SSL certificate problem: ...") names neither the host nor the file.
+ */
+static void explain_untrusted(struct gw_http_request *req, CURLcode c, struct gw_http_response *resp)
+{
+	const char *host = req->host[0] ? req->host : "the server";
+	const char *trust = req->ca_file ? req->ca_file : "the system's CA bundle";
+	const char *cause = req->errbuf[0] ? req->errbuf : lc.easy_strerror(c);
+	long vr = 0;
+
+	resp->untrusted = true;
+	if (lc.easy_getinfo(req->easy, CURLINFO_SSL_VERIFYRESULT, &vr) != CURLE_OK)
+		vr = 0;
+	resp->verify_result = vr;
+	if (c == CURLE_SSL_CACERT_BADFILE) {
+		snprintf(req->untrusted, sizeof(req->untrusted),
+			 "TLS: cannot verify %s: the CA file %s cannot be used (%s)", host, trust,
+			 cause);
+	} else if (vr > X509_V_ERR_UNSPECIFIED) {
+		char code[64];
+
+		snprintf(code, sizeof(code), "verify error %ld", vr);
+		snprintf(req->untrusted, sizeof(req->untrusted),
+			 "TLS: the certificate of %s does not verify against %s: %s (%s)", host, trust,
+			 lc.openssl ? X509_verify_cert_error_string(vr) : cause, code);
+	} else {
+		/* a name mismatch: the chain verified, the name did not (libcurl checks it after
+		 * the handshake, with the verify result still at its "not OK" placeholder, 1, and
+		 * its message says which name) */
+		snprintf(req->untrusted, sizeof(req->untrusted),
+			 "TLS: the certificate of %s does not verify against %s: %s", host, trust,
+			 cause);
+	}
+	resp->error = req->untrusted;
+}
+
 static void check_done(struct gw_http *h)
 {
 	CURLMsg *msg;
@@ -265,6 +320,9 @@ static void check_done(struct gw_http *h)
 		resp.err = map_error(req, msg->data.result);
 		if (resp.err)
 			resp.error = req->errbuf[0] ? req->errbuf : lc.easy_strerror(msg->data.result);
+		if (msg->data.result == CURLE_PEER_FAILED_VERIFICATION ||
+		    msg->data.result == CURLE_SSL_CACERT_BADFILE)
+			explain_untrusted(req, msg->data.result, &resp);
 		if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
 			/* libcurl's "Operation too slow" reads the same for a silent peer and a
 			 * dripping one: say which */
@@ -435,8 +493,13 @@ int gw_http_post(struct gw_http *h, const char *url, const char *content_type,
 	/* A peer that trickles a byte now and then is cut off, not waited for. */
 	lc.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 16L);
 	lc.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 5L);
-	if (o && o->ca_file)
+	/* without a file CURLOPT_CAINFO stays unset: libcurl's default, the system's bundle */
+	if (o && o->ca_file) {
+		req->ca_file = gw_strdup(o->ca_file);
 		lc.easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+	}
+	if (gw_http_url_host(url, req->host, sizeof(req->host)) < 0)
+		req->host[0] = '\0';
 	lc.easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
 	lc.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
 	lc.easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);

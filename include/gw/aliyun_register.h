@@ -16,7 +16,9 @@
  *   auth = regnwl                          MQTT CONNECT authType=regnwl, push /ext/regnwl
  *                                          (docs/protocols/aliyun.md §3)
  *
- * The MQTT registration is a short-lived libmosquitto session (TLS with ca_file and host name
+ * The HTTPS registration verifies iot-auth with gw_cloud_reg_https_ca() of ca_file: the bundled
+ * roots (GW_ALIYUN_REGISTER_CA_FILE, the same bundle as MQTT: docs/protocols/aliyun.md §2) unless
+ * the administrator named another ca_file. The MQTT registration is a short-lived libmosquitto session (TLS with ca_file and host name
  * verification, no SUBSCRIBE, no reconnect) that waits at most GW_ALIYUN_REGISTER_MQTT_MS for
  * the platform's one push, stores what it carries, DISCONNECTs and closes.
  *
@@ -29,6 +31,7 @@
  * storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 #include "gw/aliyun_common.h"
@@ -60,6 +63,8 @@ struct gw_aliyun_register_outcome {
 	const char *via;            /* "HTTPS" or "MQTT": the transport that decided */
 	const char *why;            /* REFUSED, FAILED: one line without secrets; else "" */
 	const struct gw_cred *cred; /* STORED: what was stored; valid during the callback */
+	bool untrusted;             /* FAILED over HTTPS: the registration host did not verify
+				     * against the trust in use (gw/cloudreg.h) */
 };
 
 /* Called exactly once per started registration, from the loop (never from within

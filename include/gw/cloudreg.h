@@ -13,7 +13,10 @@
  *    never runs inside a library call nor inside the module's start function;
  *  - storing: gw_cloud_reg_store() saves the issued credential with gw_credstore_save() before
  *    anyone can use it, and the outcome carries a copy of what was stored;
- *  - the HTTPS request in flight, cancelled with the job.
+ *  - the HTTPS request in flight, cancelled with the job, and its trust: https_ca_file, the CA
+ *    file of the registration host, which is not the MQTT endpoint's (gw_cloud_reg_https_ca());
+ *  - whether a FAILED outcome was a peer that did not verify (untrusted): the core backs that
+ *    off like a refusal instead of retrying at the reconnect pace.
  *
  * The job never logs (the modules log the start of a transport, the caller the outcome).
  */
@@ -37,6 +40,8 @@ struct gw_cloud_reg_outcome {
 	const char *via;            /* the transport that decided ("HTTPS", "MQTT"), or NULL */
 	const char *why;            /* REFUSED, FAILED: one line without secrets; else "" */
 	const struct gw_cred *cred; /* STORED: what was stored; valid during the callback */
+	bool untrusted;             /* FAILED: the registration host's certificate did not verify
+				     * against the trust in use (why names host, trust and cause) */
 };
 
 struct gw_cloud_reg;
@@ -56,6 +61,10 @@ struct gw_cloud_reg {
 	const struct gw_config_uplink *cfg;
 	char device[GW_CREDSTORE_NAME_MAX + 1];
 	struct gw_http_request *req; /* the module's POST in flight, cancelled with the job */
+	/* The trust of the HTTPS registration host: a PEM file, or NULL for the system's CA bundle.
+	 * Set by the module at start (gw_cloud_reg_https_ca()); borrowed. */
+	const char *https_ca_file;
+	bool untrusted; /* the last transport failed because its peer did not verify */
 
 	const struct gw_cloud_reg_hooks *hooks;
 	sd_event_source *timer;
@@ -85,6 +94,22 @@ void gw_cloud_reg_finish(struct gw_cloud_reg *job, enum gw_cloud_reg_result resu
 void gw_cloud_reg_store(struct gw_cloud_reg *job, const struct gw_cred *cred, const char *via,
 			const char *what);
 /* Whether resp is an answer to read (HTTP 200). Else why says what came instead: -EIO, the
- * transport's error; -EPROTO, another status (a redirect is never followed: it could lead to
- * plain http or another host). */
-int gw_cloud_reg_http_status(const struct gw_http_response *resp, char *why, size_t why_size);
+ * transport's error (and job->untrusted says whether it was a peer that did not verify, in which
+ * case why names the host, the trust and the cause); -EPROTO, another status (a redirect is never
+ * followed: it could lead to plain http or another host). */
+int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_response *resp,
+			     char *why, size_t why_size);
+/*
+ * The CA file of an HTTPS registration host. The platforms serve registration under another
+ * root than MQTT (docs/protocols/tencent.md §1.6: DigiCert Global Root CA for Tencent's v2 host,
+ * the Iothub root only for MQTT), so a registration cannot simply use the uplink's ca_file:
+ *
+ *   ca_file NULL or mqtt_default (the bundled MQTT roots)  register_default, the bundled roots of
+ *                                                          the registration host, when it can be
+ *                                                          read; else NULL (the system's bundle)
+ *   another ca_file (the administrator's)                  that file, as before
+ *
+ * Returns a pointer to one of its arguments, or NULL.
+ */
+const char *gw_cloud_reg_https_ca(const char *ca_file, const char *mqtt_default,
+				  const char *register_default);

@@ -11,6 +11,7 @@
  * An adapter: it never logs above debug; the caller decides.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -21,7 +22,8 @@ struct gw_http;
 struct gw_http_request;
 
 struct gw_http_options {
-	const char *ca_file;     /* NULL: the system's CA bundle */
+	const char *ca_file;     /* the trust anchors (PEM); NULL: libcurl's default, the system's
+				  * CA bundle (CURLOPT_CAINFO is not set) */
 	uint32_t timeout_ms;     /* whole request; default 15000 */
 	uint32_t connect_timeout_ms; /* default 5000 */
 	size_t max_body;         /* default GW_HTTP_MAX_BODY_DEFAULT */
@@ -30,7 +32,15 @@ struct gw_http_options {
 struct gw_http_response {
 	int err;          /* 0, or -errno: -ETIMEDOUT, -EMSGSIZE (body over max_body), -ECONNREFUSED,
 			   * -EPROTO (TLS or protocol failure), -EPERM (not https), -EIO */
-	const char *error; /* libcurl's message when err != 0 (never holds request data) */
+	const char *error; /* libcurl's message when err != 0 (never holds request data); when
+			    * untrusted, one line that names the host, the trust used and the
+			    * cause */
+	bool untrusted;    /* err: the peer was not verified against the trust in use (its chain,
+			    * its name, or the CA file that could not be used): a matter of
+			    * configuration that asking again soon does not change */
+	long verify_result; /* untrusted: CURLINFO_SSL_VERIFYRESULT, the TLS backend's verify code
+			     * (OpenSSL: X509_V_ERR_*; 1, "unspecified", for a name
+			     * mismatch) */
 	long status;       /* HTTP status, 0 when no response */
 	const char *location; /* the target of a redirect reply (not followed), else NULL */
 	const char *body;  /* NUL-terminated, valid during the callback */

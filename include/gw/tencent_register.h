@@ -21,9 +21,12 @@
  * a proxy), else the registration host of cfg->region (docs/protocols/tencent.md §1.5). A v2
  * request is signed for the URL's host name without a port (what the PY SDK signs; on the real
  * platform, port 443, that is exactly the Host header sent, as docs/protocols/tencent.md §2.1
- * asks). The TLS peer is verified with cfg->ca_file, or the system's CA bundle when it is NULL
- * (the platform's HTTPS chain is public, docs/protocols/tencent.md §1.6); redirects are never
- * followed.
+ * asks). The TLS peer is verified with the registration host's own trust, not the MQTT root
+ * (docs/protocols/tencent.md §1.6): gw_cloud_reg_https_ca() of cfg->ca_file, so the bundled
+ * registration roots (GW_TENCENT_REGISTER_CA_FILE: DigiCert Global Root CA for the v2 host, the
+ * Iothub root for the legacy one) when ca_file is the bundled MQTT root or unset, the system's CA
+ * bundle when those cannot be read, and an administrator's ca_file as it is; redirects are never
+ * followed. A peer that does not verify is FAILED with untrusted set.
  *
  * Outcomes: STORED (GW_CRED_PSK or GW_CRED_CERTIFICATE of cloud GW_CRED_CLOUD_TENCENT, saved with
  * gw_credstore_save()); REFUSED (the platform said no: a v2 Response.Error or a non-zero legacy
@@ -35,6 +38,7 @@
  * the outcome and the storing are those of the cloud core's registration job (gw/cloudreg.h).
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
@@ -74,6 +78,8 @@ struct gw_tencent_register_outcome {
 	enum gw_tencent_register_result result;
 	const char *why;            /* REFUSED, FAILED: one line without secrets; else "" */
 	const struct gw_cred *cred; /* STORED: what was stored; valid during the callback */
+	bool untrusted;             /* FAILED: the registration host did not verify against the
+				     * trust in use (gw/cloudreg.h) */
 };
 
 /* Called exactly once per started registration, from the loop (never from within

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw-build.h"
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
 #include "gw/cloudreg.h"
@@ -92,7 +93,7 @@ static void on_https_done(struct gw_http_request *req, const struct gw_http_resp
 	int r;
 
 	reg->job.req = NULL;
-	if (gw_cloud_reg_http_status(resp, why, sizeof(why)) < 0) {
+	if (gw_cloud_reg_http_status(&reg->job, resp, why, sizeof(why)) < 0) {
 		https_failed(reg, why);
 		return;
 	}
@@ -119,7 +120,8 @@ static void start_https(struct gw_aliyun_register *reg)
 	static const char *const headers[] = { "Accept: " GW_ALIYUN_REGISTER_ACCEPT, NULL };
 	const struct gw_config_uplink *c = reg->job.cfg;
 	/* the reply is small: a larger body is cut off in transfer, never buffered */
-	struct gw_http_options o = { .ca_file = c->ca_file, .max_body = GW_ALIYUN_HTTPS_REPLY_MAX };
+	struct gw_http_options o = { .ca_file = reg->job.https_ca_file,
+				     .max_body = GW_ALIYUN_HTTPS_REPLY_MAX };
 	struct gw_aliyun_https_request req;
 	char rnd[GW_ALIYUN_RANDOM_MAX];
 	int r;
@@ -283,6 +285,8 @@ static void start_mqtt(struct gw_aliyun_register *reg)
 	int r;
 
 	reg->phase = PHASE_MQTT;
+	/* the outcome is this transport's now */
+	reg->job.untrusted = false;
 	r = gw_aliyun_make_random(rnd, sizeof(rnd));
 	l.random = rnd;
 	if (r >= 0)
@@ -360,7 +364,7 @@ static void done(struct gw_cloud_reg *job, const struct gw_cloud_reg_outcome *o)
 {
 	struct gw_aliyun_register *reg = (struct gw_aliyun_register *)job;
 	struct gw_aliyun_register_outcome out = {
-		(enum gw_aliyun_register_result)o->result, o->via, o->why, o->cred,
+		(enum gw_aliyun_register_result)o->result, o->via, o->why, o->cred, o->untrusted,
 	};
 
 	mqtt_close(reg);
@@ -389,6 +393,10 @@ int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_cr
 								   GW_ALIYUN_AUTH_REGISTER;
 	reg->done = done_fn;
 	reg->user_data = user_data;
+	/* iot-auth chains to the same roots as MQTT (docs/protocols/aliyun.md §2): the bundled
+	 * ones, unless the administrator named another ca_file */
+	reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->ca_file, GW_ALIYUN_CA_FILE,
+						       GW_ALIYUN_REGISTER_CA_FILE);
 	*ret = reg;
 	return 0;
 }

@@ -494,7 +494,7 @@ static void on_registered(struct gw_aliyun_register *reg,
 			  const struct gw_aliyun_register_outcome *o, void *ud)
 {
 	struct gw_cloud_reg_outcome out = { (enum gw_cloud_reg_result)o->result, o->via, o->why,
-					    o->cred };
+					    o->cred, o->untrusted };
 
 	gw_cloud_dev_registered(ud, &out);
 }

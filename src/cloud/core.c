@@ -628,8 +628,18 @@ void gw_cloud_dev_registered(struct gw_cloud_dev *d, const struct gw_cloud_reg_o
 	case GW_CLOUD_REG_FAILED:
 		/* a transport failure or a malformed answer: nothing was issued that we know of */
 		c->n.registration_failures++;
-		d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms, c->cfg->reconnect_min_ms,
-						    c->cfg->reconnect_max_ms);
+		if (o->untrusted)
+			/* the registration host does not verify against the trust configured: asking
+			 * again soon changes nothing, so back off like a refusal, from
+			 * reconnect_max_ms doubling up to its hour; in memory only, so a restart
+			 * with a corrected CA file tries at once */
+			d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms,
+							    c->cfg->reconnect_max_ms,
+							    (uint32_t)GW_CREDSTORE_RETRY_MAX_MS);
+		else
+			d->reg_backoff_ms = gw_backoff_next(d->reg_backoff_ms,
+							    c->cfg->reconnect_min_ms,
+							    c->cfg->reconnect_max_ms);
 		delay = gw_backoff_jitter(d->reg_backoff_ms);
 		clog(c, LOG_WARNING, "device %s: registration%s%s failed: %s; no credential written; "
 		     "retrying in %.1f s", d->name, over, via, o->why, delay / 1000.0);

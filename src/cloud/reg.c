@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gw/cloudreg.h"
 #include "gw/util.h"
@@ -27,6 +28,7 @@ static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 		.via = job->via,
 		.why = job->why,
 		.cred = job->result == GW_CLOUD_REG_STORED ? &job->cred : NULL,
+		.untrusted = job->result == GW_CLOUD_REG_FAILED && job->untrusted,
 	};
 	job->hooks->done(job, &o);
 	return 0;
@@ -113,8 +115,10 @@ void gw_cloud_reg_store(struct gw_cloud_reg *job, const struct gw_cred *cred, co
 	gw_cloud_reg_finish(job, GW_CLOUD_REG_STORED, via, "%s", "");
 }
 
-int gw_cloud_reg_http_status(const struct gw_http_response *resp, char *why, size_t why_size)
+int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_response *resp,
+			     char *why, size_t why_size)
 {
+	job->untrusted = resp->err && resp->untrusted;
 	if (resp->err) {
 		snprintf(why, why_size, "%s", resp->error ? resp->error : strerror(-resp->err));
 		return -EIO;
@@ -127,4 +131,14 @@ int gw_cloud_reg_http_status(const struct gw_http_response *resp, char *why, siz
 	else
 		snprintf(why, why_size, "HTTP status %ld", resp->status);
 	return -EPROTO;
+}
+
+const char *gw_cloud_reg_https_ca(const char *ca_file, const char *mqtt_default,
+				  const char *register_default)
+{
+	if (ca_file && !(mqtt_default && strcmp(ca_file, mqtt_default) == 0))
+		return ca_file;
+	if (register_default && access(register_default, R_OK) == 0)
+		return register_default;
+	return NULL;
 }

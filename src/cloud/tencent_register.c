@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw-build.h"
 #include "gw/cloudreg.h"
 #include "gw/log.h"
 #include "gw/tencent.h"
@@ -70,7 +71,7 @@ static void on_done(struct gw_http_request *req, const struct gw_http_response *
 	int r;
 
 	reg->job.req = NULL;
-	r = gw_cloud_reg_http_status(resp, why, sizeof(why));
+	r = gw_cloud_reg_http_status(&reg->job, resp, why, sizeof(why));
 	if (r < 0) {
 		finish(reg, FAILED, "%s%s", r == -EIO ? "registration request failed: " : "", why);
 		return;
@@ -110,7 +111,7 @@ static void start_post(struct gw_tencent_register *reg)
 	const struct gw_config_uplink *c = reg->job.cfg;
 	/* the reply is small: a larger body is cut off in transfer, never buffered */
 	struct gw_http_options o = {
-		.ca_file = c->ca_file,
+		.ca_file = reg->job.https_ca_file,
 		.timeout_ms = GW_TENCENT_REGISTER_TIMEOUT_MS,
 		.max_body = GW_TENCENT_HTTPS_REPLY_MAX,
 	};
@@ -197,7 +198,8 @@ static void done(struct gw_cloud_reg *job, const struct gw_cloud_reg_outcome *o)
 
 	/* the job's outcome without the transport: HTTPS, always */
 	reg->done(reg, &(struct gw_tencent_register_outcome){
-		(enum gw_tencent_register_result)o->result, o->why, o->cred }, reg->user_data);
+		(enum gw_tencent_register_result)o->result, o->why, o->cred, o->untrusted },
+		  reg->user_data);
 	gw_tencent_register_cancel(reg);
 }
 
@@ -228,6 +230,9 @@ int gw_tencent_register_start(sd_event *event, struct gw_http *http, struct gw_c
 	if (r >= 0) {
 		reg->done = done_fn;
 		reg->user_data = user_data;
+		/* the registration host's roots, not the MQTT root (docs/protocols/tencent.md §1.6) */
+		reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->ca_file, GW_TENCENT_CA_FILE,
+							       GW_TENCENT_REGISTER_CA_FILE);
 		*ret = reg;
 	}
 	return r;

@@ -618,7 +618,7 @@ static void on_registered(struct gw_tencent_register *reg,
 			  const struct gw_tencent_register_outcome *o, void *ud)
 {
 	gw_cloud_dev_registered(ud, &(struct gw_cloud_reg_outcome){
-		(enum gw_cloud_reg_result)o->result, NULL, o->why, o->cred });
+		(enum gw_cloud_reg_result)o->result, NULL, o->why, o->cred, o->untrusted });
 }
 
 static int register_start(struct gw_cloud_dev *d, const char **via)

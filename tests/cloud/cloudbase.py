@@ -1058,6 +1058,10 @@ def parse_args(doc, argv, mqtt_listeners, canary_help, canary_max=None):
     ap.add_argument("--products", help="JSON file: {\"products\": [...], \"settings\": {...}}")
     ap.add_argument("--cert", help="server certificate (PEM); default DIR/server.crt")
     ap.add_argument("--key", help="server key (PEM); default DIR/server.key")
+    ap.add_argument("--https-cert", help="certificate (PEM) of the HTTPS registration listener "
+                    "alone, e.g. under another CA than the MQTT listeners (the platforms serve "
+                    "registration under another root); default --cert")
+    ap.add_argument("--https-key", help="its key (PEM); needed with --https-cert")
     for name in ("https", "http") + tuple(mqtt_listeners) + ("control",):
         ap.add_argument("--%s-port" % name, type=int, default=0)
     ap.add_argument("--canary", help=canary_help)
@@ -1071,21 +1075,26 @@ def parse_args(doc, argv, mqtt_listeners, canary_help, canary_max=None):
     os.makedirs(a.dir, exist_ok=True)
     a.cert = a.cert or os.path.join(a.dir, "server.crt")
     a.key = a.key or os.path.join(a.dir, "server.key")
+    if bool(a.https_cert) != bool(a.https_key):
+        raise SystemExit("--https-cert and --https-key go together")
     return a, a.canary
 
 
-def server_context(a):
+def server_context(a, cert=None, key=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(a.cert, a.key)
+    ctx.load_cert_chain(cert or a.cert, key or a.key)
     return ctx
 
 
 def serve(cloud, a, ctx, https_handler, plain_handler, control_handler, broker, listeners):
-    """Opens the listeners (HTTPS with ctx, plain HTTP, the broker's listeners: [(name, tls)],
-    control), writes DIR/ports.json and serves until shutdown. control_handler(servers) makes
-    the control API's handler. Returns the exit status."""
+    """Opens the listeners (HTTPS with ctx, or with --https-cert/--https-key when given, plain
+    HTTP, the broker's listeners: [(name, tls)], control), writes DIR/ports.json and serves until
+    shutdown. control_handler(servers) makes the control API's handler. Returns the exit
+    status."""
     servers = []
+    if a.https_cert:
+        ctx = server_context(a, a.https_cert, a.https_key)
     https = TLSThreadingHTTPServer(("127.0.0.1", a.https_port), https_handler, ctx, cloud)
     plain = ThreadingHTTPServer(("127.0.0.1", a.http_port), plain_handler)
     plain.daemon_threads = True

@@ -1034,5 +1034,57 @@ class CloudTests(unittest.TestCase):
             err.close()
 
 
+class SplitCaTests(unittest.TestCase):
+    """--https-cert/--https-key: the HTTPS registration listener under another CA than MQTT, as
+    the platform serves them (docs/protocols/tencent.md §1.6)."""
+
+    def test_https_and_mqtts_under_two_cas(self):
+        d = tempfile.mkdtemp(prefix="tencent-cloud-split-")
+        reg = os.path.join(d, "reg")
+        os.mkdir(reg)
+        make_certs(d)
+        make_certs(reg)
+        with open(os.path.join(d, "products.json"), "w") as f:
+            json.dump({"products": [{"productId": PID, "productSecret": PS,
+                                     "devices": ["dev1"]}]}, f)
+        err = open(os.path.join(d, "cloud.stderr"), "w")
+        proc = subprocess.Popen(
+            [PYTHON, os.path.join(HERE, "tencent_cloud.py"), "--dir", d,
+             "--products", os.path.join(d, "products.json"),
+             "--cert", os.path.join(d, "server.crt"), "--key", os.path.join(d, "server.key"),
+             "--https-cert", os.path.join(reg, "server.crt"),
+             "--https-key", os.path.join(reg, "server.key")],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        try:
+            pf = os.path.join(d, "ports.json")
+            dl = time.monotonic() + 15
+            while not os.path.exists(pf):
+                self.assertIsNone(proc.poll(), "the cloud exited")
+                self.assertLess(time.monotonic(), dl, "the cloud did not start")
+                time.sleep(0.02)
+            with open(pf) as f:
+                ports = json.load(f)
+            mqtt_ca = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+            reg_ca = ssl.create_default_context(cafile=os.path.join(reg, "ca.crt"))
+
+            def handshake(port, ctx):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    try:
+                        with ctx.wrap_socket(s, server_hostname="localhost"):
+                            return True
+                    except ssl.SSLCertVerificationError:
+                        return False
+
+            self.assertTrue(handshake(ports["https"], reg_ca))
+            self.assertFalse(handshake(ports["https"], mqtt_ca))
+            self.assertTrue(handshake(ports["mqtts"], mqtt_ca))
+            self.assertFalse(handshake(ports["mqtts"], reg_ca))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
+            err.close()
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -31,8 +31,10 @@ struct result {
 	long status;
 	char *body;
 	size_t len;
-	char error[256];
+	char error[1024];
 	char location[256];
+	bool untrusted;
+	long verify_result;
 };
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -136,6 +138,8 @@ static void on_done(struct gw_http_request *req, const struct gw_http_response *
 	r->status = resp->status;
 	r->body = gw_strdup(resp->body);
 	r->len = resp->len;
+	r->untrusted = resp->untrusted;
+	r->verify_result = resp->verify_result;
 	snprintf(r->error, sizeof(r->error), "%s", resp->error ? resp->error : "");
 	snprintf(r->location, sizeof(r->location), "%s", resp->location ? resp->location : "");
 }
@@ -194,6 +198,7 @@ START_TEST(test_status_500)
 	run(&r, 10);
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, 0);
+	ck_assert(!r.untrusted);
 	ck_assert_int_eq(r.status, 500);
 	ck_assert_str_eq(r.body, "{\"code\":500,\"message\":\"boom\"}");
 	free(r.body);
@@ -204,12 +209,35 @@ START_TEST(test_wrong_ca)
 {
 	struct result r = { 0 };
 
+	char want[512];
+
 	post("/ok", "wrongca", NULL, &r);
 	run(&r, 10);
 	ck_assert(r.done);
 	ck_assert_int_eq(r.err, -EPROTO);
 	ck_assert_int_eq(r.status, 0);
-	ck_assert_str_ne(r.error, "");
+	/* flagged, with the verify code, and one line naming the host, the file and the cause */
+	ck_assert(r.untrusted);
+	ck_assert_int_eq(r.verify_result, 20); /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+	snprintf(want, sizeof(want), "TLS: the certificate of localhost does not verify against "
+		 "%s/wrongca.crt: unable to get local issuer certificate (verify error 20)", tmp);
+	ck_assert_str_eq(r.error, want);
+	free(r.body);
+}
+END_TEST
+
+/* A CA file that cannot be read is a matter of trust too: untrusted, and the line says so. */
+START_TEST(test_missing_ca_file)
+{
+	struct result r = { 0 };
+
+	post("/ok", "missing", NULL, &r);
+	run(&r, 10);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.err, -EPROTO);
+	ck_assert(r.untrusted);
+	ck_assert_msg(strstr(r.error, "TLS: cannot verify localhost: the CA file ") &&
+		      strstr(r.error, "/missing.crt cannot be used"), "%s", r.error);
 	free(r.body);
 }
 END_TEST
@@ -308,6 +336,7 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_ok);
 	tcase_add_test(tc, test_status_500);
 	tcase_add_test(tc, test_wrong_ca);
+	tcase_add_test(tc, test_missing_ca_file);
 	tcase_add_test(tc, test_big_body_capped);
 	tcase_add_test(tc, test_slow_drip_times_out);
 	tcase_add_test(tc, test_redirect_not_followed);

@@ -138,6 +138,7 @@ struct outcome {
 	enum gw_tencent_register_result result;
 	char why[1024];
 	struct gw_cred cred; /* a copy of o->cred when STORED */
+	bool untrusted;
 	bool timed_out;
 };
 
@@ -149,6 +150,7 @@ static void on_done(struct gw_tencent_register *reg, const struct gw_tencent_reg
 	(void)reg;
 	out->calls++;
 	out->result = o->result;
+	out->untrusted = o->untrusted;
 	snprintf(out->why, sizeof(out->why), "%s", o->why);
 	if (o->result == GW_TENCENT_REGISTER_STORED) {
 		ck_assert_ptr_nonnull(o->cred);
@@ -608,6 +610,12 @@ START_TEST(test_wrong_ca)
 	ck_assert_msg(o.result == GW_TENCENT_REGISTER_FAILED, "%d %s", o.result, o.why);
 	ck_assert_msg(strstr(o.why, "registration request failed: ") &&
 		      strcasestr(o.why, "certificate"), "why: %s", o.why);
+	/* untrusted, and the line names the host, the trust and OpenSSL's cause with its code */
+	ck_assert(o.untrusted);
+	ck_assert_msg(strstr(o.why, "TLS: the certificate of localhost does not verify against ") &&
+		      strstr(o.why, wrong) &&
+		      strstr(o.why, "unable to get local issuer certificate (verify error 20)"),
+		      "why: %s", o.why);
 	assert_nothing_stored("dev1");
 	/* the handshake failed before anything was sent */
 	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 0);

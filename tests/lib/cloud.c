@@ -94,12 +94,24 @@ bool cl_wait_property(const char *dn, const char *name, double value, int timeou
 
 json_t *cl_launch(const char *script, const char *products)
 {
+	return cl_launch_https_ca(script, products, NULL);
+}
+
+json_t *cl_launch_https_ca(const char *script, const char *products, const char *https_ca)
+{
+	char crt[4096] = "", key[4096] = "";
 	json_t *ports;
 
 	fx_make_certs();
 	ck_assert_int_eq(mkdir(fx_path("cloud"), 0700), 0);
 	fx_write_file(fx_path("cloud/products.json"), products, 0600);
-	ports = cc_start(script, "cloud", "cloud/products.json", "cloud.log");
+	if (https_ca) {
+		cc_make_https_ca(https_ca);
+		snprintf(crt, sizeof(crt), "%s/server.crt", fx_path(https_ca));
+		snprintf(key, sizeof(key), "%s/server.key", fx_path(https_ca));
+	}
+	ports = cc_start_https(script, "cloud", "cloud/products.json", "cloud.log",
+			       https_ca ? crt : NULL, https_ca ? key : NULL);
 	cl_ctl_port = cc_port(ports, "control");
 	cl_https_port = cc_port(ports, "https");
 	cl_mqtts_port = cc_port(ports, "mqtts");
@@ -107,6 +119,11 @@ json_t *cl_launch(const char *script, const char *products)
 }
 
 void cl_start_opts(const char *devices, bool registration_free)
+{
+	cl_start_https_ca(devices, registration_free, NULL);
+}
+
+void cl_start_https_ca(const char *devices, bool registration_free, const char *https_ca)
 {
 	char products[8192];
 
@@ -116,7 +133,7 @@ void cl_start_opts(const char *devices, bool registration_free)
 		 "\"dynamicRegistration\": true, \"registrationFree\": %s, \"allowTcp\": false, "
 		 "\"schema\": {\"temp\": \"float\", \"hum\": \"int\"}, \"devices\": [%s]}]}",
 		 CL_PS, registration_free ? "true" : "false", devices);
-	json_decref(cl_launch("aliyun_cloud.py", products));
+	json_decref(cl_launch_https_ca("aliyun_cloud.py", products, https_ca));
 }
 
 /* A gateway with one text port n1 and the aliyun uplink "ali"; extra holds the auth keys. */

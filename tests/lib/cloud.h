@@ -31,10 +31,14 @@ extern int cl_mqtts_port;
  * server certificate and products (the products file's text), waits for ports.json and sets
  * the ports above. Returns ports.json (json_decref it). Needs fx_setup(). */
 json_t *cl_launch(const char *script, const char *products);
+/* The same with the HTTPS registration listener alone under a second CA named https_ca
+ * (cc_make_https_ca(): fx_path("<https_ca>/ca.crt")); NULL: cl_launch(). */
+json_t *cl_launch_https_ca(const char *script, const char *products, const char *https_ca);
 /* Starts the cloud with product CL_PK (dynamic registration on, registration-free per
  * regnwl, TLS only) whose devices are given as JSON array members. Needs fx_setup(). */
 void cl_start(const char *devices);
 void cl_start_opts(const char *devices, bool registration_free);
+void cl_start_https_ca(const char *devices, bool registration_free, const char *https_ca);
 /* POSTs args (stolen) to the control API; returns its JSON reply (ok or not). */
 json_t *cl_ctl(const char *cmd, json_t *args);
 /* {"productKey": CL_PK, "deviceName": dn} */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cloudctl.h"
 #include "fixture.h"
@@ -117,9 +118,56 @@ size_t cc_count(int port, const char *ev, const char *field, const char *value)
 
 json_t *cc_start(const char *script, const char *dir, const char *products, const char *log)
 {
+	return cc_start_https(script, dir, products, log, NULL, NULL);
+}
+
+static void openssl_ok(const char *const argv[])
+{
+	char *out = NULL, *err = NULL;
+	int st = fx_run(argv, &out, &err, 30000);
+
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl %s: %s", argv[1], err);
+	free(out);
+	free(err);
+}
+
+void cc_make_https_ca(const char *name)
+{
+	char d[4096], ca_key[4200], ca_crt[4200], key[4200], csr[4200], crt[4200], ext[4200];
+	char subj[256];
+
+	snprintf(d, sizeof(d), "%s", fx_path(name));
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", d);
+	snprintf(ca_crt, sizeof(ca_crt), "%s/ca.crt", d);
+	snprintf(key, sizeof(key), "%s/server.key", d);
+	snprintf(csr, sizeof(csr), "%s/server.csr", d);
+	snprintf(crt, sizeof(crt), "%s/server.crt", d);
+	snprintf(ext, sizeof(ext), "%s/server.ext", d);
+	snprintf(subj, sizeof(subj), "/CN=sensorgw test %s CA", name);
+	openssl_ok((const char *const[]){ "/usr/bin/openssl", "req", "-x509", "-newkey", "ec",
+		"-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", ca_key,
+		"-out", ca_crt, "-subj", subj, "-addext", "basicConstraints=critical,CA:TRUE",
+		"-addext", "keyUsage=critical,keyCertSign,cRLSign", NULL });
+	openssl_ok((const char *const[]){ "/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt",
+		"ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj",
+		"/CN=localhost", NULL });
+	fx_write_file(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+		      "basicConstraints=CA:FALSE\n"
+		      "keyUsage=critical,digitalSignature,keyEncipherment\n"
+		      "extendedKeyUsage=serverAuth\n", 0644);
+	openssl_ok((const char *const[]){ "/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA",
+		ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-days", "2", "-sha256", "-extfile",
+		ext, "-out", crt, NULL });
+}
+
+json_t *cc_start_https(const char *script, const char *dir, const char *products, const char *log,
+		       const char *https_crt, const char *https_key)
+{
 	const char *root = fx_env("GW_SOURCE_ROOT");
 	char script_path[4096], dir_path[4096], products_path[4096], ports_path[4096 + 16];
-	const char *argv[13];
+	const char *argv[17];
+	size_t n;
 	int64_t end;
 	json_error_t err;
 	json_t *ports;
@@ -140,13 +188,19 @@ json_t *cc_start(const char *script, const char *dir, const char *products, cons
 	argv[7] = fx_path("broker/server.key");
 	argv[8] = "--products";
 	argv[9] = products_path;
-	argv[10] = NULL;
+	n = 10;
+	if (https_crt && https_key) {
+		argv[n++] = "--https-cert";
+		argv[n++] = https_crt;
+		argv[n++] = "--https-key";
+		argv[n++] = https_key;
+	}
 	if (fx_canary()) {
 		/* canary mode: every secret the cloud issues contains it (fixture.h) */
-		argv[10] = "--canary";
-		argv[11] = fx_canary();
-		argv[12] = NULL;
+		argv[n++] = "--canary";
+		argv[n++] = fx_canary();
 	}
+	argv[n] = NULL;
 	fx_spawn(argv, log);
 	end = fx_mono_ms() + FX_WAIT_MS;
 	while (!(text = fx_read_file(ports_path))) {

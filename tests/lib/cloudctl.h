@@ -16,6 +16,15 @@
  * fixture's server certificate and fx_path(products); returns its ports.json (a new
  * reference) once every listener is up. The output goes to fx_path(log). */
 json_t *cc_start(const char *script, const char *dir, const char *products, const char *log);
+/* The same with the HTTPS registration listener alone under https_crt/https_key (paths; both
+ * NULL: the fixture's server certificate, as cc_start()). */
+json_t *cc_start_https(const char *script, const char *dir, const char *products, const char *log,
+		       const char *https_crt, const char *https_key);
+/* A second test CA, unrelated to the fixture's (fx_make_certs()), for the HTTPS registration
+ * listener: fx_path("<name>/ca.crt") and a server certificate for localhost and 127.0.0.1
+ * fx_path("<name>/server.crt") with its key "<name>/server.key". The platforms serve
+ * registration under another root than MQTT (docs/protocols/tencent.md §1.6). */
+void cc_make_https_ca(const char *name);
 /* An integer member of ports (> 0, or the test fails). */
 int cc_port(json_t *ports, const char *name);
 /* POSTs args (stolen) to the control API on port; returns its JSON reply (ok or not). */

@@ -104,6 +104,12 @@ void tc_wait_connect_window(const char *dn)
 
 void tc_start(const char *psk_devices, const char *cert_devices)
 {
+	tc_start_https_ca(psk_devices, cert_devices, NULL);
+}
+
+void tc_start_https_ca(const char *psk_devices, const char *cert_devices, const char *https_ca)
+{
+	char crt[4096] = "", key[4096] = "";
 	char products[8192];
 	char cert_product[1024] = "";
 	json_t *ports;
@@ -125,7 +131,13 @@ void tc_start(const char *psk_devices, const char *cert_devices)
 		 "\"led\": \"bool\"}}, \"devices\": [%s]}%s], \"settings\": {\"connect_interval\": 5}}",
 		 TC_PS, psk_devices, cert_product);
 	fx_write_file(fx_path("tcloud/products.json"), products, 0600);
-	ports = cc_start("tencent_cloud.py", "tcloud", "tcloud/products.json", "tcloud.log");
+	if (https_ca) {
+		cc_make_https_ca(https_ca);
+		snprintf(crt, sizeof(crt), "%s/server.crt", fx_path(https_ca));
+		snprintf(key, sizeof(key), "%s/server.key", fx_path(https_ca));
+	}
+	ports = cc_start_https("tencent_cloud.py", "tcloud", "tcloud/products.json", "tcloud.log",
+			       https_ca ? crt : NULL, https_ca ? key : NULL);
 	tc_ctl_port = cc_port(ports, "control");
 	tc_https_port = cc_port(ports, "https");
 	tc_http_port = cc_port(ports, "http");

@@ -40,6 +40,11 @@ extern int tc_http_port;    /* plain http: the target of its redirect_http fault
  * cert_devices is not NULL, TC_CERT_PID (certificate devices, registerType 1) with those.
  * Needs fx_setup(). */
 void tc_start(const char *psk_devices, const char *cert_devices);
+/* The same with the HTTPS registration listener under a second CA, https_ca (a name: its
+ * certificate is fx_path("<https_ca>/ca.crt"), see cc_make_https_ca()), while MQTT stays under
+ * the fixture's broker/ca.crt, as the platform serves them (docs/protocols/tencent.md §1.6).
+ * NULL: tc_start(). */
+void tc_start_https_ca(const char *psk_devices, const char *cert_devices, const char *https_ca);
 /* POSTs args (stolen) to the control API; returns its JSON reply (ok or not). */
 json_t *tc_ctl(const char *cmd, json_t *args);
 /* {"productId": TC_PID, "deviceName": dn} */

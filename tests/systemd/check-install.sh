@@ -38,6 +38,7 @@ sort -k2 >"$d/expected" <<EXP
 755 ${datadir#/}/sensorgw/
 644 ${datadir#/}/sensorgw/ca/aliyun-iot-roots.pem
 644 ${datadir#/}/sensorgw/ca/tencent-iot-roots.pem
+644 ${datadir#/}/sensorgw/ca/tencent-register-roots.pem
 644 ${mandir#/}/man1/sensorgw-sim.1
 644 ${mandir#/}/man1/sensorgwctl.1
 644 ${mandir#/}/man5/sensorgw.conf.5

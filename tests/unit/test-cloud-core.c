@@ -379,7 +379,7 @@ START_TEST(test_engine_registered)
 						    0, never, NULL), 0);
 	/* refused: the marker says why and when to try again; counted */
 	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_REFUSED, "HTTPS",
-								     "code 6288: no", NULL });
+								     "code 6288: no", NULL, false });
 	ck_assert_int_eq(d.state, GW_CLOUD_DEV_IDLE);
 	ck_assert_uint_eq(c.n.registration_failures, 1);
 	ck_assert_int_eq(gw_credstore_get_state(c.store, "dev1", &st, reason, sizeof(reason)), 0);
@@ -388,12 +388,26 @@ START_TEST(test_engine_registered)
 	ck_assert_int_gt(gw_cloud_secs_until(st.next_retry_ms), 0);
 	/* failed: backoff */
 	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_FAILED, NULL,
-								     "timeout", NULL });
+								     "timeout", NULL, false });
 	ck_assert_uint_eq(c.n.registration_failures, 2);
 	ck_assert_uint_eq(d.reg_backoff_ms, 1000);
+	/* a registration host that does not verify: from reconnect_max_ms, doubling to the
+	 * refusal's hour, not at the reconnect pace; no marker written for it */
+	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_FAILED, "HTTPS",
+								     "TLS: ...", NULL, true });
+	ck_assert_uint_eq(d.reg_backoff_ms, 8000);
+	ck_assert_uint_eq(c.n.registration_failures, 3);
+	for (int i = 0; i < 12; i++)
+		gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){
+			GW_CLOUD_REG_FAILED, "HTTPS", "TLS: ...", NULL, true });
+	ck_assert_uint_eq(d.reg_backoff_ms, 3600000);
+	/* a transport failure after it: back to the reconnect pace */
+	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_FAILED, NULL,
+								     "timeout", NULL, false });
+	ck_assert_uint_eq(d.reg_backoff_ms, 8000);
 	/* stored: the driver takes the credential; the backoff starts again */
 	gw_cloud_dev_registered(&d, &(struct gw_cloud_reg_outcome){ GW_CLOUD_REG_STORED, "MQTT", "",
-								     &cred });
+								     &cred, false });
 	ck_assert_int_eq(fake.registered, 1);
 	ck_assert_uint_eq(c.n.registrations, 1);
 	ck_assert_uint_eq(d.reg_backoff_ms, 0);
@@ -548,18 +562,58 @@ END_TEST
 START_TEST(test_reg_http_status)
 {
 	struct gw_http_response resp = { .err = -ETIMEDOUT };
+	struct gw_cloud_reg job = { .untrusted = true };
 	char why[256];
 
-	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EIO);
+	ck_assert_int_eq(gw_cloud_reg_http_status(&job, &resp, why, sizeof(why)), -EIO);
 	ck_assert_str_eq(why, strerror(ETIMEDOUT));
+	ck_assert(!job.untrusted);
+	resp = (struct gw_http_response){ .err = -EPROTO, .untrusted = true,
+					  .error = "TLS: the certificate of h does not verify" };
+	ck_assert_int_eq(gw_cloud_reg_http_status(&job, &resp, why, sizeof(why)), -EIO);
+	ck_assert_str_eq(why, "TLS: the certificate of h does not verify");
+	ck_assert(job.untrusted);
 	resp = (struct gw_http_response){ .status = 302, .location = "http://x/" };
-	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EPROTO);
+	ck_assert_int_eq(gw_cloud_reg_http_status(&job, &resp, why, sizeof(why)), -EPROTO);
 	ck_assert_str_eq(why, "HTTP status 302, a redirect to http://x/ (not followed)");
+	ck_assert(!job.untrusted);
 	resp = (struct gw_http_response){ .status = 500 };
-	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), -EPROTO);
+	ck_assert_int_eq(gw_cloud_reg_http_status(&job, &resp, why, sizeof(why)), -EPROTO);
 	ck_assert_str_eq(why, "HTTP status 500");
 	resp.status = 200;
-	ck_assert_int_eq(gw_cloud_reg_http_status(&resp, why, sizeof(why)), 0);
+	ck_assert_int_eq(gw_cloud_reg_http_status(&job, &resp, why, sizeof(why)), 0);
+}
+END_TEST
+
+/* The registration's trust: the registration host's roots in place of the bundled MQTT roots
+ * (or none), the system's bundle when those cannot be read, an administrator's file as it is. */
+START_TEST(test_reg_https_ca)
+{
+	char dir[] = "/tmp/test-cloud-core-XXXXXX";
+	char mqtt[64], reg[64], mine[64], missing[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(mqtt, sizeof(mqtt), "%s/mqtt.pem", dir);
+	snprintf(reg, sizeof(reg), "%s/reg.pem", dir);
+	snprintf(mine, sizeof(mine), "%s/mine.pem", dir);
+	snprintf(missing, sizeof(missing), "%s/missing.pem", dir);
+	for (const char *const *f = (const char *const[]){ mqtt, reg, mine, NULL }; *f; f++) {
+		FILE *fp = fopen(*f, "w");
+
+		ck_assert_ptr_nonnull(fp);
+		fclose(fp);
+	}
+	ck_assert_str_eq(gw_cloud_reg_https_ca(mqtt, mqtt, reg), reg);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, mqtt, reg), reg);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(mine, mqtt, reg), mine);
+	ck_assert_ptr_null(gw_cloud_reg_https_ca(mqtt, mqtt, missing));
+	ck_assert_ptr_null(gw_cloud_reg_https_ca(NULL, mqtt, NULL));
+	/* the same file for both (Aliyun): unchanged */
+	ck_assert_str_eq(gw_cloud_reg_https_ca(mqtt, mqtt, mqtt), mqtt);
+	unlink(mqtt);
+	unlink(reg);
+	unlink(mine);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -584,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, test_record_fields);
 	tcase_add_test(tc, test_reg_job);
 	tcase_add_test(tc, test_reg_http_status);
+	tcase_add_test(tc, test_reg_https_ca);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
