@@ -107,6 +107,10 @@ extern const struct gw_config_keys gw_config_cloud_keys;
 /* auth and the ProductSecret sources: at most one source, each only with a dynamic auth;
  * returns the source key given first, or NULL */
 const char *gw_config_cloud_secret_source(struct gw_config_parser *p);
+/* A thing_model of the other cloud's format is refused (format: enum gw_thingmodel_format, what:
+ * the file it needs), and thing_model_refused without a model. */
+void gw_config_cloud_check_model(struct gw_config_parser *p, const struct gw_config_uplink *u,
+				 int format, const char *what);
 bool gw_config_cloud_equal(const struct gw_config_cloud *a, const struct gw_config_cloud *b);
 void gw_config_cloud_clear(struct gw_config_cloud *c);
 

@@ -104,6 +104,7 @@ int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_resp
  * root than MQTT (docs/protocols/tencent.md §1.6: DigiCert Global Root CA for Tencent's v2 host,
  * the Iothub root only for MQTT), so a registration cannot simply use the uplink's ca_file:
  *
+ *   register_ca_file given (the key)                      that file
  *   ca_file NULL or mqtt_default (the bundled MQTT roots)  register_default, the bundled roots of
  *                                                          the registration host, when it can be
  *                                                          read; else NULL (the system's bundle)
@@ -111,5 +112,5 @@ int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_resp
  *
  * Returns a pointer to one of its arguments, or NULL.
  */
-const char *gw_cloud_reg_https_ca(const char *ca_file, const char *mqtt_default,
-				  const char *register_default);
+const char *gw_cloud_reg_https_ca(const char *register_ca_file, const char *ca_file,
+				  const char *mqtt_default, const char *register_default);

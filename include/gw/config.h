@@ -133,6 +133,14 @@ struct gw_config_mqtt {
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 };
 
+/* What a cloud uplink does with a record whose value its thing model refuses. */
+enum gw_model_refused {
+	GW_MODEL_LEAVE_OUT,  /* the value is left out (counted, logged once per identifier) */
+	GW_MODEL_DEADLETTER, /* the record goes to the dead-letter file */
+};
+
+struct gw_thingmodel;
+
 /* type = aliyun and type = tencent: the keys both clouds take */
 struct gw_config_cloud {
 	char *region; /* aliyun: default cn-shanghai unless instance_id is set; tencent: default
@@ -143,11 +151,20 @@ struct gw_config_cloud {
 	/* auth = register: https:// only; default from region (docs/protocols/aliyun.md §2,
 	 * docs/protocols/tencent.md §2); aliyun: not with register_via = mqtt */
 	char *register_url;
+	/* the registration host's CA file (HTTPS); default: the roots bundled for that host, or
+	 * ca_file when it is the administrator's own (gw_cloud_reg_https_ca()) */
+	char *register_ca_file;
 	enum gw_sign_method sign_method; /* default hmacsha256 */
 	uint32_t max_devices;            /* device sessions at most, 1..256; default 32 */
 	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no
 				 * limit; default 10 */
 	uint32_t command_burst; /* ... and at once after a quiet spell, 1..1000; default 20 */
+	/* thing_model = FILE: the TSL (aliyun) or data template (tencent) exported from the
+	 * console, read when the configuration is; NULL: values go out as decoded */
+	char *thing_model;
+	struct gw_thingmodel *model;
+	int64_t model_mtime_ns; /* of the file when it was read: a reload reads a changed one */
+	enum gw_model_refused model_refused; /* thing_model_refused; default leave-out */
 };
 
 /* type = aliyun */

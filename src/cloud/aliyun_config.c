@@ -14,6 +14,7 @@
 #include "../config-private.h"
 #include "gw-build.h"
 #include "gw/aliyun.h"
+#include "gw/thingmodel.h"
 #include "gw/util.h"
 
 _Static_assert(GW_CONFIG_CLOUD_ID_MAX == GW_ALIYUN_ID_MAX - 1, "the platform's id length");
@@ -44,6 +45,7 @@ static const struct gw_config_keys aliyun_own = { aliyun_keys, N_ELEMENTS(aliyun
 /* auth and the keys that go with it */
 static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 {
+	static const char *const https_keys[] = { "register_url", "register_ca_file" };
 	const char *first = gw_config_cloud_secret_source(p);
 	const char *why;
 	bool dynamic;
@@ -71,14 +73,18 @@ static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 	if (u->cloud.auth != GW_CLOUD_AUTH_REGISTER && gw_config_given_ok(p, "register_via"))
 		gw_config_report(p, gw_config_given(p, "register_via"),
 				 "register_via: only used with auth = register%s", why);
-	if (u->cloud.auth != GW_CLOUD_AUTH_REGISTER && gw_config_given_ok(p, "register_url"))
-		gw_config_report(p, gw_config_given(p, "register_url"),
-				 "register_url: only used with auth = register%s", why);
-	else if (u->aliyun.register_via == GW_REGISTER_VIA_MQTT &&
-		 gw_config_given_ok(p, "register_url") && !gw_config_bad(p, "register_via"))
-		gw_config_report(p, gw_config_given(p, "register_url"),
-				 "register_url: not used with register_via = mqtt (line %u)",
-				 gw_config_given(p, "register_via"));
+	for (size_t i = 0; i < N_ELEMENTS(https_keys); i++) {
+		const char *k = https_keys[i];
+
+		if (u->cloud.auth != GW_CLOUD_AUTH_REGISTER && gw_config_given_ok(p, k))
+			gw_config_report(p, gw_config_given(p, k),
+					 "%s: only used with auth = register%s", k, why);
+		else if (u->aliyun.register_via == GW_REGISTER_VIA_MQTT &&
+			 gw_config_given_ok(p, k) && !gw_config_bad(p, "register_via"))
+			gw_config_report(p, gw_config_given(p, k),
+					 "%s: not used with register_via = mqtt (line %u)", k,
+					 gw_config_given(p, "register_via"));
+	}
 }
 
 static void close_aliyun(struct gw_config_parser *p, struct gw_config_uplink *u)
@@ -115,6 +121,7 @@ static void close_aliyun(struct gw_config_parser *p, struct gw_config_uplink *u)
 				 "max_rate: %" PRIu32 " is out of range for type = aliyun (0..%d, "
 				 "per device)",
 				 u->max_rate, GW_CONFIG_ALIYUN_MAX_RATE);
+	gw_config_cloud_check_model(p, u, GW_THINGMODEL_ALIYUN, "the TSL from the Aliyun console");
 	close_auth(p, u);
 }
 

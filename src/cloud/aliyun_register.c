@@ -395,7 +395,8 @@ int gw_aliyun_register_start(sd_event *event, struct gw_http *http, struct gw_cr
 	reg->user_data = user_data;
 	/* iot-auth chains to the same roots as MQTT (docs/protocols/aliyun.md §2): the bundled
 	 * ones, unless the administrator named another ca_file */
-	reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->ca_file, GW_ALIYUN_CA_FILE,
+	reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->cloud.register_ca_file, cfg->ca_file,
+						       GW_ALIYUN_CA_FILE,
 						       GW_ALIYUN_REGISTER_CA_FILE);
 	*ret = reg;
 	return 0;

@@ -8,8 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../config-private.h"
+#include "gw/thingmodel.h"
 #include "gw/util.h"
 
 /* Both clouds' words: each cloud's close() refuses the other's. */
@@ -40,6 +42,46 @@ static bool set_https_url(struct gw_config_parser *p, const struct gw_config_key
 	return gw_config_set_string(p, k, obj, v);
 }
 
+static const struct gw_config_word model_refused_words[] = {
+	{ "leave-out", GW_MODEL_LEAVE_OUT },
+	{ "deadletter", GW_MODEL_DEADLETTER },
+	{ NULL, 0 },
+};
+
+/* thing_model: a file the service may read, parsed now so that --check-config shows where it
+ * is wrong: "thing_model: FILE:LINE:COLUMN: what" */
+static bool set_thing_model(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
+			    const char *v)
+{
+	struct gw_config_uplink *u = obj;
+	struct gw_thingmodel_error err = { 0 };
+	struct gw_thingmodel *m = NULL;
+	struct stat st;
+	int r;
+
+	if (!gw_config_set_readable_file(p, k, obj, v))
+		return false;
+	r = gw_thingmodel_load(v, &m, &err);
+	if (r < 0) {
+		if (err.line && err.column)
+			gw_config_report(p, gw_config_line(p), "%s: %s:%u:%u: %s", k->name, v,
+					 err.line, err.column, err.text);
+		else if (err.line)
+			gw_config_report(p, gw_config_line(p), "%s: %s:%u: %s", k->name, v,
+					 err.line, err.text);
+		else
+			gw_config_report(p, gw_config_line(p), "%s: %s: %s", k->name, v,
+					 err.text[0] ? err.text : strerror(-r));
+		return false;
+	}
+	gw_thingmodel_free(u->cloud.model);
+	u->cloud.model = m;
+	u->cloud.model_mtime_ns = stat(v, &st) == 0 ?
+					  (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec :
+					  0;
+	return true;
+}
+
 #define U struct gw_config_uplink
 /* region and auth have no default here: each cloud has its own. */
 static const struct gw_config_key cloud_keys[] = {
@@ -54,6 +96,8 @@ static const struct gw_config_key cloud_keys[] = {
 		      cloud.product_secret, NULL, 0, 0, 0),
 	GW_CONFIG_KEY("register_url", set_https_url, U, cloud.register_url, NULL, 0,
 		      GW_CONFIG_CLOUD_URL_MAX, 0),
+	GW_CONFIG_KEY("register_ca_file", gw_config_set_readable_file, U, cloud.register_ca_file,
+		      NULL, 0, 0, 0),
 	GW_CONFIG_KEY_ENUM("sign_method", U, cloud.sign_method, "hmacsha256", sign_method_words),
 	GW_CONFIG_KEY("max_devices", gw_config_set_uint, U, cloud.max_devices, "32", 1, 256, 0),
 	/* commands from the cloud a second, and how many at once, before a node's serial line
@@ -61,6 +105,9 @@ static const struct gw_config_key cloud_keys[] = {
 	GW_CONFIG_KEY("command_rate", gw_config_set_uint, U, cloud.command_rate, "10", 0, 1000, 0),
 	GW_CONFIG_KEY("command_burst", gw_config_set_uint, U, cloud.command_burst, "20", 1, 1000,
 		      0),
+	GW_CONFIG_KEY("thing_model", set_thing_model, U, cloud.thing_model, NULL, 0, 0, 0),
+	GW_CONFIG_KEY_ENUM("thing_model_refused", U, cloud.model_refused, "leave-out",
+			   model_refused_words),
 };
 
 const struct gw_config_keys gw_config_cloud_keys = { cloud_keys, N_ELEMENTS(cloud_keys) };
@@ -83,8 +130,26 @@ bool gw_config_cloud_equal(const struct gw_config_cloud *a, const struct gw_conf
 	return gw_streq_null(a->region, b->region) && a->auth == b->auth &&
 	       gw_streq_null(a->product_secret, b->product_secret) &&
 	       gw_streq_null(a->register_url, b->register_url) &&
+	       gw_streq_null(a->register_ca_file, b->register_ca_file) &&
 	       a->sign_method == b->sign_method && a->max_devices == b->max_devices &&
-	       a->command_rate == b->command_rate && a->command_burst == b->command_burst;
+	       a->command_rate == b->command_rate && a->command_burst == b->command_burst &&
+	       gw_streq_null(a->thing_model, b->thing_model) &&
+	       a->model_mtime_ns == b->model_mtime_ns && a->model_refused == b->model_refused;
+}
+
+void gw_config_cloud_check_model(struct gw_config_parser *p, const struct gw_config_uplink *u,
+				 int format, const char *what)
+{
+	if (u->cloud.model && (int)u->cloud.model->format != format)
+		gw_config_report(p, gw_config_given(p, "thing_model"),
+				 "thing_model: %s is %s; type = %s needs %s", u->cloud.thing_model,
+				 u->cloud.model->format == GW_THINGMODEL_ALIYUN ?
+					 "an Aliyun TSL" :
+					 "a Tencent data template",
+				 u->type == GW_UPLINK_ALIYUN ? "aliyun" : "tencent", what);
+	if (!u->cloud.model && gw_config_given_ok(p, "thing_model_refused"))
+		gw_config_report(p, gw_config_given(p, "thing_model_refused"),
+				 "thing_model_refused: only used with thing_model");
 }
 
 void gw_config_cloud_clear(struct gw_config_cloud *c)
@@ -92,4 +157,7 @@ void gw_config_cloud_clear(struct gw_config_cloud *c)
 	free(c->region);
 	c->product_secret = gw_secret_free(c->product_secret);
 	free(c->register_url);
+	free(c->register_ca_file);
+	free(c->thing_model);
+	c->model = gw_thingmodel_free(c->model);
 }

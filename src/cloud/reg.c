@@ -133,9 +133,11 @@ int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_resp
 	return -EPROTO;
 }
 
-const char *gw_cloud_reg_https_ca(const char *ca_file, const char *mqtt_default,
-				  const char *register_default)
+const char *gw_cloud_reg_https_ca(const char *register_ca_file, const char *ca_file,
+				  const char *mqtt_default, const char *register_default)
 {
+	if (register_ca_file)
+		return register_ca_file;
 	if (ca_file && !(mqtt_default && strcmp(ca_file, mqtt_default) == 0))
 		return ca_file;
 	if (register_default && access(register_default, R_OK) == 0)

@@ -16,6 +16,7 @@
 #include "../config-private.h"
 #include "gw-build.h"
 #include "gw/tencent.h"
+#include "gw/thingmodel.h"
 #include "gw/util.h"
 
 _Static_assert((int)GW_REGISTER_API_V2 == (int)GW_TENCENT_DYNREG_V2 &&
@@ -147,7 +148,8 @@ static void close_limits(struct gw_config_parser *p, struct gw_config_uplink *u)
 /* auth and the keys that go with it */
 static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 {
-	static const char *const reg_keys[] = { "register_api", "register_url" };
+	static const char *const reg_keys[] = { "register_api", "register_url",
+						"register_ca_file" };
 	const char *first = gw_config_cloud_secret_source(p);
 	char reason[GW_TENCENT_REASON_MAX] = "";
 	enum gw_cloud_auth auth;
@@ -212,6 +214,8 @@ static void close_tencent(struct gw_config_parser *p, struct gw_config_uplink *u
 				 u->cloud.region);
 	close_endpoint(p, u);
 	close_limits(p, u);
+	gw_config_cloud_check_model(p, u, GW_THINGMODEL_TENCENT,
+				    "the data template from the Tencent console");
 	close_auth(p, u);
 }
 

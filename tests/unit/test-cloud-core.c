@@ -603,13 +603,16 @@ START_TEST(test_reg_https_ca)
 		ck_assert_ptr_nonnull(fp);
 		fclose(fp);
 	}
-	ck_assert_str_eq(gw_cloud_reg_https_ca(mqtt, mqtt, reg), reg);
-	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, mqtt, reg), reg);
-	ck_assert_str_eq(gw_cloud_reg_https_ca(mine, mqtt, reg), mine);
-	ck_assert_ptr_null(gw_cloud_reg_https_ca(mqtt, mqtt, missing));
-	ck_assert_ptr_null(gw_cloud_reg_https_ca(NULL, mqtt, NULL));
+	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, mqtt, mqtt, reg), reg);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, NULL, mqtt, reg), reg);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, mine, mqtt, reg), mine);
+	ck_assert_ptr_null(gw_cloud_reg_https_ca(NULL, mqtt, mqtt, missing));
+	ck_assert_ptr_null(gw_cloud_reg_https_ca(NULL, NULL, mqtt, NULL));
 	/* the same file for both (Aliyun): unchanged */
-	ck_assert_str_eq(gw_cloud_reg_https_ca(mqtt, mqtt, mqtt), mqtt);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(NULL, mqtt, mqtt, mqtt), mqtt);
+	/* register_ca_file, when given, wins over every default */
+	ck_assert_str_eq(gw_cloud_reg_https_ca(mine, mqtt, mqtt, reg), mine);
+	ck_assert_str_eq(gw_cloud_reg_https_ca(mine, NULL, mqtt, missing), mine);
 	unlink(mqtt);
 	unlink(reg);
 	unlink(mine);
