@@ -11,6 +11,10 @@
  * and is retried with growing delays (from reconnect_max_ms, doubling: a refusal's pace, not
  * the reconnect pace), for Tencent and for Aliyun over HTTPS; the cloud sees TLS failures and no
  * request.
+ *
+ * PENDING the configuration key register_ca_file (not in src/config.c yet): with it set to the
+ * registration host's CA, registration and MQTT each verify under their own CA and the device
+ * registers on the first try, for Tencent and for Aliyun over HTTPS.
  */
 
 #include <check.h>
@@ -152,6 +156,63 @@ START_TEST(test_aliyun_untrusted_backs_off)
 }
 END_TEST
 
+/* register_ca_file names the registration host's CA; ca_file stays the MQTT CA. */
+START_TEST(test_tencent_own_ca_first_try)
+{
+	char link[4096], extra[2048];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", "0123456789abcdef01234567", NULL };
+	const char *const online[] = { "device " DN ": online", NULL };
+	char *conf;
+
+	tc_start_https_ca("\"" DN "\"", NULL, "regca");
+	fx_write_secret(fx_path("tps"), TC_PS);
+	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
+		 "register_url = https://localhost:%d/device/register\nregister_ca_file = %s\n",
+		 fx_path("tps"), tc_https_port, fx_path("regca/ca.crt"));
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	(void)fx_sim_start(args);
+	conf = tc_config(extra);
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	ck_assert(fx_daemon_log_contains("device " DN ": registered; PSK stored"));
+	ck_assert(!fx_daemon_log_contains("registration failed"));
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(tc_count("tls_error", NULL, NULL), 0);
+	ck_assert(tc_wait(json_pack("{s:s,s:s,s:i}", "ev", "thing_uplink", "method", "report",
+				    "code", 0), 20));
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+}
+END_TEST
+
+START_TEST(test_aliyun_own_ca_first_try)
+{
+	struct fx_pty n1;
+	char line[4200];
+	char *text, *conf;
+
+	cl_start_https_ca("\"" DN "\"", false, "regca");
+	text = cl_register_config_via("https");
+	snprintf(line, sizeof(line), "register_ca_file = %s\n", fx_path("regca/ca.crt"));
+	ck_assert_int_gt(asprintf(&conf, "%s%s", text, line), 0);
+	free(text);
+	fx_pty_new(&n1, "tty-n1");
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
+	cl_write_line(&n1, "temp=21.5,hum=40\r\n");
+	ck_assert_msg(cl_wait(json_pack("{s:s}", "ev", "https_register"), 30),
+		      "no registration reached the cloud");
+	ck_assert_msg(cl_wait_property(DN, "temp", 21.5, 30000), "no data after registering");
+	ck_assert(!fx_daemon_log_contains("registration over HTTPS failed"));
+	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(cl_count("tls_error", NULL, NULL), 0);
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+	fx_pty_close(&n1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("register-trust");
@@ -161,6 +222,8 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_tencent_untrusted_backs_off);
 	tcase_add_test(tc, test_aliyun_untrusted_backs_off);
+	tcase_add_test(tc, test_tencent_own_ca_first_try);
+	tcase_add_test(tc, test_aliyun_own_ca_first_try);
 	suite_add_tcase(s, tc);
 	return s;
 }
