@@ -99,6 +99,9 @@ static json_t *uplinks_json(const struct gw_preview *p, const struct gw_spool_re
 		else {
 			(void)json_object_set_new(o, "topic", json_string(topic));
 			(void)json_object_set_new(o, "payload", json_stringn(payload, len));
+			/* a cloud's thing model left these values out */
+			if (why[0])
+				(void)json_object_set_new(o, "left_out", json_string(why));
 		}
 		free(payload);
 		(void)json_array_append_new(arr, o);

@@ -101,6 +101,9 @@ static void print_result(const json_t *o)
 		else
 			printf("%s\n    %s\n", json_string_value(json_object_get(u, "topic")),
 			       json_string_value(json_object_get(u, "payload")));
+		if (!uerr && json_object_get(u, "left_out"))
+			printf("    left out by the thing model: %s\n",
+			       json_string_value(json_object_get(u, "left_out")));
 	}
 }
 

@@ -70,6 +70,7 @@ struct gw_cloud_counters {
 	uint64_t commands_throttled;
 	uint64_t answers_dropped;
 	uint64_t too_large;
+	uint64_t model_refused; /* values the thing model refused (left out, or dead-lettered) */
 	uint64_t devices;
 	uint64_t online;
 };
@@ -201,6 +202,9 @@ struct gw_cloud {
 
 	struct gw_cloud_counters n;
 	struct gw_cloud_throttle throttle; /* commands from the cloud, before any reaches a node */
+	/* the identifiers whose refusal by the thing model was logged (each once) */
+	char **model_logged;
+	size_t n_model_logged;
 };
 
 /* A command from the cloud on its way to a node: the start of the driver's own command

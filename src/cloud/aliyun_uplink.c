@@ -568,13 +568,13 @@ static const char *const log_counters[] = {
 	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
 	"lost_corrupt", "rejected", "inflight", "resent", "devices", "online", "connects",
 	"connection_losses", "registrations", "registration_failures", "commands",
-	"commands_throttled", "answers_dropped", NULL,
+	"commands_throttled", "answers_dropped", "model_refused", NULL,
 };
 static const char *const status_counters[] = {
 	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
 	"lost_corrupt", "rejected", "inflight", "resent", "connects", "connection_losses",
 	"registrations", "registration_failures", "commands", "commands_throttled",
-	"answers_dropped", NULL,
+	"answers_dropped", "model_refused", NULL,
 };
 
 static const struct gw_cloud_ops cloud_ops = {

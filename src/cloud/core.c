@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gw/cloud.h"
+#include "gw/cloudmodel.h"
 #include "gw/log.h"
 
 /* ---- the counters ---- */
@@ -31,7 +32,7 @@ static const struct {
 	F(deadlettered), F(lost_corrupt), F(inflight), F(resent),
 	C(rejected), C(connects), C(connection_losses), C(registrations),
 	C(registration_failures), C(commands), C(commands_throttled), C(answers_dropped),
-	C(too_large), C(devices), C(online),
+	C(too_large), C(model_refused), C(devices), C(online),
 #undef F
 #undef C
 };
@@ -851,6 +852,102 @@ static void dev_free(struct gw_cloud_dev *d)
 
 /* ---- sending ---- */
 
+/* ---- the thing model ---- */
+
+#define MODEL_LOGGED_MAX 64 /* identifiers whose refusal is logged; the rest only counted */
+
+struct model_run {
+	struct gw_cloud *c; /* NULL: a preview, nothing counted or logged */
+	const char *device;
+	unsigned refused;
+	char *note; /* the values left out, "MQ2 (out of range), ..." */
+	size_t note_size;
+};
+
+static void model_note(struct model_run *run, const char *id, enum gw_thingmodel_refusal reason)
+{
+	size_t n = strlen(run->note);
+
+	if (n + 1 < run->note_size)
+		snprintf(run->note + n, run->note_size - n, "%s%s (%s)", n ? ", " : "", id,
+			 gw_thingmodel_refusal_to_string(reason));
+}
+
+static bool model_logged(struct gw_cloud *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_model_logged; i++)
+		if (strcmp(c->model_logged[i], id) == 0)
+			return true;
+	if (c->n_model_logged == MODEL_LOGGED_MAX)
+		return true;
+	c->model_logged = gw_realloc_array(c->model_logged, c->n_model_logged + 1,
+					   sizeof(*c->model_logged));
+	c->model_logged[c->n_model_logged++] = gw_strdup(id);
+	return false;
+}
+
+static void model_refused(const char *id, json_t *value, enum gw_thingmodel_refusal reason,
+			  void *user_data)
+{
+	struct model_run *run = user_data;
+	struct gw_cloud *c = run->c;
+	char *text;
+
+	run->refused++;
+	model_note(run, id, reason);
+	if (!c)
+		return;
+	c->n.model_refused++;
+	if (model_logged(c, id))
+		return;
+	text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+	gw_cloud_log(c, LOG_WARNING, "thing model %s refuses %s = %s from %s: %s (%s); further "
+		     "refusals of %s are counted (model_refused), not logged",
+		     c->cfg->cloud.thing_model, id, text ? text : "?", run->device,
+		     gw_thingmodel_refusal_to_string(reason),
+		     c->cfg->cloud.model_refused == GW_MODEL_DEADLETTER ?
+			     "its record goes to the dead-letter file" :
+			     "left out",
+		     id);
+	free(text);
+}
+
+/*
+ * The uplink's thing model applied to the record o (before the driver builds its message): 0
+ * to send it, its refused values left out; -EDOM when it goes to the dead-letter file instead
+ * (why set): its event is not in the model, the model refused every value, or any value with
+ * thing_model_refused = deadletter.
+ */
+static int model_apply(const struct gw_config_uplink *cfg, struct model_run *run, json_t *o,
+		       char *why, size_t why_size)
+{
+	const char *event = json_string_value(json_object_get(o, "event"));
+	int r;
+
+	if (!cfg->cloud.model || !o)
+		return 0;
+	r = gw_cloud_model_apply(cfg->cloud.model, o, model_refused, run);
+	if (r == -ENOENT) {
+		if (run->c)
+			run->c->n.model_refused++;
+		snprintf(why, why_size, "event '%s' is not in the thing model %s", event ? event : "",
+			 cfg->cloud.thing_model);
+		return -EDOM;
+	}
+	if (r == -ENODATA) {
+		snprintf(why, why_size, "the thing model %s refuses every value: %s",
+			 cfg->cloud.thing_model, run->note);
+		return -EDOM;
+	}
+	if (r > 0 && cfg->cloud.model_refused == GW_MODEL_DEADLETTER) {
+		snprintf(why, why_size, "the thing model %s refuses %s (thing_model_refused = "
+			 "deadletter)", cfg->cloud.thing_model, run->note);
+		return -EDOM;
+	}
+	/* -EBADMSG (no params): the driver's build says so */
+	return r == -ENOMEM ? -ENOMEM : 0;
+}
+
 /* 1: handed to libmosquitto; 0: waits for its device or its rate, or was dead-lettered. */
 static int send_record(void *ud, const struct gw_spool_record *rec)
 {
@@ -892,6 +989,18 @@ static int send_record(void *ud, const struct gw_spool_record *rec)
 		gw_cloudfeed_wait(c->feed, rec->seq);
 		if (wait != GW_CLOUD_WAIT_QUEUED)
 			gw_cloud_rate_wake(c, wait);
+		return 0;
+	}
+	{
+		char note[256] = "";
+		struct model_run run = { c, d->name, 0, note, sizeof(note) };
+
+		rc = model_apply(c->cfg, &run, o, why, sizeof(why));
+	}
+	if (rc < 0) {
+		json_decref(o);
+		ops->rate_give_back(d);
+		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
 		return 0;
 	}
 	rc = ops->build(c->cfg, rec, &v, o, d->name, topic, sizeof(topic), &payload, &len, why,
@@ -1065,6 +1174,9 @@ void gw_cloud_uplink_free(void *impl)
 	gw_credstore_close(c->store);
 	free(c->cred_dir);
 	free(c->devs);
+	for (size_t i = 0; i < c->n_model_logged; i++)
+		free(c->model_logged[i]);
+	free(c->model_logged);
 	sd_event_unref(c->event);
 	free(c);
 }
@@ -1214,6 +1326,8 @@ int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_conf
 			    char **payload, size_t *len, char *why, size_t why_size)
 {
 	struct gw_payload_view v;
+	char note[256] = "";
+	struct model_run run = { NULL, NULL, 0, note, sizeof(note) };
 	json_error_t jerr;
 	json_t *o;
 	int r;
@@ -1222,14 +1336,21 @@ int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_conf
 		snprintf(why, why_size, "not a record this version can send");
 		return -EBADMSG;
 	}
+	run.device = v.device;
 	if (!name_valid(ops, v.device)) {
 		snprintf(why, why_size, "device name '%s' is not valid for %s " NAME_RULE, v.device,
 			 ops->title);
 		return -EINVAL;
 	}
 	o = json_loadb(v.json, v.json_len, 0, &jerr);
-	r = ops->build(cfg, rec, &v, o, v.device, topic, topic_size, payload, len, why, why_size);
+	r = model_apply(cfg, &run, o, why, why_size);
+	if (r >= 0)
+		r = ops->build(cfg, rec, &v, o, v.device, topic, topic_size, payload, len, why,
+			       why_size);
 	json_decref(o);
+	/* on success, why names what the thing model left out (empty: nothing) */
+	if (r >= 0)
+		snprintf(why, why_size, "%s", note);
 	return r;
 }
 

@@ -26,6 +26,7 @@
 #include "gw/payload.h"
 #include "gw/tencent.h"
 #include "gw/tencent_register.h"
+#include "gw/thingmodel.h"
 #include "gw/tencent_uplink.h"
 #include "gw/util.h"
 
@@ -684,14 +685,19 @@ static int build_message(const struct gw_config_uplink *cfg, const struct gw_spo
 		return r;
 	}
 	if (v->type == GW_FRAME_EVENT) {
-		/* a frame's event has no severity: info, the mildest of docs/protocols/tencent.md
-		 * §3.2 */
+		/* the thing model's type for the event; without one (a frame's event has no
+		 * severity) info, the mildest of docs/protocols/tencent.md §3.2 */
+		enum gw_thingmodel_event_type type = GW_THINGMODEL_EVENT_INFO;
 		struct gw_tencent_event ev = {
 			.event_id = event ? event : "",
 			.type = "info",
 			.timestamp_ms = time_ms,
 			.params = params,
 		};
+
+		if (cfg->cloud.model && event &&
+		    gw_thingmodel_event_type(cfg->cloud.model, event, &type) == 0)
+			ev.type = gw_thingmodel_event_type_to_string(type);
 
 		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT,
 					   cfg->tencent.product_id, device, topic, size);
@@ -755,7 +761,7 @@ static const char *const counter_names[] = {
 	"produced", "acked", "queued", "dropped_overflow", "dropped_enospc", "deadlettered",
 	"lost_corrupt", "rejected", "inflight", "resent", "too_large", "devices", "online",
 	"connects", "connection_losses", "commands", "commands_throttled", "registrations",
-	"registration_failures", NULL,
+	"registration_failures", "model_refused", NULL,
 };
 
 static const struct gw_cloud_ops cloud_ops = {

@@ -1151,6 +1151,76 @@ START_TEST(test_aliyun_errors)
 END_TEST
 
 /* command_rate and command_burst: cloud uplinks only, defaults 10 and 20, 0 = no limit. */
+/* thing_model: read when the configuration is, positions in the file for a broken one, the
+ * format must be the cloud's; thing_model_refused; register_ca_file. */
+START_TEST(test_thing_model)
+{
+	const char *data = getenv("GW_TEST_DATA");
+	char *path, *text;
+	struct gw_config *c;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_ge(asprintf(&path, "%s/model.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\ntype = aliyun\nproduct_key = a1TestProd01\nca_file = @DIR@/ca.crt\n"
+		   "thing_model = @DATA@/models/aliyun-tsl.json\nthing_model_refused = deadletter\n"
+		   "\n"
+		   "[uplink t]\ntype = tencent\nproduct_id = CS0SLTKSYA\nauth = register\n"
+		   "product_secret_file = @DIR@/tps\nca_file = @DIR@/ca.crt\n"
+		   "register_ca_file = @DIR@/ca.crt\n"
+		   "thing_model = @DATA@/models/tencent-template.json\n",
+		   "@DIR@", tmp);
+	free(path);
+	path = replace_all(text, "@DATA@", data);
+	free(text);
+	write_file("tps", "testProductSecret123\n", 0600);
+	write_file("model.conf", path, 0600);
+	free(path);
+	ck_assert_int_ge(asprintf(&path, "%s/model.conf", tmp), 0);
+	c = load_ok(path);
+	ck_assert_ptr_nonnull(c->uplinks[0].cloud.model);
+	ck_assert_int_eq(c->uplinks[0].cloud.model_refused, GW_MODEL_DEADLETTER);
+	ck_assert_ptr_nonnull(c->uplinks[1].cloud.model);
+	ck_assert_int_eq(c->uplinks[1].cloud.model_refused, GW_MODEL_LEAVE_OUT);
+	ck_assert_ptr_nonnull(strstr(c->uplinks[1].cloud.register_ca_file, "/ca.crt"));
+	ck_assert_ptr_null(c->uplinks[0].cloud.register_ca_file);
+	gw_config_free(c);
+
+	/* a broken model: its file, line and column; the other cloud's format; the key for mqtt */
+	write_file("broken.json", "{\n  \"properties\": [\n    {\"identifier\": \"MQ2\",,}\n  ]\n}\n",
+		   0644);
+	text = replace_all(ALIYUN_HEAD
+		   "[uplink a]\ntype = aliyun\nproduct_key = a1TestProd01\nca_file = @DIR@/ca.crt\n"
+		   "thing_model = @DIR@/broken.json\n"                    /* 8 */
+		   "\n"
+		   "[uplink b]\ntype = aliyun\nproduct_key = a1TestProd01\nca_file = @DIR@/ca.crt\n"
+		   "thing_model = @DATA@/models/tencent-template.json\n"  /* 14 */
+		   "register_ca_file = @DIR@/ca.crt\n"                    /* 15 */
+		   "\n"
+		   "[uplink c]\ntype = tencent\nproduct_id = CS0SLTKSYA\nca_file = @DIR@/ca.crt\n"
+		   "thing_model_refused = drop\n"                         /* 21 */
+		   "\n"
+		   "[uplink m]\ntype = mqtt\n"
+		   "thing_model = @DATA@/models/aliyun-tsl.json\n",       /* 25 */
+		   "@DIR@", tmp);
+	path = replace_all(text, "@DATA@", data);
+	free(text);
+	write_file("model.conf", path, 0600);
+	free(path);
+	ck_assert_int_ge(asprintf(&path, "%s/model.conf", tmp), 0);
+	text = replace_all("8: thing_model: @DIR@/broken.json:3:26: string or '}' expected near ','\n"
+			   "14: thing_model: @DATA@/models/tencent-template.json is a Tencent data "
+			   "template; type = aliyun needs the TSL from the Aliyun console\n"
+			   "15: register_ca_file: only used with auth = register\n"
+			   "21: thing_model_refused: 'drop' is not one of leave-out, deadletter\n"
+			   "25: thing_model: not used by type = mqtt",
+			   "@DATA@", data);
+	assert_fails(path, text);
+	free(text);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_command_rate)
 {
 	char *path, *text;
@@ -1797,6 +1867,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_aliyun_defaults);
 	tcase_add_test(tc, test_aliyun_errors);
 	tcase_add_test(tc, test_command_rate);
+	tcase_add_test(tc, test_thing_model);
 	tcase_add_test(tc, test_aliyun_default_ca);
 	tcase_add_test(tc, test_aliyun_secret_rules);
 	tcase_add_test(tc, test_aliyun_auth_modes);
