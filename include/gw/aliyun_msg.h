@@ -61,13 +61,22 @@ int gw_aliyun_classify_topic(const char *topic, const char *product_key, const c
 int gw_aliyun_build_property_post(uint32_t id, json_t *params, int64_t time_ms, bool ack,
 				  char **ret, size_t *ret_len);
 
+/* What params of an event post hold (docs/protocols/aliyun.md §5, event post). */
+enum gw_aliyun_event_form {
+	GW_ALIYUN_EVENT_VALUE_TIME, /* {"value":V,"time":time_ms}: the documented form */
+	GW_ALIYUN_EVENT_OUTPUTS,    /* V itself, no time: what the official SDKs send */
+};
+
 /*
- * Event post: {"id":"<id>","version":"1.0",["sys":{"ack":0},]"params":{"value":V,
- * "time":time_ms},"method":"thing.event.<event_id>.post"}. value is an object (borrowed),
- * time_ms >= 0, event_id as for gw_aliyun_build_topic(). Returns 0, -EINVAL or -ENOMEM.
+ * Event post: {"id":"<id>","version":"1.0",["sys":{"ack":0},]"params":P,
+ * "method":"thing.event.<event_id>.post"}, P {"value":V,"time":time_ms} or, with
+ * GW_ALIYUN_EVENT_OUTPUTS, V (time_ms is then checked but not sent). value is an object
+ * (borrowed), time_ms >= 0, event_id as for gw_aliyun_build_topic(). Returns 0, -EINVAL or
+ * -ENOMEM.
  */
 int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value, int64_t time_ms,
-			       bool ack, char **ret, size_t *ret_len);
+			       enum gw_aliyun_event_form form, bool ack, char **ret,
+			       size_t *ret_len);
 
 /*
  * Reply to a property set or a service call: {"id":"<id>","code":<code>,"data":D}, id the

@@ -65,6 +65,12 @@ enum gw_register_via {
 	GW_REGISTER_VIA_MQTT,  /* MQTT only */
 };
 
+/* What params of an Alink event post hold (type = aliyun, event_params). */
+enum gw_event_params {
+	GW_EVENT_PARAMS_VALUE_TIME, /* {"value":{outputs},"time":ms}, the record's time kept */
+	GW_EVENT_PARAMS_OUTPUTS,    /* the outputs themselves, as the official SDKs send them */
+};
+
 enum gw_order {
 	GW_ORDER_FIFO,       /* oldest first: the backlog drains before live records */
 	GW_ORDER_LIVE_FIRST, /* the newest record goes out at once; the backlog fills the gaps */
@@ -172,6 +178,7 @@ struct gw_config_aliyun {
 	char *product_key; /* required */
 	char *instance_id; /* the new public or an Enterprise instance's MQTT endpoint */
 	enum gw_register_via register_via; /* auth = register only; default auto */
+	enum gw_event_params event_params; /* default value-time */
 };
 
 /* type = tencent */

@@ -242,18 +242,23 @@ int gw_aliyun_build_property_post(uint32_t id, json_t *params, int64_t time_ms, 
 }
 
 int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value, int64_t time_ms,
-			       bool ack, char **ret, size_t *ret_len)
+			       enum gw_aliyun_event_form form, bool ack, char **ret,
+			       size_t *ret_len)
 {
 	char method[METHOD_MAX];
 	json_t *vals;
 
-	if (!valid_event_id(event_id, false) || !json_is_object(value) || time_ms < 0)
+	if (!valid_event_id(event_id, false) || !json_is_object(value) || time_ms < 0 ||
+	    (form != GW_ALIYUN_EVENT_VALUE_TIME && form != GW_ALIYUN_EVENT_OUTPUTS))
 		return -EINVAL;
 	if (gw_bprintf(method, sizeof(method), "thing.event.%s.post", event_id) < 0)
 		return -EINVAL;
 	vals = gw_proto_bools_as_ints(value);
 	if (!vals)
 		return -ENOMEM;
+	/* the SDKs' form: the outputs are the params, as in a live property post */
+	if (form == GW_ALIYUN_EVENT_OUTPUTS)
+		return build_request(id, ack, vals, method, ret, ret_len);
 	/* "o" steals vals: json_pack releases it also when it fails */
 	return build_request(id, ack,
 			     json_pack("{s:o,s:I}", "value", vals, "time", (json_int_t)time_ms),

@@ -534,8 +534,10 @@ static int build_post(const struct gw_config_uplink *cfg, const struct gw_spool_
 		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_EVENT_POST, cfg->aliyun.product_key,
 					  device, event, topic, size);
 		if (r >= 0)
-			r = gw_aliyun_build_event_post(id, event, params, time_ms, true, payload,
-						       len);
+			r = gw_aliyun_build_event_post(
+				id, event, params, time_ms,
+				(enum gw_aliyun_event_form)cfg->aliyun.event_params, true,
+				payload, len);
 	} else {
 		r = gw_aliyun_build_topic(GW_ALIYUN_TOPIC_PROPERTY_POST, cfg->aliyun.product_key,
 					  device, NULL, topic, size);

@@ -674,6 +674,20 @@ def check_time(v, where, limit_ms):
     return None
 
 
+def event_outputs(params):
+    """An event post's params (an object) as (form, outputs, time or None).
+
+    Two forms are accepted (docs/protocols/aliyun.md §5, event post): the documented
+    {"value": {outputs}, "time": ms}, and the official SDKs' form, the outputs themselves.
+    DECISION: params is the documented form when it has a "value" that is an object and no
+    member but "value" and "time"; any other object is the outputs (so an event whose only
+    outputs are an object "value" and a "time" cannot be told apart, and is read as the
+    documented form)."""
+    if isinstance(params.get("value"), dict) and set(params) <= {"value", "time"}:
+        return "value-time", params["value"], params.get("time")
+    return "outputs", params, None
+
+
 def check_type(schema, name, value):
     if schema is None:
         return None
@@ -769,10 +783,10 @@ def alink_uplink(cloud, broker, c, d, topic, payload):
             items, e = None, None
             if not isinstance(params, dict):
                 e = "params must be an object"
-            elif "value" in params and not isinstance(params["value"], dict):
-                e = "params.value must be an object"
-            elif "time" in params:
-                e = check_time(params["time"], "params", limit_ms)
+            else:
+                items = event_outputs(params)
+                if items[2] is not None:
+                    e = check_time(items[2], "params", limit_ms)
         else:
             items, e = [], None
             if not isinstance(params, dict) or not (params.get("properties") or params.get("events")):
@@ -814,7 +828,9 @@ def alink_uplink(cloud, broker, c, d, topic, payload):
                     d.properties.append({"name": name, "value": v, "time": t, "id": mid,
                                          "rx": rx, "duplicateId": dup})
             else:
+                form, outputs, t = items
                 d.events.append({"event": rest.split("/")[2], "id": mid, "rx": rx,
+                                 "form": form, "outputs": outputs, "time": t,
                                  "params": obj.get("params"), "duplicateId": dup})
     want_ack = not (isinstance(obj, dict) and isinstance(obj.get("sys"), dict)
                     and obj["sys"].get("ack") == 0)

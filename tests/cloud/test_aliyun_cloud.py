@@ -692,6 +692,46 @@ class CloudTests(unittest.TestCase):
         finally:
             m.close()
 
+    def test_event_post_forms(self):
+        """Both forms of an event post's params are accepted and recorded alike."""
+        dn = "evt1"
+        self.ctl("add_device", productKey=PK, deviceName=dn, deviceSecret="evtSecret")
+        m, rc = self.dev_connect(dn, "evtSecret")
+        self.assertEqual(rc, 0)
+        base = "/sys/%s/%s/" % (PK, dn)
+        topic = base + "thing/event/alarm/post"
+        try:
+            self.assertEqual(m.subscribe([base + "thing/event/+/post_reply"]), [0])
+
+            def post(params, mid):
+                m.publish(topic, {"id": mid, "version": "1.0", "params": params,
+                                  "method": "thing.event.alarm.post"}, qos=1, pid=9)
+                t, body = m.expect_publish()
+                self.assertEqual(t, topic + "_reply")
+                return json.loads(body)["code"]
+
+            now = int(time.time() * 1000)
+            # the documented form, the SDKs' form, an event without outputs, outputs named
+            # value (not an object) and time
+            self.assertEqual(post({"value": {"level": 2, "src": "MQ2"}, "time": now}, "1"), 200)
+            self.assertEqual(post({"level": 2, "src": "MQ2"}, "2"), 200)
+            self.assertEqual(post({}, "3"), 200)
+            self.assertEqual(post({"value": 3, "time": "noon"}, "4"), 200)
+            # the documented form with a bad time is refused
+            self.assertEqual(post({"value": {"level": 2}, "time": "noon"}, "5"), 460)
+            self.assertEqual(post({"value": {"level": 2}, "time": now + 25 * 3600 * 1000}, "6"),
+                             460)
+            self.assertEqual(post([1, 2], "7"), 460)
+            events = self.ctl("events", productKey=PK, deviceName=dn)["events"]
+            self.assertEqual([(e["id"], e["form"], e["outputs"], e["time"]) for e in events],
+                             [("1", "value-time", {"level": 2, "src": "MQ2"}, now),
+                              ("2", "outputs", {"level": 2, "src": "MQ2"}, None),
+                              ("3", "outputs", {}, None),
+                              ("4", "outputs", {"value": 3, "time": "noon"}, None)])
+            self.assertEqual(events[1]["params"], {"level": 2, "src": "MQ2"})
+        finally:
+            m.close()
+
     def test_downlinks(self):
         dn = "dl1"
         self.ctl("add_device", productKey=PK, deviceName=dn, deviceSecret="dlSecret")

@@ -3,8 +3,9 @@
  * The aliyun uplink with the real daemon against the loopback Aliyun test cloud
  * (tests/cloud/aliyun_cloud.py): HTTPS dynamic registration (its failures are in
  * test-aliyun-regfaults.c), the credential store across a restart, a pre-provisioned
- * DeviceSecret, Alink property posts carrying a pty node's values, and max_rate counted per
- * device. The cloud's TLS certificate comes from the fixture's own test CA.
+ * DeviceSecret, Alink property posts carrying a pty node's values, event posts in both
+ * event_params forms, and max_rate counted per device. The cloud's TLS certificate comes
+ * from the fixture's own test CA.
  */
 
 #include <check.h>
@@ -33,11 +34,40 @@
 
 #define CRED_FILE "state/credentials/ali/" DN ".json"
 
+/* Whether the cloud recorded event alarm of DN in form with outputs {"level":level} within
+ * timeout_ms. */
+static bool wait_event(const char *form, int level, int timeout_ms)
+{
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
+
+	while (fx_mono_ms() < end) {
+		json_t *r = cl_ctl("events", json_pack("{s:s,s:s,s:s}", "productKey", PK,
+						       "deviceName", DN, "event", "alarm"));
+		bool found = false;
+		size_t i;
+		json_t *e;
+
+		json_array_foreach(json_object_get(r, "events"), i, e) {
+			const char *f = json_string_value(json_object_get(e, "form"));
+			json_t *out = json_object_get(e, "outputs");
+
+			if (f && strcmp(f, form) == 0 && json_object_size(out) == 1 &&
+			    json_integer_value(json_object_get(out, "level")) == level)
+				found = true;
+		}
+		json_decref(r);
+		if (found)
+			return true;
+		fx_sleep_ms(200);
+	}
+	return false;
+}
+
 START_TEST(test_register_then_restart)
 {
 	struct fx_pty n1;
 	struct stat st;
-	char *conf;
+	char *conf, *conf2;
 	int status;
 
 	cl_start("\"" DN "\"");
@@ -57,18 +87,28 @@ START_TEST(test_register_then_restart)
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
 	ck_assert(cl_wait_property(DN, "temp", 21.5, 5000));
 	ck_assert(cl_wait_property(DN, "hum", 40, 5000));
+	/* an event, in the default event_params = value-time form */
+	cl_write_line(&n1, "{\"id\":\"1\",\"version\":\"1.0\",\"params\":{\"level\":3},"
+			   "\"method\":\"thing.event.alarm.post\"}\r\n");
+	ck_assert_msg(wait_event("value-time", 3, 10000), "no {value,time} event post");
 
-	/* restart: the stored secret is used, no second registration */
+	/* restart, now with event_params = outputs: the stored secret is used, no second
+	 * registration, and events go out in the SDKs' form */
 	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
-	fx_daemon_start(conf);
+	ck_assert_int_gt(asprintf(&conf2, "%sevent_params = outputs\n", conf), 0);
+	fx_daemon_start(conf2);
 	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
 	cl_write_line(&n1, "temp=22.5,hum=41\r\n");
 	ck_assert_msg(cl_wait_property(DN, "temp", 22.5, 20000), "no data after the restart");
 	ck_assert(cl_wait_property(DN, "hum", 41, 5000));
+	cl_write_line(&n1, "{\"id\":\"2\",\"version\":\"1.0\",\"params\":{\"level\":4},"
+			   "\"method\":\"thing.event.alarm.post\"}\r\n");
+	ck_assert_msg(wait_event("outputs", 4, 10000), "no event post with the outputs as params");
 	ck_assert_int_eq(cl_device_field(DN, "registerCount"), 1);
 	ck_assert_int_eq(cl_count("https_register", NULL, NULL), 1);
 	free(conf);
+	free(conf2);
 	fx_pty_close(&n1);
 }
 END_TEST

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sensorgwctl decode: the real binary with a configuration of a text and a binary port, an
- * mqtt and an aliyun uplink and a [map]; its JSON is checked against what the daemon's
- * drivers publish (docs/payload.md, the Alink property post), and its refusals.
+ * mqtt and two aliyun uplinks (event_params value-time and outputs) and a [map]; its JSON is
+ * checked against what the daemon's drivers publish (docs/payload.md, the Alink property and
+ * event posts), and its refusals.
  */
 
 #include <check.h>
@@ -29,8 +30,11 @@ static void write_config(void)
 			   "[uplink local]\ntype = mqtt\ntopic = gw/{device}/{kind}\n\n"
 			   "[uplink ali]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
 			   "auth = device-secret\nca_file = %s/conf/ca/aliyun-iot-roots.pem\n\n"
+"[uplink ali_sdk]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = %s/conf/ca/aliyun-iot-roots.pem\nevent_params = outputs\n\n"
 			   "[map DHT11_T]\nidentifier = temperature\nscale = 0.1\ntype = float\n",
-			   fx_dir(), fx_dir(), fx_dir(), fx_env("GW_SOURCE_ROOT")) > 0);
+			   fx_dir(), fx_dir(), fx_dir(), fx_env("GW_SOURCE_ROOT"),
+			   fx_env("GW_SOURCE_ROOT")) > 0);
 	fx_write_file(fx_path("gw.conf"), c, 0600);
 	free(c);
 }
@@ -185,6 +189,10 @@ START_TEST(test_text_and_errors)
 								     "payload"));
 		const char *ali1 = json_string_value(json_object_get(json_array_get(u1, 1),
 								     "topic"));
+		const char *ali1_post = json_string_value(json_object_get(json_array_get(u1, 1),
+									  "payload"));
+		const char *sdk1_post = json_string_value(json_object_get(json_array_get(u1, 2),
+									  "payload"));
 
 		ck_assert_msg(json_is_true(json_object_get(r0, "ok")), "%s", out);
 		ck_assert_str_eq(json_string_value(json_object_get(r0, "type")), "telemetry");
@@ -199,6 +207,12 @@ START_TEST(test_text_and_errors)
 		ck_assert_msg(rec1 && strstr(rec1, "\"event\":\"smoke_alarm\",\"trace\":\"77\","
 				       "\"params\":{\"level\":3}"), "%s", out);
 		ck_assert_msg(ali1 && strstr(ali1, "/thing/event/smoke_alarm/post"), "%s", out);
+		/* event_params: value-time (the default) and outputs, the SDKs' form */
+		ck_assert_msg(ali1_post && strstr(ali1_post, "\"params\":{\"value\":{\"level\":3},"
+							     "\"time\":"), "%s", out);
+		ck_assert_msg(sdk1_post && strstr(sdk1_post, "\"params\":{\"level\":3},\"method\":"
+							     "\"thing.event.smoke_alarm.post\"}"),
+			      "%s", out);
 		ck_assert(json_is_false(json_object_get(r2, "ok")));
 		ck_assert_str_eq(json_string_value(json_object_get(r2, "error")), "malformed");
 		ck_assert_msg(json_string_value(json_object_get(r2, "reason")) &&

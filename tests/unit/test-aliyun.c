@@ -705,6 +705,9 @@ START_TEST(test_register_push)
 END_TEST
 
 /* Compares a built payload with the expected JSON, as JSON and as bytes. */
+#define EV_VT GW_ALIYUN_EVENT_VALUE_TIME
+#define EV_OUT GW_ALIYUN_EVENT_OUTPUTS
+
 static void assert_json(const char *got, const char *expect)
 {
 	json_t *a = json_loads(got, 0, NULL), *b = json_loads(expect, 0, NULL);
@@ -781,7 +784,8 @@ START_TEST(test_bools_as_ints)
 	ck_assert_ptr_nonnull(strstr(s, "\"on\":{\"value\":1,\"time\":5}"));
 	ck_assert_ptr_nonnull(strstr(s, "\"fault\":{\"value\":0,\"time\":5}"));
 	free(s);
-	ck_assert_int_eq(gw_aliyun_build_event_post(3, "alarm", params, 5, true, &s, NULL), 0);
+	ck_assert_int_eq(gw_aliyun_build_event_post(3, "alarm", params, 5, EV_VT, true, &s, NULL),
+			 0);
 	assert_json(s, "{\"id\":\"3\",\"version\":\"1.0\",\"params\":{\"value\":{\"on\":1,"
 		       "\"fault\":0,\"n\":2,\"st\":{\"ok\":1},\"arr\":[0,7]},\"time\":5},"
 		       "\"method\":\"thing.event.alarm.post\"}");
@@ -806,31 +810,75 @@ END_TEST
 
 START_TEST(test_event_post)
 {
-	json_t *value = json_pack("{s:i,s:s}", "level", 3, "src", "MQ2");
+	json_t *value = json_pack("{s:i,s:s,s:b}", "level", 3, "src", "MQ2", "on", 1);
 	char *s = NULL;
 
-	ck_assert_int_eq(gw_aliyun_build_event_post(7, "alarm", value, 1700000000123, true, &s,
-						    NULL),
+	/* the documented form: outputs under value, the reading's time beside them */
+	ck_assert_int_eq(gw_aliyun_build_event_post(7, "alarm", value, 1700000000123, EV_VT, true,
+						    &s, NULL),
 			 0);
 	assert_json(s, "{\"id\":\"7\",\"version\":\"1.0\",\"params\":{\"value\":{\"level\":3,"
-		       "\"src\":\"MQ2\"},\"time\":1700000000123},"
+		       "\"src\":\"MQ2\",\"on\":1},\"time\":1700000000123},"
 		       "\"method\":\"thing.event.alarm.post\"}");
 	free(s);
-	ck_assert_int_eq(gw_aliyun_build_event_post(8, "alarm", value, 5, false, &s, NULL), 0);
+	ck_assert_int_eq(gw_aliyun_build_event_post(8, "alarm", value, 5, EV_VT, false, &s, NULL),
+			 0);
 	assert_json(s, "{\"id\":\"8\",\"version\":\"1.0\",\"sys\":{\"ack\":0},\"params\":{"
-		       "\"value\":{\"level\":3,\"src\":\"MQ2\"},\"time\":5},"
+		       "\"value\":{\"level\":3,\"src\":\"MQ2\",\"on\":1},\"time\":5},"
 		       "\"method\":\"thing.event.alarm.post\"}");
 	free(s);
+	/* the SDKs' form (docs/protocols/aliyun.md §5): the outputs are the params, no time */
+	ck_assert_int_eq(gw_aliyun_build_event_post(9, "alarm", value, 1700000000123, EV_OUT, true,
+						    &s, NULL),
+			 0);
+	assert_json(s, "{\"id\":\"9\",\"version\":\"1.0\",\"params\":{\"level\":3,"
+		       "\"src\":\"MQ2\",\"on\":1},\"method\":\"thing.event.alarm.post\"}");
+	free(s);
+	ck_assert_int_eq(gw_aliyun_build_event_post(10, "alarm", value, 5, EV_OUT, false, &s, NULL),
+			 0);
+	assert_json(s, "{\"id\":\"10\",\"version\":\"1.0\",\"sys\":{\"ack\":0},\"params\":{"
+		       "\"level\":3,\"src\":\"MQ2\",\"on\":1},"
+		       "\"method\":\"thing.event.alarm.post\"}");
+	free(s);
+	/* an event without outputs */
+	{
+		json_t *none = json_object();
 
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "property", value, 5, true, &s, NULL),
+		ck_assert_int_eq(gw_aliyun_build_event_post(11, "boot", none, 5, EV_OUT, true, &s,
+							    NULL),
+				 0);
+		assert_json(s, "{\"id\":\"11\",\"version\":\"1.0\",\"params\":{},"
+			       "\"method\":\"thing.event.boot.post\"}");
+		free(s);
+		ck_assert_int_eq(none->refcount, 1);
+		json_decref(none);
+	}
+
+	for (int f = EV_VT; f <= EV_OUT; f++) {
+		enum gw_aliyun_event_form form = (enum gw_aliyun_event_form)f;
+
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "property", value, 5, form, true, &s,
+							    NULL),
+				 -EINVAL);
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "a/b", value, 5, form, true, &s,
+							    NULL),
+				 -EINVAL);
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "+", value, 5, form, true, &s, NULL),
+				 -EINVAL);
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "", value, 5, form, true, &s, NULL),
+				 -EINVAL);
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "alarm", value, -1, form, true, &s,
+							    NULL),
+				 -EINVAL);
+		ck_assert_int_eq(gw_aliyun_build_event_post(1, "alarm", NULL, 5, form, true, &s,
+							    NULL),
+				 -EINVAL);
+	}
+	ck_assert_int_eq(gw_aliyun_build_event_post(1, "alarm", value, 5,
+						    (enum gw_aliyun_event_form)2, true, &s, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "a/b", value, 5, true, &s, NULL), -EINVAL);
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "+", value, 5, true, &s, NULL), -EINVAL);
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "", value, 5, true, &s, NULL), -EINVAL);
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "alarm", value, -1, true, &s, NULL),
-			 -EINVAL);
-	ck_assert_int_eq(gw_aliyun_build_event_post(1, "alarm", NULL, 5, true, &s, NULL),
-			 -EINVAL);
+	/* borrowed and untouched: the bool is still true */
+	ck_assert(json_is_true(json_object_get(value, "on")));
 	ck_assert_int_eq(value->refcount, 1);
 	json_decref(value);
 }

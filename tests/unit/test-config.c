@@ -1587,6 +1587,70 @@ START_TEST(test_aliyun_secret_rules)
 }
 END_TEST
 
+/* event_params (issue 16 item 4): the form of an Alink event post's params, aliyun only. */
+START_TEST(test_aliyun_event_params)
+{
+	struct gw_config *c, *c2;
+	char *path;
+	char *text;
+
+	ck_assert_int_ge(asprintf(&path, "%s/aliyun-evp.conf", tmp), 0);
+	text = replace_all(ALIYUN_HEAD
+			   "[uplink dflt]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\n"
+			   "\n"
+			   "[uplink vt]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\nevent_params = value-time\n"
+			   "\n"
+			   "[uplink out]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n"
+			   "ca_file = @DIR@/ca.crt\nevent_params = outputs\n",
+			   "@DIR@", tmp);
+	write_file("aliyun-evp.conf", text, 0644);
+	free(text);
+	c = load_ok(path);
+	ck_assert_int_eq(c->uplinks[0].aliyun.event_params, GW_EVENT_PARAMS_VALUE_TIME);
+	ck_assert_int_eq(c->uplinks[1].aliyun.event_params, GW_EVENT_PARAMS_VALUE_TIME);
+	ck_assert_int_eq(c->uplinks[2].aliyun.event_params, GW_EVENT_PARAMS_OUTPUTS);
+	/* under one name, a reload that changes only the form restarts the uplink; the default
+	 * is the word value-time */
+	c2 = load_ok(path);
+	ck_assert(gw_config_uplink_equal(&c->uplinks[2], &c2->uplinks[2]));
+	strcpy(c2->uplinks[1].name, "dflt");
+	strcpy(c2->uplinks[2].name, "dflt");
+	ck_assert(gw_config_uplink_equal(&c->uplinks[0], &c2->uplinks[1]));
+	ck_assert(!gw_config_uplink_equal(&c->uplinks[0], &c2->uplinks[2]));
+	gw_config_free(c2);
+	gw_config_free(c);
+
+	text = replace_all(ALIYUN_HEAD
+			   "[uplink a]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 4 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "event_params = value_time\n"          /* 8 */
+			   "\n"
+			   "[uplink b]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\n" /* 10 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "event_params = output\n"              /* 14 */
+			   "\n"
+			   "[uplink m]\ntype = mqtt\n"            /* 16 */
+			   "event_params = outputs\n"             /* 18 */
+			   "\n"
+			   "[uplink t]\ntype = tencent\nproduct_id = ABCDEFGHIJ\nauth = psk\n" /* 20 */
+			   "ca_file = @DIR@/ca.crt\n"
+			   "event_params = value-time\n",         /* 25 */
+			   "@DIR@", tmp);
+	write_file("aliyun-evp.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "8: event_params: 'value_time' is not one of value-time, outputs (did you "
+		     "mean 'value-time'?)\n"
+		     "14: event_params: 'output' is not one of value-time, outputs (did you mean "
+		     "'outputs'?)\n"
+		     "18: event_params: not used by type = mqtt\n"
+		     "25: event_params: not used by type = tencent\n");
+	free(path);
+}
+END_TEST
+
 /* auth = regnwl and register_via: which keys go with which mode. */
 START_TEST(test_aliyun_auth_modes)
 {
@@ -1871,6 +1935,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_aliyun_default_ca);
 	tcase_add_test(tc, test_aliyun_secret_rules);
 	tcase_add_test(tc, test_aliyun_auth_modes);
+	tcase_add_test(tc, test_aliyun_event_params);
 	tcase_add_test(tc, test_tencent_defaults);
 	tcase_add_test(tc, test_tencent_default_ca);
 	tcase_add_test(tc, test_tencent_tls_psk);
