@@ -29,6 +29,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import thingmodel
+
 
 def now_ms():
     return int(time.time() * 1000)
@@ -48,6 +50,8 @@ class CtlError(Exception):
 
 class Cloud:
     ID_KEY = None              # how the control API names a product: "productKey", "productId"
+    ID_ATTR = None             # the Device attribute that holds it
+    PLATFORM = None            # thingmodel's name of the platform: "aliyun", "tencent"
     REPLY_KEY = None           # what matches a downlink to its reply: "id", "clientToken"
     HTTPS_FAULT_MODES = ()     # the https_fail modes
     INJECT_KINDS = ()          # inject_reply kinds (the last is "any")
@@ -67,6 +71,7 @@ class Cloud:
         self.broker = None
         self.ports = {}
         self.stop = threading.Event()
+        self.models = {}                      # product (None: every product) -> ThingModel
 
     # ---- event log
     def log(self, ev, **fields):
@@ -79,6 +84,53 @@ class Cloud:
             self.logf.flush()
             self.cond.notify_all()
             return rec
+
+    # ---- thing models (thingmodel.py)
+    def set_thing_model(self, model, product=None):
+        """Checks the posts of product (default: the model's profile product; None: every
+        product without a model of its own) against model (a ThingModel, or None to drop it)."""
+        if model is None:
+            with self.lock:
+                old = self.models.pop(product, None)
+            self.log("thing_model", product=product, cleared=old is not None)
+            return None
+        with self.lock:
+            if model.platform != self.PLATFORM:
+                raise CtlError("%s: a %s model, not %s" % (model.source or "model", model.platform,
+                                                          self.PLATFORM))
+            self.models[product] = model
+        self.log("thing_model", product=product, **{k: v for k, v in model.summary().items()
+                                                    if k != "product"})
+        return model
+
+    def load_thing_model(self, arg):
+        """--thing-model [PRODUCT=]FILE: FILE for PRODUCT, or for the product its profile
+        names (every product when it names none)."""
+        product, sep, path = arg.partition("=")
+        if not sep or not product or os.sep in product:
+            product, path = None, arg
+        try:
+            m = thingmodel.load(path)
+        except thingmodel.ModelError as e:
+            raise CtlError(str(e))
+        return self.set_thing_model(m, product or m.product)
+
+    def model_for(self, product):
+        """The ThingModel the posts of product are checked against, or None."""
+        with self.lock:
+            return self.models.get(product) or self.models.get(None)
+
+    def violations(self, d, msg, kind, found, event=None):
+        """Records the thing-model violations found in one message of device d (refused as a
+        whole): one thing_model_violation event each, and in d.violations. msg: the fields
+        that name the message (id or clientToken, method, code)."""
+        recs = [dict(msg, kind=kind, event=event, identifier=v["identifier"], check=v["check"],
+                     reason=v["reason"], value=v["value"], rx=now_ms()) for v in found]
+        with self.lock:
+            d.violations += recs
+        for rec in recs:
+            self.log("thing_model_violation", **{self.ID_KEY: getattr(d, self.ID_ATTR)},
+                     deviceName=d.dn, **rec)
 
     def take_https_fault(self):
         with self.lock:
@@ -859,7 +911,29 @@ class Commands:
             "https_fail": self.https_fail, "inject_reply": self.inject_reply,
             "devices": self.devices, "device": self.device, "publish": self.dl("raw"),
             "kick": self.kick, "log": self.log, "wait": self.wait, "shutdown": self.shutdown,
+            "thing_model": self.thing_model, "violations": self.listing("violations"),
         }
+
+    def thing_model(self, a):
+        """{"file": PATH} or {"model": {exported JSON}} for the product ID_KEY (default: the
+        model's profile product); {"clear": true} drops the model of ID_KEY (without ID_KEY:
+        every model); {} lists the models."""
+        cloud = self.cloud
+        product = a.get(cloud.ID_KEY)
+        if a.get("clear"):
+            with cloud.lock:
+                products = [product] if product else list(cloud.models)
+            for p in products:
+                cloud.set_thing_model(None, p)
+        elif a.get("file") is not None or a.get("model") is not None:
+            try:
+                m = thingmodel.load(a["file"]) if a.get("file") is not None \
+                    else thingmodel.parse(a["model"], "control")
+            except thingmodel.ModelError as e:
+                raise CtlError(str(e))
+            cloud.set_thing_model(m, product or m.product)
+        with cloud.lock:
+            return {"models": [dict(m.summary(), product=k) for k, m in cloud.models.items()]}
 
     def settings(self, a):
         cloud = self.cloud
@@ -1065,6 +1139,9 @@ def parse_args(doc, argv, mqtt_listeners, canary_help, canary_max=None):
     for name in ("https", "http") + tuple(mqtt_listeners) + ("control",):
         ap.add_argument("--%s-port" % name, type=int, default=0)
     ap.add_argument("--canary", help=canary_help)
+    ap.add_argument("--thing-model", action="append", default=[], metavar="[PRODUCT=]FILE",
+                    help="check property and event posts against this exported thing model "
+                         "(for PRODUCT, default the product its profile names); repeatable")
     a = ap.parse_args(argv)
     if a.canary is not None:
         if canary_max is None:
@@ -1088,10 +1165,15 @@ def server_context(a, cert=None, key=None):
 
 
 def serve(cloud, a, ctx, https_handler, plain_handler, control_handler, broker, listeners):
-    """Opens the listeners (HTTPS with ctx, or with --https-cert/--https-key when given, plain
-    HTTP, the broker's listeners: [(name, tls)], control), writes DIR/ports.json and serves until
-    shutdown. control_handler(servers) makes the control API's handler. Returns the exit
-    status."""
+    """Loads the --thing-model files, opens the listeners (HTTPS with ctx, or with
+    --https-cert/--https-key when given, plain HTTP, the broker's listeners: [(name, tls)],
+    control), writes DIR/ports.json and serves until shutdown. control_handler(servers) makes the
+    control API's handler. Returns the exit status."""
+    for arg in a.thing_model:
+        try:
+            cloud.load_thing_model(arg)
+        except CtlError as e:
+            raise SystemExit("--thing-model: %s" % e)
     servers = []
     if a.https_cert:
         ctx = server_context(a, a.https_cert, a.https_key)

@@ -255,6 +255,7 @@ class Device:
         self.events = []
         self.infos = []
         self.replies = []
+        self.violations = []           # what the thing model refused (cloudbase.Cloud.violations)
         self.downlinks = {}            # clientToken -> record
         self.pending_controls = []     # controls issued while offline (docs/protocols/tencent.md §3.1 get_status)
         self.status_tokens = {}        # get_status clientToken -> control tokens it returned
@@ -272,7 +273,7 @@ class Device:
             "lastConnect": self.last_connect, "reported": dict(self.reported),
             "pendingControls": [dict(c) for c in self.pending_controls],
             "properties": len(self.properties), "events": len(self.events),
-            "replies": len(self.replies),
+            "replies": len(self.replies), "violations": len(self.violations),
             "subscriptions": sorted({f for c in self.sessions for f in c.subs}),
         }
 
@@ -319,13 +320,14 @@ def norm_template(t):
 
 
 class Cloud(cloudbase.Cloud):
-    ID_KEY, REPLY_KEY = "productId", "clientToken"
+    ID_KEY, ID_ATTR, REPLY_KEY, PLATFORM = "productId", "pid", "clientToken", "tencent"
     HTTPS_FAULT_MODES = {"none", "http500", "http503", "code_error", "truncated", "short_body",
                          "wrong_types", "no_payload", "bad_payload", "not_json", "huge", "drip",
                          "redirect_http", "reset", "hang"}
     INJECT_KINDS = ("report", "event", "any")
     INJECT_CODE = 500
-    LIST_FILTERS = ("name", "method", "clientToken", "eventId", "kind", "code")
+    LIST_FILTERS = ("name", "method", "clientToken", "eventId", "kind", "code", "identifier",
+                    "check")
 
     def __init__(self, directory):
         super().__init__(directory, {
@@ -387,6 +389,8 @@ class Cloud(cloudbase.Cloud):
             for d in a.get("devices", []):
                 self.add_device(dict(d, productId=pid) if isinstance(d, dict)
                                 else {"productId": pid, "deviceName": d})
+        if a.get("thingModel"):
+            self.load_thing_model("%s=%s" % (pid, a["thingModel"]))
         self.log("ctl_product", **{k: v for k, v in p.summary().items() if k != "template"})
         return p.summary()
 
@@ -1189,15 +1193,23 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
                   else "not a JSON object with a method")
         return
     method = obj["method"]
+    model = cloud.model_for(d.pid)
     with cloud.lock:
-        tmpl = cloud.products[d.pid].template
+        # a thing model takes the place of the product's template
+        tmpl = cloud.products[d.pid].template if model is None else None
     reply = None
     if kind == "property" and method in ("report", "report_info"):
         err = envelope_error(obj)
         code, status = (400, err) if err else (0, "success")
         if not err and method == "report_info" and "fw_ver" not in obj["params"]:
             code, status = 400, "report_info needs params.fw_ver"   # docs/protocols/tencent.md §3.1 base info
-        if code == 0 and method == "report":
+        if code == 0 and method == "report" and model is not None:
+            found = model.check_properties(obj["params"])
+            if found:
+                code, status = 406, "check report data err: " + "; ".join(v["reason"] for v in found)
+                cloud.violations(d, {"clientToken": obj.get("clientToken"), "method": method,
+                                     "code": code}, "property", found)
+        elif code == 0 and method == "report":
             e = check_params(tmpl and tmpl["properties"], obj["params"])
             if e:
                 code, status = 406, "check report data err: " + e   # docs/protocols/tencent.md §3.1 [DOC-406]
@@ -1257,7 +1269,7 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
     elif (kind, method) in (("property", "control_reply"), ("action", "action_reply")):
         return record_reply(cloud, d, kind, obj, topic, payload, rx)
     elif kind == "event" and method in ("event_post", "events_post"):
-        reply = event_post(cloud, d, obj, method, tmpl, rx)
+        reply = event_post(cloud, d, obj, method, tmpl, model, rx)
     else:
         cloud.log("thing_unhandled", productId=d.pid, deviceName=d.dn, topic=topic,
                   method=method, why="unknown method for this topic")
@@ -1269,8 +1281,9 @@ def thing_uplink(cloud, broker, c, d, topic, payload):
               status=reply.get("status"), replyTopic=down, replyDelivered=bool(delivered))
 
 
-def event_post(cloud, d, obj, method, tmpl, rx):
-    """docs/protocols/tencent.md §3.2: event_post (one) and events_post (an array in "events")."""
+def event_post(cloud, d, obj, method, tmpl, model, rx):
+    """docs/protocols/tencent.md §3.2: event_post (one) and events_post (an array in "events").
+    With a thing model (thingmodel.py) each event is checked against it, its type included."""
     err = envelope_error(obj, need_params=False)
     items = []
     if not err:
@@ -1288,6 +1301,15 @@ def event_post(cloud, d, obj, method, tmpl, rx):
                     or not isinstance(it.get("params", {}), dict):
                 code, status = 400, "an event needs eventId (string) and params (object)"
                 break
+            if model is not None:
+                found = model.check_event(it["eventId"], it.get("type"), it.get("params", {}))
+                if found:
+                    code = 406
+                    status = "check event data err: " + "; ".join(v["reason"] for v in found)
+                    cloud.violations(d, {"clientToken": obj.get("clientToken"), "method": method,
+                                         "code": code}, "event", found, event=it["eventId"])
+                    break
+                continue
             if it.get("type") not in EVENT_TYPES:
                 code, status = 406, "event %s: type %r is not one of %s" % (
                     it["eventId"], it.get("type"), ",".join(EVENT_TYPES))
@@ -1450,6 +1472,7 @@ def make_control_handler(cloud, servers):
                 d.psk, d.psk_source, d.cert = None, None, None
             if a.get("clearData"):
                 d.properties, d.events, d.reports, d.replies, d.infos = [], [], [], [], []
+                d.violations = []
                 d.downlinks, d.inject, d.reported = {}, [], {}
                 d.pending_controls, d.status_tokens = [], {}
             d.connect_attempts = d.connect_count = 0

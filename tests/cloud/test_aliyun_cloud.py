@@ -35,6 +35,9 @@ import aliyun_cloud  # noqa: E402  (only its pure signing functions are used dir
 PK = "a1m7er1nJbQ"
 PS = "testProductSecret123"
 PK_OFF = "a1noDynReg0"
+# the product of tests/data/models/aliyun-tsl.json (profile.productKey), loaded with --thing-model
+MPK = "a1TestProd01"
+TSL = os.path.join(HERE, "..", "data", "models", "aliyun-tsl.json")
 
 # ---------------------------------------------------------------------------------------------
 # Independent HMAC (RFC 2104) over hashlib's plain digests
@@ -264,14 +267,17 @@ class CloudTests(unittest.TestCase):
              "devices": ["222222", "reg-sha1", "reg-md5", "reg-twice", "inj", "mqreg1",
                          {"deviceName": "fixed", "deviceSecret": "testDeviceSecret456"}]},
             {"productKey": PK_OFF, "productSecret": "offSecret", "dynamicRegistration": False,
-             "devices": ["d1"]}]}
+             "devices": ["d1"]},
+            {"productKey": MPK, "productSecret": "modelSecret",
+             "devices": [{"deviceName": "tsl1", "deviceSecret": "tslSecret"}]}]}
         with open(os.path.join(cls.dir, "products.json"), "w") as f:
             json.dump(products, f)
         cls.stderr = open(os.path.join(cls.dir, "cloud.stderr"), "w")
         cls.proc = subprocess.Popen(
             [PYTHON, os.path.join(HERE, "aliyun_cloud.py"), "--dir", cls.dir,
              "--products", os.path.join(cls.dir, "products.json"),
-             "--cert", os.path.join(cls.dir, "server.crt"), "--key", os.path.join(cls.dir, "server.key")],
+             "--cert", os.path.join(cls.dir, "server.crt"), "--key", os.path.join(cls.dir, "server.key"),
+             "--thing-model", TSL],
             stdin=subprocess.DEVNULL, stdout=cls.stderr, stderr=cls.stderr)
         pf = os.path.join(cls.dir, "ports.json")
         dl = time.monotonic() + 15
@@ -353,15 +359,15 @@ class CloudTests(unittest.TestCase):
         return MQTT(self.ports["mqtts" if tls else "mqtt"], self.ctx if tls else None)
 
     def dev_connect(self, dn, secret, tls=True, method="hmacsha256", ts="2524608000000",
-                    cid=None, keepalive=300, username=None, extra=""):
+                    cid=None, keepalive=300, username=None, extra="", pk=PK):
         cid = cid or dn
         ext = "securemode=%s,signmethod=%s" % ("2" if tls else "3", method)
         if ts is not None:
             ext += ",timestamp=" + ts
         ext += extra
         m = self.mqtt(tls)
-        rc = m.connect("%s|%s|" % (cid, ext), username or "%s&%s" % (dn, PK),
-                       dev_password(method, secret, cid, dn, PK, ts), keepalive)
+        rc = m.connect("%s|%s|" % (cid, ext), username or "%s&%s" % (dn, pk),
+                       dev_password(method, secret, cid, dn, pk, ts), keepalive)
         return m, rc
 
     def device(self, dn, pk=PK):
@@ -729,6 +735,93 @@ class CloudTests(unittest.TestCase):
                               ("3", "outputs", {}, None),
                               ("4", "outputs", {"value": 3, "time": "noon"}, None)])
             self.assertEqual(events[1]["params"], {"level": 2, "src": "MQ2"})
+        finally:
+            m.close()
+
+    def test_thing_model(self):   # --thing-model with the TSL of docs/protocols/aliyun.md §9
+        dn = "tsl1"
+        m, rc = self.dev_connect(dn, "tslSecret", pk=MPK)
+        self.assertEqual(rc, 0)
+        base = "/sys/%s/%s/" % (MPK, dn)
+        post = base + "thing/event/property/post"
+        n = [100]
+        try:
+            self.assertEqual(m.subscribe([base + "thing/event/+/post_reply"]), [0])
+
+            def send(params, topic=post):
+                n[0] += 1
+                m.publish(topic, {"id": str(n[0]), "version": "1.0", "params": params}, qos=1, pid=9)
+                t, body = m.expect_publish()
+                self.assertEqual(t, topic + "_reply")
+                return json.loads(body)
+
+            def violation(since, identifier):
+                return self.ctl("wait", since=since, timeout=5, match={
+                    "ev": "thing_model_violation", "deviceName": dn, "identifier": identifier})["event"]
+
+            models = self.ctl("thing_model")["models"]
+            self.assertEqual([(x["product"], x["platform"]) for x in models], [(MPK, "aliyun")])
+            now = int(time.time() * 1000)
+            # a valid post: float with a decimal point, int, bool 0/1, enum key, {value,time}
+            r = send({"MQ2": 30.5, "MQ135": 12, "Buzzer": 1, "WorkMode": 2,
+                      "DHT11_T": {"value": -5.5, "time": now}})
+            self.assertEqual((r["code"], r["message"]), (200, "success"))
+            self.assertEqual(send({"Buzzer": 0})["code"], 200)
+            # bool is the integer 0 or 1 (docs/protocols/aliyun.md §5), never true/false
+            for bad in (True, False):
+                seq = self.ctl("health")["seq"]
+                r = send({"Buzzer": bad, "MQ135": 13})
+                self.assertEqual(r["code"], 460, r)
+                self.assertIn("tsl check: Buzzer value %s" % json.dumps(bad), r["message"])
+                v = violation(seq, "Buzzer")
+                self.assertEqual((v["check"], v["kind"], v["value"], v["id"], v["code"]),
+                                 ("type", "property", bad, str(n[0]), 460))
+            # out of [min,max]; unknown identifier; wrong JSON type; a float without the point
+            for params, ident, check in (({"DHT11_H": 101}, "DHT11_H", "range"),
+                                         ({"MQ2": 10000.5}, "MQ2", "range"),
+                                         ({"WorkMode": 3}, "WorkMode", "range"),
+                                         ({"CO2": 1}, "CO2", "unknown"),
+                                         ({"MQ135": "12"}, "MQ135", "type"),
+                                         ({"MQ135": 12.5}, "MQ135", "type"),
+                                         ({"MQ2": 30}, "MQ2", "type")):
+                seq = self.ctl("health")["seq"]
+                self.assertEqual(send(params)["code"], 460, params)
+                self.assertEqual(violation(seq, ident)["check"], check, params)
+            self.assertIn("out of range:[0,100]", self.ctl(
+                "violations", productKey=MPK, deviceName=dn, identifier="DHT11_H")["violations"][0]["reason"])
+            # events: the {value,time} form and the outputs directly in params
+            gas = base + "thing/event/GasAlarm/post"
+            self.assertEqual(send({"value": {"GasType": "CO", "Concentration": 12.5}, "time": now},
+                                  gas)["code"], 200)
+            self.assertEqual(send({"GasType": "CH4", "Concentration": 3.0}, gas)["code"], 200)
+            seq = self.ctl("health")["seq"]
+            self.assertEqual(send({"GasType": "x" * 17, "Concentration": 1.0}, gas)["code"], 460)
+            v = violation(seq, "GasType")
+            self.assertEqual((v["check"], v["kind"], v["event"]), ("length", "event", "GasAlarm"))
+            seq = self.ctl("health")["seq"]
+            self.assertEqual(send({"value": {}}, base + "thing/event/Nope/post")["code"], 460)
+            self.assertEqual(violation(seq, "Nope")["check"], "unknown")
+            # nothing refused was stored
+            props = self.ctl("properties", productKey=MPK, deviceName=dn)["properties"]
+            self.assertEqual([(p["name"], p["value"]) for p in props],
+                             [("MQ2", 30.5), ("MQ135", 12), ("Buzzer", 1), ("WorkMode", 2),
+                              ("DHT11_T", -5.5), ("Buzzer", 0)])
+            self.assertEqual(len(self.ctl("events", productKey=MPK, deviceName=dn)["events"]), 2)
+            self.assertEqual(self.device(dn, pk=MPK)["violations"], 11)
+            # the control API: drop the model (true is then taken), load it again from the file
+            self.ctl("thing_model", productKey=MPK, clear=True)
+            self.assertEqual(send({"Buzzer": True})["code"], 200)
+            out = self.ctl("thing_model", file=TSL)
+            self.assertEqual(out["models"][0]["events"], {"GasAlarm": "alert"})
+            self.assertEqual(send({"Buzzer": True})["code"], 460)
+            bad = os.path.join(self.dir, "bad-tsl.json")
+            with open(bad, "w") as f:
+                f.write('{"profile": {"productKey": "x"},\n "properties": [,]}')
+            err = self.ctl("thing_model", expect_ok=False, file=bad)
+            self.assertFalse(err["ok"])
+            self.assertIn(bad + ":2:", err["error"])
+            self.assertFalse(self.ctl("thing_model", expect_ok=False, file=os.path.join(
+                HERE, "..", "data", "models", "tencent-template.json"))["ok"])
         finally:
             m.close()
 

@@ -41,6 +41,12 @@ PSK1 = "IyXmUW5sU/q1vnb5yzTkeQ=="
 PID_AUTO = "AUTOCREATE"
 PID_OFF = "NODYNREG00"
 PID_CERT = "CERTPROD00"
+# the data template of docs/protocols/tencent.md §7, loaded for MPID with --thing-model MPID=FILE
+# (its profile names PID, whose simple template the other tests use) and for MPID2 with the
+# products file's thingModel
+MODEL = os.path.join(HERE, "..", "data", "models", "tencent-template.json")
+MPID = "TMODEL0001"
+MPID2 = "TMODEL0002"
 FAR = "2623045740"   # docs/protocols/tencent.md §1.2 seed expiry (2053)
 HOST = "ap-guangzhou.gateway.tencentdevices.com"
 
@@ -361,7 +367,10 @@ class CloudTests(unittest.TestCase):
                 {"productId": PID_OFF, "productSecret": "offProductSecret00",
                  "dynamicRegistration": False, "devices": ["d1"]},
                 {"productId": PID_CERT, "productSecret": "certProductSecret0", "authType": "cert",
-                 "devices": ["c1"]}],
+                 "devices": ["c1"]},
+                {"productId": MPID, "productSecret": "modelProductSecret", "devices": [
+                    {"deviceName": "tm1", "psk": PSK1}]},
+                {"productId": MPID2, "productSecret": "modelProductSecret", "thingModel": MODEL}],
             # most tests reconnect quickly; test_connect_rate_limit turns docs/protocols/tencent.md §1.7's 5 s back on
             "settings": {"connect_interval": 0}}
         with open(os.path.join(cls.dir, "products.json"), "w") as f:
@@ -376,7 +385,8 @@ class CloudTests(unittest.TestCase):
             [PYTHON, os.path.join(HERE, "tencent_cloud.py"), "--dir", d,
              "--products", os.path.join(cls.dir, "products.json"),
              "--cert", os.path.join(cls.dir, "server.crt"),
-             "--key", os.path.join(cls.dir, "server.key")],
+             "--key", os.path.join(cls.dir, "server.key"),
+             "--thing-model", MPID + "=" + MODEL],
             stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         pf = os.path.join(d, "ports.json")
         dl = time.monotonic() + 15
@@ -927,6 +937,100 @@ class CloudTests(unittest.TestCase):
             evs = self.ctl("events", productId=PID, deviceName=dn)["events"]
             self.assertEqual([(e["eventId"], e["params"]["Voltage"], e["clientToken"]) for e in evs],
                              [("PowerAlarm", 2.8, "e1"), ("PowerAlarm", 1, "e2"), ("PowerAlarm", 2, "e2")])
+        finally:
+            m.close()
+
+    def test_thing_model(self):   # --thing-model with the data template of docs/protocols/tencent.md §7
+        dn = "tm1"
+        m, rc = self.dev_connect(dn, PSK1, pid=MPID)
+        self.assertEqual(rc, 0)
+        n = [0]
+        try:
+            for k in ("property", "event"):
+                self.assertEqual(m.subscribe([self.topic("down", k, dn, MPID)]), [0])
+
+            def send(kind, obj):
+                n[0] += 1
+                obj = dict(obj, clientToken="tm-%d" % n[0])
+                m.publish(self.topic("up", kind, dn, MPID), obj, pid=3)
+                t, body = m.expect_publish()
+                self.assertEqual(t, self.topic("down", kind, dn, MPID))
+                return body
+
+            def report(params):
+                return send("property", {"method": "report", "params": params})
+
+            def event(eid, typ, params):
+                return send("event", {"method": "event_post", "version": "1.0", "eventId": eid,
+                                      "type": typ, "timestamp": 1700000000000, "params": params})
+
+            def violation(since, identifier):
+                return self.ctl("wait", since=since, timeout=5, match={
+                    "ev": "thing_model_violation", "deviceName": dn, "identifier": identifier})["event"]
+
+            models = {x["product"]: x for x in self.ctl("thing_model")["models"]}
+            self.assertEqual(sorted(models), [MPID, MPID2])
+            self.assertEqual(models[MPID]["events"], {"GasAlarm": "alert"})
+            # a valid report: numbers within [min,max], bool 0/1, enum key
+            r = report({"MQ2": 30, "MQ135": 12, "DHT11_T": 21.5, "DHT11_H": 40, "Buzzer": 1,
+                        "WorkMode": 0})
+            self.assertEqual(r, {"method": "report_reply", "clientToken": "tm-1", "code": 0,
+                                 "status": "success"})
+            self.assertEqual(report({"Buzzer": 0})["code"], 0)
+            # bool is 0 or 1 (docs/protocols/tencent.md §3.1), never true/false
+            for bad in (True, False):
+                seq = self.ctl("health")["seq"]
+                r = report({"Buzzer": bad})
+                self.assertEqual((r["code"], r["status"]), (406, "check report data err: Buzzer value %s "
+                                                                  "is not bool 0 or 1" % json.dumps(bad)))
+                v = violation(seq, "Buzzer")
+                self.assertEqual((v["check"], v["kind"], v["value"], v["clientToken"], v["code"]),
+                                 ("type", "property", bad, r["clientToken"], 406))
+            seq = self.ctl("health")["seq"]
+            r = report({"DHT11_H": 101})
+            self.assertEqual((r["code"], r["status"]),
+                             (406, "check report data err: DHT11_H value 101 out of range:[0,100]"))
+            self.assertEqual(violation(seq, "DHT11_H")["check"], "range")
+            for params, ident, check in (({"CO2": 1}, "CO2", "unknown"),
+                                         ({"MQ135": 1.5}, "MQ135", "type"),
+                                         ({"MQ2": "30"}, "MQ2", "type"),
+                                         ({"WorkMode": 5}, "WorkMode", "range")):
+                seq = self.ctl("health")["seq"]
+                self.assertEqual(report(params)["code"], 406, params)
+                self.assertEqual(violation(seq, ident)["check"], check, params)
+            # events: the type must be the template's
+            r = event("GasAlarm", "alert", {"GasType": "CO", "Concentration": 12})
+            self.assertEqual((r["method"], r["code"]), ("event_reply", 0))
+            seq = self.ctl("health")["seq"]
+            r = event("GasAlarm", "info", {"GasType": "CO", "Concentration": 12})
+            self.assertEqual(r["code"], 406)
+            self.assertIn('type "info" is not the model\'s alert', r["status"])
+            v = violation(seq, "GasAlarm")
+            self.assertEqual((v["check"], v["kind"], v["event"], v["value"]),
+                             ("event_type", "event", "GasAlarm", "info"))
+            seq = self.ctl("health")["seq"]
+            self.assertEqual(event("PowerAlarm", "alert", {"Voltage": 1.0})["code"], 406)
+            self.assertEqual(violation(seq, "PowerAlarm")["check"], "unknown")
+            seq = self.ctl("health")["seq"]
+            self.assertEqual(event("GasAlarm", "alert", {"GasType": "x" * 17})["code"], 406)
+            self.assertEqual(violation(seq, "GasType")["check"], "length")
+            # nothing refused was stored
+            props = self.ctl("properties", productId=MPID, deviceName=dn)["properties"]
+            self.assertEqual([(p["name"], p["value"]) for p in props],
+                             [("MQ2", 30), ("MQ135", 12), ("DHT11_T", 21.5), ("DHT11_H", 40),
+                              ("Buzzer", 1), ("WorkMode", 0), ("Buzzer", 0)])
+            evs = self.ctl("events", productId=MPID, deviceName=dn)["events"]
+            self.assertEqual([(e["eventId"], e["type"]) for e in evs], [("GasAlarm", "alert")])
+            self.assertEqual(len(self.ctl("violations", productId=MPID, deviceName=dn,
+                                          check="type")["violations"]), 4)
+            self.assertEqual(self.device(dn, pid=MPID)["violations"], 10)
+            # the control API: drop the model, load it again for this product
+            self.ctl("thing_model", productId=MPID, clear=True)
+            self.assertEqual(report({"Buzzer": True})["code"], 0)
+            self.ctl("thing_model", productId=MPID, file=MODEL)
+            self.assertEqual(report({"Buzzer": True})["code"], 406)
+            self.assertFalse(self.ctl("thing_model", expect_ok=False, productId=MPID, file=os.path.join(
+                HERE, "..", "data", "models", "aliyun-tsl.json"))["ok"])
         finally:
             m.close()
 

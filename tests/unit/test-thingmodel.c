@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw/cloudmodel.h"
 #include "gw/thingmodel.h"
 
 static char *data_path(const char *name)
@@ -432,6 +433,58 @@ START_TEST(test_convert_params)
 	ck_assert_int_eq(gw_thingmodel_convert_params(m, NULL, params, &out, NULL, NULL), -EINVAL);
 	ck_assert_ptr_null(out);
 	json_decref(params);
+	gw_thingmodel_free(m);
+}
+END_TEST
+
+/* The cloud core's step: a record's params (or its event's outputs) replaced by their
+ * conversion, what was left out counted; an unknown event and nothing left said apart. */
+START_TEST(test_cloud_model_apply)
+{
+	struct gw_thingmodel *m = load(_i ? "tencent-template.json" : "aliyun-tsl.json");
+	struct refused ref = { 0 };
+	json_t *o, *want;
+
+	o = json_loads("{\"device\":\"d1\",\"ts\":1,\"params\":{\"MQ2\":\"30\",\"Buzzer\":true,"
+		       "\"DHT11_H\":120,\"CO2\":1}}",
+		       0, NULL);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, on_refused, &ref), 2);
+	want = json_loads("{\"device\":\"d1\",\"ts\":1,\"params\":{\"MQ2\":30.0,\"Buzzer\":1}}", 0,
+			  NULL);
+	ck_assert(json_equal(o, want));
+	ck_assert_uint_eq(ref.n, 2);
+	json_decref(want);
+	json_decref(o);
+
+	o = json_loads("{\"event\":\"GasAlarm\",\"params\":{\"GasType\":\"MQ2\","
+		       "\"Concentration\":\"812.37\"}}",
+		       0, NULL);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), 0);
+	want = json_loads("{\"event\":\"GasAlarm\",\"params\":{\"GasType\":\"MQ2\","
+			  "\"Concentration\":812.4}}",
+			  0, NULL);
+	ck_assert(json_equal(o, want));
+	json_decref(want);
+	json_decref(o);
+
+	/* every value refused: o stays as it was */
+	o = json_loads("{\"params\":{\"DHT11_H\":120,\"CO2\":1}}", 0, NULL);
+	want = json_deep_copy(o);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), -ENODATA);
+	ck_assert(json_equal(o, want));
+	json_decref(want);
+	json_decref(o);
+
+	o = json_loads("{\"event\":\"Smoke\",\"params\":{\"a\":1}}", 0, NULL);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), -ENOENT);
+	json_decref(o);
+	o = json_loads("{\"params\":[1]}", 0, NULL);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), -EBADMSG);
+	json_decref(o);
+	/* an empty params object stays empty: nothing was refused */
+	o = json_loads("{\"params\":{}}", 0, NULL);
+	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), 0);
+	json_decref(o);
 	gw_thingmodel_free(m);
 }
 END_TEST
@@ -903,6 +956,7 @@ static Suite *thingmodel_suite(void)
 	tcase_add_test(tc, test_convert);
 	tcase_add_loop_test(tc, test_convert_frame_value, 0, 2);
 	tcase_add_loop_test(tc, test_convert_params, 0, 2);
+	tcase_add_loop_test(tc, test_cloud_model_apply, 0, 2);
 	tcase_add_test(tc, test_convert_date);
 	tcase_add_test(tc, test_convert_strings);
 	tcase_add_test(tc, test_convert_struct_array);
