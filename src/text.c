@@ -625,9 +625,9 @@ static json_t *alink_value(json_t *v)
 static enum gw_frame_error parse_envelope(json_t *root, json_t *params, struct gw_frame *f)
 {
 	enum gw_frame_error err;
-	enum shape shape;
+	enum shape shape = TENCENT_REPORT; /* read_method() sets it */
 	const char *key;
-	json_t *v, *value;
+	json_t *v, *value, *outputs;
 	char k[41];
 
 	err = read_method(json_object_get(root, "method"), f, &shape);
@@ -645,8 +645,9 @@ static enum gw_frame_error parse_envelope(json_t *root, json_t *params, struct g
 	if (shape == TENCENT_EVENT || shape == ALINK_EVENT)
 		f->type = GW_FRAME_EVENT;
 	/* an Alink event's outputs: in params (the SDKs' form) or in params.value */
-	if (shape == ALINK_EVENT && json_is_object(alink_value(params)))
-		params = alink_value(params);
+	outputs = shape == ALINK_EVENT ? alink_value(params) : NULL;
+	if (outputs && json_is_object(outputs))
+		params = outputs;
 	if (f->type == GW_FRAME_TELEMETRY && json_object_size(params) == 0)
 		return why(f, "params is empty (%s needs at least one property)",
 			   shape_names[shape]);
