@@ -263,6 +263,56 @@ START_TEST(test_text_and_errors)
 }
 END_TEST
 
+/* An uplink with a thing model: decode shows the message as converted and what was left out. */
+START_TEST(test_thing_model)
+{
+	char *c = NULL, *out, *err;
+	json_t *res, *up, *payload, *params;
+	json_error_t jerr;
+
+	ck_assert(asprintf(&c,
+			   "[gateway]\nstate_dir = %s/state\ndevice_name = node-{port}\n\n"
+			   "[port txt]\npath = %s/tty-txt\nframing = text\n\n"
+			   "[uplink ali]\ntype = aliyun\nproduct_key = a1TestProd01\n"
+			   "ca_file = %s/conf/ca/aliyun-iot-roots.pem\n"
+			   "thing_model = %s/tests/data/models/aliyun-tsl.json\n",
+			   fx_dir(), fx_dir(), fx_env("GW_SOURCE_ROOT"),
+			   fx_env("GW_SOURCE_ROOT")) > 0);
+	fx_write_file(fx_path("gw.conf"), c, 0600);
+	free(c);
+	{
+		const char *const args[] = { "decode", "-c", fx_path("gw.conf"), "--port", "txt",
+			"--json", "MQ2=30.27,Buzzer=true,DHT11_H=150", NULL };
+
+		ck_assert_int_eq(ctl(args, &out, &err), 0);
+	}
+	res = json_loads(out, 0, &jerr);
+	ck_assert_msg(json_is_array(res), "%s", out);
+	up = json_array_get(json_object_get(json_array_get(res, 0), "uplinks"), 0);
+	payload = json_loads(json_string_value(json_object_get(up, "payload")), 0, &jerr);
+	ck_assert_msg(payload, "%s", out);
+	params = json_object_get(payload, "params");
+	ck_assert(json_real_value(json_object_get(params, "MQ2")) == 30.3);
+	ck_assert_int_eq(json_integer_value(json_object_get(params, "Buzzer")), 1);
+	ck_assert_ptr_null(json_object_get(params, "DHT11_H"));
+	ck_assert_str_eq(json_string_value(json_object_get(up, "left_out")), "DHT11_H (out of range)");
+	json_decref(payload);
+	json_decref(res);
+	free(out);
+	free(err);
+	{
+		const char *const args[] = { "decode", "-c", fx_path("gw.conf"), "--port", "txt",
+			"MQ2=30.27,Buzzer=true,DHT11_H=150", NULL };
+
+		ck_assert_int_eq(ctl(args, &out, &err), 0);
+		ck_assert_msg(strstr(out, "left out by the thing model: DHT11_H (out of range)"), "%s",
+			      out);
+		free(out);
+		free(err);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("decode");
@@ -270,6 +320,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_add_test(tc, test_binary);
+	tcase_add_test(tc, test_thing_model);
 	tcase_add_test(tc, test_text_and_errors);
 	suite_add_tcase(s, tc);
 	return s;
