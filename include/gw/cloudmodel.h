@@ -20,3 +20,7 @@
  */
 int gw_cloud_model_apply(const struct gw_thingmodel *m, json_t *o, gw_thingmodel_refused_fn fn,
 			 void *user_data);
+
+/* The type m gives event ("info", "alert", ...); fallback when m is NULL or has no such event. */
+const char *gw_cloud_model_event_type(const struct gw_thingmodel *m, const char *event,
+				      const char *fallback);

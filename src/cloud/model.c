@@ -7,6 +7,16 @@
 
 #include "gw/cloudmodel.h"
 
+const char *gw_cloud_model_event_type(const struct gw_thingmodel *m, const char *event,
+				      const char *fallback)
+{
+	enum gw_thingmodel_event_type t;
+
+	if (!m || !event || gw_thingmodel_event_type(m, event, &t) < 0)
+		return fallback;
+	return gw_thingmodel_event_type_to_string(t);
+}
+
 int gw_cloud_model_apply(const struct gw_thingmodel *m, json_t *o, gw_thingmodel_refused_fn fn,
 			 void *user_data)
 {

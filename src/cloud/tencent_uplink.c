@@ -26,7 +26,7 @@
 #include "gw/payload.h"
 #include "gw/tencent.h"
 #include "gw/tencent_register.h"
-#include "gw/thingmodel.h"
+#include "gw/cloudmodel.h"
 #include "gw/tencent_uplink.h"
 #include "gw/util.h"
 
@@ -687,17 +687,12 @@ static int build_message(const struct gw_config_uplink *cfg, const struct gw_spo
 	if (v->type == GW_FRAME_EVENT) {
 		/* the thing model's type for the event; without one (a frame's event has no
 		 * severity) info, the mildest of docs/protocols/tencent.md §3.2 */
-		enum gw_thingmodel_event_type type = GW_THINGMODEL_EVENT_INFO;
 		struct gw_tencent_event ev = {
 			.event_id = event ? event : "",
-			.type = "info",
+			.type = gw_cloud_model_event_type(cfg->cloud.model, event, "info"),
 			.timestamp_ms = time_ms,
 			.params = params,
 		};
-
-		if (cfg->cloud.model && event &&
-		    gw_thingmodel_event_type(cfg->cloud.model, event, &type) == 0)
-			ev.type = gw_thingmodel_event_type_to_string(type);
 
 		r = gw_tencent_build_topic(GW_TENCENT_UP, GW_TENCENT_TOPIC_EVENT,
 					   cfg->tencent.product_id, device, topic, size);

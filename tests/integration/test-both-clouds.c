@@ -26,17 +26,6 @@ static size_t count_reports(void)
 	return tc_count("thing_uplink", "method", "report");
 }
 
-/* Polls fn until it reaches n (bounded); returns the last value. */
-static size_t wait_count(size_t (*fn)(void), size_t n, int timeout_ms)
-{
-	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
-	size_t v;
-
-	while ((v = fn()) < n && fx_mono_ms() < end)
-		fx_sleep_ms(200);
-	return v;
-}
-
 static size_t count_posts(void)
 {
 	return cl_count("alink_post", "deviceName", CL_DN);
@@ -78,8 +67,8 @@ START_TEST(test_both)
 		fx_pty_write(&n1, line, (size_t)len);
 		fx_sleep_ms(50);
 	}
-	ck_assert_uint_eq(wait_count(count_posts, N, 30000), N);
-	ck_assert_uint_eq(wait_count(count_reports, N, 30000), N);
+	ck_assert_uint_eq(fx_wait_count(count_posts, N, 30000), N);
+	ck_assert_uint_eq(fx_wait_count(count_reports, N, 30000), N);
 	ck_assert(cl_wait_property(CL_DN, "MQ2", 100 + N - 1, 5000));
 
 	/* the Tencent cloud goes away: Aliyun goes on, the Tencent uplink keeps its backlog */
@@ -92,7 +81,7 @@ START_TEST(test_both)
 		fx_pty_write(&n1, line, (size_t)len);
 		fx_sleep_ms(50);
 	}
-	ck_assert_uint_eq(wait_count(count_posts, N + 5, 30000), N + 5);
+	ck_assert_uint_eq(fx_wait_count(count_posts, N + 5, 30000), N + 5);
 	ck_assert_int_eq(fx_daemon_stop(NULL), 0);
 	/* one spool, two cursors: all acknowledged by one, five still queued for the other */
 	ck_assert_msg(fx_daemon_log_line_has(counters_ali), "aliyun counters");

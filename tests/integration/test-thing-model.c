@@ -41,17 +41,6 @@ static size_t count_reports(void)
 	       tc_count("thing_uplink", "method", "event_post");
 }
 
-/* Polls fn until it reaches n (bounded); returns the last value. */
-static size_t wait_count(size_t (*fn)(void), size_t n, int timeout_ms)
-{
-	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
-	size_t v;
-
-	while ((v = fn()) < n && fx_mono_ms() < end)
-		fx_sleep_ms(200);
-	return v;
-}
-
 static json_int_t counter(json_t *status, const char *uplink, const char *name)
 {
 	json_t *u = tc_status_uplink(status, uplink);
@@ -122,8 +111,8 @@ START_TEST(test_models)
 	fx_daemon_start(conf);
 	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
 	send_stream(&n1);
-	ck_assert_uint_eq(wait_count(count_posts, N + 1, 30000), N + 1);
-	ck_assert_uint_eq(wait_count(count_reports, N + 1, 30000), N + 1);
+	ck_assert_uint_eq(fx_wait_count(count_posts, N + 1, 30000), N + 1);
+	ck_assert_uint_eq(fx_wait_count(count_reports, N + 1, 30000), N + 1);
 	/* converted as the models say: the float to its step, the bool to 1 */
 	ck_assert(cl_wait_property(CL_DN, "MQ2", 30.3, 5000));
 	ck_assert(cl_has_property(CL_DN, "Buzzer", 1));
@@ -174,8 +163,8 @@ START_TEST(test_without_models)
 	fx_daemon_start(conf);
 	ck_assert(fx_pty_wait_opened(&n1, fx_daemon_pid(), FX_WAIT_MS));
 	send_stream(&n1);
-	ck_assert_uint_eq(wait_count(count_posts, N + 1, 30000), N + 1);
-	ck_assert_uint_eq(wait_count(count_reports, N + 1, 30000), N + 1);
+	ck_assert_uint_eq(fx_wait_count(count_posts, N + 1, 30000), N + 1);
+	ck_assert_uint_eq(fx_wait_count(count_reports, N + 1, 30000), N + 1);
 	ck_assert_uint_ge(cl_count("thing_model_violation", "identifier", "DHT11_H"), N);
 	ck_assert_uint_ge(tc_count("thing_model_violation", "identifier", "DHT11_H"), N);
 	/* a frame's event has no severity of its own: info, which the model says is an alert */

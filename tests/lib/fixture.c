@@ -92,6 +92,16 @@ int64_t fx_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+size_t fx_wait_count(size_t (*fn)(void), size_t n, int timeout_ms)
+{
+	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
+	size_t v;
+
+	while ((v = fn()) < n && fx_mono_ms() < end)
+		fx_sleep_ms(200);
+	return v;
+}
+
 void fx_sleep_ms(int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };

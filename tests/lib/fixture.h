@@ -55,6 +55,9 @@ void fx_check_status_schema(const struct json_t *status);
 int64_t fx_now_ms(void);   /* CLOCK_REALTIME, ms */
 int64_t fx_mono_ms(void);  /* CLOCK_MONOTONIC, ms */
 void fx_sleep_ms(int ms);
+/* Asks fn every 200 ms until it returns at least n or timeout_ms (scaled) ran out; returns its
+ * last answer. */
+size_t fx_wait_count(size_t (*fn)(void), size_t n, int timeout_ms);
 
 /* Writes a file with the given mode (replacing it). */
 void fx_write_file(const char *path, const char *text, unsigned mode);

@@ -485,6 +485,10 @@ START_TEST(test_cloud_model_apply)
 	o = json_loads("{\"params\":{}}", 0, NULL);
 	ck_assert_int_eq(gw_cloud_model_apply(m, o, NULL, NULL), 0);
 	json_decref(o);
+	ck_assert_str_eq(gw_cloud_model_event_type(m, "GasAlarm", "info"), "alert");
+	ck_assert_str_eq(gw_cloud_model_event_type(m, "Smoke", "info"), "info");
+	ck_assert_str_eq(gw_cloud_model_event_type(NULL, "GasAlarm", "info"), "info");
+	ck_assert_str_eq(gw_cloud_model_event_type(m, NULL, "x"), "x");
 	gw_thingmodel_free(m);
 }
 END_TEST
