@@ -6,6 +6,7 @@
  */
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define EXIT_USAGE 2
@@ -30,6 +31,13 @@ int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, s
  * free both). On failure the reason is printed for cmd and -1 returned, with nothing to free. */
 int ctl_ask_object(const char *cmd, const char *path, const char *request, int timeout_ms,
 		   json_t **ret_obj, char **ret_reply);
+/*
+ * The options of a command that asks the daemon: -j/--json (*json_out), -s/--socket PATH
+ * (*path, default GW_CONFIG_DEFAULT_CONTROL_SOCKET) and -h/--help (help() is called). Returns
+ * -1 to go on, else the exit code to return (after the help, or a usage error).
+ */
+int ctl_socket_options(int argc, char **argv, const char *cmd, const char *synopsis,
+		       void (*help)(void), const char **path, bool *json_out);
 /* The string member key of o, or none. */
 const char *ctl_str(const json_t *o, const char *key, const char *none);
 

@@ -34,46 +34,19 @@ static void reload_help(void)
 	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
-
 int ctl_reload(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
-	bool json_out = false, ok;
+	const char *path;
+	bool json_out, ok;
 	char *reply = NULL;
 	size_t i;
 	json_t *o, *v;
-	int opt;
+	int r;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":js:h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json_out = true;
-			break;
-		case 's':
-			path = optarg;
-			break;
-		case 'h':
-			reload_help();
-			return EXIT_SUCCESS;
-		case ':':
-			return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "%s needs a value",
-					       argv[optind - 1]);
-		default:
-			return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "unknown option '%s'",
-					       argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(RELOAD_CMD, RELOAD_SYNOPSIS, "unexpected argument '%s'",
-				       argv[optind]);
+	r = ctl_socket_options(argc, argv, RELOAD_CMD, RELOAD_SYNOPSIS, reload_help, &path,
+			       &json_out);
+	if (r >= 0)
+		return r;
 	if (ctl_ask_object(RELOAD_CMD, path, "reload\n", RELOAD_TIMEOUT_MS, &o, &reply) < 0)
 		return EXIT_FAILURE;
 	ok = json_is_true(json_object_get(o, "ok"));

@@ -256,7 +256,8 @@ static void print_tables(const json_t *st)
 	}
 }
 
-int ctl_status(int argc, char **argv)
+int ctl_socket_options(int argc, char **argv, const char *cmd, const char *synopsis,
+		       void (*help)(void), const char **path, bool *json_out)
 {
 	static const struct option options[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -264,36 +265,46 @@ int ctl_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
-	bool json_out = false;
-	char *reply = NULL;
-	json_t *st;
 	int opt;
 
+	*path = GW_CONFIG_DEFAULT_CONTROL_SOCKET;
+	*json_out = false;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":js:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
-			json_out = true;
+			*json_out = true;
 			break;
 		case 's':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'h':
-			status_help();
+			help();
 			return EXIT_SUCCESS;
 		case ':':
-			return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "%s needs a value",
-					       argv[optind - 1]);
+			return ctl_usage_error(cmd, synopsis, "%s needs a value", argv[optind - 1]);
 		default:
-			return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unknown option '%s'",
-					       argv[optind - 1]);
+			return ctl_usage_error(cmd, synopsis, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return ctl_usage_error(STATUS_CMD, STATUS_SYNOPSIS, "unexpected argument '%s'",
-				       argv[optind]);
+		return ctl_usage_error(cmd, synopsis, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+int ctl_status(int argc, char **argv)
+{
+	const char *path;
+	bool json_out;
+	char *reply = NULL;
+	json_t *st;
+	int r;
+
+	r = ctl_socket_options(argc, argv, STATUS_CMD, STATUS_SYNOPSIS, status_help, &path,
+			       &json_out);
+	if (r >= 0)
+		return r;
 	if (ctl_ask_object(STATUS_CMD, path, "status\n", TIMEOUT_MS, &st, &reply) < 0)
 		return EXIT_FAILURE;
 	if (!json_is_true(json_object_get(st, "ok"))) {

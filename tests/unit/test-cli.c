@@ -128,7 +128,7 @@ START_TEST(test_ctl_commands)
 {
 	static const char *const cmds[][2] = {
 		{ "sign", NULL }, { "sign", "aliyun" }, { "sign", "tencent" },
-		{ "status", NULL }, { "decode", NULL },
+		{ "status", NULL }, { "reload", NULL }, { "decode", NULL },
 	};
 	static struct run r;
 
@@ -152,6 +152,14 @@ START_TEST(test_ctl_commands)
 	run(&r, "GW_SENSORGWCTL", "status", "--no-such-option", NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "no-such-option"));
+	/* the options status and reload share (ctl_socket_options) */
+	run(&r, "GW_SENSORGWCTL", "reload", "--socket", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "reload: --socket needs a value"));
+	run(&r, "GW_SENSORGWCTL", "reload", "stray", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "unexpected argument 'stray'"));
+	ck_assert_ptr_nonnull(strstr(r.err, "Usage: sensorgwctl reload"));
 }
 END_TEST
 
