@@ -1909,47 +1909,31 @@ struct gw_config *gw_config_free(struct gw_config *c)
 	return NULL;
 }
 
+/* The config word of a value: the words the keys take, read backwards. */
+static const char *word_of(const struct gw_config_word *w, int value)
+{
+	for (; w->word; w++)
+		if (w->value == value)
+			return w->word;
+	return "invalid";
+}
+
 const char *gw_parity_to_string(enum gw_parity p)
 {
-	switch (p) {
-	case GW_PARITY_NONE:
-		return "none";
-	case GW_PARITY_ODD:
-		return "odd";
-	case GW_PARITY_EVEN:
-		return "even";
-	}
-	return "invalid";
+	return word_of(parity_words, (int)p);
 }
 
 const char *gw_flow_to_string(enum gw_flow f)
 {
-	switch (f) {
-	case GW_FLOW_NONE:
-		return "none";
-	case GW_FLOW_RTSCTS:
-		return "rtscts";
-	case GW_FLOW_XONXOFF:
-		return "xonxoff";
-	}
-	return "invalid";
+	return word_of(flow_words, (int)f);
 }
 
 const char *gw_framing_to_string(enum gw_framing f)
 {
-	switch (f) {
-	case GW_FRAMING_TEXT:
-		return "text";
-	case GW_FRAMING_BINARY:
-		return "binary";
-	}
-	return "invalid";
+	return word_of(framing_words, (int)f);
 }
 
 const char *gw_uplink_type_to_string(enum gw_uplink_type t)
 {
-	for (const struct gw_config_word *w = uplink_type_words; w->word; w++)
-		if (w->value == (int)t)
-			return w->word;
-	return "invalid";
+	return word_of(uplink_type_words, (int)t);
 }
