@@ -217,14 +217,7 @@ void cl_provision(const char *dn, const char *ds)
 		.device = (char *)dn,
 		.secret = (char *)ds,
 	};
-	char reason[GW_CREDSTORE_REASON_MAX];
-	struct gw_credstore *store;
-
-	(void)mkdir(fx_path("state"), 0700);
-	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/ali"), &store, reason,
-					   sizeof(reason)), 0);
-	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
-	gw_credstore_close(store);
+	cc_store_cred("ali", &cred);
 }
 
 char *cl_binary_config(char *text, const char *device_name)

@@ -233,3 +233,16 @@ int cc_run(Suite *s)
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+void cc_store_cred(const char *uplink, const struct gw_cred *cred)
+{
+	char reason[GW_CREDSTORE_REASON_MAX];
+	struct gw_credstore *store;
+
+	(void)mkdir(fx_path("state"), 0700);
+	ck_assert_int_eq(gw_credstore_open(fx_path(fx_strf("state/credentials/%s", uplink)),
+					   &store, reason, sizeof(reason)),
+			 0);
+	ck_assert_msg(gw_credstore_save(store, cred, reason, sizeof(reason)) == 0, "%s", reason);
+	gw_credstore_close(store);
+}

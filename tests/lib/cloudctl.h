@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gw/credstore.h"
+
 /* Starts /usr/bin/python3 SOURCE_ROOT/tests/cloud/<script> --dir fx_path(dir) with the
  * fixture's server certificate and fx_path(products); returns its ports.json (a new
  * reference) once every listener is up. The output goes to fx_path(log). */
@@ -39,3 +41,6 @@ bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s);
 size_t cc_count(int port, const char *ev, const char *field, const char *value);
 /* Runs suite s (freed) with libcurl set up for cc_ctl(); returns the process exit status. */
 int cc_run(Suite *s);
+/* Saves cred into the credential store of uplink (STATE/credentials/UPLINK), as provisioning
+ * would, before the daemon starts. */
+void cc_store_cred(const char *uplink, const struct gw_cred *cred);

@@ -209,14 +209,7 @@ void tc_provision_psk(const char *dn, const char *psk)
 		.device = (char *)dn,
 		.psk = (char *)psk,
 	};
-	char reason[GW_CREDSTORE_REASON_MAX];
-	struct gw_credstore *store;
-
-	(void)mkdir(fx_path("state"), 0700);
-	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/tc"), &store, reason,
-					   sizeof(reason)), 0);
-	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
-	gw_credstore_close(store);
+	cc_store_cred("tc", &cred);
 }
 
 void tc_provision_cert(const char *dn, const char *cert, const char *key)
@@ -229,14 +222,7 @@ void tc_provision_cert(const char *dn, const char *cert, const char *key)
 		.cert = (char *)cert,
 		.key = (char *)key,
 	};
-	char reason[GW_CREDSTORE_REASON_MAX];
-	struct gw_credstore *store;
-
-	(void)mkdir(fx_path("state"), 0700);
-	ck_assert_int_eq(gw_credstore_open(fx_path("state/credentials/tc"), &store, reason,
-					   sizeof(reason)), 0);
-	ck_assert_msg(gw_credstore_save(store, &cred, reason, sizeof(reason)) == 0, "%s", reason);
-	gw_credstore_close(store);
+	cc_store_cred("tc", &cred);
 }
 
 static void openssl(const char *const args[])
