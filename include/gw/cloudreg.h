@@ -108,9 +108,10 @@ int gw_cloud_reg_http_status(struct gw_cloud_reg *job, const struct gw_http_resp
  *   ca_file NULL or mqtt_default (the bundled MQTT roots)  register_default, the bundled roots of
  *                                                          the registration host, when it can be
  *                                                          read; else NULL (the system's bundle)
- *   another ca_file (the administrator's)                  that file, as before
+ *   another ca_file (the administrator's)                  that file
  *
- * Returns a pointer to one of its arguments, or NULL.
+ * Aliyun passes its ca_file (iot-auth chains to the MQTT roots); Tencent passes NULL, so its
+ * registration never uses the MQTT endpoint's ca_file. Returns one of its arguments, or NULL.
  */
 const char *gw_cloud_reg_https_ca(const char *register_ca_file, const char *ca_file,
 				  const char *mqtt_default, const char *register_default);

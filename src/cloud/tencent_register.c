@@ -230,9 +230,11 @@ int gw_tencent_register_start(sd_event *event, struct gw_http *http, struct gw_c
 	if (r >= 0) {
 		reg->done = done_fn;
 		reg->user_data = user_data;
-		/* the registration host's roots, not the MQTT root (docs/protocols/tencent.md §1.6) */
-		reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->cloud.register_ca_file,
-							       cfg->ca_file, GW_TENCENT_CA_FILE,
+		/* the registration host's roots, never the MQTT endpoint's ca_file: the hosts are
+		 * served under different roots (docs/protocols/tencent.md §1.6), and a ca_file
+		 * copied from a tutorial is the Iothub root */
+		reg->job.https_ca_file = gw_cloud_reg_https_ca(cfg->cloud.register_ca_file, NULL,
+							       GW_TENCENT_CA_FILE,
 							       GW_TENCENT_REGISTER_CA_FILE);
 		*ret = reg;
 	}

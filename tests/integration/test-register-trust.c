@@ -93,9 +93,8 @@ static void assert_backs_off(const char *cause, double max_s)
 	ck_assert(!fx_daemon_log_contains("registered"));
 }
 
-/* Tencent: the uplink's ca_file (the MQTT CA) is the registration's trust too (an
- * administrator's ca_file is used as it is until register_ca_file exists), and the host is
- * served under another CA. */
+/* Tencent: register_ca_file names the MQTT CA, and the registration host is served under
+ * another CA. */
 START_TEST(test_tencent_untrusted_backs_off)
 {
 	char link[4096], extra[1024], cause[4200];
@@ -106,8 +105,8 @@ START_TEST(test_tencent_untrusted_backs_off)
 	tc_start_https_ca("\"" DN "\"", NULL, "regca");
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
-		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
-		 tc_https_port);
+		 "register_url = https://localhost:%d/device/register\nregister_ca_file = %s\n",
+		 fx_path("tps"), tc_https_port, fx_path("broker/ca.crt"));
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);
 	text = tc_config(extra);

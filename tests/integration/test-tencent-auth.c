@@ -220,8 +220,8 @@ START_TEST(test_register_certificate)
 	cert_product();
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
-		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
-		 tc_https_port);
+		 "register_url = https://localhost:%d/device/register\nregister_ca_file = %s\n",
+		 fx_path("tps"), tc_https_port, fx_path("broker/ca.crt"));
 	start_sim();
 	conf = tc_config(extra);
 	fx_daemon_start(conf);

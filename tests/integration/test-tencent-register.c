@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cloudctl.h"
+#include "gw-build.h"
 #include "fixture.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
@@ -95,6 +96,8 @@ static void setup_with(const char *psk_devices, const char *cert_devices)
 	cfg.cloud.product_secret = (char *)TC_PS;
 	cfg.cloud.register_url = url;
 	cfg.ca_file = ca_file;
+	/* the test cloud serves registration under the broker's CA */
+	cfg.cloud.register_ca_file = ca_file;
 	n_secrets = 0;
 	add_secret(TC_PS);
 	add_secret(TC_CERT_PS);
@@ -599,13 +602,35 @@ START_TEST(test_payload_of_another_secret)
 }
 END_TEST
 
+/* The uplink's ca_file (the MQTT endpoint's) is never the registration's trust: without
+ * register_ca_file the registration host is verified against the roots installed for it. */
+START_TEST(test_ca_file_not_used)
+{
+	char wrong[4096], want[4200];
+	struct outcome o;
+
+	snprintf(wrong, sizeof(wrong), "%s", fx_path("broker/wrongca.crt"));
+	cfg.ca_file = wrong;
+	cfg.cloud.register_ca_file = NULL;
+	run("dev1", &o);
+	ck_assert_msg(o.result == GW_TENCENT_REGISTER_FAILED && o.untrusted, "%d %s", o.result,
+		      o.why);
+	snprintf(want, sizeof(want), "does not verify against %s:",
+		 access(GW_TENCENT_REGISTER_CA_FILE, R_OK) == 0 ? GW_TENCENT_REGISTER_CA_FILE :
+								   "the system's CA bundle");
+	ck_assert_msg(strstr(o.why, want) && !strstr(o.why, wrong), "why: %s", o.why);
+	assert_nothing_stored("dev1");
+	assert_log_clean();
+}
+END_TEST
+
 START_TEST(test_wrong_ca)
 {
 	char wrong[4096];
 	struct outcome o;
 
 	snprintf(wrong, sizeof(wrong), "%s", fx_path("broker/wrongca.crt"));
-	cfg.ca_file = wrong;
+	cfg.cloud.register_ca_file = wrong;
 	run("dev1", &o);
 	ck_assert_msg(o.result == GW_TENCENT_REGISTER_FAILED, "%d %s", o.result, o.why);
 	ck_assert_msg(strstr(o.why, "registration request failed: ") &&
@@ -662,6 +687,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_replies);
 	tcase_add_test(tc, test_payload_of_another_secret);
 	tcase_add_test(tc, test_wrong_ca);
+	tcase_add_test(tc, test_ca_file_not_used);
 	tcase_add_test(tc, test_save_fails);
 	suite_add_tcase(s, tc);
 	return cc_run(s);

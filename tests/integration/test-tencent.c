@@ -256,8 +256,8 @@ START_TEST(test_register_then_restart)
 	tc_start("\"" DN "\"", NULL);
 	fx_write_secret(fx_path("tps"), TC_PS);
 	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
-		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
-		 tc_https_port);
+		 "register_url = https://localhost:%d/device/register\nregister_ca_file = %s\n",
+		 fx_path("tps"), tc_https_port, fx_path("broker/ca.crt"));
 	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
 	(void)fx_sim_start(args);
 	conf = tc_config(extra);
