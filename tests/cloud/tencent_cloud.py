@@ -12,6 +12,9 @@ One process serves:
     platform limits (docs/protocols/tencent.md §1.7), a topic ACL, the $sys time service
     (docs/protocols/tencent.md §1.8) and the data-template protocol on $thing/...
     (docs/protocols/tencent.md §3)
+  * gateways and their sub-devices ($gateway/operation, bind, online, the sub-devices'
+    $thing traffic over the gateway's connection; docs/protocols/gateway.md §G15-§G18),
+    in tcgateway.py
   * a JSON control API on plain HTTP (127.0.0.1) for tests; see TENCENT.md
 
 Start: python3 tencent_cloud.py --dir DIR --cert server.crt --key server.key [--products FILE]
@@ -38,7 +41,8 @@ import time
 import urllib.parse
 
 import cloudbase
-from cloudbase import CtlError, now_ms, rand_alnum, valid_filter
+import tcgateway
+from cloudbase import CtlError, now_ms, rand_alnum, topic_matches, valid_filter
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,7 +234,8 @@ EVENT_TYPES = ("info", "alert", "fault", "fatal")   # docs/protocols/tencent.md 
 SETTING_CHOICES = {"connect_rate_action": ("close", "refuse"),
                    "keepalive_over_max": ("refuse", "clamp"),
                    "oversize_action": ("disconnect", "drop"), "acl_action": ("disconnect", "drop"),
-                   "client_cert": ("optional", "required")}
+                   "client_cert": ("optional", "required"),
+                   "subdev_offline_subs": ("drop", "keep")}
 
 
 class Device:
@@ -261,6 +266,22 @@ class Device:
         self.status_tokens = {}        # get_status clientToken -> control tokens it returned
         self.inject = []
         self.rate = collections.deque()
+        self.enabled = True            # set_device enabled:false (tcgateway)
+        # as a sub-device (tcgateway.py, docs/protocols/gateway.md §G16)
+        self.gateway = None            # the gateway Device it is bound to
+        self.bound_at = None
+        self.sub_conn = None           # the gateway connection it is online through
+        self.bind_attempts = 0         # bind requests naming it (that passed the envelope checks)
+        self.bind_count = 0            # bindings made (bind result 0, console binds)
+        self.unbind_count = 0
+        self.online_count = 0          # online with result 0
+        self.offline_count = 0
+        self.gw_results = {}           # op -> the last result
+        self.gw_inject = []            # inject_gateway
+        # as a gateway
+        self.subdevs = {}              # (pid, dn) -> sub-device Device, in bind order
+        self.pushes = []               # change / search_devices / unbind_all the cloud sent
+        self.acks = []                 # the gateway's acks of them
 
     def summary(self):
         return {
@@ -274,7 +295,17 @@ class Device:
             "pendingControls": [dict(c) for c in self.pending_controls],
             "properties": len(self.properties), "events": len(self.events),
             "replies": len(self.replies), "violations": len(self.violations),
-            "subscriptions": sorted({f for c in self.sessions for f in c.subs}),
+            "subscriptions": sorted({f for c in self.sessions for f in c.subs} |
+                                    {f for f in (self.sub_conn.subs if self.sub_conn else ())
+                                     if f.split("/")[3:] == [self.pid, self.dn]}),
+            "enabled": self.enabled,
+            "boundTo": {"productId": self.gateway.pid, "deviceName": self.gateway.dn}
+            if self.gateway else None,
+            "subOnline": self.sub_conn is not None, "bindAttempts": self.bind_attempts,
+            "bindCount": self.bind_count, "unbindCount": self.unbind_count,
+            "onlineCount": self.online_count, "offlineCount": self.offline_count,
+            "gatewayResults": dict(self.gw_results),
+            "subDevices": [[d.pid, d.dn] for d in self.subdevs.values()],
         }
 
 
@@ -286,11 +317,14 @@ class Product:
         self.auth = "psk"            # "psk" (encryptionType 2) or "cert" (encryptionType 1)
         self.template = None         # {"properties": {id: spec}, "events": {id: spec}}
         self.devices = {}
+        self.gateway = False         # a gateway-type product (docs/protocols/gateway.md §G1)
+        self.sub_products = set()    # the sub-device products associated with it (§G1)
 
     def summary(self):
         return {"productId": self.pid, "dynamicRegistration": self.dynreg,
                 "registerType": self.register_type, "authType": self.auth,
-                "template": self.template, "devices": sorted(self.devices)}
+                "template": self.template, "devices": sorted(self.devices),
+                "gateway": self.gateway, "subProducts": sorted(self.sub_products)}
 
 
 def norm_spec(spec, where):
@@ -344,10 +378,15 @@ class Cloud(cloudbase.Cloud):
             # docs/protocols/tencent.md §1.3: the TLS listener asks for a client certificate ("optional": a key device
             # logs in without one) or insists on one ("required": no certificate, no handshake)
             "client_cert": "optional",
+            # gateways (tcgateway.py, docs/protocols/gateway.md §G16-§G18)
+            "bind_max_skew": 300.0,       # s between a bind's timestamp and the cloud's clock (-805)
+            "max_subdevices": 1500,       # docs/protocols/gateway.md §G18: per gateway
+            "subdev_offline_subs": "drop",   # or "keep": a sub-device's subscriptions on offline
         })
         self.mqtts_ctx = None
         self.devca = None
         self.next_token = 0
+        self.push_seq = 0
 
     def now(self):
         """The cloud's clock: this host's time plus settings.clock_offset (seconds)."""
@@ -408,6 +447,13 @@ class Cloud(cloudbase.Cloud):
             p.auth = a["authType"]
         if "template" in a:
             p.template = norm_template(a["template"])
+        if "gateway" in a:
+            p.gateway = bool(a["gateway"])
+        if "subProducts" in a:
+            if not isinstance(a["subProducts"], list) or \
+                    not all(isinstance(x, str) and x for x in a["subProducts"]):
+                raise CtlError("subProducts must be an array of ProductIds")
+            p.sub_products = set(a["subProducts"])
 
     def add_device(self, a):
         pid, dn = a.get("productId"), a.get("deviceName")
@@ -427,6 +473,12 @@ class Cloud(cloudbase.Cloud):
                 except binascii.Error:
                     raise CtlError("psk must be base64")
                 d.psk, d.psk_source = a["psk"], "preset"
+            if a.get("cert"):
+                # a certificate the test made (PEM text): bind with authtype certificate
+                # keys on its MD5 (docs/protocols/gateway.md §G17)
+                if not isinstance(a["cert"], str) or "-----BEGIN CERTIFICATE-----" not in a["cert"]:
+                    raise CtlError("cert must be PEM text")
+                d.cert = {"clientCert": a["cert"], "clientKey": None}
         if a.get("issueCert"):
             self.issue_cert(d)
         return d.summary()
@@ -823,6 +875,7 @@ class Conn(cloudbase.Conn):
         # the mqttpsk listener: the TLS-PSK front's header line, then MQTT
         self.psk_header = listener == "mqttpsk"
         self.psk_identity = None
+        self.subdevs = {}          # a gateway's sub-devices online through it (tcgateway)
 
 
 TOPIC_KINDS = ("property", "event", "action", "service", "raw")
@@ -916,6 +969,10 @@ class Broker(cloudbase.Broker):
             return self.connack(c, 5, info)
         pid, dn = p.pid, d.dn
         info["productId"], info["deviceName"] = pid, dn
+        if not d.enabled:
+            # DECISION: a device disabled with set_device gets CONNACK 5
+            info["reason"] = "device disabled"
+            return self.connack(c, 5, info)
         with self.cloud.lock:
             d.connect_attempts += 1
             info["connidReused"] = connid in d.connids
@@ -1035,21 +1092,55 @@ class Broker(cloudbase.Broker):
 
 
     # ---- ACL
-    @staticmethod
-    def allowed(c, topic, is_filter):
-        """DECISION: a device publishes on $thing/up/<kind>/<pid>/<dn> and
-        $sys/operation/<pid>/<dn>; it subscribes to $thing/down/<kind or +>/<pid>/<dn> and
-        $sys/operation/result/<pid>/<dn> (docs/protocols/tencent.md §3, §1.8). Nothing else."""
+    def allowed(self, c, topic, is_filter):
+        """DECISION: a device publishes on $thing/up/<kind>/<pid>/<dn>, $sys/operation/<pid>/<dn>
+        and $gateway/operation/<pid>/<dn>; it subscribes to $thing/down/<kind or +>/<pid>/<dn>,
+        $sys/operation/result/<pid>/<dn> and $gateway/operation/result/<pid>/<dn>
+        (docs/protocols/tencent.md §3, §1.8; gateway.md §G15). A gateway product's device also
+        uses the $thing topics of a sub-device bound to it and online through this connection
+        (gateway.md §G18). Nothing else."""
         parts = topic.split("/")
+        own = [c.pid, c.dn]
         if is_filter:
             if len(parts) == 5 and parts[:2] == ["$thing", "down"] and \
-                    (parts[2] in TOPIC_KINDS or parts[2] == "+") and parts[3:] == [c.pid, c.dn]:
-                return True
-            return parts == ["$sys", "operation", "result", c.pid, c.dn]
-        if len(parts) == 5 and parts[:2] == ["$thing", "up"] and parts[2] in TOPIC_KINDS \
-                and parts[3:] == [c.pid, c.dn]:
-            return True
-        return parts == ["$sys", "operation", c.pid, c.dn]
+                    (parts[2] in TOPIC_KINDS or parts[2] == "+"):
+                return parts[3:] == own or self.sub_allowed(c, parts, topic, "subscribe")
+            return parts in (["$sys", "operation", "result"] + own,
+                             ["$gateway", "operation", "result"] + own)
+        if len(parts) == 5 and parts[:2] == ["$thing", "up"] and parts[2] in TOPIC_KINDS:
+            return parts[3:] == own or self.sub_allowed(c, parts, topic, "publish")
+        return parts in (["$sys", "operation"] + own, ["$gateway", "operation"] + own)
+
+    def sub_allowed(self, c, parts, topic, op):
+        """A sub-device's $thing topic on a gateway's connection (tcgateway.sub_topic_check);
+        a refusal is logged as subdev_refused, then handled as any ACL refusal."""
+        with self.cloud.lock:
+            if not self.cloud.products[c.pid].gateway:
+                return False
+            d, why = tcgateway.sub_topic_check(self.cloud, c, parts[3], parts[4])
+        if why:
+            self.cloud.log("subdev_refused", conn=c.id, op=op, topic=topic, productId=parts[3],
+                           deviceName=parts[4], why=why, **tcgateway.who(c.device))
+            return False
+        return True
+
+    def close(self, c, why, log=True):
+        """A gateway's connection closing takes every sub-device online through it offline."""
+        was = c.state
+        super().close(c, why, log)
+        if was != "closed" and c.subdevs:
+            with self.cloud.lock:
+                for d in list(c.subdevs.values()):
+                    tcgateway.put_offline(self.cloud, self, d, "gateway connection closed: " + why)
+
+    def deliver(self, d, topic, payload, qos=0):
+        """Also to the gateway connection a sub-device is online through, when it subscribed."""
+        sent = super().deliver(d, topic, payload, qos)
+        c = d.sub_conn
+        if c is not None and c.state != "closed" and any(topic_matches(f, topic) for f in c.subs):
+            self.publish(c, topic, payload, qos)
+            sent.append(c.id)
+        return sent
 
     def on_subscribe(self, c, body):
         pid, reqs = self.read_subscribe(body)
@@ -1096,6 +1187,9 @@ class Broker(cloudbase.Broker):
                 self.puback(c, pid)
             return
         d = c.device
+        parts = topic.split("/")
+        if parts[0] == "$thing" and parts[3:] != [c.pid, c.dn]:
+            d = self.cloud.device(parts[3], parts[4])   # a sub-device the ACL let through
         throttled = self.throttled(d)
         self.cloud.log("mqtt_publish_in", throttled=throttled, **ev)
         if qos:
@@ -1104,8 +1198,10 @@ class Broker(cloudbase.Broker):
             self.cloud.log("retain_ignored", conn=c.id, topic=topic)
         if throttled:
             # docs/protocols/tencent.md §1.7: 30 upstream msgs/s. DECISION: the excess is dropped (QoS 1 still PUBACKed)
-            self.cloud.log("throttled", conn=c.id, productId=c.pid, deviceName=c.dn, topic=topic)
+            self.cloud.log("throttled", conn=c.id, productId=d.pid, deviceName=d.dn, topic=topic)
             return
+        if parts[0] == "$gateway":
+            return tcgateway.operation(self.cloud, self, c, payload)
         thing_uplink(self.cloud, self, c, d, topic, payload)
 
 
@@ -1475,6 +1571,9 @@ def make_control_handler(cloud, servers):
                 d.violations = []
                 d.downlinks, d.inject, d.reported = {}, [], {}
                 d.pending_controls, d.status_tokens = [], {}
+                d.bind_attempts = d.bind_count = d.unbind_count = 0
+                d.online_count = d.offline_count = 0
+                d.gw_results, d.gw_inject, d.pushes, d.acks = {}, [], [], []
             d.connect_attempts = d.connect_count = 0
             d.last_connack = d.last_connect = d.last_connect_mono = None
         cloud.log("ctl_reset", **cmd.ident(a))
@@ -1492,7 +1591,7 @@ def make_control_handler(cloud, servers):
         return out
 
     return cloudbase.make_control_handler(cloud, dict(
-        cmd.common(), set_product=cmd_set_product, reset_device=cmd_reset_device,
+        cmd.common(), **tcgateway.make_commands(cloud, cmd), set_product=cmd_set_product, reset_device=cmd_reset_device,
         device=cmd_device, trust_ca=cmd_trust_ca,
         properties=cmd.listing("properties"), reports=cmd.listing("reports"),
         events=cmd.listing("events"), infos=cmd.listing("infos"),

@@ -34,6 +34,7 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 sys.dont_write_bytecode = True   # keep tests/cloud free of __pycache__
 sys.path.insert(0, HERE)
 import tencent_cloud  # noqa: E402  (only its pure functions are used directly)
+import tcgateway  # noqa: E402
 
 PID = "CS0SLTKSYA"
 PS = "testProductSecret123"
@@ -47,6 +48,15 @@ PID_CERT = "CERTPROD00"
 MODEL = os.path.join(HERE, "..", "data", "models", "tencent-template.json")
 MPID = "TMODEL0001"
 MPID2 = "TMODEL0002"
+# gateways (docs/protocols/gateway.md §G15-§G19): a gateway product, a sub-device product, the
+# products of the §G19 vectors (T2, T3) and a product not associated with the gateway product
+GWPID = "GWPROD0001"
+SUBPID = "SUBPROD001"
+T2PID, T2DN, T2PSK = "CFCSQ5EAG7", "onlinedev00", "bG9jYWxUZXN0UFNLMDAwMA=="
+T3PID, T3DN = "ABCDEFGHIJ", "stm32-0001"
+NAPID = "NOTASSOC01"
+SUBPSK = "c3ViZGV2aWNlUFNLMDAwMA=="
+T4CERT = "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n"
 FAR = "2623045740"   # docs/protocols/tencent.md §1.2 seed expiry (2053)
 HOST = "ap-guangzhou.gateway.tencentdevices.com"
 
@@ -343,6 +353,43 @@ class VectorTests(unittest.TestCase):
         self.assertEqual(tencent_cloud.zero_pad(b"x" * 32), b"x" * 32)
         self.assertEqual(len(tencent_cloud.zero_pad(b"x" * 33)), 48)
 
+    def test_bind_vectors(self):   # docs/protocols/gateway.md §G17, §G19 (Tencent bind)
+        vectors = (
+            (PSK1, PID, "dev1", 121213, 1700000000, "r7PEZPQ2IZ5y9546GYwg5Mc6fyI=",
+             "dOMDt9wp5HOAToYoCgy9R3y3pbTih6w/3H8A7k6tOCs="),
+            (T2PSK, T2PID, T2DN, 121213, 1589786839, "PocIcraj/zlsCltB1NVSoYhE4nY=",
+             "v9GEzCj1EUXszfEAt2LgN94cFLDgg4KmDj4zxQBsAXA="),
+            (PSK1, T3PID, T3DN, 1804289383, 1735689600, "wXZ7zHGlZkgGuQ6v1CWz3W/HP70=",
+             "Hu/7+tcjpJMLAN0ikiC9cOgBtvBYNKSUXMdSP0SGW1k="))
+        for key, pid, dn, rnd, ts, s1, s256 in vectors:
+            text = tcgateway.bind_sign_text(pid, dn, rnd, ts)
+            self.assertEqual(text, "%s%s;%d;%d" % (pid, dn, rnd, ts))
+            self.assertEqual(base64.b64encode(my_hmac("hmacsha1", key, text)).decode(), s1)
+            self.assertEqual(base64.b64encode(my_hmac("hmacsha256", key, text)).decode(), s256)
+            self.assertEqual(tcgateway.bind_signature(key, text, "hmacsha1"), s1)
+            self.assertEqual(tcgateway.bind_signature(key, text, "hmacsha256"), s256)
+            self.assertEqual(len(s1), 28)
+            self.assertEqual(len(s256), 44)
+        self.assertEqual(tcgateway.bind_sign_text(PID, "dev1", 121213, 1700000000),
+                         "CS0SLTKSYAdev1;121213;1700000000")
+        # T4: authtype certificate, the key is the MD5 hex of the certificate file ([EXPC])
+        self.assertEqual(hashlib.md5(T4CERT.encode()).hexdigest(), "36d6442210fa63d5ef851f48834f4cc5")
+        self.assertEqual(tcgateway.cert_key(T4CERT), "36d6442210fa63d5ef851f48834f4cc5")
+        self.assertEqual(tcgateway.bind_signature(tcgateway.cert_key(T4CERT),
+                                                  "CS0SLTKSYAdev1;121213;1700000000"),
+                         "PIKcihr4xwdKJnkFyIUQszhFKPA=")
+        # the negative vectors of T1: what common mistakes produce
+        text = "CS0SLTKSYAdev1;121213;1700000000"
+        hexsig = base64.b64encode(my_hmac("hmacsha1", PSK1, text).hex().encode()).decode()
+        self.assertEqual(hexsig, "YWZiM2M0NjRmNDM2MjE5ZTcyZjc5ZTNhMTk4YzIwZTRjNzNhN2YyMg==")
+        decsig = base64.b64encode(my_hmac("hmacsha1", base64.b64decode(PSK1), text)).decode()
+        self.assertEqual(decsig, "WHfciWyA2EZ+MfwAPoAVZ/l8VeA=")
+        for bad, why in ((hexsig, "base64 of the hex digest"),
+                         (decsig, "key is the base64-decoded PSK, not the PSK text")):
+            self.assertNotEqual(bad, "r7PEZPQ2IZ5y9546GYwg5Mc6fyI=")
+            self.assertEqual(tcgateway.signature_mistake(PSK1, PID, "dev1", 121213, 1700000000,
+                                                         "hmacsha1", bad), why)
+
     def test_hmac_matches_stdlib(self):
         import hmac as std
         for alg, h in (("hmacsha256", hashlib.sha256), ("hmacsha1", hashlib.sha1)):
@@ -370,7 +417,20 @@ class CloudTests(unittest.TestCase):
                  "devices": ["c1"]},
                 {"productId": MPID, "productSecret": "modelProductSecret", "devices": [
                     {"deviceName": "tm1", "psk": PSK1}]},
-                {"productId": MPID2, "productSecret": "modelProductSecret", "thingModel": MODEL}],
+                {"productId": MPID2, "productSecret": "modelProductSecret", "thingModel": MODEL},
+                {"productId": GWPID, "productSecret": "gatewayProductSecret", "gateway": True,
+                 "subProducts": [SUBPID, PID, T2PID, T3PID],
+                 "devices": [{"deviceName": "gw1", "psk": PSK1},
+                             {"deviceName": "gw2", "psk": PSK1}]},
+                {"productId": SUBPID, "productSecret": "subProductSecret00", "template": TEMPLATE,
+                 "devices": [{"deviceName": "n%d" % i, "psk": SUBPSK} for i in range(1, 9)]
+                 + ["nopsk"]},
+                {"productId": T2PID, "productSecret": "t2ProductSecret000",
+                 "devices": [{"deviceName": T2DN, "psk": T2PSK}]},
+                {"productId": T3PID, "productSecret": "t3ProductSecret000",
+                 "devices": [{"deviceName": T3DN, "psk": PSK1}]},
+                {"productId": NAPID, "productSecret": "naProductSecret000",
+                 "devices": [{"deviceName": "x1", "psk": PSK1}]}],
             # most tests reconnect quickly; test_connect_rate_limit turns docs/protocols/tencent.md §1.7's 5 s back on
             "settings": {"connect_interval": 0}}
         with open(os.path.join(cls.dir, "products.json"), "w") as f:
@@ -1108,6 +1168,368 @@ class CloudTests(unittest.TestCase):
             self.assertEqual(self.device(dn)["pendingControls"], [])
         finally:
             m.close()
+
+    # ---- gateways and sub-devices (docs/protocols/gateway.md §G15-§G18, tcgateway.py)
+    def gw_session(self, dn="gw1", pid=GWPID, psk=PSK1, connid="GWAY1"):
+        # these tests send more than 30 operations a second from one gateway
+        # (docs/protocols/tencent.md §1.7); the limit is back on after each test
+        self.ctl("settings", qps_limit=0)
+        self.addCleanup(self.ctl, "settings", qps_limit=30)
+        m, rc = self.dev_connect(dn, psk, pid=pid, connid=connid)
+        self.assertEqual(rc, 0)
+        self.assertEqual(m.subscribe(["$gateway/operation/result/%s/%s" % (pid, dn)]), [0])
+        return m
+
+    def gw_op(self, m, typ, devices=None, gw="gw1", pid=GWPID):
+        """One operation on the gateway's topic; returns its result message's payload."""
+        obj = {"type": typ}
+        if devices is not None:
+            obj["payload"] = {"devices": devices}
+        m.publish("$gateway/operation/%s/%s" % (pid, gw), obj)
+        t, body = m.expect_publish()
+        self.assertEqual(t, "$gateway/operation/result/%s/%s" % (pid, gw))
+        self.assertEqual(body["type"], typ)
+        return body["payload"]
+
+    def bind_entry(self, pid, dn, key, rnd=None, ts=None, method="hmacsha1", **over):
+        rnd = 4242 if rnd is None else rnd
+        ts = int(time.time()) if ts is None else ts
+        text = "%s%s;%d;%d" % (pid, dn, rnd, ts)
+        e = {"product_id": pid, "device_name": dn, "random": rnd, "timestamp": ts,
+             "signmethod": method, "authtype": "psk",
+             "signature": base64.b64encode(my_hmac(method.lower(), key, text)).decode()}
+        e.update(over)
+        return {k: v for k, v in e.items() if v is not None}
+
+    def bind(self, m, pid, dn, key, gw="gw1", **kw):
+        res = self.gw_op(m, "bind", [self.bind_entry(pid, dn, key, **kw)], gw=gw)["devices"]
+        self.assertEqual(len(res), 1)
+        self.assertEqual((res[0]["product_id"], res[0]["device_name"]), (pid, dn))
+        return res[0]["result"]
+
+    def one(self, m, typ, pid, dn, gw="gw1"):
+        return self.gw_op(m, typ, [{"product_id": pid, "device_name": dn}], gw=gw)["devices"][0]["result"]
+
+    def last(self, ev, since=0, **match):
+        evs = [e for e in self.ctl("log", ev=ev, since=since)["events"]
+               if all(e.get(k) == v for k, v in match.items())]
+        self.assertTrue(evs, "no %s event matching %s" % (ev, match))
+        return evs[-1]
+
+    def test_gateway_bind_vectors_live(self):
+        """The §G19 vectors and their negative vectors against the cloud's bind verification,
+        with the cloud's clock set to each vector's timestamp."""
+        self.ctl("add_device", productId=PID, deviceName="dev1", cert=T4CERT)
+        m = self.gw_session()
+        vectors = ((PID, "dev1", PSK1, 121213, 1700000000, "r7PEZPQ2IZ5y9546GYwg5Mc6fyI=",
+                    "dOMDt9wp5HOAToYoCgy9R3y3pbTih6w/3H8A7k6tOCs="),
+                   (T2PID, T2DN, T2PSK, 121213, 1589786839, "PocIcraj/zlsCltB1NVSoYhE4nY=",
+                    "v9GEzCj1EUXszfEAt2LgN94cFLDgg4KmDj4zxQBsAXA="),
+                   (T3PID, T3DN, PSK1, 1804289383, 1735689600, "wXZ7zHGlZkgGuQ6v1CWz3W/HP70=",
+                    "Hu/7+tcjpJMLAN0ikiC9cOgBtvBYNKSUXMdSP0SGW1k="))
+        try:
+            for pid, dn, key, rnd, ts, s1, s256 in vectors:
+                self.ctl("settings", clock_offset=ts - time.time())
+                for method, sig in (("hmacsha1", s1), ("hmacsha256", s256)):
+                    self.assertEqual(self.bind(m, pid, dn, key, rnd=rnd, ts=ts, method=method,
+                                               signature=sig), 0, (dn, method))
+                    self.assertEqual(self.bind(m, pid, dn, key, rnd=rnd, ts=ts, method=method,
+                                               signature=sig), -809, "repeated bind")
+                    self.assertEqual(self.one(m, "unbind", pid, dn), 0)
+            # T1 negative vectors (§G19): refused with -803, the mistake named in the event
+            self.ctl("settings", clock_offset=1700000000 - time.time())
+            for sig, why in (("YWZiM2M0NjRmNDM2MjE5ZTcyZjc5ZTNhMTk4YzIwZTRjNzNhN2YyMg==",
+                              "base64 of the hex digest"),
+                             ("WHfciWyA2EZ+MfwAPoAVZ/l8VeA=",
+                              "key is the base64-decoded PSK, not the PSK text")):
+                self.assertEqual(self.bind(m, PID, "dev1", PSK1, rnd=121213, ts=1700000000,
+                                           signature=sig), -803)
+                self.assertEqual(self.last("gateway_bind", deviceName="dev1")["mistake"], why)
+            # T4: authtype certificate, keyed with the MD5 hex of the certificate file
+            self.assertEqual(self.bind(m, PID, "dev1", PSK1, rnd=121213, ts=1700000000,
+                                       authtype="certificate",
+                                       signature="PIKcihr4xwdKJnkFyIUQszhFKPA="), 0)
+            self.assertEqual(self.one(m, "unbind", PID, "dev1"), 0)
+            # the same vector one second outside bind_max_skew is stale
+            self.ctl("settings", clock_offset=1700000000 - time.time() + 302)
+            self.assertEqual(self.bind(m, PID, "dev1", PSK1, rnd=121213, ts=1700000000,
+                                       signature="r7PEZPQ2IZ5y9546GYwg5Mc6fyI="), -805)
+        finally:
+            self.ctl("settings", clock_offset=0)
+            m.close()
+        self.assertEqual(self.ctl("bindings", productId=GWPID, deviceName="gw1")["bindings"], [])
+        b = self.device("dev1")
+        self.assertEqual((b["bindCount"], b["unbindCount"], b["boundTo"]), (3, 3, None))
+
+    def test_gateway_bind_refusals(self):
+        m = self.gw_session()
+        try:
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, signature="AAAA"), -803)
+            self.assertEqual(self.bind(m, SUBPID, "n1", PSK1), -803, "another PSK")
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, ts=int(time.time()) - 1000), -805)
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, ts=int(time.time()) + 1000), -805)
+            self.assertEqual(self.bind(m, SUBPID, "ghost", SUBPSK), -802)
+            self.assertEqual(self.bind(m, SUBPID, "nopsk", SUBPSK), -802)
+            self.assertEqual(self.bind(m, NAPID, "x1", PSK1), -807, "product not associated")
+            self.assertEqual(self.bind(m, GWPID, "gw2", PSK1), -807, "a gateway as a sub-device")
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, method="hmacsha1", signmethod="hmacmd5"),
+                             -804)
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, random="x"), -801)
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK, authtype="token"), -801)
+            self.assertEqual(self.gw_op(m, "bind", [{"device_name": "n1"}])["devices"][0]["result"],
+                             -801)
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK), 0)
+            self.assertEqual(self.bind(m, SUBPID, "n1", SUBPSK), -809)
+            ev = self.last("gateway_bind", deviceName="n1")
+            self.assertEqual((ev["result"], ev["gatewayDeviceName"], ev["batch"]), (-809, "gw1", 1))
+            # bound to another gateway
+            m2 = self.gw_session("gw2", connid="GWAY2")
+            try:
+                self.assertEqual(self.bind(m2, SUBPID, "n1", SUBPSK, gw="gw2"), -806)
+                self.assertEqual(self.one(m2, "online", SUBPID, "n1", gw="gw2"), -1)
+                self.assertEqual(self.one(m2, "unbind", SUBPID, "n1", gw="gw2"), -808)
+            finally:
+                m2.close()
+            # the SDKs' variants: upper-case signmethod, timestamp and random as strings (§G20)
+            self.assertEqual(self.bind(m, SUBPID, "n2", SUBPSK, method="HMACSHA256"), 0)
+            now = int(time.time())
+            e = self.bind_entry(SUBPID, "n3", SUBPSK, ts=now)
+            e.update(timestamp=str(now), random=str(e["random"]))
+            self.assertEqual(self.gw_op(m, "bind", [e])["devices"][0]["result"], 0)
+            devs = self.gw_op(m, "describe_sub_devices")["devices"]
+            self.assertEqual(devs, [{"product_id": SUBPID, "device_name": "n%d" % i} for i in (1, 2, 3)])
+            self.assertEqual(self.one(m, "online", SUBPID, "n4"), -1, "online before bind")
+            self.assertEqual(self.one(m, "offline", SUBPID, "n4"), -1)
+            self.assertEqual(self.one(m, "unbind", SUBPID, "ghost"), -802)
+            # not JSON, an unknown type: logged, not answered
+            m.publish("$gateway/operation/%s/gw1" % GWPID, "nope")
+            m.publish("$gateway/operation/%s/gw1" % GWPID, {"type": "reboot"})
+            self.ctl("wait", match={"ev": "gateway_unhandled", "type": "reboot"}, timeout=5)
+            for dn in ("n1", "n2", "n3"):
+                self.assertEqual(self.one(m, "unbind", SUBPID, dn), 0)
+            self.assertEqual(self.gw_op(m, "describe_sub_devices")["devices"], [])
+        finally:
+            m.close()
+        # a device of a product that is not a gateway product: -808
+        d, rc = self.dev_connect("n5", SUBPSK, pid=SUBPID)
+        try:
+            self.assertEqual(rc, 0)
+            self.assertEqual(d.subscribe(["$gateway/operation/result/%s/n5" % SUBPID]), [0])
+            res = self.gw_op(d, "bind", [self.bind_entry(SUBPID, "n6", SUBPSK)], gw="n5",
+                             pid=SUBPID)["devices"]
+            self.assertEqual(res[0]["result"], -808)
+        finally:
+            d.close()
+
+    def test_gateway_subdevice_traffic(self):
+        n, up = "n7", self.topic("up", "property", "n7", pid=SUBPID)
+        down = self.topic("down", "property", "n7", pid=SUBPID)
+        report = {"method": "report", "clientToken": "s1", "params": {"MQ2": 5}}
+        # before bind: a sub-device SUBSCRIBE is refused, a PUBLISH closes the connection (ACL)
+        m = self.gw_session()
+        since = self.ctl("health")["seq"]
+        self.assertEqual(m.subscribe([down]), [0x80])
+        m.publish(up, report)
+        self.assertTrue(m.closed_within(3))
+        m.close()
+        self.assertEqual(self.last("subdev_refused", since, op="publish")["why"], "not bound to a gateway")
+        # bound but not online: refused too
+        m = self.gw_session()
+        try:
+            self.assertEqual(self.bind(m, SUBPID, n, SUBPSK), 0)
+            self.assertEqual(m.subscribe([down]), [0x80])
+            self.assertTrue(self.last("subdev_refused", since, op="subscribe")["why"].startswith(
+                "bound but not online"))
+            self.assertEqual(self.one(m, "online", SUBPID, n), 0)
+            self.assertEqual(self.one(m, "online", SUBPID, n), 0, "online twice")
+            # one filter per SUBSCRIBE (§G18)
+            self.assertEqual(m.subscribe([down, self.topic("down", "action", n, pid=SUBPID)]),
+                             [0x80, 0x80])
+            for k in ("property", "event", "action"):
+                self.assertEqual(m.subscribe([self.topic("down", k, n, pid=SUBPID)]), [0])
+            # report, event_post, get_status on the sub-device's own topics
+            self.assertEqual(self.rpc_sub(m, n, "property", report)["code"], 0)
+            r = self.rpc_sub(m, n, "property", {"method": "report", "clientToken": "s2",
+                                                "params": {"MQ2": 99999}})
+            self.assertEqual(r["code"], 406, "the sub-device product's template applies")
+            r = self.rpc_sub(m, n, "event", {"method": "event_post", "clientToken": "e1",
+                                             "eventId": "PowerAlarm", "type": "alert",
+                                             "params": {"Voltage": 3.1}})
+            self.assertEqual((r["method"], r["code"]), ("event_reply", 0))
+            r = self.rpc_sub(m, n, "property", {"method": "get_status", "clientToken": "g1"})
+            self.assertEqual(r["data"]["report"], {"MQ2": 5})
+            props = self.ctl("properties", productId=SUBPID, deviceName=n)["properties"]
+            self.assertEqual([(p["name"], p["value"]) for p in props], [("MQ2", 5)])
+            self.assertEqual(len(self.ctl("events", productId=SUBPID, deviceName=n)["events"]), 1)
+            # control and action to the sub-device, answered through the gateway
+            for kind, args, reply in (
+                    ("control", {"params": {"power_switch": 1}},
+                     {"method": "control_reply", "code": 0, "status": "ok"}),
+                    ("action", {"actionId": "blink", "params": {"n": 2}},
+                     {"method": "action_reply", "code": 0, "status": "ok", "response": {"ok": 1}})):
+                res = {}
+                th = threading.Thread(target=lambda: res.update(self.ctl(
+                    kind, productId=SUBPID, deviceName=n, wait=8, **args)))
+                th.start()
+                t, req = m.expect_publish()
+                k = "property" if kind == "control" else "action"
+                self.assertEqual(t, self.topic("down", k, n, pid=SUBPID))
+                self.assertEqual(req["method"], kind)
+                m.publish(self.topic("up", k, n, pid=SUBPID), dict(reply, clientToken=req["clientToken"]))
+                th.join(10)
+                self.assertFalse(res["timedOut"], kind)
+                self.assertEqual(res["reply"]["code"], 0)
+            # offline: its subscriptions go (subdev_offline_subs "drop"), its traffic is refused
+            self.assertEqual(self.one(m, "offline", SUBPID, n), 0)
+            ev = self.last("gateway_subdev_offline", deviceName=n)
+            self.assertEqual(len(ev["droppedSubscriptions"]), 3)
+            out = self.ctl("control", productId=SUBPID, deviceName=n, params={"power_switch": 0})
+            self.assertEqual((out["deliveredTo"], out["queued"]), ([], True))
+            self.ctl("settings", acl_action="drop")
+            try:
+                m.publish(up, report, qos=1, pid=4)
+                self.assertEqual(m.packet()[0], 4)
+                self.assertTrue(self.last("subdev_refused", since, op="publish")["why"].startswith(
+                    "bound but not online"))
+            finally:
+                self.ctl("settings", acl_action="disconnect")
+            self.assertEqual(self.one(m, "online", SUBPID, n), 0)
+            self.assertEqual(m.subscribe([down]), [0])
+            dev = self.ctl("device", productId=SUBPID, deviceName=n)
+            self.assertEqual((dev["subOnline"], dev["subscriptions"], dev["onlineCount"]),
+                             (True, [down], 3))
+            since = self.ctl("health")["seq"]
+        finally:
+            m.close()
+        # the gateway's connection closing takes its sub-devices offline; bindings stay
+        ev = self.ctl("wait", match={"ev": "gateway_subdev_offline", "deviceName": n},
+                      since=since, timeout=5)["event"]
+        self.assertEqual(ev["why"], "gateway connection closed: peer closed")
+        dev = self.ctl("device", productId=SUBPID, deviceName=n)
+        self.assertEqual((dev["subOnline"], dev["boundTo"], dev["bindCount"]),
+                         (False, {"productId": GWPID, "deviceName": "gw1"}, 1))
+        m = self.gw_session()
+        try:
+            self.assertEqual(m.subscribe([down]), [0x80], "online again after a reconnect")
+            self.assertEqual(self.one(m, "online", SUBPID, n), 0)
+            self.assertEqual(m.subscribe([down]), [0])
+            self.assertEqual(self.rpc_sub(m, n, "property", report)["code"], 0)
+            # a newer session of the gateway takes the sub-devices offline too
+            m2 = self.gw_session(connid="GWAY3")
+            self.assertTrue(m.closed_within(3))
+            self.assertFalse(self.device(n, pid=SUBPID)["subOnline"])
+            self.assertEqual(self.one(m2, "unbind", SUBPID, n), 0)
+            m2.close()
+        finally:
+            m.close()
+        b = self.ctl("bindings", all=True, subProductId=SUBPID, subDeviceName=n)["bindings"]
+        self.assertEqual([(x["bindCount"], x["unbindCount"], x["onlineCount"], x["online"],
+                           x["gatewayDeviceName"]) for x in b], [(1, 1, 4, False, None)])
+
+    def rpc_sub(self, m, dn, kind, obj):
+        m.publish(self.topic("up", kind, dn, pid=SUBPID), obj)
+        t, body = m.expect_publish()
+        self.assertEqual(t, self.topic("down", kind, dn, pid=SUBPID))
+        return body
+
+    def test_gateway_cloud_initiated(self):
+        m = self.gw_session("gw2", connid="GWAY4")
+        res_topic = "$gateway/operation/result/%s/gw2" % GWPID
+        op_topic = "$gateway/operation/%s/gw2" % GWPID
+        try:
+            # the console binds: change status 1, acknowledged by the gateway (§G18)
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "gateway_bind", productId=GWPID, deviceName="gw2", subProductId=SUBPID,
+                subDeviceName="n8", wait=8)))
+            th.start()
+            t, body = m.expect_publish()
+            self.assertEqual((t, body), (res_topic, {"type": "change", "payload": {
+                "status": 1, "devices": [{"product_id": SUBPID, "device_name": "n8"}]}}))
+            m.publish(op_topic, {"type": "change", "payload": {"status": 1, "devices": [
+                {"product_id": SUBPID, "device_name": "n8", "result": 0}]}})
+            th.join(10)
+            self.assertFalse(res["timedOut"])
+            self.assertEqual((res["ack"]["matched"], res["ack"]["problems"]), (True, []))
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), 0)
+            g = self.ctl("gateway", productId=GWPID, deviceName="gw2")
+            self.assertEqual((g["online"], [x["deviceName"] for x in g["subDevices"]]), (["n8"], ["n8"]))
+            # the console unbinds: change status 0, the sub-device is offline and unbound
+            out = self.ctl("gateway_unbind", productId=GWPID, deviceName="gw2",
+                           devices=[{"productId": SUBPID, "deviceName": "n8"}])
+            t, body = m.expect_publish()
+            self.assertEqual(body["payload"]["status"], 0)
+            m.publish(op_topic, {"type": "change", "payload": {"status": 0, "devices": [
+                {"product_id": SUBPID, "device_name": "n8"}]}})   # result missing
+            ack = self.ctl("wait", match={"ev": "gateway_ack", "push": out["id"]}, timeout=5)["event"]
+            self.assertEqual(ack["problems"],
+                             ["each device needs product_id, device_name and result (integer)"])
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), -1)
+            # search_devices and unbind_all
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "search_devices", productId=GWPID, deviceName="gw2", status=1, wait=8)))
+            th.start()
+            t, body = m.expect_publish()
+            self.assertEqual(body, {"type": "search_devices", "payload": {"status": 1}})
+            m.publish(op_topic, {"type": "search_devices", "payload": {"status": 1, "result": 0}})
+            th.join(10)
+            self.assertTrue(res["ack"]["matched"])
+            self.ctl("gateway_bind", productId=GWPID, deviceName="gw2", subProductId=SUBPID,
+                     subDeviceName="n8", notify=False)
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), 0)
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "unbind_all", productId=GWPID, deviceName="gw2", wait=8)))
+            th.start()
+            t, body = m.expect_publish()
+            self.assertEqual(body, {"type": "unbind_all"})
+            m.publish(op_topic, {"type": "unbind_all", "payload": {"result": 0}})
+            th.join(10)
+            self.assertEqual((res["ack"]["matched"], res["unbound"]), (True, [[SUBPID, "n8"]]))
+            self.assertEqual(self.ctl("bindings", productId=GWPID, deviceName="gw2")["bindings"], [])
+            self.assertFalse(self.device("n8", pid=SUBPID)["subOnline"])
+            # injected results, a disabled sub-device, a deleted one
+            self.assertEqual(self.bind(m, SUBPID, "n8", SUBPSK, gw="gw2"), 0)
+            self.ctl("inject_gateway", productId=SUBPID, deviceName="n8", op="online", result=-2)
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), -2)
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), 0)
+            self.ctl("set_device", productId=SUBPID, deviceName="n8", enabled=False)
+            self.assertFalse(self.device("n8", pid=SUBPID)["subOnline"])
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), -2)
+            self.ctl("set_device", productId=SUBPID, deviceName="n8", enabled=True)
+            self.assertEqual(self.one(m, "online", SUBPID, "n8", gw="gw2"), 0)
+            self.ctl("add_device", productId=SUBPID, deviceName="n9", psk=SUBPSK)
+            self.assertEqual(self.bind(m, SUBPID, "n9", SUBPSK, gw="gw2"), 0)
+            out = self.ctl("delete_device", productId=SUBPID, deviceName="n9")
+            t, body = m.expect_publish()
+            self.assertEqual(body["payload"], {"status": 0, "devices": [
+                {"product_id": SUBPID, "device_name": "n9"}]})
+            self.assertEqual(self.one(m, "online", SUBPID, "n9", gw="gw2"), -1)
+            self.assertEqual(self.bind(m, SUBPID, "n9", SUBPSK, gw="gw2"), -802)
+            # another gateway (add_gateway); the console moves n8 there only with force
+            self.ctl("add_gateway", productId="GWPROD0002", deviceName="gwx", psk=PSK1,
+                     subProducts=[SUBPID])
+            self.assertEqual(self.ctl("gateway", productId="GWPROD0002", deviceName="gwx")
+                             ["subProducts"], [SUBPID])
+            self.assertFalse(self.ctl("gateway_bind", expect_ok=False, productId="GWPROD0002",
+                                      deviceName="gwx", subProductId=SUBPID,
+                                      subDeviceName="n8")["ok"], "bound to gw2")
+            self.ctl("gateway_bind", productId="GWPROD0002", deviceName="gwx", subProductId=SUBPID,
+                     subDeviceName="n8", force=True)
+            t, body = m.expect_publish()
+            self.assertEqual((t, body["payload"]["status"]), (res_topic, 0), "gw2 is told")
+            self.assertEqual([(b["gatewayDeviceName"], b["online"]) for b in self.ctl(
+                "bindings", subProductId=SUBPID, subDeviceName="n8")["bindings"]], [("gwx", False)])
+            self.ctl("gateway_unbind", productId="GWPROD0002", deviceName="gwx",
+                     subProductId=SUBPID, subDeviceName="n8", notify=False)
+        finally:
+            m.close()
+        self.assertFalse(self.ctl("gateway", expect_ok=False, productId=SUBPID,
+                                  deviceName="n1")["ok"], "not a gateway product")
+        self.assertFalse(self.ctl("gateway_bind", expect_ok=False, productId=GWPID,
+                                  deviceName="gw2", subProductId=NAPID,
+                                  subDeviceName="x1")["ok"], "not associated")
 
     # ---- control API and process model
     def test_control_api_and_log(self):
