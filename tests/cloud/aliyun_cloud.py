@@ -10,6 +10,10 @@ One process serves:
     (docs/protocols/aliyun.md §3, §4), the topic ACL, dynamic registration pushes (/ext/register,
     /ext/regnwl), connwl logins, Alink replies (docs/protocols/aliyun.md §5) and cloud-initiated
     downlinks (property set, async service, RRPC)
+  * gateways and their sub-devices over the gateway's one session (docs/protocols/gateway.md
+    §G2-§G14): topology add/delete/get with the per-sub-device sign, sub-device registration,
+    combine login/logout, sub-device traffic on the sub-device's own topics, topo/change,
+    disable/enable/delete and /ext/error pushes
   * a JSON control API on plain HTTP (127.0.0.1) for tests; see README.md
 
 Start: python3 aliyun_cloud.py --dir DIR --cert server.crt --key server.key [--products FILE]
@@ -17,8 +21,8 @@ Once every listener is up, DIR/ports.json is written (temporary name, then renam
   {"https": P, "http": P, "mqtt": P, "mqtts": P, "control": P, "pid": PID}
 Every event is appended to DIR/events.jsonl as one JSON object per line (flushed per line).
 
-Protocol facts come only from docs/protocols/aliyun.md; decisions where it is silent or
-contradictory are marked "DECISION" below and listed in README.md.
+Protocol facts come only from docs/protocols/aliyun.md and docs/protocols/gateway.md; decisions
+where they are silent or contradictory are marked "DECISION" below and listed in README.md.
 """
 
 import collections
@@ -60,6 +64,19 @@ def mqtt_sign_content(cid, dn, pk, timestamp=None):
 def hex_equal(a, b):
     """Hex MACs are compared case-insensitively (docs/protocols/aliyun.md §2: SDKs send both cases)."""
     return hmac.compare_digest(a.lower().encode(), b.lower().encode())
+
+
+# gateway.md §G3: the fields a sub-device sign does not cover
+SUBDEV_SIGN_SKIP = ("sign", "signMethod", "signmethod", "cleanSession")
+
+
+def subdev_sign_content(params):
+    """gateway.md §G3 (topo/add, combine/login, batch_login) and §G13 (product_register): every
+    submitted parameter except sign, signMethod/signmethod and cleanSession, sorted by name, each
+    name followed by its value, no separators. A number (a timestamp sent as a JSON number, §G3)
+    is signed as its decimal text."""
+    return "".join(k + (str(v) if isinstance(v, int) else v)
+                   for k, v in sorted(params.items()) if k not in SUBDEV_SIGN_SKIP)
 # --canary TOKEN (the integration tests' canary mode, tests/lib/fixture.h): every
 # DeviceSecret and DeviceToken the cloud issues contains the token, so that a test can search
 # the daemon's output and files for it.
@@ -91,7 +108,15 @@ REG_ERRORS = {
 
 ALINK_MSG = {200: "success", 400: "request error", 429: "rate limit, too many requests",
              460: "request parameter error", 500: "unknown error", 6207: "data format is not json",
-             6300: "method not found", 6813: "topic illegal"}
+             6300: "method not found", 6813: "topic illegal",
+             # gateway.md §G4-§G10
+             401: "request auth error", 427: "device connect in elsewhere",
+             428: "too many subdevices under gateway",
+             520: "device session error", 521: "device deleted", 522: "device forbidden",
+             6100: "device not found", 6250: "product not found", 6287: "invalid sign",
+             6400: "too many topo relations", 6401: "topo relation not exist",
+             6402: "topo relation cannot add by self", 9403: REG_ERRORS["dynreg_off"][1],
+             9409: "device already activated"}
 
 
 class Device:
@@ -117,6 +142,37 @@ class Device:
         self.inject = []              # [{"code","count","kind"}]
         self.ids_seen = set()
         self.rate = collections.deque()
+        # a sub-device (docs/protocols/gateway.md)
+        self.topo = None              # (gwPK, gwDN) of the gateway it is attached to
+        self.via = None               # the gateway Conn it is logged in on
+        self.last_gw = None           # (gwPK, gwDN) of its last login
+        self.disabled = self.deleted = False
+        self.clean_session = None
+        self.last_login_code = None
+        self.iot_id = None
+        self.login_times = collections.deque()   # for the subdev_logins_per_min setting
+        self.gwc = collections.Counter()  # topoAdd, topoDelete, loginAttempt, login, logout
+        # a gateway: its requests by op (topo_add, batch_login, ...)
+        self.gw_requests = collections.Counter()
+
+    def subdev_state(self):
+        """A sub-device's topology, login state and counters (control commands topology,
+        subdevices, device)."""
+        return {
+            "productKey": self.pk, "deviceName": self.dn,
+            "gwProductKey": self.topo and self.topo[0], "gwDeviceName": self.topo and self.topo[1],
+            "topology": self.topo is not None, "loggedIn": self.via is not None,
+            "conn": self.via.id if self.via else None,
+            "lastGateway": "%s/%s" % self.last_gw if self.last_gw else None,
+            "disabled": self.disabled, "deleted": self.deleted,
+            "registered": self.secret is not None, "secretSource": self.secret_source,
+            "activated": self.activated, "cleanSession": self.clean_session,
+            "registerCount": self.register_count, "topoAddCount": self.gwc["topoAdd"],
+            "topoDeleteCount": self.gwc["topoDelete"], "loginAttempts": self.gwc["loginAttempt"],
+            "loginCount": self.gwc["login"], "logoutCount": self.gwc["logout"],
+            "lastLoginCode": self.last_login_code,
+            "properties": len(self.properties), "events": len(self.events),
+        }
 
     def summary(self):
         return {
@@ -130,13 +186,19 @@ class Device:
             "events": len(self.events), "replies": len(self.replies),
             "violations": len(self.violations),
             "subscriptions": sorted({f for c in self.sessions for f in c.subs}),
+            "subDevice": {k: v for k, v in self.subdev_state().items()
+                          if k not in ("productKey", "deviceName", "registered", "secretSource",
+                                       "activated", "registerCount", "properties", "events")},
+            "gwRequests": dict(self.gw_requests),
         }
 
 
 class Product:
-    def __init__(self, pk, secret, dynreg=True, nwl=False, allow_tcp=True, schema=None):
+    def __init__(self, pk, secret, dynreg=True, nwl=False, allow_tcp=True, schema=None,
+                 gateway=False):
         self.pk, self.secret = pk, secret
         self.dynreg, self.nwl, self.allow_tcp = dynreg, nwl, allow_tcp
+        self.gateway = gateway        # a gateway product (gateway.md §G1)
         self.schema = schema or None
         self.devices = {}
 
@@ -163,6 +225,24 @@ class Cloud(cloudbase.Cloud):
             # 460 ("bad, empty or too many params", D120329) but no code per TSL check; D120329's TSL
             # table could not be read here, so 460 by default, and a test may set another
             "tsl_error_code": 460,
+            # gateways (docs/protocols/gateway.md §G14 limits; 0 = off)
+            "topo_add_max": 30,               # sub-devices per topo/add (§G4)
+            "register_max": 30,               # per sub/register or product_register (§G13)
+            "batch_login_max": 50,            # per batch_login/batch_logout (§G8; older: 5)
+            "topo_max": 2000,                 # topology per gateway (§G14) -> 6400
+            "subdev_online_max": 2000,        # sub-devices online per gateway (§G14) -> 428
+            "gw_logins_per_s": 200,           # sub-device logins per second per gateway -> 429
+            "subdev_logins_per_min": 0,       # logins of one sub-device a minute (older doc: 5) -> 429
+            # DECISION: a sub-device sign's timestamp more than this many ms away from the
+            # cloud's clock is refused with 460 (gateway.md §G3 infers the real server accepts
+            # any; §G20 has sensorgw send epoch ms). 0 accepts any timestamp, as the SDKs expect
+            "subdev_timestamp_skew_ms": 900000,
+            # gateway.md §G2: combine/* is QoS 0 only; "refuse" answers a QoS 1 one with 460
+            "combine_qos1": "refuse",         # or "accept"
+            # DECISION: downlinks to a logged-in sub-device need the gateway's SUBSCRIBE to the
+            # sub-device's topic (gateway.md §G11 "the safe choice"); true delivers them without
+            # (the Link SDK 4.x behaviour the doc infers)
+            "route_unsubscribed": False,
         })
         self.next_id = 1000
 
@@ -188,6 +268,8 @@ class Cloud(cloudbase.Cloud):
             p.dynreg = bool(a.get("dynamicRegistration", p.dynreg))
             p.nwl = bool(a.get("registrationFree", p.nwl))
             p.allow_tcp = bool(a.get("allowTcp", p.allow_tcp))
+            p.gateway = bool(a.get("gateway", a.get("nodeType", "").upper() == "GATEWAY"
+                                   if "nodeType" in a else p.gateway))
             if "schema" in a:
                 p.schema = a["schema"] or None
             for d in a.get("devices", []):
@@ -196,7 +278,7 @@ class Cloud(cloudbase.Cloud):
         if a.get("thingModel"):
             self.load_thing_model("%s=%s" % (pk, a["thingModel"]))
         self.log("ctl_product", productKey=pk, dynamicRegistration=p.dynreg,
-                 registrationFree=p.nwl, allowTcp=p.allow_tcp)
+                 registrationFree=p.nwl, allowTcp=p.allow_tcp, gateway=p.gateway)
         return {"productKey": pk, "devices": sorted(p.devices)}
 
     def add_device(self, a):
@@ -210,6 +292,10 @@ class Cloud(cloudbase.Cloud):
             d = p.devices.get(dn)
             if d is None:
                 d = p.devices[dn] = Device(pk, dn)
+            if d.deleted:             # created again after delete_subdev: a new device
+                d.deleted = d.disabled = d.activated = False
+                d.topo = d.last_gw = None
+                d.secret = d.secret_source = None
             d.preregistered = True
             if a.get("deviceSecret"):
                 d.secret, d.secret_source = a["deviceSecret"], "preset"
@@ -265,6 +351,15 @@ class Cloud(cloudbase.Cloud):
         with self.lock:
             self.next_id += 1
             return str(self.next_id)
+
+    # ---- gateways (docs/protocols/gateway.md)
+    def is_gateway(self, d):
+        p = self.products.get(d.pk) if d is not None else None
+        return p is not None and p.gateway
+
+    def topology(self, gw):
+        """The sub-devices attached to gateway key gw = (PK, DN)."""
+        return [d for p in self.products.values() for d in p.devices.values() if d.topo == gw]
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +459,8 @@ class Conn(cloudbase.Conn):
         self.pk = self.client_id = None
         self.token = None
         self.ext = {}
+        self.subdevs = set()       # a gateway session: the sub-devices logged in on it
+        self.logins = collections.deque()   # its sub-device logins in the last second
 
 
 class Broker(cloudbase.Broker):
@@ -482,7 +579,7 @@ class Broker(cloudbase.Broker):
             info["reason"] = "plain TCP is disabled for this product"
             return 3
         d = p.devices.get(dn)
-        if d is None or d.secret is None:
+        if d is None or d.secret is None or d.deleted:
             info["reason"] = "unknown device or device has no secret"
             return 5
         ts = ext.get("timestamp")
@@ -601,13 +698,45 @@ class Broker(cloudbase.Broker):
         self.publish(c, topic, json.dumps(body, separators=(",", ":")).encode(), 0)
 
 
+    # ---- gateways: routes and the end of a gateway session (gateway.md §G1, §G11)
+    def routes(self, d):
+        """A sub-device's downlinks go to the gateway session it is logged in on (§G11)."""
+        return list(d.sessions) + ([d.via] if d.via is not None and d.via.state != "closed"
+                                   else [])
+
+    def deliver(self, d, topic, payload, qos=0):
+        sent = super().deliver(d, topic, payload, qos)
+        via = d.via
+        if via is not None and via.state != "closed" and via.id not in sent and \
+                self.cloud.settings["route_unsubscribed"]:
+            self.publish(via, topic, payload, qos)
+            sent.append(via.id)
+        return sent
+
+    def close(self, c, why, log=True):
+        was_open = c.state != "closed"
+        super().close(c, why, log)
+        if was_open and c.subdevs:   # §G1: the gateway's sub-devices go offline with it
+            with self.cloud.lock:
+                evs = [logout_sub(self.cloud, d, "gateway_closed") for d in list(c.subdevs)]
+            for ev in evs:
+                self.cloud.log("subdev_logout", **ev)
+
     # ---- ACL
-    @staticmethod
-    def allowed(c, topic, is_filter):
+    def allowed(self, c, topic, is_filter):
         pk, dn = c.pk, c.dn
         own = ["/sys/%s/%s/" % (pk, dn), "/ext/session/%s/%s/" % (pk, dn)]
         if any(topic.startswith(p) for p in own):
             return True
+        if is_filter and topic == "/ext/error/%s/%s" % (pk, dn):   # gateway.md §G10
+            return True
+        if is_filter and self.cloud.is_gateway(c.device):
+            # a gateway may subscribe to the topics of the sub-devices in its topology (§G11)
+            sub = subdev_of_topic(topic)
+            if sub is not None:
+                with self.cloud.lock:
+                    d = self.cloud.device(sub[0], sub[1])
+                    return d is not None and d.topo == (pk, dn) and not d.deleted
         parts = topic.split("/")
         # /ext/rrpc/<id>/sys/<pk>/<dn>/...  (sync service reply, docs/protocols/aliyun.md §5)
         if len(parts) >= 8 and parts[1:3] == ["ext", "rrpc"] and parts[4:7] == ["sys", pk, dn]:
@@ -638,6 +767,9 @@ class Broker(cloudbase.Broker):
         if qos == 2:
             self.cloud.log("mqtt_publish_in", refused="QoS 2 not supported", **ev)
             return self.fatal(c, "QoS 2 PUBLISH (not supported, D30540)")
+        sub = subdev_of_topic(topic) if self.cloud.is_gateway(c.device) else None
+        if sub is not None and sub[:2] != (c.pk, c.dn) and sub[2] != "error":
+            return self.subdev_publish(c, sub, topic, qos, pid, payload, ev)
         if not self.allowed(c, topic, False):
             return self.refuse_acl(c, topic, qos, pid, ev)
         d = c.device
@@ -648,7 +780,596 @@ class Broker(cloudbase.Broker):
         if throttled:   # DMULTI: excess messages are dropped
             self.cloud.log("throttled", conn=c.id, productKey=c.pk, deviceName=c.dn, topic=topic)
             return
+        if gateway_request(self.cloud, self, c, topic, payload, qos):
+            return
         alink_uplink(self.cloud, self, c, d, topic, payload)
+
+    def subdev_publish(self, c, sub, topic, qos, pid, payload, ev):
+        """A gateway's PUBLISH on a sub-device's own topic (gateway.md §G11): handled as that
+        device's uplink while it is logged in on this session; otherwise answered with 520 on
+        /ext/error (§G10) and dropped. A reply to thing/disable, enable or delete (§G12) is
+        taken from the gateway that last carried it, since the cloud logs it out."""
+        pk, dn, _ = sub
+        gw = (c.pk, c.dn)
+        with self.cloud.lock:
+            d = self.cloud.device(pk, dn)
+            rest = topic.split("/", 4)[4] if topic.startswith("/sys/") else ""
+            ok = d is not None and d.via is c
+            late_reply = d is not None and not ok and rest in LIFECYCLE_REPLIES and \
+                gw in (d.topo, d.last_gw)
+        ev = dict(ev, subProductKey=pk, subDeviceName=dn)
+        if not ok and not late_reply:
+            self.cloud.log("mqtt_publish_in", refused="sub-device not logged in", **ev)
+            if qos:
+                self.puback(c, pid)
+            if d is None:
+                reason = "unknown device"
+            elif d.topo != gw:
+                reason = "no topology with this gateway"
+            else:
+                reason = "not logged in on this session"
+            self.cloud.log("subdev_refused", productKey=pk, deviceName=dn, gwProductKey=c.pk,
+                           gwDeviceName=c.dn, conn=c.id, topic=topic, code=520, reason=reason)
+            push_ext_error(self.cloud, self, c.device, 520, ALINK_MSG[520], (pk, dn))
+            return
+        throttled = self.throttled(d)   # DECISION: the rate limit counts per sub-device
+        self.cloud.log("mqtt_publish_in", throttled=throttled, **ev)
+        if qos:
+            self.puback(c, pid)
+        if throttled:
+            self.cloud.log("throttled", conn=c.id, productKey=pk, deviceName=dn, topic=topic,
+                           gwProductKey=c.pk, gwDeviceName=c.dn)
+            return
+        alink_uplink(self.cloud, self, c, d, topic, payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Gateways and sub-devices (docs/protocols/gateway.md §G2-§G14)
+
+LIFECYCLE_REPLIES = ("thing/disable_reply", "thing/enable_reply", "thing/delete_reply")
+FORCED_LOGOUT = (427, 520, 521, 522, 6401)   # gateway.md §G10
+# request topic (after /sys/{gwPK}/{gwDN}/ or /ext/session/{gwPK}/{gwDN}/) -> (op, method)
+GW_SYS_OPS = {
+    "thing/topo/add": ("topo_add", "thing.topo.add"),
+    "thing/topo/delete": ("topo_delete", "thing.topo.delete"),
+    "thing/topo/get": ("topo_get", "thing.topo.get"),
+    "thing/sub/register": ("sub_register", "thing.sub.register"),
+    "thing/proxy/provisioning/product_register": ("product_register",
+                                                  "thing.proxy.provisioning.product_register"),
+}
+GW_SESSION_OPS = {"combine/login": "login", "combine/batch_login": "batch_login",
+                  "combine/logout": "logout", "combine/batch_logout": "batch_logout"}
+GW_REPLIES = {"thing/topo/change_reply": "topo_change"}
+TOPO_CHANGE = {"add": 0, "delete": 1, "enable": 2, "disable": 8}   # gateway.md §G6 (CN)
+
+
+def subdev_of_topic(topic):
+    """(PK, DN, form) of a device-specific topic: /sys/{pk}/{dn}/... ("sys"),
+    /ext/rrpc/{id}/sys/{pk}/{dn}/... ("rrpc") or /ext/error/{pk}/{dn} ("error"); else None."""
+    parts = topic.split("/")
+    if len(parts) >= 5 and parts[0] == "" and parts[1] == "sys":
+        pk, dn, form = parts[2], parts[3], "sys"
+    elif len(parts) >= 8 and parts[0] == "" and parts[1:3] == ["ext", "rrpc"] \
+            and parts[4] == "sys" and parts[3] != "#":
+        pk, dn, form = parts[5], parts[6], "rrpc"
+    elif len(parts) == 5 and parts[0] == "" and parts[1:3] == ["ext", "error"]:
+        pk, dn, form = parts[3], parts[4], "error"
+    else:
+        return None
+    if not pk or not dn or any(x in ("+", "#") for x in (pk, dn)):
+        return None
+    return pk, dn, form
+
+
+def gw_fields(gw):
+    return {"gwProductKey": gw.pk, "gwDeviceName": gw.dn}
+
+
+def logout_sub(cloud, d, why):
+    """Under cloud.lock: d is no longer logged in; returns the subdev_logout event's fields."""
+    c = d.via
+    d.via = None
+    if c is not None:
+        c.subdevs.discard(d)
+    d.gwc["logout"] += 1
+    return {"productKey": d.pk, "deviceName": d.dn, "why": why,
+            "gwProductKey": c and c.pk, "gwDeviceName": c and c.dn, "conn": c and c.id}
+
+
+def push_ext_error(cloud, broker, gw, code, message, sub=None, on="error"):
+    """gateway.md §G10: {"id","code","message"[,"data":{productKey,deviceName}]} to the gateway
+    device gw on /ext/error/{gwPK}/{gwDN} (on="error") or on its combine/logout_reply (the
+    older revision, on="logout_reply"). Runs in the broker thread."""
+    topic = "/ext/error/%s/%s" % (gw.pk, gw.dn) if on == "error" else \
+        "/ext/session/%s/%s/combine/logout_reply" % (gw.pk, gw.dn)
+    body = {"id": cloud.new_id(), "code": code, "message": message}
+    if sub is not None:
+        body["data"] = {"productKey": sub[0], "deviceName": sub[1]}
+    sent = broker.deliver(gw, topic, json.dumps(body, separators=(",", ":")).encode())
+    cloud.log("gw_ext_error", topic=topic, code=code, message=message, id=body["id"],
+              productKey=sub and sub[0], deviceName=sub and sub[1], deliveredTo=sent,
+              **gw_fields(gw))
+    return {"topic": topic, "payload": body, "deliveredTo": sent}
+
+
+def push_topo_change(cloud, broker, gw, status, subs, i=None):
+    """gateway.md §G6: thing.topo.change with status and subList to gateway device gw."""
+    topic = "/sys/%s/%s/thing/topo/change" % (gw.pk, gw.dn)
+    body = {"id": str(i or cloud.new_id()), "version": "1.0", "method": "thing.topo.change",
+            "params": {"status": status,
+                       "subList": [{"productKey": pk, "deviceName": dn} for pk, dn in subs]}}
+    sent = broker.deliver(gw, topic, json.dumps(body, separators=(",", ":")).encode())
+    cloud.log("gw_topo_change", topic=topic, id=body["id"], status=status,
+              subList=body["params"]["subList"], deliveredTo=sent, **gw_fields(gw))
+    return {"topic": topic, "payload": body, "deliveredTo": sent}
+
+
+def parse_gw_request(payload, method):
+    """A gateway request's envelope (gateway.md §G2, §G20: method and version present or
+    absent, the id a string, "" included (the [LS41] topo/get quirk)). Returns (obj, code,
+    reason)."""
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, 460, "payload is not JSON"
+    if not isinstance(obj, dict):
+        return None, 460, "payload is not a JSON object"
+    i = obj.get("id")
+    if isinstance(i, bool) or not isinstance(i, (str, int)):
+        return obj, 460, "id must be a string"
+    if "version" in obj and obj["version"] != "1.0":
+        return obj, 460, 'version must be "1.0"'
+    if method and "method" in obj and obj["method"] != method:
+        return obj, 6300, "method %r does not match topic (want %s)" % (obj["method"], method)
+    if "params" not in obj:
+        return obj, 460, "params missing"
+    return obj, 200, None
+
+
+def fresh_timestamp(cloud, ts):
+    """None, or why a sub-device sign's timestamp is refused (460): it must be decimal digits
+    (a string or a JSON number, §G3), within subdev_timestamp_skew_ms of the cloud's clock."""
+    if isinstance(ts, bool) or not isinstance(ts, (str, int)) or not str(ts).isdigit() \
+            or not str(ts).isascii():
+        return "timestamp must be decimal digits (ms)"
+    skew = int(cloud.settings["subdev_timestamp_skew_ms"])
+    if skew and abs(now_ms() - int(ts)) > skew:
+        return "timestamp %s is more than %d ms away from the cloud's clock (stale?)" % (ts, skew)
+    return None
+
+
+def check_subdev_sign(cloud, e, list_method, need):
+    """The sign fields of topo/add and login entry e (gateway.md §G3, §G4, §G7). need: the
+    fields besides sign. Returns (method, None) or (None, (460, reason))."""
+    if not isinstance(e, dict):
+        return None, (460, "an entry must be an object")
+    for k in need + ("sign",):
+        v = e.get(k)
+        if k == "timestamp":
+            if v is None:
+                return None, (460, "timestamp missing")
+        elif not isinstance(v, str) or not v:
+            return None, (460, "%s missing or not a string" % k)
+    method = e.get("signMethod", e.get("signmethod", list_method))
+    if not isinstance(method, str) or method.lower() not in HMACS:
+        return None, (460, "unsupported signMethod %r" % (method,))
+    if any(not isinstance(v, (str, int)) or isinstance(v, bool)
+           for k, v in e.items() if k not in SUBDEV_SIGN_SKIP):
+        return None, (460, "the signed fields must be strings")
+    why = fresh_timestamp(cloud, e.get("timestamp"))
+    if why:
+        return None, (460, why)
+    return method, None
+
+
+def sign_ok(method, secret, e):
+    return secret is not None and isinstance(e.get("sign"), str) and \
+        hex_equal(hmac_hex(method, secret, subdev_sign_content(e)), e["sign"])
+
+
+def topo_add(cloud, broker, c, gw, params):
+    """gateway.md §G4. DECISION: all or nothing, like batch_login (§G8): one faulty entry
+    refuses the request with its code and data listing the faulty ones."""
+    if not isinstance(params, list) or not params:
+        return 460, "params must be a non-empty array", {}, []
+    if len(params) > int(cloud.settings["topo_add_max"]) > 0:
+        return 460, "more than %s sub-devices in one topo/add" % cloud.settings["topo_add_max"], \
+            {}, []
+    results = []
+    for e in params:
+        method, err = check_subdev_sign(cloud, e, None, ("productKey", "deviceName", "clientId",
+                                                         "timestamp"))
+        d = None
+        if err is None:
+            d = cloud.device(e["productKey"], e["deviceName"])
+            if (e["productKey"], e["deviceName"]) == (gw.pk, gw.dn) or cloud.is_gateway(d):
+                err = 6402, "a gateway cannot be its own or another gateway's sub-device"
+            elif d is None or d.deleted:
+                err = 6100, "device not found"
+            elif not sign_ok(method, d.secret, e):
+                err = 401, "sign check failed" + ("" if d.secret else " (the device has no secret)")
+        results.append((e, d, err))
+    new = {(d.pk, d.dn) for _, d, err in results if err is None and d.topo != (gw.pk, gw.dn)}
+    limit = int(cloud.settings["topo_max"])
+    if limit and all(err is None for _, _, err in results) and \
+            len(cloud.topology((gw.pk, gw.dn))) + len(new) > limit:
+        return 6400, "more than %d sub-devices in the topology" % limit, {}, []
+    return commit_batch("subdev_topo_add", results, lambda d, e: add_topo(
+        cloud, broker, gw, d))
+
+
+def add_topo(cloud, broker, gw, d):
+    moved = d.topo if d.topo not in (None, (gw.pk, gw.dn)) else None
+    if moved and d.via is not None:   # moved away from the gateway it is logged in on
+        cloud.log("subdev_logout", **logout_sub(cloud, d, "moved"))
+    d.topo = (gw.pk, gw.dn)
+    d.gwc["topoAdd"] += 1
+    return {"movedFrom": "%s/%s" % moved if moved else None}
+
+
+def commit_batch(ev, results, commit):
+    """results: [(entry, device, None | (code, reason))]. All valid: commit(d, entry) each and
+    reply 200 with data [{productKey, deviceName}]; else the first error's code,
+    data the faulty entries, nothing committed. Returns (code, message, data, events)."""
+    bad = [(e, err) for e, _, err in results if err is not None]
+    events = []
+
+    def ident(e):
+        return {"productKey": e.get("productKey") if isinstance(e, dict) else None,
+                "deviceName": e.get("deviceName") if isinstance(e, dict) else None}
+    if bad:
+        code, reason = bad[0][1]
+        for e, d, err in results:
+            events.append((ev, dict(ident(e), code=err[0] if err else code,
+                                    reason=err[1] if err else "batch refused (all or nothing)")))
+        return code, reason, [dict(ident(e), code=err[0], message=err[1]) for e, err in bad], \
+            events
+    data = []
+    for e, d, _ in results:
+        extra = commit(d, e) or {}
+        events.append((ev, dict(ident(e), code=200, reason=None, **extra)))
+        data.append(ident(e))
+    return 200, None, data, events
+
+
+def topo_delete(cloud, broker, c, gw, params):
+    """gateway.md §G5: params [{productKey, deviceName}]; 6100 for a device not in this
+    gateway's topology; a logged-in sub-device is logged out."""
+    if not isinstance(params, list) or not params:
+        return 460, "params must be a non-empty array", {}, []
+    results = []
+    for e in params:
+        d, err = None, None
+        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
+                not isinstance(e.get("deviceName"), str):
+            err = 460, "entries need productKey and deviceName"
+        else:
+            d = cloud.device(e["productKey"], e["deviceName"])
+            if d is None or d.topo != (gw.pk, gw.dn):
+                err = 6100, "device not found in this gateway's topology"
+        results.append((e, d, err))
+
+    def commit(d, e):
+        d.topo = None
+        d.gwc["topoDelete"] += 1
+        if d.via is not None:
+            cloud.log("subdev_logout", **logout_sub(cloud, d, "topo_deleted"))
+    code, msg, data, events = commit_batch("subdev_topo_delete", results, commit)
+    return code, msg, ({} if code == 200 else data), events
+
+
+def topo_get(cloud, broker, c, gw, params):
+    """gateway.md §G5: params {} or "{}" (the [LS41] quirk)."""
+    if params not in ({}, "{}"):
+        return 460, 'params must be {} (or the string "{}")', {}, []
+    return 200, None, [{"productKey": d.pk, "deviceName": d.dn}
+                       for d in cloud.topology((gw.pk, gw.dn))], []
+
+
+def register_check(cloud, gw, pk, dn, create):
+    """The checks both registrations share (gateway.md §G13, aliyun.md §1-§2); returns (device or
+    None, None | (code, reason))."""
+    p = cloud.products.get(pk)
+    if (pk, dn) == (gw.pk, gw.dn) or (p is not None and p.gateway):
+        return None, (6402, "a gateway cannot register itself or another gateway as a sub-device")
+    if p is None:
+        return None, REG_ERRORS["no_product"]
+    if not p.dynreg:
+        return None, REG_ERRORS["dynreg_off"]
+    d = p.devices.get(dn)
+    if not create and (d is None or not d.preregistered or d.deleted):
+        return None, REG_ERRORS["no_device"]
+    if d is not None and d.activated and not d.deleted:
+        return None, REG_ERRORS["activated"]
+    return d, None
+
+
+def issue_sub_secret(cloud, pk, dn, how):
+    d = cloud.device(pk, dn, create=True)
+    if d.deleted:
+        d.deleted = d.disabled = False
+        d.topo = d.last_gw = None
+    d.secret, d.secret_source = issued_secret(32), how   # the last secret wins (aliyun.md §1)
+    d.register_count += 1
+    d.iot_id = d.iot_id or rand_alnum(20)
+    return d
+
+
+def sub_data(d):
+    return {"iotId": d.iot_id, "productKey": d.pk, "deviceName": d.dn, "deviceSecret": d.secret}
+
+
+def sub_register(cloud, broker, c, gw, params):
+    """gateway.md §G13: pre-registered names get their DeviceSecret; no sign. DECISION: all or
+    nothing; the codes of HTTPS registration (README) for unknown product/device, dynamic
+    registration off and an already activated device (it has logged in)."""
+    if not isinstance(params, list) or not params:
+        return 460, "params must be a non-empty array", {}, []
+    if len(params) > int(cloud.settings["register_max"]) > 0:
+        return 460, "more than %s sub-devices in one register" % cloud.settings["register_max"], \
+            {}, []
+    results = []
+    for e in params:
+        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
+                not isinstance(e.get("deviceName"), str):
+            results.append((e, None, (460, "entries need productKey and deviceName")))
+            continue
+        d, err = register_check(cloud, gw, e["productKey"], e["deviceName"], False)
+        results.append((e, d, err))
+    holder = {}
+
+    def commit(d, e):
+        holder[id(e)] = issue_sub_secret(cloud, e["productKey"], e["deviceName"], "sub_register")
+        return {"how": "sub_register", "deviceSecret": holder[id(e)].secret}
+    code, msg, data, events = commit_batch("subdev_register", results, commit)
+    if code == 200:
+        data = [sub_data(holder[id(e)]) for e, _, _ in results]
+    return code, msg, data, events
+
+
+DN_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_@.:")
+
+
+def product_register(cloud, broker, c, gw, params):
+    """gateway.md §G13: {"proxieds": [{productKey, deviceName, random, signMethod, sign}]},
+    sign = HMAC(ProductSecret, deviceName..productKey..random..). DECISION: a deviceName need
+    not be pre-registered (the device is created, as the brief asks; the doc leaves it
+    [UNVERIFIED]); the reply's data (layout [UNVERIFIED]) is the array sub/register answers."""
+    proxieds = params.get("proxieds") if isinstance(params, dict) else None
+    if not isinstance(proxieds, list) or not proxieds:
+        return 460, "params.proxieds must be a non-empty array", {}, []
+    if len(proxieds) > int(cloud.settings["register_max"]) > 0:
+        return 460, "more than %s sub-devices in one register" % cloud.settings["register_max"], \
+            {}, []
+    results = []
+    for e in proxieds:
+        if not isinstance(e, dict) or any(not isinstance(e.get(k), str) or not e.get(k) for k in
+                                          ("productKey", "deviceName", "random", "sign")):
+            results.append((e, None, (460, "entries need productKey, deviceName, random, sign")))
+            continue
+        method = e.get("signMethod", e.get("signmethod"))
+        if not isinstance(method, str) or method.lower() not in HMACS:
+            results.append((e, None, (460, "unsupported signMethod %r" % (method,))))
+            continue
+        if not 4 <= len(e["deviceName"]) <= 32 or not set(e["deviceName"]) <= DN_OK:
+            results.append((e, None, (6280, "deviceName breaks the naming rules")))
+            continue
+        if any(not isinstance(v, str) for k, v in e.items() if k not in SUBDEV_SIGN_SKIP):
+            results.append((e, None, (460, "the signed fields must be strings")))
+            continue
+        d, err = register_check(cloud, gw, e["productKey"], e["deviceName"], True)
+        if err is None and not sign_ok(method, cloud.products[e["productKey"]].secret, e):
+            err = 401, "sign check failed (HMAC of the ProductSecret)"
+        results.append((e, d, err))
+    holder = {}
+
+    def commit(d, e):
+        holder[id(e)] = issue_sub_secret(cloud, e["productKey"], e["deviceName"],
+                                         "product_register")
+        return {"how": "product_register", "deviceSecret": holder[id(e)].secret}
+    code, msg, data, events = commit_batch("subdev_register", results, commit)
+    if code == 200:
+        data = [sub_data(holder[id(e)]) for e, _, _ in results]
+    return code, msg, data, events
+
+
+def check_login(cloud, c, gw, e, list_method):
+    """One login entry (gateway.md §G7 table, in this order); returns (device, None | (code,
+    reason))."""
+    method, err = check_subdev_sign(cloud, e, list_method,
+                                    ("productKey", "deviceName", "clientId", "timestamp"))
+    if err:
+        return None, err
+    cs = e.get("cleanSession")
+    if cs is not None and cs not in ("true", "false", True, False):
+        return None, (460, 'cleanSession must be "true" or "false"')
+    d = cloud.device(e["productKey"], e["deviceName"])
+    if d is None:
+        return None, (6100, "device not found")
+    d.gwc["loginAttempt"] += 1
+    if d.deleted:
+        return d, (521, "device deleted")
+    if d.topo != (gw.pk, gw.dn):
+        return d, (6401, "topo relation not exist")
+    if d.disabled:
+        return d, (522, "device forbidden")
+    if not sign_ok(method, d.secret, e):
+        return d, (6287, "invalid sign" + ("" if d.secret else " (the device has no secret)"))
+    limit = int(cloud.settings["subdev_logins_per_min"])
+    if limit:
+        now = time.monotonic()
+        while d.login_times and now - d.login_times[0] >= 60:
+            d.login_times.popleft()
+        if len(d.login_times) >= limit:
+            return d, (429, "rate limit, too many subDeviceOnline msg in one minute")
+    return d, None
+
+
+def login_limits(cloud, c, ds):
+    """The per-gateway limits on logging ds in on c at once (§G14); None or (code, reason)."""
+    limit = int(cloud.settings["subdev_online_max"])
+    if limit and len(c.subdevs | set(ds)) > limit:
+        return 428, "too many subdevices under gateway"
+    limit = int(cloud.settings["gw_logins_per_s"])
+    now = time.monotonic()
+    while c.logins and now - c.logins[0] >= 1.0:
+        c.logins.popleft()
+    if limit and len(c.logins) + len(ds) > limit:
+        return 429, "rate limit, too many subDeviceOnline msg in one second"
+    return None
+
+
+def login_sub(cloud, broker, c, gw, d, e):
+    """Under cloud.lock: d is logged in on gateway session c; a login on another session
+    forces it out there with 427 (§G10)."""
+    old = d.via
+    if old is not None and old is not c:
+        cloud.log("subdev_logout", **logout_sub(cloud, d, "logged_in_elsewhere"))
+        push_ext_error(cloud, broker, old.device, 427, ALINK_MSG[427], (d.pk, d.dn))
+    d.via = c
+    c.subdevs.add(d)
+    now = time.monotonic()
+    c.logins.append(now)
+    d.login_times.append(now)
+    d.last_gw = (gw.pk, gw.dn)
+    d.activated = True
+    d.gwc["login"] += 1
+    d.last_login_code = 200
+    d.clean_session = str(e.get("cleanSession", "true")).lower()
+    return {"conn": c.id, "cleanSession": d.clean_session, "clientId": e.get("clientId")}
+
+
+def do_logins(cloud, broker, c, gw, entries, list_method, batch):
+    results = []
+    for e in entries:
+        d, err = check_login(cloud, c, gw, e, list_method)
+        if d is not None and err is not None:
+            d.last_login_code = err[0]
+        results.append((e, d, err))
+    if all(err is None for _, _, err in results):
+        err = login_limits(cloud, c, [d for _, d, _ in results])
+        if err is not None:
+            for e, d, _ in results:
+                d.last_login_code = err[0]
+            results = [(e, d, err) for e, d, _ in results]
+    code, msg, data, events = commit_batch("subdev_login", results,
+                                           lambda d, e: login_sub(cloud, broker, c, gw, d, e))
+    return code, msg, data, [(ev, dict(f, batch=batch)) for ev, f in events]
+
+
+def combine_login(cloud, broker, c, gw, params):
+    """gateway.md §G7: params one object; the reply's data is {productKey, deviceName}."""
+    if not isinstance(params, dict):
+        return 460, "params must be an object", {}, []
+    code, msg, data, events = do_logins(cloud, broker, c, gw, [params], None, False)
+    return code, msg, (data[0] if code == 200 else
+                       {"productKey": params.get("productKey"),
+                        "deviceName": params.get("deviceName")}), events
+
+
+def batch_login(cloud, broker, c, gw, params):
+    """gateway.md §G8: {"signMethod", "deviceList": [...]}, signMethod at the list level or in
+    each entry; at most batch_login_max; all or nothing."""
+    lst = params.get("deviceList") if isinstance(params, dict) else None
+    if not isinstance(lst, list) or not lst:
+        return 460, "params.deviceList must be a non-empty array", [], []
+    if len(lst) > int(cloud.settings["batch_login_max"]) > 0:
+        return 460, "more than %s sub-devices in one batch_login" % \
+            cloud.settings["batch_login_max"], [], []
+    return do_logins(cloud, broker, c, gw, lst, params.get("signMethod", params.get("signmethod")),
+                     True)
+
+
+def do_logouts(cloud, c, gw, entries):
+    results = []
+    for e in entries:
+        d, err = None, None
+        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
+                not isinstance(e.get("deviceName"), str):
+            err = 460, "entries need productKey and deviceName"
+        else:
+            d = cloud.device(e["productKey"], e["deviceName"])
+            if d is None or d.via is not c:
+                err = 520, "device session error (not logged in on this session)"
+        results.append((e, d, err))
+
+    def commit(d, e):
+        return {"conn": logout_sub(cloud, d, "request")["conn"]}
+    code, msg, data, events = commit_batch("subdev_logout", results, commit)
+    return code, msg, data, [(ev, dict(f, why="request")) for ev, f in events]
+
+
+def combine_logout(cloud, broker, c, gw, params):
+    """gateway.md §G9: params {productKey, deviceName}; 520 when it has no session here."""
+    if not isinstance(params, dict):
+        return 460, "params must be an object", {}, []
+    code, msg, data, events = do_logouts(cloud, c, gw, [params])
+    return code, msg, (data[0] if code == 200 else
+                       {"productKey": params.get("productKey"),
+                        "deviceName": params.get("deviceName")}), events
+
+
+def batch_logout(cloud, broker, c, gw, params):
+    """gateway.md §G8: params an array; DECISION: all or nothing, as batch_login."""
+    if not isinstance(params, list) or not params:
+        return 460, "params must be a non-empty array", [], []
+    if len(params) > int(cloud.settings["batch_login_max"]) > 0:
+        return 460, "more than %s sub-devices in one batch_logout" % \
+            cloud.settings["batch_login_max"], [], []
+    return do_logouts(cloud, c, gw, params)
+
+
+GW_HANDLERS = {"topo_add": topo_add, "topo_delete": topo_delete, "topo_get": topo_get,
+               "sub_register": sub_register, "product_register": product_register,
+               "login": combine_login, "batch_login": batch_login, "logout": combine_logout,
+               "batch_logout": batch_logout}
+
+
+def gateway_request(cloud, broker, c, topic, payload, qos):
+    """A request on the gateway's own topo, register or combine topic (or a reply to
+    topo/change): handled, replied to on TOPIC_reply, logged; returns False for any other
+    topic. A device whose product is not a gateway product gets 460."""
+    gw = c.device
+    sys_base = "/sys/%s/%s/" % (gw.pk, gw.dn)
+    ses_base = "/ext/session/%s/%s/" % (gw.pk, gw.dn)
+    rest = topic[len(sys_base):] if topic.startswith(sys_base) else None
+    if rest in GW_REPLIES:
+        try:
+            obj = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            obj = None
+        obj = obj if isinstance(obj, dict) else {}
+        cloud.log("gw_reply", op=GW_REPLIES[rest], topic=topic, id=obj.get("id"),
+                  code=obj.get("code"), payload=payload.decode("utf-8", "replace"), **gw_fields(gw))
+        return True
+    if rest in GW_SYS_OPS:
+        op, method = GW_SYS_OPS[rest]
+    elif topic.startswith(ses_base) and topic[len(ses_base):] in GW_SESSION_OPS:
+        op, method = GW_SESSION_OPS[topic[len(ses_base):]], None
+    else:
+        return False
+    obj, code, reason = parse_gw_request(payload, method)
+    data, events = {}, []
+    params = obj.get("params") if isinstance(obj, dict) else None
+    with cloud.lock:
+        gw.gw_requests[op] += 1
+        if code == 200 and not cloud.is_gateway(gw):
+            code, reason = 460, "not a gateway: the device's product is not a gateway product"
+        if code == 200 and qos and method is None and cloud.settings["combine_qos1"] == "refuse":
+            code, reason = 460, "combine/* messages are QoS 0 only (gateway.md §G2)"
+        if code == 200:
+            code, reason, data, events = GW_HANDLERS[op](cloud, broker, c, gw, params)
+    i = obj.get("id", "") if isinstance(obj, dict) else ""
+    reply = {"id": i, "code": code, "message": "success" if code == 200 else
+             (reason or ALINK_MSG.get(code, "error")), "data": data}
+    reply_topic = topic + "_reply"
+    sent = broker.deliver(gw, reply_topic, json.dumps(reply, separators=(",", ":")).encode())
+    for ev, fields in events:
+        cloud.log(ev, id=i, **dict(fields, **gw_fields(gw)))
+    cloud.log("gw_request", op=op, conn=c.id, id=i, qos=qos, code=code, message=reply["message"],
+              size=len(events), data=data if code != 200 else None, replyTopic=reply_topic,
+              replyDelivered=bool(sent), **gw_fields(gw))
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +1495,8 @@ def alink_uplink(cloud, broker, c, d, topic, payload):
         return record_reply(cloud, d, "rrpc_ext", parts[3], topic, payload, rx)
     if rest is not None and rest.startswith("thing/service/") and rest.endswith("_reply"):
         return record_reply(cloud, d, "service", None, topic, payload, rx)
+    if rest in LIFECYCLE_REPLIES:   # gateway.md §G12
+        return record_reply(cloud, d, "service", None, topic, payload, rx)
     if rest is None:
         cloud.log("uplink_unhandled", productKey=d.pk, deviceName=d.dn, topic=topic)
         return
@@ -874,9 +1597,10 @@ def alink_uplink(cloud, broker, c, d, topic, payload):
                                                             else ALINK_MSG.get(code, "error")),
                  "version": "1.0"}
         delivered = broker.deliver(d, reply_topic, json.dumps(reply, separators=(",", ":")).encode())
+    via = {"gwProductKey": c.pk, "gwDeviceName": c.dn} if c.device is not d else {}
     cloud.log("alink_post", kind=kind, productKey=d.pk, deviceName=d.dn, id=mid, code=code,
               reason=reason, duplicateId=dup, replyTopic=reply_topic, ack=want_ack,
-              replyDelivered=bool(delivered))
+              replyDelivered=bool(delivered), **via)
 
 
 def record_reply(cloud, d, kind, key, topic, payload, rx):
@@ -905,7 +1629,8 @@ def record_reply(cloud, d, kind, key, topic, payload, rx):
         for rec in d.downlinks.values():
             if kind in ("rrpc", "rrpc_ext") and rec["kind"] == kind and rec["key"] == key:
                 dl = rec
-            elif kind == "service" and rec["kind"] in ("property_set", "service") \
+            elif kind == "service" and rec["kind"] in ("property_set", "service", "disable",
+                                                       "enable", "delete") \
                     and rec["id"] == key and topic == rec["topic"] + "_reply":
                 dl = rec
         if dl is not None and kind == "rrpc_ext" and obj is not None and obj.get("id") != dl["id"]:
@@ -944,6 +1669,9 @@ def downlink(cloud, broker, a, kind):
         topic = "/sys/%s/%s/rrpc/request/%s" % (pk, dn, key)
         p = a.get("payload", "")
         body = p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
+    elif kind in ("disable", "enable", "delete"):   # gateway.md §G12
+        topic = "/sys/%s/%s/thing/%s" % (pk, dn, kind)
+        body = {"id": i, "version": "1.0", "params": {}, "method": "thing.%s" % kind}
     elif kind == "rrpc_ext":
         sid = a.get("service")
         if not sid:
@@ -962,7 +1690,7 @@ def downlink(cloud, broker, a, kind):
     with cloud.lock:
         if kind == "rrpc_ext":
             # docs/protocols/aliyun.md §4: /ext/rrpc needs ext bit0 in the clientId; no SUBSCRIBE is needed.
-            for c in list(d.sessions):
+            for c in broker.routes(d):
                 try:
                     bits = int(c.ext.get("ext", "0"))
                 except ValueError:
@@ -971,7 +1699,7 @@ def downlink(cloud, broker, a, kind):
                     broker.publish(c, topic, raw, 0)
                     sent_to.append(c.id)
         elif kind == "raw" and a.get("force"):
-            for c in list(d.sessions):
+            for c in broker.routes(d):
                 broker.publish(c, topic, raw, qos)
                 sent_to.append(c.id)
         else:
@@ -1004,6 +1732,10 @@ def make_control_handler(cloud, servers):
                 d.downlinks, d.ids_seen, d.inject = {}, set(), []
             d.connect_attempts = d.connect_count = 0
             d.last_connack = d.last_connect = None
+            d.gwc.clear()
+            d.gw_requests.clear()
+            d.login_times.clear()
+            d.last_login_code = None
         cloud.log("ctl_reset", **cmd.ident(a))
         return d.summary()
 
@@ -1018,17 +1750,183 @@ def make_control_handler(cloud, servers):
                 p.nwl = bool(a["registrationFree"])
             if "allowTcp" in a:
                 p.allow_tcp = bool(a["allowTcp"])
+            if "gateway" in a:
+                p.gateway = bool(a["gateway"])
             if "schema" in a:
                 p.schema = a["schema"] or None
             return {"productKey": p.pk, "dynamicRegistration": p.dynreg,
-                    "registrationFree": p.nwl, "allowTcp": p.allow_tcp, "schema": p.schema}
+                    "registrationFree": p.nwl, "allowTcp": p.allow_tcp, "gateway": p.gateway,
+                    "schema": p.schema}
+
+    # ---- gateways (docs/protocols/gateway.md; README "Gateways and sub-devices")
+    def cmd_add_gateway(a):
+        """A gateway product (created when missing, made a gateway product when not) and its
+        device: productKey, deviceName, optional deviceSecret, productSecret."""
+        pk = a.get("productKey")
+        with cloud.lock:
+            p = cloud.products.get(pk)
+        if p is None:
+            cloud.add_product({"productKey": pk, "gateway": True,
+                               "productSecret": a.get("productSecret") or rand_alnum(16)})
+        else:
+            with cloud.lock:
+                p.gateway = True
+        out = cloud.add_device({"productKey": pk, "deviceName": a.get("deviceName"),
+                                "deviceSecret": a.get("deviceSecret")})
+        cloud.log("ctl_gateway", productKey=pk, deviceName=a.get("deviceName"))
+        return out
+
+    def need_gateway(pk, dn):
+        gw = cloud.device(pk, dn)
+        if gw is None or not cloud.is_gateway(gw):
+            raise CtlError("no gateway device %r/%r" % (pk, dn))
+        return gw
+
+    def gateway_state(gw):
+        return {"productKey": gw.pk, "deviceName": gw.dn, "connected": len(gw.sessions),
+                "requests": dict(gw.gw_requests),
+                "loggedIn": sorted("%s/%s" % (d.pk, d.dn) for c in gw.sessions for d in c.subdevs),
+                "subDevices": [d.subdev_state() for d in cloud.topology((gw.pk, gw.dn))]}
+
+    def cmd_topology(a):
+        """One gateway's (productKey, deviceName) topology, or every gateway's."""
+        with cloud.lock:
+            if a.get("productKey") or a.get("deviceName"):
+                return gateway_state(need_gateway(a.get("productKey"), a.get("deviceName")))
+            return {"gateways": [gateway_state(d) for p in cloud.products.values() if p.gateway
+                                 for d in p.devices.values()]}
+
+    def cmd_subdevices(a):
+        """Sub-devices' state and counters, filtered by gwProductKey, gwDeviceName, productKey,
+        deviceName, loggedIn; devices that never met a gateway only with all: true."""
+        out = []
+        with cloud.lock:
+            for p in cloud.products.values():
+                if p.gateway:
+                    continue
+                for d in p.devices.values():
+                    st = d.subdev_state()
+                    if not a.get("all") and not (d.topo or d.last_gw or +d.gwc or
+                                                 d.secret_source in ("sub_register",
+                                                                     "product_register")):
+                        continue
+                    if any(a.get(k) is not None and str(st[k]).lower() != str(a[k]).lower()
+                           for k in ("gwProductKey", "gwDeviceName", "productKey", "deviceName",
+                                     "loggedIn")):
+                        continue
+                    out.append(st)
+        return {"subDevices": out}
+
+    def lifecycle(op):
+        """disable_subdev, enable_subdev, delete_subdev (gateway.md §G6, §G10, §G12): the state
+        change, then thing/{op} on the sub-device's topic (downlink: false leaves it out),
+        topo/change to its gateway (topoChange: false), and for disable/delete of a logged-in
+        sub-device the forced logout with 522/521 on /ext/error (extError: false)."""
+        def run(a):
+            with cloud.lock:
+                d = cloud.need_device(a)
+                if cloud.is_gateway(d):
+                    raise CtlError("%s/%s is a gateway, not a sub-device" % (d.pk, d.dn))
+                gwkey = d.topo or d.last_gw
+                gwd = cloud.device(*gwkey) if gwkey else None
+                if op == "disable":
+                    d.disabled = True
+                elif op == "enable":
+                    d.disabled = False
+            out = {"productKey": d.pk, "deviceName": d.dn, "downlink": None, "topoChange": None,
+                   "extError": None}
+            if a.get("downlink", True):
+                out["downlink"] = downlink(cloud, cloud.broker, {
+                    "productKey": d.pk, "deviceName": d.dn, "id": a.get("id")}, op)
+            with cloud.lock:
+                via = d.via
+                if op == "delete":
+                    d.deleted, d.topo = True, None
+                if op != "enable" and via is not None:
+                    cloud.log("subdev_logout", **logout_sub(cloud, d, op + "d"))
+            if gwd is not None and a.get("topoChange", True):
+                out["topoChange"] = push_topo_change(cloud, cloud.broker, gwd, TOPO_CHANGE[op],
+                                                     [(d.pk, d.dn)])
+            if op != "enable" and via is not None and a.get("extError", True):
+                code = 522 if op == "disable" else 521
+                out["extError"] = push_ext_error(cloud, cloud.broker, via.device, code,
+                                                 ALINK_MSG[code], (d.pk, d.dn))
+            cloud.log("subdev_%sd" % op, productKey=d.pk, deviceName=d.dn,
+                      gwProductKey=gwd and gwd.pk, gwDeviceName=gwd and gwd.dn,
+                      wasLoggedIn=via is not None)
+            return out
+
+        def f(a):
+            since = cloud.seq
+            out = cloud.broker.call(lambda: run(a))
+            wait = float(a.get("wait", 0) or 0)
+            if wait and out["downlink"]:
+                ev = cloud.wait_event({"ev": "downlink_reply", "productKey": out["productKey"],
+                                       "deviceName": out["deviceName"],
+                                       "id": out["downlink"]["id"], "matched": True},
+                                      since, min(wait, 60))
+                out["reply"] = ev and {k: v for k, v in ev.items() if k not in ("seq", "ev", "t")}
+                out["timedOut"] = ev is None
+            return out
+        return f
+
+    def gateway_of(a, sub):
+        if a.get("gwProductKey") or a.get("gwDeviceName"):
+            return need_gateway(a.get("gwProductKey"), a.get("gwDeviceName"))
+        if sub is not None:
+            key = (sub.via.pk, sub.via.dn) if sub.via else (sub.topo or sub.last_gw)
+            if key:
+                return need_gateway(*key)
+        raise CtlError("name the gateway (gwProductKey, gwDeviceName)")
+
+    def cmd_ext_error(a):
+        """Pushes {id, code, message[, data]} to a gateway (gateway.md §G10): the sub-device
+        productKey/deviceName (optional) goes into data; the gateway is gwProductKey/
+        gwDeviceName or the sub-device's. on: "error" (/ext/error, default) or "logout_reply".
+        logout (default: code is 427/520/521/522/6401) logs the sub-device out in the cloud
+        too; dropTopology (default: code 6401) removes its topology."""
+        def run():
+            code = int(a.get("code", 520))
+            on = a.get("on", "error")
+            if on not in ("error", "logout_reply"):
+                raise CtlError('on must be "error" or "logout_reply"')
+            with cloud.lock:
+                sub = cloud.need_device(a) if a.get("productKey") or a.get("deviceName") else None
+                gw = gateway_of(a, sub)
+                if sub is not None:
+                    if a.get("logout", code in FORCED_LOGOUT) and sub.via is not None:
+                        cloud.log("subdev_logout", **logout_sub(cloud, sub, "ext_error"))
+                    if a.get("dropTopology", code == 6401) and sub.topo == (gw.pk, gw.dn):
+                        sub.topo = None
+            return push_ext_error(cloud, cloud.broker, gw, code,
+                                  a.get("message") or ALINK_MSG.get(code, "error"),
+                                  (sub.pk, sub.dn) if sub else None, on)
+        return cloud.broker.call(run)
+
+    def cmd_topo_change(a):
+        """Sends thing/topo/change (gateway.md §G6) and changes nothing: status (0 added,
+        1 deleted, 2 enabled, 8 disabled, or those names), subList [{productKey, deviceName}]
+        or one productKey/deviceName; the gateway gwProductKey/gwDeviceName or the sub-device's."""
+        def run():
+            st = a.get("status", 0)
+            st = TOPO_CHANGE[st] if st in TOPO_CHANGE else int(st)
+            with cloud.lock:
+                sub = cloud.device(a.get("productKey"), a.get("deviceName"))
+                gw = gateway_of(a, sub)
+            subs = [(x["productKey"], x["deviceName"]) for x in a["subList"]] \
+                if a.get("subList") is not None else [(a.get("productKey"), a.get("deviceName"))]
+            return push_topo_change(cloud, cloud.broker, gw, st, subs, a.get("id"))
+        return cloud.broker.call(run)
 
     return cloudbase.make_control_handler(cloud, dict(
         cmd.common(), set_product=cmd_set_product, reset_device=cmd_reset_device,
         properties=cmd.listing("properties"), events=cmd.listing("events"),
         posts=cmd.listing("posts"), replies=cmd.listing("replies"),
         property_set=cmd.dl("property_set"), service_call=cmd.dl("service"),
-        rrpc=cmd.dl("rrpc"), rrpc_ext=cmd.dl("rrpc_ext")))
+        rrpc=cmd.dl("rrpc"), rrpc_ext=cmd.dl("rrpc_ext"),
+        add_gateway=cmd_add_gateway, topology=cmd_topology, subdevices=cmd_subdevices,
+        disable_subdev=lifecycle("disable"), enable_subdev=lifecycle("enable"),
+        delete_subdev=lifecycle("delete"), ext_error=cmd_ext_error, topo_change=cmd_topo_change))
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ start-up (command line, listeners, DIR/ports.json).
 
 A cloud subclasses Cloud and Broker and supplies its protocol: the CONNECT rules, the topic
 ACL, what a device's PUBLISH means, downlinks, registration, and its own control commands.
+A cloud with gateways overrides Broker.routes, so that a sub-device's downlinks reach the
+gateway session that carries it.
 """
 
 import argparse
@@ -880,10 +882,16 @@ class Broker:
         self.send(c, packet(0x30 | (qos << 1), t + payload))
         return pid
 
+    def routes(self, d):
+        """The live sessions that carry d's downlinks: its own, and for a sub-device behind a
+        gateway the gateway's session it is logged in on (a cloud with gateways overrides
+        this)."""
+        return list(d.sessions)
+
     def deliver(self, d, topic, payload, qos=0):
-        """Send to every live session of d subscribed to topic. Returns the conn ids."""
+        """Send to every session of d (routes) subscribed to topic. Returns the conn ids."""
         sent = []
-        for c in list(d.sessions):
+        for c in self.routes(d):
             if any(topic_matches(f, topic) for f in c.subs):
                 self.publish(c, topic, payload, qos)
                 sent.append(c.id)

@@ -90,6 +90,7 @@ class MQTT:
             s = tls_ctx.wrap_socket(s, server_hostname="localhost")
         self.sock = s
         self.buf = b""
+        self.backlog = []   # PUBLISHes expect_topic passed over
 
     def close(self):
         try:
@@ -175,6 +176,19 @@ class MQTT:
                 rest = rest[2:]
             return topic, rest
 
+    def expect_topic(self, topic, timeout=5.0):
+        """The next PUBLISH on topic, as parsed JSON; others are kept for later calls."""
+        for i, (t, p) in enumerate(self.backlog):
+            if t == topic:
+                del self.backlog[i]
+                return json.loads(p)
+        dl = time.monotonic() + timeout
+        while True:
+            t, p = self.expect_publish(max(0.01, dl - time.monotonic()))
+            if t == topic:
+                return json.loads(p)
+            self.backlog.append((t, p))
+
     def closed_within(self, timeout):
         """True if the server closes the connection within timeout (other packets ignored)."""
         dl = time.monotonic() + timeout
@@ -254,30 +268,24 @@ class VectorTests(unittest.TestCase):
                 self.assertEqual(my_hmac(m, key, "msg"), std.new(key.encode(), b"msg", h).hexdigest())
 
 
-class CloudTests(unittest.TestCase):
+class CloudProcess:
+    """Starts aliyun_cloud.py with PRODUCTS (and ARGS) for a TestCase class; the helpers."""
     proc = None
+    ARGS = ()
+    PRODUCTS = None
 
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="aliyun-cloud-")
         make_certs(cls.dir)
-        products = {"products": [
-            {"productKey": PK, "productSecret": PS, "dynamicRegistration": True,
-             "registrationFree": True,
-             "devices": ["222222", "reg-sha1", "reg-md5", "reg-twice", "inj", "mqreg1",
-                         {"deviceName": "fixed", "deviceSecret": "testDeviceSecret456"}]},
-            {"productKey": PK_OFF, "productSecret": "offSecret", "dynamicRegistration": False,
-             "devices": ["d1"]},
-            {"productKey": MPK, "productSecret": "modelSecret",
-             "devices": [{"deviceName": "tsl1", "deviceSecret": "tslSecret"}]}]}
         with open(os.path.join(cls.dir, "products.json"), "w") as f:
-            json.dump(products, f)
+            json.dump(cls.PRODUCTS, f)
         cls.stderr = open(os.path.join(cls.dir, "cloud.stderr"), "w")
         cls.proc = subprocess.Popen(
             [PYTHON, os.path.join(HERE, "aliyun_cloud.py"), "--dir", cls.dir,
              "--products", os.path.join(cls.dir, "products.json"),
-             "--cert", os.path.join(cls.dir, "server.crt"), "--key", os.path.join(cls.dir, "server.key"),
-             "--thing-model", TSL],
+             "--cert", os.path.join(cls.dir, "server.crt"), "--key", os.path.join(cls.dir, "server.key")]
+            + list(cls.ARGS),
             stdin=subprocess.DEVNULL, stdout=cls.stderr, stderr=cls.stderr)
         pf = os.path.join(cls.dir, "ports.json")
         dl = time.monotonic() + 15
@@ -372,6 +380,20 @@ class CloudTests(unittest.TestCase):
 
     def device(self, dn, pk=PK):
         return self.ctl("device", productKey=pk, deviceName=dn)
+
+
+
+class CloudTests(CloudProcess, unittest.TestCase):
+    ARGS = ("--thing-model", TSL)
+    PRODUCTS = {"products": [
+        {"productKey": PK, "productSecret": PS, "dynamicRegistration": True,
+         "registrationFree": True,
+         "devices": ["222222", "reg-sha1", "reg-md5", "reg-twice", "inj", "mqreg1",
+                     {"deviceName": "fixed", "deviceSecret": "testDeviceSecret456"}]},
+        {"productKey": PK_OFF, "productSecret": "offSecret", "dynamicRegistration": False,
+         "devices": ["d1"]},
+        {"productKey": MPK, "productSecret": "modelSecret",
+         "devices": [{"deviceName": "tsl1", "deviceSecret": "tslSecret"}]}]}
 
     # ---- HTTPS registration
     def test_https_register_success_all_methods(self):
@@ -886,6 +908,472 @@ class CloudTests(unittest.TestCase):
         self.assertIn("seq", first)
         log = self.ctl("log", ev="ready")["events"]
         self.assertEqual(log[0]["ports"]["mqtts"], self.ports["mqtts"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateways and sub-devices (docs/protocols/gateway.md)
+
+# §G19: sub-device 01 of Link SDK 4.1.0 demos/subdev_basic_demo.c
+VPK, VDN = "a13FN5TplKq", "subdev_basic_demo_01"
+VDS, VPS = "768XBgQwgOakz3K4uhOiLeeh9xjJQx6h", "y7GSILD480lBSsP8"
+CID_LS = VPK + "." + VDN
+CID_LS4X = CID_LS + "|_ss=1,_v=sdk-c-4.1.0|"
+CID_IKE3 = CID_LS + "|_v=sdk-c-3.0.1|"
+CID_DOC = VPK + "&" + VDN
+# (row, clientId, timestamp, method, output) of the §G19 table, key VDS
+G19_SUBDEV = [
+    ("A1", CID_LS, "1700000000000", "hmacsha256",
+     "EB57255A6E35BDF5016F5BCEFD66B6E9227BA5C85C1F08C0CEF17B48F8292412"),
+    ("A2", CID_LS4X, "1700000000000", "hmacsha256",
+     "C4299240566A59408578A0A3CE5EEA65A390A9EF140232989C2A59F2CF902866"),
+    ("A3", CID_DOC, "1700000000000", "hmacsha256",
+     "807C0AFFAA5E4E8AFCDA0DFCEEAB00015CD7C032A85C2837040346E32C4FD278"),
+    ("A3-sha1", CID_DOC, "1700000000000", "hmacsha1", "2fbf68c9e45ad2e13a2b52075f41b144adddadfb"),
+    ("A3-md5", CID_DOC, "1700000000000", "hmacmd5", "875624717c179c272ea8f04e97a8de06"),
+    ("B1", CID_LS, "123456", "hmacsha1", "65fe24dc74d34d277b1e1384b09032e01124f21a"),
+    ("B2", CID_IKE3, "123456", "hmacsha1", "6c53aec40ab7a554d0c96025b34c7fbf3c40c2d7"),
+    ("B3", CID_LS, "1700000000000", "hmacsha1", "e48173cc5aa355cc5fd20d5e2e2e8eec5c73e3da"),
+]
+# (row, deviceName, random, output) of §G19 C1/C2, key VPS
+G19_PRODUCT_REGISTER = [
+    ("C1", VDN, "0123456789ABCDEF0123",
+     "8A30BB84A7EE1DD7B6DABBFEE2875A49A47D5D9F5356CFEFFAC308A60EBD46B3"),
+    ("C2", "stm32-0001", "00000000000000000000",
+     "4D70E9FF2EB5708278159C22BFBF781ACC18AEB454881F91EE362BD937A4D78E"),
+]
+
+
+def subdev_content(cid, dn, pk, ts):
+    return "clientId" + cid + "deviceName" + dn + "productKey" + pk + "timestamp" + str(ts)
+
+
+def subdev_entry(pk, dn, secret, ts=None, method="hmacSha256", cid=None, upper=True,
+                 field="signmethod"):
+    """A topo/add or login entry signed here (gateway.md §G3) with the independent HMAC."""
+    ts = ts if ts is not None else str(int(time.time() * 1000))
+    cid = cid or pk + "." + dn
+    sign = my_hmac(method.lower(), secret, subdev_content(cid, dn, pk, ts))
+    return {"productKey": pk, "deviceName": dn, "clientId": cid, "timestamp": ts,
+            field: method, "sign": sign.upper() if upper else sign}
+
+
+class GatewayVectorTests(unittest.TestCase):
+    """docs/protocols/gateway.md §G19 with the independent HMAC and with the cloud's code."""
+
+    def vec_params(self, cid, ts, method, sign):
+        return {"productKey": VPK, "deviceName": VDN, "clientId": cid, "timestamp": ts,
+                "signMethod": method, "sign": sign, "cleanSession": "true"}
+
+    def test_subdev_sign_vectors(self):
+        for row, cid, ts, m, out in G19_SUBDEV:
+            content = subdev_content(cid, VDN, VPK, ts)
+            p = self.vec_params(cid, ts, m, out)
+            self.assertEqual(aliyun_cloud.subdev_sign_content(p), content, row)
+            self.assertEqual(my_hmac(m, VDS, content), out.lower(), row)
+            self.assertEqual(aliyun_cloud.hmac_hex(m, VDS, content), out.lower(), row)
+            for sign in (out.upper(), out.lower()):          # hex in either case (§G3)
+                self.assertTrue(aliyun_cloud.sign_ok(m.upper(), VDS, dict(p, sign=sign)), row)
+            # a timestamp sent as a JSON number signs as its digits (§G3, [NODE])
+            self.assertTrue(aliyun_cloud.sign_ok(m, VDS, dict(p, timestamp=int(ts))), row)
+
+    def test_doc_example_d1(self):
+        p = {"productKey": "a1PB5fp1234", "deviceName": "868575026974305",
+             "clientId": "868575026974305", "timestamp": 1646277090411, "signmethod": "hmacmd5",
+             "sign": "3BA0DFA4C477B40C007D84D30D6466CC"}
+        content = "clientId868575026974305deviceName868575026974305productKeya1PB5fp1234" \
+                  "timestamp1646277090411"
+        self.assertEqual(aliyun_cloud.subdev_sign_content(p), content)
+        self.assertEqual(my_hmac("hmacmd5", "1234", content), "3ba0dfa4c477b40c007d84d30d6466cc")
+        self.assertTrue(aliyun_cloud.sign_ok("hmacMd5", "1234", p))
+
+    def test_product_register_vectors(self):
+        for row, dn, rnd, out in G19_PRODUCT_REGISTER:
+            p = {"productKey": VPK, "deviceName": dn, "random": rnd, "signMethod": "hmacSha256",
+                 "sign": out}
+            content = "deviceName" + dn + "productKey" + VPK + "random" + rnd
+            self.assertEqual(aliyun_cloud.subdev_sign_content(p), content, row)
+            self.assertEqual(my_hmac("hmacsha256", VPS, content), out.lower(), row)
+            self.assertTrue(aliyun_cloud.sign_ok("hmacsha256", VPS, p), row)
+            # negative: keyed with the DeviceSecret instead of the ProductSecret
+            self.assertFalse(aliyun_cloud.sign_ok("hmacsha256", VDS, p), row)
+
+    def test_negative_vectors(self):
+        a1, a2 = G19_SUBDEV[0], G19_SUBDEV[1]
+        ok = self.vec_params(a1[1], a1[2], "hmacSha256", a1[4])
+        bad = {
+            # the clientId sent with its |...| suffix, the sign over the bare one
+            "suffix not signed": dict(ok, clientId=a2[1]),
+            "ProductSecret as the key": dict(ok, sign=my_hmac("hmacsha256", VPS, subdev_content(
+                a1[1], VDN, VPK, a1[2]))),
+            "another timestamp": dict(ok, timestamp="1700000000001"),
+            "separators in the content": dict(ok, sign=my_hmac(
+                "hmacsha256", VDS, "clientId=%s&deviceName=%s&productKey=%s&timestamp=%s"
+                % (a1[1], VDN, VPK, a1[2]))),
+            "another method than the sign's": dict(ok, signMethod="hmacSha1"),
+            "the hex of the hex": dict(ok, sign=hashlib.sha256(a1[4].encode()).hexdigest()),
+        }
+        self.assertTrue(aliyun_cloud.sign_ok("hmacsha256", VDS, ok))
+        for why, p in bad.items():
+            m = p["signMethod"]
+            self.assertFalse(aliyun_cloud.sign_ok(m, VDS, p), why)
+
+
+GPK, GDN, GDS = "a1GateWay01", "pi-gw", "gwSecret0001"
+SPK, SPS = "a1SubProd001", "subProductSecret"
+
+
+class GatewayTests(CloudProcess, unittest.TestCase):
+    PRODUCTS = {"products": [
+        {"productKey": GPK, "productSecret": "gwProductSecret", "gateway": True,
+         "devices": [{"deviceName": GDN, "deviceSecret": GDS},
+                     {"deviceName": "gw2", "deviceSecret": "gw2Secret"}]},
+        {"productKey": SPK, "productSecret": SPS, "dynamicRegistration": True,
+         "devices": [{"deviceName": "n1", "deviceSecret": "n1Secret"},
+                     {"deviceName": "n2", "deviceSecret": "n2Secret"}, "n3", "n4",
+                     {"deviceName": "lim1", "deviceSecret": "lim1Secret"},
+                     {"deviceName": "lim2", "deviceSecret": "lim2Secret"},
+                     {"deviceName": "direct1", "deviceSecret": "d1Secret"}]},
+        {"productKey": VPK, "productSecret": VPS, "dynamicRegistration": True,
+         "devices": [{"deviceName": VDN, "deviceSecret": VDS}]}],
+        "settings": {"qps_limit": 0}}   # these tests send more than 30 requests a second
+    next_id = 100
+
+    def gw_connect(self, dn=GDN, secret=GDS):
+        m, rc = self.dev_connect(dn, secret, pk=GPK)
+        self.assertEqual(rc, 0)
+        self.assertEqual(m.subscribe(["/sys/%s/%s/thing/#" % (GPK, dn),
+                                      "/ext/session/%s/%s/combine/#" % (GPK, dn),
+                                      "/ext/error/%s/%s" % (GPK, dn)]), [0, 0, 0])
+        return m
+
+    def req(self, m, path, params, qos=0, dn=GDN, i=None, **extra):
+        """A gateway request on /sys/... or (path "combine/...") /ext/session/...; its reply."""
+        base = ("/ext/session/%s/%s/" if path.startswith("combine/") else "/sys/%s/%s/") % (GPK, dn)
+        if i is None:
+            GatewayTests.next_id += 1
+            i = str(GatewayTests.next_id)
+        body = {"id": i, "version": "1.0", "params": params}
+        body.update(extra)
+        m.publish(base + path, body, qos=qos, pid=7)
+        r = m.expect_topic(base + path + "_reply")
+        self.assertEqual(r["id"], i)
+        return r
+
+    def login(self, m, sub_dn, secret, pk=SPK, gw=GDN):
+        e = subdev_entry(pk, sub_dn, secret, field="signMethod")
+        e["cleanSession"] = "true"
+        return self.req(m, "combine/login", e, dn=gw)
+
+    def sub(self, dn, pk=SPK):
+        return self.ctl("subdevices", productKey=pk, deviceName=dn, all=True)["subDevices"][0]
+
+    def post(self, m, dn, value=1, pk=SPK):
+        m.publish("/sys/%s/%s/thing/event/property/post" % (pk, dn),
+                  {"id": "5", "version": "1.0", "params": {"temp": value}})
+
+    def test_vectors_live(self):
+        """§G19 rows through the cloud (timestamps of 2023 and uptimes: freshness off), the
+        negative ones refused, then the default freshness window refusing them."""
+        self.ctl("settings", subdev_timestamp_skew_ms=0)
+        m = self.gw_connect("gw2", "gw2Secret")
+        try:
+            def entry(cid, ts, method, sign, field="signmethod"):
+                return {"productKey": VPK, "deviceName": VDN, "clientId": cid, "timestamp": ts,
+                        field: method, "sign": sign}
+            for row, cid, ts, meth, out in G19_SUBDEV:
+                r = self.req(m, "thing/topo/add", [entry(cid, ts, meth, out)], dn="gw2")
+                self.assertEqual((r["code"], r["data"]), (200, [{"productKey": VPK,
+                                                                 "deviceName": VDN}]), row)
+                r = self.req(m, "combine/login", dict(entry(cid, ts, meth, out, "signMethod"),
+                                                      cleanSession="true"), dn="gw2")
+                self.assertEqual((r["code"], r["data"]),
+                                 (200, {"productKey": VPK, "deviceName": VDN}), row)
+            # [LS41] batch_login: signMethod once at the list level (A1, A2)
+            r = self.req(m, "combine/batch_login", {"signMethod": "hmacSha256", "deviceList": [
+                {k: v for k, v in entry(CID_LS4X, "1700000000000", None, G19_SUBDEV[1][4]).items()
+                 if v is not None}]}, dn="gw2")
+            self.assertEqual(r["code"], 200, r)
+            # timestamp as a JSON number
+            r = self.req(m, "thing/topo/add", [entry(CID_LS, 1700000000000, "hmacSha256",
+                                                     G19_SUBDEV[0][4])], dn="gw2")
+            self.assertEqual(r["code"], 200, r)
+            # negative: A1's sign sent with A2's clientId
+            r = self.req(m, "thing/topo/add", [entry(CID_LS4X, "1700000000000", "hmacSha256",
+                                                     G19_SUBDEV[0][4])], dn="gw2")
+            self.assertEqual(r["code"], 401, r)
+            r = self.req(m, "combine/login", entry(CID_LS4X, "1700000000000", "hmacSha256",
+                                                   G19_SUBDEV[0][4], "signMethod"), dn="gw2")
+            self.assertEqual(r["code"], 6287, r)
+            # §G19 C2 through product_register (stm32-0001 is not pre-registered)
+            row, dn, rnd, out = G19_PRODUCT_REGISTER[1]
+            pr = {"productKey": VPK, "deviceName": dn, "random": rnd, "signMethod": "hmacSha256",
+                  "sign": out}
+            r = self.req(m, "thing/proxy/provisioning/product_register",
+                         {"proxieds": [dict(pr, random=rnd[:-1] + "1")]}, dn="gw2")
+            self.assertEqual(r["code"], 401, r)
+            r = self.req(m, "thing/proxy/provisioning/product_register", {"proxieds": [pr]},
+                         dn="gw2")
+            self.assertEqual(r["code"], 200, r)
+            self.assertEqual(r["data"][0]["deviceName"], dn)
+            self.assertEqual(len(r["data"][0]["deviceSecret"]), 32)
+            self.assertEqual(self.sub(dn, VPK)["secretSource"], "product_register")
+            # the default window refuses a stale timestamp with 460
+            self.ctl("settings", subdev_timestamp_skew_ms=900000)
+            r = self.req(m, "thing/topo/add", [entry(CID_LS, "1700000000000", "hmacSha256",
+                                                     G19_SUBDEV[0][4])], dn="gw2")
+            self.assertEqual(r["code"], 460, r)
+            self.assertIn("stale", r["message"])
+            r = self.req(m, "combine/login", entry(CID_IKE3, "123456", "hmacSha1",
+                                                   G19_SUBDEV[6][4], "signMethod"), dn="gw2")
+            self.assertEqual(r["code"], 460, r)
+        finally:
+            self.ctl("settings", subdev_timestamp_skew_ms=900000)
+            m.close()
+
+    def test_gateway_flow(self):
+        m = self.gw_connect()
+        ext = "/ext/error/%s/%s" % (GPK, GDN)
+        change = "/sys/%s/%s/thing/topo/change" % (GPK, GDN)
+        try:
+            # data before anything: 520 on /ext/error (§G10, §G11)
+            self.post(m, "n1")
+            e = m.expect_topic(ext)
+            self.assertEqual((e["code"], e["data"]), (520, {"productKey": SPK, "deviceName": "n1"}))
+            ev = self.ctl("wait", match={"ev": "subdev_refused", "deviceName": "n1"})["event"]
+            self.assertEqual((ev["code"], ev["reason"]), (520, "no topology with this gateway"))
+            # sub/register: pre-registered names get a DeviceSecret (§G13)
+            r = self.req(m, "thing/sub/register", [{"productKey": SPK, "deviceName": "n3"},
+                                                   {"productKey": SPK, "deviceName": "n4"}])
+            self.assertEqual(r["code"], 200, r)
+            secrets_ = {x["deviceName"]: x["deviceSecret"] for x in r["data"]}
+            self.assertEqual(sorted(secrets_), ["n3", "n4"])
+            self.assertTrue(all(x["iotId"] for x in r["data"]))
+            self.assertEqual(self.sub("n3")["secretSource"], "sub_register")
+            self.assertEqual(self.req(m, "thing/sub/register", [
+                {"productKey": SPK, "deviceName": "zz"}])["code"], 6100)
+            self.assertEqual(self.req(m, "thing/sub/register", [
+                {"productKey": GPK, "deviceName": GDN}])["code"], 6402)
+            self.assertEqual(self.req(m, "thing/sub/register", {"productKey": SPK})["code"], 460)
+            # topo/add (§G4): limits, unknown, bad sign, stale, itself; all or nothing
+            n1 = subdev_entry(SPK, "n1", "n1Secret")
+            r = self.req(m, "thing/topo/add", [n1] * 31)
+            self.assertEqual(r["code"], 460)
+            r = self.req(m, "thing/topo/add", [n1, subdev_entry(SPK, "nope", "x")])
+            self.assertEqual(r["code"], 6100)
+            self.assertEqual([x["deviceName"] for x in r["data"]], ["nope"])
+            self.assertFalse(self.sub("n1")["topology"])
+            self.assertEqual(self.req(m, "thing/topo/add", [subdev_entry(SPK, "n1", "wrong")])["code"],
+                             401)
+            self.assertEqual(self.req(m, "thing/topo/add", [
+                subdev_entry(SPK, "n1", "n1Secret", ts="1700000000000")])["code"], 460)
+            self.assertEqual(self.req(m, "thing/topo/add", [
+                subdev_entry(GPK, GDN, GDS)])["code"], 6402)
+            self.assertEqual(self.req(m, "thing/topo/add", [dict(n1, sign=None)])["code"], 460)
+            self.assertEqual(self.req(m, "thing/topo/add", [n1], method="thing.topo.get")["code"],
+                             6300)
+            r = self.req(m, "thing/topo/add", [n1, subdev_entry(SPK, "n2", "n2Secret", upper=False),
+                                               subdev_entry(SPK, "n3", secrets_["n3"],
+                                                            method="hmacMd5")], qos=1)
+            self.assertEqual((r["code"], len(r["data"])), (200, 3), r)
+            self.assertEqual(self.sub("n1")["gwDeviceName"], GDN)
+            # subscriptions: the topology's sub-devices only
+            self.assertEqual(m.subscribe(["/sys/%s/n%d/thing/#" % (SPK, k) for k in (1, 2, 3)],
+                                         pid=2), [0, 0, 0])
+            self.assertEqual(m.subscribe(["/sys/%s/n4/thing/#" % SPK], pid=3), [0x80])
+            # still not logged in: 520
+            self.post(m, "n1")
+            self.assertEqual(m.expect_topic(ext)["code"], 520)
+            # batch_login (§G8): QoS 1 refused, > 50 refused, all or nothing
+            ls = [subdev_entry(SPK, dn, sec, field="signMethod") for dn, sec in
+                  (("n1", "n1Secret"), ("n2", "n2Secret"), ("n3", secrets_["n3"]))]
+            self.assertEqual(self.req(m, "combine/batch_login", {"deviceList": ls}, qos=1)["code"],
+                             460)
+            self.assertEqual(self.req(m, "combine/batch_login", {"deviceList": ls * 17})["code"],
+                             460)
+            r = self.req(m, "combine/batch_login",
+                         {"deviceList": [ls[0], dict(ls[1], sign="00" * 32)]})
+            self.assertEqual(r["code"], 6287)
+            self.assertEqual([x["deviceName"] for x in r["data"]], ["n2"])
+            self.assertFalse(self.sub("n1")["loggedIn"])
+            listed = [{k: v for k, v in x.items() if k != "signMethod"} for x in ls]
+            r = self.req(m, "combine/batch_login", {"signMethod": "hmacSha256",
+                                                    "deviceList": listed})
+            self.assertEqual((r["code"], [x["deviceName"] for x in r["data"]]),
+                             (200, ["n1", "n2", "n3"]), r)
+            self.assertTrue(self.sub("n1")["loggedIn"])
+            self.ctl("wait", match={"ev": "subdev_login", "deviceName": "n3", "code": 200,
+                                    "batch": True})
+            # data on the sub-device's own topics (§G11)
+            self.post(m, "n1", 21.5)
+            r = m.expect_topic("/sys/%s/n1/thing/event/property/post_reply" % SPK)
+            self.assertEqual(r["code"], 200)
+            ev = self.ctl("wait", match={"ev": "alink_post", "deviceName": "n1", "code": 200})["event"]
+            self.assertEqual(ev["gwDeviceName"], GDN)
+            self.assertEqual(self.ctl("properties", productKey=SPK, deviceName="n1")
+                             ["properties"][-1]["value"], 21.5)
+            # property set, service call and RRPC to sub-devices over the gateway session
+            out = self.ctl("property_set", productKey=SPK, deviceName="n2", params={"Power": 1})
+            req = m.expect_topic("/sys/%s/n2/thing/service/property/set" % SPK)
+            self.assertEqual(req["params"], {"Power": 1})
+            m.publish("/sys/%s/n2/thing/service/property/set_reply" % SPK,
+                      {"id": req["id"], "code": 200, "data": {}})
+            ev = self.ctl("wait", match={"ev": "downlink_reply", "deviceName": "n2",
+                                         "id": out["id"]})["event"]
+            self.assertTrue(ev["matched"])
+            out = self.ctl("service_call", productKey=SPK, deviceName="n3", service="reboot")
+            req = m.expect_topic("/sys/%s/n3/thing/service/reboot" % SPK)
+            m.publish("/sys/%s/n3/thing/service/reboot_reply" % SPK,
+                      {"id": req["id"], "code": 200, "data": {}})
+            self.ctl("wait", match={"ev": "downlink_reply", "deviceName": "n3", "id": out["id"],
+                                    "matched": True})
+            self.assertEqual(m.subscribe(["/sys/%s/n1/rrpc/request/+" % SPK], pid=4), [0])
+            res = {}
+            th = threading.Thread(target=lambda: res.update(self.ctl(
+                "rrpc", productKey=SPK, deviceName="n1", payload="ping", wait=8)))
+            th.start()
+            t, p = m.expect_publish()
+            while not t.startswith("/sys/%s/n1/rrpc/request/" % SPK):
+                m.backlog.append((t, p))
+                t, p = m.expect_publish()
+            m.publish(t.replace("/rrpc/request/", "/rrpc/response/"), b"pong")
+            th.join(10)
+            self.assertEqual((res["timedOut"], res["reply"]["payload"]), (False, "pong"))
+            # topo/get with the [LS41] quirks: params "{}" and id ""
+            r = self.req(m, "thing/topo/get", "{}", i="")
+            self.assertEqual(sorted(x["deviceName"] for x in r["data"]), ["n1", "n2", "n3"])
+            # logout, then data refused, then login again (§G9, §G7)
+            r = self.req(m, "combine/logout", {"productKey": SPK, "deviceName": "n2"})
+            self.assertEqual((r["code"], r["data"]), (200, {"productKey": SPK, "deviceName": "n2"}))
+            self.assertEqual(self.req(m, "combine/logout",
+                                      {"productKey": SPK, "deviceName": "n2"})["code"], 520)
+            self.post(m, "n2")
+            self.assertEqual(m.expect_topic(ext)["data"]["deviceName"], "n2")
+            self.assertEqual(self.login(m, "n2", "n2Secret")["code"], 200)
+            # disable: thing/disable, topo/change 8, /ext/error 522; login refused (§G12, §G6)
+            out = self.ctl("disable_subdev", productKey=SPK, deviceName="n2")
+            self.assertEqual(out["downlink"]["deliveredTo"], out["extError"]["deliveredTo"])
+            req = m.expect_topic("/sys/%s/n2/thing/disable" % SPK)
+            self.assertEqual(req["method"], "thing.disable")
+            self.assertEqual(m.expect_topic(change)["params"],
+                             {"status": 8, "subList": [{"productKey": SPK, "deviceName": "n2"}]})
+            self.assertEqual(m.expect_topic(ext)["code"], 522)
+            m.publish("/sys/%s/n2/thing/disable_reply" % SPK, {"id": req["id"], "code": 200,
+                                                                "data": {}})
+            self.ctl("wait", match={"ev": "downlink_reply", "deviceName": "n2", "id": req["id"],
+                                    "matched": True})
+            self.assertEqual(self.login(m, "n2", "n2Secret")["code"], 522)
+            self.ctl("enable_subdev", productKey=SPK, deviceName="n2")
+            self.assertEqual(m.expect_topic(change)["params"]["status"], 2)
+            self.assertEqual(self.login(m, "n2", "n2Secret")["code"], 200)
+            # delete: topo/change 1, /ext/error 521; login refused with 521
+            self.ctl("delete_subdev", productKey=SPK, deviceName="n3")
+            self.assertEqual(m.expect_topic("/sys/%s/n3/thing/delete" % SPK)["method"], "thing.delete")
+            self.assertEqual(m.expect_topic(change)["params"]["status"], 1)
+            self.assertEqual(m.expect_topic(ext)["code"], 521)
+            self.assertEqual(self.login(m, "n3", secrets_["n3"])["code"], 521)
+            top = self.ctl("topology", productKey=GPK, deviceName=GDN)
+            self.assertEqual(sorted(x["deviceName"] for x in top["subDevices"]), ["n1", "n2"])
+            self.assertEqual(top["loggedIn"], ["%s/n1" % SPK, "%s/n2" % SPK])
+            # /ext/error 6401 pushed: logged out, topology dropped; add again, log in again
+            self.ctl("ext_error", productKey=SPK, deviceName="n1", code=6401)
+            self.assertEqual(m.expect_topic(ext)["code"], 6401)
+            self.assertEqual(self.login(m, "n1", "n1Secret")["code"], 6401)
+            self.assertEqual(self.req(m, "thing/topo/add", [subdev_entry(SPK, "n1", "n1Secret")])
+                             ["code"], 200)
+            self.assertEqual(self.login(m, "n1", "n1Secret")["code"], 200)
+            st = self.sub("n1")
+            self.assertEqual((st["topoAddCount"], st["loginCount"], st["loggedIn"]), (2, 2, True))
+            # topo/delete (§G5): logs the sub-device out; login then gets 6401
+            r = self.req(m, "thing/topo/delete", [{"productKey": SPK, "deviceName": "n2"}])
+            self.assertEqual((r["code"], r["data"]), (200, {}))
+            self.ctl("wait", match={"ev": "subdev_logout", "deviceName": "n2", "why": "topo_deleted"})
+            self.assertEqual(self.req(m, "thing/topo/delete", [{"productKey": SPK,
+                                                               "deviceName": "n2"}])["code"], 6100)
+            self.assertEqual(self.login(m, "n2", "n2Secret")["code"], 6401)
+        finally:
+            m.close()
+        # the gateway's session ends: its sub-devices go offline (§G1)
+        ev = self.ctl("wait", match={"ev": "subdev_logout", "deviceName": "n1",
+                                     "why": "gateway_closed"})["event"]
+        self.assertEqual(ev["gwDeviceName"], GDN)
+        self.assertFalse(self.sub("n1")["loggedIn"])
+        # a new session logs in again without a topology add (what a restart must do)
+        before = self.ctl("topology", productKey=GPK, deviceName=GDN)["requests"]
+        m = self.gw_connect()
+        try:
+            self.assertEqual(self.login(m, "n1", "n1Secret")["code"], 200)
+            after = self.ctl("topology", productKey=GPK, deviceName=GDN)["requests"]
+            self.assertEqual(after.get("topo_add"), before.get("topo_add"))
+            self.assertEqual(self.sub("n1")["topoAddCount"], 2)
+            dev = self.ctl("device", productKey=SPK, deviceName="n1")
+            self.assertTrue(dev["subDevice"]["loggedIn"])
+        finally:
+            m.close()
+
+    def test_limits_and_refusals(self):
+        m = self.gw_connect("gw2", "gw2Secret")
+        try:
+            lim = [subdev_entry(SPK, dn, dn + "Secret", field="signMethod")
+                   for dn in ("lim1", "lim2")]
+            r = self.req(m, "thing/topo/add", [subdev_entry(SPK, dn, dn + "Secret")
+                                               for dn in ("lim1", "lim2")], dn="gw2")
+            self.assertEqual(r["code"], 200)
+            self.ctl("settings", batch_login_max=1)
+            self.assertEqual(self.req(m, "combine/batch_login", {"deviceList": lim},
+                                      dn="gw2")["code"], 460)
+            self.ctl("settings", batch_login_max=50, subdev_online_max=1)
+            self.assertEqual(self.req(m, "combine/batch_login", {"deviceList": lim},
+                                      dn="gw2")["code"], 428)
+            self.assertEqual(self.req(m, "combine/login", lim[0], dn="gw2")["code"], 200)
+            self.assertEqual(self.req(m, "combine/login", lim[1], dn="gw2")["code"], 428)
+            self.ctl("settings", subdev_online_max=2000, subdev_logins_per_min=1)
+            self.assertEqual(self.req(m, "combine/login", subdev_entry(
+                SPK, "lim1", "lim1Secret", field="signMethod"), dn="gw2")["code"], 429)
+            self.ctl("settings", subdev_logins_per_min=0)
+            # the older revision's forced logout on combine/logout_reply
+            self.ctl("ext_error", productKey=SPK, deviceName="lim1", code=522, on="logout_reply")
+            r = m.expect_topic("/ext/session/%s/gw2/combine/logout_reply" % GPK)
+            self.assertEqual((r["code"], r["data"]["deviceName"]), (522, "lim1"))
+            self.assertFalse(self.sub("lim1")["loggedIn"])
+            # product_register without pre-registration; registration works once
+            dn = "stm32-0099"
+            rnd = "ABCDEF0123456789ABCD"
+            pr = {"productKey": SPK, "deviceName": dn, "random": rnd, "signMethod": "hmacsha256",
+                  "sign": my_hmac("hmacsha256", SPS, "deviceName%sproductKey%srandom%s"
+                                  % (dn, SPK, rnd))}
+            r = self.req(m, "thing/proxy/provisioning/product_register", {"proxieds": [pr]},
+                         dn="gw2")
+            self.assertEqual(r["code"], 200, r)
+            sec = r["data"][0]["deviceSecret"]
+            self.assertEqual(self.req(m, "thing/topo/add", [subdev_entry(SPK, dn, sec)],
+                                      dn="gw2")["code"], 200)
+            self.assertEqual(self.login(m, dn, sec, gw="gw2")["code"], 200)
+            r = self.req(m, "thing/proxy/provisioning/product_register", {"proxieds": [pr]},
+                         dn="gw2")
+            self.assertEqual(r["code"], 9409)
+            self.assertEqual(self.req(m, "thing/proxy/provisioning/product_register",
+                                      {"proxieds": [dict(pr, deviceName="x")]}, dn="gw2")["code"],
+                             6280)
+            # the gateway may not publish on another device's /ext/session topics (ACL)
+        finally:
+            self.ctl("settings", batch_login_max=50, subdev_online_max=2000,
+                     subdev_logins_per_min=0)
+            m.close()
+        # a device of a product that is not a gateway product: 460, and no sub-device topics
+        d, rc = self.dev_connect("direct1", "d1Secret", pk=SPK)
+        self.assertEqual(rc, 0)
+        try:
+            self.assertEqual(d.subscribe(["/sys/%s/direct1/thing/#" % SPK]), [0])
+            d.publish("/sys/%s/direct1/thing/topo/add" % SPK,
+                      {"id": "1", "version": "1.0", "params": [subdev_entry(SPK, "n1", "n1Secret")]})
+            r = d.expect_topic("/sys/%s/direct1/thing/topo/add_reply" % SPK)
+            self.assertEqual(r["code"], 460)
+            self.assertEqual(d.subscribe(["/sys/%s/n1/thing/#" % SPK], pid=2), [0x80])
+            d.publish("/sys/%s/n1/thing/event/property/post" % SPK, {"id": "1", "version": "1.0",
+                                                                     "params": {"t": 1}})
+            self.assertTrue(d.closed_within(3))
+        finally:
+            d.close()
 
 
 if __name__ == "__main__":
