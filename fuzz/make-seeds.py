@@ -146,6 +146,48 @@ def registers():
         '-----END PRIVATE KEY-----\\n"}')
 
 
+def gateways():
+    # first byte: the kind (fuzz-aliyun-gateway.c order) or the direction (0 down, 1 up)
+    pk, dn = "a13FN5TplKq", "subdev_basic_demo_01"
+    ident = '{"productKey":"%s","deviceName":"%s"}' % (pk, dn)
+    put("aliyun-gateway", "topo-add-reply", '\0{"id":"1","code":200,"data":[%s]}' % ident)
+    put("aliyun-gateway", "topo-get-reply",
+        '\2{"id":"2","code":"200","message":"success","data":[%s,%s]}' % (ident, ident))
+    put("aliyun-gateway", "topo-change",
+        '\4{"id":"3","version":"1.0","method":"thing.topo.change",'
+        '"params":{"status":8,"subList":[%s]}}' % ident)
+    put("aliyun-gateway", "sub-register-reply",
+        '\5{"id":"4","code":200,"data":[{"iotId":"x1","productKey":"%s","deviceName":"%s",'
+        '"deviceSecret":"768XBgQwgOakz3K4uhOiLeeh9xjJQx6h"}]}' % (pk, dn))
+    put("aliyun-gateway", "product-register-reply",
+        '\6{"id":"5","code":200,"data":{"proxieds":[%s]}}' % ident)
+    put("aliyun-gateway", "login-reply", '\7{"id":"6","code":6287,"message":"invalid sign",'
+        '"data":%s}' % ident)
+    put("aliyun-gateway", "batch-login-reply", '\x08{"id":"7","code":200,"data":[%s]}' % ident)
+    put("aliyun-gateway", "ext-error", '\x0b{"id":"8","code":520,"message":"device session '
+        'error","data":%s}' % ident)
+    put("aliyun-gateway", "disable", '\x0c{"id":"9","version":"1.0","params":{},'
+        '"method":"thing.disable"}')
+    dev = '{"product_id":"CS0SLTKSYA","device_name":"dev1"'
+    put("tencent-gateway", "bind-result",
+        '\0{"type":"bind","payload":{"devices":[%s,"result":-805}]}}' % dev)
+    put("tencent-gateway", "online-result",
+        '\0{"type":"online","payload":{"devices":[%s,"result":0}]}}' % dev)
+    put("tencent-gateway", "describe", '\0{"type":"describe_sub_devices","payload":'
+        '{"devices":[%s},%s}]}}' % (dev, dev))
+    put("tencent-gateway", "change", '\0{"type":"change","payload":{"status":1,'
+        '"devices":[%s}]}}' % dev)
+    put("tencent-gateway", "search-devices", '\0{"type":"search_devices","payload":'
+        '{"status":1}}')
+    put("tencent-gateway", "unbind-all", '\0{"type":"unbind_all"}')
+    put("tencent-gateway", "bind-request",
+        '\1{"type":"bind","payload":{"devices":[%s,"signature":"wXZ7zHGlZkgGuQ6v1CWz3W/HP70=",'
+        '"random":1804289383,"timestamp":1735689600,"signmethod":"hmacsha1",'
+        '"authtype":"psk"}]}}' % dev)
+    put("tencent-gateway", "change-ack", '\1{"type":"change","payload":{"status":1,'
+        '"devices":[%s,"result":0}]}}' % dev)
+
+
 def spool():
     hdr = b"GWQ1" + struct.pack("<IQQ", 1, 1, 0)
     hdr += struct.pack("<II", crc32c(hdr), 0)
@@ -197,6 +239,7 @@ if __name__ == "__main__":
     configs()
     downlinks()
     registers()
+    gateways()
     spool()
     control()
     thingmodels()

@@ -41,6 +41,9 @@ static const struct command commands[] = {
 static const struct command sign_targets[] = {
 	{ "aliyun", "Alibaba Cloud IoT Platform (阿里云物联网平台)", sign_aliyun },
 	{ "tencent", "Tencent Cloud IoT Explorer (物联网开发平台)", sign_tencent },
+	{ "aliyun-subdev", "Aliyun gateway: a sub-device's topo/add and login sign",
+	  ctl_sign_aliyun_subdev },
+	{ "tencent-bind", "Tencent gateway: a sub-device's bind signature", ctl_sign_tencent_bind },
 };
 
 void ctl_error(const char *cmd, const char *fmt, ...)
@@ -114,8 +117,8 @@ static int cmd_sign(int argc, char **argv)
 {
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: " SIGN_SYNOPSIS "\n"
-		       "Print the MQTT CONNECT parameters of a device, one key=value per "
-		       "line.\n\n");
+		       "Print the MQTT CONNECT parameters of a device, or the signed fields of a\n"
+		       "sub-device behind a gateway, one key=value per line.\n\n");
 		list_commands(stdout, "sign ", sign_targets, N_ELEMENTS(sign_targets));
 		return EXIT_SUCCESS;
 	}
@@ -123,11 +126,7 @@ static int cmd_sign(int argc, char **argv)
 			argv + 1);
 }
 
-/*
- * Reads a secret from path ("-" = standard input): one line, the newline (LF or CRLF) at its
- * end removed. Returns a malloc'd string or NULL after a message.
- */
-static char *read_secret(const char *cmd, const char *opt, const char *path)
+char *ctl_read_secret(const char *cmd, const char *opt, const char *path)
 {
 	bool use_stdin = strcmp(path, "-") == 0;
 	FILE *f = use_stdin ? stdin : fopen(path, "re");
@@ -174,7 +173,7 @@ out:
 	return buf;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
+int ctl_parse_u64(const char *s, uint64_t max, uint64_t *ret)
 {
 	char *end;
 	unsigned long long v;
@@ -352,7 +351,7 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 			l->client_id = optarg;
 			break;
 		case OPT_TIMESTAMP:
-			if (parse_u64(optarg, UINT64_MAX, &v) < 0)
+			if (ctl_parse_u64(optarg, UINT64_MAX, &v) < 0)
 				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--timestamp must be milliseconds since 1970, "
 						   "not '%s'", optarg);
@@ -388,7 +387,7 @@ static int parse_aliyun_args(int argc, char **argv, struct aliyun_args *a)
 						   optarg);
 			break;
 		case OPT_PORT:
-			if (parse_u64(optarg, UINT16_MAX, &v) < 0 || v == 0)
+			if (ctl_parse_u64(optarg, UINT16_MAX, &v) < 0 || v == 0)
 				return ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS,
 						   "--port must be 1..65535, not '%s'", optarg);
 			l->port = (uint16_t)v;
@@ -504,7 +503,7 @@ static int sign_aliyun(int argc, char **argv)
 		return r;
 
 	if (a.secret_is_file) {
-		secret = read_secret(ALIYUN_CMD, a.secret_opt, a.secret_arg);
+		secret = ctl_read_secret(ALIYUN_CMD, a.secret_opt, a.secret_arg);
 		if (!secret)
 			return EXIT_FAILURE;
 	} else {
@@ -654,7 +653,7 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 			break;
 		case OPT_T_EXPIRY:
 			/* 0 would mean "the default" to the library: refuse it as a value. */
-			if (parse_u64(optarg, UINT64_MAX, &v) < 0 || v == 0)
+			if (ctl_parse_u64(optarg, UINT64_MAX, &v) < 0 || v == 0)
 				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--expiry must be seconds since 1970, not '%s'",
 						   optarg);
@@ -667,7 +666,7 @@ static int parse_tencent_args(int argc, char **argv, struct tencent_args *a)
 						   "not '%s'", optarg);
 			break;
 		case OPT_T_SDKAPPID:
-			if (parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
+			if (ctl_parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
 				return ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS,
 						   "--sdkappid must be 1..4294967295, not '%s'",
 						   optarg);
@@ -726,7 +725,7 @@ static int sign_tencent(int argc, char **argv)
 	if (r)
 		return r < 0 ? EXIT_SUCCESS : r;
 	if (a.secret_is_file) {
-		secret = read_secret(TENCENT_CMD, a.secret_opt, a.secret_arg);
+		secret = ctl_read_secret(TENCENT_CMD, a.secret_opt, a.secret_arg);
 		if (!secret)
 			return EXIT_FAILURE;
 	} else {

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define EXIT_USAGE 2
 
@@ -23,6 +24,14 @@ void ctl_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* A usage error: the message, the synopsis and where to find more; returns EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Reads a secret from path ("-" = standard input): one line, the newline (LF or CRLF) at its
+ * end removed. Returns a malloc'd string or NULL after a message naming cmd and opt.
+ */
+char *ctl_read_secret(const char *cmd, const char *opt, const char *path);
+/* A decimal number 0..max (digits only): 0 or -EINVAL. */
+int ctl_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 
 /* Sends request to the control socket at path and reads the whole reply into *ret
  * (NUL-terminated, free it); waits at most timeout_ms for each read. 0 or -errno. */
@@ -49,3 +58,7 @@ int ctl_decode(int argc, char **argv);
 
 /* sensorgwctl reload [--json] [--socket PATH] (ctl_reload.c) */
 int ctl_reload(int argc, char **argv);
+
+/* sensorgwctl sign aliyun-subdev, sign tencent-bind (ctl_gwsign.c) */
+int ctl_sign_aliyun_subdev(int argc, char **argv);
+int ctl_sign_tencent_bind(int argc, char **argv);

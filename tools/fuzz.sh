@@ -22,7 +22,7 @@ fi
 secs=${1:-60}
 out=${2:-$root/build-fuzz/fuzz-out}
 targets=(frame-binary frame-text config aliyun-downlink tencent-downlink aliyun-register
-	tencent-register spool control thingmodel)
+	tencent-register spool control thingmodel aliyun-gateway tencent-gateway)
 
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \

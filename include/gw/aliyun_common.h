@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * Aliyun protocol module, what its three parts share: the conventions every function follows,
+ * Aliyun protocol module, what its parts share: the conventions every function follows,
  * the buffer sizes, limits, ports and enums. Include gw/aliyun.h (or the part you need:
  * gw/aliyun_login.h, gw/aliyun_regmsg.h, gw/aliyun_msg.h), not this file alone.
  *

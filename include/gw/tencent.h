@@ -9,15 +9,18 @@
  * in gw_tencent_make_connid() and gw_tencent_make_nonce(). Every protocol rule here comes from
  * docs/protocols/tencent.md (cited as §N); docs/tencent.md describes how sensorgw uses them.
  *
- * The module comes in three parts, one header and one source file each; this header includes
+ * The module comes in four parts, one header and one source file each; this header includes
  * them all:
  *   gw/tencent_login.h   MQTT login: CONNECT parameters, regions, checks    (tencent_login.c)
  *   gw/tencent_regmsg.h  dynamic registration: request, reply, decryption  (tencent_regmsg.c)
  *   gw/tencent_msg.h     data template: topics, messages up and down        (tencent_msg.c)
+ *   gw/tencent_gateway.h gateway mode: bind signature, $gateway operations
+ *                        and results (docs/protocols/gateway.md)           (tencent_gateway.c)
  * and gw/tencent_common.h holds what they share: conventions, sizes, ports, sign methods.
  */
 
 #include "gw/tencent_common.h"
+#include "gw/tencent_gateway.h"
 #include "gw/tencent_login.h"
 #include "gw/tencent_msg.h"
 #include "gw/tencent_regmsg.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * Tencent protocol module, what its three parts share: the conventions every function
+ * Tencent protocol module, what its parts share: the conventions every function
  * follows, the buffer sizes, limits, ports, the default region and the sign methods. Include
  * gw/tencent.h (or the part you need: gw/tencent_login.h, gw/tencent_regmsg.h,
  * gw/tencent_msg.h), not this file alone.

@@ -34,6 +34,28 @@ int gw_aliyun_sign_registration(enum gw_aliyun_sign_method method, const char *p
 				const char *device_name, const char *product_secret,
 				const char *random, bool upper, char *buf, size_t size);
 
+/*
+ * docs/protocols/aliyun.md §5 request envelope, members in the documented order:
+ * {"id":"<id>","version":"1.0",["sys":{"ack":0},]"params":P[,"method":M]}; method NULL leaves
+ * it out (docs/protocols/gateway.md §G2: the batch requests of the SDKs send none). Steals
+ * params (NULL gives -ENOMEM). Returns 0 or -ENOMEM. (aliyun_msg.c)
+ */
+int gw_aliyun_build_request(uint32_t id, bool ack, json_t *params, const char *method,
+			    char **ret, size_t *ret_len);
+
+/* An Alink id: s[0..n) is 1..10 decimal digits, value at most UINT32_MAX, stored in *num when
+ * num is not NULL (docs/protocols/aliyun.md §5). (aliyun_msg.c) */
+bool gw_aliyun_valid_msg_id(const char *s, size_t n, uint32_t *num);
+
+/* The required "id" of root as such an id, copied to id (GW_ALIYUN_MSG_ID_MAX bytes): 0 or
+ * -EBADMSG. (aliyun_msg.c) */
+int gw_aliyun_get_msg_id(json_t *root, char *id, uint32_t *num, char *reason);
+
+/* A downlink request whose "method", when present, is method, with "id" and an object
+ * "params": as gw_aliyun_parse_property_set() (ret is not cleared first). (aliyun_msg.c) */
+int gw_aliyun_parse_request(const char *method, const char *buf, size_t len,
+			    struct gw_aliyun_request *ret, char *reason);
+
 /* The required integer "code" of an HTTPS or Alink reply: 0 or -EBADMSG. */
 static inline int gw_aliyun_get_code(json_t *root, int *code, char *reason)
 {

@@ -183,10 +183,8 @@ static int dump(json_t *o, char **ret, size_t *ret_len)
 	return gw_json_dump(o, SIZE_MAX, ret, ret_len);
 }
 
-/* docs/protocols/aliyun.md §5 request envelope, members in the documented order. Steals
- * params. */
-static int build_request(uint32_t id, bool ack, json_t *params, const char *method, char **ret,
-			 size_t *ret_len)
+int gw_aliyun_build_request(uint32_t id, bool ack, json_t *params, const char *method,
+			    char **ret, size_t *ret_len)
 {
 	char id_str[GW_ALIYUN_MSG_ID_MAX];
 	json_t *o = json_object();
@@ -204,7 +202,8 @@ static int build_request(uint32_t id, bool ack, json_t *params, const char *meth
 	if (!ack)
 		fail |= json_object_set_new(o, "sys", json_pack("{s:i}", "ack", 0));
 	fail |= json_object_set_new(o, "params", params);
-	fail |= json_object_set_new(o, "method", json_string(method));
+	if (method)
+		fail |= json_object_set_new(o, "method", json_string(method));
 	r = fail ? -ENOMEM : dump(o, ret, ret_len);
 	json_decref(o);
 	return r;
@@ -222,7 +221,8 @@ int gw_aliyun_build_property_post(uint32_t id, json_t *params, int64_t time_ms, 
 	/* the thing model's bool is 0/1 */
 	vals = gw_proto_bools_as_ints(params);
 	if (time_ms < 0)
-		return build_request(id, ack, vals, "thing.event.property.post", ret, ret_len);
+		return gw_aliyun_build_request(id, ack, vals, "thing.event.property.post", ret,
+					       ret_len);
 
 	p = json_object();
 	if (!p || !vals) {
@@ -238,7 +238,7 @@ int gw_aliyun_build_property_post(uint32_t id, json_t *params, int64_t time_ms, 
 		json_decref(p);
 		return -ENOMEM;
 	}
-	return build_request(id, ack, p, "thing.event.property.post", ret, ret_len);
+	return gw_aliyun_build_request(id, ack, p, "thing.event.property.post", ret, ret_len);
 }
 
 int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value, int64_t time_ms,
@@ -258,15 +258,15 @@ int gw_aliyun_build_event_post(uint32_t id, const char *event_id, json_t *value,
 		return -ENOMEM;
 	/* the SDKs' form: the outputs are the params, as in a live property post */
 	if (form == GW_ALIYUN_EVENT_OUTPUTS)
-		return build_request(id, ack, vals, method, ret, ret_len);
+		return gw_aliyun_build_request(id, ack, vals, method, ret, ret_len);
 	/* "o" steals vals: json_pack releases it also when it fails */
-	return build_request(id, ack,
-			     json_pack("{s:o,s:I}", "value", vals, "time", (json_int_t)time_ms),
-			     method, ret, ret_len);
+	return gw_aliyun_build_request(id, ack,
+				       json_pack("{s:o,s:I}", "value", vals, "time",
+						 (json_int_t)time_ms),
+				       method, ret, ret_len);
 }
 
-/* An Alink id: 1..10 decimal digits, value at most UINT32_MAX (docs/protocols/aliyun.md §5). */
-static bool valid_msg_id(const char *s, size_t n, uint32_t *num)
+bool gw_aliyun_valid_msg_id(const char *s, size_t n, uint32_t *num)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -290,7 +290,7 @@ int gw_aliyun_build_reply(const char *id, int code, json_t *data, char **ret, si
 	json_t *o;
 	int r;
 
-	if (!id || !valid_msg_id(id, strlen(id), NULL) || (data && !json_is_object(data)))
+	if (!id || !gw_aliyun_valid_msg_id(id, strlen(id), NULL) || (data && !json_is_object(data)))
 		return -EINVAL;
 	/* the node's outputs, with the thing model's 0/1 bools ("o" steals them, NULL fails) */
 	o = data ? json_pack("{s:s,s:i,s:o}", "id", id, "code", code, "data",
@@ -309,8 +309,8 @@ int gw_aliyun_build_reply_message(const char *id, int code, json_t *data, const 
 	json_t *o;
 	int fail = 0, r;
 
-	if ((id && !valid_msg_id(id, strlen(id), NULL)) || (data && !json_is_object(data)) ||
-	    !message)
+	if ((id && !gw_aliyun_valid_msg_id(id, strlen(id), NULL)) ||
+	    (data && !json_is_object(data)) || !message)
 		return -EINVAL;
 	o = json_object();
 	if (!o)
@@ -326,7 +326,7 @@ int gw_aliyun_build_reply_message(const char *id, int code, json_t *data, const 
 	return r;
 }
 
-static int get_msg_id(json_t *root, char *id, uint32_t *num, char *reason)
+int gw_aliyun_get_msg_id(json_t *root, char *id, uint32_t *num, char *reason)
 {
 	const char *s;
 	size_t n;
@@ -334,7 +334,7 @@ static int get_msg_id(json_t *root, char *id, uint32_t *num, char *reason)
 	s = gw_json_get_string(root, "", "id", &n, reason, GW_ALIYUN_REASON_MAX);
 	if (!s)
 		return -EBADMSG;
-	if (!valid_msg_id(s, n, num)) {
+	if (!gw_aliyun_valid_msg_id(s, n, num)) {
 		set_reason(reason, "\"id\" is not a decimal number up to 4294967295");
 		return -EBADMSG;
 	}
@@ -354,7 +354,7 @@ int gw_aliyun_parse_post_reply(const char *buf, size_t len, struct gw_aliyun_pos
 				GW_ALIYUN_REASON_MAX);
 	if (r < 0)
 		return r;
-	r = get_msg_id(root, id, &ret->id, reason);
+	r = gw_aliyun_get_msg_id(root, id, &ret->id, reason);
 	if (r >= 0)
 		r = gw_aliyun_get_code(root, &ret->code, reason);
 	if (r >= 0)
@@ -380,7 +380,7 @@ static int load_request(const char *buf, size_t len, struct gw_aliyun_request *r
 				GW_ALIYUN_REASON_MAX);
 	if (r < 0)
 		return r;
-	return get_msg_id(*root, ret->id, &ret->id_num, reason);
+	return gw_aliyun_get_msg_id(*root, ret->id, &ret->id_num, reason);
 }
 
 /* The object "params" of a request, a new reference in ret->params. */
@@ -394,8 +394,8 @@ static int take_params(json_t *root, struct gw_aliyun_request *ret, char *reason
 	return 0;
 }
 
-static int parse_request(const char *method, const char *buf, size_t len,
-			 struct gw_aliyun_request *ret, char *reason)
+int gw_aliyun_parse_request(const char *method, const char *buf, size_t len,
+			    struct gw_aliyun_request *ret, char *reason)
 {
 	json_t *root = NULL, *v;
 	int r;
@@ -420,7 +420,7 @@ int gw_aliyun_parse_property_set(const char *buf, size_t len, struct gw_aliyun_r
 				 char *reason)
 {
 	memset(ret, 0, sizeof(*ret));
-	return parse_request("thing.service.property.set", buf, len, ret, reason);
+	return gw_aliyun_parse_request("thing.service.property.set", buf, len, ret, reason);
 }
 
 int gw_aliyun_parse_service_call(const char *service_id, const char *buf, size_t len,
@@ -432,7 +432,7 @@ int gw_aliyun_parse_service_call(const char *service_id, const char *buf, size_t
 	if (!valid_service_id(service_id, false) ||
 	    gw_bprintf(method, sizeof(method), "thing.service.%s", service_id) < 0)
 		return -EINVAL;
-	return parse_request(method, buf, len, ret, reason);
+	return gw_aliyun_parse_request(method, buf, len, ret, reason);
 }
 
 int gw_aliyun_parse_rrpc_request(const char *buf, size_t len, struct gw_aliyun_request *ret,
