@@ -1185,6 +1185,7 @@ START_TEST(test_thing_model)
 	ck_assert_ptr_nonnull(strstr(c->uplinks[1].cloud.register_ca_file, "/ca.crt"));
 	ck_assert_ptr_null(c->uplinks[0].cloud.register_ca_file);
 	gw_config_free(c);
+	free(path);
 
 	/* a broken model: its file, line and column; the other cloud's format; the key for mqtt */
 	write_file("broken.json", "{\n  \"properties\": [\n    {\"identifier\": \"MQ2\",,}\n  ]\n}\n",
