@@ -386,7 +386,7 @@ static const char *shown(const char *s, char buf[static 41])
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < 40; i++)
+	for (i = 0; i < 40 && s[i]; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
 	buf[i] = '\0';
 	return buf;
