@@ -5,6 +5,7 @@
  * (0 success, 1 the command failed, 2 the command line is wrong).
  */
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,6 +60,51 @@ int ctl_decode(int argc, char **argv);
 /* sensorgwctl reload [--json] [--socket PATH] (ctl_reload.c) */
 int ctl_reload(int argc, char **argv);
 
+/* ---- sensorgwctl sign: the engine (ctl_sign.c) and its variants ---- */
+
+/* How a sign command's secret was given. */
+enum ctl_secret_form {
+	CTL_SECRET_INLINE, /* on the command line: copied, then wiped from argv */
+	CTL_SECRET_FILE,   /* a file ('-': standard input) holding it alone on one line */
+	CTL_SECRET_PATH,   /* a file the variant reads itself: secret is its path */
+};
+
+struct ctl_sign_variant;
+
+/* One run of a sign command. */
+struct ctl_sign {
+	const struct ctl_sign_variant *v;
+	void *args;             /* the variant's */
+	int secret_kind;        /* the variant's kind of secret; 0 while none was given */
+	const char *secret_opt; /* the option that gave it, for messages */
+	enum ctl_secret_form secret_form;
+	char *secret_arg; /* the secret (argv) or the file's name */
+	char *secret;     /* the secret (CTL_SECRET_PATH: the path) during run() */
+};
+
+struct ctl_sign_variant {
+	const char *cmd;      /* "sign aliyun" */
+	const char *synopsis; /* for usage errors */
+	void (*help)(void);
+	const struct option *options; /* getopt_long's table, with { "help", ..., 'h' } */
+	/* one option of the table but -h: 0, or the exit code after a usage error */
+	int (*option)(struct ctl_sign *s, int opt, char *arg);
+	/* the command line's own rules once it is read (a secret given among them): 0 or an
+	 * exit code */
+	int (*check)(struct ctl_sign *s);
+	/* computes and prints with s->secret; the exit code (the engine checks stdout) */
+	int (*run)(struct ctl_sign *s);
+};
+
+/* Runs variant v over argv (argv[0] is its name) with args its own state: the exit code. */
+int ctl_sign_run(const struct ctl_sign_variant *v, void *args, int argc, char **argv);
+/* The secret from option opt: exactly one may be given (else a usage error's exit code). */
+int ctl_sign_take_secret(struct ctl_sign *s, int kind, const char *opt, enum ctl_secret_form form,
+			 char *arg);
+
+/* sensorgwctl sign aliyun, sign tencent (ctl_sign_login.c) */
+int ctl_sign_aliyun(int argc, char **argv);
+int ctl_sign_tencent(int argc, char **argv);
 /* sensorgwctl sign aliyun-subdev, sign tencent-bind (ctl_gwsign.c) */
 int ctl_sign_aliyun_subdev(int argc, char **argv);
 int ctl_sign_tencent_bind(int argc, char **argv);

@@ -2,8 +2,8 @@
 /*
  * sensorgwctl sign aliyun-subdev and sign tencent-bind: the signed fields a gateway sends for
  * one sub-device (docs/protocols/gateway.md §G3, §G13, §G17), one key=value a line, to compare
- * with a console, an SDK or a packet capture. Secrets come from a file (or standard input)
- * or, less safely, from the command line.
+ * with a console, an SDK or a packet capture. Variants of the sign engine (ctl_sign.c), which
+ * takes the secret from a file (or standard input) or, less safely, from the command line.
  */
 
 #include <errno.h>
@@ -23,41 +23,6 @@
 
 /* A certificate file larger than this is not one certificate. */
 #define CERT_FILE_MAX 65536
-
-/* The secret given on the command line or read from a file, as a malloc'd string (wiped and
- * freed by the caller); NULL after a message. */
-static char *take_secret(const char *cmd, const char *opt, bool is_file, char *arg)
-{
-	char *s;
-
-	if (is_file)
-		return ctl_read_secret(cmd, opt, arg);
-	s = strdup(arg);
-	if (!s) {
-		ctl_error(cmd, "out of memory");
-		return NULL;
-	}
-	/* Shortens the time the secret shows in /proc/PID/cmdline; the *-file options avoid it. */
-	explicit_bzero(arg, strlen(arg));
-	return s;
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static int flush_stdout(const char *cmd)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ctl_error(cmd, "cannot write to standard output: %s", strerror(errno));
-		return EXIT_FAILURE;
-	}
-	return EXIT_SUCCESS;
-}
 
 static uint64_t now_ms(void)
 {
@@ -127,157 +92,154 @@ struct aliyun_args {
 	bool has_timestamp;
 	enum gw_aliyun_sign_method method;
 	bool upper;
-	bool product;           /* a ProductSecret: proxy registration */
-	const char *secret_opt; /* the option that gave the secret, for messages */
-	char *secret_arg;       /* the secret (argv) or the file name */
-	bool secret_is_file;
 };
+
+enum { SECRET_DEVICE = 1, SECRET_PRODUCT }; /* a ProductSecret: proxy registration */
 
 #define usage(...) ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, __VA_ARGS__)
 
-static int parse_aliyun(int argc, char **argv, struct aliyun_args *a)
-{
-	static const struct option longopts[] = {
-		{ "product-key", required_argument, NULL, OPT_A_PRODUCT_KEY },
-		{ "device-name", required_argument, NULL, OPT_A_DEVICE_NAME },
-		{ "device-secret", required_argument, NULL, OPT_A_DEVICE_SECRET },
-		{ "device-secret-file", required_argument, NULL, OPT_A_DEVICE_SECRET_FILE },
-		{ "product-secret", required_argument, NULL, OPT_A_PRODUCT_SECRET },
-		{ "product-secret-file", required_argument, NULL, OPT_A_PRODUCT_SECRET_FILE },
-		{ "client-id", required_argument, NULL, OPT_A_CLIENT_ID },
-		{ "timestamp", required_argument, NULL, OPT_A_TIMESTAMP },
-		{ "random", required_argument, NULL, OPT_A_RANDOM },
-		{ "sign-method", required_argument, NULL, OPT_A_SIGN_METHOD },
-		{ "uppercase", no_argument, NULL, OPT_A_UPPERCASE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int c;
+static const struct option aliyun_options[] = {
+	{ "product-key", required_argument, NULL, OPT_A_PRODUCT_KEY },
+	{ "device-name", required_argument, NULL, OPT_A_DEVICE_NAME },
+	{ "device-secret", required_argument, NULL, OPT_A_DEVICE_SECRET },
+	{ "device-secret-file", required_argument, NULL, OPT_A_DEVICE_SECRET_FILE },
+	{ "product-secret", required_argument, NULL, OPT_A_PRODUCT_SECRET },
+	{ "product-secret-file", required_argument, NULL, OPT_A_PRODUCT_SECRET_FILE },
+	{ "client-id", required_argument, NULL, OPT_A_CLIENT_ID },
+	{ "timestamp", required_argument, NULL, OPT_A_TIMESTAMP },
+	{ "random", required_argument, NULL, OPT_A_RANDOM },
+	{ "sign-method", required_argument, NULL, OPT_A_SIGN_METHOD },
+	{ "uppercase", no_argument, NULL, OPT_A_UPPERCASE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_A_PRODUCT_KEY:
-			a->sub.product_key = optarg;
-			break;
-		case OPT_A_DEVICE_NAME:
-			a->sub.device_name = optarg;
-			break;
-		case OPT_A_DEVICE_SECRET:
-		case OPT_A_DEVICE_SECRET_FILE:
-		case OPT_A_PRODUCT_SECRET:
-		case OPT_A_PRODUCT_SECRET_FILE:
-			if (a->secret_opt)
-				return usage("%s: give exactly one secret", argv[optind - 1]);
-			a->secret_opt = argv[optind - 1];
-			a->secret_is_file = c == OPT_A_DEVICE_SECRET_FILE ||
-					    c == OPT_A_PRODUCT_SECRET_FILE;
-			a->product = c == OPT_A_PRODUCT_SECRET || c == OPT_A_PRODUCT_SECRET_FILE;
-			a->secret_arg = optarg;
-			break;
-		case OPT_A_CLIENT_ID:
-			a->sub.client_id = optarg;
-			break;
-		case OPT_A_TIMESTAMP:
-			if (ctl_parse_u64(optarg, UINT64_MAX, &v) < 0)
-				return usage("--timestamp must be milliseconds since 1970, "
-					     "not '%s'", optarg);
-			a->sub.timestamp_ms = v;
-			a->has_timestamp = true;
-			break;
-		case OPT_A_RANDOM:
-			a->random = optarg;
-			break;
-		case OPT_A_SIGN_METHOD:
-			if (gw_aliyun_parse_sign_method(optarg, &a->method) < 0)
-				return usage("--sign-method must be hmacsha256, hmacsha1 or "
-					     "hmacmd5, not '%s'", optarg);
-			break;
-		case OPT_A_UPPERCASE:
-			a->upper = true;
-			break;
-		case 'h':
-			aliyun_help();
-			return -1;
-		case ':':
-			return usage("%s needs a value", argv[optind - 1]);
-		default:
-			return usage("unknown option '%s'", argv[optind - 1]);
-		}
+static int aliyun_option(struct ctl_sign *s, int c, char *arg)
+{
+	struct aliyun_args *a = s->args;
+	uint64_t v;
+
+	switch (c) {
+	case OPT_A_PRODUCT_KEY:
+		a->sub.product_key = arg;
+		break;
+	case OPT_A_DEVICE_NAME:
+		a->sub.device_name = arg;
+		break;
+	case OPT_A_DEVICE_SECRET:
+		return ctl_sign_take_secret(s, SECRET_DEVICE, "--device-secret", CTL_SECRET_INLINE,
+					    arg);
+	case OPT_A_DEVICE_SECRET_FILE:
+		return ctl_sign_take_secret(s, SECRET_DEVICE, "--device-secret-file",
+					    CTL_SECRET_FILE, arg);
+	case OPT_A_PRODUCT_SECRET:
+		return ctl_sign_take_secret(s, SECRET_PRODUCT, "--product-secret",
+					    CTL_SECRET_INLINE, arg);
+	case OPT_A_PRODUCT_SECRET_FILE:
+		return ctl_sign_take_secret(s, SECRET_PRODUCT, "--product-secret-file",
+					    CTL_SECRET_FILE, arg);
+	case OPT_A_CLIENT_ID:
+		a->sub.client_id = arg;
+		break;
+	case OPT_A_TIMESTAMP:
+		if (ctl_parse_u64(arg, UINT64_MAX, &v) < 0)
+			return usage("--timestamp must be milliseconds since 1970, not '%s'", arg);
+		a->sub.timestamp_ms = v;
+		a->has_timestamp = true;
+		break;
+	case OPT_A_RANDOM:
+		a->random = arg;
+		break;
+	case OPT_A_SIGN_METHOD:
+		if (gw_aliyun_parse_sign_method(arg, &a->method) < 0)
+			return usage("--sign-method must be hmacsha256, hmacsha1 or hmacmd5, not "
+				     "'%s'",
+				     arg);
+		break;
+	case OPT_A_UPPERCASE:
+		a->upper = true;
+		break;
 	}
-	if (optind < argc)
-		return usage("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int aliyun_check(struct ctl_sign *s)
+{
+	struct aliyun_args *a = s->args;
+	bool product = s->secret_kind == SECRET_PRODUCT;
+
 	if (!a->sub.product_key)
 		return usage("%s", "--product-key is missing");
 	if (!a->sub.device_name)
 		return usage("%s", "--device-name is missing");
-	if (!a->secret_opt)
+	if (!s->secret_kind)
 		return usage("%s", "the secret is missing: --device-secret[-file] or "
 				   "--product-secret[-file]");
-	if (a->product && (a->sub.client_id || a->has_timestamp))
+	if (product && (a->sub.client_id || a->has_timestamp))
 		return usage("%s", "proxy registration (--product-secret[-file]) signs no client "
 				   "id and no timestamp");
-	if (!a->product && a->random)
+	if (!product && a->random)
 		return usage("%s", "--random belongs to --product-secret[-file]");
 	return 0;
 }
 
-int ctl_sign_aliyun_subdev(int argc, char **argv)
+static int aliyun_run(struct ctl_sign *s)
 {
-	struct aliyun_args a = { .method = GW_ALIYUN_HMAC_SHA256 };
+	struct aliyun_args *a = s->args;
 	char reason[GW_ALIYUN_REASON_MAX] = "", random[GW_ALIYUN_RANDOM_LEN + 1];
 	char sign[GW_ALIYUN_SIGN_MAX];
 	struct gw_aliyun_subdev_sign sg;
-	char *secret;
-	int r, ret = EXIT_FAILURE;
+	int r;
 
-	r = parse_aliyun(argc, argv, &a);
-	if (r)
-		return r < 0 ? EXIT_SUCCESS : r;
-	/* parse_aliyun() refused a missing secret; the analyzer does not follow ctl_usage_error */
-	secret = take_secret(ALIYUN_CMD, a.secret_opt, a.secret_is_file, a.secret_arg);
-	if (!secret)
-		return EXIT_FAILURE;
-
-	if (a.product) {
-		struct gw_aliyun_proxied p = { a.sub.product_key, a.sub.device_name, secret,
-					       a.random };
+	if (s->secret_kind == SECRET_PRODUCT) {
+		struct gw_aliyun_proxied p = { a->sub.product_key, a->sub.device_name, s->secret,
+					       a->random };
 
 		if (!p.random) {
 			r = gw_aliyun_make_random(random, sizeof(random));
 			if (r < 0) {
 				ctl_error(ALIYUN_CMD, "cannot draw a random: %s", strerror(-r));
-				goto out;
+				return EXIT_FAILURE;
 			}
 			p.random = random;
 		}
-		r = gw_aliyun_sign_proxied(a.method, a.upper, &p, sign, sizeof(sign), reason);
+		r = gw_aliyun_sign_proxied(a->method, a->upper, &p, sign, sizeof(sign), reason);
 		if (r >= 0)
 			printf("random=%s\nsign_method=%s\nsign=%s\n", p.random,
-			       gw_aliyun_gw_sign_method(a.method), sign);
+			       gw_aliyun_gw_sign_method(a->method), sign);
 	} else {
-		a.sub.device_secret = secret;
-		if (!a.has_timestamp)
-			a.sub.timestamp_ms = now_ms();
-		r = gw_aliyun_sign_subdev(a.method, a.upper, &a.sub, &sg, reason);
+		a->sub.device_secret = s->secret;
+		if (!a->has_timestamp)
+			a->sub.timestamp_ms = now_ms();
+		r = gw_aliyun_sign_subdev(a->method, a->upper, &a->sub, &sg, reason);
 		if (r >= 0)
 			printf("client_id=%s\ntimestamp=%s\nsign_method=%s\nsign=%s\n",
 			       sg.client_id, sg.timestamp, sg.sign_method, sg.sign);
 	}
-	if (r == -EINVAL) {
-		ret = ctl_usage_error(ALIYUN_CMD, ALIYUN_SYNOPSIS, "%s", reason);
-		goto out;
-	}
+	if (r == -EINVAL)
+		return usage("%s", reason);
 	if (r < 0) {
 		ctl_error(ALIYUN_CMD, "%s", reason[0] ? reason : strerror(-r));
-		goto out;
+		return EXIT_FAILURE;
 	}
-	ret = flush_stdout(ALIYUN_CMD);
-out:
-	free_secret(secret);
-	return ret;
+	return EXIT_SUCCESS;
+}
+
+static const struct ctl_sign_variant aliyun = {
+	.cmd = ALIYUN_CMD,
+	.synopsis = ALIYUN_SYNOPSIS,
+	.help = aliyun_help,
+	.options = aliyun_options,
+	.option = aliyun_option,
+	.check = aliyun_check,
+	.run = aliyun_run,
+};
+
+int ctl_sign_aliyun_subdev(int argc, char **argv)
+{
+	struct aliyun_args a = { .method = GW_ALIYUN_HMAC_SHA256 };
+
+	return ctl_sign_run(&aliyun, &a, argc, argv);
 }
 
 #define TENCENT_CMD "sign tencent-bind"
@@ -327,85 +289,72 @@ enum {
 struct tencent_args {
 	struct gw_tencent_bind bind;
 	bool has_random, has_timestamp;
-	const char *secret_opt;
-	char *secret_arg;
-	bool secret_is_file;
 };
 
 #define tusage(...) ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, __VA_ARGS__)
 
-static int parse_tencent(int argc, char **argv, struct tencent_args *a)
-{
-	static const struct option longopts[] = {
-		{ "product-id", required_argument, NULL, OPT_T_PRODUCT_ID },
-		{ "device-name", required_argument, NULL, OPT_T_DEVICE_NAME },
-		{ "psk", required_argument, NULL, OPT_T_PSK },
-		{ "psk-file", required_argument, NULL, OPT_T_PSK_FILE },
-		{ "cert-file", required_argument, NULL, OPT_T_CERT_FILE },
-		{ "random", required_argument, NULL, OPT_T_RANDOM },
-		{ "timestamp", required_argument, NULL, OPT_T_TIMESTAMP },
-		{ "sign-method", required_argument, NULL, OPT_T_SIGN_METHOD },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int c;
+static const struct option tencent_options[] = {
+	{ "product-id", required_argument, NULL, OPT_T_PRODUCT_ID },
+	{ "device-name", required_argument, NULL, OPT_T_DEVICE_NAME },
+	{ "psk", required_argument, NULL, OPT_T_PSK },
+	{ "psk-file", required_argument, NULL, OPT_T_PSK_FILE },
+	{ "cert-file", required_argument, NULL, OPT_T_CERT_FILE },
+	{ "random", required_argument, NULL, OPT_T_RANDOM },
+	{ "timestamp", required_argument, NULL, OPT_T_TIMESTAMP },
+	{ "sign-method", required_argument, NULL, OPT_T_SIGN_METHOD },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_T_PRODUCT_ID:
-			a->bind.product_id = optarg;
-			break;
-		case OPT_T_DEVICE_NAME:
-			a->bind.device_name = optarg;
-			break;
-		case OPT_T_PSK:
-		case OPT_T_PSK_FILE:
-		case OPT_T_CERT_FILE:
-			if (a->secret_opt)
-				return tusage("%s: give exactly one of --psk, --psk-file and "
-					      "--cert-file", argv[optind - 1]);
-			a->secret_opt = argv[optind - 1];
-			a->secret_is_file = c != OPT_T_PSK;
-			a->bind.certificate = c == OPT_T_CERT_FILE;
-			a->secret_arg = optarg;
-			break;
-		case OPT_T_RANDOM:
-			if (ctl_parse_u64(optarg, GW_TENCENT_BIND_RANDOM_MAX, &v) < 0)
-				return tusage("--random must be 0..2147483647, not '%s'", optarg);
-			a->bind.random = (uint32_t)v;
-			a->has_random = true;
-			break;
-		case OPT_T_TIMESTAMP:
-			if (ctl_parse_u64(optarg, UINT32_MAX, &v) < 0)
-				return tusage("--timestamp must be seconds since 1970, not '%s'",
-					      optarg);
-			a->bind.timestamp = v;
-			a->has_timestamp = true;
-			break;
-		case OPT_T_SIGN_METHOD:
-			if (gw_tencent_parse_sign_method(optarg, &a->bind.sign_method) < 0)
-				return tusage("--sign-method must be hmacsha1 or hmacsha256, not "
-					      "'%s'", optarg);
-			break;
-		case 'h':
-			tencent_help();
-			return -1;
-		case ':':
-			return tusage("%s needs a value", argv[optind - 1]);
-		default:
-			return tusage("unknown option '%s'", argv[optind - 1]);
-		}
+static int tencent_option(struct ctl_sign *s, int c, char *arg)
+{
+	struct tencent_args *a = s->args;
+	uint64_t v;
+
+	switch (c) {
+	case OPT_T_PRODUCT_ID:
+		a->bind.product_id = arg;
+		break;
+	case OPT_T_DEVICE_NAME:
+		a->bind.device_name = arg;
+		break;
+	case OPT_T_PSK:
+		return ctl_sign_take_secret(s, 1, "--psk", CTL_SECRET_INLINE, arg);
+	case OPT_T_PSK_FILE:
+		return ctl_sign_take_secret(s, 1, "--psk-file", CTL_SECRET_FILE, arg);
+	case OPT_T_CERT_FILE:
+		a->bind.certificate = true;
+		return ctl_sign_take_secret(s, 2, "--cert-file", CTL_SECRET_PATH, arg);
+	case OPT_T_RANDOM:
+		if (ctl_parse_u64(arg, GW_TENCENT_BIND_RANDOM_MAX, &v) < 0)
+			return tusage("--random must be 0..2147483647, not '%s'", arg);
+		a->bind.random = (uint32_t)v;
+		a->has_random = true;
+		break;
+	case OPT_T_TIMESTAMP:
+		if (ctl_parse_u64(arg, UINT32_MAX, &v) < 0)
+			return tusage("--timestamp must be seconds since 1970, not '%s'", arg);
+		a->bind.timestamp = v;
+		a->has_timestamp = true;
+		break;
+	case OPT_T_SIGN_METHOD:
+		if (gw_tencent_parse_sign_method(arg, &a->bind.sign_method) < 0)
+			return tusage("--sign-method must be hmacsha1 or hmacsha256, not '%s'",
+				      arg);
+		break;
 	}
-	if (optind < argc)
-		return tusage("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int tencent_check(struct ctl_sign *s)
+{
+	struct tencent_args *a = s->args;
+
 	if (!a->bind.product_id)
 		return tusage("%s", "--product-id is missing");
 	if (!a->bind.device_name)
 		return tusage("%s", "--device-name is missing");
-	if (!a->secret_opt)
+	if (!s->secret_kind)
 		return tusage("%s", "the secret is missing: --psk, --psk-file or --cert-file");
 	return 0;
 }
@@ -449,32 +398,26 @@ out:
 	return key;
 }
 
-int ctl_sign_tencent_bind(int argc, char **argv)
+static int tencent_run(struct ctl_sign *s)
 {
-	struct tencent_args a = { .bind = { .sign_method = GW_TENCENT_HMAC_SHA1 } };
+	struct tencent_args *a = s->args;
 	char reason[GW_TENCENT_REASON_MAX] = "", sig[GW_TENCENT_BIND_SIGNATURE_MAX];
-	struct gw_tencent_bind *b = &a.bind;
-	char *secret;
+	struct gw_tencent_bind *b = &a->bind;
+	char *key = NULL;
 	int r, ret = EXIT_FAILURE;
 
-	r = parse_tencent(argc, argv, &a);
-	if (r)
-		return r < 0 ? EXIT_SUCCESS : r;
-	if (b->certificate)
-		secret = cert_key(a.secret_arg);
-	else
-		secret = take_secret(TENCENT_CMD, a.secret_opt, a.secret_is_file, a.secret_arg);
-	if (!secret)
+	/* --cert-file: the engine's secret is the file's path, the key its MD5 */
+	if (b->certificate && !(key = cert_key(s->secret)))
 		return EXIT_FAILURE;
-	b->key = secret;
-	if (!a.has_random) {
+	b->key = key ? key : s->secret;
+	if (!a->has_random) {
 		r = gw_tencent_make_bind_random(&b->random);
 		if (r < 0) {
 			ctl_error(TENCENT_CMD, "cannot draw a random: %s", strerror(-r));
 			goto out;
 		}
 	}
-	if (!a.has_timestamp)
+	if (!a->has_timestamp)
 		b->timestamp = (uint64_t)time(NULL);
 
 	/* the checks of the bind message, then its signature */
@@ -484,7 +427,7 @@ int ctl_sign_tencent_bind(int argc, char **argv)
 	if (r == 0 && !b->certificate)
 		r = gw_tencent_check_psk(b->key, reason);
 	if (r < 0) {
-		ret = ctl_usage_error(TENCENT_CMD, TENCENT_SYNOPSIS, "%s", reason);
+		ret = tusage("%s", reason);
 		goto out;
 	}
 	r = gw_tencent_sign_bind(b->sign_method, b->key, strlen(b->key), b->product_id,
@@ -495,8 +438,28 @@ int ctl_sign_tencent_bind(int argc, char **argv)
 	}
 	printf("random=%" PRIu32 "\ntimestamp=%" PRIu64 "\nsign_method=%s\nsignature=%s\n",
 	       b->random, b->timestamp, gw_tencent_name_sign_method(b->sign_method), sig);
-	ret = flush_stdout(TENCENT_CMD);
+	ret = EXIT_SUCCESS;
 out:
-	free_secret(secret);
+	if (key) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
 	return ret;
+}
+
+static const struct ctl_sign_variant tencent = {
+	.cmd = TENCENT_CMD,
+	.synopsis = TENCENT_SYNOPSIS,
+	.help = tencent_help,
+	.options = tencent_options,
+	.option = tencent_option,
+	.check = tencent_check,
+	.run = tencent_run,
+};
+
+int ctl_sign_tencent_bind(int argc, char **argv)
+{
+	struct tencent_args a = { .bind = { .sign_method = GW_TENCENT_HMAC_SHA1 } };
+
+	return ctl_sign_run(&tencent, &a, argc, argv);
 }
