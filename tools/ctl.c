@@ -124,50 +124,60 @@ static int cmd_sign(int argc, char **argv)
 			argv + 1);
 }
 
-char *ctl_read_secret(const char *cmd, const char *opt, const char *path)
+char *ctl_read_file(const char *cmd, const char *opt, const char *path, size_t max, size_t *len)
 {
 	bool use_stdin = strcmp(path, "-") == 0;
-	FILE *f = use_stdin ? stdin : fopen(path, "re");
-	char *buf = NULL;
+	const char *name = use_stdin ? "standard input" : path;
+	FILE *opened = use_stdin ? NULL : fopen(path, "re"); /* closed here; stdin is not */
+	FILE *f = use_stdin ? stdin : opened;
+	char *buf;
 	size_t n;
 
 	if (!f) {
 		ctl_error(cmd, "%s: cannot open %s: %s", opt, path, strerror(errno));
 		return NULL;
 	}
-	buf = calloc(1, SECRET_FILE_MAX + 1);
+	buf = calloc(1, max + 1);
 	if (!buf) {
 		ctl_error(cmd, "out of memory");
 		goto out;
 	}
-	n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		ctl_error(cmd, "%s: cannot read %s", opt, use_stdin ? "standard input" : path);
-		goto fail;
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		if (ferror(f))
+			ctl_error(cmd, "%s: cannot read %s", opt, name);
+		else
+			ctl_error(cmd, "%s: %s is larger than %zu bytes", opt, name, max);
+		explicit_bzero(buf, max + 1);
+		free(buf);
+		buf = NULL;
+		goto out;
 	}
-	if (n > SECRET_FILE_MAX) {
-		ctl_error(cmd, "%s: %s is larger than %d bytes", opt,
-		      use_stdin ? "standard input" : path, SECRET_FILE_MAX);
-		goto fail;
-	}
-	buf[n] = '\0';
+	*len = n;
+out:
+	if (opened)
+		fclose(opened);
+	return buf;
+}
+
+char *ctl_read_secret(const char *cmd, const char *opt, const char *path)
+{
+	size_t n = 0;
+	char *buf = ctl_read_file(cmd, opt, path, SECRET_FILE_MAX, &n);
+
+	if (!buf)
+		return NULL;
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	if (n > 0 && buf[n - 1] == '\r')
 		buf[--n] = '\0';
 	if (n == 0 || memchr(buf, '\n', n) || strlen(buf) != n) {
 		ctl_error(cmd, "%s: %s must hold the secret alone on one line", opt,
-		      use_stdin ? "standard input" : path);
-		goto fail;
+			  strcmp(path, "-") == 0 ? "standard input" : path);
+		explicit_bzero(buf, SECRET_FILE_MAX + 1);
+		free(buf);
+		return NULL;
 	}
-	goto out;
-fail:
-	explicit_bzero(buf, SECRET_FILE_MAX + 1);
-	free(buf);
-	buf = NULL;
-out:
-	if (!use_stdin)
-		fclose(f);
 	return buf;
 }
 

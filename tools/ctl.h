@@ -30,6 +30,9 @@ int ctl_usage_error(const char *cmd, const char *synopsis, const char *fmt, ...)
  * Reads a secret from path ("-" = standard input): one line, the newline (LF or CRLF) at its
  * end removed. Returns a malloc'd string or NULL after a message naming cmd and opt.
  */
+/* The whole file at path ('-': standard input), at most max bytes, NUL-terminated, in a
+ * malloc'd buffer, its length in *len; NULL after a message naming cmd and opt. */
+char *ctl_read_file(const char *cmd, const char *opt, const char *path, size_t max, size_t *len);
 char *ctl_read_secret(const char *cmd, const char *opt, const char *path);
 /* A decimal number 0..max (digits only): 0 or -EINVAL. */
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *ret);

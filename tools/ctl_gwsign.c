@@ -362,39 +362,22 @@ static int tencent_check(struct ctl_sign *s)
 /* The bind key of the certificate file at path: its MD5 in hex (§G17). */
 static char *cert_key(const char *path)
 {
-	bool use_stdin = strcmp(path, "-") == 0;
-	FILE *f = use_stdin ? stdin : fopen(path, "re");
-	char *buf = NULL, *key = NULL;
-	size_t n;
+	size_t n = 0;
+	char *buf = ctl_read_file(TENCENT_CMD, "--cert-file", path, CERT_FILE_MAX, &n);
+	char *key = NULL;
 
-	if (!f) {
-		ctl_error(TENCENT_CMD, "--cert-file: cannot open %s: %s", path, strerror(errno));
+	if (!buf)
 		return NULL;
-	}
-	buf = malloc(CERT_FILE_MAX + 1);
-	key = malloc(GW_TENCENT_CERT_KEY_MAX);
-	if (!buf || !key) {
+	if (n == 0)
+		ctl_error(TENCENT_CMD, "--cert-file: %s is empty", path);
+	else if (!(key = malloc(GW_TENCENT_CERT_KEY_MAX)))
 		ctl_error(TENCENT_CMD, "out of memory");
-		goto fail;
-	}
-	n = fread(buf, 1, CERT_FILE_MAX + 1, f);
-	if (ferror(f) || n == 0 || n > CERT_FILE_MAX) {
-		ctl_error(TENCENT_CMD, "--cert-file: %s is unreadable, empty or larger than %d "
-				       "bytes", path, CERT_FILE_MAX);
-		goto fail;
-	}
-	if (gw_tencent_cert_bind_key(buf, n, key, GW_TENCENT_CERT_KEY_MAX) < 0) {
+	else if (gw_tencent_cert_bind_key(buf, n, key, GW_TENCENT_CERT_KEY_MAX) < 0) {
 		ctl_error(TENCENT_CMD, "libcrypto cannot compute MD5");
-		goto fail;
+		free(key);
+		key = NULL;
 	}
-	goto out;
-fail:
-	free(key);
-	key = NULL;
-out:
 	free(buf);
-	if (!use_stdin)
-		fclose(f);
 	return key;
 }
 

@@ -315,7 +315,7 @@ static size_t locate(const struct pctx *c, size_t depth)
 static void set_position(const struct pctx *c)
 {
 	size_t depth = c->depth < PATH_DEPTH ? c->depth : PATH_DEPTH;
-	size_t off = c->len, line = 1, col = 1;
+	size_t off, line = 1, col = 1;
 
 	/* a key the scanner cannot match (written with escapes): the nearest enclosing value */
 	for (;;) {

@@ -52,11 +52,12 @@ static double decimal_scale(double x)
 {
 	double s = 1;
 
-	for (int d = 0; d <= 9; d++, s *= 10) {
+	for (int d = 0; d <= 9; d++) {
 		double y = fabs(x) * s;
 
 		if (fabs(y - round(y)) <= 1e-9 * fmax(1, y))
 			return s;
+		s *= 10;
 	}
 	return 0;
 }
