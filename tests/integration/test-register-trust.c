@@ -6,26 +6,32 @@
  * registration host chains to DigiCert Global Root CA, MQTT to the Iothub root,
  * docs/protocols/tencent.md §1.6).
  *
- * Shown: a registration whose host does not verify against the trust in use (here the MQTT CA,
- * the uplink's ca_file) is logged with the host, the CA file and OpenSSL's cause with its code,
- * and is retried with growing delays (from reconnect_max_ms, doubling: a refusal's pace, not
- * the reconnect pace), for Tencent and for Aliyun over HTTPS; the cloud sees TLS failures and no
- * request.
- *
- * PENDING the configuration key register_ca_file (not in src/config.c yet): with it set to the
- * registration host's CA, registration and MQTT each verify under their own CA and the device
- * registers on the first try, for Tencent and for Aliyun over HTTPS.
+ * Shown: a registration whose host does not verify against the trust in use (here the MQTT CA)
+ * is logged with the host, the CA file and OpenSSL's cause with its code, and is retried with
+ * growing delays (from reconnect_max_ms, doubling: a refusal's pace, not the reconnect pace), for
+ * Tencent and for Aliyun over HTTPS; the cloud sees TLS failures and no request. With
+ * register_ca_file set to the registration host's CA, registration and MQTT each verify under
+ * their own CA and the device registers on the first try, for Tencent and for Aliyun over HTTPS.
+ * And the default configuration (no ca_file, no register_ca_file) registers on the first try:
+ * in a mount namespace of the test's own, the directory of the installed roots holds the test's
+ * two CAs under the installed names (the MQTT root file and the registration root file).
  */
 
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cloud.h"
 #include "cloudctl.h"
 #include "fixture.h"
+#include "gw-build.h"
 #include "tcloud.h"
 
 #define DN "dev-n1"
@@ -212,6 +218,78 @@ START_TEST(test_aliyun_own_ca_first_try)
 }
 END_TEST
 
+/* The directory of the installed roots (GW_TENCENT_CA_FILE's), in a mount namespace of this
+ * test process and its children only: a tmpfs on it, or on its deepest existing ancestor when
+ * sensorgw is not installed (the path below is made in the tmpfs), holding mqtt_ca under the
+ * MQTT root's name and reg_ca under the registration roots' name. */
+static void install_roots(const char *mqtt_ca, const char *reg_ca)
+{
+	char dir[4096], at[4096];
+	char *slash, *text;
+
+	ck_assert_msg(geteuid() == 0, "this test needs root (a mount namespace of its own)");
+	ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	snprintf(dir, sizeof(dir), "%s", GW_TENCENT_CA_FILE);
+	*strrchr(dir, '/') = '\0';
+	snprintf(at, sizeof(at), "%s", dir);
+	while (access(at, F_OK) != 0 && (slash = strrchr(at, '/')) && slash != at)
+		*slash = '\0';
+	ck_assert_msg(mount("tmpfs", at, "tmpfs", 0, "mode=0755") == 0, "tmpfs on %s: %s", at,
+		      strerror(errno));
+	for (char *p = dir + strlen(at) + 1; p <= dir + strlen(dir); p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			ck_assert_msg(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir,
+				      strerror(errno));
+			*p = c;
+		}
+	}
+	text = fx_read_file(mqtt_ca);
+	fx_write_file(GW_TENCENT_CA_FILE, text, 0644);
+	free(text);
+	text = fx_read_file(reg_ca);
+	fx_write_file(GW_TENCENT_REGISTER_CA_FILE, text, 0644);
+	free(text);
+}
+
+/* The default configuration: no ca_file, no register_ca_file; the installed roots (here the
+ * test's CAs) verify MQTT and the registration host, each its own. */
+START_TEST(test_tencent_default_first_try)
+{
+	char link[4096], extra[2048];
+	const char *const args[] = { "--pty", "--link", link, "--framing", "binary", "--rate", "2",
+				     "--uid", "0123456789abcdef01234567", NULL };
+	const char *const online[] = { "device " DN ": online", NULL };
+	char *text, *conf, *line;
+
+	tc_start_https_ca("\"" DN "\"", NULL, "regca");
+	install_roots(fx_path("broker/ca.crt"), fx_path("regca/ca.crt"));
+	fx_write_secret(fx_path("tps"), TC_PS);
+	snprintf(extra, sizeof(extra), "auth = register\nproduct_secret_file = %s\n"
+		 "register_url = https://localhost:%d/device/register\n", fx_path("tps"),
+		 tc_https_port);
+	snprintf(link, sizeof(link), "%s", fx_path("tty-n1"));
+	(void)fx_sim_start(args);
+	text = tc_config(extra);
+	ck_assert_int_gt(asprintf(&line, "ca_file = %s\n", fx_path("broker/ca.crt")), 0);
+	conf = replace(text, line, "");
+	free(line);
+	free(text);
+	ck_assert_ptr_null(strstr(conf, "ca_file"));
+	fx_daemon_start(conf);
+	free(conf);
+	ck_assert_msg(fx_daemon_wait_log_line(online, 30000), "dev-n1 never came online");
+	ck_assert(fx_daemon_log_contains("device " DN ": registered; PSK stored"));
+	ck_assert(!fx_daemon_log_contains("registration failed"));
+	ck_assert_int_eq(tc_count("https_register", NULL, NULL), 1);
+	ck_assert_int_eq(tc_count("tls_error", NULL, NULL), 0);
+	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("register-trust");
@@ -223,6 +301,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_aliyun_untrusted_backs_off);
 	tcase_add_test(tc, test_tencent_own_ca_first_try);
 	tcase_add_test(tc, test_aliyun_own_ca_first_try);
+	tcase_add_test(tc, test_tencent_default_first_try);
 	suite_add_tcase(s, tc);
 	return s;
 }
