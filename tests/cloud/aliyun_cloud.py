@@ -843,6 +843,15 @@ GW_REPLIES = {"thing/topo/change_reply": "topo_change"}
 TOPO_CHANGE = {"add": 0, "delete": 1, "enable": 2, "disable": 8}   # gateway.md §G6 (CN)
 
 
+def entry_device(cloud, e):
+    """An entry {productKey, deviceName} of a gateway request: (its device or None, None), or
+    (None, (460, why)) when the entry is not of that shape."""
+    if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
+            not isinstance(e.get("deviceName"), str):
+        return None, (460, "entries need productKey and deviceName")
+    return cloud.device(e["productKey"], e["deviceName"]), None
+
+
 def subdev_of_topic(topic):
     """(PK, DN, form) of a device-specific topic: /sys/{pk}/{dn}/... ("sys"),
     /ext/rrpc/{id}/sys/{pk}/{dn}/... ("rrpc") or /ext/error/{pk}/{dn} ("error"); else None."""
@@ -1039,14 +1048,9 @@ def topo_delete(cloud, broker, c, gw, params):
         return 460, "params must be a non-empty array", {}, []
     results = []
     for e in params:
-        d, err = None, None
-        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
-                not isinstance(e.get("deviceName"), str):
-            err = 460, "entries need productKey and deviceName"
-        else:
-            d = cloud.device(e["productKey"], e["deviceName"])
-            if d is None or d.topo != (gw.pk, gw.dn):
-                err = 6100, "device not found in this gateway's topology"
+        d, err = entry_device(cloud, e)
+        if err is None and (d is None or d.topo != (gw.pk, gw.dn)):
+            err = 6100, "device not found in this gateway's topology"
         results.append((e, d, err))
 
     def commit(d, e):
@@ -1110,9 +1114,9 @@ def sub_register(cloud, broker, c, gw, params):
             {}, []
     results = []
     for e in params:
-        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
-                not isinstance(e.get("deviceName"), str):
-            results.append((e, None, (460, "entries need productKey and deviceName")))
+        _, err = entry_device(cloud, e)
+        if err:
+            results.append((e, None, err))
             continue
         d, err = register_check(cloud, gw, e["productKey"], e["deviceName"], False)
         results.append((e, d, err))
@@ -1283,14 +1287,9 @@ def batch_login(cloud, broker, c, gw, params):
 def do_logouts(cloud, c, gw, entries):
     results = []
     for e in entries:
-        d, err = None, None
-        if not isinstance(e, dict) or not isinstance(e.get("productKey"), str) or \
-                not isinstance(e.get("deviceName"), str):
-            err = 460, "entries need productKey and deviceName"
-        else:
-            d = cloud.device(e["productKey"], e["deviceName"])
-            if d is None or d.via is not c:
-                err = 520, "device session error (not logged in on this session)"
+        d, err = entry_device(cloud, e)
+        if err is None and (d is None or d.via is not c):
+            err = 520, "device session error (not logged in on this session)"
         results.append((e, d, err))
 
     def commit(d, e):
