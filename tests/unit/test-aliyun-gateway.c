@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctltest.h"
 #include "gw/aliyun.h"
 
 /* §G19 inputs: sub-device 01 of Link SDK 4.1.0 demos/subdev_basic_demo.c. */
@@ -979,37 +980,6 @@ START_TEST(test_classify_codes)
 }
 END_TEST
 
-/* Runs "$GW_SENSORGWCTL <args>" (args is shell text) and captures stdout; returns the exit
- * status. stdin_text, when not NULL, is fed to the command. */
-static int run_ctl(const char *args, const char *stdin_text, char *out, size_t size)
-{
-	const char *ctl = getenv("GW_SENSORGWCTL");
-	char cmd[2048], in_path[] = "/tmp/test-aliyun-gw-in-XXXXXX";
-	size_t n;
-	FILE *p;
-	int st, fd;
-
-	ck_assert_ptr_nonnull(ctl);
-	if (stdin_text) {
-		fd = mkstemp(in_path);
-		ck_assert_int_ge(fd, 0);
-		ck_assert(write(fd, stdin_text, strlen(stdin_text)) == (ssize_t)strlen(stdin_text));
-		close(fd);
-		snprintf(cmd, sizeof(cmd), "'%s' %s <%s 2>/dev/null", ctl, args, in_path);
-	} else {
-		snprintf(cmd, sizeof(cmd), "'%s' %s </dev/null 2>/dev/null", ctl, args);
-	}
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	if (stdin_text)
-		unlink(in_path);
-	ck_assert(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
 #define CTL "sign aliyun-subdev --product-key " PK " --device-name " DN " "
 #define OUT(cid, ts, m, sign) \
 	"client_id=" cid "\ntimestamp=" ts "\nsign_method=" m "\nsign=" sign "\n"
@@ -1046,16 +1016,16 @@ START_TEST(test_cli_vectors)
 	size_t i;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		ck_assert_int_eq(run_ctl(v[i].args, DS "\n", out, sizeof(out)), 0);
+		ck_assert_int_eq(ctltest_run(v[i].args, DS "\n", out, sizeof(out)), 0);
 		ck_assert_str_eq(out, v[i].out);
 	}
 	/* the secret on the command line gives the same */
-	ck_assert_int_eq(run_ctl(CTL "--device-secret " DS " --timestamp 1700000000000 --uppercase",
+	ck_assert_int_eq(ctltest_run(CTL "--device-secret " DS " --timestamp 1700000000000 --uppercase",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, v[0].out);
 	/* D1, Alibaba's doc example, with its hmacmd5 and key 1234 */
-	ck_assert_int_eq(run_ctl("sign aliyun-subdev --product-key a1PB5fp1234 --device-name "
+	ck_assert_int_eq(ctltest_run("sign aliyun-subdev --product-key a1PB5fp1234 --device-name "
 				 "868575026974305 --client-id 868575026974305 --timestamp "
 				 "1646277090411 --sign-method hmacmd5 --uppercase "
 				 "--device-secret-file -",
@@ -1064,21 +1034,21 @@ START_TEST(test_cli_vectors)
 	ck_assert_str_eq(out, OUT("868575026974305", "1646277090411", "hmacMd5",
 				  "3BA0DFA4C477B40C007D84D30D6466CC"));
 	/* C1 and C2: proxy registration with the ProductSecret */
-	ck_assert_int_eq(run_ctl(CTL "--product-secret-file - --random 0123456789ABCDEF0123 "
+	ck_assert_int_eq(ctltest_run(CTL "--product-secret-file - --random 0123456789ABCDEF0123 "
 				     "--uppercase",
 				 PS "\n", out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, "random=0123456789ABCDEF0123\nsign_method=hmacSha256\nsign=" C1 "\n");
-	ck_assert_int_eq(run_ctl("sign aliyun-subdev --product-key " PK " --device-name stm32-0001 "
+	ck_assert_int_eq(ctltest_run("sign aliyun-subdev --product-key " PK " --device-name stm32-0001 "
 				 "--product-secret-file - --random 00000000000000000000 "
 				 "--uppercase",
 				 PS, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, "random=00000000000000000000\nsign_method=hmacSha256\nsign=" C2 "\n");
 	/* defaults: now, a fresh random */
-	ck_assert_int_eq(run_ctl(CTL "--device-secret-file -", DS, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(CTL "--device-secret-file -", DS, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "client_id=" PK "." DN "\ntimestamp=1"));
-	ck_assert_int_eq(run_ctl(CTL "--product-secret-file -", PS, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(CTL "--product-secret-file -", PS, out, sizeof(out)), 0);
 	ck_assert_int_eq(strncmp(out, "random=", 7), 0);
 }
 END_TEST
@@ -1110,14 +1080,14 @@ START_TEST(test_cli_usage)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(run_ctl(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s", bad[i]);
-	ck_assert_int_eq(run_ctl(CTL "--device-secret-file -", "\n", out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl(CTL "--device-secret-file /nonexistent/ds", NULL, out,
+		ck_assert_msg(ctltest_run(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s", bad[i]);
+	ck_assert_int_eq(ctltest_run(CTL "--device-secret-file -", "\n", out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(CTL "--device-secret-file /nonexistent/ds", NULL, out,
 				 sizeof(out)),
 			 1);
-	ck_assert_int_eq(run_ctl("sign aliyun-subdev --help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("sign aliyun-subdev --help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "--device-secret-file"));
-	ck_assert_int_eq(run_ctl("sign --help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("sign --help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "aliyun-subdev"));
 }
 END_TEST
@@ -1162,18 +1132,5 @@ static Suite *gateway_suite(bool cli)
 
 int main(void)
 {
-	const char *only = getenv("CK_RUN_CASE");
-	bool cli = getenv("GW_SENSORGWCTL") != NULL;
-	SRunner *sr;
-	int failed;
-
-	if (only && strcmp(only, "cli") == 0 && !cli) {
-		fputs("test-aliyun-gateway: CK_RUN_CASE=cli needs GW_SENSORGWCTL\n", stderr);
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(gateway_suite(cli));
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ctltest_main("test-aliyun-gateway", gateway_suite);
 }

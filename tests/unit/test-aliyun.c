@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctltest.h"
 #include "gw/aliyun.h"
 
 /* The inputs of docs/protocols/aliyun.md §8. */
@@ -1227,37 +1228,6 @@ START_TEST(test_classify)
 }
 END_TEST
 
-/* Runs "$GW_SENSORGWCTL <args>" (args is shell text) and captures stdout; returns the exit
- * status. stdin, when not NULL, is fed to the command. */
-static int run_ctl(const char *args, const char *stdin_text, char *out, size_t size)
-{
-	const char *ctl = getenv("GW_SENSORGWCTL");
-	char cmd[2048], in_path[] = "/tmp/test-aliyun-in-XXXXXX";
-	size_t n = 0;
-	FILE *p;
-	int st, fd = -1;
-
-	ck_assert_ptr_nonnull(ctl);
-	if (stdin_text) {
-		fd = mkstemp(in_path);
-		ck_assert_int_ge(fd, 0);
-		ck_assert(write(fd, stdin_text, strlen(stdin_text)) == (ssize_t)strlen(stdin_text));
-		close(fd);
-		snprintf(cmd, sizeof(cmd), "'%s' %s <%s 2>/dev/null", ctl, args, in_path);
-	} else {
-		snprintf(cmd, sizeof(cmd), "'%s' %s </dev/null 2>/dev/null", ctl, args);
-	}
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	if (stdin_text)
-		unlink(in_path);
-	ck_assert(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
 #define CTL_DEVICE "sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 #define CTL_OUT_HEAD "host=" LEGACY_HOST "\nport=443\n"
 
@@ -1265,14 +1235,14 @@ START_TEST(test_cli_device)
 {
 	char out[4096];
 
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
 					    " --timestamp 1700000000000",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, CTL_OUT_HEAD "client_id=" DEV_CID "\nusername=" DEV_USER
 					   "\npassword=" DEV_SHA256 "\n");
 
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
 					    " --timestamp 1700000000000 --sign-method hmacsha1 "
 					    "--region cn-shanghai",
 				 NULL, out, sizeof(out)),
@@ -1281,21 +1251,21 @@ START_TEST(test_cli_device)
 					   "timestamp=1700000000000|\nusername=" DEV_USER
 					   "\npassword=" DEV_SHA1 "\n");
 
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
 					    " --timestamp 1700000000000 --sign-method hmacmd5",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_ptr_nonnull(strstr(out, "\npassword=" DEV_MD5 "\n"));
 
 	/* Default client id <pk>.<dn>: the Link-SDK-style vector; the secret from stdin. */
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret-file - --timestamp 1700000000000",
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret-file - --timestamp 1700000000000",
 				 DEVICE_SECRET "\n", out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, CTL_OUT_HEAD "client_id=a1m7er1nJbQ.222222|securemode=2,"
 					   "signmethod=hmacsha256,timestamp=1700000000000|"
 					   "\nusername=" DEV_USER "\npassword=" DEV_LS_SHA256 "\n");
 
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret testDeviceSecret456 --client-id 222222"
 					    " --timestamp 1700000000000"
 					    " --instance-id iot-06z00ax1o4q",
 				 NULL, out, sizeof(out)),
@@ -1317,15 +1287,15 @@ START_TEST(test_cli_secret_file)
 	close(fd);
 	snprintf(args, sizeof(args),
 		 CTL_DEVICE "--device-secret-file %s --client-id 222222 --timestamp " TS_STR, path);
-	ck_assert_int_eq(run_ctl(args, NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(args, NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\npassword=" DEV_SHA256 "\n"));
 	unlink(path);
 	/* A missing file is a runtime error, not a usage error. */
-	ck_assert_int_eq(run_ctl(args, NULL, out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(args, NULL, out, sizeof(out)), 1);
 	ck_assert_str_eq(out, "");
 	/* An empty secret or one with two lines. */
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret-file -", "\n", out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl(CTL_DEVICE "--device-secret-file -", "a\nb\n", out, sizeof(out)),
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret-file -", "\n", out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(CTL_DEVICE "--device-secret-file -", "a\nb\n", out, sizeof(out)),
 			 1);
 }
 END_TEST
@@ -1334,7 +1304,7 @@ START_TEST(test_cli_register)
 {
 	char out[4096];
 
-	ck_assert_int_eq(run_ctl("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
+	ck_assert_int_eq(ctltest_run("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 				 "--product-secret testProductSecret123 --auth register "
 				 "--random 8Ygb7ULYh53B6OA",
 				 NULL, out, sizeof(out)),
@@ -1342,7 +1312,7 @@ START_TEST(test_cli_register)
 	ck_assert_str_eq(out, CTL_OUT_HEAD "client_id=222222.a1m7er1nJbQ|random=8Ygb7ULYh53B6OA,"
 					   "authType=register,securemode=2,signmethod=hmacsha256|"
 					   "\nusername=" DEV_USER "\npassword=" REG_SHA256 "\n");
-	ck_assert_int_eq(run_ctl("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
+	ck_assert_int_eq(ctltest_run("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 				 "--product-secret-file - --auth regnwl --random 8Ygb7ULYh53B6OA "
 				 "--sign-method hmacmd5",
 				 PRODUCT_SECRET, out, sizeof(out)),
@@ -1350,14 +1320,14 @@ START_TEST(test_cli_register)
 	ck_assert_str_eq(out, CTL_OUT_HEAD "client_id=222222.a1m7er1nJbQ|random=8Ygb7ULYh53B6OA,"
 					   "authType=regnwl,securemode=2,signmethod=hmacmd5|"
 					   "\nusername=" DEV_USER "\npassword=" REG_MD5 "\n");
-	ck_assert_int_eq(run_ctl("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
+	ck_assert_int_eq(ctltest_run("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 				 "--product-secret testProductSecret123 --auth regnwl "
 				 "--random 8Ygb7ULYh53B6OA --sign-method hmacsha1",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_ptr_nonnull(strstr(out, "\npassword=" REG_SHA1 "\n"));
 	/* The DeviceToken login after regnwl. */
-	ck_assert_int_eq(run_ctl("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
+	ck_assert_int_eq(ctltest_run("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 				 "--device-token-file - --client-id a1m7er1nJbQ.222222_x9 "
 				 "--instance-id iot-06z00ax1o4q",
 				 "t0k3n\n", out, sizeof(out)),
@@ -1366,7 +1336,7 @@ START_TEST(test_cli_register)
 			      "client_id=a1m7er1nJbQ.222222_x9|securemode=-2,authType=connwl|\n"
 			      "username=" DEV_USER "\npassword=t0k3n\n");
 	/* Without --random a fresh one is drawn. */
-	ck_assert_int_eq(run_ctl("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
+	ck_assert_int_eq(ctltest_run("sign aliyun --product-key a1m7er1nJbQ --device-name 222222 "
 				 "--product-secret testProductSecret123 --auth register",
 				 NULL, out, sizeof(out)),
 			 0);
@@ -1414,15 +1384,15 @@ START_TEST(test_cli_usage)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(run_ctl(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s",
+		ck_assert_msg(ctltest_run(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s",
 			      bad[i]);
 		ck_assert_str_eq(out, "");
 	}
-	ck_assert_int_eq(run_ctl("--help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("--help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "sign aliyun"));
-	ck_assert_int_eq(run_ctl("sign aliyun --help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("sign aliyun --help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "--device-secret-file"));
-	ck_assert_int_eq(run_ctl("--version", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("--version", NULL, out, sizeof(out)), 0);
 	ck_assert_int_eq(strncmp(out, "sensorgwctl ", 12), 0);
 }
 END_TEST
@@ -1482,20 +1452,5 @@ static Suite *aliyun_suite(bool cli)
 
 int main(void)
 {
-	const char *only = getenv("CK_RUN_CASE");
-	bool cli = getenv("GW_SENSORGWCTL") != NULL;
-	SRunner *sr;
-	int failed;
-
-	/* The CLI case runs only where meson points at the built binary; asked for by name
-	 * without it, fail rather than pass having run nothing. */
-	if (only && strcmp(only, "cli") == 0 && !cli) {
-		fputs("test-aliyun: CK_RUN_CASE=cli needs GW_SENSORGWCTL\n", stderr);
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(aliyun_suite(cli));
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ctltest_main("test-aliyun", aliyun_suite);
 }

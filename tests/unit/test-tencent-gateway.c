@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "ctltest.h"
 #include "gw/tencent.h"
 
 /* §G19 inputs and outputs. */
@@ -515,37 +516,6 @@ START_TEST(test_parse_uplink)
 }
 END_TEST
 
-/* Runs "$GW_SENSORGWCTL <args>" (args is shell text) and captures stdout; returns the exit
- * status. stdin_text, when not NULL, is fed to the command. */
-static int run_ctl(const char *args, const char *stdin_text, char *out, size_t size)
-{
-	const char *ctl = getenv("GW_SENSORGWCTL");
-	char cmd[2048], in_path[] = "/tmp/test-tencent-gw-in-XXXXXX";
-	size_t n;
-	FILE *p;
-	int st, fd;
-
-	ck_assert_ptr_nonnull(ctl);
-	if (stdin_text) {
-		fd = mkstemp(in_path);
-		ck_assert_int_ge(fd, 0);
-		ck_assert(write(fd, stdin_text, strlen(stdin_text)) == (ssize_t)strlen(stdin_text));
-		close(fd);
-		snprintf(cmd, sizeof(cmd), "'%s' %s <%s 2>/dev/null", ctl, args, in_path);
-	} else {
-		snprintf(cmd, sizeof(cmd), "'%s' %s </dev/null 2>/dev/null", ctl, args);
-	}
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	if (stdin_text)
-		unlink(in_path);
-	ck_assert(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
 START_TEST(test_cli_vectors)
 {
 	char args[512], want[256], out[1024];
@@ -565,26 +535,26 @@ START_TEST(test_cli_vectors)
 				 "random=%u\ntimestamp=%llu\nsign_method=%s\nsignature=%s\n",
 				 (unsigned)v->random, (unsigned long long)v->ts,
 				 m ? "hmacsha256" : "hmacsha1", m ? v->sha256 : v->sha1);
-			ck_assert_int_eq(run_ctl(args, v->key, out, sizeof(out)), 0);
+			ck_assert_int_eq(ctltest_run(args, v->key, out, sizeof(out)), 0);
 			ck_assert_msg(strcmp(out, want) == 0, "%s: %s", v->name, out);
 		}
 	}
 	/* hmacsha1 is the default, the PSK on the command line gives the same */
-	ck_assert_int_eq(run_ctl("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
+	ck_assert_int_eq(ctltest_run("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
 				 "--psk " T1_KEY " --random 121213 --timestamp 1700000000",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, "random=121213\ntimestamp=1700000000\nsign_method=hmacsha1\n"
 			      "signature=" T1_SHA1 "\n");
 	/* T4 from the certificate file */
-	ck_assert_int_eq(run_ctl("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
+	ck_assert_int_eq(ctltest_run("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
 				 "--cert-file - --random 121213 --timestamp 1700000000",
 				 T4_CERT, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, "random=121213\ntimestamp=1700000000\nsign_method=hmacsha1\n"
 			      "signature=" T4_SHA1 "\n");
 	/* defaults: a fresh random, now */
-	ck_assert_int_eq(run_ctl("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
+	ck_assert_int_eq(ctltest_run("sign tencent-bind --product-id CS0SLTKSYA --device-name dev1 "
 				 "--psk-file -",
 				 T1_KEY "\n", out, sizeof(out)),
 			 0);
@@ -616,10 +586,10 @@ START_TEST(test_cli_usage)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(run_ctl(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s", bad[i]);
-	ck_assert_int_eq(run_ctl(T "--psk-file -", "\n", out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl(T "--cert-file /nonexistent/cert", NULL, out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl("sign tencent-bind --help", NULL, out, sizeof(out)), 0);
+		ck_assert_msg(ctltest_run(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s", bad[i]);
+	ck_assert_int_eq(ctltest_run(T "--psk-file -", "\n", out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(T "--cert-file /nonexistent/cert", NULL, out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run("sign tencent-bind --help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "--psk-file"));
 #undef T
 }
@@ -656,18 +626,5 @@ static Suite *gateway_suite(bool cli)
 
 int main(void)
 {
-	const char *only = getenv("CK_RUN_CASE");
-	bool cli = getenv("GW_SENSORGWCTL") != NULL;
-	SRunner *sr;
-	int failed;
-
-	if (only && strcmp(only, "cli") == 0 && !cli) {
-		fputs("test-tencent-gateway: CK_RUN_CASE=cli needs GW_SENSORGWCTL\n", stderr);
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(gateway_suite(cli));
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ctltest_main("test-tencent-gateway", gateway_suite);
 }

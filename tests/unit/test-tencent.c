@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctltest.h"
 #include "gw/tencent.h"
 
 /* The seed (docs/protocols/tencent.md §1.2). */
@@ -1230,37 +1231,6 @@ START_TEST(test_client_token)
 }
 END_TEST
 
-/* Runs "$GW_SENSORGWCTL <args>" (args is shell text) and captures stdout; returns the exit
- * status. stdin_text, when not NULL, is fed to the command. */
-static int run_ctl(const char *args, const char *stdin_text, char *out, size_t size)
-{
-	const char *ctl = getenv("GW_SENSORGWCTL");
-	char cmd[2048], in_path[] = "/tmp/test-tencent-in-XXXXXX";
-	size_t n;
-	FILE *p;
-	int st, fd;
-
-	ck_assert_ptr_nonnull(ctl);
-	if (stdin_text) {
-		fd = mkstemp(in_path);
-		ck_assert_int_ge(fd, 0);
-		ck_assert(write(fd, stdin_text, strlen(stdin_text)) == (ssize_t)strlen(stdin_text));
-		close(fd);
-		snprintf(cmd, sizeof(cmd), "'%s' %s <%s 2>/dev/null", ctl, args, in_path);
-	} else {
-		snprintf(cmd, sizeof(cmd), "'%s' %s </dev/null 2>/dev/null", ctl, args);
-	}
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	if (stdin_text)
-		unlink(in_path);
-	ck_assert(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
 #define CTL "sign tencent --product-id CS0SLTKSYA --device-name dev1 "
 #define CTL_SEED_OUT                                                              \
 	"host=" HOST "\nport=8883\nclient_id=" PID DN "\nusername=" SEED_USER \
@@ -1272,7 +1242,7 @@ START_TEST(test_cli_seed)
 	int fd;
 
 	/* The seed, with the PSK on the command line, from a file and from standard input. */
-	ck_assert_int_eq(run_ctl(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740", NULL, out,
+	ck_assert_int_eq(ctltest_run(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740", NULL, out,
 				 sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, CTL_SEED_OUT);
@@ -1281,24 +1251,24 @@ START_TEST(test_cli_seed)
 	ck_assert_int_eq(write(fd, PSK "\n", strlen(PSK) + 1), (int)strlen(PSK) + 1);
 	close(fd);
 	snprintf(args, sizeof(args), CTL "--psk-file %s --connid ZR5GT --expiry 2623045740", path);
-	ck_assert_int_eq(run_ctl(args, NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(args, NULL, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, CTL_SEED_OUT);
 	unlink(path);
-	ck_assert_int_eq(run_ctl(args, NULL, out, sizeof(out)), 1); /* the file is gone */
+	ck_assert_int_eq(ctltest_run(args, NULL, out, sizeof(out)), 1); /* the file is gone */
 	ck_assert_str_eq(out, "");
-	ck_assert_int_eq(run_ctl(CTL "--psk-file - --connid ZR5GT --expiry 2623045740 "
+	ck_assert_int_eq(ctltest_run(CTL "--psk-file - --connid ZR5GT --expiry 2623045740 "
 				     "--sdkappid 12010126 --region china --sign-method hmacsha256",
 				 PSK "\r\n", out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, CTL_SEED_OUT);
 
-	ck_assert_int_eq(run_ctl(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740 "
+	ck_assert_int_eq(ctltest_run(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740 "
 				     "--sign-method hmacsha1",
 				 NULL, out, sizeof(out)),
 			 0);
 	ck_assert_str_eq(out, "host=" HOST "\nport=8883\nclient_id=" PID DN
 			      "\nusername=" SEED_USER "\npassword=" SEED_PW_SHA1 "\n");
-	ck_assert_int_eq(run_ctl(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740 "
+	ck_assert_int_eq(ctltest_run(CTL "--psk " PSK " --connid ZR5GT --expiry 2623045740 "
 				     "--sdkappid 21010406 --region europe --transport tcp",
 				 NULL, out, sizeof(out)),
 			 0);
@@ -1306,7 +1276,7 @@ START_TEST(test_cli_seed)
 					  "port=1883\n"));
 	ck_assert_ptr_nonnull(strstr(out, "username=" PID DN ";21010406;ZR5GT;2623045740\n"));
 	/* The defaults: a fresh connid, the far-future expiry. */
-	ck_assert_int_eq(run_ctl(CTL "--psk-file -", PSK, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(CTL "--psk-file -", PSK, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "username=" PID DN ";12010126;"));
 	ck_assert_ptr_nonnull(strstr(out, ";2147483647\npassword="));
 	ck_assert_ptr_nonnull(strstr(out, ";hmacsha256\n"));
@@ -1342,17 +1312,17 @@ START_TEST(test_cli_usage)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(run_ctl(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s",
+		ck_assert_msg(ctltest_run(bad[i], NULL, out, sizeof(out)) == 2, "accepted: %s",
 			      bad[i]);
 		ck_assert_str_eq(out, "");
 	}
 	/* An unreadable or malformed secret file is a runtime error. */
-	ck_assert_int_eq(run_ctl(CTL "--psk-file -", "\n", out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl(CTL "--psk-file -", "a\nb\n", out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl(CTL "--psk-file /nonexistent/psk", NULL, out, sizeof(out)), 1);
-	ck_assert_int_eq(run_ctl("sign tencent --help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run(CTL "--psk-file -", "\n", out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(CTL "--psk-file -", "a\nb\n", out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run(CTL "--psk-file /nonexistent/psk", NULL, out, sizeof(out)), 1);
+	ck_assert_int_eq(ctltest_run("sign tencent --help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "--psk-file"));
-	ck_assert_int_eq(run_ctl("--help", NULL, out, sizeof(out)), 0);
+	ck_assert_int_eq(ctltest_run("--help", NULL, out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "sign tencent"));
 }
 END_TEST
@@ -1481,19 +1451,5 @@ static Suite *tencent_suite(bool cli)
 
 int main(void)
 {
-	const char *only = getenv("CK_RUN_CASE");
-	bool cli = getenv("GW_SENSORGWCTL") != NULL;
-	SRunner *sr;
-	int failed;
-
-	/* Asked for the CLI case without the binary: fail rather than pass having run nothing. */
-	if (only && strcmp(only, "cli") == 0 && !cli) {
-		fputs("test-tencent: CK_RUN_CASE=cli needs GW_SENSORGWCTL\n", stderr);
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(tencent_suite(cli));
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ctltest_main("test-tencent", tencent_suite);
 }
