@@ -915,8 +915,8 @@ static void model_refused(const char *id, json_t *value, enum gw_thingmodel_refu
 /*
  * The uplink's thing model applied to the record o (before the driver builds its message): 0
  * to send it, its refused values left out; -EDOM when it goes to the dead-letter file instead
- * (why set): its event is not in the model, the model refused every value, or any value with
- * thing_model_refused = deadletter.
+ * (why always set): its event is not in the model, the model refused every value, any value
+ * with thing_model_refused = deadletter, or no memory to convert it.
  */
 static int model_apply(const struct gw_config_uplink *cfg, struct model_run *run, json_t *o,
 		       char *why, size_t why_size)
@@ -944,8 +944,13 @@ static int model_apply(const struct gw_config_uplink *cfg, struct model_run *run
 			 "deadletter)", cfg->cloud.thing_model, run->note);
 		return -EDOM;
 	}
+	if (r == -ENOMEM) {
+		snprintf(why, why_size, "out of memory converting it with the thing model %s",
+			 cfg->cloud.thing_model);
+		return -EDOM;
+	}
 	/* -EBADMSG (no params): the driver's build says so */
-	return r == -ENOMEM ? -ENOMEM : 0;
+	return 0;
 }
 
 /* 1: handed to libmosquitto; 0: waits for its device or its rate, or was dead-lettered. */
