@@ -111,6 +111,10 @@ const char *gw_config_cloud_secret_source(struct gw_config_parser *p);
  * the file it needs), and thing_model_refused without a model. */
 void gw_config_cloud_check_model(struct gw_config_parser *p, const struct gw_config_uplink *u,
 				 int format, const char *what);
+/* topology and the gateway keys (id_key: the gateway product's key of the cloud, in the
+ * cloud's own table; max_subdevices: max_devices with topology = gateway) */
+void gw_config_cloud_check_topology(struct gw_config_parser *p, const struct gw_config_uplink *u,
+				    const char *id_key, uint32_t max_subdevices);
 bool gw_config_cloud_equal(const struct gw_config_cloud *a, const struct gw_config_cloud *b);
 void gw_config_cloud_clear(struct gw_config_cloud *c);
 

@@ -143,7 +143,7 @@ bool gw_cloud_throttled(struct gw_cloud_throttle *t, const struct gw_config_upli
 /* ---- the engine: one cloud uplink and its devices ---- */
 
 #define GW_CLOUD_TOPIC_MAX 256 /* both clouds: a topic is at most 255 bytes */
-#define GW_CLOUD_SUBS_MAX 8
+#define GW_CLOUD_SUBS_MAX 12
 #define GW_CLOUD_WHAT_MAX 256  /* a command as the log names it */
 /* rate_take: the record waits without a wake-up of its own (something queued before it
  * already armed the rate timer) */
@@ -153,8 +153,17 @@ enum gw_cloud_dev_state {
 	GW_CLOUD_DEV_IDLE,        /* its timer brings the next credential or connection attempt */
 	GW_CLOUD_DEV_REGISTERING, /* its registration (the driver's register_start) is running */
 	GW_CLOUD_DEV_CONNECTING,  /* CONNECT sent */
-	GW_CLOUD_DEV_SUBSCRIBING, /* CONNACK 0, waiting for the SUBACKs */
+	GW_CLOUD_DEV_SUBSCRIBING, /* CONNACK 0 (a sub-device: attached), waiting for the SUBACKs */
 	GW_CLOUD_DEV_ONLINE,
+	GW_CLOUD_DEV_ATTACHING, /* a sub-device: its attach is out (topology.c) */
+};
+
+/* Why a sub-device is held back from attaching (topology = gateway). */
+enum gw_cloud_hold {
+	GW_CLOUD_HOLD_NONE,
+	GW_CLOUD_HOLD_REFUSED,  /* refused for good: records dead-lettered until its retry */
+	GW_CLOUD_HOLD_DISABLED, /* disabled in the console: records wait */
+	GW_CLOUD_HOLD_IDLE,     /* logged out after idle_logout_s: a record logs it in again */
 };
 
 struct gw_cloud;
@@ -178,6 +187,14 @@ struct gw_cloud_dev {
 	int sub_mid[GW_CLOUD_SUBS_MAX];
 	unsigned subacked;
 	char last_error[GW_MOSQEV_ERROR_MAX]; /* of the last session, for the status */
+
+	/* a sub-device (topology = gateway), topology.c's */
+	bool sub;
+	bool attached; /* topology added / bound, as remembered */
+	bool ready;    /* has its credential: waits for the next attach call */
+	enum gw_cloud_hold hold;
+	char held_why[GW_MOSQEV_ERROR_MAX];
+	uint64_t last_record_us;
 };
 
 /* One cloud uplink. Drivers read event, cfg, cred_dir, store and priv, and count in n; the
@@ -196,6 +213,9 @@ struct gw_cloud {
 
 	struct gw_cloud_dev **devs; /* cfg->max_devices slots */
 	size_t n_devs;
+	/* topology = gateway: the gateway device and topology.c's state */
+	struct gw_cloud_dev *gw;
+	struct gw_cloud_topology *topo;
 	uint64_t next_slot_us; /* pacing of new sessions and registrations */
 	sd_event_source *rate_timer; /* the first device whose rate was spent may send again */
 	uint64_t rate_wake_us;       /* when it fires; 0 when not armed */
@@ -243,6 +263,19 @@ struct gw_cloud_codes {
 	int unknown;    /* TIMEOUT, CANCELLED: the outcome is unknown */
 	int no_path;    /* the gateway has no command path */
 };
+
+/* A session's subscriptions: one SUBSCRIBE with all of them (together) or one each, the
+ * filter of the i-th, what each carries (for a refusal), and the text of a failure. */
+struct gw_cloud_subs {
+	size_t n;
+	const char *const *what;
+	bool together;
+	int qos;
+	int (*filter)(struct gw_cloud_dev *d, size_t i, char *buf, size_t size);
+	const char *failed;
+};
+
+struct gw_cloud_gateway_ops;
 
 struct gw_cloud_ops {
 	const char *title; /* "Aliyun": "device name '...' is not valid for Aliyun (...)" */
@@ -315,19 +348,13 @@ struct gw_cloud_ops {
 	 * a failure to start is told under), cancel; the texts of its outcomes */
 	bool (*dynamic)(const struct gw_config_uplink *cfg);
 	int (*register_start)(struct gw_cloud_dev *d, const char **via);
-	void (*register_cancel)(void *reg);
+	void (*register_cancel)(struct gw_cloud_dev *d, void *reg);
 	const char *(*cred_desc)(const struct gw_cred *cred); /* "DeviceSecret": what was stored */
 	const char *refused_needs;  /* "it needs provisioning; " before the next attempt, or "" */
 	const char *refused_hint;   /* " (an activated ...)" after it, or "" */
 
-	/* the session: subscriptions (one SUBSCRIBE with all of them, or one each), the filter
-	 * of the i-th, what each carries (for a refusal), and the text of a failure */
-	size_t n_subs;
-	const char *const *sub_what;
-	bool sub_together;
-	int sub_qos;
-	int (*sub_filter)(struct gw_cloud_dev *d, size_t i, char *buf, size_t size);
-	const char *sub_failed;
+	/* the session's subscriptions (a sub-device's, on its gateway's session) */
+	struct gw_cloud_subs subs;
 	void (*online)(struct gw_cloud_dev *d);      /* optional: all SUBACKs came */
 	void (*session_end)(struct gw_cloud_dev *d); /* optional: what the session owed */
 	void (*message)(struct gw_cloud_dev *d, const struct mosquitto_message *msg);
@@ -335,7 +362,83 @@ struct gw_cloud_ops {
 	/* commands: answer c (message NULL: success), and the codes of the answers */
 	void (*answer)(struct gw_cloud_cmd *c, int code, const char *message, json_t *data);
 	struct gw_cloud_codes codes;
+
+	/* topology = gateway (NULL: the cloud has no gateway topology) */
+	const struct gw_cloud_gateway_ops *gateway;
 };
+
+/*
+ * topology = gateway (docs/protocols/gateway.md): one device, the gateway (gw_cloud.gw, not in
+ * the device table), has the only session; every node device is a sub-device of it. A
+ * sub-device has no session of its own: once the gateway is online it gets its credential (the
+ * store, or ops->register_start, which may use the gateway's session), is attached (topology
+ * added or bound once, remembered in <state_dir>/topology/<uplink>.json; logged in or online in
+ * every gateway session), its ops->subs are subscribed on the gateway's session, and it is
+ * online: its records, commands and answers use the gateway's session (d->mosq is the
+ * gateway's). Its records wait while it is not online; a sub-device the platform refused has
+ * them dead-lettered with the reason until its refusal's retry (the credential store's marker
+ * and backoff). The gateway's loss ends every sub-device's attachment; the next gateway session
+ * attaches them all again before any of their records flows.
+ *
+ * The driver's part is this table; the cloud's direct-mode hooks (ops) serve the sub-devices
+ * as they serve direct devices, the gateway's login and messages are these.
+ */
+struct gw_cloud_gateway_ops {
+	uint32_t attach_max;        /* sub-devices per attach call */
+	uint32_t attach_gap_ms;     /* between two attach calls */
+	uint32_t attach_timeout_ms; /* an attach not answered in this time failed */
+	/* the gateway's product (for the topology file) and the sub-devices' */
+	const char *(*product)(const struct gw_config_uplink *cfg);
+	const char *(*sub_product)(const struct gw_config_uplink *cfg);
+	/* the gateway's own session: its login (cfg's gateway identity) and subscriptions */
+	int (*login)(struct gw_cloud_dev *gw, struct gw_cloud_login *l, char *why, size_t why_size);
+	struct gw_cloud_subs subs;
+	/* a sub-device's subscriptions on the gateway's session (n 0: the cloud's ops->subs) */
+	struct gw_cloud_subs sub_subs;
+	/* a message on the gateway's session: its own, or a sub-device's (gw_cloud_sub_find()
+	 * and the cloud's ops->message for it) */
+	void (*message)(struct gw_cloud_dev *gw, const struct mosquitto_message *msg);
+	/* publishes what attaches the n sub-devices (their topology first where
+	 * gw_cloud_sub_attached_before() is false); every one's outcome comes back through
+	 * gw_cloud_sub_attach_done(). -errno: nothing went out (all failed). */
+	int (*attach)(struct gw_cloud *c, struct gw_cloud_dev *const *subs, size_t n);
+	/* logs it out (offline), unanswered: idle_logout_s */
+	void (*detach)(struct gw_cloud_dev *sub);
+	/* the gateway went online (optional: the time, a topology query) */
+	void (*online)(struct gw_cloud_dev *gw);
+};
+
+enum gw_cloud_attach {
+	GW_CLOUD_ATTACH_OK,      /* logged in / online: its subscriptions follow */
+	GW_CLOUD_ATTACH_FAILED,  /* not now (no answer, throttled, busy): again with backoff */
+	GW_CLOUD_ATTACH_READD,   /* the platform lost its topology: add it again, then log in */
+	GW_CLOUD_ATTACH_REFUSED, /* refused for good (bad secret, deleted, not bound): its records
+				  * are dead-lettered until the refusal's retry */
+};
+
+/* The outcome of the sub-device's attach (why: for the log and status unless OK). A
+ * sub-device not attaching is ignored (an answer that came too late). */
+void gw_cloud_sub_attach_done(struct gw_cloud_dev *sub, enum gw_cloud_attach result,
+			      const char *why);
+/* Whether its topology was added / it was bound (remembered across restarts). */
+bool gw_cloud_sub_attached_before(const struct gw_cloud_dev *sub);
+/* The platform says the sub-device's topology or binding is gone (true) or exists again. */
+void gw_cloud_sub_set_attached(struct gw_cloud_dev *sub, bool attached);
+/* The platform logged it out (520, a topology change): attached again with backoff. */
+void gw_cloud_sub_logged_out(struct gw_cloud_dev *sub, const char *why);
+/* Disabled in the console (its records wait) and enabled again. */
+void gw_cloud_sub_disable(struct gw_cloud_dev *sub, const char *why);
+void gw_cloud_sub_enable(struct gw_cloud_dev *sub);
+/* Refused for good outside an attach (deleted, unbound): as GW_CLOUD_ATTACH_REFUSED; with
+ * forget its topology is forgotten too. */
+void gw_cloud_sub_refuse(struct gw_cloud_dev *sub, const char *why, bool forget);
+/* The sub-device of that name, NULL when none (or not a gateway topology). */
+struct gw_cloud_dev *gw_cloud_sub_find(struct gw_cloud *c, const char *name);
+/* Whether d is its uplink's gateway device. */
+static inline bool gw_cloud_dev_is_gateway(const struct gw_cloud_dev *d)
+{
+	return d->cloud && d == d->cloud->gw;
+}
 
 /* ---- the gw_uplink_ops glue: a driver's new and preview call these ---- */
 int gw_cloud_uplink_new(const struct gw_uplink_env *env, const struct gw_cloud_ops *ops,

@@ -139,6 +139,18 @@ struct gw_config_mqtt {
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
 };
 
+/* How a cloud uplink's nodes reach the platform (topology). */
+enum gw_topology {
+	GW_TOPOLOGY_DIRECT,  /* each node device has its own session */
+	GW_TOPOLOGY_GATEWAY, /* one gateway device's session carries every node as a sub-device
+			      * (docs/protocols/gateway.md) */
+};
+
+/* max_devices with topology = gateway: the platforms' sub-devices per gateway
+ * (docs/protocols/gateway.md §G14, §G18) */
+#define GW_CONFIG_GATEWAY_DEVICES_MAX 2000
+#define GW_CONFIG_DIRECT_DEVICES_MAX 256
+
 /* What a cloud uplink does with a record whose value its thing model refuses. */
 enum gw_model_refused {
 	GW_MODEL_LEAVE_OUT,  /* the value is left out (counted, logged once per identifier) */
@@ -161,7 +173,8 @@ struct gw_config_cloud {
 	 * ca_file when it is the administrator's own (gw_cloud_reg_https_ca()) */
 	char *register_ca_file;
 	enum gw_sign_method sign_method; /* default hmacsha256 */
-	uint32_t max_devices;            /* device sessions at most, 1..256; default 32 */
+	uint32_t max_devices;   /* devices at most; direct: 1..256, gateway: up to the cloud's
+			       * sub-devices per gateway; default 32 */
 	uint32_t command_rate;  /* commands from the cloud a second, per uplink, 0..1000, 0 = no
 				 * limit; default 10 */
 	uint32_t command_burst; /* ... and at once after a quiet spell, 1..1000; default 20 */
@@ -171,11 +184,18 @@ struct gw_config_cloud {
 	struct gw_thingmodel *model;
 	int64_t model_mtime_ns; /* of the file when it was read: a reload reads a changed one */
 	enum gw_model_refused model_refused; /* thing_model_refused; default leave-out */
+	enum gw_topology topology;           /* default direct */
+	/* topology = gateway: the gateway device (its product is the cloud's own key) and its
+	 * DeviceSecret (aliyun) or PSK (tencent), from gateway_secret_file or _credential */
+	char *gateway_device_name;
+	char *gateway_secret;
+	uint32_t idle_logout_s; /* a sub-device silent this long is logged out; 0 = never */
 };
 
 /* type = aliyun */
 struct gw_config_aliyun {
-	char *product_key; /* required */
+	char *product_key;         /* required; with topology = gateway, the sub-devices' */
+	char *gateway_product_key; /* topology = gateway: required */
 	char *instance_id; /* the new public or an Enterprise instance's MQTT endpoint */
 	enum gw_register_via register_via; /* auth = register only; default auto */
 	enum gw_event_params event_params; /* default value-time */
@@ -183,7 +203,8 @@ struct gw_config_aliyun {
 
 /* type = tencent */
 struct gw_config_tencent {
-	char *product_id;                  /* required */
+	char *product_id;                  /* required; topology = gateway: the sub-devices' */
+	char *gateway_product_id;          /* topology = gateway: required */
 	enum gw_register_api register_api; /* auth = register: v2 (default) or legacy */
 	uint32_t sdkappid;                 /* default 12010126, what the official SDK sends */
 	uint64_t expiry;  /* login signature expiry (Unix s); 0 = the protocol module's default */

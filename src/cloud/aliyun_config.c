@@ -45,6 +45,8 @@ static const struct gw_config_word event_params_words[] = {
 static const struct gw_config_key aliyun_keys[] = {
 	GW_CONFIG_KEY("product_key", gw_config_set_label, U, aliyun.product_key, NULL, 0,
 		      GW_CONFIG_CLOUD_ID_MAX, 0),
+	GW_CONFIG_KEY("gateway_product_key", gw_config_set_label, U, aliyun.gateway_product_key,
+		      NULL, 0, GW_CONFIG_CLOUD_ID_MAX, 0),
 	GW_CONFIG_KEY("instance_id", gw_config_set_label, U, aliyun.instance_id, NULL, 0,
 		      GW_CONFIG_CLOUD_ID_MAX, 0),
 	GW_CONFIG_KEY_ENUM("register_via", U, aliyun.register_via, "auto", register_via_words),
@@ -58,6 +60,8 @@ static const struct gw_config_keys aliyun_own = { aliyun_keys, N_ELEMENTS(aliyun
 static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 {
 	static const char *const https_keys[] = { "register_url", "register_ca_file" };
+	static const char *const direct_keys[] = { "register_via", "register_url",
+						   "register_ca_file" };
 	const char *first = gw_config_cloud_secret_source(p);
 	const char *why;
 	bool dynamic;
@@ -72,6 +76,25 @@ static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 		return;
 	}
 	dynamic = u->cloud.auth == GW_CLOUD_AUTH_REGISTER || u->cloud.auth == GW_CLOUD_AUTH_REGNWL;
+	if (u->cloud.topology == GW_TOPOLOGY_GATEWAY) {
+		/* through the gateway (docs/protocols/gateway.md §G13): thing/sub/register needs
+		 * no sign, product_register is signed with the ProductSecret */
+		if (u->cloud.auth == GW_CLOUD_AUTH_REGNWL && !first)
+			gw_config_report(p, gw_config_given(p, "auth"),
+					 "auth: regnwl needs product_secret_file or "
+					 "product_secret_credential");
+		if (u->cloud.auth != GW_CLOUD_AUTH_REGNWL && first && gw_config_given_ok(p, first))
+			gw_config_report(p, gw_config_given(p, first),
+					 "%s: only used with auth = regnwl with topology = gateway",
+					 first);
+		for (size_t i = 0; i < N_ELEMENTS(direct_keys); i++)
+			if (gw_config_given_ok(p, direct_keys[i]))
+				gw_config_report(p, gw_config_given(p, direct_keys[i]),
+						 "%s: not used with topology = gateway (sub-devices "
+						 "register through the gateway's session)",
+						 direct_keys[i]);
+		return;
+	}
 	if (dynamic && !first)
 		gw_config_report(p, gw_config_given(p, "auth"),
 				 "auth: %s needs product_secret_file or product_secret_credential",
@@ -134,6 +157,8 @@ static void close_aliyun(struct gw_config_parser *p, struct gw_config_uplink *u)
 				 "per device)",
 				 u->max_rate, GW_CONFIG_ALIYUN_MAX_RATE);
 	gw_config_cloud_check_model(p, u, GW_THINGMODEL_ALIYUN, "the TSL from the Aliyun console");
+	/* docs/protocols/gateway.md §G14 */
+	gw_config_cloud_check_topology(p, u, "gateway_product_key", 2000);
 	close_auth(p, u);
 }
 
@@ -141,6 +166,7 @@ static bool aliyun_equal(const struct gw_config_uplink *a, const struct gw_confi
 {
 	return gw_config_cloud_equal(&a->cloud, &b->cloud) &&
 	       gw_streq_null(a->aliyun.product_key, b->aliyun.product_key) &&
+	       gw_streq_null(a->aliyun.gateway_product_key, b->aliyun.gateway_product_key) &&
 	       gw_streq_null(a->aliyun.instance_id, b->aliyun.instance_id) &&
 	       a->aliyun.register_via == b->aliyun.register_via &&
 	       a->aliyun.event_params == b->aliyun.event_params;
@@ -150,6 +176,7 @@ static void aliyun_clear(struct gw_config_uplink *u)
 {
 	gw_config_cloud_clear(&u->cloud);
 	free(u->aliyun.product_key);
+	free(u->aliyun.gateway_product_key);
 	free(u->aliyun.instance_id);
 }
 

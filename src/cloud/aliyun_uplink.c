@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aliyun_uplink-private.h"
 #include "gw/aliyun.h"
 #include "gw/aliyun_register.h"
 #include "gw/aliyun_uplink.h"
@@ -21,40 +22,6 @@
 #include "gw/log.h"
 #include "gw/payload.h"
 #include "gw/util.h"
-
-/* An answer to a command that found its device's window full: sent when it frees. */
-struct reply {
-	struct reply *next;
-	int code;
-	char *payload;
-	size_t len;
-	char topic[GW_ALIYUN_TOPIC_MAX];
-	char what[GW_CLOUD_WHAT_MAX];
-};
-
-/* A device's part of the driver (gw_cloud_dev.priv). */
-struct dev {
-	char *secret;    /* the DeviceSecret or DeviceToken, once loaded or registered and stored */
-	char *client_id; /* with a DeviceToken: the ClientID from /ext/regnwl (connwl login) */
-	struct gw_aliyun_connect conn; /* during dev_connect only */
-
-	/* its messages in the last GW_ALIYUN_UPLINK_RATE_WINDOW_MS, at most max_rate */
-	struct gw_window rate;
-	bool rate_limited; /* its last record waited for the window; for the log */
-	struct reply *replies; /* queued answers, oldest first; they go before its records */
-	struct reply **replies_tail;
-	unsigned n_replies;       /* at most GW_ALIYUN_UPLINK_REPLIES_MAX */
-	uint64_t replies_dropped; /* answers dropped because the queue was full */
-};
-
-/* The uplink's part (gw_cloud.priv). */
-struct uplink {
-	uint64_t drop_logged_us; /* answers dropped: one warning per GW_CLOUD_LIMIT_LOG_US */
-};
-
-#define ulog(d, level, ...) gw_cloud_log((d)->cloud, level, __VA_ARGS__)
-#define DEV(d) ((struct dev *)(d)->priv)
-#define UPLINK(d) ((struct uplink *)(d)->cloud->priv)
 
 /* ---- the per-device window and its queue of answers ---- */
 
@@ -106,6 +73,9 @@ static void rate_tick(struct gw_cloud_dev *d)
 static void session_end(struct gw_cloud_dev *d)
 {
 	struct dev *p = DEV(d);
+
+	if (gw_cloud_dev_is_gateway(d))
+		gw_aliyun_subdev_session_end(d);
 
 	while (p->replies) {
 		struct reply *r = p->replies;
@@ -320,17 +290,18 @@ static const struct {
 	{ GW_ALIYUN_TOPIC_SERVICE, "+" },
 	{ GW_ALIYUN_TOPIC_RRPC_REQUEST, "+" },
 };
+_Static_assert(N_ELEMENTS(subs) == GW_ALIYUN_UPLINK_SUBS, "aliyun_subdev.c's sub-devices");
 /* for the log when the platform refuses one */
 static const char *const sub_what[] = { "post replies; rejected posts will not be noticed",
 					"property sets", "service calls", "RRPC requests" };
 
-static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
+int gw_aliyun_uplink_sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 {
 	return gw_aliyun_build_topic(subs[i].kind, d->cloud->cfg->aliyun.product_key, d->name,
 				     subs[i].id, buf, size);
 }
 
-static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *msg)
+void gw_aliyun_uplink_message(struct gw_cloud_dev *d, const struct mosquitto_message *msg)
 {
 	struct gw_aliyun_post_reply reply;
 	enum gw_aliyun_topic kind;
@@ -361,7 +332,8 @@ static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *m
 	     d->name, reply.id, reply.code, reply.message[0] ? reply.message : "(no message)");
 }
 
-static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, size_t size)
+int gw_aliyun_uplink_login(struct gw_cloud_dev *d, const char *product_key, const char *secret,
+			   struct gw_cloud_login *ret, char *why, size_t size)
 {
 	const struct gw_config_uplink *c = d->cloud->cfg;
 	struct dev *p = DEV(d);
@@ -369,13 +341,13 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 	 * (docs/protocols/aliyun.md §4) */
 	struct gw_aliyun_login l = {
 		.auth = p->client_id ? GW_ALIYUN_AUTH_CONNWL : GW_ALIYUN_AUTH_DEVICE,
-		.product_key = c->aliyun.product_key,
+		.product_key = product_key,
 		.device_name = d->name,
 		.region = c->cloud.region,
 		.instance_id = c->aliyun.instance_id,
 		.port = c->port,
 		.sign_method = gw_aliyun_config_sign_method(c),
-		.secret = p->secret,
+		.secret = secret,
 		.client_id = p->client_id,
 	};
 	char reason[GW_ALIYUN_REASON_MAX];
@@ -387,6 +359,12 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 	}
 	*ret = GW_CLOUD_LOGIN(p->conn, true);
 	return 0;
+}
+
+static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, size_t size)
+{
+	return gw_aliyun_uplink_login(d, d->cloud->cfg->aliyun.product_key, DEV(d)->secret, ret,
+				      why, size);
 }
 
 static int tls(struct gw_cloud_dev *d, struct mosquitto *mosq)
@@ -503,14 +481,20 @@ static int register_start(struct gw_cloud_dev *d, const char **via)
 {
 	struct gw_cloud *c = d->cloud;
 
+	if (d->sub)
+		return gw_aliyun_subdev_register_start(d, via);
+
 	*via = c->cfg->cloud.auth == GW_CLOUD_AUTH_REGNWL ? "MQTT" : "HTTPS";
 	return gw_aliyun_register_start(c->event, c->http, c->store, c->cfg, d->name, on_registered,
 					d, (struct gw_aliyun_register **)&d->reg);
 }
 
-static void register_cancel(void *reg)
+static void register_cancel(struct gw_cloud_dev *d, void *reg)
 {
-	gw_aliyun_register_cancel(reg);
+	if (d->sub)
+		gw_aliyun_subdev_register_cancel(d, reg);
+	else
+		gw_aliyun_register_cancel(reg);
 }
 
 /* ---- records ---- */
@@ -595,35 +579,44 @@ static const struct gw_cloud_ops cloud_ops = {
 	.dev_fini = dev_fini,
 	.build = build_post,
 	/* the window, and the answers queued for it */
-	.rate_take = rate_take, .rate_give_back = rate_give_back, .rate_tick = rate_tick,
+	.rate_take = rate_take,
+	.rate_give_back = rate_give_back,
+	.rate_tick = rate_tick,
 	.login = login,
 	.tls = tls,
 	.login_end = login_end,
 	.login_refused = login_refused,
 	.reregister_on_refusal = true,
 	/* the DeviceSecret, or ClientID and DeviceToken (regnwl) */
-	.has_cred = has_cred, .cred_name = cred_name, .cred_fits = cred_fits, .cred_take = cred_take,
-	.cred_forget = cred_forget, .cred_registered = cred_registered,
-	.cred_missing = cred_missing, .stored_name = stored_name, .cred_desc = cred_desc,
+	.has_cred = has_cred,
+	.cred_name = cred_name,
+	.cred_fits = cred_fits,
+	.cred_take = cred_take,
+	.cred_forget = cred_forget,
+	.cred_registered = cred_registered,
+	.cred_missing = cred_missing,
+	.stored_name = stored_name,
+	.cred_desc = cred_desc,
 	.new_cred_name = "DeviceSecret",
 	.dynamic = dynamic,
 	.register_start = register_start,
 	.register_cancel = register_cancel,
 	.refused_needs = "",
 	.refused_hint = " (an activated device needs ResetThing in the console)",
-	.n_subs = N_ELEMENTS(subs),
-	.sub_what = sub_what,
-	.sub_together = true,
-	.sub_qos = 0,
-	.sub_filter = sub_filter,
-	.sub_failed = "cannot subscribe to the post replies and command topics",
+	.subs = { .n = N_ELEMENTS(subs),
+		  .what = sub_what,
+		  .together = true,
+		  .qos = 0,
+		  .filter = gw_aliyun_uplink_sub_filter,
+		  .failed = "cannot subscribe to the post replies and command topics" },
 	.session_end = session_end,
-	.message = on_message,
+	.message = gw_aliyun_uplink_message,
 	.answer = answer,
 	/* D120329's meanings (aliyun_uplink.h) */
 	.codes = { GW_ALIYUN_CODE_OK, GW_ALIYUN_CODE_NOT_FOUND, GW_ALIYUN_CODE_BAD_REQUEST,
 		   GW_ALIYUN_CODE_BAD_REQUEST, GW_ALIYUN_CODE_THROTTLED, GW_ALIYUN_CODE_BAD_PARAMS,
 		   GW_ALIYUN_CODE_UNKNOWN, GW_ALIYUN_CODE_BAD_REQUEST },
+	.gateway = &gw_aliyun_gateway_ops,
 };
 
 /* The uplink driver (gw/uplink.h): the core with cloud_ops. */

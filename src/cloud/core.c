@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gw/cloud.h"
+#include "core-private.h"
 #include "gw/cloudmodel.h"
 #include "gw/log.h"
 
@@ -287,8 +287,20 @@ static void notify(struct gw_cloud *c, bool state_changed)
 		gw_uplink_notify(c->self, state_changed);
 }
 
+void gw_cloud_core_notify(struct gw_cloud *c, bool state_changed)
+{
+	notify(c, state_changed);
+}
+
+/* The device whose session carries d's messages: a sub-device's gateway, else d. */
+static struct gw_cloud_dev *sess(const struct gw_cloud_dev *d)
+{
+	return d->sub ? d->cloud->gw : (struct gw_cloud_dev *)d;
+}
+
 bool gw_cloud_dev_lost(const struct gw_cloud_dev *d)
 {
+	d = sess(d);
 	return d->ev && gw_mosqev_lost(d->ev);
 }
 
@@ -304,8 +316,12 @@ const char *gw_cloud_dev_error(const struct gw_cloud_dev *d)
 
 void gw_cloud_dev_update(struct gw_cloud_dev *d)
 {
-	int r = gw_mosqev_update(d->ev);
+	int r;
 
+	d = sess(d);
+	if (!d->ev)
+		return;
+	r = gw_mosqev_update(d->ev);
 	if (r < 0)
 		clog(d->cloud, LOG_ERR, "device %s: cannot watch the MQTT socket: %s", d->name,
 		     strerror(-r));
@@ -358,6 +374,9 @@ static void dev_teardown(struct gw_cloud_dev *d)
 	gw_cloudfeed_requeue(d->cloud->feed, d);
 	d->subacked = 0;
 	d->state = GW_CLOUD_DEV_IDLE;
+	/* the gateway's sub-devices lose their attachment with it */
+	if (gw_cloud_dev_is_gateway(d))
+		gw_cloud_topo_gateway_lost(d->cloud);
 }
 
 /*
@@ -377,7 +396,9 @@ static bool login_refused(struct gw_cloud_dev *d)
 	struct gw_cred_state st;
 	long long left;
 
-	if (d->state != GW_CLOUD_DEV_CONNECTING || !ops->login_refused(d, how, sizeof(how)))
+	/* the gateway's secret is the configuration's: no marker, the reconnect backoff */
+	if (d->state != GW_CLOUD_DEV_CONNECTING || gw_cloud_dev_is_gateway(d) ||
+	    !ops->login_refused(d, how, sizeof(how)))
 		return false;
 	dev_teardown(d);
 	ops->cred_forget(d);
@@ -444,25 +465,59 @@ static void dev_lost(struct gw_cloud_dev *d, int rc)
 	notify(c, true);
 }
 
-static void dev_online(struct gw_cloud_dev *d)
+void gw_cloud_core_dev_online(struct gw_cloud_dev *d)
 {
 	struct gw_cloud *c = d->cloud;
 
 	d->state = GW_CLOUD_DEV_ONLINE;
-	clog(c, LOG_INFO, "device %s: online", d->name);
-	if (c->ops->online)
+	clog(c, LOG_INFO, "device %s: online%s", d->name,
+	     d->sub                     ? " through the gateway" :
+	     gw_cloud_dev_is_gateway(d) ? " (the gateway)" :
+					  "");
+	if (gw_cloud_dev_is_gateway(d)) {
+		if (c->ops->gateway->online)
+			c->ops->gateway->online(d);
+		gw_cloud_topo_gateway_online(c);
+	} else if (c->ops->online)
 		c->ops->online(d);
 	gw_cloudfeed_rescan(c->feed);
 	notify(c, true);
 }
 
-static void on_connect(void *ud, int rc)
+/* The subscriptions of d's own session: the gateway's, or the cloud's. */
+static const struct gw_cloud_subs *subs_of(const struct gw_cloud_dev *d)
 {
-	struct gw_cloud_dev *d = ud;
-	const struct gw_cloud_ops *ops = d->cloud->ops;
+	return gw_cloud_dev_is_gateway(d) ? &d->cloud->ops->gateway->subs : &d->cloud->ops->subs;
+}
+
+int gw_cloud_core_subscribe(struct gw_cloud_dev *d, const struct gw_cloud_subs *subs)
+{
 	char filter[GW_CLOUD_SUBS_MAX][GW_CLOUD_TOPIC_MAX];
 	char *filters[GW_CLOUD_SUBS_MAX];
 	int r = 0;
+
+	d->subacked = 0;
+	for (size_t i = 0; i < subs->n && r >= 0; i++) {
+		r = subs->filter(d, i, filter[i], sizeof(filter[i]));
+		filters[i] = filter[i];
+		/* one SUBSCRIBE each, or one for all of them */
+		if (r >= 0 && !subs->together)
+			r = mosquitto_subscribe(d->mosq, &d->sub_mid[i], filter[i], subs->qos) ==
+					    MOSQ_ERR_SUCCESS ?
+				    0 :
+				    -EIO;
+	}
+	if (r >= 0 && subs->together && subs->n)
+		r = mosquitto_subscribe_multiple(d->mosq, &d->sub_mid[0], (int)subs->n, filters,
+						 subs->qos, 0, NULL) == MOSQ_ERR_SUCCESS ?
+			    0 :
+			    -EIO;
+	return r < 0 ? -EIO : 0;
+}
+
+static void on_connect(void *ud, int rc)
+{
+	struct gw_cloud_dev *d = ud;
 
 	if (rc != 0) {
 		/* libmosquitto closes the connection after a refusal */
@@ -470,45 +525,44 @@ static void on_connect(void *ud, int rc)
 	}
 	d->connected_at_us = gw_now_mono_us();
 	d->cloud->n.connects++;
-	d->subacked = 0;
-	for (size_t i = 0; i < ops->n_subs && r >= 0; i++) {
-		r = ops->sub_filter(d, i, filter[i], sizeof(filter[i]));
-		filters[i] = filter[i];
-		/* one SUBSCRIBE each, or one for all of them */
-		if (r >= 0 && !ops->sub_together)
-			r = mosquitto_subscribe(d->mosq, &d->sub_mid[i], filter[i], ops->sub_qos) ==
-					    MOSQ_ERR_SUCCESS ? 0 : -EIO;
-	}
-	if (r >= 0 && ops->sub_together)
-		r = mosquitto_subscribe_multiple(d->mosq, &d->sub_mid[0], (int)ops->n_subs, filters,
-						 ops->sub_qos, 0, NULL) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
-	if (r < 0) {
-		gw_mosqev_end(d->ev, ops->sub_failed);
+	if (gw_cloud_core_subscribe(d, subs_of(d)) < 0) {
+		gw_mosqev_end(d->ev, subs_of(d)->failed);
 		return;
 	}
 	d->state = GW_CLOUD_DEV_SUBSCRIBING;
 }
 
+bool gw_cloud_core_subacked(struct gw_cloud_dev *d, const struct gw_cloud_subs *subs, int mid,
+			    int qos_count, const int *granted_qos)
+{
+	for (size_t i = 0; i < subs->n; i++) {
+		/* the i-th of one SUBACK, or the first of its own */
+		size_t k = subs->together ? i : 0;
+
+		if (mid != d->sub_mid[subs->together ? 0 : i])
+			continue;
+		if (k >= (size_t)qos_count || granted_qos[k] == 0x80)
+			clog(d->cloud, LOG_WARNING,
+			     "device %s: the platform refused the subscription "
+			     "to its %s",
+			     d->name, subs->what[i]);
+		d->subacked |= 1u << i;
+	}
+	return d->subacked == (1u << subs->n) - 1;
+}
+
 static void on_subscribe(void *ud, int mid, int qos_count, const int *granted_qos)
 {
 	struct gw_cloud_dev *d = ud;
-	const struct gw_cloud_ops *ops = d->cloud->ops;
 
-	if (d->state != GW_CLOUD_DEV_SUBSCRIBING)
+	if (d->state != GW_CLOUD_DEV_SUBSCRIBING) {
+		/* the gateway's session carries its sub-devices' subscriptions */
+		if (gw_cloud_dev_is_gateway(d) && d->state == GW_CLOUD_DEV_ONLINE)
+			gw_cloud_topo_suback(d->cloud, mid, qos_count, granted_qos);
 		return;
-	for (size_t i = 0; i < ops->n_subs; i++) {
-		/* the i-th of one SUBACK, or the first of its own */
-		size_t k = ops->sub_together ? i : 0;
-
-		if (mid != d->sub_mid[ops->sub_together ? 0 : i])
-			continue;
-		if (k >= (size_t)qos_count || granted_qos[k] == 0x80)
-			clog(d->cloud, LOG_WARNING, "device %s: the platform refused the subscription "
-			     "to its %s", d->name, ops->sub_what[i]);
-		d->subacked |= 1u << i;
 	}
-	if (d->subacked == (1u << ops->n_subs) - 1)
-		dev_online(d);
+	if (gw_cloud_core_subacked(d, subs_of(d), mid, qos_count, granted_qos))
+		gw_cloud_core_dev_online(d);
 }
 
 static void on_publish(void *ud, int mid)
@@ -522,7 +576,10 @@ static void on_message(void *ud, const struct mosquitto_message *msg)
 {
 	struct gw_cloud_dev *d = ud;
 
-	d->cloud->ops->message(d, msg);
+	if (gw_cloud_dev_is_gateway(d))
+		d->cloud->ops->gateway->message(d, msg);
+	else
+		d->cloud->ops->message(d, msg);
 }
 
 static void on_log(void *ud, int level, const char *str)
@@ -565,9 +622,17 @@ static void dev_connect(struct gw_cloud_dev *d)
 	struct gw_cloud_login l = { 0 };
 	char why[GW_MOSQEV_ERROR_MAX] = "";
 	int rc = MOSQ_ERR_NOMEM;
+	int r;
 
+	if (d->sub) {
+		/* its gateway's session carries it */
+		gw_cloud_topo_ready(d);
+		return;
+	}
 	d->last_error[0] = '\0';
-	if (c->ops->login(d, &l, why, sizeof(why)) < 0) {
+	r = gw_cloud_dev_is_gateway(d) ? c->ops->gateway->login(d, &l, why, sizeof(why)) :
+					 c->ops->login(d, &l, why, sizeof(why));
+	if (r < 0) {
 		clog(c, LOG_ERR, "device %s: cannot build its login: %s; retrying in %d s", d->name,
 		     why, (int)(c->ops->recheck_ms / 1000));
 		c->ops->login_end(d);
@@ -688,6 +753,9 @@ static void dev_register(struct gw_cloud_dev *d)
 		return;
 	}
 	d->state = GW_CLOUD_DEV_REGISTERING;
+	/* a sub-device's registration may use the gateway's session, which has no timeout */
+	if (d->sub)
+		gw_cloud_dev_arm(d, c->ops->gateway->attach_timeout_ms);
 }
 
 /* A loaded credential refused at login after it was obtained: true when it is not used now
@@ -719,6 +787,27 @@ static bool stored_refused(struct gw_cloud_dev *d, struct gw_cred *cred)
 }
 
 /* Finds the device's credential: the store first, then registration when cfg registers. */
+static void dev_provision(struct gw_cloud_dev *d);
+
+void gw_cloud_core_provision(struct gw_cloud_dev *d)
+{
+	struct gw_cloud *c = d->cloud;
+	uint64_t now = gw_now_mono_us();
+
+	if (c->ops->has_cred(d)) {
+		dev_connect(d);
+		return;
+	}
+	/* registrations are paced as sessions are */
+	if (now < c->next_slot_us) {
+		(void)sd_event_source_set_time(d->timer, c->next_slot_us);
+		(void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	c->next_slot_us = now + (uint64_t)c->ops->pace_ms * 1000;
+	dev_provision(d);
+}
+
 static void dev_provision(struct gw_cloud_dev *d)
 {
 	struct gw_cloud *c = d->cloud;
@@ -767,8 +856,13 @@ static int dev_timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 	struct gw_cloud_dev *d = ud;
 	struct gw_cloud *c = d->cloud;
 	uint64_t now = gw_now_mono_us();
-	uint64_t gap = connect_gap_left_ms(d);
+	uint64_t gap;
 
+	if (d->sub) {
+		gw_cloud_topo_timer(d);
+		return 0;
+	}
+	gap = connect_gap_left_ms(d);
 	if (gap) {
 		gw_cloud_dev_arm(d, gap);
 		return 0;
@@ -779,7 +873,8 @@ static int dev_timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 		return 0;
 	}
 	c->next_slot_us = now + (uint64_t)c->ops->pace_ms * 1000;
-	if (c->ops->has_cred(d))
+	/* the gateway's secret is the configuration's */
+	if (gw_cloud_dev_is_gateway(d) || c->ops->has_cred(d))
 		dev_connect(d);
 	else
 		dev_provision(d);
@@ -801,22 +896,12 @@ static bool name_valid(const struct gw_cloud_ops *ops, const char *name)
 
 #define NAME_RULE "(1..64 of A-Z a-z 0-9 _ . @ -)"
 
-/* A device seen for the first time. NULL with why filled when it cannot have a session. */
-static struct gw_cloud_dev *dev_add(struct gw_cloud *c, const char *name, char *why, size_t size)
+struct gw_cloud_dev *gw_cloud_core_dev_new(struct gw_cloud *c, const char *name, char *why,
+					   size_t size)
 {
 	struct gw_cloud_dev *d;
 	int r;
 
-	if (!name_valid(c->ops, name)) {
-		snprintf(why, size, "device name '%s' is not valid for %s " NAME_RULE, name,
-			 c->ops->title);
-		return NULL;
-	}
-	if (c->n_devs == c->cfg->cloud.max_devices) {
-		snprintf(why, size, "device %s would exceed max_devices (%" PRIu32 ")", name,
-			 c->cfg->cloud.max_devices);
-		return NULL;
-	}
 	d = gw_new0(struct gw_cloud_dev, 1);
 	d->cloud = c;
 	d->priv = c->ops->dev_size ? gw_malloc0(c->ops->dev_size) : NULL;
@@ -831,15 +916,40 @@ static struct gw_cloud_dev *dev_add(struct gw_cloud *c, const char *name, char *
 		free(d);
 		return NULL;
 	}
-	c->devs[c->n_devs++] = d;
-	clog(c, LOG_INFO, "device %s: new, starting its session", name);
 	return d;
 }
 
-static void dev_free(struct gw_cloud_dev *d)
+/* A device seen for the first time. NULL with why filled when it cannot have a session. */
+static struct gw_cloud_dev *dev_add(struct gw_cloud *c, const char *name, char *why, size_t size)
+{
+	struct gw_cloud_dev *d;
+
+	if (!name_valid(c->ops, name)) {
+		snprintf(why, size, "device name '%s' is not valid for %s " NAME_RULE, name,
+			 c->ops->title);
+		return NULL;
+	}
+	if (c->n_devs == c->cfg->cloud.max_devices) {
+		snprintf(why, size, "device %s would exceed max_devices (%" PRIu32 ")", name,
+			 c->cfg->cloud.max_devices);
+		return NULL;
+	}
+	d = gw_cloud_core_dev_new(c, name, why, size);
+	if (!d)
+		return NULL;
+	c->devs[c->n_devs++] = d;
+	if (c->gw) {
+		clog(c, LOG_INFO, "device %s: new, a sub-device of gateway %s", name, c->gw->name);
+		gw_cloud_topo_dev_added(d);
+	} else
+		clog(c, LOG_INFO, "device %s: new, starting its session", name);
+	return d;
+}
+
+void gw_cloud_core_dev_free(struct gw_cloud_dev *d)
 {
 	if (d->reg)
-		d->cloud->ops->register_cancel(d->reg);
+		d->cloud->ops->register_cancel(d, d->reg);
 	d->reg = NULL;
 	if (d->ev && d->state == GW_CLOUD_DEV_ONLINE)
 		gw_mosqev_hang_up(d->ev); /* a DISCONNECT tells the platform this was intended */
@@ -982,7 +1092,8 @@ static int send_record(void *ud, const struct gw_spool_record *rec)
 		return 0;
 	}
 	o = json_loadb(v.json, v.json_len, 0, &jerr);
-	if (ops->record_seen && ops->record_seen(d, o, why, sizeof(why)) < 0) {
+	if ((ops->record_seen && ops->record_seen(d, o, why, sizeof(why)) < 0) ||
+	    (d->sub && gw_cloud_topo_record(d, why, sizeof(why)) < 0)) {
 		json_decref(o);
 		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
 		return 0;
@@ -1024,7 +1135,7 @@ static int send_record(void *ud, const struct gw_spool_record *rec)
 		ops->rate_give_back(d);
 	if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
 		/* the session is going away: its io or tick callback tears it down */
-		gw_mosqev_end(d->ev, NULL);
+		gw_mosqev_end(sess(d)->ev, NULL);
 		gw_cloudfeed_wait(c->feed, rec->seq);
 		return 0;
 	}
@@ -1033,7 +1144,10 @@ static int send_record(void *ud, const struct gw_spool_record *rec)
 		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
 		return 0;
 	}
-	gw_cloudfeed_sent(c->feed, rec->seq, mid, d);
+	/* its PUBACK comes on the session that carried it */
+	gw_cloudfeed_sent(c->feed, rec->seq, mid, sess(d));
+	if (d->sub)
+		gw_cloud_topo_sent(d);
 	gw_cloud_dev_update(d);
 	return 1;
 }
@@ -1042,6 +1156,11 @@ static void pump(struct gw_cloud *c)
 {
 	if (gw_cloud_pump(c->feed, c->cfg->name, send_record, c))
 		notify(c, false);
+}
+
+void gw_cloud_core_pump(struct gw_cloud *c)
+{
+	pump(c);
 }
 
 /* The first spent rate frees: the driver's queued messages go first (rate_tick), then the
@@ -1170,7 +1289,13 @@ void gw_cloud_uplink_free(void *impl)
 		return;
 	c->self = NULL;
 	for (size_t i = 0; i < c->n_devs; i++)
-		dev_free(c->devs[i]);
+		gw_cloud_core_dev_free(c->devs[i]);
+	c->n_devs = 0;
+	/* the gateway last: its session's end detaches nothing any more */
+	if (c->gw)
+		gw_cloud_core_dev_free(c->gw);
+	c->gw = NULL;
+	gw_cloud_topo_free(c);
 	c->rate_timer = sd_event_source_disable_unref(c->rate_timer);
 	/* saves the cursor */
 	gw_cloudfeed_free(c->feed);
@@ -1232,6 +1357,11 @@ int gw_cloud_uplink_new(const struct gw_uplink_env *env, const struct gw_cloud_o
 	r = ops->init ? ops->init(c) : 0;
 	if (r < 0)
 		goto fail;
+	if (cfg->cloud.topology == GW_TOPOLOGY_GATEWAY) {
+		r = ops->gateway ? gw_cloud_topo_new(c, env->state_dir) : -EOPNOTSUPP;
+		if (r < 0)
+			goto fail;
+	}
 	*ret = c;
 	return 0;
 fail:
@@ -1303,10 +1433,19 @@ static json_t *dev_status(struct gw_cloud_dev *d)
 		[GW_CLOUD_DEV_CONNECTING] = "connecting",
 		[GW_CLOUD_DEV_SUBSCRIBING] = "subscribing",
 		[GW_CLOUD_DEV_ONLINE] = "online",
+		[GW_CLOUD_DEV_ATTACHING] = "attaching",
 	};
+	json_t *o;
 
-	return gw_cloudfeed_device_status(d->cloud->store, d->name, states[d->state],
-					  d->cloud->ops->has_cred(d), gw_cloud_dev_error(d));
+	if (!d->sub)
+		return gw_cloudfeed_device_status(d->cloud->store, d->name, states[d->state],
+						  d->cloud->ops->has_cred(d),
+						  gw_cloud_dev_error(d));
+	o = gw_cloudfeed_device_status(d->cloud->store, d->name, gw_cloud_topo_dev_state(d),
+				       d->cloud->ops->has_cred(d), d->last_error);
+	if (o)
+		gw_cloud_topo_dev_status(d, o);
+	return o;
 }
 
 void gw_cloud_uplink_status(void *impl, json_t *o)
@@ -1321,6 +1460,8 @@ void gw_cloud_uplink_status(void *impl, json_t *o)
 		(void)json_array_append_new(devs, dev_status(c->devs[i]));
 	(void)json_object_set_new(o, "devices", devs);
 	gw_cloud_status(c->feed, c->ops->status_counters, &n, o);
+	if (c->gw)
+		gw_cloud_topo_status(c, o);
 	if (c->ops->status)
 		c->ops->status(c, o);
 }

@@ -63,6 +63,8 @@ static const struct gw_config_key tencent_keys[] = {
 	GW_CONFIG_KEY("tls", gw_config_set_tls, U, tls, NULL, 0, 0, 0),
 	GW_CONFIG_KEY("product_id", set_product_id, U, tencent.product_id, NULL, 0,
 		      GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
+	GW_CONFIG_KEY("gateway_product_id", set_product_id, U, tencent.gateway_product_id, NULL, 0,
+		      GW_TENCENT_PRODUCT_ID_MAX - 1, 0),
 	GW_CONFIG_KEY("sdkappid", gw_config_set_uint, U, tencent.sdkappid, "12010126", 1,
 		      UINT32_MAX, 0),
 	/* 0: the default far-future expiry; auto: now + 600 s with a synchronised clock;
@@ -167,6 +169,12 @@ static void close_auth(struct gw_config_parser *p, struct gw_config_uplink *u)
 				 auth == GW_CLOUD_AUTH_REGNWL ? "regnwl" : "device-secret");
 		return;
 	}
+	if (auth == GW_CLOUD_AUTH_CERTIFICATE && u->cloud.topology == GW_TOPOLOGY_GATEWAY &&
+	    !gw_config_bad(p, "topology"))
+		gw_config_report(p, gw_config_given(p, "auth"),
+				 "auth: certificate cannot be used with topology = gateway (line "
+				 "%u): bind is signed with each sub-device's PSK (psk or register)",
+				 gw_config_given(p, "topology"));
 	if (auth == GW_CLOUD_AUTH_CERTIFICATE && !u->tls && !gw_config_bad(p, "tls"))
 		gw_config_report(p, gw_config_given(p, "auth"),
 				 "auth: certificate needs TLS (tls = no at line %u)",
@@ -216,6 +224,8 @@ static void close_tencent(struct gw_config_parser *p, struct gw_config_uplink *u
 	close_limits(p, u);
 	gw_config_cloud_check_model(p, u, GW_THINGMODEL_TENCENT,
 				    "the data template from the Tencent console");
+	/* docs/protocols/gateway.md §G18 */
+	gw_config_cloud_check_topology(p, u, "gateway_product_id", 1500);
 	close_auth(p, u);
 }
 
@@ -223,6 +233,7 @@ static bool tencent_equal(const struct gw_config_uplink *a, const struct gw_conf
 {
 	return gw_config_cloud_equal(&a->cloud, &b->cloud) &&
 	       gw_streq_null(a->tencent.product_id, b->tencent.product_id) &&
+	       gw_streq_null(a->tencent.gateway_product_id, b->tencent.gateway_product_id) &&
 	       a->tencent.register_api == b->tencent.register_api &&
 	       a->tencent.sdkappid == b->tencent.sdkappid &&
 	       a->tencent.expiry == b->tencent.expiry &&
@@ -233,6 +244,7 @@ static void tencent_clear(struct gw_config_uplink *u)
 {
 	gw_config_cloud_clear(&u->cloud);
 	free(u->tencent.product_id);
+	free(u->tencent.gateway_product_id);
 }
 
 const struct gw_config_uplink_type gw_config_tencent_type = {

@@ -630,7 +630,7 @@ static int register_start(struct gw_cloud_dev *d, const char **via)
 					 on_registered, d, (struct gw_tencent_register **)&d->reg);
 }
 
-static void register_cancel(void *reg)
+static void register_cancel(struct gw_cloud_dev *d, void *reg)
 {
 	gw_tencent_register_cancel(reg);
 }
@@ -784,8 +784,8 @@ static const struct gw_cloud_ops cloud_ops = {
 	.login_refused = login_refused, .refusal_is_error = true,
 	.dynamic = dynamic, .register_start = register_start, .register_cancel = register_cancel,
 	.refused_needs = "it needs provisioning; ", .refused_hint = "",
-	.n_subs = N_ELEMENTS(subs), .sub_what = sub_what, .sub_qos = 1, .sub_filter = sub_filter,
-	.sub_failed = "cannot subscribe to the downlink topics",
+	.subs = { .n = N_ELEMENTS(subs), .what = sub_what, .qos = 1, .filter = sub_filter,
+		  .failed = "cannot subscribe to the downlink topics" },
 	.online = online, .session_end = session_end, .message = on_message,
 	.answer = answer,
 	.codes = {
