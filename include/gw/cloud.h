@@ -194,6 +194,7 @@ struct gw_cloud_dev {
 	bool ready;    /* has its credential: waits for the next attach call */
 	enum gw_cloud_hold hold;
 	char held_why[GW_MOSQEV_ERROR_MAX];
+	uint32_t held_backoff_ms; /* of a refusal that is not its credential's */
 	uint64_t last_record_us;
 };
 
@@ -412,8 +413,12 @@ enum gw_cloud_attach {
 	GW_CLOUD_ATTACH_OK,      /* logged in / online: its subscriptions follow */
 	GW_CLOUD_ATTACH_FAILED,  /* not now (no answer, throttled, busy): again with backoff */
 	GW_CLOUD_ATTACH_READD,   /* the platform lost its topology: add it again, then log in */
-	GW_CLOUD_ATTACH_REFUSED, /* refused for good (bad secret, deleted, not bound): its records
-				  * are dead-lettered until the refusal's retry */
+	GW_CLOUD_ATTACH_REFUSED, /* refused for good (deleted, not found, not allowed): its
+				  * records are dead-lettered until the refusal's retry (in memory:
+				  * 1 min doubling up to 1 h) */
+	GW_CLOUD_ATTACH_BAD_CREDENTIAL, /* its credential was refused (a wrong sign): as REFUSED,
+					 * with the retry of the credential store's refusal
+					 * marker, which a newer credential ends */
 };
 
 /* The outcome of the sub-device's attach (why: for the log and status unless OK). A
@@ -430,8 +435,10 @@ void gw_cloud_sub_logged_out(struct gw_cloud_dev *sub, const char *why);
 void gw_cloud_sub_disable(struct gw_cloud_dev *sub, const char *why);
 void gw_cloud_sub_enable(struct gw_cloud_dev *sub);
 /* Refused for good outside an attach (deleted, unbound): as GW_CLOUD_ATTACH_REFUSED; with
- * forget its topology is forgotten too. */
+ * forget its topology is forgotten too. The same for its credential (as
+ * GW_CLOUD_ATTACH_BAD_CREDENTIAL). */
 void gw_cloud_sub_refuse(struct gw_cloud_dev *sub, const char *why, bool forget);
+void gw_cloud_sub_refuse_credential(struct gw_cloud_dev *sub, const char *why);
 /* The sub-device of that name, NULL when none (or not a gateway topology). */
 struct gw_cloud_dev *gw_cloud_sub_find(struct gw_cloud *c, const char *name);
 /* Whether d is its uplink's gateway device. */

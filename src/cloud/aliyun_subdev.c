@@ -216,6 +216,11 @@ static void code_outcome(struct gw_cloud_dev *d, const char *what, int code, con
 		gw_cloud_sub_disable(d, why);
 		return;
 	case GW_ALIYUN_GW_ACT_BAD_SECRET:
+		if (attaching)
+			gw_cloud_sub_attach_done(d, GW_CLOUD_ATTACH_BAD_CREDENTIAL, why);
+		else
+			gw_cloud_sub_refuse_credential(d, why);
+		return;
 	case GW_ALIYUN_GW_ACT_GONE:
 	case GW_ALIYUN_GW_ACT_REFUSED:
 		if (attaching)
@@ -374,10 +379,11 @@ static void topo_change(struct gw_cloud *c, const struct gw_aliyun_gw_msg *m)
 			gw_cloud_sub_set_attached(d, true);
 			break;
 		case GW_ALIYUN_TOPO_DELETED:
-			/* removed in the console: added again when it attaches next */
-			gw_cloud_sub_set_attached(d, false);
-			gw_cloud_sub_logged_out(d, "its topology was deleted in the console "
-						   "(thing/topo/change)");
+			/* removed in the console: not added back at once against its will */
+			gw_cloud_sub_refuse(d,
+					    "its topology was deleted in the console "
+					    "(thing/topo/change)",
+					    true);
 			break;
 		case GW_ALIYUN_TOPO_ENABLED:
 			gw_cloud_sub_enable(d);

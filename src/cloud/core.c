@@ -1408,11 +1408,17 @@ static void get_counters(const struct gw_cloud *c, struct gw_cloudfeed_stats *fs
 
 void gw_cloud_uplink_summary(const void *impl, struct gw_uplink_summary *ret)
 {
+	const struct gw_cloud *c = impl;
 	struct gw_cloudfeed_stats fs;
 	struct gw_cloud_counters n;
 
 	get_counters(impl, &fs, &n);
 	gw_cloud_summary(&fs, &n, ret);
+	if (c->gw) {
+		/* one MQTT session, the gateway's; the sub-devices are in the status' devices */
+		ret->sessions = 1;
+		ret->online = c->gw->state == GW_CLOUD_DEV_ONLINE;
+	}
 }
 
 void gw_cloud_uplink_log_counters(const void *impl)

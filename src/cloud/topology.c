@@ -29,6 +29,7 @@
 
 #define TOPO_FILE_MAX (1024 * 1024)
 #define HELD_RETRY_MS 1000 /* a login the platform ended is tried again after at least this */
+#define REFUSED_RETRY_MIN_MS 60000 /* the first retry of a refusal that is not the credential's */
 
 struct gw_cloud_topology {
 	int dfd;         /* <state_dir>/topology */
@@ -258,10 +259,14 @@ static void sub_failed(struct gw_cloud_dev *d, const char *why, uint32_t min_ms)
 	gw_cloud_core_notify(c, true);
 }
 
-void gw_cloud_sub_refuse(struct gw_cloud_dev *d, const char *why, bool forget)
+/* Held back for good: its records are dead-lettered until the retry. A refused credential
+ * goes into the store's marker (a newer one provisioned meanwhile is used at the retry); any
+ * other refusal backs off in memory, its credential kept. */
+static void sub_refused(struct gw_cloud_dev *d, const char *why, bool forget, bool credential)
 {
 	struct gw_cloud *c = d->cloud;
 	struct gw_cred_state st;
+	uint64_t delay_ms;
 
 	if (!d->sub)
 		return;
@@ -271,16 +276,32 @@ void gw_cloud_sub_refuse(struct gw_cloud_dev *d, const char *why, bool forget)
 	d->hold = GW_CLOUD_HOLD_REFUSED;
 	snprintf(d->held_why, sizeof(d->held_why), "%s", why);
 	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
-	/* its credential is read again (a newer one wins) when the refusal's retry is due */
-	c->ops->cred_forget(d);
-	gw_cloud_mark_refused(c->store, c->cfg->name, d->name, why, &st);
+	if (credential) {
+		c->ops->cred_forget(d);
+		gw_cloud_mark_refused(c->store, c->cfg->name, d->name, why, &st);
+		delay_ms = (uint64_t)gw_cloud_secs_until(st.next_retry_ms) * 1000;
+	} else {
+		d->held_backoff_ms = gw_backoff_next(d->held_backoff_ms, REFUSED_RETRY_MIN_MS,
+						     (uint32_t)GW_CREDSTORE_RETRY_MAX_MS);
+		delay_ms = gw_backoff_jitter(d->held_backoff_ms);
+	}
 	clog(c, LOG_WARNING,
 	     "device %s: refused by the platform: %s; its records are "
-	     "dead-lettered until the next attempt in %lld s",
-	     d->name, why, gw_cloud_secs_until(st.next_retry_ms));
-	gw_cloud_dev_arm(d, (uint64_t)gw_cloud_secs_until(st.next_retry_ms) * 1000);
+	     "dead-lettered until the next attempt in %llu s",
+	     d->name, why, (unsigned long long)(delay_ms / 1000));
+	gw_cloud_dev_arm(d, delay_ms);
 	gw_cloudfeed_rescan(c->feed);
 	gw_cloud_core_notify(c, true);
+}
+
+void gw_cloud_sub_refuse(struct gw_cloud_dev *d, const char *why, bool forget)
+{
+	sub_refused(d, why, forget, false);
+}
+
+void gw_cloud_sub_refuse_credential(struct gw_cloud_dev *d, const char *why)
+{
+	sub_refused(d, why, false, true);
 }
 
 void gw_cloud_sub_attach_done(struct gw_cloud_dev *d, enum gw_cloud_attach result, const char *why)
@@ -304,7 +325,8 @@ void gw_cloud_sub_attach_done(struct gw_cloud_dev *d, enum gw_cloud_attach resul
 		sub_failed(d, why, 0);
 		return;
 	case GW_CLOUD_ATTACH_REFUSED:
-		gw_cloud_sub_refuse(d, why, false);
+	case GW_CLOUD_ATTACH_BAD_CREDENTIAL:
+		sub_refused(d, why, false, result == GW_CLOUD_ATTACH_BAD_CREDENTIAL);
 		return;
 	}
 	sub_set_attached(d, true);
@@ -330,6 +352,7 @@ void gw_cloud_topo_suback(struct gw_cloud *c, int mid, int qos_count, const int 
 			continue;
 		/* a fresh start for its next failure's backoff, and for idle_logout_s */
 		d->backoff_ms = 0;
+		d->held_backoff_ms = 0;
 		d->last_record_us = gw_now_mono_us();
 		(void)sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
 		gw_cloud_core_dev_online(d);

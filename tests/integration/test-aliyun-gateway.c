@@ -190,6 +190,7 @@ static json_t *uplink_status(void)
 	ck_assert_int_eq(fx_run(argv, &out, &err, 10000), 0);
 	o = json_loads(out, 0, NULL);
 	ck_assert_msg(o, "status is not JSON: %s", out);
+	fx_check_status_schema(o);
 	json_array_foreach(json_object_get(o, "uplinks"), i, v)
 		if (strcmp(json_string_value(json_object_get(v, "name")), "ali") == 0)
 			u = json_incref(v);

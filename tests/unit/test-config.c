@@ -1150,6 +1150,110 @@ START_TEST(test_aliyun_errors)
 }
 END_TEST
 
+/* topology = gateway: the gateway's identity and secret, both clouds; what does not go with it. */
+START_TEST(test_gateway_topology)
+{
+	char *path, *text;
+	struct gw_config *c;
+	const struct gw_config_uplink *u;
+
+	write_file("gw.secret", "gwSecret1\n", 0600);
+	ck_assert_int_ge(asprintf(&path, "%s/gateway.conf", tmp), 0);
+	text = replace_all(
+		ALIYUN_HEAD
+		"[uplink ali]\ntype = aliyun\nproduct_key = a1B2c3D4e5F\nca_file = @DIR@/ca.crt\n"
+		"topology = gateway\ngateway_product_key = a1GwPK\ngateway_device_name = gw-1\n"
+		"gateway_secret_file = @DIR@/gw.secret\nmax_devices = 2000\nidle_logout_s = 600\n"
+		"auth = register\n"
+		"\n"
+		"[uplink tc]\ntype = tencent\nproduct_id = ABCDEF1234\nca_file = @DIR@/ca.crt\n"
+		"topology = gateway\ngateway_product_id = GWPROD0001\ngateway_device_name = gw-1\n"
+		"gateway_secret_file = @DIR@/gw.secret\nmax_devices = 1500\n",
+		"@DIR@", tmp);
+	write_file("gateway.conf", text, 0644);
+	free(text);
+	c = load_ok(path);
+	u = &c->uplinks[0];
+	ck_assert_int_eq(u->cloud.topology, GW_TOPOLOGY_GATEWAY);
+	ck_assert_str_eq(u->aliyun.gateway_product_key, "a1GwPK");
+	ck_assert_str_eq(u->cloud.gateway_device_name, "gw-1");
+	ck_assert_str_eq(u->cloud.gateway_secret, "gwSecret1");
+	ck_assert_uint_eq(u->cloud.max_devices, 2000);
+	ck_assert_uint_eq(u->cloud.idle_logout_s, 600);
+	u = &c->uplinks[1];
+	ck_assert_int_eq(u->cloud.topology, GW_TOPOLOGY_GATEWAY);
+	ck_assert_str_eq(u->tencent.gateway_product_id, "GWPROD0001");
+	ck_assert_str_eq(u->cloud.gateway_secret, "gwSecret1");
+	gw_config_free(c);
+
+	text = replace_all(ALIYUN_HEAD "[uplink a]\n" /* 4 */
+				       "type = aliyun\n"
+				       "product_key = a1B2c3D4e5F\n"
+				       "ca_file = @DIR@/ca.crt\n"
+				       "topology = gateway\n"  /* 8 */
+				       "max_devices = 2001\n"  /* 9 */
+				       "idle_logout_s = 30\n"  /* 10 */
+				       "register_via = mqtt\n" /* 11 */
+				       "\n"
+				       "[uplink b]\n" /* 13 */
+				       "type = aliyun\n"
+				       "product_key = a1B2c3D4e5F\n"
+				       "ca_file = @DIR@/ca.crt\n"
+				       "max_devices = 257\n"            /* 17 */
+				       "gateway_device_name = gw-1\n"   /* 18 */
+				       "gateway_product_key = a1GwPK\n" /* 19 */
+				       "idle_logout_s = 600\n"          /* 20 */
+				       "\n"
+				       "[uplink c]\n" /* 22 */
+				       "type = tencent\n"
+				       "product_id = ABCDEF1234\n"
+				       "ca_file = @DIR@/ca.crt\n"
+				       "auth = certificate\n" /* 26 */
+				       "topology = gateway\n" /* 27 */
+				       "gateway_device_name = gw-1\n"
+				       "gateway_product_id = GWPROD0001\n"
+				       "gateway_secret_file = @DIR@/gw.secret\n" /* 30 */
+				       "gateway_secret_credential = gw\n"        /* 31 */
+				       "max_devices = 1501\n"                    /* 32 */
+				       "\n"
+				       "[uplink d]\n" /* 34 */
+				       "type = mqtt\n"
+				       "topology = gateway\n" /* 36 */
+				       "\n"
+				       "[uplink e]\n" /* 38 */
+				       "type = aliyun\n"
+				       "product_key = a1B2c3D4e5F\n"
+				       "ca_file = @DIR@/ca.crt\n"
+				       "topology = star\n", /* 42 */
+			   "@DIR@", tmp);
+	write_file("gateway.conf", text, 0644);
+	free(text);
+	assert_fails(path,
+		     "8: topology: gateway needs gateway_device_name\n"
+		     "8: topology: gateway needs gateway_product_key\n"
+		     "8: topology: gateway needs gateway_secret_file or gateway_secret_credential "
+		     "(the gateway device's DeviceSecret)\n"
+		     "9: max_devices: 2001 is out of range (1..2000)\n"
+		     "10: idle_logout_s: 30 is too short (0 = never, or 60..86400)\n"
+		     "11: register_via: not used with topology = gateway (sub-devices register "
+		     "through the gateway's session)\n"
+		     "17: max_devices: 257 is out of range for topology = direct (1..256)\n"
+		     "18: gateway_device_name: only used with topology = gateway\n"
+		     "19: gateway_product_key: only used with topology = gateway\n"
+		     "20: idle_logout_s: only used with topology = gateway\n"
+		     "26: auth: certificate cannot be used with topology = gateway (line 27): bind "
+		     "is signed with each sub-device's PSK (psk or register)\n"
+		     "31: gateway_secret_credential: CREDENTIALS_DIRECTORY is not set (run under "
+		     "systemd with LoadCredential=gw:PATH, or use gateway_secret_file)\n"
+		     "31: gateway_secret_credential: only one of gateway_secret_file and "
+		     "gateway_secret_credential may be set (gateway_secret_file at line 30)\n"
+		     "32: max_devices: 1501 is out of range for topology = gateway (1..1500)\n"
+		     "36: topology: not used by type = mqtt\n"
+		     "42: topology: 'star' is not one of direct, gateway\n");
+	free(path);
+}
+END_TEST
+
 /* command_rate and command_burst: cloud uplinks only, defaults 10 and 20, 0 = no limit. */
 /* thing_model: read when the configuration is, positions in the file for a broken one, the
  * format must be the cloud's; thing_model_refused; register_ca_file. */
@@ -1931,6 +2035,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_credential);
 	tcase_add_test(tc, test_aliyun_defaults);
 	tcase_add_test(tc, test_aliyun_errors);
+	tcase_add_test(tc, test_gateway_topology);
 	tcase_add_test(tc, test_command_rate);
 	tcase_add_test(tc, test_thing_model);
 	tcase_add_test(tc, test_aliyun_default_ca);
