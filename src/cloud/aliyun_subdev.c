@@ -168,7 +168,9 @@ static int attach(struct gw_cloud *c, struct gw_cloud_dev *const *subs, size_t n
 	for (size_t i = 0; i < n; i++) {
 		struct gw_cloud_dev *d = subs[i];
 
-		if (!gw_cloud_sub_attached_before(d)) {
+		if (!gw_cloud_sub_attached_before(d) && DEV(d)->solo) {
+			send_topo_add(c, &subs[i], 1);
+		} else if (!gw_cloud_sub_attached_before(d)) {
 			add[n_add++] = d;
 			if (n_add == GW_ALIYUN_TOPO_ADD_MAX) {
 				send_topo_add(c, add, n_add);
@@ -195,6 +197,10 @@ static void code_outcome(struct gw_cloud_dev *d, const char *what, int code, con
 {
 	char why[GW_CREDSTORE_WHY_MAX];
 	enum gw_aliyun_gw_action a = gw_aliyun_classify_gw_code(code);
+
+	/* topo/add says 401 for a sign that does not match (§G4): the DeviceSecret, as 6287 */
+	if (code == 401 && strcmp(what, "thing/topo/add") == 0)
+		a = GW_ALIYUN_GW_ACT_BAD_SECRET;
 
 	snprintf(why, sizeof(why), "%s: code %d (%s)%s%s", what, code, gw_aliyun_name_gw_action(a),
 		 message[0] ? ": " : "", message);
@@ -265,11 +271,15 @@ static void topo_add_reply(struct gw_cloud *c, struct gw_aliyun_gwreq *r,
 
 		if (!d || d->state != GW_CLOUD_DEV_ATTACHING)
 			continue;
+		if (m->code != GW_ALIYUN_CODE_OK && r->n > 1 && !(m->n && in_reply(m, d->name))) {
+			/* one refusal for the request: each is added alone next, so that one
+			 * sub-device's refusal does not hold back the others */
+			DEV(d)->solo = true;
+			code_outcome(d, "thing/topo/add", 500, m->message, true);
+			continue;
+		}
 		if (m->code != GW_ALIYUN_CODE_OK) {
-			/* a refusal that names sub-devices is theirs; others try again */
-			bool named = !m->n || in_reply(m, d->name);
-
-			code_outcome(d, "thing/topo/add", named ? m->code : 500, m->message, true);
+			code_outcome(d, "thing/topo/add", m->code, m->message, true);
 			continue;
 		}
 		gw_cloud_sub_set_attached(d, true);

@@ -36,7 +36,8 @@ struct dev {
 	unsigned n_replies;       /* at most GW_ALIYUN_UPLINK_REPLIES_MAX */
 	uint64_t replies_dropped; /* answers dropped because the queue was full */
 
-	bool solo; /* a sub-device whose batch login failed: it logs in alone (aliyun_subdev.c) */
+	bool solo; /* a sub-device whose batch failed: it is added and logs in alone
+		    * (aliyun_subdev.c) */
 };
 
 struct gw_aliyun_gwreq;

@@ -37,7 +37,9 @@ static const char *node(int bus, int addr)
 	return fx_strf("n%d-%d", bus, addr);
 }
 
-static void start_cloud(bool secrets)
+enum devices { PREREGISTERED, WITH_SECRETS, NONE };
+
+static void start_cloud(enum devices which)
 {
 	json_t *products = json_pack("{s:[{s:s,s:s,s:b,s:[{s:s,s:s}]},{s:s,s:s,s:b,s:[]}]}",
 				     "products", "productKey", GW_PK, "productSecret",
@@ -49,10 +51,10 @@ static void start_cloud(bool secrets)
 	char *text;
 
 	/* pre-registered names without secrets: thing/sub/register issues them (§G13) */
-	for (int bus = 1; bus <= 2; bus++)
+	for (int bus = 1; which != NONE && bus <= 2; bus++)
 		for (int a = 1; a <= NODES; a++)
 			json_array_append_new(devs,
-					      secrets ? json_pack("{s:s,s:s}", "deviceName",
+					      which == WITH_SECRETS ? json_pack("{s:s,s:s}", "deviceName",
 								  node(bus, a), "deviceSecret",
 								  fx_strf("secret-%d-%d", bus, a)) :
 							json_string(node(bus, a)));
@@ -65,6 +67,9 @@ static void start_cloud(bool secrets)
 static const char *config(const char *auth)
 {
 	fx_write_secret(fx_path("gateway.secret"), GW_DS);
+	bool regnwl = strcmp(auth, "regnwl") == 0;
+
+	fx_write_secret(fx_path("product.secret"), CL_PS);
 	snprintf(conf_text, sizeof(conf_text),
 		 "[gateway]\n"
 		 "state_dir = %s\n"
@@ -93,9 +98,12 @@ static const char *config(const char *auth)
 		 "gateway_device_name = " GW_DN "\n"
 		 "gateway_secret_file = %s\n"
 		 "auth = %s\n"
+		 "%s%s%s"
 		 "max_devices = 64\n",
 		 fx_path("state"), fx_path("control"), fx_path("tty-n1"), fx_path("tty-n2"),
-		 cl_mqtts_port, fx_path("broker/ca.crt"), fx_path("gateway.secret"), auth);
+		 cl_mqtts_port, fx_path("broker/ca.crt"), fx_path("gateway.secret"), auth,
+		 regnwl ? "product_secret_file = " : "", regnwl ? fx_path("product.secret") : "",
+		 regnwl ? "\n" : "");
 	return conf_text;
 }
 
@@ -165,17 +173,22 @@ static size_t count_since(json_int_t since, const char *ev, const char *dn)
 	return n;
 }
 
-/* Every node's readings arrive on its own topics after seq since. */
-static void wait_all_posting(json_int_t since, int timeout_s)
+/* Every node's readings (but skip's) arrive on its own topics after seq since. */
+static void wait_posting_but(json_int_t since, int timeout_s, const char *skip)
 {
 	for (int bus = 1; bus <= 2; bus++)
 		for (int a = 1; a <= NODES; a++)
-			ck_assert_msg(cl_wait_since(json_pack("{s:s,s:s,s:s,s:i}", "ev",
+			ck_assert_msg((skip && strcmp(node(bus, a), skip) == 0) ||cl_wait_since(json_pack("{s:s,s:s,s:s,s:i}", "ev",
 							      "alink_post", "productKey", CL_PK,
 							      "deviceName", node(bus, a), "code",
 							      200),
 						    since, timeout_s),
 				      "no accepted post of %s", node(bus, a));
+}
+
+static void wait_all_posting(json_int_t since, int timeout_s)
+{
+	wait_posting_but(since, timeout_s, NULL);
 }
 
 /* The status of the uplink "ali" from sensorgwctl. */
@@ -288,7 +301,7 @@ START_TEST(test_gateway)
 	json_t *r, *u;
 	int status;
 
-	start_cloud(false);
+	start_cloud(PREREGISTERED);
 	r = cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", CL_PK, "schema"));
 	json_decref(r);
 	start_sims();
@@ -380,18 +393,29 @@ END_TEST
  * provisioned beforehand (auth = device-secret). */
 START_TEST(test_lifecycle)
 {
-	json_int_t mark;
+	json_int_t mark, deadlettered;
 	json_t *u;
 
-	start_cloud(true);
+	start_cloud(WITH_SECRETS);
 	json_decref(cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", CL_PK, "schema")));
+	/* n2-9's DeviceSecret is wrong: its topology add is refused (401, §G4) alone, the others
+	 * are not held back */
 	for (int bus = 1; bus <= 2; bus++)
 		for (int a = 1; a <= NODES; a++)
-			cl_provision(node(bus, a), fx_strf("secret-%d-%d", bus, a));
+			cl_provision(node(bus, a), bus == 2 && a == 9 ? "wrongSecret" :
+				     fx_strf("secret-%d-%d", bus, a));
 	start_sims();
 	fx_daemon_start(config("device-secret"));
-	wait_all_posting(0, 60);
+	wait_posting_but(0, 60, "n2-9");
 	ck_assert_uint_eq(count_since(0, "gw_request", "sub_register"), 0);
+	ck_assert(wait_dev_state("n2-9", "refused", 20000));
+	u = uplink_status();
+	ck_assert_msg(strstr(dev_state(u, "n2-9", "refused"), "401"), "refused: %s",
+		      dev_state(u, "n2-9", "refused"));
+	ck_assert_str_eq(dev_state(u, "n2-9", "provisioning"), "needs-provisioning");
+	ck_assert_int_gt(counter(u, "deadlettered"), 0);
+	json_decref(u);
+	ck_assert_uint_eq(count_since(0, "alink_post", "n2-9"), 0);
 
 	/* disabled: logged out, its records wait; the others go on */
 	json_decref(cl_ctl("disable_subdev", cl_dev_args("n1-2")));
@@ -402,7 +426,7 @@ START_TEST(test_lifecycle)
 				mark, 10));
 	ck_assert_uint_eq(count_since(mark, "alink_post", "n1-2"), 0);
 	u = uplink_status();
-	ck_assert_int_eq(counter(u, "deadlettered"), 0);
+	deadlettered = counter(u, "deadlettered");
 	json_decref(u);
 
 	/* enabled: logged in again, what waited arrives */
@@ -425,11 +449,26 @@ START_TEST(test_lifecycle)
 				mark, 10));
 	fx_sleep_ms(1500);
 	u = uplink_status();
-	ck_assert_int_gt(counter(u, "deadlettered"), 0);
+	ck_assert_int_gt(counter(u, "deadlettered"), deadlettered);
 	json_decref(u);
 	ck_assert_uint_eq(count_since(mark, "alink_post", "n2-4"), 0);
 	ck_assert(fx_daemon_log_contains("device n2-4: refused by the platform: deleted in the "
 					 "console"));
+}
+END_TEST
+
+/* auth = regnwl: sub-devices nobody created, registered through the gateway with
+ * product_register signed with the ProductSecret (§G13). */
+START_TEST(test_regnwl)
+{
+	start_cloud(NONE);
+	json_decref(cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", CL_PK, "schema")));
+	start_sims();
+	fx_daemon_start(config("regnwl"));
+	wait_all_posting(0, 60);
+	ck_assert_uint_eq(count_since(0, "gw_request", "product_register"), 2 * NODES);
+	ck_assert_uint_eq(count_since(0, "gw_request", "sub_register"), 0);
+	ck_assert(cl_file_exists(fx_path(CRED_DIR "/n2-3.json")));
 }
 END_TEST
 
@@ -442,6 +481,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_gateway);
 	tcase_add_test(tc, test_lifecycle);
+	tcase_add_test(tc, test_regnwl);
 	suite_add_tcase(s, tc);
 	return s;
 }
