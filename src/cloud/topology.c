@@ -29,6 +29,7 @@
 
 #define TOPO_FILE_MAX (1024 * 1024)
 #define HELD_RETRY_MS 1000 /* a login the platform ended is tried again after at least this */
+#define IDLE_CHECK_US 5000000ULL /* how often idle_logout_s is checked */
 #define REFUSED_RETRY_MIN_MS 60000 /* the first retry of a refusal that is not the credential's */
 
 struct gw_cloud_topology {
@@ -554,7 +555,7 @@ static int idle_cb(sd_event_source *s, uint64_t usec, void *ud)
 		gw_cloud_core_notify(c, true);
 	}
 	gw_cloud_dev_update(c->gw);
-	(void)sd_event_source_set_time(s, now + idle_us / 4);
+	(void)sd_event_source_set_time(s, now + IDLE_CHECK_US);
 	return 0;
 }
 
@@ -650,8 +651,7 @@ int gw_cloud_topo_new(struct gw_cloud *c, const char *state_dir)
 		r = sd_event_source_set_enabled(t->attach_timer, SD_EVENT_OFF);
 	if (r >= 0 && cfg->cloud.idle_logout_s)
 		r = sd_event_add_time_relative(c->event, &t->idle_timer, CLOCK_MONOTONIC,
-					       (uint64_t)cfg->cloud.idle_logout_s * 250000, 0,
-					       idle_cb, c);
+					       IDLE_CHECK_US, 0, idle_cb, c);
 	if (r >= 0 && t->idle_timer)
 		r = sd_event_source_set_enabled(t->idle_timer, SD_EVENT_ON);
 	if (r < 0) {

@@ -30,6 +30,7 @@
 #define CRED_DIR "state/credentials/ali"
 
 static char conf_text[4096];
+static const char *conf_extra = ""; /* more [uplink ali] keys */
 
 /* "n1-3": bus 1, address 3 */
 static const char *node(int bus, int addr)
@@ -99,11 +100,12 @@ static const char *config(const char *auth)
 		 "gateway_secret_file = %s\n"
 		 "auth = %s\n"
 		 "%s%s%s"
-		 "max_devices = 64\n",
+		 "max_devices = 64\n"
+		 "%s",
 		 fx_path("state"), fx_path("control"), fx_path("tty-n1"), fx_path("tty-n2"),
 		 cl_mqtts_port, fx_path("broker/ca.crt"), fx_path("gateway.secret"), auth,
 		 regnwl ? "product_secret_file = " : "", regnwl ? fx_path("product.secret") : "",
-		 regnwl ? "\n" : "");
+		 regnwl ? "\n" : "", conf_extra);
 	return conf_text;
 }
 
@@ -472,6 +474,44 @@ START_TEST(test_regnwl)
 }
 END_TEST
 
+/* idle_logout_s: a bus that falls silent has its sub-devices logged out (combine/logout, §G9);
+ * they log in again when their nodes speak. */
+START_TEST(test_idle_logout)
+{
+	char link2[4096];
+	const char *const args2[] = { fx_env("GW_SIM"), "--pty", "--link", link2, "--framing",
+				      "binary", "--nodes", "10", "--addr", "1", "--rate", "10",
+				      "--seed", "9", "--uid", "0123456789abcdef01230101", NULL };
+	const char *const out[] = { "device n2-1: no records for 60 s (idle_logout_s): logging it "
+				    "out", NULL };
+	json_int_t mark;
+
+	start_cloud(WITH_SECRETS);
+	json_decref(cl_ctl("set_product", json_pack("{s:s,s:n}", "productKey", CL_PK, "schema")));
+	for (int bus = 1; bus <= 2; bus++)
+		for (int a = 1; a <= NODES; a++)
+			cl_provision(node(bus, a), fx_strf("secret-%d-%d", bus, a));
+	start_sims();
+	conf_extra = "idle_logout_s = 60\n";
+	fx_daemon_start(config("device-secret"));
+	conf_extra = "";
+	wait_all_posting(0, 60);
+	fx_child_stop(sim2);
+	ck_assert(fx_daemon_wait_log_line(out, 90000));
+	ck_assert(wait_dev_state("n2-1", "logged-out", 10000));
+	ck_assert(wait_dev_state("n1-1", "online", 1000));
+	ck_assert_uint_ge(count_since(0, "gw_request", "logout"), NODES);
+	mark = cl_seq();
+	/* fx_path() rotates its buffers: keep the link's name */
+	snprintf(link2, sizeof(link2), "%s", fx_path("tty-n2"));
+	sim2 = fx_spawn(args2, "sim2.log");
+	ck_assert(cl_wait_since(json_pack("{s:s,s:s,s:i}", "ev", "alink_post", "deviceName",
+					  "n2-1", "code", 200), mark, 30));
+	ck_assert(wait_dev_state("n2-1", "online", 10000));
+	ck_assert_uint_eq(count_since(0, "subdev_refused", NULL), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("aliyun-gateway");
@@ -482,6 +522,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_gateway);
 	tcase_add_test(tc, test_lifecycle);
 	tcase_add_test(tc, test_regnwl);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("idle");
+	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_idle_logout);
 	suite_add_tcase(s, tc);
 	return s;
 }
