@@ -34,6 +34,16 @@
  * control fetched by get_status goes to the node the same way and is then cleared with
  * clear_control. Commands are never spooled.
  *
+ * topology = gateway (docs/protocols/gateway.md §G15-§G18, src/cloud/tencent_subdev.c): one
+ * session, the gateway device's (gateway_product_id, gateway_device_name, its PSK from
+ * gateway_secret_file, in any of the TLS modes above), subscribed to its operation results; each
+ * node is a sub-device of product_id, bound once (bind signed with its PSK text and the wall
+ * clock, remembered in the topology file) and put online in every gateway session, one device
+ * per operation and at most one attach per 300 ms; then its $thing topics, reports, commands
+ * and answers are the direct device's, on the gateway's session. The platform's change,
+ * search_devices and unbind_all are acknowledged; an unbinding refuses the sub-device (its
+ * records are dead-lettered until its retry), a binding in the console lets it attach at once.
+ *
  * A login the platform refuses (CONNACK 4/5, or a TLS alert about the client certificate or,
  * with tls = psk, the PSK) marks the credential as refused: retried slowly, shown by status.
  * The driver implements the optional status (devices, backlog, counters) and preview

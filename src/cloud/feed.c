@@ -179,7 +179,11 @@ int gw_cloudfeed_next(struct gw_cloudfeed *f, struct gw_spool_record *rec)
 		r = gw_spool_reader_next(f->reader, rec);
 		if (r <= 0)
 			return r;
-		if (!gw_seqset_has(&f->skip, rec->seq) && !in_flight(f, rec->seq))
+		/* below the cursor: done, though not in the skip set any more (the cursor passes
+		 * the read position when a record read again is dead-lettered before records
+		 * acknowledged behind it) */
+		if (rec->seq >= gw_spool_reader_cursor(f->reader) &&
+		    !gw_seqset_has(&f->skip, rec->seq) && !in_flight(f, rec->seq))
 			return 1;
 	}
 }

@@ -4,7 +4,8 @@
  * libmosquitto session per node device fed from one spool reader. This file says what Tencent
  * says differently: the data-template topics and messages, the PSK, certificate or TLS-PSK
  * login, get_status and report_info on each new session, controls and actions, registration.
- * See include/gw/tencent_uplink.h.
+ * With topology = gateway the same code serves the sub-devices on the gateway's session; the
+ * gateway's own part is tencent_subdev.c. See include/gw/tencent_uplink.h.
  */
 
 #include <errno.h>
@@ -20,40 +21,16 @@
 #include <unistd.h>
 
 #include "gw/cloud.h"
+#include "gw/cloudmodel.h"
 #include "gw/credstore.h"
 #include "gw/http.h"
 #include "gw/log.h"
 #include "gw/payload.h"
 #include "gw/tencent.h"
 #include "gw/tencent_register.h"
-#include "gw/cloudmodel.h"
 #include "gw/tencent_uplink.h"
 #include "gw/util.h"
-
-/* A device's part of the driver (gw_cloud_dev.priv). */
-struct dev {
-	struct gw_cred cred; /* PSK or certificate + key, once loaded (cred.psk or cred.cert) */
-	bool has_cred;
-	/* during dev_connect only */
-	struct gw_tencent_connect conn;
-	char psk_hex[GW_TENCENT_PSK_HEX_MAX];
-	SSL_CTX *ctx;
-
-	/* max_rate records a second (docs/protocols/tencent.md §1.7: 30 up per device) */
-	struct gw_rate rate;
-	char fw[GW_TENCENT_THING_ID_MAX]; /* the node's firmware version, from its records */
-	bool info_sent; /* report_info of fw sent on this session */
-	uint64_t token_seq; /* for the tokens of session messages */
-	char status_token[GW_TENCENT_TOKEN_MAX]; /* of the get_status sent on this session */
-};
-
-/* The uplink's part (gw_cloud.priv). */
-struct uplink {
-	int clock_said; /* expiry = auto: 0 not yet logged, 1 trusted, -1 not trusted */
-};
-
-#define ulog(d, level, ...) gw_cloud_log((d)->cloud, level, __VA_ARGS__)
-#define DEV(d) ((struct dev *)(d)->priv)
+#include "tencent_uplink-private.h"
 
 static void on_command(struct gw_cloud_dev *d, enum gw_tencent_method m,
 		       const struct mosquitto_message *msg);
@@ -149,10 +126,11 @@ static void online(struct gw_cloud_dev *d)
 	send_info(d);
 }
 
-static void session_end(struct gw_cloud_dev *d)
+void gw_tencent_uplink_session_end(struct gw_cloud_dev *d)
 {
 	DEV(d)->info_sent = false;
 	DEV(d)->status_token[0] = '\0';
+	DEV(d)->gw_waiting = false;
 }
 
 /* The downlink topics, one SUBSCRIBE each (docs/protocols/tencent.md §1.7), and what each
@@ -173,7 +151,7 @@ static int sub_filter(struct gw_cloud_dev *d, size_t i, char *buf, size_t size)
 static void on_reply(struct gw_cloud_dev *d, enum gw_tencent_method m,
 		     const struct mosquitto_message *msg);
 
-static void on_message(struct gw_cloud_dev *d, const struct mosquitto_message *msg)
+void gw_tencent_uplink_message(struct gw_cloud_dev *d, const struct mosquitto_message *msg)
 {
 	enum gw_tencent_direction dir;
 	enum gw_tencent_topic kind;
@@ -423,15 +401,16 @@ static uint64_t login_expiry(struct gw_cloud *u)
 	return expiry;
 }
 
-static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, size_t size)
+int gw_tencent_uplink_login(struct gw_cloud_dev *d, const char *product_id, const char *psk,
+			    struct gw_cloud_login *ret, char *why, size_t size)
 {
 	const struct gw_config_uplink *c = d->cloud->cfg;
 	struct dev *p = DEV(d);
-	bool certificate = p->cred.kind == GW_CRED_CERTIFICATE;
+	bool certificate = !psk;
 	struct gw_tencent_login l = {
-		.product_id = c->tencent.product_id,
+		.product_id = product_id,
 		.device_name = d->name,
-		.psk = certificate ? NULL : p->cred.psk,
+		.psk = psk,
 		.expiry = login_expiry(d->cloud),
 		.sdkappid = c->tencent.sdkappid,
 		.sign_method = gw_tencent_config_sign_method(c),
@@ -448,7 +427,7 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 		r = gw_cloud_tls_ctx(&p->cred, c->host ? c->host : p->conn.host, c->ca_file,
 				     (void **)&p->ctx, reason, sizeof(reason));
 	else if (r >= 0 && c->tls_psk)
-		r = gw_tencent_psk_hex(p->cred.psk, p->psk_hex, sizeof(p->psk_hex), reason);
+		r = gw_tencent_psk_hex(psk, p->psk_hex, sizeof(p->psk_hex), reason);
 	if (r < 0) {
 		snprintf(why, size, "%s", reason[0] ? reason : strerror(-r));
 		return r;
@@ -457,6 +436,15 @@ static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, 
 	 * password */
 	*ret = GW_CLOUD_LOGIN(p->conn, !certificate && !c->tls_psk);
 	return 0;
+}
+
+static int login(struct gw_cloud_dev *d, struct gw_cloud_login *ret, char *why, size_t size)
+{
+	const struct gw_cred *cred = &DEV(d)->cred;
+
+	return gw_tencent_uplink_login(d, d->cloud->cfg->tencent.product_id,
+				       cred->kind == GW_CRED_CERTIFICATE ? NULL : cred->psk, ret,
+				       why, size);
 }
 
 static int tls(struct gw_cloud_dev *d, struct mosquitto *mosq)
@@ -786,7 +774,8 @@ static const struct gw_cloud_ops cloud_ops = {
 	.refused_needs = "it needs provisioning; ", .refused_hint = "",
 	.subs = { .n = N_ELEMENTS(subs), .what = sub_what, .qos = 1, .filter = sub_filter,
 		  .failed = "cannot subscribe to the downlink topics" },
-	.online = online, .session_end = session_end, .message = on_message,
+	.online = online, .session_end = gw_tencent_uplink_session_end,
+	.message = gw_tencent_uplink_message,
 	.answer = answer,
 	.codes = {
 		GW_TENCENT_CODE_OK, GW_TENCENT_UPLINK_CODE_NOT_FOUND,
@@ -794,6 +783,7 @@ static const struct gw_cloud_ops cloud_ops = {
 		GW_TENCENT_UPLINK_CODE_THROTTLED, GW_TENCENT_UPLINK_CODE_BAD_REQUEST,
 		GW_TENCENT_UPLINK_CODE_TIMEOUT, GW_TENCENT_UPLINK_CODE_FAILED,
 	},
+	.gateway = &gw_tencent_gateway_ops,
 };
 
 /* The uplink driver (gw/uplink.h): the core with cloud_ops. */

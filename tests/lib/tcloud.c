@@ -18,6 +18,7 @@ int tc_ctl_port;
 int tc_https_port;
 int tc_mqtts_port;
 int tc_mqttpsk_port;
+int tc_mqtt_port;
 int tc_http_port;
 
 json_t *tc_ctl(const char *cmd, json_t *args)
@@ -85,7 +86,12 @@ bool tc_wait_property(const char *dn, const char *name, int timeout_ms)
 
 void tc_wait_connect_window(const char *dn)
 {
-	json_t *dev = tc_device(TC_PID, dn, false);
+	tc_wait_device_connect_window(TC_PID, dn);
+}
+
+void tc_wait_device_connect_window(const char *pid, const char *dn)
+{
+	json_t *dev = tc_device(pid, dn, false);
 	json_t *set = tc_ctl("settings", json_object());
 	json_t *last = json_object_get(dev, "lastConnect");
 	double gap = json_number_value(json_object_get(set, "connect_interval"));
@@ -143,6 +149,7 @@ void tc_start_https_ca(const char *psk_devices, const char *cert_devices, const 
 	tc_http_port = cc_port(ports, "http");
 	tc_mqtts_port = cc_port(ports, "mqtts");
 	tc_mqttpsk_port = cc_port(ports, "mqttpsk");
+	tc_mqtt_port = cc_port(ports, "mqtt");
 	json_decref(ports);
 }
 
@@ -345,10 +352,23 @@ json_t *tc_status_uplink(json_t *status, const char *name)
 
 int tc_pskfront_start(const char *psk_hex, bool tls13)
 {
+	return tc_pskfront_start_id(TC_PID TC_DN, psk_hex, tls13);
+}
+
+int tc_pskfront_start_id(const char *identity, const char *psk_hex, bool tls13)
+{
 	char backend[16];
-	const char *const argv[] = { fx_env("GW_PSKFRONT"), "--port-file",
-		fx_path("pskfront.port"), "--backend", backend, "--identity", TC_PID TC_DN, "--psk",
-		psk_hex, tls13 ? "--tls13" : NULL, NULL };
+	const char *const argv[] = { fx_env("GW_PSKFRONT"),
+				     "--port-file",
+				     fx_path("pskfront.port"),
+				     "--backend",
+				     backend,
+				     "--identity",
+				     identity,
+				     "--psk",
+				     psk_hex,
+				     tls13 ? "--tls13" : NULL,
+				     NULL };
 	int64_t end = fx_mono_ms() + 10000;
 	pid_t pid;
 

@@ -32,6 +32,7 @@ extern int tc_ctl_port;
 extern int tc_https_port;
 extern int tc_mqtts_port;
 extern int tc_mqttpsk_port; /* plain, loopback: behind the TLS-PSK front only */
+extern int tc_mqtt_port;    /* plain TCP (tls = no) */
 extern int tc_http_port;    /* plain http: the target of its redirect_http fault */
 
 /* Starts the cloud with product TC_PID (PSK devices, registerType 1; template: MQ2, MQ135,
@@ -73,6 +74,8 @@ json_int_t tc_device_field(const char *dn, const char *field);
  * CONNECT the cloud answered, from its device summary) has passed, so that the next CONNECT of
  * dn is answered; returns at once when none was answered yet. */
 void tc_wait_connect_window(const char *dn);
+/* The same for device dn of product pid (a gateway's). */
+void tc_wait_device_connect_window(const char *pid, const char *dn);
 /* Waits until the cloud recorded property name of dn (any value); false at the deadline. */
 bool tc_wait_property(const char *dn, const char *name, int timeout_ms);
 /* Stores psk for dn in the daemon's credential store of uplink "tc" (state/credentials/tc),
@@ -96,5 +99,7 @@ char *tc_config(const char *extra);
  * listener for identity TC_PID TC_DN with the key psk_hex (TLS 1.2, or 1.2 and 1.3 with
  * tls13); its log is fx_path("pskfront.log"). Returns its port. */
 int tc_pskfront_start(const char *psk_hex, bool tls13);
+/* The same for the device whose TLS-PSK identity (client id) is identity. */
+int tc_pskfront_start_id(const char *identity, const char *psk_hex, bool tls13);
 /* tc_config() with tls = psk to port (the front) and no ca_file. */
 char *tc_config_psk(int port, const char *extra);

@@ -2,9 +2,9 @@
 /*
  * The cloud core (gw/cloud.h) without a broker: the counters' table as the log line and the
  * status show it, the reason of a lost session, the reconnect backoff, command_rate and the
- * refusal marker of the credential store; and the engine against a fake gw_cloud_ops: the
- * command path and its answers, the outcome of a registration, the preview, the registration
- * job (gw/cloudreg.h).
+ * refusal marker of the credential store; the feed reading a record again after records behind
+ * it were acknowledged; and the engine against a fake gw_cloud_ops: the command path and its
+ * answers, the outcome of a registration, the preview, the registration job (gw/cloudreg.h).
  */
 
 #include <check.h>
@@ -184,6 +184,64 @@ START_TEST(test_refusal_marker)
 	ck_assert(!gw_cloud_cred_refused(store, "t", "dev1", &cred, &st));
 	ck_assert_int_eq(gw_cloud_secs_until(gw_now_wall_ms() - 5000), 0);
 	gw_credstore_close(store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A record that waited for its device is read again and dead-lettered after the records
+ * behind it were acknowledged (a sub-device refused while others went on): the cursor passes
+ * them, and they are neither read nor counted a second time. */
+START_TEST(test_feed_deadletter_after_acks)
+{
+	char dir[] = "/tmp/test-cloud-core-XXXXXX";
+	char spool_dir[64], cmd[128];
+	struct gw_spool_options o = { .dir = spool_dir };
+	struct gw_spool *spool = NULL;
+	struct gw_cloudfeed *f = NULL;
+	struct gw_cloudfeed_stats st;
+	struct gw_spool_record rec;
+	sd_event *event = NULL;
+	int owner = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", dir);
+	ck_assert_int_eq(gw_spool_open(&o, &spool), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(gw_spool_append(spool, 1, 1, "x", 1, NULL), 0);
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	ck_assert_int_eq(gw_cloudfeed_new(event, spool, "t", 8, true, &f), 0);
+
+	/* 1 waits for its device; 2 and 3 are sent and acknowledged */
+	ck_assert_int_eq(gw_cloudfeed_next(f, &rec), 1);
+	ck_assert_uint_eq(rec.seq, 1);
+	gw_cloudfeed_wait(f, rec.seq);
+	for (uint64_t seq = 2; seq <= 3; seq++) {
+		ck_assert_int_eq(gw_cloudfeed_next(f, &rec), 1);
+		ck_assert_uint_eq(rec.seq, seq);
+		gw_cloudfeed_sent(f, rec.seq, (int)seq, &owner);
+	}
+	gw_cloudfeed_update_cursor(f);
+	ck_assert(gw_cloudfeed_puback(f, &owner, 2));
+	ck_assert(gw_cloudfeed_puback(f, &owner, 3));
+
+	/* its device is refused: read again, dead-lettered; 4 comes next */
+	gw_cloudfeed_rescan(f);
+	ck_assert_int_eq(gw_cloudfeed_next(f, &rec), 1);
+	ck_assert_uint_eq(rec.seq, 1);
+	gw_cloudfeed_deadletter(f, rec.seq, "refused");
+	ck_assert_int_eq(gw_cloudfeed_next(f, &rec), 1);
+	ck_assert_uint_eq(rec.seq, 4);
+	ck_assert_int_eq(gw_cloudfeed_next(f, &rec), 0);
+	gw_cloudfeed_get_stats(f, &st);
+	ck_assert_uint_eq(st.produced, 4);
+	ck_assert_uint_eq(st.acked, 2);
+	ck_assert_uint_eq(st.deadlettered, 1);
+	ck_assert_uint_eq(st.queued, 1);
+
+	gw_cloudfeed_free(f);
+	sd_event_unref(event);
+	gw_spool_close(spool);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
@@ -635,6 +693,7 @@ int main(void)
 	tcase_add_test(tc, test_loss_delay);
 	tcase_add_test(tc, test_throttle);
 	tcase_add_test(tc, test_refusal_marker);
+	tcase_add_test(tc, test_feed_deadletter_after_acks);
 	tcase_add_test(tc, test_engine_commands);
 	tcase_add_test(tc, test_engine_registered);
 	tcase_add_test(tc, test_engine_preview);
