@@ -81,6 +81,7 @@ static const struct gw_config_keys tencent_own = { tencent_keys, N_ELEMENTS(tenc
 static void close_endpoint(struct gw_config_parser *p, struct gw_config_uplink *u)
 {
 	char host[GW_TENCENT_HOST_MAX];
+	const char *pid = u->tencent.product_id;
 
 	if (!gw_config_given(p, "tls"))
 		u->tls = true;
@@ -111,8 +112,11 @@ static void close_endpoint(struct gw_config_parser *p, struct gw_config_uplink *
 		return;
 	free(u->host);
 	u->host = NULL;
-	if (u->tencent.product_id && !gw_config_bad(p, "region") &&
-	    gw_tencent_format_host(u->tencent.product_id, u->cloud.region, host, sizeof(host)) > 0)
+	/* topology = gateway: the one session is the gateway's, on its own product's host */
+	if (u->cloud.topology == GW_TOPOLOGY_GATEWAY && u->tencent.gateway_product_id)
+		pid = u->tencent.gateway_product_id;
+	if (pid && !gw_config_bad(p, "region") &&
+	    gw_tencent_format_host(pid, u->cloud.region, host, sizeof(host)) > 0)
 		u->host = gw_strdup(host);
 }
 

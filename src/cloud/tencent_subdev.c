@@ -161,7 +161,8 @@ struct outcome {
 static const struct outcome bind_outcomes[] = {
 	{ -801, GW_CLOUD_ATTACH_REFUSED, "parameter error" },
 	{ -802, GW_CLOUD_ATTACH_REFUSED, "the sub-device does not exist" },
-	{ -803, GW_CLOUD_ATTACH_REFUSED, "signature check failed: its PSK is not the platform's" },
+	{ -803, GW_CLOUD_ATTACH_BAD_CREDENTIAL,
+	  "signature check failed: its PSK is not the platform's" },
 	{ -804, GW_CLOUD_ATTACH_REFUSED, "sign method not supported" },
 	{ BIND_EXPIRED, GW_CLOUD_ATTACH_FAILED,
 	  "signature expired: the gateway's clock is not real UTC" },
@@ -276,34 +277,13 @@ static void refuse(struct gw_cloud_dev *d, const char *why)
 	gw_cloud_sub_refuse(d, why, true);
 }
 
-/*
- * Bound in the console (change status 1): remembered as bound. One waiting for its next attempt
- * (a refusal's retry among them) attaches now: a refusal the store recorded is over, so its
- * credential is stored again, which clears the store's marker; without that the core would keep
- * the credential unused until the retry.
- */
+/* Bound in the console (change status 1): remembered as bound; one waiting for its next
+ * attempt (an unbinding's retry among them: it left its credential alone) attaches now. */
 static void rebound(struct gw_cloud_dev *d)
 {
-	struct gw_cloud *c = d->cloud;
-	char why[GW_CREDSTORE_REASON_MAX] = "";
-	struct gw_cred_state st;
-	struct gw_cred cred;
-	int r;
-
 	gw_cloud_sub_set_attached(d, true);
-	if (d->state != GW_CLOUD_DEV_IDLE)
-		return;
-	if (gw_credstore_get_state(c->store, d->name, &st, why, sizeof(why)) == 0 &&
-	    st.status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
-	    gw_credstore_load(c->store, d->name, &cred, why, sizeof(why)) == 0) {
-		r = gw_credstore_save(c->store, &cred, why, sizeof(why));
-		gw_credstore_wipe(&cred);
-		if (r < 0)
-			gw_cloud_log(c, LOG_WARNING,
-				     "device %s: cannot clear its recorded refusal: %s", d->name,
-				     why[0] ? why : strerror(-r));
-	}
-	gw_cloud_dev_arm(d, 0);
+	if (d->state == GW_CLOUD_DEV_IDLE)
+		gw_cloud_dev_arm(d, 0);
 }
 
 static void change(struct gw_cloud *c, struct gw_tencent_gw_msg *m)

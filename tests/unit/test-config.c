@@ -1183,6 +1183,8 @@ START_TEST(test_gateway_topology)
 	u = &c->uplinks[1];
 	ck_assert_int_eq(u->cloud.topology, GW_TOPOLOGY_GATEWAY);
 	ck_assert_str_eq(u->tencent.gateway_product_id, "GWPROD0001");
+	/* the session is the gateway's, on its product's host (docs/protocols/tencent.md §1.5) */
+	ck_assert_ptr_nonnull(strstr(u->host, "GWPROD0001."));
 	ck_assert_str_eq(u->cloud.gateway_secret, "gwSecret1");
 	gw_config_free(c);
 
