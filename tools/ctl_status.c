@@ -225,6 +225,7 @@ static void print_tables(const json_t *st)
 		char sessions[32];
 		const json_t *devs = json_object_get(v, "devices");
 		const json_t *counters = json_object_get(v, "counters");
+		const json_t *gw = json_object_get(v, "gateway");
 		json_int_t throttled, dropped;
 		const char *err = ctl_str(v, "last_error", NULL);
 		size_t j;
@@ -240,6 +241,14 @@ static void print_tables(const json_t *st)
 		       age);
 		if (err)
 			printf("  last error: %s\n", err);
+		if (gw) {
+			const char *gerr = ctl_str(gw, "last_error", NULL);
+
+			printf("  gateway %s: %s; %" JSON_INTEGER_FORMAT " of %zu sub-device(s) "
+			       "online%s%s\n", ctl_str(gw, "device", "?"), ctl_str(gw, "session", "?"),
+			       num(counters, "online"), json_array_size(devs),
+			       gerr ? "; last error: " : "", gerr ? gerr : "");
+		}
 		throttled = num(counters, "commands_throttled");
 		dropped = num(counters, "answers_dropped");
 		if (throttled || dropped)
@@ -249,8 +258,11 @@ static void print_tables(const json_t *st)
 		json_array_foreach(devs, j, d) {
 			const char *derr = ctl_str(d, "last_error", NULL);
 
-			printf("  device %s: %s, %s%s%s\n", ctl_str(d, "device", "?"),
+			const json_t *att = json_object_get(d, "attached");
+
+			printf("  device %s: %s, %s%s%s%s\n", ctl_str(d, "device", "?"),
 			       ctl_str(d, "session", "?"), ctl_str(d, "provisioning", "?"),
+			       !att ? "" : json_is_true(att) ? ", attached" : ", not attached",
 			       derr ? "; last error: " : "", derr ? derr : "");
 		}
 	}
