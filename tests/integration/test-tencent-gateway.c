@@ -18,12 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cloudctl.h"
 #include "fixture.h"
+#include "gateway.h"
 #include "gw/tencent.h"
 #include "tcloud.h"
 
@@ -33,14 +33,8 @@
 #define NODES 10 /* per bus */
 #define CRED_DIR "state/credentials/tc"
 
-static char conf_text[4096];
 static int n_nodes = NODES; /* per bus, in this test */
-
-/* "n1-3": bus 1, address 3 */
-static const char *node(int bus, int addr)
-{
-	return fx_strf("n%d-%d", bus, addr);
-}
+static pid_t sim2;          /* bus 2 (gt_sims_start()) */
 
 /* A PSK of its own for each node (canonical base64 of 16 bytes). */
 static const char *node_psk(int bus, int addr)
@@ -70,9 +64,10 @@ static void start_cloud(bool psks)
 			n += (size_t)snprintf(devs + n, sizeof(devs) - n,
 					      psks ? "%s{\"deviceName\": \"%s\", \"psk\": \"%s\"}" :
 						     "%s\"%s\"",
-					      n ? ", " : "", node(bus, a), node_psk(bus, a));
+					      n ? ", " : "", gt_node(bus, a), node_psk(bus, a));
 	ck_assert_uint_lt(n, sizeof(devs));
 	tc_start(devs, NULL);
+	gt_init(tc_ctl_port, "tc", false);
 	ctl_ok("add_gateway", json_pack("{s:s,s:s,s:s,s:[s]}", "productId", GW_PID, "deviceName",
 					GW_DN, "psk", GW_PSK, "subProducts", TC_PID));
 }
@@ -80,124 +75,28 @@ static void start_cloud(bool psks)
 /* The daemon's configuration: auth and its keys, and how it reaches the cloud (port, tls). */
 static const char *config(const char *auth, const char *endpoint)
 {
-	fx_write_secret(fx_path("gateway.secret"), GW_PSK);
+	const char *reg = "";
+
 	fx_write_secret(fx_path("product.secret"), TC_PS);
-	snprintf(conf_text, sizeof(conf_text),
-		 "[gateway]\n"
-		 "state_dir = %s\n"
-		 "control_socket = %s\n"
-		 "device_name = {port}-{addr}\n"
-		 "\n"
-		 "[port n1]\n"
-		 "path = %s\n"
-		 "framing = binary\n"
-		 "\n"
-		 "[port n2]\n"
-		 "path = %s\n"
-		 "framing = binary\n"
-		 "\n"
-		 "[uplink tc]\n"
-		 "type = tencent\n"
-		 "product_id = " TC_PID "\n"
-		 "host = localhost\n"
-		 "%s"
-		 "keepalive = 30\n"
-		 "reconnect_min_ms = 500\n"
-		 "reconnect_max_ms = 4000\n"
-		 "topology = gateway\n"
-		 "gateway_product_id = " GW_PID "\n"
-		 "gateway_device_name = " GW_DN "\n"
-		 "gateway_secret_file = %s\n"
-		 "max_devices = 64\n"
-		 "auth = %s\n",
-		 fx_path("state"), fx_path("control"), fx_path("tty-n1"), fx_path("tty-n2"),
-		 endpoint, fx_path("gateway.secret"), auth);
 	if (strcmp(auth, "register") == 0)
-		snprintf(conf_text + strlen(conf_text), sizeof(conf_text) - strlen(conf_text),
-			 "product_secret_file = %s\n"
-			 "register_url = https://localhost:%d/device/register\n"
-			 "register_ca_file = %s\n",
-			 fx_path("product.secret"), tc_https_port, fx_path("broker/ca.crt"));
-	return conf_text;
+		reg = fx_strf("product_secret_file = %s\n"
+			      "register_url = https://localhost:%d/device/register\n"
+			      "register_ca_file = %s\n",
+			      fx_path("product.secret"), tc_https_port, fx_path("broker/ca.crt"));
+	return gt_config("tencent", GW_PSK,
+			 fx_strf("product_id = " TC_PID "\n"
+				 "%s"
+				 "gateway_product_id = " GW_PID "\n"
+				 "gateway_device_name = " GW_DN "\n"
+				 "auth = %s\n"
+				 "%s",
+				 endpoint, auth, reg));
 }
 
 /* The TLS port with the fixture's CA. */
 static const char *tls_endpoint(void)
 {
 	return fx_strf("port = %d\nca_file = %s\n", tc_mqtts_port, fx_path("broker/ca.crt"));
-}
-
-/* Two buses of n_nodes binary nodes; each bus sends ten readings a second. */
-static pid_t sim2;
-
-static void start_sims(void)
-{
-	char link1[4096], link2[4096], nodes[16];
-	const char *const args1[] = { "--pty",
-				      "--link",
-				      link1,
-				      "--framing",
-				      "binary",
-				      "--nodes",
-				      nodes,
-				      "--addr",
-				      "1",
-				      "--rate",
-				      "10",
-				      "--uid",
-				      "0123456789abcdef01230001",
-				      NULL };
-	const char *const args2[] = { fx_env("GW_SIM"),
-				      "--pty",
-				      "--link",
-				      link2,
-				      "--framing",
-				      "binary",
-				      "--nodes",
-				      nodes,
-				      "--addr",
-				      "1",
-				      "--rate",
-				      "10",
-				      "--seed",
-				      "7",
-				      "--uid",
-				      "0123456789abcdef01230101",
-				      NULL };
-
-	snprintf(nodes, sizeof(nodes), "%d", n_nodes);
-	snprintf(link1, sizeof(link1), "%s", fx_path("tty-n1"));
-	snprintf(link2, sizeof(link2), "%s", fx_path("tty-n2"));
-	(void)fx_sim_start(args1);
-	sim2 = fx_spawn(args2, "sim2.log");
-}
-
-static bool wait_since(json_t *match, json_int_t since, int timeout_s)
-{
-	json_t *r = tc_ctl("wait", json_pack("{s:o,s:I,s:i}", "match", match, "since", since,
-					     "timeout", timeout_s * fx_timeout_scale()));
-	bool ok = json_is_true(json_object_get(r, "ok")) && json_object_get(r, "event");
-
-	json_decref(r);
-	return ok;
-}
-
-/* Events named ev after seq since whose field equals value (field NULL: every one). */
-static size_t count_since(json_int_t since, const char *ev, const char *field, const char *value)
-{
-	json_t *r = tc_ctl("log",
-			   json_pack("{s:I,s:s,s:i}", "since", since, "ev", ev, "limit", 1000000));
-	size_t i, n = 0;
-	json_t *e;
-
-	json_array_foreach(json_object_get(r, "events"), i, e) {
-		const char *v = field ? json_string_value(json_object_get(e, field)) : NULL;
-
-		if (!field || (v && strcmp(v, value) == 0))
-			n++;
-	}
-	json_decref(r);
-	return n;
 }
 
 /* The gateway operations of type ev ("gateway_bind", ...) after since with result 0. */
@@ -218,110 +117,24 @@ static size_t ops_ok_since(json_int_t since, const char *ev)
 /* A report of dn accepted after since. */
 static bool wait_report(const char *dn, json_int_t since, int timeout_s)
 {
-	return wait_since(json_pack("{s:s,s:s,s:s,s:s,s:i}", "ev", "thing_uplink", "productId",
-				    TC_PID, "deviceName", dn, "method", "report", "code", 0),
-			  since, timeout_s);
+	return tc_wait_since(json_pack("{s:s,s:s,s:s,s:s,s:i}", "ev", "thing_uplink", "productId",
+				       TC_PID, "deviceName", dn, "method", "report", "code", 0),
+			     since, timeout_s);
 }
 
 /* Every node's reports arrive on its own topics after seq since. */
 static void wait_all_reporting(json_int_t since, int timeout_s)
 {
-	for (int bus = 1; bus <= 2; bus++)
-		for (int a = 1; a <= n_nodes; a++)
-			ck_assert_msg(wait_report(node(bus, a), since, timeout_s),
-				      "no accepted report of %s", node(bus, a));
-}
-
-/* The status of the uplink "tc" from sensorgwctl. */
-static json_t *uplink_status(void)
-{
-	json_t *o = tc_status_json();
-	json_t *u = json_incref(tc_status_uplink(o, "tc"));
-
-	json_decref(o);
-	return u;
-}
-
-static const char *dev_field(json_t *u, const char *dn, const char *field)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(json_object_get(u, "devices"), i, v)
-		if (strcmp(json_string_value(json_object_get(v, "device")), dn) == 0)
-			return json_string_value(json_object_get(v, field));
-	return NULL;
-}
-
-static bool wait_dev_state(const char *dn, const char *state, int timeout_ms)
-{
-	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
-
-	do {
-		json_t *u = uplink_status();
-		const char *s = dev_field(u, dn, "session");
-		bool ok = s && strcmp(s, state) == 0;
-
-		json_decref(u);
-		if (ok)
-			return true;
-		fx_sleep_ms(200);
-	} while (fx_mono_ms() < end);
-	return false;
-}
-
-static json_int_t counter(json_t *u, const char *name)
-{
-	return json_integer_value(json_object_get(json_object_get(u, "counters"), name));
+	gt_wait_nodes(NULL, wait_report, "report", since, timeout_s);
 }
 
 /* Every record produced is counted once: acknowledged, queued or dead-lettered (nothing else
  * happens to one here). */
 static void assert_counted_once(json_t *u)
 {
-	ck_assert_int_eq(counter(u, "produced"),
-			 counter(u, "acked") + counter(u, "queued") + counter(u, "deadlettered"));
-}
-
-/* Nothing queued or in flight. */
-static bool wait_drained(int timeout_ms)
-{
-	int64_t end = fx_mono_ms() + (int64_t)timeout_ms * fx_timeout_scale();
-
-	do {
-		json_t *u = uplink_status();
-		bool ok = counter(u, "queued") == 0 && counter(u, "inflight") == 0;
-
-		json_decref(u);
-		if (ok)
-			return true;
-		fx_sleep_ms(200);
-	} while (fx_mono_ms() < end);
-	return false;
-}
-
-/* Reports with the same clientToken of the same device: a record sent twice. */
-static size_t duplicates(void)
-{
-	json_t *r = tc_ctl("log", json_pack("{s:s,s:i}", "ev", "thing_uplink", "limit", 1000000));
-	json_t *seen = json_object();
-	size_t i, n = 0;
-	json_t *e;
-
-	json_array_foreach(json_object_get(r, "events"), i, e) {
-		const char *key;
-
-		if (strcmp(json_string_value(json_object_get(e, "method")), "report") != 0)
-			continue;
-		key = fx_strf("%s/%s", json_string_value(json_object_get(e, "deviceName")),
-			      json_string_value(json_object_get(e, "clientToken")));
-		if (json_object_get(seen, key))
-			n++;
-		json_object_set_new(seen, key, json_true());
-	}
-	json_decref(seen);
-	json_decref(r);
-	return n;
+	ck_assert_int_eq(gt_counter(u, "produced"), gt_counter(u, "acked") +
+							    gt_counter(u, "queued") +
+							    gt_counter(u, "deadlettered"));
 }
 
 /* control or action to sub-device dn through the control API; the reply (a new reference),
@@ -367,15 +180,6 @@ static bool wait_file_has(const char *file, const char *needle, int timeout_ms)
 	return false;
 }
 
-static void assert_mode(const char *path, mode_t mode)
-{
-	struct stat st;
-
-	ck_assert_msg(stat(fx_path(path), &st) == 0, "%s is missing", path);
-	ck_assert_msg((st.st_mode & 07777) == mode, "%s has mode %04o, not %04o", path,
-		      (unsigned)(st.st_mode & 07777), (unsigned)mode);
-}
-
 /* A console command on the gateway (and sub-device dn unless NULL) whose push the daemon
  * acknowledges; returns the ack (a new reference), checked to match the push. */
 static json_t *push_acked(const char *cmd, const char *dn, json_t *args)
@@ -408,35 +212,27 @@ START_TEST(test_gateway)
 	int status;
 
 	start_cloud(false);
-	start_sims();
+	sim2 = gt_sims_start(n_nodes);
 	fx_daemon_start(config("register", tls_endpoint()));
 
 	/* from an empty state: registered, bound, online, reporting */
 	wait_all_reporting(0, 90);
 	/* one session, the gateway's (sub-devices never CONNECT) */
-	ck_assert_uint_eq(count_since(0, "mqtt_connect", NULL, NULL), 1);
-	ck_assert_uint_eq(count_since(0, "mqtt_connect", "deviceName", GW_DN), 1);
-	ck_assert_uint_eq(count_since(0, "https_register", NULL, NULL), 2 * NODES);
+	ck_assert_uint_eq(gt_count_since(0, "mqtt_connect", NULL, NULL), 1);
+	ck_assert_uint_eq(gt_count_since(0, "mqtt_connect", "deviceName", GW_DN), 1);
+	ck_assert_uint_eq(gt_count_since(0, "https_register", NULL, NULL), 2 * NODES);
 	ck_assert_uint_eq(ops_ok_since(0, "gateway_bind"), 2 * NODES);
-	ck_assert_uint_eq(count_since(0, "gateway_bind", NULL, NULL), 2 * NODES);
+	ck_assert_uint_eq(gt_count_since(0, "gateway_bind", NULL, NULL), 2 * NODES);
 	ck_assert_uint_ge(ops_ok_since(0, "gateway_online"), 2 * NODES);
-	assert_mode(CRED_DIR "/n1-1.json", 0600);
-	assert_mode(CRED_DIR "/n2-10.json", 0600);
+	gt_assert_mode(CRED_DIR "/n1-1.json", 0600);
+	gt_assert_mode(CRED_DIR "/n2-10.json", 0600);
 	text = fx_read_file(fx_path("state/topology/tc.json"));
 	ck_assert_ptr_nonnull(strstr(text, "\"gateway\":\"" GW_PID "/" GW_DN "\""));
 	free(text);
 	r = tc_ctl("gateway", json_pack("{s:s,s:s}", "productId", GW_PID, "deviceName", GW_DN));
 	ck_assert_uint_eq(json_array_size(json_object_get(r, "subDevices")), 2 * NODES);
 	json_decref(r);
-	u = uplink_status();
-	ck_assert_str_eq(json_string_value(json_object_get(u, "topology")), "gateway");
-	ck_assert_str_eq(json_string_value(
-				 json_object_get(json_object_get(u, "gateway"), "session")),
-			 "online");
-	ck_assert_str_eq(dev_field(u, "n2-5", "session"), "online");
-	ck_assert(json_is_true(
-		json_object_get(json_array_get(json_object_get(u, "devices"), 0), "attached")));
-	json_decref(u);
+	gt_assert_online("n2-5");
 
 	/* commands to two sub-devices reach their nodes over the gateway's session */
 	r = downlink("control", "n1-3",
@@ -454,19 +250,15 @@ START_TEST(test_gateway)
 	 * without a bind */
 	mark = tc_last_seq();
 	ctl_ok("kick", json_pack("{s:s,s:s}", "productId", GW_PID, "deviceName", GW_DN));
-	ck_assert(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName", GW_DN,
-				       "rc", 0),
-			     mark, 30));
+	ck_assert(tc_wait_since(json_pack("{s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName",
+					  GW_DN, "rc", 0),
+				mark, 30));
 	wait_all_reporting(mark, 60);
-	ck_assert_uint_eq(count_since(mark, "gateway_bind", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(mark, "gateway_bind", NULL, NULL), 0);
 	ck_assert_uint_ge(ops_ok_since(mark, "gateway_online"), 2 * NODES);
 	/* no sub-device published or subscribed before its online */
-	ck_assert_uint_eq(count_since(0, "subdev_refused", NULL, NULL), 0);
-	u = uplink_status();
-	ck_assert_int_eq(counter(u, "deadlettered"), 0);
-	ck_assert_int_eq(counter(u, "rejected"), 0);
-	ck_assert_int_eq(counter(u, "dropped_overflow"), 0);
-	json_decref(u);
+	ck_assert_uint_eq(gt_count_since(0, "subdev_refused", NULL, NULL), 0);
+	gt_assert_no_losses();
 
 	/* a restart with a full store and remembered bindings: no registration, no bind */
 	ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
@@ -475,26 +267,20 @@ START_TEST(test_gateway)
 	tc_wait_device_connect_window(GW_PID, GW_DN);
 	fx_daemon_start(config("register", tls_endpoint()));
 	wait_all_reporting(mark, 60);
-	ck_assert_uint_eq(count_since(mark, "https_register", NULL, NULL), 0);
-	ck_assert_uint_eq(count_since(mark, "gateway_bind", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(mark, "https_register", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(mark, "gateway_bind", NULL, NULL), 0);
 	ck_assert_uint_ge(ops_ok_since(mark, "gateway_online"), 2 * NODES);
 
 	/* nothing lost, nothing twice: once the buses stop, every record is acknowledged */
-	fx_sim_stop();
-	fx_child_stop(sim2);
-	ck_assert(wait_drained(30000));
-	u = uplink_status();
-	ck_assert_int_eq(counter(u, "produced"), counter(u, "acked"));
+	u = gt_stop_sims_all_acked(sim2);
 	assert_counted_once(u);
-	ck_assert_int_eq(counter(u, "deadlettered"), 0);
-	ck_assert_int_eq(counter(u, "rejected"), 0);
 	json_decref(u);
-	ck_assert_uint_eq(duplicates(), 0);
-	ck_assert_uint_eq(count_since(0, "subdev_refused", NULL, NULL), 0);
-	ck_assert_uint_eq(count_since(0, "subscribe_refused", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_duplicates("thing_uplink", "report", "clientToken"), 0);
+	ck_assert_uint_eq(gt_count_since(0, "subdev_refused", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(0, "subscribe_refused", NULL, NULL), 0);
 	/* the gateway's operations within its 30 messages a second */
-	ck_assert_uint_eq(count_since(0, "throttled", NULL, NULL), 0);
-	ck_assert_uint_eq(count_since(0, "mqtt_connect_limited", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(0, "throttled", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(0, "mqtt_connect_limited", NULL, NULL), 0);
 }
 END_TEST
 
@@ -507,29 +293,29 @@ START_TEST(test_bindings)
 	start_cloud(true);
 	for (int bus = 1; bus <= 2; bus++)
 		for (int a = 1; a <= NODES; a++)
-			tc_provision_psk(node(bus, a), node_psk(bus, a));
-	start_sims();
+			tc_provision_psk(gt_node(bus, a), node_psk(bus, a));
+	sim2 = gt_sims_start(n_nodes);
 	fx_daemon_start(config("psk", tls_endpoint()));
 	wait_all_reporting(0, 60);
 	ck_assert_uint_eq(ops_ok_since(0, "gateway_bind"), 2 * NODES);
-	ck_assert_uint_eq(count_since(0, "https_register", NULL, NULL), 0);
+	ck_assert_uint_eq(gt_count_since(0, "https_register", NULL, NULL), 0);
 
 	/* unbound in the console: refused, its records dead-lettered; the others go on */
 	ack = push_acked("gateway_unbind", "n2-4", json_object());
 	ck_assert_int_eq(json_integer_value(json_object_get(ack, "status")), 0);
 	json_decref(ack);
-	ck_assert(wait_dev_state("n2-4", "refused", 10000));
-	u = uplink_status();
-	ck_assert_ptr_nonnull(strstr(dev_field(u, "n2-4", "refused"), "unbound in the console"));
-	ck_assert_str_eq(dev_field(u, "n2-5", "session"), "online");
+	ck_assert(gt_wait_dev_state("n2-4", "refused", 10000));
+	u = gt_uplink_status();
+	ck_assert_ptr_nonnull(strstr(gt_dev_field(u, "n2-4", "refused"), "unbound in the console"));
+	ck_assert_str_eq(gt_dev_field(u, "n2-5", "session"), "online");
 	json_decref(u);
 	mark = tc_last_seq();
 	ck_assert(wait_report("n2-5", mark, 10));
 	fx_sleep_ms(1500);
-	u = uplink_status();
-	ck_assert_int_gt(counter(u, "deadlettered"), 0);
+	u = gt_uplink_status();
+	ck_assert_int_gt(gt_counter(u, "deadlettered"), 0);
 	json_decref(u);
-	ck_assert_uint_eq(count_since(mark, "thing_uplink", "deviceName", "n2-4"), 0);
+	ck_assert_uint_eq(gt_count_since(mark, "thing_uplink", "deviceName", "n2-4"), 0);
 	ck_assert(fx_daemon_log_contains("device n2-4: refused by the platform: unbound in the "
 					 "console (change)"));
 
@@ -537,8 +323,8 @@ START_TEST(test_bindings)
 	mark = tc_last_seq();
 	json_decref(push_acked("gateway_bind", "n2-4", json_object()));
 	ck_assert_msg(wait_report("n2-4", mark, 20), "n2-4 did not come back");
-	ck_assert(wait_dev_state("n2-4", "online", 10000));
-	ck_assert_uint_eq(count_since(mark, "gateway_bind", NULL, NULL), 0);
+	ck_assert(gt_wait_dev_state("n2-4", "online", 10000));
+	ck_assert_uint_eq(gt_count_since(mark, "gateway_bind", NULL, NULL), 0);
 
 	/* unbound without a word (no change) and the session lost: online gets -1 (§G16), so the
 	 * node is bound again, then online */
@@ -547,12 +333,12 @@ START_TEST(test_bindings)
 	       json_pack("{s:s,s:s,s:s,s:s,s:b}", "productId", GW_PID, "deviceName", GW_DN,
 			 "subProductId", TC_PID, "subDeviceName", "n1-2", "notify", 0));
 	ctl_ok("kick", json_pack("{s:s,s:s}", "productId", GW_PID, "deviceName", GW_DN));
-	ck_assert(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "gateway_online", "deviceName",
-				       "n1-2", "result", -1),
-			     mark, 30));
-	ck_assert(wait_since(json_pack("{s:s,s:s,s:i}", "ev", "gateway_bind", "deviceName", "n1-2",
-				       "result", 0),
-			     mark, 30));
+	ck_assert(tc_wait_since(json_pack("{s:s,s:s,s:i}", "ev", "gateway_online", "deviceName",
+					  "n1-2", "result", -1),
+				mark, 30));
+	ck_assert(tc_wait_since(json_pack("{s:s,s:s,s:i}", "ev", "gateway_bind", "deviceName",
+					  "n1-2", "result", 0),
+				mark, 30));
 	ck_assert_msg(wait_report("n1-2", mark, 30), "n1-2 did not come back");
 	ck_assert_uint_eq(ops_ok_since(mark, "gateway_bind"), 1);
 	ck_assert(fx_daemon_log_contains("device n1-2: the platform has no topology of it under "
@@ -565,10 +351,10 @@ START_TEST(test_bindings)
 	ack = push_acked("unbind_all", NULL, json_object());
 	ck_assert_int_eq(json_integer_value(json_object_get(ack, "result")), 0);
 	json_decref(ack);
-	ck_assert(wait_dev_state("n1-1", "refused", 10000));
-	ck_assert(wait_dev_state("n2-10", "refused", 10000));
+	ck_assert(gt_wait_dev_state("n1-1", "refused", 10000));
+	ck_assert(gt_wait_dev_state("n2-10", "refused", 10000));
 	fx_sleep_ms(1500);
-	u = uplink_status();
+	u = gt_uplink_status();
 	assert_counted_once(u);
 	json_decref(u);
 	ck_assert(fx_daemon_running());
@@ -586,17 +372,18 @@ START_TEST(test_tls_modes)
 	start_cloud(true);
 	for (int bus = 1; bus <= 2; bus++)
 		for (int a = 1; a <= n_nodes; a++)
-			tc_provision_psk(node(bus, a), node_psk(bus, a));
-	start_sims();
+			tc_provision_psk(gt_node(bus, a), node_psk(bus, a));
+	sim2 = gt_sims_start(n_nodes);
 
 	/* tls = psk: the gateway's PSK keys the handshake, its client id is the identity */
 	ck_assert_msg(gw_tencent_psk_hex(GW_PSK, hex, sizeof(hex), reason) == 0, "%s", reason);
 	port = tc_pskfront_start_id(GW_PID GW_DN, hex, false);
 	fx_daemon_start(config("psk", fx_strf("port = %d\ntls = psk\n", port)));
 	wait_all_reporting(0, 60);
-	ck_assert(wait_since(json_pack("{s:s,s:s,s:s,s:i,s:b}", "ev", "mqtt_connect", "deviceName",
-				       GW_DN, "auth", "tls-psk", "rc", 0, "hasPassword", 0),
-			     0, 10));
+	ck_assert(
+		tc_wait_since(json_pack("{s:s,s:s,s:s,s:i,s:b}", "ev", "mqtt_connect", "deviceName",
+					GW_DN, "auth", "tls-psk", "rc", 0, "hasPassword", 0),
+			      0, 10));
 	ck_assert(!fx_daemon_log_contains(hex));
 	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
 
@@ -605,10 +392,11 @@ START_TEST(test_tls_modes)
 	tc_wait_device_connect_window(GW_PID, GW_DN);
 	fx_daemon_start(config("psk", fx_strf("port = %d\ntls = no\n", tc_mqtt_port)));
 	wait_all_reporting(mark, 60);
-	ck_assert(wait_since(json_pack("{s:s,s:s,s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName",
-				       GW_DN, "auth", "psk", "listener", "mqtt", "rc", 0),
-			     mark, 10));
-	ck_assert_uint_eq(count_since(mark, "gateway_bind", NULL, NULL), 0);
+	ck_assert(
+		tc_wait_since(json_pack("{s:s,s:s,s:s,s:s,s:i}", "ev", "mqtt_connect", "deviceName",
+					GW_DN, "auth", "psk", "listener", "mqtt", "rc", 0),
+			      mark, 10));
+	ck_assert_uint_eq(gt_count_since(mark, "gateway_bind", NULL, NULL), 0);
 	ck_assert_int_eq(WEXITSTATUS(fx_daemon_stop(NULL)), 0);
 }
 END_TEST

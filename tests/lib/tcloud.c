@@ -41,6 +41,11 @@ bool tc_wait(json_t *match, int timeout_s)
 	return cc_wait(tc_ctl_port, match, timeout_s);
 }
 
+bool tc_wait_since(json_t *match, json_int_t since, int timeout_s)
+{
+	return cc_wait_since(tc_ctl_port, match, since, timeout_s);
+}
+
 size_t tc_count(const char *ev, const char *field, const char *value)
 {
 	return cc_count(tc_ctl_port, ev, field, value);

@@ -64,6 +64,8 @@ const char *tc_register_url(bool legacy);
 /* Waits for a cloud event matching match (stolen); true when it came. Like
  * tc_wait_property(), the deadline is stretched by fx_timeout_scale(). */
 bool tc_wait(json_t *match, int timeout_s);
+/* The same for events after seq since (tc_last_seq()). */
+bool tc_wait_since(json_t *match, json_int_t since, int timeout_s);
 /* Number of cloud events named ev for which field (may be NULL) equals value. */
 size_t tc_count(const char *ev, const char *field, const char *value);
 /* The seq of the cloud's latest event (for "wait since"). */
