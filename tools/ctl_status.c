@@ -243,11 +243,14 @@ static void print_tables(const json_t *st)
 			printf("  last error: %s\n", err);
 		if (gw) {
 			const char *gerr = ctl_str(gw, "last_error", NULL);
+			size_t up = 0;
 
-			printf("  gateway %s: %s; %" JSON_INTEGER_FORMAT " of %zu sub-device(s) "
-			       "online%s%s\n", ctl_str(gw, "device", "?"), ctl_str(gw, "session", "?"),
-			       num(counters, "online"), json_array_size(devs),
-			       gerr ? "; last error: " : "", gerr ? gerr : "");
+			json_array_foreach(devs, j, d)
+				up += strcmp(ctl_str(d, "session", ""), "online") == 0;
+			printf("  gateway %s: %s; %zu of %zu sub-device(s) online%s%s\n",
+			       ctl_str(gw, "device", "?"), ctl_str(gw, "session", "?"), up,
+			       json_array_size(devs), gerr ? "; last error: " : "",
+			       gerr ? gerr : "");
 		}
 		throttled = num(counters, "commands_throttled");
 		dropped = num(counters, "answers_dropped");

@@ -258,8 +258,8 @@ static void send_ack(struct gw_cloud *c, enum gw_tencent_gw_type type, int r, ch
 	else
 		snprintf(why, sizeof(why), "cannot build it: %s", strerror(-r));
 	if (r < 0)
-		gw_cloud_log(c, LOG_WARNING, "gateway %s: the acknowledgement of %s: %s",
-			     c->gw->name, op_name(type), why);
+		gw_cloud_log(c, LOG_WARNING, "gateway %s: %s not sent: %s", c->gw->name,
+			     op_name(type), why);
 	free(payload);
 }
 
@@ -312,6 +312,42 @@ static void change(struct gw_cloud *c, struct gw_tencent_gw_msg *m)
 	}
 }
 
+/*
+ * The bindings the platform holds (describe_sub_devices, asked for at every gateway login):
+ * what the topology file remembers follows them, so that a binding removed or made while the
+ * gateway was away costs no refused online (-1) or redundant bind. A sub-device attaching now
+ * keeps what its own results say.
+ */
+static void described(struct gw_cloud *c, const struct gw_tencent_gw_msg *m)
+{
+	size_t changed = 0;
+
+	for (size_t i = 0; i < c->n_devs; i++) {
+		struct gw_cloud_dev *d = c->devs[i];
+		bool bound = false;
+
+		for (size_t k = 0; k < m->n && !bound; k++)
+			bound = entry_dev(c, &m->devices[k]) == d;
+		if (d->state == GW_CLOUD_DEV_ATTACHING || gw_cloud_sub_attached_before(d) == bound)
+			continue;
+		gw_cloud_sub_set_attached(d, bound);
+		changed++;
+	}
+	gw_cloud_log(c, changed ? LOG_NOTICE : LOG_DEBUG,
+		     "gateway %s: the platform holds %zu "
+		     "binding(s); %zu remembered binding(s) corrected",
+		     c->gw->name, m->n, changed);
+}
+
+static void gateway_online(struct gw_cloud_dev *gw)
+{
+	char *payload = NULL;
+	size_t len = 0;
+	int r = gw_tencent_build_describe_sub_devices(&payload, &len);
+
+	send_ack(gw->cloud, GW_TENCENT_GW_DESCRIBE_SUB_DEVICES, r, payload, len);
+}
+
 static void on_result(struct gw_cloud *c, const struct mosquitto_message *msg)
 {
 	char reason[GW_TENCENT_REASON_MAX] = "";
@@ -358,7 +394,7 @@ static void on_result(struct gw_cloud *c, const struct mosquitto_message *msg)
 			refuse(c->devs[i], "unbound in the console (unbind_all)");
 		break;
 	case GW_TENCENT_GW_DESCRIBE_SUB_DEVICES:
-		/* never asked for */
+		described(c, &m);
 		break;
 	}
 	gw_tencent_gw_msg_free(&m);
@@ -462,5 +498,6 @@ const struct gw_cloud_gateway_ops gw_tencent_gateway_ops = {
 	/* .sub_subs: the direct device's, one SUBSCRIBE each */
 	.message = message,
 	.attach = attach,
+	.online = gateway_online,
 	.detach = detach,
 };
