@@ -275,6 +275,25 @@ START_TEST(test_regnwl)
 	ck_assert_uint_eq(gw_requests(0, "product_register"), 2 * NODES);
 	ck_assert_uint_eq(gw_requests(0, "sub_register"), 0);
 	ck_assert(cl_file_exists(fx_path(CRED_DIR "/n2-3.json")));
+
+	/* a damaged topology file: said so, the topology added again, nothing registered */
+	{
+		const char *const damaged[] = { "the topology file topology/ali.json is damaged; "
+						"adding the topology of every sub-device again",
+						NULL };
+		json_int_t mark;
+		int status;
+
+		ck_assert(WIFEXITED(status = fx_daemon_stop(NULL)));
+		ck_assert_int_eq(WEXITSTATUS(status), 0);
+		fx_write_file(fx_path("state/topology/ali.json"), "{\"gateway\":", 0600);
+		mark = cl_seq();
+		fx_daemon_start(config("regnwl"));
+		ck_assert(fx_daemon_wait_log_line(damaged, 10000));
+		wait_all_posting(mark, 60);
+		ck_assert_uint_ge(gw_requests(mark, "topo_add"), 1);
+		ck_assert_uint_eq(gw_requests(mark, "product_register"), 0);
+	}
 }
 END_TEST
 
