@@ -307,7 +307,8 @@ struct gw_cloud_ops {
 	void (*dev_fini)(struct gw_cloud_dev *d); /* wipes its credential */
 
 	/* records (o: the parsed JSON of the payload, NULL when it is not JSON): seen (optional)
-	 * looks at each record of d before it waits (-errno: dead-letter with why); build is the
+	 * looks at each record of an online d before it is sent or waits for d's rate (-errno:
+	 * dead-letter with why); build is the
 	 * message (the preview's too: pure but for the clock) */
 	int (*record_seen)(struct gw_cloud_dev *d, json_t *o, char *why, size_t why_size);
 	int (*build)(const struct gw_config_uplink *cfg, const struct gw_spool_record *rec,

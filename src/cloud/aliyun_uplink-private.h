@@ -26,7 +26,7 @@ struct reply {
 struct dev {
 	char *secret;    /* the DeviceSecret or DeviceToken, once loaded or registered and stored */
 	char *client_id; /* with a DeviceToken: the ClientID from /ext/regnwl (connwl login) */
-	struct gw_aliyun_connect conn; /* during dev_connect only */
+	struct gw_aliyun_connect *conn; /* during dev_connect only (1 KiB: not kept per device) */
 
 	/* its messages in the last GW_ALIYUN_UPLINK_RATE_WINDOW_MS, at most max_rate */
 	struct gw_window rate;

@@ -351,13 +351,17 @@ int gw_aliyun_uplink_login(struct gw_cloud_dev *d, const char *product_key, cons
 		.client_id = p->client_id,
 	};
 	char reason[GW_ALIYUN_REASON_MAX];
-	int r = gw_aliyun_build_connect(&l, &p->conn, reason);
+	int r;
+
+	if (!p->conn)
+		p->conn = gw_new0(struct gw_aliyun_connect, 1);
+	r = gw_aliyun_build_connect(&l, p->conn, reason);
 
 	if (r < 0) {
 		snprintf(why, size, "%s", r == -EINVAL ? reason : strerror(-r));
 		return r;
 	}
-	*ret = GW_CLOUD_LOGIN(p->conn, true);
+	*ret = GW_CLOUD_LOGIN(*p->conn, true);
 	return 0;
 }
 
@@ -377,7 +381,12 @@ static int tls(struct gw_cloud_dev *d, struct mosquitto *mosq)
 
 static void login_end(struct gw_cloud_dev *d)
 {
-	explicit_bzero(&DEV(d)->conn, sizeof(DEV(d)->conn));
+	struct dev *p = DEV(d);
+
+	if (p->conn)
+		explicit_bzero(p->conn, sizeof(*p->conn));
+	free(p->conn);
+	p->conn = NULL;
 }
 
 /* A stored credential refused at login is CONNACK 4 or 5 (docs/protocols/aliyun.md §4: do

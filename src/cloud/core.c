@@ -733,6 +733,15 @@ static void dev_register(struct gw_cloud_dev *d)
 	const char *via = NULL;
 	int r;
 
+	/* a sub-device's attempts are not paced as sessions are, its registrations are: the
+	 * credential store is read at once, the platform asked one at a time */
+	if (d->sub && gw_now_mono_us() < c->next_slot_us) {
+		(void)sd_event_source_set_time(d->timer, c->next_slot_us);
+		(void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	if (d->sub)
+		c->next_slot_us = gw_now_mono_us() + (uint64_t)c->ops->pace_ms * 1000;
 	r = gw_credstore_get_state(c->store, d->name, &st, reason, sizeof(reason));
 	if (r == 0 && st.status == GW_CRED_STATUS_NEEDS_PROVISIONING &&
 	    st.next_retry_ms > gw_now_wall_ms()) {
@@ -791,21 +800,10 @@ static void dev_provision(struct gw_cloud_dev *d);
 
 void gw_cloud_core_provision(struct gw_cloud_dev *d)
 {
-	struct gw_cloud *c = d->cloud;
-	uint64_t now = gw_now_mono_us();
-
-	if (c->ops->has_cred(d)) {
+	if (d->cloud->ops->has_cred(d))
 		dev_connect(d);
-		return;
-	}
-	/* registrations are paced as sessions are */
-	if (now < c->next_slot_us) {
-		(void)sd_event_source_set_time(d->timer, c->next_slot_us);
-		(void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
-		return;
-	}
-	c->next_slot_us = now + (uint64_t)c->ops->pace_ms * 1000;
-	dev_provision(d);
+	else
+		dev_provision(d); /* a registration it starts is paced (dev_register) */
 }
 
 static void dev_provision(struct gw_cloud_dev *d)
@@ -1091,15 +1089,24 @@ static int send_record(void *ud, const struct gw_spool_record *rec)
 		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
 		return 0;
 	}
+	if (d->sub && gw_cloud_topo_record(d, why, sizeof(why)) < 0) {
+		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
+		return 0;
+	}
+	/* the records of a device that cannot send wait unparsed: every device that comes
+	 * online has the waiting records read again, and with hundreds of them parsing each
+	 * every time was most of the daemon's allocations */
+	if (d->state != GW_CLOUD_DEV_ONLINE || gw_cloud_dev_lost(d)) {
+		gw_cloudfeed_wait(c->feed, rec->seq);
+		return 0;
+	}
 	o = json_loadb(v.json, v.json_len, 0, &jerr);
-	if ((ops->record_seen && ops->record_seen(d, o, why, sizeof(why)) < 0) ||
-	    (d->sub && gw_cloud_topo_record(d, why, sizeof(why)) < 0)) {
+	if (ops->record_seen && ops->record_seen(d, o, why, sizeof(why)) < 0) {
 		json_decref(o);
 		gw_cloudfeed_deadletter(c->feed, rec->seq, why);
 		return 0;
 	}
-	wait = d->state != GW_CLOUD_DEV_ONLINE || gw_cloud_dev_lost(d) ? GW_CLOUD_WAIT_QUEUED :
-									 ops->rate_take(d);
+	wait = ops->rate_take(d);
 	if (wait) {
 		json_decref(o);
 		gw_cloudfeed_wait(c->feed, rec->seq);

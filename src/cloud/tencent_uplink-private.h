@@ -20,7 +20,7 @@ struct dev {
 	struct gw_cred cred; /* PSK or certificate + key, once loaded (cred.psk or cred.cert) */
 	bool has_cred;
 	/* during dev_connect only */
-	struct gw_tencent_connect conn;
+	struct gw_tencent_connect *conn; /* not kept per device */
 	char psk_hex[GW_TENCENT_PSK_HEX_MAX];
 	SSL_CTX *ctx;
 

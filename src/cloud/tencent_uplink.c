@@ -422,9 +422,11 @@ int gw_tencent_uplink_login(struct gw_cloud_dev *d, const char *product_id, cons
 	char reason[GW_TENCENT_REASON_MAX] = "";
 	int r;
 
-	r = gw_tencent_build_connect(&l, &p->conn, reason);
+	if (!p->conn)
+		p->conn = gw_new0(struct gw_tencent_connect, 1);
+	r = gw_tencent_build_connect(&l, p->conn, reason);
 	if (r >= 0 && certificate)
-		r = gw_cloud_tls_ctx(&p->cred, c->host ? c->host : p->conn.host, c->ca_file,
+		r = gw_cloud_tls_ctx(&p->cred, c->host ? c->host : p->conn->host, c->ca_file,
 				     (void **)&p->ctx, reason, sizeof(reason));
 	else if (r >= 0 && c->tls_psk)
 		r = gw_tencent_psk_hex(psk, p->psk_hex, sizeof(p->psk_hex), reason);
@@ -434,7 +436,7 @@ int gw_tencent_uplink_login(struct gw_cloud_dev *d, const char *product_id, cons
 	}
 	/* docs/protocols/tencent.md §1.3: a certificate device, and §1.4: TLS-PSK, send no
 	 * password */
-	*ret = GW_CLOUD_LOGIN(p->conn, !certificate && !c->tls_psk);
+	*ret = GW_CLOUD_LOGIN(*p->conn, !certificate && !c->tls_psk);
 	return 0;
 }
 
@@ -464,7 +466,7 @@ static int tls(struct gw_cloud_dev *d, struct mosquitto *mosq)
 		 * TLS 1.2, docs/protocols/tencent.md §1.1) picks a PSK suite; a TLS 1.3 server
 		 * would use the same PSK with a TLS 1.3 suite (integration-tencent-auth shows
 		 * both). */
-		rc = mosquitto_tls_psk_set(mosq, p->psk_hex, p->conn.client_id,
+		rc = mosquitto_tls_psk_set(mosq, p->psk_hex, p->conn->client_id,
 					   GW_TENCENT_PSK_CIPHERS);
 		explicit_bzero(p->psk_hex, sizeof(p->psk_hex));
 	} else if (c->tls) {
@@ -480,7 +482,10 @@ static void login_end(struct gw_cloud_dev *d)
 {
 	struct dev *p = DEV(d);
 
-	explicit_bzero(&p->conn, sizeof(p->conn));
+	if (p->conn)
+		explicit_bzero(p->conn, sizeof(*p->conn));
+	free(p->conn);
+	p->conn = NULL;
 	explicit_bzero(p->psk_hex, sizeof(p->psk_hex));
 	SSL_CTX_free(p->ctx); /* libmosquitto holds its own reference */
 	p->ctx = NULL;
