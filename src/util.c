@@ -89,6 +89,14 @@ char *gw_strdup(const char *s)
 	return d;
 }
 
+void gw_strset(char **p, const char *s)
+{
+	char *n = s && s[0] ? gw_strdup(s) : NULL;
+
+	free(*p);
+	*p = n;
+}
+
 void gw_freep(void *p)
 {
 	void **pp = p;

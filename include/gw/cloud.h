@@ -186,14 +186,14 @@ struct gw_cloud_dev {
 	sd_event_source *timer;
 	int sub_mid[GW_CLOUD_SUBS_MAX];
 	unsigned subacked;
-	char last_error[GW_MOSQEV_ERROR_MAX]; /* of the last session, for the status */
+	char *last_error; /* of the last session (or attach), for the status; NULL: none */
 
 	/* a sub-device (topology = gateway), topology.c's */
 	bool sub;
 	bool attached; /* topology added / bound, as remembered */
 	bool ready;    /* has its credential: waits for the next attach call */
 	enum gw_cloud_hold hold;
-	char held_why[GW_MOSQEV_ERROR_MAX];
+	char *held_why;           /* NULL when not held */
 	uint32_t held_backoff_ms; /* of a refusal that is not its credential's */
 	uint64_t last_record_us;
 };

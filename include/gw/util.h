@@ -29,6 +29,8 @@ void gw_why_append(char *why, size_t why_size, const char *fmt, ...)
 /* Our own allocations abort on OOM (systemd's Restart= brings the daemon back). */
 void *gw_malloc0(size_t size);
 char *gw_strdup(const char *s); /* NULL stays NULL */
+/* *p becomes a copy of s, NULL when s is NULL or empty; the old string is freed. */
+void gw_strset(char **p, const char *s);
 bool gw_streq_null(const char *a, const char *b); /* both NULL, or equal strings */
 #define gw_new0(type, n) ((type *)gw_malloc0(sizeof(type) * (n)))
 /* reallocarray(p, n, size) that aborts as gw_malloc0 does. */

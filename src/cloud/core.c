@@ -311,7 +311,7 @@ int gw_cloud_dev_connack(const struct gw_cloud_dev *d)
 
 const char *gw_cloud_dev_error(const struct gw_cloud_dev *d)
 {
-	return d->ev ? gw_mosqev_last_error(d->ev) : d->last_error;
+	return d->ev ? gw_mosqev_last_error(d->ev) : d->last_error ? d->last_error : "";
 }
 
 void gw_cloud_dev_update(struct gw_cloud_dev *d)
@@ -365,7 +365,7 @@ void gw_cloud_rate_wake(struct gw_cloud *c, uint64_t wait_us)
 static void dev_teardown(struct gw_cloud_dev *d)
 {
 	if (d->ev)
-		snprintf(d->last_error, sizeof(d->last_error), "%s", gw_mosqev_last_error(d->ev));
+		gw_strset(&d->last_error, gw_mosqev_last_error(d->ev));
 	d->ev = gw_mosqev_free(d->ev);
 	d->mosq = NULL;
 	if (d->cloud->ops->session_end)
@@ -406,7 +406,7 @@ static bool login_refused(struct gw_cloud_dev *d)
 	gw_cloud_mark_refused(c->store, c->cfg->name, d->name, why, &st);
 	left = gw_cloud_secs_until(st.next_retry_ms);
 	if (ops->refusal_is_error)
-		snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+		gw_strset(&d->last_error, why);
 	if (ops->reregister_on_refusal && ops->dynamic(c->cfg)) {
 		clog(c, LOG_WARNING, "device %s: the platform refused its stored %s at login (%s): "
 		     "the credential is stale (device reset or secret replaced in the console?); "
@@ -629,7 +629,7 @@ static void dev_connect(struct gw_cloud_dev *d)
 		gw_cloud_topo_ready(d);
 		return;
 	}
-	d->last_error[0] = '\0';
+	gw_strset(&d->last_error, NULL);
 	r = gw_cloud_dev_is_gateway(d) ? c->ops->gateway->login(d, &l, why, sizeof(why)) :
 					 c->ops->login(d, &l, why, sizeof(why));
 	if (r < 0) {
@@ -955,6 +955,8 @@ void gw_cloud_core_dev_free(struct gw_cloud_dev *d)
 	d->timer = sd_event_source_disable_unref(d->timer);
 	d->cloud->ops->dev_fini(d);
 	free(d->priv);
+	free(d->last_error);
+	free(d->held_why);
 	free(d);
 }
 
@@ -1455,7 +1457,7 @@ static json_t *dev_status(struct gw_cloud_dev *d)
 						  d->cloud->ops->has_cred(d),
 						  gw_cloud_dev_error(d));
 	o = gw_cloudfeed_device_status(d->cloud->store, d->name, gw_cloud_topo_dev_state(d),
-				       d->cloud->ops->has_cred(d), d->last_error);
+				       d->cloud->ops->has_cred(d), gw_cloud_dev_error(d));
 	if (o)
 		gw_cloud_topo_dev_status(d, o);
 	return o;

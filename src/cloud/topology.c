@@ -246,7 +246,7 @@ static void sub_failed(struct gw_cloud_dev *d, const char *why, uint32_t min_ms)
 	uint32_t delay;
 
 	sub_detached(d);
-	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	gw_strset(&d->last_error, why);
 	d->backoff_ms = gw_backoff_next(d->backoff_ms,
 					min_ms > c->cfg->reconnect_min_ms ?
 						min_ms :
@@ -275,8 +275,8 @@ static void sub_refused(struct gw_cloud_dev *d, const char *why, bool forget, bo
 	if (forget)
 		sub_set_attached(d, false);
 	d->hold = GW_CLOUD_HOLD_REFUSED;
-	snprintf(d->held_why, sizeof(d->held_why), "%s", why);
-	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	gw_strset(&d->held_why, why);
+	gw_strset(&d->last_error, why);
 	if (credential) {
 		c->ops->cred_forget(d);
 		gw_cloud_mark_refused(c->store, c->cfg->name, d->name, why, &st);
@@ -331,7 +331,7 @@ void gw_cloud_sub_attach_done(struct gw_cloud_dev *d, enum gw_cloud_attach resul
 		return;
 	}
 	sub_set_attached(d, true);
-	d->last_error[0] = '\0';
+	gw_strset(&d->last_error, NULL);
 	d->state = GW_CLOUD_DEV_SUBSCRIBING;
 	d->mosq = c->gw->mosq;
 	if (gw_cloud_core_subscribe(d, sub_subs(c)) < 0) {
@@ -387,7 +387,7 @@ void gw_cloud_sub_disable(struct gw_cloud_dev *d, const char *why)
 		return;
 	sub_detached(d);
 	d->hold = GW_CLOUD_HOLD_DISABLED;
-	snprintf(d->held_why, sizeof(d->held_why), "%s", why);
+	gw_strset(&d->held_why, why);
 	(void)sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
 	clog(c, LOG_WARNING,
 	     "device %s: disabled by the platform (%s); its records wait until "
@@ -402,7 +402,7 @@ void gw_cloud_sub_enable(struct gw_cloud_dev *d)
 	if (!d->sub || d->hold != GW_CLOUD_HOLD_DISABLED)
 		return;
 	d->hold = GW_CLOUD_HOLD_NONE;
-	d->held_why[0] = '\0';
+	gw_strset(&d->held_why, NULL);
 	clog(d->cloud, LOG_NOTICE, "device %s: enabled by the platform; attaching it again",
 	     d->name);
 	gw_cloud_dev_arm(d, 0);
@@ -456,7 +456,7 @@ void gw_cloud_topo_timer(struct gw_cloud_dev *d)
 	if (d->hold == GW_CLOUD_HOLD_REFUSED) {
 		/* its refusal's retry is due (provisioning reads the marker again) */
 		d->hold = GW_CLOUD_HOLD_NONE;
-		d->held_why[0] = '\0';
+		gw_strset(&d->held_why, NULL);
 		gw_cloudfeed_rescan(c->feed);
 	}
 	/* the gateway's next session brings every sub-device back */
@@ -511,7 +511,7 @@ int gw_cloud_topo_record(struct gw_cloud_dev *d, char *why, size_t why_size)
 	switch (d->hold) {
 	case GW_CLOUD_HOLD_REFUSED:
 		snprintf(why, why_size, "sub-device %s was refused by the platform: %s", d->name,
-			 d->held_why);
+			 d->held_why ? d->held_why : "");
 		return -1;
 	case GW_CLOUD_HOLD_IDLE:
 		/* it speaks again: logged in again, its records wait for that */
@@ -591,7 +591,7 @@ void gw_cloud_topo_dev_status(const struct gw_cloud_dev *d, json_t *o)
 	if (d->hold == GW_CLOUD_HOLD_REFUSED || d->hold == GW_CLOUD_HOLD_DISABLED)
 		(void)json_object_set_new(o,
 					  d->hold == GW_CLOUD_HOLD_REFUSED ? "refused" : "disabled",
-					  json_string(d->held_why));
+					  json_string(d->held_why ? d->held_why : ""));
 }
 
 void gw_cloud_topo_status(struct gw_cloud *c, json_t *o)
