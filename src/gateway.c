@@ -14,6 +14,9 @@
  */
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +35,8 @@
 #include "gw/util.h"
 
 #define STATUS_REFRESH_USEC (5 * 1000000ULL)
+/* How often free memory inside the heap is handed back (heap_trim()). */
+#define HEAP_TRIM_USEC (30 * 1000000ULL)
 
 struct gw_gateway {
 	sd_event *event;
@@ -40,6 +45,7 @@ struct gw_gateway {
 	struct gw_command *commands; /* downlink commands waiting for their node's reply */
 	struct gw_spool *spool;
 	sd_event_source *sync_timer;
+	uint64_t trimmed_us; /* the last heap_trim() */
 	uint64_t records_enospc;
 	size_t n_ports;
 	struct gw_port *ports[GW_CONFIG_MAX_PORTS];
@@ -157,11 +163,30 @@ static void notify_status(struct gw_gateway *g)
 		memcpy(g->status_sent, status, sizeof(status));
 }
 
+/*
+ * A burst (a start-up with hundreds of sub-devices, a backlog replayed) leaves free memory
+ * inside the heap, which free() keeps for later use and the resident size goes on counting: it
+ * is handed back to the kernel every HEAP_TRIM_USEC, so that the daemon's RSS follows what it
+ * uses (docs/benchmarks.md, "Gateway topology"). A walk of a heap of a few MiB: cheap.
+ */
+static void heap_trim(struct gw_gateway *g)
+{
+	uint64_t now = gw_now_mono_us();
+
+	if (now - g->trimmed_us < HEAP_TRIM_USEC)
+		return;
+	g->trimmed_us = now;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
 static int status_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct gw_gateway *g = ud;
 
 	notify_status(g);
+	heap_trim(g);
 	(void)sd_event_source_set_time_relative(s, g->status_period_usec);
 	return 0;
 }
