@@ -327,15 +327,16 @@ static void described(struct gw_cloud *c, const struct gw_tencent_gw_msg *m)
 		bool bound = false;
 
 		for (size_t k = 0; k < m->n && !bound; k++)
-			bound = entry_dev(c, &m->devices[k]) == d;
+			bound = strcmp(m->devices[k].product_id, SUB_PID(c)) == 0 &&
+				strcmp(m->devices[k].device_name, d->name) == 0;
 		if (d->state == GW_CLOUD_DEV_ATTACHING || gw_cloud_sub_attached_before(d) == bound)
 			continue;
 		gw_cloud_sub_set_attached(d, bound);
 		changed++;
 	}
 	gw_cloud_log(c, changed ? LOG_NOTICE : LOG_DEBUG,
-		     "gateway %s: the platform holds %zu "
-		     "binding(s); %zu remembered binding(s) corrected",
+		     "gateway %s: the platform holds %zu binding(s); %zu remembered binding(s) "
+		     "corrected",
 		     c->gw->name, m->n, changed);
 }
 
