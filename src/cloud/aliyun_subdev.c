@@ -107,13 +107,16 @@ static void fail_all(struct gw_cloud_dev *const *subs, size_t n, enum gw_cloud_a
 		gw_cloud_sub_attach_done(subs[i], result, why);
 }
 
-/* combine/batch_login for n > 1 (all or nothing), combine/login for one (§G7, §G8). */
-static void send_login(struct gw_cloud *c, struct gw_cloud_dev *const *subs, size_t n)
+_Static_assert(GW_ALIYUN_TOPO_ADD_MAX <= GW_ALIYUN_BATCH_LOGIN_MAX, "send_signed()'s array");
+
+/* A signed request for n sub-devices (§G3): thing/topo/add (§G4), combine/batch_login for
+ * n > 1 (all or nothing, §G8) or combine/login for one (§G7). */
+static void send_signed(struct gw_cloud *c, enum gw_aliyun_gw_topic kind,
+			struct gw_cloud_dev *const *subs, size_t n)
 {
 	enum gw_aliyun_sign_method m = gw_aliyun_config_sign_method(c->cfg);
 	struct gw_aliyun_subdev s[GW_ALIYUN_BATCH_LOGIN_MAX];
 	char reason[GW_ALIYUN_REASON_MAX] = "", why[256];
-	enum gw_aliyun_gw_topic kind = n > 1 ? GW_ALIYUN_GW_BATCH_LOGIN : GW_ALIYUN_GW_LOGIN;
 	uint32_t id = next_id(c);
 	char *payload = NULL;
 	size_t len = 0;
@@ -121,8 +124,12 @@ static void send_login(struct gw_cloud *c, struct gw_cloud_dev *const *subs, siz
 
 	fill(c, subs, n, s);
 	/* cleanSession false: what the cloud queued at QoS 1 while it was away still comes */
-	r = n > 1 ? gw_aliyun_build_batch_login(id, m, true, s, n, false, &payload, &len, reason) :
-		    gw_aliyun_build_login(id, m, true, s, false, &payload, &len, reason);
+	if (kind == GW_ALIYUN_GW_TOPO_ADD)
+		r = gw_aliyun_build_topo_add(id, m, true, s, n, &payload, &len, reason);
+	else if (kind == GW_ALIYUN_GW_BATCH_LOGIN)
+		r = gw_aliyun_build_batch_login(id, m, true, s, n, false, &payload, &len, reason);
+	else
+		r = gw_aliyun_build_login(id, m, true, s, false, &payload, &len, reason);
 	explicit_bzero(s, sizeof(s));
 	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot build %s: %s", gw_aliyun_name_gw_topic(kind),
@@ -135,28 +142,14 @@ static void send_login(struct gw_cloud *c, struct gw_cloud_dev *const *subs, siz
 	gw_secret_free(payload);
 }
 
+static void send_login(struct gw_cloud *c, struct gw_cloud_dev *const *subs, size_t n)
+{
+	send_signed(c, n > 1 ? GW_ALIYUN_GW_BATCH_LOGIN : GW_ALIYUN_GW_LOGIN, subs, n);
+}
+
 static void send_topo_add(struct gw_cloud *c, struct gw_cloud_dev *const *subs, size_t n)
 {
-	enum gw_aliyun_sign_method m = gw_aliyun_config_sign_method(c->cfg);
-	struct gw_aliyun_subdev s[GW_ALIYUN_TOPO_ADD_MAX];
-	char reason[GW_ALIYUN_REASON_MAX] = "", why[256];
-	uint32_t id = next_id(c);
-	char *payload = NULL;
-	size_t len = 0;
-	int r;
-
-	fill(c, subs, n, s);
-	r = gw_aliyun_build_topo_add(id, m, true, s, n, &payload, &len, reason);
-	explicit_bzero(s, sizeof(s));
-	if (r < 0) {
-		snprintf(why, sizeof(why), "cannot build thing/topo/add: %s",
-			 reason[0] ? reason : strerror(-r));
-		fail_all(subs, n, GW_CLOUD_ATTACH_REFUSED, why);
-		return;
-	}
-	if (!req_send(c, GW_ALIYUN_GW_TOPO_ADD, id, payload, len, subs, n, why, sizeof(why)))
-		fail_all(subs, n, GW_CLOUD_ATTACH_FAILED, why);
-	free(payload);
+	send_signed(c, GW_ALIYUN_GW_TOPO_ADD, subs, n);
 }
 
 /* The core's batch: topology first for those without, then the logins (§G1's order). */
