@@ -56,7 +56,7 @@ static json_t *downlink(const char *cmd, json_t *args, int wait_s)
 
 	json_object_set_new(args, "productId", json_string(TC_PID));
 	json_object_set_new(args, "deviceName", json_string(DN));
-	json_object_set_new(args, "wait", json_integer(wait_s));
+	json_object_set_new(args, "wait", json_integer(cc_wait_s(wait_s)));
 	r = tc_ctl(cmd, args);
 	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "%s refused: %s", cmd,
 		      json_string_value(json_object_get(r, "error")));

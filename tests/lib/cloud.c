@@ -266,10 +266,8 @@ json_t *cl_downlink(const char *cmd, json_t *args, int wait_s)
 {
 	json_t *r, *reply;
 
-	/* stretched like every wait on the daemon; the cloud waits at most 60 s for a reply */
-	wait_s = wait_s * fx_timeout_scale() > 60 ? 60 : wait_s * fx_timeout_scale();
 	json_object_set_new(args, "productKey", json_string(CL_PK));
-	json_object_set_new(args, "wait", json_integer(wait_s));
+	json_object_set_new(args, "wait", json_integer(cc_wait_s(wait_s)));
 	r = cl_ctl(cmd, args);
 	ck_assert_msg(json_is_true(json_object_get(r, "ok")), "%s refused: %s", cmd,
 		      json_string_value(json_object_get(r, "error")));

@@ -95,6 +95,11 @@ bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s)
 	return ok;
 }
 
+int cc_wait_s(int s)
+{
+	return s * fx_timeout_scale() > 60 ? 60 : s * fx_timeout_scale();
+}
+
 bool cc_wait(int port, json_t *match, int timeout_s)
 {
 	return cc_wait_since(port, match, 0, timeout_s);

@@ -35,6 +35,10 @@ json_t *cc_ctl(int port, const char *cmd, json_t *args);
  * timeout_s, is stretched by fx_timeout_scale() (GW_TIMEOUT_SCALE): the event is the work of
  * a daemon that may run under valgrind. */
 bool cc_wait(int port, json_t *match, int timeout_s);
+/* A wait of s seconds the test asks a cloud to make for the daemon (a downlink's reply, a
+ * push's acknowledgement), stretched like every wait on it (fx_timeout_scale()) and capped at
+ * the 60 s a cloud waits at most. */
+int cc_wait_s(int s);
 /* The same for events after seq since. */
 bool cc_wait_since(int port, json_t *match, json_int_t since, int timeout_s);
 /* Number of cloud events named ev for which field (may be NULL) equals the string value. */

@@ -165,6 +165,26 @@ json_int_t gt_counter(json_t *u, const char *name)
 	return json_integer_value(json_object_get(json_object_get(u, "counters"), name));
 }
 
+/* What gt_wait_counter_above() waits for. */
+static const char *want_counter;
+static json_int_t want_above;
+
+static size_t counter_above(void)
+{
+	json_t *u = gt_uplink_status();
+	bool ok = gt_counter(u, want_counter) > want_above;
+
+	json_decref(u);
+	return ok;
+}
+
+bool gt_wait_counter_above(const char *name, json_int_t than, int timeout_ms)
+{
+	want_counter = name;
+	want_above = than;
+	return fx_wait_count(counter_above, 1, timeout_ms) == 1;
+}
+
 /* Nothing queued or in flight. */
 static size_t drained(void)
 {

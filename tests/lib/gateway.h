@@ -61,6 +61,8 @@ const char *gt_dev_field(json_t *u, const char *dn, const char *field);
 bool gt_wait_dev_state(const char *dn, const char *state, int timeout_ms);
 /* A counter of the uplink's status u. */
 json_int_t gt_counter(json_t *u, const char *name);
+/* Waits (timeout_ms, scaled) until the uplink's counter name is above than. */
+bool gt_wait_counter_above(const char *name, json_int_t than, int timeout_ms);
 /* The uplink's status says topology gateway, the gateway's session online, sub-device dn
  * online and the first device attached. */
 void gt_assert_online(const char *dn);
