@@ -87,7 +87,7 @@ NODES_ALI=16
 
 # Scratch files (ptys, logs, the test cloud's event log) on tmpfs when there is one, so they
 # add nothing to the disk's figures; the daemon's state on a real disk.
-if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df --output=fstype /dev/shm | tail -1)" = tmpfs ]; then
+if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df --output=fstype /dev/shm | tail -1 | tr -d " ")" = tmpfs ]; then
 	T=$(mktemp -d /dev/shm/sensorgw-perf.XXXXXX)
 else
 	T=$(mktemp -d /tmp/sensorgw-perf.XXXXXX)
