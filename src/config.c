@@ -976,6 +976,7 @@ static const struct gw_config_key gateway_keys[] = {
 	GW_CONFIG_KEY("sync_records", gw_config_set_uint, struct gw_config, sync_records, "100", 1,
 		      100000, 0),
 	GW_CONFIG_KEY("sync_ms", gw_config_set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
+	GW_CONFIG_KEY("batch_ms", gw_config_set_uint, struct gw_config, batch_ms, "4", 0, 50, 0),
 	GW_CONFIG_KEY("control_socket", set_socket_path, struct gw_config, control_socket,
 		      GW_CONFIG_DEFAULT_CONTROL_SOCKET, 0, 0, GW_KF_ABSOLUTE),
 	/* node.h says why GW_NODES_MAX is the most */

@@ -35,6 +35,9 @@
 #include "gw/util.h"
 
 #define STATUS_REFRESH_USEC (5 * 1000000ULL)
+/* The batch clock's limit: a port that gives this much in one tick is not held for a while. */
+#define BATCH_BUSY_BYTES 1024
+#define BATCH_BUSY_USEC 1000000ULL
 /* How often free memory inside the heap is handed back (heap_trim()). */
 #define HEAP_TRIM_USEC (30 * 1000000ULL)
 
@@ -73,6 +76,13 @@ struct gw_gateway {
 	struct gw_jsonw *params_w, *record_w;
 	uint64_t refused_logged[GW_CONFIG_MAX_PORTS]; /* a port's refusals seen, by config index */
 	bool port_setup; /* inside gw_port_new, whose port cannot answer for its stats yet */
+	/* the batch clock (docs/performance.md): while held, ports and uplinks are read on its
+	 * ticks instead of waking the loop for every frame and acknowledgement */
+	sd_event_source *batch_timer;
+	bool batch_held;
+	bool batch_frames;            /* a frame came since the last tick */
+	uint64_t batch_busy_until_us; /* a line too fast to hold: no hold before then */
+	uint64_t batch_holds, batch_ticks;
 	sd_event_source *status_timer;
 	uint64_t status_period_usec;
 	char status_sent[256]; /* the last STATUS= text sent */
@@ -274,30 +284,28 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
-	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
+	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:b,s:I,s:I},s:{s:I,s:I,s:I,s:I},"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}",
-			 "state", g->stopping ? "stopping" : "running",
-			 "records", (json_int_t)g->records,
-			 "time_ms", (json_int_t)gw_now_wall_ms(),
-			 "ports", ports, "nodes", nodes, "uplinks", uplinks,
+			 "state", g->stopping ? "stopping" : "running", "records",
+			 (json_int_t)g->records, "time_ms", (json_int_t)gw_now_wall_ms(), "ports",
+			 ports, "nodes", nodes, "uplinks", uplinks, "batch", "window_ms",
+			 (json_int_t)g->cfg->batch_ms, "held", g->batch_held, "holds",
+			 (json_int_t)g->batch_holds, "ticks", (json_int_t)g->batch_ticks,
 			 "node_table", "known", (json_int_t)ns.known, "max", (json_int_t)ns.max,
 			 "refused", (json_int_t)ns.refused, "frames_refused",
-			 (json_int_t)ns.frames_refused,
-			 "spool",
-			 "first_seq", (json_int_t)gw_spool_first_seq(g->spool),
-			 "next_seq", (json_int_t)gw_spool_next_seq(g->spool),
-			 "bytes", (json_int_t)s->bytes, "segments", (json_int_t)s->segments,
-			 "appended", (json_int_t)s->appended, "syncs", (json_int_t)s->syncs,
-			 "unsynced", (json_int_t)gw_spool_unsynced(g->spool),
-			 "torn_tails", (json_int_t)s->recovered_torn_tail,
-			 "quarantined", (json_int_t)s->segments_quarantined,
-			 "lost_corrupt", (json_int_t)s->records_lost_corrupt,
-			 "dropped_overflow", (json_int_t)s->dropped_overflow,
-			 "dropped_enospc", (json_int_t)s->dropped_enospc,
-			 "duplicates", (json_int_t)g->duplicates,
-			 "unmapped", (json_int_t)g->records_unmapped,
-			 "seq_gaps", (json_int_t)s->seq_gaps,
-			 "seqs_skipped", (json_int_t)s->seqs_skipped,
+			 (json_int_t)ns.frames_refused, "spool", "first_seq",
+			 (json_int_t)gw_spool_first_seq(g->spool), "next_seq",
+			 (json_int_t)gw_spool_next_seq(g->spool), "bytes", (json_int_t)s->bytes,
+			 "segments", (json_int_t)s->segments, "appended", (json_int_t)s->appended,
+			 "syncs", (json_int_t)s->syncs, "unsynced",
+			 (json_int_t)gw_spool_unsynced(g->spool), "torn_tails",
+			 (json_int_t)s->recovered_torn_tail, "quarantined",
+			 (json_int_t)s->segments_quarantined, "lost_corrupt",
+			 (json_int_t)s->records_lost_corrupt, "dropped_overflow",
+			 (json_int_t)s->dropped_overflow, "dropped_enospc",
+			 (json_int_t)s->dropped_enospc, "duplicates", (json_int_t)g->duplicates,
+			 "unmapped", (json_int_t)g->records_unmapped, "seq_gaps",
+			 (json_int_t)s->seq_gaps, "seqs_skipped", (json_int_t)s->seqs_skipped,
 			 "reserve", reserve_json(g->cfg));
 }
 
@@ -317,6 +325,8 @@ void gw_gateway_log_stats(const struct gw_gateway *g)
 	       (unsigned long long)s->records_lost_corrupt,
 	       (unsigned long long)s->dropped_overflow, (unsigned long long)s->dropped_enospc,
 	       (unsigned long long)g->duplicates);
+	gw_log(LOG_INFO, "batch: window_ms=%u holds=%llu ticks=%llu", g->cfg->batch_ms,
+	       (unsigned long long)g->batch_holds, (unsigned long long)g->batch_ticks);
 	gw_nodes_stats(g->nodes, &ns);
 	gw_log(LOG_INFO, "nodes: known=%zu max=%zu refused=%llu frames_refused=%llu", ns.known,
 	       ns.max, (unsigned long long)ns.refused, (unsigned long long)ns.frames_refused);
@@ -356,6 +366,75 @@ static void schedule_sync(struct gw_gateway *g)
 							(uint64_t)g->cfg->sync_ms * 1000);
 		(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_ONESHOT);
 	}
+}
+
+/* ---- the batch clock ---- */
+
+static void batch_hold(struct gw_gateway *g, bool hold)
+{
+	if (g->batch_held == hold)
+		return;
+	g->batch_held = hold;
+	for (size_t i = 0; i < g->n_ports; i++)
+		if (g->ports[i])
+			gw_port_hold(g->ports[i], hold);
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		gw_uplink_hold(g->uplinks[i], hold);
+	if (!hold)
+		(void)sd_event_source_set_enabled(g->batch_timer, SD_EVENT_OFF);
+}
+
+static int batch_arm(struct gw_gateway *g)
+{
+	int r = sd_event_source_set_time_relative(g->batch_timer,
+						  (uint64_t)g->cfg->batch_ms * 1000);
+
+	if (r >= 0)
+		r = sd_event_source_set_enabled(g->batch_timer, SD_EVENT_ONESHOT);
+	return r;
+}
+
+/* The first frame after a quiet spell was handled at once; what comes within batch_ms of it
+ * is read at the next tick, with the acknowledgements of what was sent. */
+static void batch_frame(struct gw_gateway *g)
+{
+	g->batch_frames = true;
+	if (g->batch_held || !g->cfg->batch_ms || g->stopping || g->reloading || !g->batch_timer)
+		return;
+	if (g->batch_busy_until_us && gw_now_mono_us() < g->batch_busy_until_us)
+		return;
+	if (batch_arm(g) < 0)
+		return; /* without a tick nothing would read them: no hold */
+	batch_hold(g, true);
+	g->batch_holds++;
+}
+
+/*
+ * A tick: the uplinks' acknowledgements first (room in their windows), then the ports. A
+ * tick that found no frame ends the hold, so the next frame is handled the moment it comes.
+ * So does a tick that read BATCH_BUSY_BYTES or more from a port (over 250 KB/s with the
+ * default window, more than a serial line at 921600 baud carries: a pty or a USB device
+ * writing as fast as it can), for a second: such a line keeps the loop busy by itself, and
+ * holding it would only cap it at what the tty buffers in a window.
+ */
+static int batch_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+	bool busy = false;
+
+	g->batch_frames = false;
+	g->batch_ticks++;
+	for (size_t i = 0; i < g->n_uplinks; i++)
+		gw_uplink_poll(g->uplinks[i]);
+	for (size_t i = 0; i < g->n_ports; i++)
+		if (g->ports[i] && gw_port_poll(g->ports[i]) >= BATCH_BUSY_BYTES)
+			busy = true;
+	if (busy)
+		g->batch_busy_until_us = gw_now_mono_us() + BATCH_BUSY_USEC;
+	if (g->batch_frames && !busy && !g->stopping && !g->reloading && batch_arm(g) >= 0)
+		return 0;
+	batch_hold(g, false);
+	return 0;
 }
 
 /*
@@ -448,6 +527,7 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 	 * ports cut off */
 	if (g->stopping && err == GW_FRAME_OK)
 		return;
+	batch_frame(g);
 	if (err != GW_FRAME_OK) {
 		/* The address in a damaged frame may itself be damaged: only count it against
 		 * a node we already know. */
@@ -756,6 +836,12 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **r
 		goto fail;
 	(void)sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
 	(void)sd_event_source_set_enabled(g->sync_timer, SD_EVENT_OFF);
+	/* to the microsecond: the window is a few milliseconds, every one of them latency */
+	r = sd_event_add_time_relative(event, &g->batch_timer, CLOCK_MONOTONIC, 1000000, 1,
+				       batch_cb, g);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(g->batch_timer, SD_EVENT_OFF);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
 		r = uplink_add(g, i);
 		if (r < 0)
@@ -984,6 +1070,8 @@ int gw_gateway_reload(struct gw_gateway *g, struct gw_config *cfg, uint64_t time
 		return -EBUSY;
 	if (strcmp(cfg->state_dir, old->state_dir) != 0)
 		return -EINVAL;
+	/* ports and uplinks are replaced and drained: each on its own events again */
+	batch_hold(g, false);
 	g->cfg = gw_config_ref(cfg);
 	g->reloading = true;
 	g->reloaded_fn = done;
@@ -1083,6 +1171,8 @@ void gw_gateway_stop(struct gw_gateway *g, uint64_t timeout_usec, gw_gateway_sto
 	g->stopping = true;
 	g->stopped_fn = done;
 	g->stopped_ud = user_data;
+	/* the uplinks drain on their own events */
+	batch_hold(g, false);
 	/* Commands are not kept: the cloud hears now that they were not carried out. */
 	gw_command_cancel_all(g->commands);
 	/* Stop reading first: nothing new enters while the uplinks drain. A frame a port cuts
@@ -1126,6 +1216,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	g->reload_timer = sd_event_source_disable_unref(g->reload_timer);
 	g->stop_timer = sd_event_source_disable_unref(g->stop_timer);
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
+	g->batch_timer = sd_event_source_disable_unref(g->batch_timer);
 	g->status_timer = sd_event_source_disable_unref(g->status_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);

@@ -22,10 +22,13 @@ struct gw_mosqev {
 	void *user_data;
 	int fd;
 	sd_event_source *io;
+	uint32_t io_events; /* what io watches now */
 	sd_event_source *tick;
 	bool up;     /* CONNACK 0, not closed since */
 	bool closed; /* libmosquitto reported the connection gone */
 	bool ended;  /* the owner gave the session up */
+	bool held;   /* the owner reads the socket on its batch clock (gw_mosqev_hold) */
+	bool in_off; /* EPOLLIN taken off while held: gw_mosqev_poll() reads instead */
 	int connack_rc;
 	char last_error[GW_MOSQEV_ERROR_MAX];
 };
@@ -127,6 +130,10 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		end(m, rc);
 		return 0;
 	}
+	/* a session held on the owner's clock that woke us once is read by gw_mosqev_poll()
+	 * from now on: its next PUBACKs wait for the owner's next round instead of a wake-up */
+	if (m->held && m->up && (revents & EPOLLIN))
+		m->in_off = true;
 	if (m->hooks.after)
 		m->hooks.after(m->user_data);
 	(void)gw_mosqev_update(m);
@@ -210,6 +217,7 @@ int gw_mosqev_connect(struct gw_mosqev *m, const char *host, uint16_t port,
 
 int gw_mosqev_update(struct gw_mosqev *m)
 {
+	uint32_t events;
 	int fd;
 	int r;
 
@@ -224,10 +232,30 @@ int gw_mosqev_update(struct gw_mosqev *m)
 		r = sd_event_add_io(m->event, &m->io, fd, EPOLLIN, io_cb, m);
 		if (r < 0)
 			return r;
+		m->io_events = EPOLLIN;
 	}
-	(void)sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ?
-							      EPOLLOUT : 0));
+	events = (m->in_off && m->up ? 0 : EPOLLIN) |
+		 (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
+	if (events != m->io_events && sd_event_source_set_io_events(m->io, events) >= 0)
+		m->io_events = events;
 	return 0;
+}
+
+void gw_mosqev_hold(struct gw_mosqev *m, bool hold)
+{
+	if (!m || m->held == hold)
+		return;
+	m->held = hold;
+	if (!hold && m->in_off) {
+		m->in_off = false;
+		(void)gw_mosqev_update(m);
+	}
+}
+
+void gw_mosqev_poll(struct gw_mosqev *m)
+{
+	if (m && m->in_off && m->io && !gw_mosqev_lost(m))
+		(void)io_cb(m->io, m->fd, EPOLLIN, m);
 }
 
 void gw_mosqev_end(struct gw_mosqev *m, const char *why)

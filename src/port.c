@@ -156,6 +156,16 @@ enum gw_serial_state gw_port_state(const struct gw_port *p)
 	return p->serial ? gw_serial_get_state(p->serial) : GW_SERIAL_ABSENT;
 }
 
+void gw_port_hold(struct gw_port *p, bool hold)
+{
+	gw_serial_hold(p->serial, hold);
+}
+
+size_t gw_port_poll(struct gw_port *p)
+{
+	return gw_serial_poll(p->serial);
+}
+
 int gw_port_write(struct gw_port *p, const uint8_t *buf, size_t len)
 {
 	return gw_serial_write(p->serial, buf, len);

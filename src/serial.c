@@ -57,7 +57,8 @@ struct gw_serial {
 	int fd;
 	char *device; /* resolved path while open */
 	sd_event_source *io;
-	bool io_wants_out;
+	uint32_t io_events;     /* what io watches now */
+	bool held;              /* batching: read by gw_serial_poll(), not on EPOLLIN */
 	sd_event_source *retry; /* created once, armed as SD_EVENT_ONESHOT while absent */
 	uint32_t backoff_ms;    /* un-jittered, so growth does not depend on the dice */
 	bool opened_once;       /* after the first open nothing is flushed any more */
@@ -100,15 +101,16 @@ static void serial_report(struct gw_serial *s, int err, const char *device, uint
 
 static int serial_update_events(struct gw_serial *s)
 {
-	bool want_out = s->wq_len > 0;
+	uint32_t events = (s->held ? 0 : EPOLLIN) | (s->wq_len > 0 ? EPOLLOUT : 0);
 	int r;
 
-	if (want_out == s->io_wants_out)
+	if (!s->io || events == s->io_events)
 		return 0;
-	r = sd_event_source_set_io_events(s->io, EPOLLIN | (want_out ? EPOLLOUT : 0));
+	/* with no events epoll still reports a hang-up or an error: an unplug is seen at once */
+	r = sd_event_source_set_io_events(s->io, events);
 	if (r < 0)
 		return r;
-	s->io_wants_out = want_out;
+	s->io_events = events;
 	return 0;
 }
 
@@ -117,7 +119,7 @@ static int serial_update_events(struct gw_serial *s)
 static void serial_close_fd(struct gw_serial *s)
 {
 	s->io = sd_event_source_disable_unref(s->io);
-	s->io_wants_out = false;
+	s->io_events = 0;
 	if (s->fd >= 0) {
 		close(s->fd);
 		s->fd = -1;
@@ -463,6 +465,8 @@ static void serial_attempt(struct gw_serial *s)
 		return;
 	}
 	(void)sd_event_source_set_description(s->io, "serial-io");
+	s->io_events = EPOLLIN;
+	(void)serial_update_events(s);
 	s->fd = fd;
 	s->device = device;
 	s->state = GW_SERIAL_OPEN;
@@ -586,6 +590,28 @@ int gw_serial_reconfigure(struct gw_serial *s, const struct gw_config_port *cfg)
 	s->reported = false;
 	serial_attempt(s);
 	return 1;
+}
+
+void gw_serial_hold(struct gw_serial *s, bool hold)
+{
+	if (!s || s->held == hold)
+		return;
+	s->held = hold;
+	(void)serial_update_events(s);
+}
+
+size_t gw_serial_poll(struct gw_serial *s)
+{
+	uint64_t before;
+	int r;
+
+	if (!s || s->state != GW_SERIAL_OPEN)
+		return 0;
+	before = s->stats.bytes_in;
+	r = serial_drain(s, false);
+	if (r < 0)
+		serial_hangup(s, r);
+	return (size_t)(s->stats.bytes_in - before);
 }
 
 int gw_serial_write(struct gw_serial *s, const uint8_t *buf, size_t len)

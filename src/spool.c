@@ -69,6 +69,8 @@ struct win {
 };
 
 #define RESERVE_FILE "reserve"
+/* A cursor saved in place is made durable at least this often (cursor_save()). */
+#define CURSOR_DURABLE_USEC (10 * 1000000ULL)
 /* A record found by resynchronising must have a seq this close above the last good one. */
 #define RESYNC_SEQ_SPAN (1ull << 32)
 
@@ -111,6 +113,11 @@ struct gw_spool_reader {
 	uint64_t oldest_for;
 	int64_t oldest_ts;
 	int dl_fd;
+	/* the cursor file, open for saves in place (gw_spool_reader_save()); -1 before the first */
+	int cursor_fd;
+	size_t cursor_len;   /* the length of the line it holds */
+	bool cursor_dirty;   /* that line is not durable yet */
+	uint64_t durable_us; /* when a line was last made durable */
 	struct gw_spool_reader_stats stats;
 };
 
@@ -540,15 +547,21 @@ static int checked_parse(const char *buf, size_t n, uint64_t *ret, const char **
 }
 
 /* Writes "<seq><tail> <crc>\n" as name, atomically. */
+/* The checked line for seq and tail into buf (48 bytes); its length. */
+static size_t checked_format(char *buf, uint64_t seq, const char *tail)
+{
+	int n;
+
+	n = snprintf(buf, 48, "%" PRIu64 "%s", seq, tail);
+	n += snprintf(buf + n, 48 - (size_t)n, " %08" PRIx32 "\n", gw_crc32c(0, buf, (size_t)n));
+	return (size_t)n;
+}
+
 static int checked_save(int dfd, const char *name, uint64_t seq, const char *tail)
 {
 	char buf[48];
-	int n;
 
-	n = snprintf(buf, sizeof(buf), "%" PRIu64 "%s", seq, tail);
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %08" PRIx32 "\n",
-		      gw_crc32c(0, buf, (size_t)n));
-	return write_atomic(dfd, name, buf, (size_t)n);
+	return write_atomic(dfd, name, buf, checked_format(buf, seq, tail));
 }
 
 /* A cursor file: "<seq> <crc>\n". */
@@ -1299,6 +1312,7 @@ int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
 	rd = gw_new0(struct gw_spool_reader, 1);
 	rd->s = s;
 	rd->dl_fd = -1;
+	rd->cursor_fd = -1;
 	strcpy(rd->name, name);
 	snprintf(fname, sizeof(fname), "cursor-%s", name);
 	r = cursor_load(s->dfd, fname, &c);
@@ -1335,13 +1349,17 @@ int gw_spool_reader_new(struct gw_spool *s, const char *name, bool from_start,
 	return 0;
 }
 
+static int cursor_save(struct gw_spool_reader *rd, bool durable);
+
 struct gw_spool_reader *gw_spool_reader_free(struct gw_spool_reader *rd)
 {
 	struct gw_spool_reader **pp;
 
 	if (!rd)
 		return NULL;
-	gw_spool_reader_save(rd);
+	(void)cursor_save(rd, true);
+	if (rd->cursor_fd >= 0)
+		close(rd->cursor_fd);
 	for (pp = &rd->s->readers; *pp; pp = &(*pp)->next) {
 		if (*pp == rd) {
 			*pp = rd->next;
@@ -1501,8 +1519,10 @@ static void spool_gc(struct gw_spool *s)
 			min = rd->cursor;
 	while (s->nsegs >= 2 && s->segs[0]->last_seq < min) {
 		if (!saved) {
+			/* durably: an unlink that survived a power cut the cursor did not would
+			 * read back the same way */
 			for (struct gw_spool_reader *rd = s->readers; rd; rd = rd->next)
-				gw_spool_reader_save(rd);
+				(void)cursor_save(rd, true);
 			saved = true;
 		}
 		spool_unlink_seg(s, 0);
@@ -1526,20 +1546,60 @@ uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *rd)
 	return rd->cursor;
 }
 
-int gw_spool_reader_save(struct gw_spool_reader *rd)
+/*
+ * The first save of a run replaces the file atomically and durably (written, fsynced, renamed,
+ * the directory fsynced), then keeps it open. Later ones overwrite its line in place: one
+ * pwrite, which a crash of the daemon keeps (it is in the page cache), made durable with
+ * fdatasync when durable is set or CURSOR_DURABLE_USEC have passed since the last time, and
+ * otherwise written back by the kernel. A power cut can thus take the latest saves: the cursor
+ * found is older, and the records after it are sent again (duplicates, never a loss). The line
+ * only grows (the cursor never goes back; a shorter one takes the atomic way), so the old one
+ * never shows through; it is a few dozen bytes at the start of one block, which a cut does not
+ * tear, and the CRC would show it if it did (docs/spool-format.md).
+ */
+static int cursor_save(struct gw_spool_reader *rd, bool durable)
 {
-	char fname[64];
+	bool same = rd->saved_valid && rd->saved_cursor == rd->cursor;
+	uint64_t now = gw_now_mono_us();
+	char fname[64], buf[48];
+	size_t n;
 	int r;
 
-	if (rd->saved_valid && rd->saved_cursor == rd->cursor)
+	if (same && !(durable && rd->cursor_dirty))
 		return 0;
+	n = checked_format(buf, rd->cursor, "");
+	durable = durable || now - rd->durable_us >= CURSOR_DURABLE_USEC;
+	if (rd->cursor_fd >= 0 && n >= rd->cursor_len &&
+	    (same || pwrite(rd->cursor_fd, buf, n, 0) == (ssize_t)n) &&
+	    (!durable || fdatasync(rd->cursor_fd) == 0)) {
+		rd->cursor_len = n;
+		rd->cursor_dirty = !durable;
+		if (durable)
+			rd->durable_us = now;
+		goto saved;
+	}
+	if (rd->cursor_fd >= 0) {
+		close(rd->cursor_fd);
+		rd->cursor_fd = -1;
+	}
 	snprintf(fname, sizeof(fname), "cursor-%s", rd->name);
 	r = checked_save(rd->s->dfd, fname, rd->cursor, "");
 	if (r < 0)
 		return r;
+	/* without the fd the next save takes this way again */
+	rd->cursor_fd = openat(rd->s->dfd, fname, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	rd->cursor_len = n;
+	rd->cursor_dirty = false;
+	rd->durable_us = now;
+saved:
 	rd->saved_valid = true;
 	rd->saved_cursor = rd->cursor;
 	return 0;
+}
+
+int gw_spool_reader_save(struct gw_spool_reader *rd)
+{
+	return cursor_save(rd, false);
 }
 
 uint64_t gw_spool_reader_backlog_bytes(const struct gw_spool_reader *rd)

@@ -89,6 +89,18 @@ void gw_uplink_kick(struct gw_uplink *u, uint64_t seq)
 	u->ops->kick(u->impl, seq);
 }
 
+void gw_uplink_hold(struct gw_uplink *u, bool hold)
+{
+	if (u->ops->hold)
+		u->ops->hold(u->impl, hold);
+}
+
+void gw_uplink_poll(struct gw_uplink *u)
+{
+	if (u->ops->poll)
+		u->ops->poll(u->impl);
+}
+
 int gw_uplink_save(struct gw_uplink *u)
 {
 	return u->ops->save(u->impl);

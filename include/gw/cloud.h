@@ -220,6 +220,7 @@ struct gw_cloud {
 	uint64_t next_slot_us; /* pacing of new sessions and registrations */
 	sd_event_source *rate_timer; /* the first device whose rate was spent may send again */
 	uint64_t rate_wake_us;       /* when it fires; 0 when not armed */
+	bool held; /* batching: sessions read on the gateway's clock (gw_uplink_ops.hold) */
 
 	struct gw_cloud_counters n;
 	struct gw_cloud_throttle throttle; /* commands from the cloud, before any reaches a node */
@@ -456,29 +457,39 @@ int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_conf
 			    char **payload, size_t *len, char *why, size_t why_size);
 /* Defines name_, the gw_uplink_ops of the uplink type type_ whose cloud is cloud_ops_: its new
  * and preview go through the core with cloud_ops_, the rest is the core's. */
-#define GW_CLOUD_DRIVER(name_, type_, cloud_ops_)                                                \
-	static int name_##_new(const struct gw_uplink_env *env, void **ret)                      \
-	{                                                                                        \
-		return gw_cloud_uplink_new(env, &(cloud_ops_), ret);                             \
-	}                                                                                        \
-	static int name_##_preview(const struct gw_config_uplink *cfg,                           \
-				   const struct gw_spool_record *rec, char *topic,               \
-				   size_t topic_size, char **payload, size_t *len, char *why,    \
-				   size_t why_size)                                              \
-	{                                                                                        \
-		return gw_cloud_uplink_preview(&(cloud_ops_), cfg, rec, topic, topic_size,       \
-					       payload, len, why, why_size);                     \
-	}                                                                                        \
-	const struct gw_uplink_ops name_ = {                                                     \
-		.type = (type_), .new = name_##_new, .free = gw_cloud_uplink_free,               \
-		.start = gw_cloud_uplink_start, .kick = gw_cloud_uplink_kick,                    \
-		.save = gw_cloud_uplink_save, .draining = gw_cloud_uplink_draining,              \
-		.summary = gw_cloud_uplink_summary, .log_counters = gw_cloud_uplink_log_counters, \
-		.status = gw_cloud_uplink_status, .preview = name_##_preview,                    \
+#define GW_CLOUD_DRIVER(name_, type_, cloud_ops_)                                             \
+	static int name_##_new(const struct gw_uplink_env *env, void **ret)                   \
+	{                                                                                     \
+		return gw_cloud_uplink_new(env, &(cloud_ops_), ret);                          \
+	}                                                                                     \
+	static int name_##_preview(const struct gw_config_uplink *cfg,                        \
+				   const struct gw_spool_record *rec, char *topic,            \
+				   size_t topic_size, char **payload, size_t *len, char *why, \
+				   size_t why_size)                                           \
+	{                                                                                     \
+		return gw_cloud_uplink_preview(&(cloud_ops_), cfg, rec, topic, topic_size,    \
+					       payload, len, why, why_size);                  \
+	}                                                                                     \
+	const struct gw_uplink_ops name_ = {                                                  \
+		.type = (type_),                                                              \
+		.new = name_##_new,                                                           \
+		.free = gw_cloud_uplink_free,                                                 \
+		.start = gw_cloud_uplink_start,                                               \
+		.kick = gw_cloud_uplink_kick,                                                 \
+		.hold = gw_cloud_uplink_hold,                                                 \
+		.poll = gw_cloud_uplink_poll,                                                 \
+		.save = gw_cloud_uplink_save,                                                 \
+		.draining = gw_cloud_uplink_draining,                                         \
+		.summary = gw_cloud_uplink_summary,                                           \
+		.log_counters = gw_cloud_uplink_log_counters,                                 \
+		.status = gw_cloud_uplink_status,                                             \
+		.preview = name_##_preview,                                                   \
 	}
 void gw_cloud_uplink_free(void *impl);
 int gw_cloud_uplink_start(void *impl);
 void gw_cloud_uplink_kick(void *impl, uint64_t seq);
+void gw_cloud_uplink_hold(void *impl, bool hold);
+void gw_cloud_uplink_poll(void *impl);
 int gw_cloud_uplink_save(void *impl);
 size_t gw_cloud_uplink_draining(const void *impl);
 void gw_cloud_uplink_summary(const void *impl, struct gw_uplink_summary *ret);

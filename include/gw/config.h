@@ -272,6 +272,7 @@ struct gw_config {
 	uint64_t spool_segment_bytes; /* default 1 MiB */
 	uint32_t sync_records;        /* fdatasync after this many records; default 100 */
 	uint32_t sync_ms;             /* ... or this long after the first unsynced one; 200 */
+	uint32_t batch_ms;            /* batch window, 0..50 ms, 0 = off; 4 (docs/performance.md) */
 	char *control_socket;         /* sensorgwctl's socket; default /run/sensorgw/control */
 	uint32_t max_nodes;           /* nodes the node table takes, 1..GW_NODES_MAX; 256 */
 	size_t n_ports;

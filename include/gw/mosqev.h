@@ -68,6 +68,16 @@ int gw_mosqev_connect(struct gw_mosqev *m, const char *host, uint16_t port,
 /* Call after queueing something with libmosquitto: watches for writability. Accepts NULL.
  * Returns -errno when the socket cannot be watched (logged by the caller). */
 int gw_mosqev_update(struct gw_mosqev *m);
+/*
+ * Batching (docs/performance.md): while hold is on, the owner reads the session on its own
+ * clock. The first time the socket wakes the loop with something to read after hold went on,
+ * the socket stops being watched for reading (not for writing, nor hang-ups and errors), and
+ * gw_mosqev_poll() reads what has come since, with the same callbacks and hooks as a wake-up
+ * would (hooks.lost included: the object may be gone after it). Taking hold off watches the
+ * socket for reading again; what waits there wakes the loop at once. Accepts NULL.
+ */
+void gw_mosqev_hold(struct gw_mosqev *m, bool hold);
+void gw_mosqev_poll(struct gw_mosqev *m);
 /* The owner gives the session up; why (may be NULL) becomes the last error unless one is
  * there. It ends after the current round. */
 void gw_mosqev_end(struct gw_mosqev *m, const char *why);

@@ -39,5 +39,9 @@ const char *gw_port_name(const struct gw_port *p);
 const struct gw_config_port *gw_port_config(const struct gw_port *p);
 enum gw_serial_state gw_port_state(const struct gw_port *p);
 int gw_port_write(struct gw_port *p, const uint8_t *buf, size_t len);
+/* Batching: gw_serial_hold() and gw_serial_poll() of its device; frames read by the poll
+ * reach frame_fn as ever. */
+void gw_port_hold(struct gw_port *p, bool hold);
+size_t gw_port_poll(struct gw_port *p);
 const struct gw_frame_stats *gw_port_frame_stats(const struct gw_port *p);
 const struct gw_serial_stats *gw_port_serial_stats(const struct gw_port *p);

@@ -77,6 +77,15 @@ struct gw_serial *gw_serial_free(struct gw_serial *s);
  * -ENOTCONN when the port is absent, or -ENOBUFS when more than 64 KiB are already queued. */
 int gw_serial_write(struct gw_serial *s, const uint8_t *buf, size_t len);
 
+/*
+ * Batching (docs/performance.md): while hold is on the port is not read when bytes arrive;
+ * the owner's clock reads it with gw_serial_poll(), which delivers what came through data_fn
+ * (and a hang-up found through state_fn) like a wake-up would, and returns the bytes it
+ * read. Writes and hang-ups are watched as ever. Not from inside its callbacks; accept NULL.
+ */
+void gw_serial_hold(struct gw_serial *s, bool hold);
+size_t gw_serial_poll(struct gw_serial *s);
+
 enum gw_serial_state gw_serial_get_state(const struct gw_serial *s);
 const char *gw_serial_name(const struct gw_serial *s);   /* the [port NAME] */
 const char *gw_serial_device(const struct gw_serial *s); /* path in use, or NULL */

@@ -147,8 +147,11 @@ void gw_spool_reader_seek(struct gw_spool_reader *r, uint64_t seq);
 uint64_t gw_spool_reader_position(const struct gw_spool_reader *r);
 
 /* Sets the cursor: every record below seq is delivered. Never moves backwards. Segments every
- * reader has passed are deleted. The cursor file is rewritten atomically by
- * gw_spool_reader_save (the owner calls it every second or so, and at exit). */
+ * reader has passed are deleted. gw_spool_reader_save writes the cursor file: the first time
+ * in a run atomically and durably, later in place with one pwrite (a crash of the daemon keeps
+ * it; it is made durable at least every 10 s and by gw_spool_reader_free(), so a power cut can
+ * only find an older cursor, never a newer one). Cheap enough for the owner to call after
+ * every hundred acknowledgements. */
 void gw_spool_reader_ack(struct gw_spool_reader *r, uint64_t seq);
 uint64_t gw_spool_reader_cursor(const struct gw_spool_reader *r);
 int gw_spool_reader_save(struct gw_spool_reader *r);

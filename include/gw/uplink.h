@@ -66,6 +66,11 @@ struct gw_uplink_ops {
 	void (*kick)(void *impl, uint64_t seq);
 	/* Saves the cursor now. */
 	int (*save)(void *impl);
+	/* Batching (docs/performance.md): hold on, its sessions' sockets may be read on the
+	 * gateway's batch clock instead of waking the loop (gw_mosqev_hold()); poll reads them
+	 * at each tick of that clock. Both optional. */
+	void (*hold)(void *impl, bool hold);
+	void (*poll)(void *impl);
 	/* Records in flight on a live session: worth a moment's wait when stopping. */
 	size_t (*draining)(const void *impl);
 	void (*summary)(const void *impl, struct gw_uplink_summary *ret);
@@ -102,6 +107,8 @@ int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const cha
 struct gw_uplink *gw_uplink_free(struct gw_uplink *u);
 int gw_uplink_start(struct gw_uplink *u);
 void gw_uplink_kick(struct gw_uplink *u, uint64_t seq);
+void gw_uplink_hold(struct gw_uplink *u, bool hold);
+void gw_uplink_poll(struct gw_uplink *u);
 int gw_uplink_save(struct gw_uplink *u);
 size_t gw_uplink_draining(const struct gw_uplink *u);
 void gw_uplink_summary(const struct gw_uplink *u, struct gw_uplink_summary *ret);

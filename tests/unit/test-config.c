@@ -894,6 +894,7 @@ START_TEST(test_spool_keys)
 	ck_assert_uint_eq(c->spool_segment_bytes, 1ULL << 20);
 	ck_assert_uint_eq(c->sync_records, 100);
 	ck_assert_uint_eq(c->sync_ms, 200);
+	ck_assert_uint_eq(c->batch_ms, 4);
 	ck_assert_uint_eq(c->uplinks[0].max_inflight, 64);
 	ck_assert_uint_eq(c->uplinks[0].max_rate, 0);
 	ck_assert_int_eq(c->uplinks[0].mqtt.order, GW_ORDER_FIFO);
@@ -903,7 +904,7 @@ START_TEST(test_spool_keys)
 	/* every form of a size, and the uplink keys */
 	write_file("spool.conf",
 		   "[gateway]\nspool_max_bytes = 2G\nmin_free_bytes = 0\nspool_segment_bytes = 4k\n"
-		   "sync_records = 1\nsync_ms = 60000\n" SPOOL_BASE
+		   "sync_records = 1\nsync_ms = 60000\nbatch_ms = 0\n" SPOOL_BASE
 		   "max_inflight = 1\nmax_rate = 30\norder = live-first\ndeadletter_after = 1\n",
 		   0600);
 	c = load_ok(path);
@@ -912,6 +913,7 @@ START_TEST(test_spool_keys)
 	ck_assert_uint_eq(c->spool_segment_bytes, 4096);
 	ck_assert_uint_eq(c->sync_records, 1);
 	ck_assert_uint_eq(c->sync_ms, 60000);
+	ck_assert_uint_eq(c->batch_ms, 0);
 	ck_assert_uint_eq(c->uplinks[0].max_inflight, 1);
 	ck_assert_uint_eq(c->uplinks[0].max_rate, 30);
 	ck_assert_int_eq(c->uplinks[0].mqtt.order, GW_ORDER_LIVE_FIRST);
@@ -928,7 +930,7 @@ START_TEST(test_spool_keys)
 
 	write_file("spool.conf",
 		   "[gateway]\nspool_max_bytes = 12X\nmin_free_bytes = -1M\n"
-		   "spool_segment_bytes = 1K\nsync_records = 0\n" SPOOL_BASE
+		   "spool_segment_bytes = 1K\nsync_records = 0\nbatch_ms = 51\n" SPOOL_BASE
 		   "max_inflight = 1001\norder = lifo\n",
 		   0600);
 	assert_fails(path,
@@ -938,8 +940,9 @@ START_TEST(test_spool_keys)
 		     "M or G, e.g. 64M)\n"
 		     "4: spool_segment_bytes: 1K is out of range (4096..67108864 bytes)\n"
 		     "5: sync_records: 0 is out of range (1..100000)\n"
-		     "10: max_inflight: 1001 is out of range (1..1000)\n"
-		     "11: order: 'lifo' is not one of fifo, live-first (did you mean 'fifo'?)");
+		     "6: batch_ms: 51 is out of range (0..50)\n"
+		     "11: max_inflight: 1001 is out of range (1..1000)\n"
+		     "12: order: 'lifo' is not one of fifo, live-first (did you mean 'fifo'?)");
 }
 END_TEST
 

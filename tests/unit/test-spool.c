@@ -1438,6 +1438,84 @@ START_TEST(test_new_reader_crash)
 }
 END_TEST
 
+static ino_t cursor_inode(const char *sd, const char *name)
+{
+	char *p = NULL;
+	struct stat st;
+
+	ck_assert_int_ge(asprintf(&p, "%s/cursor-%s", sd, name), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	free(p);
+	return st.st_ino;
+}
+
+/*
+ * Cursor saves after the first of a run overwrite the file in place (one pwrite): the same
+ * inode, the new value in the file at once (a crash of the process keeps it), no temporary
+ * file; the first save of the next run replaces it atomically again.
+ */
+START_TEST(test_cursor_in_place)
+{
+	char *dir = mk_scratch_dir("inplace");
+	char *sd = path_join(dir, "spool");
+	struct gw_spool *s = spool_open_ok(sd, 1 << 20, 0, 0);
+	struct gw_spool_reader *r;
+	struct gw_spool_record rec;
+	ino_t first, in_place;
+	int status;
+	pid_t pid;
+
+	ck_assert_int_eq(gw_spool_reader_new(s, "u", true, &r), 0);
+	append_n(s, 2000, 40);
+	first = cursor_inode(sd, "u");
+	/* from 1 digit to 4: the line grows, each save in place */
+	for (uint64_t c = 2; c <= 2001; c = c * 3 + 1) {
+		while (gw_spool_reader_position(r) < c)
+			ck_assert_int_eq(gw_spool_reader_next(r, &rec), 1);
+		gw_spool_reader_ack(r, c);
+		ck_assert_int_eq(gw_spool_reader_save(r), 0);
+		ck_assert_uint_eq(cursor_file_value(sd, "u"), c);
+	}
+	in_place = cursor_inode(sd, "u");
+	/* a new reader's file was written atomically at its creation, every save since in place */
+	ck_assert_uint_eq(first, in_place);
+	ck_assert_uint_eq(count_files(sd, ".tmp-", ""), 0);
+	gw_spool_reader_ack(r, 1990);
+	ck_assert_int_eq(gw_spool_reader_save(r), 0);
+	ck_assert_uint_eq(cursor_inode(sd, "u"), in_place);
+	ck_assert_uint_eq(cursor_file_value(sd, "u"), 1990);
+
+	/* a process that dies after an in-place save: the next open finds that cursor */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		gw_spool_reader_ack(r, 2000);
+		_exit(gw_spool_reader_save(r) == 0 ? 0 : 2);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(cursor_inode(sd, "u"), in_place);
+	ck_assert_uint_eq(cursor_file_value(sd, "u"), 2000);
+	gw_spool_reader_free(r);
+	gw_spool_close(s);
+	s = spool_open_ok(sd, 1 << 20, 0, 0);
+	ck_assert_int_eq(gw_spool_reader_new(s, "u", true, &r), 0);
+	ck_assert_uint_eq(gw_spool_reader_cursor(r), 2000);
+	ck_assert_uint_eq(gw_spool_reader_backlog(r), 1);
+	/* the first save of this run replaces the file, atomically */
+	ck_assert_int_eq(gw_spool_reader_next(r, &rec), 1);
+	gw_spool_reader_ack(r, 2001);
+	ck_assert_int_eq(gw_spool_reader_save(r), 0);
+	ck_assert_uint_ne(cursor_inode(sd, "u"), in_place);
+	ck_assert_uint_eq(cursor_file_value(sd, "u"), 2001);
+	gw_spool_reader_free(r);
+	gw_spool_close(s);
+	rm_rf(dir);
+	free(sd);
+	free(dir);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
 	Suite *s = suite_create("spool");
@@ -1457,6 +1535,7 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_deadletter_cursor);
 	tcase_add_test(tc, test_power_cut);
 	tcase_add_test(tc, test_new_reader_crash);
+	tcase_add_test(tc, test_cursor_in_place);
 	suite_add_tcase(s, tc);
 	return s;
 }
