@@ -88,18 +88,7 @@ trap cleanup EXIT
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 # --- a CA and a server certificate for localhost / 127.0.0.1, as the tests make them ---
-mkdir -p "$T/pki"
-{
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$T/pki/ca.key" -out "$T/pki/ca.crt" -subj "/CN=sensorgw bench CA" \
-		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$T/pki/server.key" -out "$T/pki/server.csr" -subj /CN=localhost &&
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
-			>"$T/pki/server.ext" &&
-		openssl x509 -req -in "$T/pki/server.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-			-CAcreateserial -days 2 -sha256 -extfile "$T/pki/server.ext" -out "$T/pki/server.crt"
-} >/dev/null 2>"$T/openssl.log" || { cat "$T/openssl.log" >&2; exit 1; }
+bash "$root/bench/mkpki.sh" "$T/pki" || exit 1
 umask 077
 printf '%s\n' "$GW_DS" >"$T/gateway.secret"
 
@@ -160,31 +149,7 @@ provision() { # store_dir names...
 	local dir=$1 dn
 	shift
 	for dn in "$@"; do printf '%s %s\n' "$dn" "$(secret_of "$dn")"; done >"$T/secrets.list"
-	"$py" - "$dir" "$PK" "$T/secrets.list" <<'EOF'
-import json, os, sys, time
-d, pk, pairs = sys.argv[1:4]
-table = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    table.append(c)
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c = table[(c ^ x) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-os.makedirs(d, 0o700, exist_ok=True)
-os.chmod(d, 0o700)
-for line in open(pairs):
-    dn, secret = line.split()
-    body = ('{"v":1,"cloud":"aliyun","product":%s,"device":%s,"kind":"device_secret","secret":%s,'
-            '"obtained_at":%d' % (json.dumps(pk), json.dumps(dn), json.dumps(secret),
-                                  int(time.time() * 1000)))
-    fd = os.open(os.path.join(d, dn + ".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, (body + ',"crc32c":"%08x"}\n' % crc32c(body.encode())).encode())
-    os.close(fd)
-EOF
+	"$py" "$root/bench/provision_aliyun.py" "$dir" "$PK" "$T/secrets.list"
 }
 
 gw_config() { # case nbuses topology auth

@@ -182,18 +182,8 @@ ali_ok=0
 ali_secret() { echo "benchDS${1//-/x}00000000"; }
 start_cloud() {
 	local d=$T/cloud dn first=1
-	mkdir -p "$d" "$T/pki"
-	{
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-			-keyout "$T/pki/ca.key" -out "$T/pki/ca.crt" -subj "/CN=sensorgw bench CA" \
-			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
-			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-				-keyout "$T/pki/server.key" -out "$T/pki/server.csr" -subj /CN=localhost &&
-			printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
-				>"$T/pki/server.ext" &&
-			openssl x509 -req -in "$T/pki/server.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-				-CAcreateserial -days 2 -sha256 -extfile "$T/pki/server.ext" -out "$T/pki/server.crt"
-	} >/dev/null 2>"$T/openssl.log" || { echo "perf.sh: openssl failed ($T/openssl.log)" >&2; return 1; }
+	mkdir -p "$d"
+	bash "$root/bench/mkpki.sh" "$T/pki" || { echo "perf.sh: openssl failed" >&2; return 1; }
 	{
 		printf '{"products": [{"productKey": "%s", "productSecret": "benchProductSecret01", "devices": [' "$ALI_PK"
 		for a in $(seq "$NODES_ALI"); do
@@ -218,31 +208,7 @@ start_cloud() {
 provision() { # store_dir
 	local a dn
 	for a in $(seq "$NODES_ALI"); do dn=a-$a; printf '%s %s\n' "$dn" "$(ali_secret "$dn")"; done >"$T/secrets.list"
-	"$py" - "$1" "$ALI_PK" "$T/secrets.list" <<'PYEOF'
-import json, os, sys, time
-d, pk, pairs = sys.argv[1:4]
-table = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    table.append(c)
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c = table[(c ^ x) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-os.makedirs(d, 0o700, exist_ok=True)
-os.chmod(d, 0o700)
-for line in open(pairs):
-    dn, secret = line.split()
-    body = ('{"v":1,"cloud":"aliyun","product":%s,"device":%s,"kind":"device_secret","secret":%s,'
-            '"obtained_at":%d' % (json.dumps(pk), json.dumps(dn), json.dumps(secret),
-                                  int(time.time() * 1000)))
-    fd = os.open(os.path.join(d, dn + ".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, (body + ',"crc32c":"%08x"}\n' % crc32c(body.encode())).encode())
-    os.close(fd)
-PYEOF
+	"$py" "$root/bench/provision_aliyun.py" "$1" "$ALI_PK" "$T/secrets.list"
 }
 
 ali_config() { # state

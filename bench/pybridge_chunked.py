@@ -15,18 +15,8 @@ import time
 import paho.mqtt.client as mqtt
 import serial
 
-
-def parse(line):
-    out = {}
-    for pair in line.replace(";", ",").split(","):
-        k, sep, v = pair.partition("=")
-        if not sep:
-            continue
-        try:
-            out[k.strip()] = int(v) if v.strip().lstrip("-").isdigit() else float(v)
-        except ValueError:
-            out[k.strip()] = v.strip()
-    return out
+# the same line parser as the naive bridge, so only the reading differs
+from pybridge import parse
 
 
 def main():

@@ -1834,24 +1834,6 @@ END_TEST
 
 /* ==== Issue 14, cases 4-6: reloads during traffic, a tiny file system ==== */
 
-/* `sensorgwctl status --json` of the running daemon (control socket fx_path("control")). */
-static json_t *status_now(void)
-{
-	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
-		fx_path("control"), NULL };
-	char *out = NULL, *err = NULL;
-	json_error_t jerr;
-	json_t *o;
-	int st = fx_run(argv, &out, &err, 10000);
-
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
-	o = json_loads(out, 0, &jerr);
-	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
-	free(out);
-	free(err);
-	return o;
-}
-
 /* A counter of [port name] from a status (0 when missing). */
 static uint64_t port_counter(const json_t *st, const char *name, const char *key)
 {
@@ -1929,7 +1911,7 @@ START_TEST(reload_during_traffic)
 		fx_sleep_ms(800);
 		reload_to(k == 2 ? changed : conf);
 		reloads++;
-		st = status_now();
+		st = fx_status_json();
 		frames = port_counter(st, "bin", "frames");
 		json_decref(st);
 		/* checked after the figures, so a failing run still shows what it lost */
@@ -1944,7 +1926,7 @@ START_TEST(reload_during_traffic)
 	sim_finish(&sim, (int)seconds * 1000 + 30000);
 	daemon_alive("after the run");
 	seen_wait_all(&s, sim.sent, false, 20000);
-	st = status_now();
+	st = fx_status_json();
 	opens = port_counter(st, "bin", "opens");
 	bad = port_counter(st, "bin", "bad_frames");
 	frames_before = port_counter(st, "bin", "frames");
@@ -2042,7 +2024,7 @@ START_TEST(tiny_file_system)
 	fprintf(stderr, "tinyfs: start-up: %s\n", line ? line : "(no line names min_free_bytes)");
 	free(line);
 	/* the status says so */
-	st = status_now();
+	st = fx_status_json();
 	warning = json_object_get(json_object_get(json_object_get(st, "spool"), "reserve"),
 				  "warning");
 	status_warned = json_is_string(warning) &&

@@ -17,23 +17,6 @@
 
 #include "fixture.h"
 
-static json_t *status_json(void)
-{
-	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
-		fx_path("control"), NULL };
-	char *out = NULL, *err = NULL;
-	json_error_t jerr;
-	json_t *o;
-	int st = fx_run(argv, &out, &err, 10000);
-
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
-	o = json_loads(out, 0, &jerr);
-	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
-	free(out);
-	free(err);
-	return o;
-}
-
 static json_int_t batch_field(json_t *st, const char *name)
 {
 	json_t *v = json_object_get(json_object_get(st, "batch"), name);
@@ -50,7 +33,7 @@ static json_t *uplink(json_t *st)
 /* What fx_wait_count() asks: the clock let go and nothing is queued or in flight. */
 static size_t settled(void)
 {
-	json_t *st = status_json();
+	json_t *st = fx_status_json();
 	json_t *u = uplink(st);
 	bool ok = !batch_field(st, "held") &&
 		  json_integer_value(json_object_get(u, "queued")) == 0 &&
@@ -111,7 +94,7 @@ static void assert_delivered_in_order(int n)
 
 static void assert_law_exact(void)
 {
-	json_t *st = status_json();
+	json_t *st = fx_status_json();
 	json_t *law = json_object_get(uplink(st), "law");
 
 	fx_check_status_schema(st);
@@ -126,7 +109,7 @@ START_TEST(test_held)
 	json_t *st;
 
 	start(&txt, 50);
-	st = status_json();
+	st = fx_status_json();
 	ck_assert_int_eq(batch_field(st, "window_ms"), 50);
 	ck_assert_int_eq(batch_field(st, "holds"), 0);
 	json_decref(st);
@@ -134,12 +117,12 @@ START_TEST(test_held)
 	/* a lone frame on a quiet line: handled at once, and the clock starts */
 	write_frame(&txt, 1);
 	ck_assert(fx_subscriber_wait_count(1, FX_WAIT_MS));
-	st = status_json();
+	st = fx_status_json();
 	ck_assert_int_eq(batch_field(st, "holds"), 1);
 	json_decref(st);
 	/* its first tick finds no frame and lets go */
 	ck_assert(fx_wait_count(settled, 1, FX_WAIT_MS));
-	st = status_json();
+	st = fx_status_json();
 	ck_assert_int_ge(batch_field(st, "ticks"), 1);
 	holds = batch_field(st, "holds");
 	ticks = batch_field(st, "ticks");
@@ -152,7 +135,7 @@ START_TEST(test_held)
 	}
 	ck_assert(fx_subscriber_wait_count(100, FX_WAIT_MS));
 	ck_assert(fx_wait_count(settled, 1, FX_WAIT_MS));
-	st = status_json();
+	st = fx_status_json();
 	/* about 20 ticks for the spell; a daemon slowed down (valgrind) may let go between
 	 * frames now and then, each time holding again at the next one */
 	ck_assert_msg(batch_field(st, "ticks") - ticks >= 5, "ticks %lld -> %lld",
@@ -179,7 +162,7 @@ START_TEST(test_off)
 	}
 	ck_assert(fx_subscriber_wait_count(30, FX_WAIT_MS));
 	ck_assert(fx_wait_count(settled, 1, FX_WAIT_MS));
-	st = status_json();
+	st = fx_status_json();
 	ck_assert_int_eq(batch_field(st, "window_ms"), 0);
 	ck_assert_int_eq(batch_field(st, "holds"), 0);
 	ck_assert_int_eq(batch_field(st, "ticks"), 0);

@@ -115,23 +115,6 @@ static int ctl_reload(char **out, char **err)
 	return fx_run(argv, out, err, 60000);
 }
 
-static json_t *status_json(void)
-{
-	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
-		fx_path("control"), NULL };
-	char *out = NULL, *err = NULL;
-	json_error_t jerr;
-	json_t *o;
-	int st = fx_run(argv, &out, &err, 10000);
-
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
-	o = json_loads(out, 0, &jerr);
-	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
-	free(out);
-	free(err);
-	return o;
-}
-
 static bool has_port(const json_t *st, const char *name)
 {
 	size_t i;
@@ -277,7 +260,7 @@ START_TEST(test_reload)
 
 		ck_assert_msg(fx_daemon_wait_log_line(needles, 20000), "no second reload");
 	}
-	st = status_json();
+	st = fx_status_json();
 	ck_assert(!has_port(st, "bin"));
 	ck_assert(has_port(st, "txt"));
 	ck_assert(has_port(st, "extra"));

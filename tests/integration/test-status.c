@@ -31,23 +31,6 @@ static const uint8_t bin_uid[12] = { 0x41, 0x00, 0x22, 0x00, 0x0a, 0x47, 0x38, 0
 
 /* ---- talking to the daemon ---- */
 
-static json_t *status_json(void)
-{
-	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
-		fx_path("control"), NULL };
-	char *out = NULL, *err = NULL;
-	json_error_t jerr;
-	json_t *o;
-	int st = fx_run(argv, &out, &err, 10000);
-
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
-	o = json_loads(out, 0, &jerr);
-	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
-	free(out);
-	free(err);
-	return o;
-}
-
 static int connect_control(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -186,7 +169,7 @@ START_TEST(test_status)
 	/* the counters catch up with the acknowledgements within a few tries */
 	for (int i = 0; i < 50; i++) {
 		json_decref(st);
-		st = status_json();
+		st = fx_status_json();
 		up = find(json_object_get(st, "uplinks"), "name", "local");
 		if (num(up, "acked") == N_TEXT + 1 && num(up, "queued") == 0)
 			break;
@@ -232,7 +215,7 @@ START_TEST(test_status)
 	fx_pty_write(&txt, "temp=99.5\r\n", 11);
 	for (int i = 0; i < 100; i++) {
 		json_decref(st);
-		st = status_json();
+		st = fx_status_json();
 		up = find(json_object_get(st, "uplinks"), "name", "local");
 		if (num(up, "queued") == 1 && json_is_string(json_object_get(up, "last_error")))
 			break;

@@ -51,6 +51,9 @@ int fx_timeout_scale(void);
 /* Fails the test unless status (a json_t) matches docs/status.schema.json (schema.c). */
 struct json_t;
 void fx_check_status_schema(const struct json_t *status);
+/* `sensorgwctl status --json` of the running daemon (control socket fx_path("control")), a
+ * new reference; fails the test when the command fails or prints no JSON object (schema.c). */
+struct json_t *fx_status_json(void);
 
 int64_t fx_now_ms(void);   /* CLOCK_REALTIME, ms */
 int64_t fx_mono_ms(void);  /* CLOCK_MONOTONIC, ms */

@@ -2,13 +2,16 @@
 /*
  * The answer of `sensorgwctl status --json` checked against docs/status.schema.json, with the
  * JSON Schema subset that file uses: type, enum, required, properties, additionalProperties,
- * items. One checker for every test that reads the status (fixture.h).
+ * items. One checker for every test that reads the status (fixture.h), and the one way they
+ * read it (fx_status_json()).
  */
 
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "fixture.h"
 
@@ -90,4 +93,21 @@ void fx_check_status_schema(const json_t *status)
 	ck_assert_msg(schema, "%s: %s", path, err.text);
 	validate(schema, status, "$");
 	json_decref(schema);
+}
+
+json_t *fx_status_json(void)
+{
+	const char *const argv[] = { fx_env("GW_CTL"), "status",           "--json",
+				     "--socket",       fx_path("control"), NULL };
+	char *out = NULL, *err = NULL;
+	json_error_t jerr;
+	json_t *o;
+	int st = fx_run(argv, &out, &err, 10000);
+
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
+	o = json_loads(out, 0, &jerr);
+	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
+	free(out);
+	free(err);
+	return o;
 }

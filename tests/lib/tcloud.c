@@ -327,19 +327,7 @@ char *tc_config(const char *extra)
 
 json_t *tc_status_json(void)
 {
-	const char *const argv[] = { fx_env("GW_CTL"), "status", "--json", "--socket",
-		fx_path("control"), NULL };
-	char *out = NULL, *err = NULL;
-	json_error_t jerr;
-	json_t *o;
-	int st = fx_run(argv, &out, &err, 10000);
-
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status failed: %s", err);
-	o = json_loads(out, 0, &jerr);
-	ck_assert_msg(json_is_object(o), "not JSON: %s (%s)", jerr.text, out);
-	free(out);
-	free(err);
-	return o;
+	return fx_status_json();
 }
 
 json_t *tc_status_uplink(json_t *status, const char *name)
