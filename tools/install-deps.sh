@@ -16,4 +16,5 @@ apt-get install -y --no-install-recommends \
 	libserialport-dev libsystemd-dev systemd libinih-dev check \
 	socat python3 iproute2 iptables nftables man-db \
 	debhelper dpkg-dev \
-	clang libclang-rt-14-dev clang-tidy cppcheck valgrind
+	clang libclang-rt-14-dev clang-tidy cppcheck valgrind \
+	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi
