@@ -5,6 +5,8 @@
 #   bench/shbridge.sh TTY PORT
 tty=$1
 port=$2
+# bench-loadgen makes the pty once it is started, which may be after us: up to 10 s
+for _ in $(seq 100); do [ -e "$tty" ] && break; sleep 0.1; done
 stty -F "$tty" raw -echo 115200 2>/dev/null
 while IFS= read -r line; do
 	line=${line%$'\r'}
