@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,7 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				snprintf(m->last_error, sizeof(m->last_error), "connection closed");
 		}
 		end(m, rc);
-		return 0;
+		return 1; /* m is gone: gw_mosqev_poll() must not look at it (sd-event ignores it) */
 	}
 	/* a session held on the owner's clock that woke us once is read by gw_mosqev_poll()
 	 * from now on: its next PUBACKs wait for the owner's next round instead of a wake-up */
@@ -252,10 +253,27 @@ void gw_mosqev_hold(struct gw_mosqev *m, bool hold)
 	}
 }
 
+/* At most this many read rounds per poll: a peer that never stops sending cannot hold the
+ * loop; what is left wakes it once the hold ends. */
+#define MOSQEV_POLL_ROUNDS 64
+
 void gw_mosqev_poll(struct gw_mosqev *m)
 {
-	if (m && m->in_off && m->io && !gw_mosqev_lost(m))
-		(void)io_cb(m->io, m->fd, EPOLLIN, m);
+	/*
+	 * libmosquitto reads only as many packets a round as it has QoS 1 and 2 messages
+	 * queued: a wake-up comes back for the rest, a poll must ask again itself, or a busy
+	 * socket (a cloud's answers and pushes at QoS 0) would be drained a packet a tick.
+	 */
+	for (int i = 0; i < MOSQEV_POLL_ROUNDS && m && m->in_off && m->io && !gw_mosqev_lost(m);
+	     i++) {
+		struct pollfd p = { .fd = m->fd, .events = POLLIN };
+
+		/* a lost round freed m (hooks.lost): nothing of it is used after one */
+		if (io_cb(m->io, m->fd, EPOLLIN, m) != 0 || !m->in_off)
+			return;
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+			return;
+	}
 }
 
 void gw_mosqev_end(struct gw_mosqev *m, const char *why)

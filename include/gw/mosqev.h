@@ -73,7 +73,9 @@ int gw_mosqev_update(struct gw_mosqev *m);
  * clock. The first time the socket wakes the loop with something to read after hold went on,
  * the socket stops being watched for reading (not for writing, nor hang-ups and errors), and
  * gw_mosqev_poll() reads what has come since, with the same callbacks and hooks as a wake-up
- * would (hooks.lost included: the object may be gone after it). Taking hold off watches the
+ * would (hooks.lost included: the object may be gone after it), round after round while the
+ * socket has more (at most 64 rounds: libmosquitto reads only as many packets a round as it
+ * has QoS 1 and 2 messages queued). Taking hold off watches the
  * socket for reading again; what waits there wakes the loop at once. Accepts NULL.
  */
 void gw_mosqev_hold(struct gw_mosqev *m, bool hold);

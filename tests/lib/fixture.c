@@ -288,24 +288,34 @@ static bool pid_gone_or_zombie(pid_t pid)
 	return !p || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
 }
 
+/* The last max_lines lines of path on stderr, leaving out libmosquitto's debug lines (one or
+ * more per MQTT packet at --log-level debug, they would hide everything else). */
 static void dump_tail(const char *path, size_t max_lines)
 {
 	char *text = fx_read_file(path);
-	size_t lines = 0;
-	char *start;
+	size_t lines = 0, skipped = 0;
+	char *start, *end;
 
 	if (!text)
 		return;
-	start = text + strlen(text);
-	while (start > text) {
-		start--;
-		if (*start == '\n' && start[1] != '\0' && ++lines > max_lines) {
-			start++;
-			break;
+	end = text + strlen(text);
+	start = end;
+	while (start > text && lines < max_lines) {
+		char *line = start - 1;
+
+		while (line > text && line[-1] != '\n')
+			line--;
+		if (memmem(line, (size_t)(start - line), ": libmosquitto: ", 16)) {
+			memmove(line, start, (size_t)(end - start) + 1);
+			end -= start - line;
+			skipped++;
+		} else {
+			lines++;
 		}
+		start = line;
 	}
-	fprintf(stderr, "----- %s (last %zu lines) -----\n%s\n----- end -----\n", path,
-		max_lines, start);
+	fprintf(stderr, "----- %s (last %zu lines, %zu libmosquitto lines left out) -----\n%s\n"
+		"----- end -----\n", path, lines, skipped, start);
 	free(text);
 }
 
