@@ -220,7 +220,6 @@ struct gw_cloud {
 	uint64_t next_slot_us; /* pacing of new sessions and registrations */
 	sd_event_source *rate_timer; /* the first device whose rate was spent may send again */
 	uint64_t rate_wake_us;       /* when it fires; 0 when not armed */
-	bool held; /* batching: sessions read on the gateway's clock (gw_uplink_ops.hold) */
 
 	struct gw_cloud_counters n;
 	struct gw_cloud_throttle throttle; /* commands from the cloud, before any reaches a node */
@@ -476,8 +475,6 @@ int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_conf
 		.free = gw_cloud_uplink_free,                                                 \
 		.start = gw_cloud_uplink_start,                                               \
 		.kick = gw_cloud_uplink_kick,                                                 \
-		.hold = gw_cloud_uplink_hold,                                                 \
-		.poll = gw_cloud_uplink_poll,                                                 \
 		.save = gw_cloud_uplink_save,                                                 \
 		.draining = gw_cloud_uplink_draining,                                         \
 		.summary = gw_cloud_uplink_summary,                                           \
@@ -488,8 +485,6 @@ int gw_cloud_uplink_preview(const struct gw_cloud_ops *ops, const struct gw_conf
 void gw_cloud_uplink_free(void *impl);
 int gw_cloud_uplink_start(void *impl);
 void gw_cloud_uplink_kick(void *impl, uint64_t seq);
-void gw_cloud_uplink_hold(void *impl, bool hold);
-void gw_cloud_uplink_poll(void *impl);
 int gw_cloud_uplink_save(void *impl);
 size_t gw_cloud_uplink_draining(const void *impl);
 void gw_cloud_uplink_summary(const void *impl, struct gw_uplink_summary *ret);

@@ -643,7 +643,6 @@ static void dev_connect(struct gw_cloud_dev *d)
 			  &d->ev) < 0)
 		goto fail;
 	d->mosq = gw_mosqev_client(d->ev);
-	gw_mosqev_hold(d->ev, c->held);
 	mosquitto_max_inflight_messages_set(d->mosq, cfg->max_inflight);
 	rc = mosquitto_username_pw_set(d->mosq, l.username, l.password);
 	if (rc != MOSQ_ERR_SUCCESS)
@@ -1388,30 +1387,6 @@ int gw_cloud_uplink_start(void *impl)
 void gw_cloud_uplink_kick(void *impl, uint64_t seq)
 {
 	pump(impl);
-}
-
-/* Every session: the direct devices' and the gateway's (sub-devices have none). */
-static struct gw_mosqev *session_at(struct gw_cloud *c, size_t i)
-{
-	return i < c->n_devs ? c->devs[i]->ev : i == c->n_devs && c->gw ? c->gw->ev : NULL;
-}
-
-void gw_cloud_uplink_hold(void *impl, bool hold)
-{
-	struct gw_cloud *c = impl;
-
-	c->held = hold;
-	for (size_t i = 0; i <= c->n_devs; i++)
-		gw_mosqev_hold(session_at(c, i), hold);
-}
-
-void gw_cloud_uplink_poll(void *impl)
-{
-	struct gw_cloud *c = impl;
-
-	/* a session lost while read is freed (its device stays): n_devs is read each time */
-	for (size_t i = 0; i <= c->n_devs; i++)
-		gw_mosqev_poll(session_at(c, i));
 }
 
 int gw_cloud_uplink_save(void *impl)

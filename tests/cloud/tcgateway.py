@@ -437,13 +437,18 @@ def push(cloud, broker, gw, typ, status=None, devices=None):
     elif typ == "search_devices":
         body["payload"] = {"status": status}
     raw = json.dumps(body, separators=(",", ":"))
-    sent = send_result(cloud, broker, gw, body)
+    # Recorded before it is sent: the gateway's acknowledgement can come back, on the thread
+    # of the listener its session is on, before send_result() returns here; recorded after,
+    # it matched no push and the acknowledgement was lost (a test waiting for it failed).
     with cloud.lock:
         cloud.push_seq += 1
         rec = {"id": "push-%d" % cloud.push_seq, "type": typ, "status": status,
-               "devices": devices, "payload": raw, "sent": now_ms(), "deliveredTo": sent,
+               "devices": devices, "payload": raw, "sent": now_ms(), "deliveredTo": [],
                "ack": None}
         gw.pushes.append(rec)
+    sent = send_result(cloud, broker, gw, body)
+    with cloud.lock:
+        rec["deliveredTo"] = sent
     cloud.log("gateway_push", type=typ, status=status, devices=devices, deliveredTo=sent,
               push=rec["id"], payload=raw, **who(gw))
     return rec
