@@ -23,7 +23,6 @@ struct gw_mosqev {
 	void *user_data;
 	int fd;
 	sd_event_source *io;
-	uint32_t io_events; /* what io watches now */
 	sd_event_source *tick;
 	bool up;     /* CONNACK 0, not closed since */
 	bool closed; /* libmosquitto reported the connection gone */
@@ -233,12 +232,11 @@ int gw_mosqev_update(struct gw_mosqev *m)
 		r = sd_event_add_io(m->event, &m->io, fd, EPOLLIN, io_cb, m);
 		if (r < 0)
 			return r;
-		m->io_events = EPOLLIN;
 	}
+	/* sd-event leaves an unchanged mask alone (no epoll_ctl) */
 	events = (m->in_off && m->up ? 0 : EPOLLIN) |
 		 (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
-	if (events != m->io_events && sd_event_source_set_io_events(m->io, events) >= 0)
-		m->io_events = events;
+	(void)sd_event_source_set_io_events(m->io, events);
 	return 0;
 }
 
@@ -262,7 +260,7 @@ void gw_mosqev_poll(struct gw_mosqev *m)
 	/*
 	 * libmosquitto reads only as many packets a round as it has QoS 1 and 2 messages
 	 * queued: a wake-up comes back for the rest, a poll must ask again itself, or a busy
-	 * socket (a cloud's answers and pushes at QoS 0) would be drained a packet a tick.
+	 * socket (messages at QoS 0) would be drained a packet a tick.
 	 */
 	for (int i = 0; i < MOSQEV_POLL_ROUNDS && m && m->in_off && m->io && !gw_mosqev_lost(m);
 	     i++) {
