@@ -415,7 +415,7 @@ static void usage(FILE *f)
 }
 
 /* Writes frame number i of node k; exits on a write error. */
-static void write_frame(int fd, const struct opts *o, uint32_t i, unsigned k, size_t *bytes)
+static void write_frame(int fd, const struct opts *o, uint32_t i, unsigned k, uint64_t *bytes)
 {
 	uint8_t buf[SGW_MAX_ENCODED + 64];
 	size_t n = encode(o, i, k, buf, sizeof(buf));

@@ -55,8 +55,8 @@ struct gw_config_key {
 	const char *name;
 	gw_config_setter set;
 	const char *def;
-	unsigned long min;
-	unsigned long max;
+	uint64_t min;
+	uint64_t max;
 	const struct gw_config_word *words;
 	const char *const *placeholders;
 	size_t offset;

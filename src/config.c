@@ -242,7 +242,7 @@ static void *field_at(void *obj, const struct gw_config_key *k)
 	return (char *)obj + k->offset;
 }
 
-static void store_uint(void *dst, size_t size, unsigned long v)
+static void store_uint(void *dst, size_t size, uint64_t v)
 {
 	if (size == sizeof(uint8_t)) {
 		uint8_t x = (uint8_t)v;
@@ -303,26 +303,26 @@ static bool valid_identifier(const char *s, size_t size)
 }
 
 /* Accepts only plain decimal digits, so "-1", "+1", " 1" and "1k" are all refused. */
-static bool parse_ulong(const char *v, unsigned long *ret)
+static bool parse_u64(const char *v, uint64_t *ret)
 {
-	unsigned long x;
+	unsigned long long x;
 	char *end;
 
 	if (!isdigit((unsigned char)v[0]))
 		return false;
 	errno = 0;
-	x = strtoul(v, &end, 10);
+	x = strtoull(v, &end, 10);
 	if (*end)
 		return false;
-	*ret = errno == ERANGE ? ULONG_MAX : x;
+	*ret = errno == ERANGE ? UINT64_MAX : (uint64_t)x;
 	return true;
 }
 
 static bool is_negative_integer(const char *v)
 {
-	unsigned long ignored;
+	uint64_t ignored;
 
-	return v[0] == '-' && parse_ulong(v + 1, &ignored);
+	return v[0] == '-' && parse_u64(v + 1, &ignored);
 }
 
 static void join_words(const struct gw_config_word *w, char *buf, size_t size)
@@ -347,8 +347,8 @@ bool gw_config_set_string(struct gw_config_parser *p, const struct gw_config_key
 	size_t n = strlen(v);
 
 	if (k->max && n > k->max) {
-		gw_config_report(p, p->line, "%s: too long (%zu bytes, max %lu)", k->name, n,
-				 k->max);
+		gw_config_report(p, p->line, "%s: too long (%zu bytes, max %" PRIu64 ")", k->name,
+				 n, k->max);
 		return false;
 	}
 	store_string(obj, k, v);
@@ -612,21 +612,22 @@ bool gw_config_set_template(struct gw_config_parser *p, const struct gw_config_k
 bool gw_config_set_uint(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
 			const char *v)
 {
-	unsigned long x;
+	uint64_t x;
 
 	if (is_negative_integer(v)) {
-		gw_config_report(p, p->line, "%s: %s is out of range (%lu..%lu)", k->name, v,
-				 k->min, k->max);
+		gw_config_report(p, p->line, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 ")",
+				 k->name, v, k->min, k->max);
 		return false;
 	}
-	if (!parse_ulong(v, &x)) {
-		gw_config_report(p, p->line, "%s: '%s' is not an integer (expected %lu..%lu)",
+	if (!parse_u64(v, &x)) {
+		gw_config_report(p, p->line,
+				 "%s: '%s' is not an integer (expected %" PRIu64 "..%" PRIu64 ")",
 				 k->name, v, k->min, k->max);
 		return false;
 	}
 	if (x < k->min || x > k->max) {
-		gw_config_report(p, p->line, "%s: %s is out of range (%lu..%lu)", k->name, v,
-				 k->min, k->max);
+		gw_config_report(p, p->line, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 ")",
+				 k->name, v, k->min, k->max);
 		return false;
 	}
 	store_uint(field_at(obj, k), k->size, x);
@@ -640,23 +641,23 @@ static bool set_size(struct gw_config_parser *p, const struct gw_config_key *k, 
 {
 	char num[32];
 	size_t n = strlen(v);
-	unsigned long mult = 1, x;
+	uint64_t mult = 1, x;
 
 	if (n > 0 && n < sizeof(num)) {
 		char last = v[n - 1];
 
 		if (last == 'K' || last == 'k')
-			mult = 1024UL;
+			mult = 1024;
 		else if (last == 'M' || last == 'm')
-			mult = 1024UL * 1024;
+			mult = 1024 * 1024;
 		else if (last == 'G' || last == 'g')
-			mult = 1024UL * 1024 * 1024;
+			mult = 1024 * 1024 * 1024;
 		memcpy(num, v, n + 1);
 		if (mult != 1)
 			num[n - 1] = '\0';
 	}
-	if (n == 0 || n >= sizeof(num) || is_negative_integer(num) || !parse_ulong(num, &x) ||
-	    (x != 0 && mult > ULONG_MAX / x)) {
+	if (n == 0 || n >= sizeof(num) || is_negative_integer(num) || !parse_u64(num, &x) ||
+	    (x != 0 && mult > UINT64_MAX / x)) {
 		gw_config_report(p, p->line,
 				 "%s: '%s' is not a size (a number of bytes, optionally with K, M "
 				 "or G, e.g. 64M)",
@@ -665,8 +666,9 @@ static bool set_size(struct gw_config_parser *p, const struct gw_config_key *k, 
 	}
 	x *= mult;
 	if ((x != 0 || k->min != 0) && (x < k->min || x > k->max)) {
-		gw_config_report(p, p->line, "%s: %s is out of range (%lu..%lu bytes%s)", k->name,
-				 v, k->min, k->max, k->min == 0 ? ", 0 = no limit" : "");
+		gw_config_report(p, p->line,
+				 "%s: %s is out of range (%" PRIu64 "..%" PRIu64 " bytes%s)",
+				 k->name, v, k->min, k->max, k->min == 0 ? ", 0 = no limit" : "");
 		return false;
 	}
 	store_uint(field_at(obj, k), k->size, x);
@@ -684,9 +686,9 @@ static const uint32_t baud_rates[] = {
 static bool set_baud(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
 		     const char *v)
 {
-	unsigned long x;
+	uint64_t x;
 
-	if (!parse_ulong(v, &x)) {
+	if (!parse_u64(v, &x)) {
 		gw_config_report(p, p->line, "%s: '%s' is not an integer (" BAUD_HELP ")", k->name,
 				 v);
 		return false;
@@ -945,8 +947,8 @@ bool gw_config_set_label(struct gw_config_parser *p, const struct gw_config_key 
 	for (size_t i = 0; i < n; i++) {
 		if (!isalnum((unsigned char)v[i]) && v[i] != '-') {
 			gw_config_report(p, p->line,
-					 "%s: '%s' is not valid (1..%lu of A-Z a-z 0-9 -)", k->name,
-					 v, k->max);
+					 "%s: '%s' is not valid (1..%" PRIu64 " of A-Z a-z 0-9 -)",
+					 k->name, v, k->max);
 			return false;
 		}
 	}
@@ -968,11 +970,11 @@ static const struct gw_config_key gateway_keys[] = {
 			       device_placeholders, GW_KF_TOPIC_LEVEL),
 	GW_CONFIG_KEY_ENUM("log_level", struct gw_config, log_level, "info", log_level_words),
 	GW_CONFIG_KEY("spool_max_bytes", set_size, struct gw_config, spool_max_bytes, "64M", 0,
-		      1UL << 40, 0),
+		      UINT64_C(1) << 40, 0),
 	GW_CONFIG_KEY("min_free_bytes", set_size, struct gw_config, min_free_bytes, "16M", 0,
-		      1UL << 40, 0),
+		      UINT64_C(1) << 40, 0),
 	GW_CONFIG_KEY("spool_segment_bytes", set_size, struct gw_config, spool_segment_bytes, "1M",
-		      4096, 64UL << 20, 0),
+		      4096, UINT64_C(64) << 20, 0),
 	GW_CONFIG_KEY("sync_records", gw_config_set_uint, struct gw_config, sync_records, "100", 1,
 		      100000, 0),
 	GW_CONFIG_KEY("sync_ms", gw_config_set_uint, struct gw_config, sync_ms, "200", 1, 60000, 0),
@@ -1691,8 +1693,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 static void report_empty(struct gw_config_parser *p, const struct gw_config_key *k)
 {
 	if (k->set == gw_config_set_uint)
-		gw_config_report(p, p->line, "%s: empty value (expected %lu..%lu)", k->name, k->min,
-				 k->max);
+		gw_config_report(p, p->line, "%s: empty value (expected %" PRIu64 "..%" PRIu64 ")",
+				 k->name, k->min, k->max);
 	else if (k->set == set_baud)
 		gw_config_report(p, p->line, "%s: empty value (" BAUD_HELP ")", k->name);
 	else

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal-private.h"
 #include "frame-private.h"
 #include "gw/frame.h"
 #include "sgw_node.h"
@@ -20,18 +21,10 @@
  *
  * That is: the first of printf "%.6g" .. "%.9g" that strtof() reads back as f, then strtod()
  * of that text. gw_binary_widen_f32() computes the same without printf and strtod (they were a
- * tenth of the instructions per binary frame); widen_printf() is the definition, used where
- * the exact integer arithmetic does not reach. test-frame compares the two.
+ * tenth of the instructions per binary frame; decimal.c does the exact integer arithmetic);
+ * widen_printf() is the definition, used where that arithmetic does not reach. test-frame
+ * compares the two.
  */
-__extension__ typedef unsigned __int128 u128; /* -Wpedantic: a GCC/Clang extension */
-
-static const uint64_t pow10_u64[20] = {
-	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
-	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
-	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-	1000000000000000000ull, 10000000000000000000ull,
-};
-
 static double widen_printf(float f)
 {
 	char buf[32];
@@ -42,61 +35,6 @@ static double widen_printf(float f)
 			return strtod(buf, NULL);
 	}
 	return f;
-}
-
-/*
- * f = mant * 2^-s (2^23 <= mant < 2^24) printed with `digits` significant digits, rounded half
- * to even from the exact value as printf does, is q * 10^-k. False when k would be outside
- * 0..19.
- */
-static bool f32_digits(uint32_t mant, int s, int digits, int x, uint64_t *ret_q, int *ret_k)
-{
-	for (int tries = 0; tries < 4; tries++) {
-		int k = digits - 1 - x;
-		u128 n, q, rem, half;
-
-		if (k < 0 || k > 19)
-			return false;
-		n = (u128)mant * pow10_u64[k];
-		q = n >> s;
-		if (q >= pow10_u64[digits]) {
-			x++;
-			continue;
-		}
-		if (q < pow10_u64[digits - 1]) {
-			x--;
-			continue;
-		}
-		rem = n & (((u128)1 << s) - 1);
-		half = (u128)1 << (s - 1);
-		if (rem > half || (rem == half && (q & 1)))
-			q++;
-		if (q == pow10_u64[digits]) {
-			q /= 10;
-			k--;
-			if (k < 0)
-				return false;
-		}
-		*ret_q = (uint64_t)q;
-		*ret_k = k;
-		return true;
-	}
-	return false;
-}
-
-/* Whether strtof() of q * 10^-k gives f = mant * 2^-s: q lies within half a unit of f's last
- * place of it, a tie going to the even mantissa. Exact: everything scaled by 2^(s+2) * 10^k. */
-static bool f32_reads_back(uint32_t mant, int s, uint64_t q, int k)
-{
-	u128 d = (u128)q << (s + 2), fv = (u128)mant * pow10_u64[k] * 4;
-	u128 up = (u128)pow10_u64[k] * 2;
-	/* below a power of two the next float down is half as far */
-	u128 down = mant == (1u << 23) ? pow10_u64[k] : up;
-	bool even = !(mant & 1);
-
-	if (d >= fv)
-		return d - fv < up || (d - fv == up && even);
-	return fv - d < down || (fv - d == down && even);
 }
 
 double gw_binary_widen_f32(float f)
@@ -121,11 +59,11 @@ double gw_binary_widen_f32(float f)
 		uint64_t q;
 		int k;
 
-		if (!f32_digits(mant, s, digits, x, &q, &k))
+		if (!gw_decimal_digits(mant, s, digits, x, &q, &k))
 			return widen_printf(f);
-		if (f32_reads_back(mant, s, q, k)) {
+		if (gw_decimal_reads_back_f32(mant, s, q, k)) {
 			/* q < 2^53 and 10^k exact: one correctly rounded division, as strtod */
-			double d = (double)q / (double)pow10_u64[k];
+			double d = (double)q / (double)gw_pow10_u64[k];
 
 			return f < 0 ? -d : d;
 		}

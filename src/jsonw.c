@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "decimal-private.h"
 #include "gw/jsonw.h"
 #include "gw/util.h"
-
-/* -Wpedantic: __int128 is a GCC/Clang extension, which this file relies on knowingly. */
-__extension__ typedef unsigned __int128 u128;
 
 struct gw_jsonw {
 	char *buf;
@@ -365,13 +363,6 @@ static int format_real_printf(char *buf, double v)
 	return (int)strlen(buf);
 }
 
-static const uint64_t pow10_u64[20] = {
-	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
-	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
-	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-	1000000000000000000ull, 10000000000000000000ull,
-};
-
 /*
  * The 15 significant digits "%.15g" prints for v (positive, finite, between about 1e-5 and
  * 1e15, not an integer), computed exactly: v = M * 2^-s, so the digits are M * 10^k / 2^s
@@ -381,44 +372,17 @@ static const uint64_t pow10_u64[20] = {
  */
 static bool digits15(double v, uint64_t *ret_q, int *ret_x)
 {
-	u128 n, rem, half, q;
 	uint64_t mant;
-	int e, s, x;
+	int e, k;
 	double m = frexp(v, &e); /* v = m * 2^e, 0.5 <= m < 1 */
 
 	mant = (uint64_t)ldexp(m, 53);
-	s = 53 - e;
-	if (s <= 0 || s > 70)
+	/* decimal exponent: floor(log10(v)), first guess from the binary one */
+	if (!gw_decimal_digits(mant, 53 - e, 15, (int)floor((e - 1) * 0.30102999566398120), ret_q,
+			       &k))
 		return false;
-	/* decimal exponent: floor(log10(v)), first guess from the binary one, then corrected */
-	x = (int)floor((e - 1) * 0.30102999566398120);
-	for (int tries = 0;; tries++) {
-		int k = 14 - x;
-
-		if (tries > 3 || k < 0 || k > 19)
-			return false;
-		n = (u128)mant * pow10_u64[k];
-		q = n >> s;
-		if (q >= pow10_u64[15]) {
-			x++;
-			continue;
-		}
-		if (q < pow10_u64[14]) {
-			x--;
-			continue;
-		}
-		rem = n & (((u128)1 << s) - 1);
-		half = (u128)1 << (s - 1);
-		if (rem > half || (rem == half && (q & 1)))
-			q++;
-		if (q == pow10_u64[15]) {
-			q = pow10_u64[14];
-			x++;
-		}
-		*ret_q = (uint64_t)q;
-		*ret_x = x;
-		return true;
-	}
+	*ret_x = 14 - k;
+	return true;
 }
 
 int gw_jsonw_format_real(char buf[GW_JSONW_REAL_MAX], double v)

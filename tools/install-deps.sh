@@ -2,10 +2,27 @@
 # Installs everything sensorgw needs to build, run its demo and pass its tests on Debian 12 /
 # Raspberry Pi OS (bookworm), and to build its Debian package (tools/build-deb.sh). Run as root
 # (or through sudo).
+#   --cross  also what the Raspberry Pi builds need (tools/cross-test.sh, tools/build-deb.sh
+#            --arch): the arm64 and armhf architectures with the cross compilers and the
+#            foreign -dev packages, and qemu-user-static registered with binfmt_misc. The
+#            README's full test command uses it; the demo does not need it.
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: run as root, e.g. sudo $0" >&2
 	exit 1
+fi
+cross=false
+case "${1:-}" in
+"") ;;
+--cross) cross=true ;;
+*)
+	echo "usage: $0 [--cross]" >&2
+	exit 2
+	;;
+esac
+if $cross; then
+	dpkg --add-architecture arm64
+	dpkg --add-architecture armhf
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
@@ -18,3 +35,23 @@ apt-get install -y --no-install-recommends \
 	debhelper dpkg-dev \
 	clang libclang-rt-14-dev clang-tidy cppcheck valgrind \
 	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi
+if $cross; then
+	foreign=""
+	for a in arm64 armhf; do
+		for p in pkg-config libc6-dev libmosquitto-dev libssl-dev libcurl4-openssl-dev libjansson-dev \
+			libserialport-dev libsystemd-dev libinih-dev check; do
+			foreign="$foreign $p:$a"
+		done
+	done
+	# shellcheck disable=SC2086 # the list is words
+	apt-get install -y --no-install-recommends \
+		gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static $foreign
+	# The tests start foreign programs themselves: register qemu-user now (systemd-binfmt does
+	# it at every boot where systemd runs; a container or a fresh VM may not have it yet).
+	binfmt=/proc/sys/fs/binfmt_misc
+	[ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" || true
+	for q in aarch64 arm; do
+		[ -e "$binfmt/qemu-$q" ] || grep -v '^#' "/usr/lib/binfmt.d/qemu-$q.conf" >"$binfmt/register" ||
+			echo "install-deps.sh: could not register qemu-$q with binfmt_misc; tools/cross-test.sh will try again" >&2
+	done
+fi

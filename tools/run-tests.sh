@@ -1,6 +1,8 @@
 #!/bin/bash
 # Builds sensorgw twice (plain, and with ASan+UBSan) and runs every test in both builds, then
-# builds the Debian package (tools/build-deb.sh, into build-test-deb/).
+# builds the Debian package (tools/build-deb.sh, into build-test-deb/), runs the tests of the
+# arm64 and armhf builds under qemu-user and builds their packages (needs
+# `tools/install-deps.sh --cross`), then static analysis, valgrind, failmalloc and fuzzing.
 # Ends with Check's summary lines and one "N passed, N failed" line; the package build counts
 # as one check there.
 set -u
@@ -64,6 +66,32 @@ else
 	summary+=("deb: 0%: Checks: 1, Failures: 1, Errors: 0")
 	rc=1
 fi
+# The Raspberry Pi architectures (tools/install-deps.sh --cross): the unit, component and
+# spine/uplink/cloud integration tests of an arm64 and an armhf build under qemu-user
+# (tools/cross-test.sh, one check per test there), and each one's package, one check each.
+for a in arm64 armhf; do
+	mkdir -p "build-test-$a"
+	log=build-test-$a/cross-test.log
+	tools/cross-test.sh "$a" >"$log" 2>&1
+	cross_rc=$?
+	grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR)|^cross ' "$log"
+	[ $cross_rc = 0 ] || tail -n 60 "$log"
+	read -r n f < <(sed -n 's/^cross [a-z0-9]*: \([0-9]*\) tests, \([0-9]*\) failed.*/\1 \2/p' \
+		"$log")
+	if [ $cross_rc != 0 ] || [ -z "${n:-}" ] || [ "$n" = 0 ]; then
+		[ "${f:-0}" -gt 0 ] || f=1
+		summary+=("cross $a: 0%: Checks: $((${n:-0} > f ? ${n:-0} : f)), Failures: $f, Errors: 0")
+		rc=1
+	else
+		summary+=("cross $a: 100%: Checks: $n, Failures: $f, Errors: 0")
+	fi
+	if tools/build-deb.sh --arch "$a" build-test-deb; then
+		summary+=("deb $a: 100%: Checks: 1, Failures: 0, Errors: 0")
+	else
+		summary+=("deb $a: 0%: Checks: 1, Failures: 1, Errors: 0")
+		rc=1
+	fi
+done
 # Static analysis (cppcheck, gcc -fanalyzer, clang-tidy), the daemon under valgrind memcheck
 # in every integration test (about 8 min on 2 cores), and the malloc-failure pass: one check
 # each.

@@ -11,20 +11,22 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pty.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "../helpers/emulated.h"
 #include "gw/port.h"
 #include "gw/serial.h"
 #include "gw/util.h"
@@ -456,6 +458,27 @@ static bool pty_keeps_framing(void)
 	return kept;
 }
 
+/* Whether this tty layer keeps a rate at all: qemu-user 7.2 translates none above B460800
+ * between the guest's termios and the kernel's, and reads B921600 back as B0. */
+static bool pty_keeps_speed(speed_t speed)
+{
+	struct termios tio;
+	int master;
+	int slave;
+	bool kept;
+
+	ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tcgetattr(slave, &tio), 0);
+	cfmakeraw(&tio);
+	ck_assert_int_eq(cfsetspeed(&tio, speed), 0);
+	ck_assert_msg(tcsetattr(slave, TCSANOW, &tio) == 0, "tcsetattr: %s", strerror(errno));
+	ck_assert_int_eq(tcgetattr(slave, &tio), 0);
+	kept = cfgetospeed(&tio) == speed;
+	close(slave);
+	close(master);
+	return kept;
+}
+
 /* Line settings other than 8N1 reach the tty. */
 START_TEST(test_termios_options)
 {
@@ -482,6 +505,14 @@ START_TEST(test_termios_options)
 		struct termios tio;
 		struct gw_serial *s;
 
+		/* only where a native run checks the case (tests/helpers/emulated.h) */
+		if (test_emulated() && !pty_keeps_speed(cases[i].speed)) {
+			printf("serial termios: the %" PRIu32
+			       " baud case not run: this emulator's tty "
+			       "layer does not keep that rate\n",
+			       cases[i].baud);
+			continue;
+		}
 		pty_open(&p);
 		port_cfg(&cfg, p.slave, cases[i].baud);
 		cfg.data_bits = cases[i].data_bits;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/emulated.h"
 #include "gw/frame.h"
 #include "sgw_node.h"
 
@@ -765,6 +766,7 @@ START_TEST(test_widen_f32)
 					8388608.0f, 16777215.0f, 16777216.0f, 33554432.0f, 1e9f,
 					3.4028235e38f, 1.17549435e-38f, 1e-45f, 65535.99f };
 	uint32_t state = 12345;
+	int scale = test_scale();
 
 	for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
 		check_widen(listed[i]);
@@ -773,15 +775,20 @@ START_TEST(test_widen_f32)
 		check_widen(nextafterf(listed[i], INFINITY));
 	}
 	/* readings as firmware computes them */
-	for (int i = -300000; i <= 300000; i++) {
+	for (int i = -300000; i <= 300000; i += scale) {
 		check_widen((float)i / 10.0f);
 		check_widen((float)i / 100.0f);
 		check_widen(20.0f + (float)(i % 50) / 10.0f);
 		check_widen((float)i * 0.0173f);
 	}
-	/* every float between 0.5 and 2, and around every power of two and ten */
-	for (float f = 0.5f; f < 2.0f; f = nextafterf(f, 4.0f))
+	/* every float between 0.5 and 2 (positive floats are ordered as their bit patterns), and
+	 * around every power of two and ten */
+	for (uint32_t u = 0x3f000000u; u < 0x40000000u; u += (uint32_t)scale) {
+		float f;
+
+		memcpy(&f, &u, sizeof(f));
 		check_widen(f);
+	}
 	for (int e = -30; e <= 30; e++) {
 		float p2 = ldexpf(1.0f, e), p10 = powf(10.0f, (float)e / 3.0f);
 		float a = p2, b = p10;
@@ -794,7 +801,7 @@ START_TEST(test_widen_f32)
 		}
 	}
 	/* any bit pattern */
-	for (int i = 0; i < 2000000; i++) {
+	for (int i = 0; i < 2000000 / scale; i++) {
 		union {
 			uint32_t u;
 			float f;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/emulated.h"
 #include "gw/jsonw.h"
 #include "gw/mapping.h"
 #include "gw/node.h"
@@ -75,12 +76,12 @@ END_TEST
 /* binary32 readings widened to double, as the binary decoder hands them on */
 START_TEST(test_real_floats)
 {
-	for (int i = -200000; i <= 200000; i++) {
+	for (int i = -200000; i <= 200000; i += test_scale()) {
 		check_real((double)((float)i / 10.0f));
 		check_real((double)(20.0f + (float)(i % 50) / 10.0f));
 		check_real((double)((float)i * 0.37f));
 	}
-	for (int i = 0; i < 200000; i++) {
+	for (int i = 0; i < 200000 / test_scale(); i++) {
 		union {
 			uint32_t u;
 			float f;
@@ -95,7 +96,7 @@ END_TEST
 /* decimals with few digits, as text frames and scaled readings give them */
 START_TEST(test_real_decimals)
 {
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < 300000 / test_scale(); i++) {
 		int64_t m = (int64_t)(rnd() % 100000000) - 50000000;
 		int k = (int)(rnd() % 12);
 		double v = (double)m / pow(10, k);
@@ -110,7 +111,7 @@ END_TEST
 /* any double at all: random bit patterns, and log-uniform over the fixed-notation range */
 START_TEST(test_real_random)
 {
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < 300000 / test_scale(); i++) {
 		union {
 			uint64_t u;
 			double d;
