@@ -379,6 +379,23 @@ static bool set_socket_path(struct gw_config_parser *p, const struct gw_config_k
 	return set_path(p, k, obj, v);
 }
 
+/* node_exporter's textfile collector reads only *.prom files of its directory. */
+static bool set_metrics_file(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
+			     const char *v)
+{
+	size_t n = strlen(v);
+	const char *base = strrchr(v, '/');
+
+	if (v[0] == '/' && (n < 5 || strcmp(v + n - 5, ".prom") != 0 || !base || base[1] == '.')) {
+		gw_config_report(p, p->line,
+				 "%s: '%s' must be a file name ending in .prom, not starting with "
+				 "'.' (node_exporter's textfile collector reads only those)",
+				 k->name, v);
+		return false;
+	}
+	return set_path(p, k, obj, v);
+}
+
 /* ---- permission rules for the files the configuration names, and for itself ---- */
 
 /*
@@ -984,6 +1001,10 @@ static const struct gw_config_key gateway_keys[] = {
 	/* node.h says why GW_NODES_MAX is the most */
 	GW_CONFIG_KEY("max_nodes", gw_config_set_uint, struct gw_config, max_nodes, "256", 1,
 		      GW_NODES_MAX, 0),
+	GW_CONFIG_KEY("metrics_file", set_metrics_file, struct gw_config, metrics_file, NULL, 0, 0,
+		      GW_KF_ABSOLUTE),
+	GW_CONFIG_KEY("metrics_interval_s", gw_config_set_uint, struct gw_config,
+		      metrics_interval_s, "15", 1, 3600, 0),
 };
 
 static const struct gw_config_word parity_words[] = {
@@ -1895,6 +1916,7 @@ struct gw_config *gw_config_free(struct gw_config *c)
 	free(c->path);
 	free(c->state_dir);
 	free(c->control_socket);
+	free(c->metrics_file);
 	free(c->device_name);
 	for (size_t i = 0; i < c->n_ports; i++) {
 		free(c->ports[i].path);

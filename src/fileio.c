@@ -77,8 +77,9 @@ static int fail(enum gw_file_step *ret_step, enum gw_file_step step, int r)
 	return r;
 }
 
-int gw_file_write_tmp(int dfd, const char *tmp, const void *buf, size_t len,
-		      enum gw_file_step *ret_step)
+/* The temporary file of both recipes: mode exactly `mode`, fsync'ed when sync. */
+static int write_tmp(int dfd, const char *tmp, const void *buf, size_t len, mode_t mode, bool sync,
+		     enum gw_file_step *ret_step)
 {
 	enum gw_file_step step;
 	int fd, r;
@@ -89,14 +90,14 @@ int gw_file_write_tmp(int dfd, const char *tmp, const void *buf, size_t len,
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail(ret_step, GW_FILE_STEP_CREATE, -errno);
-	/* the umask can only remove bits; this makes the mode exactly 0600 whatever it is */
+	/* the umask can only remove bits; this makes the mode exact whatever it is */
 	step = GW_FILE_STEP_FCHMOD;
-	r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	r = fchmod(fd, mode) < 0 ? -errno : 0;
 	if (r == 0) {
 		step = GW_FILE_STEP_WRITE;
 		r = gw_file_write_full(fd, buf, len);
 	}
-	if (r == 0) {
+	if (r == 0 && sync) {
 		step = GW_FILE_STEP_FSYNC;
 		r = fsync(fd) < 0 ? -errno : 0;
 	}
@@ -109,6 +110,24 @@ int gw_file_write_tmp(int dfd, const char *tmp, const void *buf, size_t len,
 		return fail(ret_step, step, r);
 	}
 	return 0;
+}
+
+int gw_file_write_tmp(int dfd, const char *tmp, const void *buf, size_t len,
+		      enum gw_file_step *ret_step)
+{
+	return write_tmp(dfd, tmp, buf, len, 0600, true, ret_step);
+}
+
+int gw_file_publish(int dfd, const char *name, const char *tmp, const void *buf, size_t len,
+		    enum gw_file_step *ret_step)
+{
+	int r = write_tmp(dfd, tmp, buf, len, 0644, false, ret_step);
+
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
+		r = fail(ret_step, GW_FILE_STEP_RENAME, -errno);
+		(void)unlinkat(dfd, tmp, 0);
+	}
+	return r;
 }
 
 int gw_file_commit(int dfd, const char *tmp, const char *name, enum gw_file_step *ret_step)

@@ -14,6 +14,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -22,11 +24,15 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
+#include "gw-build.h"
 #include "gw/command.h"
+#include "gw/fileio.h"
 #include "gw/gateway.h"
 #include "gw/jsonw.h"
 #include "gw/log.h"
+#include "gw/metrics.h"
 #include "gw/node.h"
 #include "gw/port.h"
 #include "gw/record.h"
@@ -86,6 +92,9 @@ struct gw_gateway {
 	sd_event_source *status_timer;
 	uint64_t status_period_usec;
 	char status_sent[256]; /* the last STATUS= text sent */
+	sd_event_source *metrics_timer; /* [gateway] metrics_file, every metrics_interval_s */
+	int metrics_err;                /* the last write's result, to log changes only */
+	uint64_t started_us;            /* CLOCK_MONOTONIC at gw_gateway_new() */
 };
 
 /* ---- the min_free_bytes reserve against the state directory's file system ---- */
@@ -189,6 +198,80 @@ static void heap_trim(struct gw_gateway *g)
 #ifdef __GLIBC__
 	(void)malloc_trim(0);
 #endif
+}
+
+/* ---- [gateway] metrics_file: the status as Prometheus text (gw/metrics.h) ---- */
+
+/* Written through a dot file beside it (node_exporter reads only *.prom files), without
+ * fsync: a reader sees the old or the new text, and the file's mtime tells it how fresh. */
+static int metrics_write(struct gw_gateway *g, enum gw_file_step *ret_step)
+{
+	const char *path = g->cfg->metrics_file, *base = strrchr(path, '/') + 1;
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	char *text = NULL;
+	size_t len = 0;
+	json_t *st;
+	int dfd, r;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path) >= sizeof(dir) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp", base) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	st = gw_gateway_status_json(g);
+	/* what the control socket's answer adds (main.c), for the same series */
+	if (st) {
+		(void)json_object_set_new(st, "version", json_string(GW_VERSION));
+		(void)json_object_set_new(st, "uptime_ms",
+					  json_integer(
+						  (json_int_t)((gw_now_mono_us() - g->started_us) /
+							       1000)));
+	}
+	r = st ? gw_metrics_format(st, &text, &len) : -ENOMEM;
+	json_decref(st);
+	if (r < 0)
+		return r;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = -errno;
+		*ret_step = GW_FILE_STEP_NONE;
+	} else {
+		r = gw_file_publish(dfd, base, tmp, text, len, ret_step);
+		close(dfd);
+	}
+	free(text);
+	return r;
+}
+
+static int metrics_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_gateway *g = ud;
+	enum gw_file_step step = GW_FILE_STEP_NONE;
+	int r;
+
+	if (!g->cfg->metrics_file)
+		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	r = metrics_write(g, &step);
+	if (r < 0 && r != g->metrics_err)
+		gw_log(LOG_WARNING,
+		       "metrics_file %s: cannot write it (%s%s%s); trying again every %u s",
+		       g->cfg->metrics_file,
+		       step != GW_FILE_STEP_NONE ? gw_file_step_name(step) : "",
+		       step != GW_FILE_STEP_NONE ? ": " : "", strerror(-r),
+		       g->cfg->metrics_interval_s);
+	else if (r == 0 && g->metrics_err < 0)
+		gw_log(LOG_INFO, "metrics_file %s: written again", g->cfg->metrics_file);
+	g->metrics_err = r;
+	(void)sd_event_source_set_time_relative(s, (uint64_t)g->cfg->metrics_interval_s * 1000000);
+	return 0;
+}
+
+/* At start and after a reload: the first write at once, then every metrics_interval_s. */
+static void metrics_arm(struct gw_gateway *g)
+{
+	if (!g->metrics_timer)
+		return;
+	(void)sd_event_source_set_time_relative(g->metrics_timer, 0);
+	(void)sd_event_source_set_enabled(g->metrics_timer,
+					  g->cfg->metrics_file ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
 static int status_cb(sd_event_source *s, uint64_t usec, void *ud)
@@ -799,6 +882,7 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **r
 
 	g->event = sd_event_ref(event);
 	g->cfg = gw_config_ref(cfg);
+	g->started_us = gw_now_mono_us();
 	g->params_w = gw_jsonw_new();
 	g->record_w = gw_jsonw_new();
 	r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);
@@ -842,6 +926,12 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **r
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_enabled(g->batch_timer, SD_EVENT_OFF);
+	/* a second's slack: nobody reads the file more often than that */
+	r = sd_event_add_time_relative(event, &g->metrics_timer, CLOCK_MONOTONIC, 0, 1000000,
+				       metrics_cb, g);
+	if (r < 0)
+		goto fail;
+	metrics_arm(g);
 	for (size_t i = 0; i < cfg->n_uplinks; i++) {
 		r = uplink_add(g, i);
 		if (r < 0)
@@ -1123,6 +1213,7 @@ int gw_gateway_reload(struct gw_gateway *g, struct gw_config *cfg, uint64_t time
 	}
 	gw_config_free(old);
 	reserve_check(cfg);
+	metrics_arm(g);
 	notify_status(g);
 	if (g->n_retiring && sd_event_add_time_relative(g->event, &g->reload_timer,
 							CLOCK_MONOTONIC, timeout_usec, 0,
@@ -1218,6 +1309,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	g->sync_timer = sd_event_source_disable_unref(g->sync_timer);
 	g->batch_timer = sd_event_source_disable_unref(g->batch_timer);
 	g->status_timer = sd_event_source_disable_unref(g->status_timer);
+	g->metrics_timer = sd_event_source_disable_unref(g->metrics_timer);
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	gw_jsonw_free(g->params_w);

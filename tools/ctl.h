@@ -57,6 +57,9 @@ const char *ctl_str(const json_t *o, const char *key, const char *none);
 /* sensorgwctl status [--json] [--socket PATH] (ctl_status.c) */
 int ctl_status(int argc, char **argv);
 
+/* sensorgwctl metrics [--socket PATH] (ctl_metrics.c) */
+int ctl_metrics(int argc, char **argv);
+
 /* sensorgwctl decode [-c CONFIG] --port NAME [--json] FRAME... (ctl_decode.c) */
 int ctl_decode(int argc, char **argv);
 

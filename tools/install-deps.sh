@@ -35,6 +35,20 @@ apt-get install -y --no-install-recommends \
 	debhelper dpkg-dev \
 	clang libclang-rt-14-dev clang-tidy cppcheck valgrind \
 	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi
+# promtool and prometheus-node-exporter for the metrics test (tests/integration/test-metrics.c),
+# from Debian's packages but unpacked, not installed: installing them would start Prometheus and
+# node_exporter as services listening on every interface.
+prom=/opt/sensorgw-test/bin
+if [ ! -x "$prom/promtool" ] || [ ! -x "$prom/prometheus-node-exporter" ]; then
+	dl=$(mktemp -d)
+	(cd "$dl" && apt-get download prometheus prometheus-node-exporter)
+	mkdir -p "$prom"
+	dpkg-deb --fsys-tarfile "$dl"/prometheus_*.deb | tar -xO ./usr/bin/promtool >"$prom/promtool"
+	dpkg-deb --fsys-tarfile "$dl"/prometheus-node-exporter_*.deb |
+		tar -xO ./usr/bin/prometheus-node-exporter >"$prom/prometheus-node-exporter"
+	chmod 0755 "$prom/promtool" "$prom/prometheus-node-exporter"
+	rm -rf "$dl"
+fi
 if $cross; then
 	foreign=""
 	for a in arm64 armhf; do

@@ -275,6 +275,8 @@ struct gw_config {
 	uint32_t batch_ms;            /* batch window, 0..50 ms, 0 = off; 4 (docs/performance.md) */
 	char *control_socket;         /* sensorgwctl's socket; default /run/sensorgw/control */
 	uint32_t max_nodes;           /* nodes the node table takes, 1..GW_NODES_MAX; 256 */
+	char *metrics_file;           /* Prometheus text written here (".prom"); NULL = none */
+	uint32_t metrics_interval_s;  /* ... every this many seconds, 1..3600; 15 */
 	size_t n_ports;
 	struct gw_config_port ports[GW_CONFIG_MAX_PORTS];
 	size_t n_uplinks;

@@ -55,6 +55,14 @@ int gw_file_commit(int dfd, const char *tmp, const char *name, enum gw_file_step
 /* Both halves: name in dfd atomically replaced by len bytes of buf, through tmp. */
 int gw_file_write_atomic(int dfd, const char *name, const char *tmp, const void *buf, size_t len,
 			 enum gw_file_step *ret_step);
+/*
+ * For a file other programs read and nothing depends on after a crash (the metrics file):
+ * the same recipe with mode 0644 and without the two fsyncs, so a reader sees the old or the
+ * new bytes, never a mix, and flash memory is not worn by syncs. 0, or -errno with *ret_step
+ * set and tmp removed.
+ */
+int gw_file_publish(int dfd, const char *name, const char *tmp, const void *buf, size_t len,
+		    enum gw_file_step *ret_step);
 
 /* write(2) until all len bytes are written (EINTR retried). 0, or -errno (-EIO when write
  * writes nothing). */

@@ -946,6 +946,52 @@ START_TEST(test_spool_keys)
 }
 END_TEST
 
+/* Byte counts above 4 GiB (a 32-bit unsigned long could not hold them), and the metrics keys. */
+START_TEST(test_big_sizes_and_metrics)
+{
+	char path[128];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/spool.conf", tmp);
+	write_file("spool.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_ptr_null(c->metrics_file);
+	ck_assert_uint_eq(c->metrics_interval_s, 15);
+	gw_config_free(c);
+
+	write_file("spool.conf",
+		   "[gateway]\nspool_max_bytes = 8G\nmin_free_bytes = 1099511627776\n"
+		   "metrics_file = /var/lib/prometheus/node-exporter/sensorgw.prom\n"
+		   "metrics_interval_s = 3600\n" SPOOL_BASE,
+		   0600);
+	c = load_ok(path);
+	ck_assert_uint_eq(c->spool_max_bytes, 8ULL << 30);
+	ck_assert_uint_eq(c->min_free_bytes, 1ULL << 40);
+	ck_assert_str_eq(c->metrics_file, "/var/lib/prometheus/node-exporter/sensorgw.prom");
+	ck_assert_uint_eq(c->metrics_interval_s, 3600);
+	gw_config_free(c);
+
+	write_file("spool.conf",
+		   "[gateway]\nspool_max_bytes = 1025G\nmin_free_bytes = 18446744073709551616\n"
+		   "metrics_file = /run/sensorgw.txt\nmetrics_interval_s = 0\n" SPOOL_BASE,
+		   0600);
+	assert_fails(path,
+		     "2: spool_max_bytes: 1025G is out of range (0..1099511627776 bytes, 0 = no "
+		     "limit)\n"
+		     "3: min_free_bytes: 18446744073709551616 is out of range (0..1099511627776 "
+		     "bytes, 0 = no limit)\n"
+		     "4: metrics_file: '/run/sensorgw.txt' must be a file name ending in .prom, not "
+		     "starting with '.' (node_exporter's textfile collector reads only those)\n"
+		     "5: metrics_interval_s: 0 is out of range (1..3600)");
+	write_file("spool.conf", "[gateway]\nmetrics_file = sensorgw.prom\n" SPOOL_BASE, 0600);
+	assert_fails(path, "2: metrics_file: 'sensorgw.prom' is not an absolute path");
+	write_file("spool.conf", "[gateway]\nmetrics_file = /tmp/.x.prom\n" SPOOL_BASE, 0600);
+	assert_fails(path,
+		     "2: metrics_file: '/tmp/.x.prom' must be a file name ending in .prom, not "
+		     "starting with '.' (node_exporter's textfile collector reads only those)");
+}
+END_TEST
+
 START_TEST(test_max_nodes)
 {
 	char path[128];
@@ -2004,6 +2050,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_diag);
 	tcase_add_test(tc, test_to_string);
 	tcase_add_test(tc, test_spool_keys);
+	tcase_add_test(tc, test_big_sizes_and_metrics);
 	tcase_add_test(tc, test_max_nodes);
 	tcase_add_test(tc, test_control_socket);
 	suite_add_tcase(s, tc);
