@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/http.h"
 #include "gw/util.h"
 
@@ -348,11 +349,5 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(http_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(http_suite());
 }

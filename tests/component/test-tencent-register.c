@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/tencent_register.h"
 
 START_TEST(test_signed_host)
@@ -252,8 +253,6 @@ int main(void)
 {
 	Suite *s = suite_create("tencent_register");
 	TCase *tc = tcase_create("pure");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_signed_host);
 	suite_add_tcase(s, tc);
@@ -265,9 +264,5 @@ int main(void)
 	tcase_add_test(tc, test_cancel);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

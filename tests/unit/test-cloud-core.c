@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/cloud.h"
 #include "gw/cloudreg.h"
 #include "gw/log.h"
@@ -682,8 +683,6 @@ int main(void)
 {
 	Suite *s = suite_create("cloud-core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	gw_log_init("test");
 	tcase_add_test(tc, test_counters_log_line);
@@ -702,9 +701,5 @@ int main(void)
 	tcase_add_test(tc, test_reg_http_status);
 	tcase_add_test(tc, test_reg_https_ca);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

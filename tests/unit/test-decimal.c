@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/ckrun.h"
 #include "decimal-private.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -141,17 +142,11 @@ int main(void)
 {
 	Suite *s = suite_create("decimal");
 	TCase *tc = tcase_create("decimal");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_digits_random);
 	tcase_add_test(tc, test_digits_ties);
 	tcase_add_test(tc, test_reads_back_f32);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/fileio.h"
 
 static char dir[32];
@@ -148,8 +149,6 @@ int main(void)
 {
 	Suite *s = suite_create("fileio");
 	TCase *tc = tcase_create("fileio");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_write_atomic);
@@ -158,9 +157,5 @@ int main(void)
 	tcase_add_test(tc, test_read_small);
 	tcase_add_test(tc, test_trust);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

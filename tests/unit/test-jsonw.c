@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/ckrun.h"
 #include "../helpers/emulated.h"
 #include "gw/jsonw.h"
 #include "gw/mapping.h"
@@ -466,8 +467,6 @@ int main(void)
 {
 	Suite *s = suite_create("jsonw");
 	TCase *tc = tcase_create("jsonw");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_real_listed);
@@ -481,9 +480,5 @@ int main(void)
 	tcase_add_test(tc, test_params);
 	tcase_add_test(tc, test_record);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/mapping.h"
 
 static struct gw_config *config_new(void)
@@ -403,11 +404,5 @@ static Suite *mapping_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(mapping_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(mapping_suite());
 }

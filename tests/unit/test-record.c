@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/jsonw.h"
 #include "gw/mapping.h"
 #include "gw/payload.h"
@@ -238,8 +239,6 @@ int main(void)
 {
 	Suite *s = suite_create("record");
 	TCase *tc = tcase_create("record");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_telemetry);
@@ -250,9 +249,5 @@ int main(void)
 	tcase_add_test(tc, test_not_a_record);
 	tcase_add_test(tc, test_pure);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/cloudmodel.h"
 #include "gw/thingmodel.h"
 
@@ -976,11 +977,5 @@ static Suite *thingmodel_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(thingmodel_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(thingmodel_suite());
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <utmp.h>
 
+#include "../helpers/ckrun.h"
 #include "gw/tty.h"
 
 static char tmp[64], active[128], utmpf[128];
@@ -190,17 +191,11 @@ int main(void)
 {
 	Suite *s = suite_create("tty");
 	TCase *tc = tcase_create("tty");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_console);
 	tcase_add_test(tc, test_virtual_terminal);
 	tcase_add_test(tc, test_login);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run_suite(s);
 }
