@@ -102,7 +102,7 @@ v=$("${run[@]}" "$t/root/usr/sbin/sensorgwd" --version) ||
 echo "build-deb: the packaged sensorgwd ($arch${run:+, under ${run[0]}}) says: $v"
 # Its dependencies resolve for that architecture here (what `apt install ./the.deb` would do).
 if ! apt-get install --simulate "$deb" >"$t/apt.log" 2>&1 ||
-	! grep -q "^Inst sensorgw:$arch " "$t/apt.log"; then
+	! grep -qE "^Inst sensorgw(:$arch)? .*\[$arch\]" "$t/apt.log"; then
 	tail -n 20 "$t/apt.log"
 	echo "build-deb: apt-get install --simulate of the $arch package failed" >&2
 	exit 1
