@@ -832,6 +832,48 @@ static bool set_identifier(struct gw_config_parser *p, const struct gw_config_ke
 	return true;
 }
 
+/* Home Assistant's unit_of_measurement: printable, no quote or backslash (it goes into JSON
+ * as it is), at most the field's size. */
+static bool set_unit(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
+		     const char *v)
+{
+	size_t n = strlen(v);
+
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f || v[i] == '"' || v[i] == '\\') {
+			gw_config_report(p, p->line,
+					 "%s: '%s' holds a control character, quote or "
+					 "backslash",
+					 k->name, v);
+			return false;
+		}
+	}
+	if (n >= k->size) {
+		gw_config_report(p, p->line, "%s: too long (%zu bytes, max %zu)", k->name, n,
+				 k->size - 1);
+		return false;
+	}
+	memcpy(field_at(obj, k), v, n + 1);
+	return true;
+}
+
+/* Home Assistant's device_class: a lower-case word such as temperature or carbon_monoxide. */
+static bool set_device_class(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
+			     const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= k->size || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+		gw_config_report(p, p->line,
+				 "%s: '%s' is not a device class (1..%zu of a-z 0-9 _, e.g. "
+				 "temperature, humidity, carbon_monoxide)",
+				 k->name, v, k->size - 1);
+		return false;
+	}
+	memcpy(field_at(obj, k), v, n + 1);
+	return true;
+}
+
 static bool set_name_ref(struct gw_config_parser *p, const struct gw_config_key *k, void *obj,
 			 const char *v)
 {
@@ -1099,6 +1141,9 @@ static const struct gw_config_key map_keys[] = {
 	GW_CONFIG_KEY("offset", set_double, MAP_T, offset, "0", 0, 0, 0),
 	GW_CONFIG_KEY_ENUM("type", MAP_T, type, "auto", map_type_words),
 	GW_CONFIG_KEY("port", set_name_ref, MAP_T, port, "", 0, 0, GW_KF_EMPTY_OK),
+	GW_CONFIG_KEY("unit", set_unit, MAP_T, unit, "", 0, 0, GW_KF_EMPTY_OK),
+	GW_CONFIG_KEY("device_class", set_device_class, MAP_T, device_class, "", 0, 0,
+		      GW_KF_EMPTY_OK),
 };
 
 _Static_assert(N_ELEMENTS(uplink_keys) <= MAX_SECTION_KEYS, "raise MAX_SECTION_KEYS");

@@ -867,8 +867,8 @@ static int uplink_add(struct gw_gateway *g, size_t i)
 	const struct gw_uplink_commands cmds = { .send = cloud_command, .user_data = g };
 	int r;
 
-	r = gw_uplink_new(g->event, &g->cfg->uplinks[i], g->cfg->state_dir, g->spool, &cmds,
-			  on_uplink_notify, g, &g->uplinks[g->n_uplinks]);
+	r = gw_uplink_new(g->event, &g->cfg->uplinks[i], g->cfg, g->spool, &cmds, on_uplink_notify,
+			  g, &g->uplinks[g->n_uplinks]);
 	if (r < 0)
 		return r;
 	g->uplink_cfg[g->n_uplinks++] = gw_config_ref(g->cfg);

@@ -10,11 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw/hadisc.h"
 #include "gw/log.h"
 #include "gw/mosqev.h"
 #include "gw/mqtt.h"
-#include "gw/uplink.h"
 #include "gw/payload.h"
+#include "gw/uplink.h"
 #include "gw/util.h"
 
 #define GW_MQTT_SAVE_ACKS 100
@@ -78,6 +79,10 @@ struct gw_mqtt {
 	uint64_t resent;
 	uint64_t connects;
 	uint64_t connection_losses;
+
+	/* discovery = homeassistant (gw/hadisc.h); NULL otherwise */
+	struct gw_hadisc *disc;
+	sd_event_source *disc_timer; /* nodes' availability */
 };
 
 static void schedule_retry(struct gw_mqtt *m, const char *reason);
@@ -255,6 +260,21 @@ static int next_record(struct gw_mqtt *m, struct gw_spool_record *rec)
 	}
 }
 
+/* Discovery's messages: retained, QoS 1, outside the in-flight window (on_publish does not
+ * know their ids and ignores them); a session lost before they go out announces again. */
+static void disc_publish(void *ud, const char *topic, const char *payload, size_t len)
+{
+	struct gw_mqtt *m = ud;
+	int rc;
+
+	if (!m->mosq)
+		return;
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, true);
+	if (rc != MOSQ_ERR_SUCCESS)
+		gw_log_uplink(LOG_WARNING, m->cfg->name, "discovery: cannot publish on %s: %s",
+			      topic, mosquitto_strerror(rc));
+}
+
 /* Hands records to libmosquitto while the window has room. */
 static void pump(struct gw_mqtt *m)
 {
@@ -287,6 +307,9 @@ static void pump(struct gw_mqtt *m)
 			deadletter(m, rec.seq, "the topic template cannot be expanded for it");
 			continue;
 		}
+		/* the entities first, so that Home Assistant has them when the reading comes */
+		if (m->disc && v.type == GW_FRAME_TELEMETRY)
+			gw_hadisc_record(m->disc, &v, topic, gw_now_wall_ms(), disc_publish, m);
 		rc = mosquitto_publish(m->mosq, &mid, topic, (int)v.json_len, v.json,
 				       m->cfg->mqtt.qos, false);
 		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
@@ -350,7 +373,42 @@ static void on_connect(void *ud, int rc)
 	 */
 	if (gw_log_get_level() < LOG_DEBUG)
 		gw_mosqev_quiet(m->ev);
+	if (m->disc) {
+		int src = mosquitto_subscribe(m->mosq, NULL, gw_hadisc_ha_status_topic(m->disc), 1);
+
+		if (src != MOSQ_ERR_SUCCESS)
+			gw_log_uplink(LOG_WARNING, m->cfg->name,
+				      "discovery: cannot subscribe to %s: %s",
+				      gw_hadisc_ha_status_topic(m->disc), mosquitto_strerror(src));
+		gw_hadisc_announce(m->disc, gw_now_wall_ms(), disc_publish, m);
+		(void)sd_event_source_set_time_relative(m->disc_timer, 1000000);
+		(void)sd_event_source_set_enabled(m->disc_timer, SD_EVENT_ONESHOT);
+	}
 	set_state(m, GW_MQTT_CONNECTED, NULL, 0);
+}
+
+/* Home Assistant (re)started: it has forgotten what it was told, so tell it again. */
+static void on_message(void *ud, const struct mosquitto_message *msg)
+{
+	struct gw_mqtt *m = ud;
+
+	if (m->disc && strcmp(msg->topic, gw_hadisc_ha_status_topic(m->disc)) == 0 &&
+	    msg->payloadlen == 6 && memcmp(msg->payload, "online", 6) == 0)
+		gw_hadisc_announce(m->disc, gw_now_wall_ms(), disc_publish, m);
+}
+
+static int disc_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_mqtt *m = ud;
+	int64_t next = 1000;
+
+	if (m->state == GW_MQTT_CONNECTED) {
+		next = gw_hadisc_tick(m->disc, gw_now_wall_ms(), disc_publish, m);
+		update_interest(m);
+	}
+	(void)sd_event_source_set_time_relative(s, (uint64_t)next * 1000);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
 }
 
 static void on_publish(void *ud, int mid)
@@ -477,6 +535,7 @@ static int ev_tick(void *ud)
 
 static const struct gw_mosqev_hooks ev_hooks = {
 	.connect = on_connect,
+	.message = on_message,
 	.publish = on_publish,
 	.log = on_log,
 	.tick = ev_tick,
@@ -509,6 +568,13 @@ static int connect_now(struct gw_mqtt *m)
 			goto fail;
 		/* Peer and hostname verification stay on (tls_insecure defaults to false). */
 		rc = mosquitto_tls_opts_set(m->mosq, 1, NULL, NULL);
+		if (rc != MOSQ_ERR_SUCCESS)
+			goto fail;
+	}
+	/* the gateway's availability says offline when the broker loses us */
+	if (m->disc) {
+		rc = mosquitto_will_set(m->mosq, gw_hadisc_gateway_topic(m->disc), 7, "offline", 1,
+					true);
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
 	}
@@ -630,8 +696,12 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 {
 	if (!m)
 		return NULL;
-	if (m->ev && m->state == GW_MQTT_CONNECTED)
+	if (m->ev && m->state == GW_MQTT_CONNECTED) {
+		/* a clean stop fires no will: say it, then DISCONNECT */
+		if (m->disc)
+			gw_hadisc_goodbye(m->disc, disc_publish, m);
 		gw_mosqev_hang_up(m->ev); /* a DISCONNECT tells the broker this was intended */
+	}
 	m->state_fn = NULL;
 	m->idle_fn = NULL;
 	if (m->reader) {
@@ -642,6 +712,8 @@ struct gw_mqtt *gw_mqtt_free(struct gw_mqtt *m)
 	m->retry = sd_event_source_disable_unref(m->retry);
 	m->rate_timer = sd_event_source_disable_unref(m->rate_timer);
 	m->save_timer = sd_event_source_disable_unref(m->save_timer);
+	m->disc_timer = sd_event_source_disable_unref(m->disc_timer);
+	gw_hadisc_free(m->disc);
 	gw_spool_reader_free(m->reader);
 	free(m->inflight);
 	gw_seqset_free(&m->skip);
@@ -752,6 +824,19 @@ static int driver_new(const struct gw_uplink_env *env, void **ret)
 		gw_log_uplink(LOG_ERR, env->cfg->name, "cannot set up its cursor: %s",
 			      strerror(-r));
 		return r;
+	}
+	if (env->cfg->mqtt.discovery == GW_DISCOVERY_HOMEASSISTANT) {
+		r = gw_hadisc_new(env->cfg, env->state_dir, env->maps, env->n_maps, &m->disc);
+		if (r >= 0)
+			r = sd_event_add_time_relative(env->event, &m->disc_timer, CLOCK_MONOTONIC,
+						       1000000, 100000, disc_cb, m);
+		if (r < 0) {
+			gw_log_uplink(LOG_ERR, env->cfg->name, "cannot set up discovery: %s",
+				      strerror(-r));
+			gw_mqtt_free(m);
+			return r;
+		}
+		(void)sd_event_source_set_enabled(m->disc_timer, SD_EVENT_OFF);
 	}
 	*ret = m;
 	return 0;

@@ -22,6 +22,12 @@ static const struct gw_config_word order_words[] = {
 	{ "live-first", GW_ORDER_LIVE_FIRST },
 	{ NULL, 0 },
 };
+static const struct gw_config_word discovery_words[] = {
+	{ "none", GW_DISCOVERY_NONE },
+	{ "homeassistant", GW_DISCOVERY_HOMEASSISTANT },
+	{ NULL, 0 },
+};
+static const char *const no_placeholders[] = { NULL };
 static const char *const topic_placeholders[] = {
 	"device", "uid", "port", "addr", "kind", "uplink", NULL,
 };
@@ -46,6 +52,11 @@ static const struct gw_config_key mqtt_keys[] = {
 			       topic_placeholders, GW_KF_TOPIC),
 	GW_CONFIG_KEY_ENUM("order", U, mqtt.order, "fifo", order_words),
 	GW_CONFIG_KEY("deadletter_after", gw_config_set_uint, U, mqtt.deadletter_after, "5", 1, 100,
+		      0),
+	GW_CONFIG_KEY_ENUM("discovery", U, mqtt.discovery, "none", discovery_words),
+	GW_CONFIG_KEY_TEMPLATE("discovery_prefix", U, mqtt.discovery_prefix, "homeassistant",
+			       no_placeholders, GW_KF_TOPIC),
+	GW_CONFIG_KEY("node_timeout_s", gw_config_set_uint, U, mqtt.node_timeout_s, "600", 0, 86400,
 		      0),
 };
 
@@ -107,7 +118,8 @@ static bool mqtt_equal(const struct gw_config_uplink *a, const struct gw_config_
 {
 	return SAME_STR(cert_file) && SAME_STR(key_file) && SAME_STR(username) &&
 	       SAME_STR(password) && SAME_STR(client_id) && SAME(qos) && SAME(clean_session) &&
-	       SAME_STR(topic) && SAME(order) && SAME(deadletter_after);
+	       SAME_STR(topic) && SAME(order) && SAME(deadletter_after) && SAME(discovery) &&
+	       SAME_STR(discovery_prefix) && SAME(node_timeout_s);
 }
 
 static void mqtt_clear(struct gw_config_uplink *u)
@@ -118,6 +130,7 @@ static void mqtt_clear(struct gw_config_uplink *u)
 	u->mqtt.password = gw_secret_free(u->mqtt.password);
 	free(u->mqtt.client_id);
 	free(u->mqtt.topic);
+	free(u->mqtt.discovery_prefix);
 }
 
 const struct gw_config_uplink_type gw_config_mqtt_type = {

@@ -32,7 +32,7 @@ const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type)
 	return NULL;
 }
 
-int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const char *state_dir,
+int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const struct gw_config *gw,
 		  struct gw_spool *spool, const struct gw_uplink_commands *commands,
 		  gw_uplink_notify_fn notify, void *user_data, struct gw_uplink **ret)
 {
@@ -53,7 +53,9 @@ int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const cha
 	env = (struct gw_uplink_env){
 		.event = event,
 		.cfg = cfg,
-		.state_dir = state_dir,
+		.state_dir = gw->state_dir,
+		.maps = gw->maps,
+		.n_maps = gw->n_maps,
 		.spool = spool,
 		.self = u,
 	};

@@ -124,6 +124,12 @@ enum gw_register_api {
  */
 
 /* type = mqtt */
+/* MQTT discovery messages an mqtt uplink publishes. */
+enum gw_discovery {
+	GW_DISCOVERY_NONE,
+	GW_DISCOVERY_HOMEASSISTANT,
+};
+
 struct gw_config_mqtt {
 	char *cert_file; /* client certificate (optional; needs key_file) */
 	char *key_file;
@@ -137,6 +143,9 @@ struct gw_config_mqtt {
 		      * {port} {addr} {kind} {uplink}; never holds '+' or '#' */
 	enum gw_order order;       /* default fifo */
 	uint32_t deadletter_after; /* tries before a record goes to the dead-letter file; 5 */
+	enum gw_discovery discovery; /* default none (docs/homeassistant.md) */
+	char *discovery_prefix;      /* default "homeassistant"; never holds '+' or '#' */
+	uint32_t node_timeout_s;     /* a node's availability goes offline after this; 600 */
 };
 
 /* How a cloud uplink's nodes reach the platform (topology). */
@@ -259,6 +268,8 @@ struct gw_config_map {
 	double offset; /* default 0: value = raw * scale + offset */
 	enum gw_map_type type;
 	char port[GW_CONFIG_NAME_MAX]; /* empty = every port */
+	char unit[24];                 /* Home Assistant unit_of_measurement; empty = none */
+	char device_class[32];         /* Home Assistant device_class; empty = none */
 };
 
 struct gw_config {

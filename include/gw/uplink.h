@@ -50,6 +50,8 @@ struct gw_uplink_env {
 	sd_event *event;
 	const struct gw_config_uplink *cfg;
 	const char *state_dir;
+	const struct gw_config_map *maps; /* the configuration's [map] sections */
+	size_t n_maps;
 	struct gw_spool *spool;
 	struct gw_uplink_commands commands; /* a NULL send: every command is refused */
 	struct gw_uplink *self;             /* to pass to gw_uplink_notify() */
@@ -99,8 +101,9 @@ const struct gw_uplink_ops *gw_uplink_driver(enum gw_uplink_type type);
  * otherwise something was acknowledged and it may be time to finish stopping. */
 typedef void (*gw_uplink_notify_fn)(struct gw_uplink *u, bool state_changed, void *user_data);
 
-/* cfg, spool and state_dir are borrowed. Returns 0 or -errno (logged). */
-int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const char *state_dir,
+/* cfg (one of gw's uplinks), gw (for state_dir and the [map]s) and spool are borrowed.
+ * Returns 0 or -errno (logged). */
+int gw_uplink_new(sd_event *event, const struct gw_config_uplink *cfg, const struct gw_config *gw,
 		  struct gw_spool *spool, const struct gw_uplink_commands *commands,
 		  gw_uplink_notify_fn notify, void *user_data, struct gw_uplink **ret);
 /* Accepts NULL; returns NULL. */

@@ -1392,6 +1392,7 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 	rec.payload[msg->payloadlen] = '\0';
 	rec.len = (size_t)msg->payloadlen;
 	rec.rx_ms = fx_now_ms();
+	rec.retained = msg->retain;
 
 	pthread_mutex_lock(&fx.lock);
 	if (fx.n_msgs == fx.cap_msgs) {
@@ -1525,6 +1526,15 @@ void fx_msgs_free(struct fx_msg *m, size_t n)
 		free(m[i].payload);
 	}
 	free(m);
+}
+
+void fx_subscriber_publish(const char *topic, const char *payload)
+{
+	int rc;
+
+	ck_assert_msg(fx.mosq, "start the subscriber first");
+	rc = mosquitto_publish(fx.mosq, NULL, topic, (int)strlen(payload), payload, 1, false);
+	ck_assert_msg(rc == MOSQ_ERR_SUCCESS, "publish: %s", mosquitto_strerror(rc));
 }
 
 void fx_subscriber_stop(void)

@@ -214,6 +214,7 @@ struct fx_msg {
 	char *payload; /* NUL-terminated */
 	size_t len;
 	int64_t rx_ms;
+	bool retained; /* a retained message delivered at the subscription */
 };
 
 /* Connects a separate libmosquitto client (user observer, TLS, the right CA) and subscribes to
@@ -228,6 +229,8 @@ bool fx_subscriber_wait_count(size_t n, int timeout_ms);
 /* A copy of the messages received so far, in arrival order (free with fx_msgs_free). */
 struct fx_msg *fx_subscriber_messages(size_t *ret_n);
 void fx_msgs_free(struct fx_msg *m, size_t n);
+/* Publishes payload on topic (QoS 1, not retained) through the observer's session. */
+void fx_subscriber_publish(const char *topic, const char *payload);
 void fx_subscriber_stop(void);
 
 /* ---- binary frames (node library) ---- */

@@ -993,6 +993,49 @@ START_TEST(test_big_sizes_and_metrics)
 }
 END_TEST
 
+/* discovery = homeassistant and the [map] keys it reads. */
+START_TEST(test_discovery_keys)
+{
+	char path[128];
+	struct gw_config *c;
+
+	snprintf(path, sizeof(path), "%s/disc.conf", tmp);
+	write_file("disc.conf", SPOOL_BASE, 0600);
+	c = load_ok(path);
+	ck_assert_int_eq(c->uplinks[0].mqtt.discovery, GW_DISCOVERY_NONE);
+	ck_assert_str_eq(c->uplinks[0].mqtt.discovery_prefix, "homeassistant");
+	ck_assert_uint_eq(c->uplinks[0].mqtt.node_timeout_s, 600);
+	gw_config_free(c);
+
+	write_file("disc.conf",
+		   SPOOL_BASE "discovery = homeassistant\ndiscovery_prefix = ha/test\n"
+			      "node_timeout_s = 0\n[map MQ7]\nidentifier = co\nunit = ppm\n"
+			      "device_class = carbon_monoxide\n",
+		   0600);
+	c = load_ok(path);
+	ck_assert_int_eq(c->uplinks[0].mqtt.discovery, GW_DISCOVERY_HOMEASSISTANT);
+	ck_assert_str_eq(c->uplinks[0].mqtt.discovery_prefix, "ha/test");
+	ck_assert_uint_eq(c->uplinks[0].mqtt.node_timeout_s, 0);
+	ck_assert_str_eq(c->maps[0].unit, "ppm");
+	ck_assert_str_eq(c->maps[0].device_class, "carbon_monoxide");
+	gw_config_free(c);
+
+	write_file("disc.conf",
+		   SPOOL_BASE "discovery = homeasistant\ndiscovery_prefix = ha/#\n"
+			      "node_timeout_s = 86401\n[map MQ7]\nunit = \"ppm\"\n"
+			      "device_class = Carbon Monoxide\n",
+		   0600);
+	assert_fails(path,
+		     "5: discovery: 'homeasistant' is not one of none, homeassistant (did you mean "
+		     "'homeassistant'?)\n"
+		     "6: discovery_prefix: must not contain the MQTT wildcards '+' or '#'\n"
+		     "7: node_timeout_s: 86401 is out of range (0..86400)\n"
+		     "9: unit: '\"ppm\"' holds a control character, quote or backslash\n"
+		     "10: device_class: 'Carbon Monoxide' is not a device class (1..31 of a-z 0-9 "
+		     "_, e.g. temperature, humidity, carbon_monoxide)");
+}
+END_TEST
+
 START_TEST(test_max_nodes)
 {
 	char path[128];
@@ -2052,6 +2095,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_to_string);
 	tcase_add_test(tc, test_spool_keys);
 	tcase_add_test(tc, test_big_sizes_and_metrics);
+	tcase_add_test(tc, test_discovery_keys);
 	tcase_add_test(tc, test_max_nodes);
 	tcase_add_test(tc, test_control_socket);
 	suite_add_tcase(s, tc);
