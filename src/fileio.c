@@ -118,19 +118,9 @@ int gw_file_write_tmp(int dfd, const char *tmp, const void *buf, size_t len,
 	return write_tmp(dfd, tmp, buf, len, 0600, true, ret_step);
 }
 
-int gw_file_publish(int dfd, const char *name, const char *tmp, const void *buf, size_t len,
-		    enum gw_file_step *ret_step)
-{
-	int r = write_tmp(dfd, tmp, buf, len, 0644, false, ret_step);
-
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
-		r = fail(ret_step, GW_FILE_STEP_RENAME, -errno);
-		(void)unlinkat(dfd, tmp, 0);
-	}
-	return r;
-}
-
-int gw_file_commit(int dfd, const char *tmp, const char *name, enum gw_file_step *ret_step)
+/* tmp renamed over name (tmp removed when that fails), then dfd fsync'ed when sync. */
+static int commit(int dfd, const char *tmp, const char *name, bool sync,
+		  enum gw_file_step *ret_step)
 {
 	if (renameat(dfd, tmp, dfd, name) < 0) {
 		int r = -errno;
@@ -138,9 +128,22 @@ int gw_file_commit(int dfd, const char *tmp, const char *name, enum gw_file_step
 		(void)unlinkat(dfd, tmp, 0);
 		return fail(ret_step, GW_FILE_STEP_RENAME, r);
 	}
-	if (fsync(dfd) < 0)
+	if (sync && fsync(dfd) < 0)
 		return fail(ret_step, GW_FILE_STEP_FSYNC_DIR, -errno);
 	return 0;
+}
+
+int gw_file_publish(int dfd, const char *name, const char *tmp, const void *buf, size_t len,
+		    enum gw_file_step *ret_step)
+{
+	int r = write_tmp(dfd, tmp, buf, len, 0644, false, ret_step);
+
+	return r < 0 ? r : commit(dfd, tmp, name, false, ret_step);
+}
+
+int gw_file_commit(int dfd, const char *tmp, const char *name, enum gw_file_step *ret_step)
+{
+	return commit(dfd, tmp, name, true, ret_step);
 }
 
 int gw_file_write_atomic(int dfd, const char *name, const char *tmp, const void *buf, size_t len,

@@ -94,7 +94,7 @@ struct gw_gateway {
 	char status_sent[256]; /* the last STATUS= text sent */
 	sd_event_source *metrics_timer; /* [gateway] metrics_file, every metrics_interval_s */
 	int metrics_err;                /* the last write's result, to log changes only */
-	uint64_t started_us;            /* CLOCK_MONOTONIC at gw_gateway_new() */
+	uint64_t started_us;            /* the daemon's start (gw_gateway_new), for uptime_ms */
 };
 
 /* ---- the min_free_bytes reserve against the state directory's file system ---- */
@@ -217,14 +217,6 @@ static int metrics_write(struct gw_gateway *g, enum gw_file_step *ret_step)
 	    (size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp", base) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	st = gw_gateway_status_json(g);
-	/* what the control socket's answer adds (main.c), for the same series */
-	if (st) {
-		(void)json_object_set_new(st, "version", json_string(GW_VERSION));
-		(void)json_object_set_new(st, "uptime_ms",
-					  json_integer(
-						  (json_int_t)((gw_now_mono_us() - g->started_us) /
-							       1000)));
-	}
 	r = st ? gw_metrics_format(st, &text, &len) : -ENOMEM;
 	json_decref(st);
 	if (r < 0)
@@ -247,8 +239,7 @@ static int metrics_cb(sd_event_source *s, uint64_t usec, void *ud)
 	enum gw_file_step step = GW_FILE_STEP_NONE;
 	int r;
 
-	if (!g->cfg->metrics_file)
-		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	/* armed only while metrics_file is set (metrics_arm) */
 	r = metrics_write(g, &step);
 	if (r < 0 && r != g->metrics_err)
 		gw_log(LOG_WARNING,
@@ -367,16 +358,18 @@ json_t *gw_gateway_status_json(struct gw_gateway *g)
 	for (size_t i = 0; i < g->n_uplinks; i++)
 		(void)json_array_append_new(uplinks, gw_uplink_status_json(g->uplinks[i]));
 	gw_nodes_stats(g->nodes, &ns);
-	return json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:b,s:I,s:I},s:{s:I,s:I,s:I,s:I},"
+	return json_pack("{s:s,s:I,s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:b,s:I,s:I},"
+			 "s:{s:I,s:I,s:I,s:I},"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}",
-			 "state", g->stopping ? "stopping" : "running", "records",
-			 (json_int_t)g->records, "time_ms", (json_int_t)gw_now_wall_ms(), "ports",
-			 ports, "nodes", nodes, "uplinks", uplinks, "batch", "window_ms",
-			 (json_int_t)g->cfg->batch_ms, "held", g->batch_held, "holds",
-			 (json_int_t)g->batch_holds, "ticks", (json_int_t)g->batch_ticks,
-			 "node_table", "known", (json_int_t)ns.known, "max", (json_int_t)ns.max,
-			 "refused", (json_int_t)ns.refused, "frames_refused",
-			 (json_int_t)ns.frames_refused, "spool", "first_seq",
+			 "version", GW_VERSION, "uptime_ms",
+			 (json_int_t)((gw_now_mono_us() - g->started_us) / 1000), "state",
+			 g->stopping ? "stopping" : "running", "records", (json_int_t)g->records,
+			 "time_ms", (json_int_t)gw_now_wall_ms(), "ports", ports, "nodes", nodes,
+			 "uplinks", uplinks, "batch", "window_ms", (json_int_t)g->cfg->batch_ms,
+			 "held", g->batch_held, "holds", (json_int_t)g->batch_holds, "ticks",
+			 (json_int_t)g->batch_ticks, "node_table", "known", (json_int_t)ns.known,
+			 "max", (json_int_t)ns.max, "refused", (json_int_t)ns.refused,
+			 "frames_refused", (json_int_t)ns.frames_refused, "spool", "first_seq",
 			 (json_int_t)gw_spool_first_seq(g->spool), "next_seq",
 			 (json_int_t)gw_spool_next_seq(g->spool), "bytes", (json_int_t)s->bytes,
 			 "segments", (json_int_t)s->segments, "appended", (json_int_t)s->appended,
@@ -875,14 +868,15 @@ static int uplink_add(struct gw_gateway *g, size_t i)
 	return 0;
 }
 
-int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **ret)
+int gw_gateway_new(sd_event *event, struct gw_config *cfg, uint64_t started_us,
+		   struct gw_gateway **ret)
 {
 	struct gw_gateway *g = gw_new0(struct gw_gateway, 1);
 	int r;
 
 	g->event = sd_event_ref(event);
 	g->cfg = gw_config_ref(cfg);
-	g->started_us = gw_now_mono_us();
+	g->started_us = started_us;
 	g->params_w = gw_jsonw_new();
 	g->record_w = gw_jsonw_new();
 	r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);

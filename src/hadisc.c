@@ -199,6 +199,13 @@ static void announce_field(struct gw_hadisc *d, const struct node *n, const stru
 	publish_json(topic, entity_config(d, n, f), pub, ud);
 }
 
+/* Whether the node's newest reading is within node_timeout_s of now (0: no timeout). */
+static bool node_fresh(const struct gw_hadisc *d, const struct node *n, int64_t now_ms)
+{
+	return n->last_ms && (!d->cfg->mqtt.node_timeout_s ||
+			      now_ms - n->last_ms < (int64_t)d->cfg->mqtt.node_timeout_s * 1000);
+}
+
 static void set_online(struct gw_hadisc *d, struct node *n, int online, gw_hadisc_publish_fn pub,
 		       void *ud)
 {
@@ -437,13 +444,10 @@ void gw_hadisc_announce(struct gw_hadisc *d, int64_t now_ms, gw_hadisc_publish_f
 	d->n_removals = 0;
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		struct node *n = &d->nodes[i];
-		bool fresh = n->last_ms &&
-			     (!d->cfg->mqtt.node_timeout_s ||
-			      now_ms - n->last_ms < (int64_t)d->cfg->mqtt.node_timeout_s * 1000);
 
 		for (size_t j = 0; j < n->n_fields; j++)
 			announce_field(d, n, &n->fields[j], pub, ud);
-		set_online(d, n, fresh, pub, ud);
+		set_online(d, n, node_fresh(d, n, now_ms), pub, ud);
 	}
 	if (removed)
 		file_save(d);
@@ -483,14 +487,17 @@ void gw_hadisc_record(struct gw_hadisc *d, const struct gw_payload_view *v, cons
 		changed = true;
 	}
 	json_object_foreach(params, name, val) {
-		enum kind kind = json_is_boolean(val) ? KIND_BOOL :
-				 json_is_number(val)  ? KIND_NUMBER :
-				 json_is_string(val)  ? KIND_STRING :
-							KIND_NUMBER;
 		const struct gw_config_map *m;
+		enum kind kind;
 		size_t j;
 
-		if (!json_is_boolean(val) && !json_is_number(val) && !json_is_string(val))
+		if (json_is_boolean(val))
+			kind = KIND_BOOL;
+		else if (json_is_number(val))
+			kind = KIND_NUMBER;
+		else if (json_is_string(val))
+			kind = KIND_STRING;
+		else
 			continue;
 		for (j = 0; j < n->n_fields && strcmp(n->fields[j].name, name) != 0; j++)
 			;
@@ -504,8 +511,7 @@ void gw_hadisc_record(struct gw_hadisc *d, const struct gw_payload_view *v, cons
 	/* availability by the reading's own time: a backlog sent late does not say online */
 	if (ts > n->last_ms)
 		n->last_ms = ts;
-	if (n->online != 1 && (!d->cfg->mqtt.node_timeout_s ||
-			       now_ms - n->last_ms < (int64_t)d->cfg->mqtt.node_timeout_s * 1000))
+	if (n->online != 1 && node_fresh(d, n, now_ms))
 		set_online(d, n, 1, pub, ud);
 	if (changed)
 		file_save(d);

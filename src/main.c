@@ -244,7 +244,7 @@ static void reload_finish(struct daemon *d, bool ok, const char *error, json_t *
 
 static int gateway_build(struct daemon *d)
 {
-	int r = gw_gateway_new(d->event, d->cfg, &d->gateway);
+	int r = gw_gateway_new(d->event, d->cfg, d->started_us, &d->gateway);
 
 	if (r >= 0)
 		r = gw_gateway_start(d->gateway);
@@ -402,11 +402,8 @@ static json_t *on_control(struct gw_control *c, const struct gw_control_request 
 		o = gw_gateway_status_json(d->gateway);
 		if (!o)
 			break;
-		(void)json_object_set_new(o, "version", json_string(GW_VERSION));
 		(void)json_object_set_new(o, "pid", json_integer(getpid()));
 		(void)json_object_set_new(o, "config", json_string(d->cfg->path));
-		(void)json_object_set_new(o, "uptime_ms", json_integer((json_int_t)
-			((gw_now_mono_us() - d->started_us) / 1000)));
 		break;
 	case GW_CONTROL_VERSION:
 		o = json_pack("{s:s}", "version", GW_VERSION);

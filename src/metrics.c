@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The status object as Prometheus text (see gw/metrics.h). One table row per metric family:
- * where in the status its samples are (the scope: the whole status, the spool, each port,
- * node, uplink, cloud device or gateway session), which field, and how the field becomes a
+ * where in the status its samples are (the scope: the whole status, each port, node, uplink,
+ * cloud device or gateway session), which field (a path such as "spool.reserve.fs_bytes"),
+ * and how the field becomes a
  * value (a number, scaled from milliseconds to seconds where the name ends in _seconds; a
  * state compared with one word; one sample per word of a split or a state; every entry of an
  * uplink's counters). A family with no sample still gets its HELP and TYPE lines, so that the
@@ -20,10 +21,6 @@
 
 enum scope {
 	S_TOP,
-	S_SPOOL,
-	S_RESERVE,
-	S_BATCH,
-	S_TABLE,
 	S_PORT,
 	S_NODE,
 	S_UPLINK,
@@ -35,7 +32,7 @@ enum kind {
 	K_NUM,      /* the number at key (times scale) */
 	K_IS,       /* 1 when the string at key is arg, else 0 */
 	K_BOOL,     /* 1 for true, 0 for false */
-	K_SPLIT,    /* arg "key=word,...": one sample per key, labelled label="word" */
+	K_SPLIT,    /* arg "path=word,...": one sample per path, labelled label="word" */
 	K_STATE,    /* arg "word,...": one sample per word, label="word", 1 for the current one */
 	K_COUNTERS, /* every number of the object at key but those in arg, label="name" */
 	K_INFO,     /* 1, labelled label="the string at key" */
@@ -47,7 +44,7 @@ struct family {
 	const char *help;
 	enum scope scope;
 	enum kind kind;
-	const char *key;
+	const char *key; /* a member, or a path of members: "spool.reserve.fs_bytes" */
 	const char *arg;
 	const char *label; /* K_SPLIT, K_STATE, K_COUNTERS, K_INFO */
 	double scale;      /* K_NUM; 0 means 1 */
@@ -65,62 +62,64 @@ static const struct family families[] = {
 	{ "sensorgw_stopping", "gauge", "1 while sensorgwd drains its uplinks after SIGTERM", S_TOP,
 	  K_IS, "state", "stopping", NULL, 0 },
 
-	{ "sensorgw_spool_bytes", "gauge", "Bytes of spool segments on disk", S_SPOOL, K_NUM,
-	  "bytes", NULL, NULL, 0 },
-	{ "sensorgw_spool_segments", "gauge", "Spool segment files on disk", S_SPOOL, K_NUM,
-	  "segments", NULL, NULL, 0 },
-	{ "sensorgw_spool_first_seq", "gauge", "Sequence number of the oldest stored record",
-	  S_SPOOL, K_NUM, "first_seq", NULL, NULL, 0 },
-	{ "sensorgw_spool_next_seq", "gauge", "Sequence number the next record gets", S_SPOOL,
-	  K_NUM, "next_seq", NULL, NULL, 0 },
+	{ "sensorgw_spool_bytes", "gauge", "Bytes of spool segments on disk", S_TOP, K_NUM,
+	  "spool.bytes", NULL, NULL, 0 },
+	{ "sensorgw_spool_segments", "gauge", "Spool segment files on disk", S_TOP, K_NUM,
+	  "spool.segments", NULL, NULL, 0 },
+	{ "sensorgw_spool_first_seq", "gauge", "Sequence number of the oldest stored record", S_TOP,
+	  K_NUM, "spool.first_seq", NULL, NULL, 0 },
+	{ "sensorgw_spool_next_seq", "gauge", "Sequence number the next record gets", S_TOP, K_NUM,
+	  "spool.next_seq", NULL, NULL, 0 },
 	{ "sensorgw_spool_appended_total", "counter", "Records written to the spool by this run",
-	  S_SPOOL, K_NUM, "appended", NULL, NULL, 0 },
-	{ "sensorgw_spool_syncs_total", "counter", "fdatasync calls of the spool", S_SPOOL, K_NUM,
-	  "syncs", NULL, NULL, 0 },
+	  S_TOP, K_NUM, "spool.appended", NULL, NULL, 0 },
+	{ "sensorgw_spool_syncs_total", "counter", "fdatasync calls of the spool", S_TOP, K_NUM,
+	  "spool.syncs", NULL, NULL, 0 },
 	{ "sensorgw_spool_unsynced_records", "gauge",
-	  "Records written but not yet synced (what a power cut could take)", S_SPOOL, K_NUM,
-	  "unsynced", NULL, NULL, 0 },
+	  "Records written but not yet synced (what a power cut could take)", S_TOP, K_NUM,
+	  "spool.unsynced", NULL, NULL, 0 },
 	{ "sensorgw_spool_lost_records_total", "counter",
 	  "Records removed or never stored, by reason (overflow: spool_max_bytes reached; enospc: "
 	  "disk full or min_free_bytes; corrupt: damaged segment found at start)",
-	  S_SPOOL, K_SPLIT, NULL,
-	  "dropped_overflow=overflow,dropped_enospc=enospc,lost_corrupt=corrupt", "reason", 0 },
-	{ "sensorgw_spool_duplicates_total", "counter", "Frames a node sent again, dropped",
-	  S_SPOOL, K_NUM, "duplicates", NULL, NULL, 0 },
+	  S_TOP, K_SPLIT, NULL,
+	  "spool.dropped_overflow=overflow,spool.dropped_enospc=enospc,spool.lost_corrupt=corrupt",
+	  "reason", 0 },
+	{ "sensorgw_spool_duplicates_total", "counter", "Frames a node sent again, dropped", S_TOP,
+	  K_NUM, "spool.duplicates", NULL, NULL, 0 },
 	{ "sensorgw_spool_unmapped_total", "counter",
-	  "Frames whose values a [map] section could not convert", S_SPOOL, K_NUM, "unmapped", NULL,
-	  NULL, 0 },
+	  "Frames whose values a [map] section could not convert", S_TOP, K_NUM, "spool.unmapped",
+	  NULL, NULL, 0 },
 	{ "sensorgw_spool_recovery_total", "counter",
 	  "What recovery at start found, by kind (torn_tail: truncated; quarantined: segment moved "
 	  "aside; seq_gap: gap in the numbering; seq_skipped: numbers reserved and never used)",
-	  S_SPOOL, K_SPLIT, NULL,
-	  "torn_tails=torn_tail,quarantined=quarantined,seq_gaps=seq_gap,seqs_skipped=seq_skipped",
+	  S_TOP, K_SPLIT, NULL,
+	  "spool.torn_tails=torn_tail,spool.quarantined=quarantined,spool.seq_gaps=seq_gap,"
+	  "spool.seqs_skipped=seq_skipped",
 	  "kind", 0 },
-	{ "sensorgw_spool_reserve_bytes", "gauge", "The min_free_bytes reserve", S_RESERVE, K_NUM,
-	  "min_free_bytes", NULL, NULL, 0 },
+	{ "sensorgw_spool_reserve_bytes", "gauge", "The min_free_bytes reserve", S_TOP, K_NUM,
+	  "spool.reserve.min_free_bytes", NULL, NULL, 0 },
 	{ "sensorgw_spool_fs_size_bytes", "gauge", "Size of the state directory's file system",
-	  S_RESERVE, K_NUM, "fs_bytes", NULL, NULL, 0 },
+	  S_TOP, K_NUM, "spool.reserve.fs_bytes", NULL, NULL, 0 },
 	{ "sensorgw_spool_fs_free_bytes", "gauge",
-	  "Free bytes of the state directory's file system for sensorgwd", S_RESERVE, K_NUM,
-	  "free_bytes", NULL, NULL, 0 },
+	  "Free bytes of the state directory's file system for sensorgwd", S_TOP, K_NUM,
+	  "spool.reserve.free_bytes", NULL, NULL, 0 },
 
-	{ "sensorgw_batch_window_seconds", "gauge", "The batch window (batch_ms; 0 = off)", S_BATCH,
-	  K_NUM, "window_ms", NULL, NULL, MS },
+	{ "sensorgw_batch_window_seconds", "gauge", "The batch window (batch_ms; 0 = off)", S_TOP,
+	  K_NUM, "batch.window_ms", NULL, NULL, MS },
 	{ "sensorgw_batch_holds_total", "counter",
-	  "Times a frame after a quiet spell started the batch clock", S_BATCH, K_NUM, "holds",
+	  "Times a frame after a quiet spell started the batch clock", S_TOP, K_NUM, "batch.holds",
 	  NULL, NULL, 0 },
-	{ "sensorgw_batch_ticks_total", "counter", "Rounds of reading on the batch clock", S_BATCH,
-	  K_NUM, "ticks", NULL, NULL, 0 },
+	{ "sensorgw_batch_ticks_total", "counter", "Rounds of reading on the batch clock", S_TOP,
+	  K_NUM, "batch.ticks", NULL, NULL, 0 },
 
-	{ "sensorgw_nodes", "gauge", "Nodes in the node table", S_TABLE, K_NUM, "known", NULL, NULL,
-	  0 },
-	{ "sensorgw_nodes_max", "gauge", "The node table's size (max_nodes)", S_TABLE, K_NUM, "max",
+	{ "sensorgw_nodes", "gauge", "Nodes in the node table", S_TOP, K_NUM, "node_table.known",
 	  NULL, NULL, 0 },
+	{ "sensorgw_nodes_max", "gauge", "The node table's size (max_nodes)", S_TOP, K_NUM,
+	  "node_table.max", NULL, NULL, 0 },
 	{ "sensorgw_nodes_refused_total", "counter", "Nodes turned away because the table was full",
-	  S_TABLE, K_NUM, "refused", NULL, NULL, 0 },
+	  S_TOP, K_NUM, "node_table.refused", NULL, NULL, 0 },
 	{ "sensorgw_nodes_refused_frames_total", "counter",
-	  "Frames of refused nodes, dropped and not spooled", S_TABLE, K_NUM, "frames_refused",
-	  NULL, NULL, 0 },
+	  "Frames of refused nodes, dropped and not spooled", S_TOP, K_NUM,
+	  "node_table.frames_refused", NULL, NULL, 0 },
 
 	{ "sensorgw_port_open", "gauge", "1 while the port's device is open", S_PORT, K_IS, "state",
 	  "open", NULL, 0 },
@@ -183,7 +182,7 @@ static const struct family families[] = {
 	  S_UPLINK, K_COUNTERS, "counters", "queued,inflight", "event", 0 },
 	{ "sensorgw_uplink_law_exact", "gauge",
 	  "1 while every record produced is accounted for (0 is a bug: report it)", S_UPLINK,
-	  K_BOOL, "exact", NULL, NULL, 0 },
+	  K_BOOL, "law.exact", NULL, NULL, 0 },
 
 	{ "sensorgw_gateway_online", "gauge", "1 while the gateway device's session is up",
 	  S_GATEWAY, K_IS, "session", "online", NULL, 0 },
@@ -246,16 +245,42 @@ static void sample(struct out *o, const char *extra_name, const char *extra_valu
 		fprintf(o->f, "%s %s\n", o->fam->name, num);
 }
 
+/* The next word of a comma-separated list into word; where the rest starts, NULL at the end. */
+static const char *next_word(const char *p, char *word, size_t size)
+{
+	size_t n;
+
+	if (!p || !*p)
+		return NULL;
+	n = strcspn(p, ",");
+	snprintf(word, size, "%.*s", (int)n, p);
+	return p + n + (p[n] == ',');
+}
+
 /* whether word is one of the comma-separated list */
 static bool word_in(const char *list, const char *word)
 {
-	size_t n = strlen(word);
+	char w[64];
 
-	for (const char *p = list; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
-		if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+	for (const char *p = list; (p = next_word(p, w, sizeof(w)));)
+		if (strcmp(w, word) == 0)
 			return true;
-	}
 	return false;
+}
+
+/* The member at path ("a.b.c") of obj, NULL when any step is missing. */
+static const json_t *path_get(const json_t *obj, const char *path)
+{
+	char step[64];
+
+	while (obj && *path) {
+		size_t n = strcspn(path, ".");
+
+		snprintf(step, sizeof(step), "%.*s", (int)n, path);
+		obj = json_object_get(obj, step);
+		path += n + (path[n] == '.');
+	}
+	return obj;
 }
 
 static bool number(const json_t *v, double *ret)
@@ -273,7 +298,8 @@ static bool number(const json_t *v, double *ret)
 static void emit(struct out *o, const json_t *obj)
 {
 	const struct family *fam = o->fam;
-	const json_t *v = fam->key ? json_object_get(obj, fam->key) : NULL;
+	const json_t *v = fam->key ? path_get(obj, fam->key) : NULL;
+	char word[64];
 	double d;
 
 	switch (fam->kind) {
@@ -293,25 +319,19 @@ static void emit(struct out *o, const json_t *obj)
 		if (json_is_string(v))
 			sample(o, fam->label, json_string_value(v), 1);
 		break;
-	case K_SPLIT:
 	case K_STATE:
-		for (const char *p = fam->arg; *p;) {
-			size_t n = strcspn(p, ",");
-			char word[64], *eq;
+		for (const char *p = fam->arg;
+		     json_is_string(v) && (p = next_word(p, word, sizeof(word)));)
+			sample(o, fam->label, word, strcmp(json_string_value(v), word) == 0);
+		break;
+	case K_SPLIT:
+		for (const char *p = fam->arg; (p = next_word(p, word, sizeof(word)));) {
+			char *eq = strchr(word, '=');
 
-			snprintf(word, sizeof(word), "%.*s", (int)n, p);
-			p += n + (p[n] == ',');
-			if (fam->kind == K_STATE) {
-				if (json_is_string(v))
-					sample(o, fam->label, word,
-					       strcmp(json_string_value(v), word) == 0);
-				continue;
-			}
-			eq = strchr(word, '=');
 			if (!eq)
 				continue;
 			*eq = '\0';
-			if (number(json_object_get(obj, word), &d))
+			if (number(path_get(obj, word), &d))
 				sample(o, fam->label, eq + 1, d);
 		}
 		break;
@@ -349,19 +369,6 @@ static void emit_family(struct out *o, const json_t *status)
 	case S_TOP:
 		scope_item(o, status, (const char *const[]){ NULL });
 		break;
-	case S_SPOOL:
-		scope_item(o, json_object_get(status, "spool"), (const char *const[]){ NULL });
-		break;
-	case S_RESERVE:
-		scope_item(o, json_object_get(json_object_get(status, "spool"), "reserve"),
-			   (const char *const[]){ NULL });
-		break;
-	case S_BATCH:
-		scope_item(o, json_object_get(status, "batch"), (const char *const[]){ NULL });
-		break;
-	case S_TABLE:
-		scope_item(o, json_object_get(status, "node_table"), (const char *const[]){ NULL });
-		break;
 	case S_PORT:
 		arr = json_object_get(status, "ports");
 		json_array_foreach(arr, i, item)
@@ -378,15 +385,10 @@ static void emit_family(struct out *o, const json_t *status)
 		break;
 	case S_UPLINK:
 		arr = json_object_get(status, "uplinks");
-		json_array_foreach(arr, i, item) {
-			/* the law's verdict sits one level down */
-			const json_t *obj = o->fam->kind == K_BOOL ? json_object_get(item, "law") :
-								     item;
-
-			scope_item(o, obj,
+		json_array_foreach(arr, i, item)
+			scope_item(o, item,
 				   (const char *const[]){ "uplink", str(item, "name"), "type",
 							  str(item, "type"), NULL });
-		}
 		break;
 	case S_DEVICE:
 		arr = json_object_get(status, "uplinks");

@@ -22,8 +22,10 @@ typedef void (*gw_gateway_stopped_fn)(struct gw_gateway *g, void *user_data);
  * then takes no more records and the owner frees it. */
 typedef void (*gw_gateway_reloaded_fn)(struct gw_gateway *g, int r, void *user_data);
 
-/* Takes a reference to cfg (gw_config_ref) for as long as anything built from it runs. */
-int gw_gateway_new(sd_event *event, struct gw_config *cfg, struct gw_gateway **ret);
+/* Takes a reference to cfg (gw_config_ref) for as long as anything built from it runs.
+ * started_us: when the daemon started (CLOCK_MONOTONIC), what the status's uptime counts from. */
+int gw_gateway_new(sd_event *event, struct gw_config *cfg, uint64_t started_us,
+		   struct gw_gateway **ret);
 struct gw_gateway *gw_gateway_free(struct gw_gateway *g);
 /* Opens the ports and connects the uplinks. */
 int gw_gateway_start(struct gw_gateway *g);
@@ -56,5 +58,6 @@ int gw_gateway_reload(struct gw_gateway *g, struct gw_config *cfg, uint64_t time
 void gw_gateway_status(const struct gw_gateway *g, char *buf, size_t size);
 /* Logs the spool's and every uplink's counters (at exit, and on SIGUSR1). */
 void gw_gateway_log_stats(const struct gw_gateway *g);
-/* What `sensorgwctl status` shows (docs/status.md); NULL without memory. */
+/* What `sensorgwctl status` shows (docs/status.md) but the daemon's pid and configuration
+ * file, which its owner adds; NULL without memory. */
 json_t *gw_gateway_status_json(struct gw_gateway *g);
