@@ -21,28 +21,43 @@
 
 /* ---- the request parser ---- */
 
+enum arg_kind { ARG_NONE, ARG_MS, ARG_TAIL };
+
 static const struct {
 	const char *word;
 	enum gw_control_command command;
-	bool takes_ms;
+	enum arg_kind args;
 } command_words[] = {
-	{ "status", GW_CONTROL_STATUS, false },
-	{ "version", GW_CONTROL_VERSION, false },
-	{ "reload", GW_CONTROL_RELOAD, false },
-	{ "debug-stall", GW_CONTROL_DEBUG_STALL, true },
+	{ "status", GW_CONTROL_STATUS, ARG_NONE },
+	{ "version", GW_CONTROL_VERSION, ARG_NONE },
+	{ "reload", GW_CONTROL_RELOAD, ARG_NONE },
+	{ "tail", GW_CONTROL_TAIL, ARG_TAIL },
+	{ "debug-stall", GW_CONTROL_DEBUG_STALL, ARG_MS },
 };
 
+#define WORDS_MAX 4
+
+struct word {
+	const char *s;
+	size_t len;
+};
+
+static bool word_is(const struct word *w, const char *lit)
+{
+	return w->len == strlen(lit) && memcmp(w->s, lit, w->len) == 0;
+}
+
 /* The argument of debug-stall: decimal milliseconds, 1..GW_CONTROL_STALL_MAX_MS. */
-static int parse_ms(const char *s, size_t len, uint32_t *ret)
+static int parse_ms(const struct word *w, uint32_t *ret)
 {
 	uint32_t v = 0;
 
-	if (len == 0 || len > 5)
+	if (w->len == 0 || w->len > 5)
 		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
+	for (size_t i = 0; i < w->len; i++) {
+		if (w->s[i] < '0' || w->s[i] > '9')
 			return -EINVAL;
-		v = v * 10 + (uint32_t)(s[i] - '0');
+		v = v * 10 + (uint32_t)(w->s[i] - '0');
 	}
 	if (v == 0 || v > GW_CONTROL_STALL_MAX_MS)
 		return -EINVAL;
@@ -50,12 +65,51 @@ static int parse_ms(const char *s, size_t len, uint32_t *ret)
 	return 0;
 }
 
+/* tail's filters: port=NAME, node=ID, raw; each at most once. */
+static int parse_tail(const struct word *args, size_t n, struct gw_control_request *ret, char *why,
+		      size_t why_size)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct word *w = &args[i];
+		char *dst = NULL;
+		size_t skip = 0;
+
+		if (word_is(w, "raw") && !ret->raw) {
+			ret->raw = true;
+			continue;
+		}
+		if (w->len > 5 && memcmp(w->s, "port=", 5) == 0 && !ret->port[0]) {
+			dst = ret->port;
+			skip = 5;
+		} else if (w->len > 5 && memcmp(w->s, "node=", 5) == 0 && !ret->node[0]) {
+			dst = ret->node;
+			skip = 5;
+		}
+		if (!dst) {
+			snprintf(why, why_size,
+				 "'tail' takes port=NAME, node=ID and raw, each once; "
+				 "not '%.*s'",
+				 (int)(w->len > 32 ? 32 : w->len), w->s);
+			return -EINVAL;
+		}
+		if (w->len - skip >= GW_CONTROL_FILTER_MAX) {
+			snprintf(why, why_size, "'tail': %.*s longer than %d bytes",
+				 (int)(skip - 1), w->s, GW_CONTROL_FILTER_MAX - 1);
+			return -EINVAL;
+		}
+		memcpy(dst, w->s + skip, w->len - skip);
+		dst[w->len - skip] = '\0';
+	}
+	return 0;
+}
+
 int gw_control_parse_request(const char *buf, size_t len, struct gw_control_request *ret,
 			     char *why, size_t why_size)
 {
-	const char *word, *end, *arg;
-	size_t n, wlen, alen;
-	bool more = false;
+	struct gw_control_request req = { 0 };
+	struct word words[WORDS_MAX + 1];
+	size_t n, n_words = 0;
+	const char *p, *end;
 
 	if (len > GW_CONTROL_REQUEST_MAX) {
 		snprintf(why, why_size, "request longer than %d bytes", GW_CONTROL_REQUEST_MAX);
@@ -75,44 +129,60 @@ int gw_control_parse_request(const char *buf, size_t len, struct gw_control_requ
 			return -EINVAL;
 		}
 	}
-	word = buf;
+	/* blank-separated words; one more than any request takes is enough to refuse */
 	end = buf + n;
-	while (word < end && (*word == ' ' || *word == '\t'))
-		word++;
-	wlen = 0;
-	while (word + wlen < end && word[wlen] != ' ' && word[wlen] != '\t')
-		wlen++;
-	if (wlen == 0) {
+	for (p = buf; p < end && n_words <= WORDS_MAX;) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == end)
+			break;
+		words[n_words].s = p;
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+		words[n_words].len = (size_t)(p - words[n_words].s);
+		n_words++;
+	}
+	if (n_words == 0) {
 		snprintf(why, why_size, "empty request");
 		return -EINVAL;
 	}
-	/* at most one argument after the word */
-	arg = word + wlen;
-	while (arg < end && (*arg == ' ' || *arg == '\t'))
-		arg++;
-	alen = 0;
-	while (arg + alen < end && arg[alen] != ' ' && arg[alen] != '\t')
-		alen++;
-	for (const char *p = arg + alen; p < end; p++)
-		more |= *p != ' ' && *p != '\t';
 	for (size_t i = 0; i < sizeof(command_words) / sizeof(command_words[0]); i++) {
-		if (strlen(command_words[i].word) != wlen ||
-		    memcmp(command_words[i].word, word, wlen) != 0)
+		const struct word *w = &words[0];
+
+		if (!word_is(w, command_words[i].word))
 			continue;
-		if (!command_words[i].takes_ms && (alen || more)) {
-			snprintf(why, why_size, "'%.*s' takes no argument", (int)wlen, word);
-			return -EINVAL;
+		switch (command_words[i].args) {
+		case ARG_NONE:
+			if (n_words > 1) {
+				snprintf(why, why_size, "'%s' takes no argument",
+					 command_words[i].word);
+				return -EINVAL;
+			}
+			break;
+		case ARG_MS:
+			if (n_words != 2 || parse_ms(&words[1], &req.ms) < 0) {
+				snprintf(why, why_size, "'%s' needs milliseconds, 1..%d",
+					 command_words[i].word, GW_CONTROL_STALL_MAX_MS);
+				return -EINVAL;
+			}
+			break;
+		case ARG_TAIL:
+			if (n_words > WORDS_MAX) {
+				snprintf(why, why_size,
+					 "'tail' takes port=NAME, node=ID and raw, "
+					 "each once");
+				return -EINVAL;
+			}
+			if (parse_tail(words + 1, n_words - 1, &req, why, why_size) < 0)
+				return -EINVAL;
+			break;
 		}
-		if (command_words[i].takes_ms && (more || parse_ms(arg, alen, &ret->ms) < 0)) {
-			snprintf(why, why_size, "'%.*s' needs milliseconds, 1..%d", (int)wlen, word,
-				 GW_CONTROL_STALL_MAX_MS);
-			return -EINVAL;
-		}
-		ret->command = command_words[i].command;
+		req.command = command_words[i].command;
+		*ret = req;
 		return 0;
 	}
-	snprintf(why, why_size, "unknown request '%.*s' (status, version, reload)",
-		 (int)(wlen > 32 ? 32 : wlen), word);
+	snprintf(why, why_size, "unknown request '%.*s' (status, version, reload, tail)",
+		 (int)(words[0].len > 32 ? 32 : words[0].len), words[0].s);
 	return -EINVAL;
 }
 
@@ -128,6 +198,12 @@ struct client {
 	char *reply; /* once the request is answered */
 	size_t reply_len, reply_sent;
 	gw_control_ticket ticket; /* non-zero while an answer is deferred */
+	/* a tail client: its filters, and its queue q[q_off..q_len) of whole lines */
+	bool stream;
+	struct gw_control_request filter;
+	char *q;
+	size_t q_len, q_off;
+	uint64_t q_dropped; /* lines dropped since the client was last told */
 };
 
 struct gw_control {
@@ -139,9 +215,11 @@ struct gw_control {
 	void *user_data;
 	struct client *clients[GW_CONTROL_CLIENTS_MAX];
 	size_t n_clients;
+	size_t n_streams;
 	uint64_t refused; /* peers of another user */
 	struct client *answering; /* whose request the handler is handling */
 	gw_control_ticket last_ticket;
+	uint64_t stream_events, stream_dropped;
 };
 
 static void client_free(struct client *cl)
@@ -157,7 +235,10 @@ static void client_free(struct client *cl)
 	cl->timer = sd_event_source_disable_unref(cl->timer);
 	if (cl->fd >= 0)
 		close(cl->fd);
+	if (cl->stream)
+		c->n_streams--;
 	free(cl->reply);
+	free(cl->q);
 	free(cl);
 }
 
@@ -197,6 +278,168 @@ static void set_reply(struct client *cl, json_t *reply)
 	free(text);
 }
 
+/* ---- tail clients ---- */
+
+static const char stream_hello[] = "{\"ok\":true,\"stream\":\"tail\"}\n";
+
+/* Appends what fits; false when the line (and its newline) does not. */
+static bool queue_line(struct client *cl, const char *line, size_t len, bool newline)
+{
+	size_t need = len + (newline ? 1 : 0);
+
+	if (cl->q_off && cl->q_len + need > GW_CONTROL_STREAM_QUEUE) {
+		memmove(cl->q, cl->q + cl->q_off, cl->q_len - cl->q_off);
+		cl->q_len -= cl->q_off;
+		cl->q_off = 0;
+	}
+	if (cl->q_len + need > GW_CONTROL_STREAM_QUEUE)
+		return false;
+	memcpy(cl->q + cl->q_len, line, len);
+	cl->q_len += len;
+	if (newline)
+		cl->q[cl->q_len++] = '\n';
+	return true;
+}
+
+/* Tells the client how many lines it lost, once there is room for the notice. */
+static bool queue_dropped(struct client *cl)
+{
+	char notice[64];
+	int n;
+
+	if (!cl->q_dropped)
+		return true;
+	n = snprintf(notice, sizeof(notice), "{\"event\":\"dropped\",\"count\":%llu}",
+		     (unsigned long long)cl->q_dropped);
+	if (!queue_line(cl, notice, (size_t)n, true))
+		return false;
+	cl->q_dropped = 0;
+	return true;
+}
+
+static void want_write(struct client *cl)
+{
+	(void)sd_event_source_set_io_events(cl->io, EPOLLIN | EPOLLOUT);
+}
+
+/* Sends what the socket takes; frees the client when it went away. */
+static void stream_flush(struct client *cl)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (cl->q_off == cl->q_len) {
+			cl->q_off = cl->q_len = 0;
+			if (!cl->q_dropped || !queue_dropped(cl))
+				break;
+		}
+		n = send(cl->fd, cl->q + cl->q_off, cl->q_len - cl->q_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			want_write(cl);
+			return;
+		}
+		if (n <= 0) {
+			client_free(cl);
+			return;
+		}
+		cl->q_off += (size_t)n;
+	}
+	(void)sd_event_source_set_io_events(cl->io, EPOLLIN);
+}
+
+static void start_stream(struct client *cl, const struct gw_control_request *req)
+{
+	struct gw_control *c = cl->c;
+
+	if (c->n_streams >= GW_CONTROL_STREAMS_MAX) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "busy: %d tail clients already", GW_CONTROL_STREAMS_MAX);
+		set_error_reply(cl, why);
+		return;
+	}
+	cl->stream = true;
+	cl->filter = *req;
+	cl->q = gw_malloc0(GW_CONTROL_STREAM_QUEUE);
+	c->n_streams++;
+	(void)queue_line(cl, stream_hello, sizeof(stream_hello) - 1, false);
+	/* a stream has no deadline: it lasts until the client closes */
+	(void)sd_event_source_set_enabled(cl->timer, SD_EVENT_OFF);
+}
+
+/* A tail client's socket: what it sends after its request is read and ignored; its end
+ * (or an error) ends the stream. */
+static void stream_io(struct client *cl, uint32_t revents)
+{
+	char sink[256];
+	ssize_t n;
+
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		n = read(cl->fd, sink, sizeof(sink));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_free(cl);
+			return;
+		}
+	}
+	if (revents & EPOLLOUT)
+		stream_flush(cl);
+}
+
+static bool stream_matches(const struct client *cl, enum gw_control_event kind, const char *port,
+			   const char *node)
+{
+	const struct gw_control_request *f = &cl->filter;
+
+	if (kind == GW_CONTROL_EVENT_RAW && !f->raw)
+		return false;
+	if (f->port[0] && (!port || strcmp(f->port, port) != 0))
+		return false;
+	if (f->node[0] && (!node || strcmp(f->node, node) != 0))
+		return false;
+	return true;
+}
+
+bool gw_control_streaming(const struct gw_control *c, enum gw_control_event kind)
+{
+	for (size_t i = 0; c && c->n_streams && i < c->n_clients; i++)
+		if (c->clients[i]->stream &&
+		    (kind != GW_CONTROL_EVENT_RAW || c->clients[i]->filter.raw))
+			return true;
+	return false;
+}
+
+void gw_control_publish(struct gw_control *c, enum gw_control_event kind, const char *port,
+			const char *node, const char *line, size_t len)
+{
+	for (size_t i = 0; c && c->n_streams && i < c->n_clients; i++) {
+		struct client *cl = c->clients[i];
+		bool idle;
+
+		if (!cl->stream || !stream_matches(cl, kind, port, node))
+			continue;
+		idle = cl->q_off == cl->q_len;
+		if (!queue_dropped(cl) || !queue_line(cl, line, len, true)) {
+			cl->q_dropped++;
+			c->stream_dropped++;
+			continue;
+		}
+		c->stream_events++;
+		if (idle)
+			want_write(cl);
+	}
+}
+
+void gw_control_get_stats(const struct gw_control *c, struct gw_control_stats *ret)
+{
+	*ret = (struct gw_control_stats){ 0 };
+	if (!c)
+		return;
+	ret->streams = c->n_streams;
+	ret->stream_events = c->stream_events;
+	ret->stream_dropped = c->stream_dropped;
+}
+
 static void answer(struct client *cl)
 {
 	struct gw_control *c = cl->c;
@@ -206,6 +449,10 @@ static void answer(struct client *cl)
 
 	if (gw_control_parse_request(cl->req, cl->req_len, &req, why, sizeof(why)) < 0) {
 		set_error_reply(cl, why);
+		return;
+	}
+	if (req.command == GW_CONTROL_TAIL) {
+		start_stream(cl, &req);
 		return;
 	}
 	c->answering = cl;
@@ -226,6 +473,10 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	struct client *cl = ud;
 	ssize_t n;
 
+	if (cl->stream) {
+		stream_io(cl, revents);
+		return 0;
+	}
 	if (!cl->reply) {
 		n = read(fd, cl->req + cl->req_len, sizeof(cl->req) - cl->req_len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -242,6 +493,10 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			return 0;
 		}
 		answer(cl);
+		if (cl->stream) {
+			want_write(cl);
+			return 0;
+		}
 		(void)shutdown(fd, SHUT_RD);
 		if (!cl->reply) {
 			/* deferred: nothing to do on the socket until the answer comes */

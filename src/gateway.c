@@ -28,6 +28,7 @@
 
 #include "gw-build.h"
 #include "gw/command.h"
+#include "gw/control.h"
 #include "gw/fileio.h"
 #include "gw/gateway.h"
 #include "gw/jsonw.h"
@@ -37,6 +38,7 @@
 #include "gw/port.h"
 #include "gw/record.h"
 #include "gw/spool.h"
+#include "gw/tap.h"
 #include "gw/uplink.h"
 #include "gw/util.h"
 
@@ -95,6 +97,8 @@ struct gw_gateway {
 	sd_event_source *metrics_timer; /* [gateway] metrics_file, every metrics_interval_s */
 	int metrics_err;                /* the last write's result, to log changes only */
 	uint64_t started_us;            /* the daemon's start (gw_gateway_new), for uptime_ms */
+	struct gw_control *tail;        /* where frames are shown (gw_gateway_set_tail) */
+	struct gw_jsonw *tail_w;        /* reused for every tail event */
 };
 
 /* ---- the min_free_bytes reserve against the state directory's file system ---- */
@@ -563,6 +567,47 @@ static void deliver(struct gw_gateway *g, const char *port, const struct gw_node
 		gw_uplink_kick(g->uplinks[i], seq);
 }
 
+/* ---- what `sensorgwctl tail` shows (gw/tap.h), built only while someone watches ---- */
+
+static void tail_frame(struct gw_gateway *g, const char *port, const struct gw_node *node,
+		       const struct gw_frame *f, enum gw_frame_error err)
+{
+	const char *id = node ? node->id : NULL;
+	size_t len;
+	int r;
+
+	if (!gw_control_streaming(g->tail, GW_CONTROL_EVENT_FRAME))
+		return;
+	if (err == GW_FRAME_OK)
+		r = gw_tap_frame(g->tail_w, gw_now_wall_ms(), port, id, f);
+	else
+		r = gw_tap_bad(g->tail_w, gw_now_wall_ms(), port, id, err, f ? f->why : "");
+	if (r == 0) {
+		const char *line = gw_jsonw_data(g->tail_w, &len);
+
+		gw_control_publish(g->tail, GW_CONTROL_EVENT_FRAME, port, id, line, len);
+	}
+}
+
+static void on_raw(struct gw_port *p, const uint8_t *buf, size_t len, void *ud)
+{
+	struct gw_gateway *g = ud;
+	size_t n;
+
+	if (!gw_control_streaming(g->tail, GW_CONTROL_EVENT_RAW))
+		return;
+	if (gw_tap_raw(g->tail_w, gw_now_wall_ms(), gw_port_name(p), buf, len) == 0) {
+		const char *line = gw_jsonw_data(g->tail_w, &n);
+
+		gw_control_publish(g->tail, GW_CONTROL_EVENT_RAW, gw_port_name(p), NULL, line, n);
+	}
+}
+
+void gw_gateway_set_tail(struct gw_gateway *g, struct gw_control *c)
+{
+	g->tail = c;
+}
+
 static void on_hello(struct gw_gateway *g, struct gw_port *p, struct gw_node *node,
 		     const struct gw_frame *f)
 {
@@ -605,13 +650,19 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 		return;
 	batch_frame(g);
 	if (err != GW_FRAME_OK) {
+		struct gw_node *known = NULL;
+
 		/* The address in a damaged frame may itself be damaged: only count it against
 		 * a node we already know. */
 		for (size_t i = 0; f && f->has_addr && i < gw_nodes_count(g->nodes); i++) {
 			node = gw_nodes_at(g->nodes, i);
-			if (node->has_addr && node->addr == f->addr && strcmp(node->port, port) == 0)
+			if (node->has_addr && node->addr == f->addr &&
+			    strcmp(node->port, port) == 0) {
 				node->errors++;
+				known = node;
+			}
 		}
+		tail_frame(g, port, known, f, err);
 		if (err == GW_FRAME_ERR_TRUNCATED)
 			gw_log_port(LOG_WARNING, port, "dropped an incomplete frame: the port closed "
 				    "before its end (counted as a bad frame, truncated)");
@@ -639,6 +690,7 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 			    "%zu): the frames of %s are dropped, not spooled (%llu node(s), %llu "
 			    "frame(s) refused so far)", st.max, who, (unsigned long long)st.refused,
 			    (unsigned long long)st.frames_refused);
+		tail_frame(g, port, NULL, f, GW_FRAME_OK);
 		return;
 	}
 	if (r < 0) {
@@ -650,9 +702,12 @@ static void on_frame(struct gw_port *p, const struct gw_frame *f, enum gw_frame_
 			    node->device);
 	node->last_seen_ms = gw_now_wall_ms();
 
+	if (f->type != GW_FRAME_HELLO)
+		tail_frame(g, port, node, f, GW_FRAME_OK);
 	switch (f->type) {
 	case GW_FRAME_HELLO:
 		on_hello(g, p, node, f);
+		tail_frame(g, port, node, f, GW_FRAME_OK); /* under the name it has now */
 		return;
 	case GW_FRAME_TELEMETRY:
 	case GW_FRAME_EVENT:
@@ -878,6 +933,7 @@ int gw_gateway_new(sd_event *event, struct gw_config *cfg, uint64_t started_us,
 	g->cfg = gw_config_ref(cfg);
 	g->started_us = started_us;
 	g->params_w = gw_jsonw_new();
+	g->tail_w = gw_jsonw_new();
 	g->record_w = gw_jsonw_new();
 	r = gw_nodes_new(cfg->device_name, cfg->max_nodes, &g->nodes);
 	if (r < 0)
@@ -951,6 +1007,7 @@ static int port_add(struct gw_gateway *g, size_t i)
 		return r;
 	}
 	log_refusal(g, g->ports[i]); /* the first attempt, made by gw_port_new */
+	gw_port_set_raw_fn(g->ports[i], on_raw);
 	g->port_cfg[i] = gw_config_ref(g->cfg);
 	return 0;
 }
@@ -1307,6 +1364,7 @@ struct gw_gateway *gw_gateway_free(struct gw_gateway *g)
 	gw_spool_close(g->spool);
 	gw_nodes_free(g->nodes);
 	gw_jsonw_free(g->params_w);
+	gw_jsonw_free(g->tail_w);
 	gw_jsonw_free(g->record_w);
 	gw_config_free(g->cfg);
 	sd_event_unref(g->event);

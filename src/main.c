@@ -250,6 +250,8 @@ static int gateway_build(struct daemon *d)
 		r = gw_gateway_start(d->gateway);
 	if (r < 0)
 		d->gateway = gw_gateway_free(d->gateway);
+	else
+		gw_gateway_set_tail(d->gateway, d->control); /* NULL at the start: set below */
 	return r;
 }
 
@@ -303,6 +305,7 @@ static int reload_apply(sd_event_source *s, uint64_t usec, void *ud)
 		gw_control_stop_listening(d->old_control);
 		d->control = d->next_control;
 		d->next_control = NULL;
+		gw_gateway_set_tail(d->gateway, d->control);
 		gw_log(LOG_INFO, "control socket moved to %s", d->cfg->control_socket);
 	}
 	reload_finish(d, true, NULL, NULL);
@@ -387,6 +390,16 @@ static json_t *debug_stall(struct daemon *d, uint32_t ms, char *why, size_t why_
 	return json_pack("{s:I}", "stalled_ms", (json_int_t)ms);
 }
 
+static json_t *control_json(const struct gw_control *c)
+{
+	struct gw_control_stats st;
+
+	gw_control_get_stats(c, &st);
+	return json_pack("{s:I,s:I,s:I}", "tail_clients", (json_int_t)st.streams, "tail_events",
+			 (json_int_t)st.stream_events, "tail_dropped",
+			 (json_int_t)st.stream_dropped);
+}
+
 static json_t *on_control(struct gw_control *c, const struct gw_control_request *req, char *why,
 			  size_t why_size, void *ud)
 {
@@ -404,6 +417,7 @@ static json_t *on_control(struct gw_control *c, const struct gw_control_request 
 			break;
 		(void)json_object_set_new(o, "pid", json_integer(getpid()));
 		(void)json_object_set_new(o, "config", json_string(d->cfg->path));
+		(void)json_object_set_new(o, "control", control_json(d->control));
 		break;
 	case GW_CONTROL_VERSION:
 		o = json_pack("{s:s}", "version", GW_VERSION);
@@ -418,6 +432,8 @@ static json_t *on_control(struct gw_control *c, const struct gw_control_request 
 		return NULL; /* answered by reload_finish, maybe already */
 	case GW_CONTROL_DEBUG_STALL:
 		return debug_stall(d, req->ms, why, why_size);
+	case GW_CONTROL_TAIL:
+		break; /* the control socket serves it itself */
 	}
 	if (!o)
 		snprintf(why, why_size, "out of memory");
@@ -620,6 +636,7 @@ int main(int argc, char **argv)
 	}
 	/* Status is a convenience: without the socket the daemon still does its job. */
 	(void)gw_control_new(d.event, d.cfg->control_socket, on_control, &d, &d.control);
+	gw_gateway_set_tail(d.gateway, d.control);
 	gw_log(LOG_INFO, "sensorgwd %s started: %zu port(s), %zu uplink(s)", GW_VERSION,
 	       d.cfg->n_ports, d.cfg->n_uplinks);
 	(void)sd_notify(0, "READY=1");
@@ -636,6 +653,8 @@ int main(int argc, char **argv)
 	gw_log(LOG_INFO, "stopped");
 out:
 	d.apply = sd_event_source_disable_unref(d.apply);
+	if (d.gateway)
+		gw_gateway_set_tail(d.gateway, NULL); /* its closing ports report to no one */
 	d.next_control = gw_control_free(d.next_control);
 	d.old_control = gw_control_free(d.old_control);
 	d.control = gw_control_free(d.control);

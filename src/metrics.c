@@ -59,6 +59,13 @@ static const struct family families[] = {
 	  "uptime_ms", NULL, NULL, MS },
 	{ "sensorgw_records_stored_total", "counter", "Records stored in the spool by this run",
 	  S_TOP, K_NUM, "records", NULL, NULL, 0 },
+	{ "sensorgw_tail_clients", "gauge", "sensorgwctl tail and top clients watching now", S_TOP,
+	  K_NUM, "control.tail_clients", NULL, NULL, 0 },
+	{ "sensorgw_tail_events_total", "counter", "Event lines queued for tail clients", S_TOP,
+	  K_NUM, "control.tail_events", NULL, NULL, 0 },
+	{ "sensorgw_tail_dropped_total", "counter",
+	  "Event lines dropped because a tail client read too slowly (no record is lost)", S_TOP,
+	  K_NUM, "control.tail_dropped", NULL, NULL, 0 },
 	{ "sensorgw_stopping", "gauge", "1 while sensorgwd drains its uplinks after SIGTERM", S_TOP,
 	  K_IS, "state", "stopping", NULL, 0 },
 

@@ -19,6 +19,7 @@ struct gw_port {
 	struct gw_decoder *decoder;
 	gw_port_frame_fn frame_fn;
 	gw_port_state_fn state_fn;
+	gw_port_raw_fn raw_fn;
 	void *user_data;
 	bool was_open;
 };
@@ -34,6 +35,8 @@ static void on_data(struct gw_serial *s, const uint8_t *buf, size_t len, void *u
 {
 	struct gw_port *p = ud;
 
+	if (p->raw_fn)
+		p->raw_fn(p, buf, len, p->user_data);
 	gw_decoder_feed(p->decoder, buf, len, on_frame, p);
 }
 
@@ -139,6 +142,11 @@ struct gw_port *gw_port_free(struct gw_port *p)
 	gw_decoder_free(p->decoder);
 	free(p);
 	return NULL;
+}
+
+void gw_port_set_raw_fn(struct gw_port *p, gw_port_raw_fn fn)
+{
+	p->raw_fn = fn;
 }
 
 const struct gw_config_port *gw_port_config(const struct gw_port *p)

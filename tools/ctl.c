@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	{ "sign", "print the MQTT CONNECT parameters of a device on a cloud platform", cmd_sign },
 	{ "status", "show the running daemon's ports, nodes, uplinks and spool", ctl_status },
 	{ "metrics", "print the running daemon's counters as Prometheus metrics", ctl_metrics },
+	{ "tail", "show the frames the running daemon receives, as they arrive", ctl_tail },
+	{ "top", "a live full-screen view of ports, uplinks and nodes", ctl_top },
 	{ "reload", "make the running daemon reload its configuration file", ctl_reload },
 	{ "decode", "show what the daemon would make of frames on a port", ctl_decode },
 };

@@ -60,6 +60,35 @@ int ctl_status(int argc, char **argv);
 /* sensorgwctl metrics [--socket PATH] (ctl_metrics.c) */
 int ctl_metrics(int argc, char **argv);
 
+/* ---- live views on the control socket's tail stream (ctl_live.c) ---- */
+
+struct ctl_live;
+
+enum {
+	CTL_LIVE_EVENT,   /* *ret holds the next event object */
+	CTL_LIVE_TIMEOUT, /* nothing within the time given */
+	CTL_LIVE_RESIZE,  /* the terminal changed its size */
+	CTL_LIVE_QUIT,    /* q, Ctrl-C, SIGTERM or a hang-up */
+	CTL_LIVE_CLOSED,  /* sensorgwd ended the stream (it stopped) */
+};
+
+/* Connects to path, sends request (a "tail ..." line) and checks the daemon's first answer;
+ * takes the signals and, when stdin and stdout are a terminal, the keyboard. -1 after a
+ * message for cmd. */
+int ctl_live_open(const char *cmd, const char *path, const char *request, struct ctl_live **ret);
+/* Waits at most timeout_ms (-1: no limit): one of the CTL_LIVE_ values, or -errno after a
+ * message. */
+int ctl_live_next(struct ctl_live *l, int timeout_ms, json_t **ret);
+/* Are keys read (stdin and stdout a terminal)? */
+bool ctl_live_interactive(const struct ctl_live *l);
+/* Gives back the terminal and the signals. Accepts NULL. */
+void ctl_live_close(struct ctl_live *l);
+
+/* sensorgwctl tail [--port P] [--node N] [--raw[=hex|text]] [--json] [--socket PATH] */
+int ctl_tail(int argc, char **argv);
+/* sensorgwctl top [--iterations N] [--socket PATH] */
+int ctl_top(int argc, char **argv);
+
 /* sensorgwctl decode [-c CONFIG] --port NAME [--json] FRAME... (ctl_decode.c) */
 int ctl_decode(int argc, char **argv);
 

@@ -31,7 +31,7 @@ apt-get install -y --no-install-recommends \
 	libmosquitto-dev mosquitto mosquitto-clients \
 	libssl-dev openssl ca-certificates libcurl4-openssl-dev libjansson-dev \
 	libserialport-dev libsystemd-dev systemd libinih-dev check \
-	socat python3 python3-jinja2 iproute2 iptables nftables man-db \
+	socat python3 python3-jinja2 tmux iproute2 iptables nftables man-db \
 	debhelper dpkg-dev \
 	clang libclang-rt-14-dev clang-tidy cppcheck valgrind \
 	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi

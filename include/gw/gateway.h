@@ -61,3 +61,8 @@ void gw_gateway_log_stats(const struct gw_gateway *g);
 /* What `sensorgwctl status` shows (docs/status.md) but the daemon's pid and configuration
  * file, which its owner adds; NULL without memory. */
 json_t *gw_gateway_status_json(struct gw_gateway *g);
+
+struct gw_control;
+/* Shows every frame (decoded or bad) and every chunk read to c's tail clients (gw/control.h,
+ * gw/tap.h); NULL stops. Costs nothing while no client watches. c is borrowed. */
+void gw_gateway_set_tail(struct gw_gateway *g, struct gw_control *c);

@@ -18,6 +18,8 @@ struct gw_port;
 typedef void (*gw_port_frame_fn)(struct gw_port *p, const struct gw_frame *f,
 				 enum gw_frame_error err, void *user_data);
 typedef void (*gw_port_state_fn)(struct gw_port *p, enum gw_serial_state state, void *user_data);
+/* Bytes as read from the device, before the decoder sees them. */
+typedef void (*gw_port_raw_fn)(struct gw_port *p, const uint8_t *buf, size_t len, void *user_data);
 
 /* cfg is borrowed and must outlive the port. */
 int gw_port_new(sd_event *event, const struct gw_config_port *cfg, gw_port_frame_fn frame_fn,
@@ -33,6 +35,10 @@ int gw_port_reconfigure(struct gw_port *p, const struct gw_config_port *cfg);
 /* Accepts NULL; returns NULL. A partial frame of an open port is counted and reported through
  * frame_fn (GW_FRAME_ERR_TRUNCATED) before it goes. */
 struct gw_port *gw_port_free(struct gw_port *p);
+
+/* Shows every chunk read to fn (user_data as given to gw_port_new) before decoding it; NULL
+ * stops. */
+void gw_port_set_raw_fn(struct gw_port *p, gw_port_raw_fn fn);
 
 const char *gw_port_name(const struct gw_port *p);
 /* The section it runs with (the last one given to gw_port_new or gw_port_reconfigure). */

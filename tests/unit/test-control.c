@@ -48,6 +48,39 @@ START_TEST(test_accepts)
 }
 END_TEST
 
+START_TEST(test_tail)
+{
+	static const struct {
+		const char *text;
+		const char *port, *node;
+		bool raw;
+	} cases[] = {
+		{ "tail\n", "", "", false },
+		{ "tail raw\n", "", "", true },
+		{ "tail port=uart0\n", "uart0", "", false },
+		{ " tail\tnode=0123456789abcdef01234567  raw port=rs485-1 \r\n", "rs485-1",
+		  "0123456789abcdef01234567", true },
+		{ "tail node=txt-3\n", "", "txt-3", false },
+		/* the longest value allowed */
+		{ "tail port=012345678901234567890123456789012345678901234567890123456789012\n",
+		  "012345678901234567890123456789012345678901234567890123456789012", "", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gw_control_request req;
+		char why[128] = "";
+
+		memset(&req, 0x55, sizeof(req));
+		ck_assert_msg(parse(cases[i].text, strlen(cases[i].text), &req, why) == 0,
+			      "'%s': %s", cases[i].text, why);
+		ck_assert_int_eq(req.command, GW_CONTROL_TAIL);
+		ck_assert_str_eq(req.port, cases[i].port);
+		ck_assert_str_eq(req.node, cases[i].node);
+		ck_assert(req.raw == cases[i].raw);
+	}
+}
+END_TEST
+
 START_TEST(test_refuses)
 {
 	static const struct {
@@ -58,7 +91,17 @@ START_TEST(test_refuses)
 		{ "", 0, "empty request" },
 		{ "\n", 0, "empty request" },
 		{ "   \r\n", 0, "empty request" },
-		{ "reboot\n", 0, "unknown request 'reboot' (status, version, reload)" },
+		{ "reboot\n", 0, "unknown request 'reboot' (status, version, reload, tail)" },
+		{ "tail port\n", 0,
+		  "'tail' takes port=NAME, node=ID and raw, each once; not 'port'" },
+		{ "tail port=\n", 0, "not 'port='" },
+		{ "tail raw raw\n", 0, "not 'raw'" },
+		{ "tail port=a port=b\n", 0, "not 'port=b'" },
+		{ "tail node=a node=a\n", 0, "not 'node=a'" },
+		{ "tail Raw\n", 0, "not 'Raw'" },
+		{ "tail raw port=a node=b x\n", 0, "each once" },
+		{ "tail port=0123456789012345678901234567890123456789012345678901234567890123\n", 0,
+		  "port longer than 63 bytes" },
 		{ "reload now\n", 0, "'reload' takes no argument" },
 		{ "status a b\n", 0, "'status' takes no argument" },
 		{ "debug-stall\n", 0, "needs milliseconds" },
@@ -105,7 +148,7 @@ START_TEST(test_limits)
 	ck_assert_int_eq(parse(buf, GW_CONTROL_REQUEST_MAX, &req, why), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(why, "unknown request"));
 	/* the echoed word is cut short: a long request does not make a long reply */
-	ck_assert_uint_lt(strlen(why), 80);
+	ck_assert_uint_lt(strlen(why), 100);
 	ck_assert_int_eq(parse(buf, GW_CONTROL_REQUEST_MAX + 1, &req, why), -EMSGSIZE);
 	ck_assert_ptr_nonnull(strstr(why, "longer than"));
 	/* a small why buffer is never overrun */
@@ -125,6 +168,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("parse");
 
 	tcase_add_test(tc, test_accepts);
+	tcase_add_test(tc, test_tail);
 	tcase_add_test(tc, test_refuses);
 	tcase_add_test(tc, test_limits);
 	suite_add_tcase(s, tc);
