@@ -137,7 +137,7 @@ static void on_event(struct top *t, const json_t *ev, int64_t now_s)
 		const char *port = ctl_str(ev, "port", "?"), *why = ctl_str(ev, "why", "");
 		size_t i;
 
-		for (i = 0; i < t->n_ports && strcmp(t->bad[i].port, port); i++)
+		for (i = 0; i < t->n_ports && strcmp(t->bad[i].port, port) != 0; i++)
 			;
 		if (i == PORTS_MAX)
 			return;
@@ -147,7 +147,7 @@ static void on_event(struct top *t, const json_t *ev, int64_t now_s)
 			 why[0] ? ": " : "", why);
 		return;
 	}
-	if (strcmp(kind, "frame") || !id || !(n = node_get(t, id)))
+	if (strcmp(kind, "frame") != 0 || !id || !(n = node_get(t, id)))
 		return;
 	json_object_foreach((json_t *)json_object_get(ev, "fields"), key, v) {
 		struct field *f = field_get(n, key);

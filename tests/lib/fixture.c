@@ -1344,6 +1344,11 @@ int fx_sim_wait(int timeout_ms)
 	return status;
 }
 
+pid_t fx_sim_pid(void)
+{
+	return fx.sim > 0 ? fx.sim : 0;
+}
+
 void fx_sim_stop(void)
 {
 	if (fx.sim > 0)

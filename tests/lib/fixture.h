@@ -206,6 +206,8 @@ pid_t fx_sim_start(const char *const args[]);
 /* Waits for it to exit by itself (SIGTERM at the deadline). Returns the wait status. */
 int fx_sim_wait(int timeout_ms);
 void fx_sim_stop(void);
+/* The running simulator's pid, 0 when none runs. */
+pid_t fx_sim_pid(void);
 
 /* ---- subscriber ---- */
 
