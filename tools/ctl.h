@@ -37,6 +37,10 @@ char *ctl_read_secret(const char *cmd, const char *opt, const char *path);
 /* A decimal number 0..max (digits only): 0 or -EINVAL. */
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 
+/* Connects to the control socket at path and sends request: the socket in *ret, or -errno. */
+int ctl_connect(const char *path, const char *request, int *ret);
+/* What to add to a message about a ctl_connect() error: a likely reason, or "". */
+const char *ctl_connect_hint(int r);
 /* Sends request to the control socket at path and reads the whole reply into *ret
  * (NUL-terminated, free it); waits at most timeout_ms for each read. 0 or -errno. */
 int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len);

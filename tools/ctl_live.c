@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -35,27 +33,6 @@ struct ctl_live {
 	size_t len;
 	bool closed; /* the daemon ended the stream */
 };
-
-static int connect_stream(const char *path, int *ret)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	*ret = fd;
-	return 0;
-}
 
 /* One whole line from the buffer into *ret (NUL-terminated in place): 1, or 0 for none yet. */
 static int take_line(struct ctl_live *l, char **ret, size_t *ret_len)
@@ -110,17 +87,10 @@ int ctl_live_open(const char *cmd, const char *path, const char *request, struct
 	l->cmd = cmd;
 	l->fd = -1;
 	l->sfd = -1;
-	r = connect_stream(path, &l->fd);
+	r = ctl_connect(path, request, &l->fd);
 	if (r < 0) {
 		ctl_error(cmd, "cannot reach sensorgwd on %s: %s%s", path, strerror(-r),
-			  r == -ENOENT || r == -ECONNREFUSED ?
-				  " (is it running? see [gateway] control_socket)" :
-			  r == -EACCES ? " (run as the daemon's user or root)" :
-					 "");
-		goto fail;
-	}
-	if (send(l->fd, request, strlen(request), MSG_NOSIGNAL) < 0) {
-		ctl_error(cmd, "cannot send to sensorgwd: %s", strerror(errno));
+			  ctl_connect_hint(r));
 		goto fail;
 	}
 	/* the first line says whether the daemon streams */

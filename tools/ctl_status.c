@@ -36,12 +36,10 @@ static void status_help(void)
 	       GW_CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
-int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len)
+int ctl_connect(const char *path, const char *request, int *ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-	int fd, r = 0;
+	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -52,8 +50,30 @@ int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, s
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    send(fd, request, strlen(request), MSG_NOSIGNAL) < 0) {
 		r = -errno;
-		goto out;
+		close(fd);
+		return r;
 	}
+	*ret = fd;
+	return 0;
+}
+
+const char *ctl_connect_hint(int r)
+{
+	return r == -ENOENT || r == -ECONNREFUSED ?
+		       " (is it running? see [gateway] control_socket)" :
+	       r == -EACCES ? " (run as the daemon's user or root)" :
+			      "";
+}
+
+int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, size_t *ret_len)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int fd, r;
+
+	r = ctl_connect(path, request, &fd);
+	if (r < 0)
+		return r;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
@@ -127,9 +147,7 @@ int ctl_ask_object(const char *cmd, const char *path, const char *request, int t
 	r = ctl_ask(path, request, timeout_ms, &reply, &len);
 	if (r < 0) {
 		ctl_error(cmd, "cannot ask sensorgwd on %s: %s%s", path, strerror(-r),
-			  r == -ENOENT || r == -ECONNREFUSED ?
-			  " (is it running? see [gateway] control_socket)" :
-			  r == -EACCES ? " (run as the daemon's user or root)" : "");
+			  ctl_connect_hint(r));
 		return -1;
 	}
 	o = json_loadb(reply, len, 0, &jerr);

@@ -34,7 +34,8 @@ apt-get install -y --no-install-recommends \
 	socat python3 python3-jinja2 tmux iproute2 iptables nftables man-db \
 	debhelper dpkg-dev \
 	clang libclang-rt-14-dev clang-tidy cppcheck valgrind \
-	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi
+	qemu-system-arm gcc-arm-none-eabi binutils-arm-none-eabi \
+	mmdebstrap qemu-system-x86 e2fsprogs
 # promtool and prometheus-node-exporter for the metrics test (tests/integration/test-metrics.c),
 # from Debian's packages but unpacked, not installed: installing them would start Prometheus and
 # node_exporter as services listening on every interface.

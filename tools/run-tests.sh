@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds sensorgw twice (plain, and with ASan+UBSan) and runs every test in both builds, then
-# builds the Debian package (tools/build-deb.sh, into build-test-deb/), runs the tests of the
+# builds the Debian package (tools/build-deb.sh, into build-test-deb/) and boots it in a Debian
+# 12 VM under a real systemd (tools/vm-test.sh; --full: also an arm64 VM), runs the tests of the
 # arm64 and armhf builds under qemu-user and builds their packages (needs
 # `tools/install-deps.sh --cross`), then static analysis, valgrind, failmalloc and fuzzing.
 # Ends with Check's summary lines and one "N passed, N failed" line; the package build counts
@@ -91,6 +92,26 @@ for a in arm64 armhf; do
 		summary+=("deb $a: 0%: Checks: 1, Failures: 1, Errors: 0")
 		rc=1
 	fi
+done
+# The package under a real systemd (tools/vm-test.sh, docs/vm-test.md): a Debian 12 amd64 guest
+# under QEMU installs that package and checks the service; one check per "vm-check" line, and
+# one failed check when the guest could not be driven at all. --full adds the arm64 guest
+# (under TCG on this machine, about four times slower: outside CI's time).
+vm_arches=(amd64)
+[ "${1:-}" = --full ] && vm_arches+=(arm64)
+for a in "${vm_arches[@]}"; do
+	log=build-test-deb/vm-test-$a.log
+	tools/vm-test.sh --arch "$a" --deb build-test-deb --build build-test-plain >"$log" 2>&1
+	vm_rc=$?
+	grep -E '^(vm|vm-test|vm-check) ' "$log"
+	[ $vm_rc = 0 ] || tail -n 40 "$log"
+	n=$(grep -c '^vm-check ' "$log")
+	f=$(grep -c '^vm-check .*: FAIL' "$log")
+	if [ "$n" = 0 ] || { [ $vm_rc != 0 ] && [ "$f" = 0 ]; }; then
+		n=$((n + 1)) f=$((f + 1))
+	fi
+	summary+=("vm $a: $(((n - f) * 100 / n))%: Checks: $n, Failures: $f, Errors: 0")
+	[ "$f" = 0 ] || rc=1
 done
 # Static analysis (cppcheck, gcc -fanalyzer, clang-tidy), the daemon under valgrind memcheck
 # in every integration test (about 8 min on 2 cores), and the malloc-failure pass: one check
