@@ -58,9 +58,10 @@ if $cross; then
 			foreign="$foreign $p:$a"
 		done
 	done
+	# arch-test: mmdebstrap needs it for the arm64 image of tools/vm-test.sh --arch arm64
 	# shellcheck disable=SC2086 # the list is words
 	apt-get install -y --no-install-recommends \
-		gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static $foreign
+		gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static arch-test $foreign
 	# The tests start foreign programs themselves: register qemu-user now (systemd-binfmt does
 	# it at every boot where systemd runs; a container or a fresh VM may not have it yet).
 	binfmt=/proc/sys/fs/binfmt_misc

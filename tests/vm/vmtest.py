@@ -3,7 +3,8 @@
 """The sensorgw package under a real systemd: boots the test image (tools/vm-test.sh builds it)
 under QEMU with no network device, installs the package as a user would, and checks what the
 README and sensorgwd(8) promise, one named check at a time. The guest is driven through a
-virtio-serial channel (tests/vm/agent.sh); its second serial port (ttyS1) is a pty on this side
+virtio-serial channel (tests/vm/agent.sh); a serial port of its own (ttyS1 on amd64, ttyS0 on
+arm64) is a pty on this side
 that sensorgw-sim writes sensor frames into. Every wait is bounded.
 
 Prints "vm-check NAME: ok (figure)" or "vm-check NAME: FAIL (why)" per check, the figures
@@ -26,7 +27,10 @@ SIM_UID = "0123456789abcdef01234567"
 CONF = "/etc/sensorgw/sensorgw.conf"
 # the journal of the service's current run
 THIS_RUN = "_SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value sensorgw)"
-OPENED = f"journalctl {THIS_RUN} -o cat | grep -q 'opened /dev/ttyS1'"
+# the guest's serial port the sensor pty is wired to: the second 16550 of a PC, the PCI 16550
+# of arm64's virt machine (whose own UART, the PL011 ttyAMA0, is the console, as on a Pi)
+TTY = "ttyS1"
+OPENED = "journalctl {THIS_RUN} -o cat | grep -q 'opened /dev/{TTY}'"
 
 TEST_CONF = """[gateway]
 state_dir = /var/lib/sensorgw
@@ -34,7 +38,7 @@ device_name = stm32-{uid}
 log_level = info
 
 [port rs485]
-path = /dev/ttyS1
+path = /dev/{TTY}
 baud = 115200
 framing = binary
 
@@ -208,7 +212,7 @@ def wait_guest(vm, cond, timeout, what):
 
 
 def sim(a, vm, count, rate=20, uid=SIM_UID):
-    """sensorgw-sim writes count binary frames (a hello first) into the guest's ttyS1."""
+    """sensorgw-sim writes count binary frames (a hello first) into the guest's sensor port."""
     p = subprocess.run([a.sim, "--tty", vm.pty, "--framing", "binary", "--rate", str(rate),
                         "--count", str(count), "--uid", uid, "--seed", "3"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
@@ -240,6 +244,10 @@ def main():
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
 
+    global TTY
+    TTY = "ttyS1" if a.arch == "amd64" else "ttyS0"
+    test_conf = TEST_CONF.replace("{TTY}", TTY)
+    opened = OPENED.format(THIS_RUN=THIS_RUN, TTY=TTY)
     t_start = time.monotonic()
     c = Checks()
     try:
@@ -292,19 +300,22 @@ def main():
         c.check("enabled-active-ready", active_after_boot)
 
         def no_port_at_install():
-            # bug 4: the packaged configuration opens nothing
+            # bug 4: the packaged configuration opens nothing (on a Pi ttyAMA0 may be the
+            # console): it has no [port] at all
+            ports = [p["name"] for p in status(vm)["ports"]]
+            expect(ports == [], f"the packaged configuration has ports {ports}")
             log = vm.ok("journalctl -b -u sensorgw -o cat")
             expect("opened /dev/" not in log, "a port was opened:\n" + log)
             fds = vm.ok("ls -l /proc/$(systemctl show -p MainPID --value sensorgw)/fd")
             expect("/dev/tty" not in fds, "a tty is open:\n" + fds)
-            return "no port opened by the packaged configuration"
+            return "the packaged configuration has no port, none is open"
         c.check("packaged-config-opens-nothing", no_port_at_install)
 
         def readings_arrive():
-            vm.write_file(CONF, TEST_CONF, "0640")
+            vm.write_file(CONF, test_conf, "0640")
             vm.ok("chgrp sensorgw " + CONF)
             vm.ok("systemctl reload sensorgw")
-            wait_guest(vm, OPENED, 30, "ttyS1 opened")
+            wait_guest(vm, opened, 30, f"{TTY} opened")
             vm.ok("rm -f /tmp/sub.out; (stdbuf -oL mosquitto_sub -h 127.0.0.1 -d -q 1 -t 'sensorgw/#' -C 40 -W 120 "
                   "> /tmp/sub.out 2>&1 & echo $! > /tmp/sub.pid)")
             wait_guest(vm, "grep -q SUBACK /tmp/sub.out", 30, "subscribed")
@@ -312,8 +323,8 @@ def main():
             vm.ok("tail --pid=$(cat /tmp/sub.pid) -f /dev/null", 150)
             n = int(vm.ok("grep -c '\"MQ2\"' /tmp/sub.out || true").strip() or 0)
             expect(n >= 40, f"{n} readings of 40 at the guest's mosquitto")
-            return f"{n} readings from ttyS1 at the guest's mosquitto"
-        c.check("ttyS1-to-mosquitto", readings_arrive)
+            return f"{n} readings from {TTY} at the guest's mosquitto"
+        c.check("serial-to-mosquitto", readings_arrive)
 
         def journal_fields():
             out = vm.ok("journalctl -u sensorgw -o json --no-pager")
@@ -344,13 +355,13 @@ def main():
         c.check("status-line-current", status_current)
 
         def reload_good_and_bad():
-            vm.write_file(CONF, TEST_CONF + "\n[port extra]\npath = /dev/ttyS2\n", "0640")
+            vm.write_file(CONF, test_conf + "\n[port extra]\npath = /dev/ttyS2\n", "0640")
             vm.ok("systemctl reload sensorgw")
             expect("reloaded" in vm.ok(f"journalctl {THIS_RUN} -o cat | grep reloaded | "
                                        "tail -1"), "no 'configuration ... reloaded' line")
             ports = [p["name"] for p in status(vm)["ports"]]
             expect(ports == ["rs485", "extra"], f"ports after the reload: {ports}")
-            bad = TEST_CONF + "colour = red\n"
+            bad = test_conf + "colour = red\n"
             vm.write_file(CONF, bad, "0640")
             rc, _ = vm.run("systemctl reload sensorgw")
             expect(rc != 0, "systemctl reload returned 0 for a refused file")
@@ -358,14 +369,14 @@ def main():
             line = len(bad.splitlines())
             expect(rc == 1 and f"{CONF}:{line}:" in out, f"sensorgwctl reload: {rc} {out}")
             expect(vm.ok("systemctl is-active sensorgw").strip() == "active", "not running")
-            vm.write_file(CONF, TEST_CONF, "0640")
+            vm.write_file(CONF, test_conf, "0640")
             vm.ok("systemctl reload sensorgw")
             return f"a good file applied; a bad one: systemctl reload {rc}, '{CONF}:{line}:'"
         c.check("reload", reload_good_and_bad)
 
         def invalid_config():
             # bug 1: exit 78, failed, no restart loop; fixed, a plain restart works
-            vm.write_file(CONF, TEST_CONF + "colour = red\n", "0640")
+            vm.write_file(CONF, test_conf + "colour = red\n", "0640")
             rc, _ = vm.run("systemctl restart sensorgw")
             expect(rc != 0, "restart with an invalid file succeeded")
             p = props(vm, "ExecMainStatus", "NRestarts", "ActiveState")
@@ -373,7 +384,7 @@ def main():
             q = props(vm, "ExecMainStatus", "NRestarts", "ActiveState")
             expect(p["ExecMainStatus"] == "78" and q["ActiveState"] == "failed" and
                    p["NRestarts"] == q["NRestarts"], f"{p} then {q}")
-            vm.write_file(CONF, TEST_CONF, "0640")
+            vm.write_file(CONF, test_conf, "0640")
             vm.ok("systemctl restart sensorgw")
             return f"exit 78, {q['ActiveState']}, NRestarts {q['NRestarts']} after 6 s; " \
                 "restart after the fix works"
@@ -416,7 +427,7 @@ def main():
                   "/etc/sensorgw/mqtt-password && mkdir -p /etc/systemd/system/sensorgw.service.d "
                   "&& printf '[Service]\\nLoadCredential=mqtt-password:/etc/sensorgw/"
                   "mqtt-password\\n' > /etc/systemd/system/sensorgw.service.d/cred.conf")
-            vm.write_file(CONF, TEST_CONF + "username = sensorgw\n"
+            vm.write_file(CONF, test_conf + "username = sensorgw\n"
                           "password_credential = mqtt-password\n", "0640")
             vm.ok("systemctl daemon-reload && systemctl restart sensorgw")
             wait_guest(vm, "sensorgwctl status --json | grep -q '\"state\":\"online\"'", 60,
@@ -437,20 +448,20 @@ def main():
                      "DeviceAllow=char-ttyUSB rw\\nDeviceAllow=char-ttyACM rw")):
                 vm.ok(f"mkdir -p {os.path.dirname(dropin)} && printf '[Service]\\n{reset}\\n' "
                       f"> {dropin} && systemctl daemon-reload && systemctl restart sensorgw")
-                wait_guest(vm, f"journalctl {THIS_RUN} -o cat | grep -q 'ttyS1'", 30,
-                           f"{name}: a word on ttyS1")
-                rc, _ = vm.run(OPENED)
-                why = vm.ok(f"journalctl {THIS_RUN} -o cat | grep ttyS1 | head -1").strip()
+                wait_guest(vm, f"journalctl {THIS_RUN} -o cat | grep -q '{TTY}'", 30,
+                           f"{name}: a word on {TTY}")
+                rc, _ = vm.run(opened)
+                why = vm.ok(f"journalctl {THIS_RUN} -o cat | grep {TTY} | head -1").strip()
                 expect(rc != 0, f"without {name} the port still opened")
                 rows.append(f"{name} needed ({why})")
             vm.ok(f"rm {dropin} && systemctl daemon-reload && systemctl restart sensorgw")
-            wait_guest(vm, OPENED, 30, "the port opened again")
+            wait_guest(vm, opened, 30, "the port opened again")
             # kept by the packaged unit, with which the port opens: harmless for access
             p = props(vm, "PrivateUsers", "ProtectProc", "DevicePolicy")
             expect(p == {"PrivateUsers": "yes", "ProtectProc": "invisible",
                          "DevicePolicy": "closed"}, f"the unit's settings: {p}")
             rows.append("PrivateUsers=yes, ProtectProc=invisible, DevicePolicy=closed harmless "
-                        "(ttyS1 opens with them)")
+                        f"({TTY} opens with them)")
             return "; ".join(rows)
         c.check("hardening", hardening)
 
