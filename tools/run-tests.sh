@@ -103,7 +103,7 @@ for a in "${vm_arches[@]}"; do
 	log=build-test-deb/vm-test-$a.log
 	tools/vm-test.sh --arch "$a" --deb build-test-deb --build build-test-plain >"$log" 2>&1
 	vm_rc=$?
-	grep -E '^(vm|vm-test|vm-check) ' "$log"
+	grep -E '^(vm|vm-test): |^vm-check ' "$log"
 	[ $vm_rc = 0 ] || tail -n 40 "$log"
 	n=$(grep -c '^vm-check ' "$log")
 	f=$(grep -c '^vm-check .*: FAIL' "$log")
