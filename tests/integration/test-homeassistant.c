@@ -180,6 +180,7 @@ START_TEST(test_discovery)
 	/* the entities, each rendered against the real message */
 	m = fx_subscriber_messages(&n);
 	last = last_on(m, n, TELEMETRY, &count);
+	ck_assert_ptr_nonnull(last);
 	message = strdup(last->payload);
 	fx_msgs_free(m, n);
 	check_entity(CONFIG("sensor", "smoke"), "smoke", message, "30", "ppm", NULL);

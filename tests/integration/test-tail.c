@@ -82,7 +82,8 @@ static void term_start(const char *name, const char *cmd)
 	free(line);
 }
 
-static char *screen(const char *name)
+/* (not inlined: gcc -O3 then takes the text for a pointer to its local variable) */
+__attribute__((noinline)) static char *screen(const char *name)
 {
 	const char *const argv[] = {
 		fx_env("GW_TMUX"), "-S", tmux_sock, "capture-pane", "-p", "-t", name, NULL
@@ -301,6 +302,25 @@ END_TEST
 
 /* ---- top ---- */
 
+/* The block characters (U+2581..U+2588: e2 96 81..88) on the screen's row of field. */
+static size_t sparkline_blocks(const char *text, const char *field)
+{
+	char head[64];
+	const char *row, *eol;
+	size_t blocks = 0;
+
+	snprintf(head, sizeof(head), "\n  %s ", field);
+	row = strstr(text, head);
+	if (!row)
+		return 0;
+	eol = strchr(row + 1, '\n');
+	if (!eol)
+		eol = row + strlen(row);
+	for (; row + 1 < eol; row++)
+		blocks += (unsigned char)row[0] == 0xe2 && (unsigned char)row[1] == 0x96;
+	return blocks;
+}
+
 START_TEST(test_top)
 {
 	char cmd[1024];
@@ -322,20 +342,8 @@ START_TEST(test_top)
 		bool found = false;
 
 		while (!found) {
-			const char *p;
-
 			s = screen("top");
-			/* "  MQ2 ... " then blocks: count them on the line */
-			p = strstr(s, "\n  MQ2 ");
-			if (p) {
-				const char *eol = strchr(p + 1, '\n');
-				size_t blocks = 0;
-
-				for (const char *q = p; q < (eol ? eol : p + strlen(p)); q++)
-					blocks += (unsigned char)q[0] == 0xe2 &&
-						  (unsigned char)q[1] == 0x96;
-				found = blocks >= 3;
-			}
+			found = sparkline_blocks(s, "MQ2") >= 3;
 			ck_assert_msg(found || fx_mono_ms() < end, "no sparkline:\n%s", s);
 			free(s);
 			if (!found)

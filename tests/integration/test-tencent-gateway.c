@@ -200,7 +200,8 @@ static void buses_hold(bool hold)
 
 	ck_assert_int_eq(kill(fx_sim_pid(), hold ? SIGSTOP : SIGCONT), 0);
 	ck_assert_int_eq(kill(sim2, hold ? SIGSTOP : SIGCONT), 0);
-	for (json_t *u = gt_uplink_status(); hold; u = gt_uplink_status()) {
+	while (hold) {
+		json_t *u = gt_uplink_status();
 		bool idle = gt_counter(u, "queued") == 0 && gt_counter(u, "inflight") == 0;
 
 		json_decref(u);
