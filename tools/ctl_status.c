@@ -69,7 +69,7 @@ int ctl_ask(const char *path, const char *request, int timeout_ms, char **ret, s
 {
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
-	int fd, r;
+	int fd = -1, r;
 
 	r = ctl_connect(path, request, &fd);
 	if (r < 0)
