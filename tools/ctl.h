@@ -55,6 +55,10 @@ int ctl_ask_object(const char *cmd, const char *path, const char *request, int t
  */
 int ctl_socket_options(int argc, char **argv, const char *cmd, const char *synopsis,
 		       void (*help)(void), const char **path, bool *json_out);
+/* The integer member key of o, 0 when there is none. */
+json_int_t ctl_num(const json_t *o, const char *key);
+/* "3 s", "4 min", "2 h" (an age in milliseconds; "-" when negative) into buf. */
+void ctl_format_age(int64_t ms, char *buf, size_t size);
 /* The string member key of o, or none. */
 const char *ctl_str(const json_t *o, const char *key, const char *none);
 

@@ -122,7 +122,7 @@ out:
 	return r;
 }
 
-static json_int_t num(const json_t *o, const char *key)
+json_int_t ctl_num(const json_t *o, const char *key)
 {
 	return json_integer_value(json_object_get(o, key));
 }
@@ -163,8 +163,7 @@ int ctl_ask_object(const char *cmd, const char *path, const char *request, int t
 	return 0;
 }
 
-/* "3 s", "4 min", "2 h" ago, from milliseconds */
-static void format_age(int64_t ms, char *buf, size_t size)
+void ctl_format_age(int64_t ms, char *buf, size_t size)
 {
 	if (ms < 0)
 		snprintf(buf, size, "-");
@@ -179,42 +178,44 @@ static void format_age(int64_t ms, char *buf, size_t size)
 static void print_tables(const json_t *st)
 {
 	const json_t *spool = json_object_get(st, "spool");
-	json_int_t now = num(st, "time_ms");
+	json_int_t now = ctl_num(st, "time_ms");
 	const json_t *nt;
 	char age[32];
 	size_t i;
 	json_t *v;
 
-	format_age(num(st, "uptime_ms"), age, sizeof(age));
+	ctl_format_age(ctl_num(st, "uptime_ms"), age, sizeof(age));
 	printf("sensorgwd %s (pid %" JSON_INTEGER_FORMAT "), %s, up %s, config %s\n",
-	       ctl_str(st, "version", "?"), num(st, "pid"), ctl_str(st, "state", "?"), age,
+	       ctl_str(st, "version", "?"), ctl_num(st, "pid"), ctl_str(st, "state", "?"), age,
 	       ctl_str(st, "config", "?"));
 	/* as the daemon's start-up line: an empty spool (segment headers only) is not "1..0" */
-	if (num(spool, "first_seq") == num(spool, "next_seq"))
+	if (ctl_num(spool, "first_seq") == ctl_num(spool, "next_seq"))
 		printf("spool: empty, the next record is %" JSON_INTEGER_FORMAT "; ",
-		       num(spool, "next_seq"));
+		       ctl_num(spool, "next_seq"));
 	else
 		printf("spool: records %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT ", ",
-		       num(spool, "first_seq"), num(spool, "next_seq") - 1);
-	printf("%" JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT " segment(s); appended %"
-	       JSON_INTEGER_FORMAT ", dropped %" JSON_INTEGER_FORMAT ", lost %" JSON_INTEGER_FORMAT
-	       ", duplicates %" JSON_INTEGER_FORMAT "\n",
-	       num(spool, "bytes"), num(spool, "segments"), num(spool, "appended"),
-	       num(spool, "dropped_overflow") + num(spool, "dropped_enospc"),
-	       num(spool, "lost_corrupt"), num(spool, "duplicates"));
+		       ctl_num(spool, "first_seq"), ctl_num(spool, "next_seq") - 1);
+	printf("%" JSON_INTEGER_FORMAT " bytes in %" JSON_INTEGER_FORMAT
+	       " segment(s); appended %" JSON_INTEGER_FORMAT ", dropped %" JSON_INTEGER_FORMAT
+	       ", lost %" JSON_INTEGER_FORMAT ", duplicates %" JSON_INTEGER_FORMAT "\n",
+	       ctl_num(spool, "bytes"), ctl_num(spool, "segments"), ctl_num(spool, "appended"),
+	       ctl_num(spool, "dropped_overflow") + ctl_num(spool, "dropped_enospc"),
+	       ctl_num(spool, "lost_corrupt"), ctl_num(spool, "duplicates"));
 
 	printf("\n%-12s %-7s %12s %10s %6s %6s %8s\n", "PORT", "STATE", "BYTES", "FRAMES", "BAD",
 	       "CRC", "RESYNCS");
 	json_array_foreach(json_object_get(st, "ports"), i, v)
-		printf("%-12s %-7s %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %6"
-		       JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n",
-		       ctl_str(v, "name", "?"), ctl_str(v, "state", "?"), num(v, "bytes_in"),
-		       num(v, "frames"), num(v, "bad_frames"), num(v, "crc_errors"),
-		       num(v, "resyncs"));
+		printf("%-12s %-7s %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+		       " %6" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+		       "\n",
+		       ctl_str(v, "name", "?"), ctl_str(v, "state", "?"), ctl_num(v, "bytes_in"),
+		       ctl_num(v, "frames"), ctl_num(v, "bad_frames"), ctl_num(v, "crc_errors"),
+		       ctl_num(v, "resyncs"));
 	json_array_foreach(json_object_get(st, "ports"), i, v)
-		if (num(v, "refused") > 0)
+		if (ctl_num(v, "refused") > 0)
 			printf("  %s: %" JSON_INTEGER_FORMAT " open attempt(s) refused, the last "
-			       "because %s\n", ctl_str(v, "name", "?"), num(v, "refused"),
+			       "because %s\n",
+			       ctl_str(v, "name", "?"), ctl_num(v, "refused"),
 			       ctl_str(v, "refused_why", "?"));
 
 	printf("\n%-32s %-12s %-5s %-10s %8s %6s %9s\n", "NODE / DEVICE", "PORT", "ADDR",
@@ -223,19 +224,22 @@ static void print_tables(const json_t *st)
 		char addr[8] = "-";
 
 		if (json_is_integer(json_object_get(v, "addr")))
-			snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT, num(v, "addr"));
-		format_age(now - num(v, "last_seen_ms"), age, sizeof(age));
+			snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT, ctl_num(v, "addr"));
+		ctl_format_age(now - ctl_num(v, "last_seen_ms"), age, sizeof(age));
 		printf("%-32s %-12s %-5s %-10s %8" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT
-		       " %9s\n", ctl_str(v, "id", "?"), ctl_str(v, "port", "?"), addr,
-		       ctl_str(v, "firmware", "-"), num(v, "frames"), num(v, "seq_gaps"), age);
+		       " %9s\n",
+		       ctl_str(v, "id", "?"), ctl_str(v, "port", "?"), addr,
+		       ctl_str(v, "firmware", "-"), ctl_num(v, "frames"), ctl_num(v, "seq_gaps"),
+		       age);
 		printf("  %s\n", ctl_str(v, "device", "?"));
 	}
 	nt = json_object_get(st, "node_table");
 	if (nt)
 		printf("%" JSON_INTEGER_FORMAT " node(s) of at most %" JSON_INTEGER_FORMAT
-		       " (max_nodes); refused: %" JSON_INTEGER_FORMAT " node(s), %"
-		       JSON_INTEGER_FORMAT " frame(s) dropped\n", num(nt, "known"), num(nt, "max"),
-		       num(nt, "refused"), num(nt, "frames_refused"));
+		       " (max_nodes); refused: %" JSON_INTEGER_FORMAT
+		       " node(s), %" JSON_INTEGER_FORMAT " frame(s) dropped\n",
+		       ctl_num(nt, "known"), ctl_num(nt, "max"), ctl_num(nt, "refused"),
+		       ctl_num(nt, "frames_refused"));
 
 	printf("\n%-12s %-7s %-8s %9s %9s %9s %10s %9s %8s\n", "UPLINK", "TYPE", "STATE",
 	       "SESSIONS", "QUEUED", "INFLIGHT", "ACKED", "REJECTED", "OLDEST");
@@ -249,14 +253,16 @@ static void print_tables(const json_t *st)
 		size_t j;
 		json_t *d;
 
-		snprintf(sessions, sizeof(sessions), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
-			 num(v, "online"), num(v, "sessions"));
-		format_age(num(v, "queued") ? num(v, "oldest_age_ms") : -1, age, sizeof(age));
-		printf("%-12s %-7s %-8s %9s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %10"
-		       JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %8s\n",
-		       ctl_str(v, "name", "?"), ctl_str(v, "type", "?"), ctl_str(v, "state", "?"), sessions,
-		       num(v, "queued"), num(v, "inflight"), num(v, "acked"), num(v, "rejected"),
-		       age);
+		snprintf(sessions, sizeof(sessions),
+			 "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, ctl_num(v, "online"),
+			 ctl_num(v, "sessions"));
+		ctl_format_age(ctl_num(v, "queued") ? ctl_num(v, "oldest_age_ms") : -1, age,
+			       sizeof(age));
+		printf("%-12s %-7s %-8s %9s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT
+		       " %10" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %8s\n",
+		       ctl_str(v, "name", "?"), ctl_str(v, "type", "?"), ctl_str(v, "state", "?"),
+		       sessions, ctl_num(v, "queued"), ctl_num(v, "inflight"), ctl_num(v, "acked"),
+		       ctl_num(v, "rejected"), age);
 		if (err)
 			printf("  last error: %s\n", err);
 		if (gw) {
@@ -270,8 +276,8 @@ static void print_tables(const json_t *st)
 			       json_array_size(devs), gerr ? "; last error: " : "",
 			       gerr ? gerr : "");
 		}
-		throttled = num(counters, "commands_throttled");
-		dropped = num(counters, "answers_dropped");
+		throttled = ctl_num(counters, "commands_throttled");
+		dropped = ctl_num(counters, "answers_dropped");
 		if (throttled || dropped)
 			printf("  commands refused over command_rate: %" JSON_INTEGER_FORMAT
 			       "; answers dropped (max_rate queue full): %" JSON_INTEGER_FORMAT

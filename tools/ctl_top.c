@@ -261,27 +261,10 @@ static void sparkline(const struct top *t, const struct field *f, int64_t now_s,
 	buf[used] = '\0';
 }
 
-static void age(json_int_t ms, char *buf, size_t size)
-{
-	if (ms < 0)
-		snprintf(buf, size, "-");
-	else if (ms < 120000)
-		snprintf(buf, size, "%lld s", (long long)(ms / 1000));
-	else if (ms < 7200000)
-		snprintf(buf, size, "%lld min", (long long)(ms / 60000));
-	else
-		snprintf(buf, size, "%lld h", (long long)(ms / 3600000));
-}
-
-static json_int_t num(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 static void build(struct top *t, int64_t now_s)
 {
 	const json_t *st = t->status, *o;
-	json_int_t up = num(st, "uptime_ms"), now_ms = num(st, "time_ms");
+	json_int_t up = ctl_num(st, "uptime_ms"), now_ms = ctl_num(st, "time_ms");
 	int spark_w = t->cols - 27 > SPARK ? SPARK : t->cols - 27;
 	char a[32], spark[SPARK * 3 + 1];
 	size_t i;
@@ -290,7 +273,8 @@ static void build(struct top *t, int64_t now_s)
 	add_line(t, "sensorgwd %s  up %lldh%02lldm%02llds  %lld records  %s%s",
 		 ctl_str(st, "version", "?"), (long long)(up / 3600000),
 		 (long long)(up / 60000 % 60), (long long)(up / 1000 % 60),
-		 (long long)num(st, "records"), t->status_error[0] ? t->status_error : "q: quit",
+		 (long long)ctl_num(st, "records"),
+		 t->status_error[0] ? t->status_error : "q: quit",
 		 t->dropped ? "  (view fell behind)" : "");
 	add_line(t, "%s", "");
 	add_line(t, "%-12s %-7s %8s %8s  %s", "PORT", "STATE", "FRAMES/S", "BAD", "LAST BAD");
@@ -302,26 +286,27 @@ static void build(struct top *t, int64_t now_s)
 				why = t->bad[k].why;
 		add_line(t, "%-12s %-7s %8.1f %8lld  %s", ctl_str(o, "name", "?"),
 			 ctl_str(o, "state", "?"), i < PORTS_MAX ? t->port_rate[i] : 0,
-			 (long long)num(o, "bad_frames"), why);
+			 (long long)ctl_num(o, "bad_frames"), why);
 	}
 	add_line(t, "%s", "");
 	add_line(t, "%-12s %-7s %-8s %8s %8s %9s  %s", "UPLINK", "TYPE", "STATE", "QUEUED",
 		 "INFLIGHT", "ACKED", "OLDEST");
 	json_array_foreach(json_object_get(st, "uplinks"), i, o) {
-		age(num(o, "oldest_age_ms"), a, sizeof(a));
+		ctl_format_age(ctl_num(o, "oldest_age_ms"), a, sizeof(a));
 		add_line(t, "%-12s %-7s %-8s %8lld %8lld %9lld  %s", ctl_str(o, "name", "?"),
 			 ctl_str(o, "type", "?"), ctl_str(o, "state", "?"),
-			 (long long)num(o, "queued"), (long long)num(o, "inflight"),
-			 (long long)num(o, "acked"), a);
+			 (long long)ctl_num(o, "queued"), (long long)ctl_num(o, "inflight"),
+			 (long long)ctl_num(o, "acked"), a);
 	}
 	add_line(t, "%s", "");
 	add_line(t, "%-26s %-12s %6s %6s  %s", "NODE", "PORT", "FR/S", "BAD", "SEEN");
 	json_array_foreach(json_object_get(st, "nodes"), i, o) {
 		struct node *n = node_get(t, ctl_str(o, "id", "?"));
 
-		age(now_ms - num(o, "last_seen_ms"), a, sizeof(a));
+		ctl_format_age(now_ms - ctl_num(o, "last_seen_ms"), a, sizeof(a));
 		add_line(t, "%-26s %-12s %6.1f %6lld  %s ago", ctl_str(o, "id", "?"),
-			 ctl_str(o, "port", "?"), n ? n->rate : 0, (long long)num(o, "errors"), a);
+			 ctl_str(o, "port", "?"), n ? n->rate : 0, (long long)ctl_num(o, "errors"),
+			 a);
 		for (size_t k = 0; n && k < n->n_fields; k++) {
 			if (spark_w > 0)
 				sparkline(t, &n->fields[k], now_s, spark_w, spark, sizeof(spark));
